@@ -1,0 +1,80 @@
+// Command quaycast runs the webhook gateway and talks to it: `quaycast serve`, `quaycast
+// endpoints ...`, `quaycast publish`, `quaycast events types`. It parses flags, builds the
+// logger, handles signals and maps errors to exit codes; the work is in the packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/gateway"
+)
+
+type cli struct {
+	Serve     serveCmd     `cmd:"" help:"Run the gateway (embedded NATS unless --nats-url is given)."`
+	Publish   publishCmd   `cmd:"" help:"Publish one event to NATS, from flags or a file."`
+	Endpoints endpointsCmd `cmd:"" help:"Manage webhook endpoints through the API."`
+	Events    eventsCmd    `cmd:"" help:"The event catalogue."`
+}
+
+type serveCmd struct {
+	config.Config `embed:""`
+}
+
+func (s *serveCmd) Run(ctx context.Context) error {
+	log := newLogger(s.LogLevel, s.LogFormat)
+	return gateway.New(s.Config, log).Run(ctx)
+}
+
+func newLogger(level, format string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	var log zerolog.Logger
+	if format == "console" || format == "auto" && isatty.IsTerminal(os.Stderr.Fd()) {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	return log.Level(lvl).With().Timestamp().Logger()
+}
+
+func main() {
+	var c cli
+	k := kong.Parse(&c,
+		kong.Name("quaycast"),
+		kong.Description("Webhook fan-out gateway for logistics events on NATS JetStream."),
+		kong.UsageOnError(),
+	)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	k.BindTo(ctx, (*context.Context)(nil))
+	err := k.Run()
+	stop()
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "quaycast:", err)
+	var fe *config.FieldError
+	var ae *gateway.APIError
+	switch {
+	case errors.As(err, &fe):
+		os.Exit(2)
+	case errors.As(err, &ae) && ae.Status == 404:
+		os.Exit(3)
+	}
+	os.Exit(1)
+}

@@ -1,0 +1,155 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `quaycast serve` needs. The zero value is not useful; Default gives
+// the documented defaults, and the CLI fills the same values from its tags.
+type Config struct {
+	DataDir    string `name:"data-dir" env:"QUAYCAST_DATA_DIR" default:"./data" help:"Folder of the embedded NATS server's JetStream store."`
+	NATSListen string `name:"nats-listen" env:"QUAYCAST_NATS_LISTEN" default:"127.0.0.1:4222" help:"Address the embedded NATS server listens on for upstream publishers."`
+	NATSURL    string `name:"nats-url" env:"QUAYCAST_NATS_URL" help:"Connect to this external NATS (comma-separated URLs) instead of running an embedded server."`
+	Listen     string `name:"listen" env:"QUAYCAST_LISTEN" default:"127.0.0.1:8080" help:"Address of the HTTP API."`
+
+	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"168h" help:"How long the events stream keeps events (the retry horizon)."`
+	StreamMaxBytes  ByteSize      `name:"stream-max-bytes" env:"QUAYCAST_STREAM_MAX_BYTES" default:"0" help:"Size cap of the events stream, e.g. 20GiB; when full, publishes are refused (0 = no cap)."`
+	DuplicateWindow time.Duration `name:"duplicate-window" env:"QUAYCAST_DUPLICATE_WINDOW" default:"2m" help:"Publishes with an event id seen within this window are dropped as duplicates."`
+	MaxEndpoints    int           `name:"max-endpoints" env:"QUAYCAST_MAX_ENDPOINTS" default:"100000" help:"Consumer limit of the events stream: one consumer per endpoint."`
+
+	MaxInFlight     int             `name:"max-in-flight" env:"QUAYCAST_MAX_IN_FLIGHT" default:"64" help:"Per endpoint: deliveries in flight at once, across entities."`
+	MaxAckPending   int             `name:"max-ack-pending" env:"QUAYCAST_MAX_ACK_PENDING" default:"1000" help:"Per endpoint: events held by the gateway, delivered or queued, not yet acknowledged."`
+	AckWait         time.Duration   `name:"ack-wait" env:"QUAYCAST_ACK_WAIT" default:"60s" help:"JetStream redelivers an event not acknowledged or kept alive within this time."`
+	DeliveryTimeout time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"10s" help:"Deadline of one webhook POST."`
+	RetrySchedule   []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"5s,30s,2m,10m,30m,1h" help:"Waits between attempts; the last one repeats."`
+	ShutdownTimeout time.Duration   `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"15s" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
+
+	LogLevel  string `name:"log-level" env:"QUAYCAST_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
+	LogFormat string `name:"log-format" env:"QUAYCAST_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"Log format: auto is console on a terminal, JSON otherwise."`
+}
+
+// Default returns the documented defaults, the same as the CLI tags give.
+func Default() Config {
+	return Config{
+		DataDir:         "./data",
+		NATSListen:      "127.0.0.1:4222",
+		Listen:          "127.0.0.1:8080",
+		StreamMaxAge:    7 * 24 * time.Hour,
+		DuplicateWindow: 2 * time.Minute,
+		MaxEndpoints:    100_000,
+		MaxInFlight:     64,
+		MaxAckPending:   1000,
+		AckWait:         time.Minute,
+		DeliveryTimeout: 10 * time.Second,
+		RetrySchedule:   []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour},
+		ShutdownTimeout: 15 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "auto",
+	}
+}
+
+// FieldError names the setting that is wrong, by its flag name.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "--" + e.Field + ": " + e.Reason }
+
+// Validate reports the first bad setting.
+func (c Config) Validate() error {
+	if c.NATSURL == "" {
+		if c.DataDir == "" {
+			return &FieldError{"data-dir", "must not be empty"}
+		}
+		if err := validHostPort(c.NATSListen); err != nil {
+			return &FieldError{"nats-listen", err.Error()}
+		}
+	} else {
+		for _, u := range strings.Split(c.NATSURL, ",") {
+			if p, err := url.Parse(strings.TrimSpace(u)); err != nil || p.Host == "" {
+				return &FieldError{"nats-url", fmt.Sprintf("%q is not a URL like nats://host:4222", u)}
+			}
+		}
+	}
+	if err := validHostPort(c.Listen); err != nil {
+		return &FieldError{"listen", err.Error()}
+	}
+	switch {
+	case c.StreamMaxAge <= 0:
+		return &FieldError{"stream-max-age", "must be positive"}
+	case c.StreamMaxBytes < 0:
+		return &FieldError{"stream-max-bytes", "must not be negative"}
+	case c.DuplicateWindow <= 0:
+		return &FieldError{"duplicate-window", "must be positive"}
+	case c.DuplicateWindow > c.StreamMaxAge:
+		return &FieldError{"duplicate-window", "must not exceed --stream-max-age"}
+	case c.MaxEndpoints < 1:
+		return &FieldError{"max-endpoints", "must be at least 1"}
+	case c.MaxInFlight < 1:
+		return &FieldError{"max-in-flight", "must be at least 1"}
+	case c.MaxAckPending < c.MaxInFlight:
+		return &FieldError{"max-ack-pending", "must be at least --max-in-flight"}
+	case c.AckWait < 3*time.Second:
+		return &FieldError{"ack-wait", "must be at least 3s"}
+	case c.DeliveryTimeout <= 0:
+		return &FieldError{"delivery-timeout", "must be positive"}
+	case c.DeliveryTimeout >= c.AckWait:
+		return &FieldError{"delivery-timeout", "must be shorter than --ack-wait"}
+	case len(c.RetrySchedule) == 0:
+		return &FieldError{"retry-schedule", "needs at least one wait"}
+	case c.ShutdownTimeout <= 0:
+		return &FieldError{"shutdown-timeout", "must be positive"}
+	}
+	for _, d := range c.RetrySchedule {
+		if d <= 0 {
+			return &FieldError{"retry-schedule", "waits must be positive"}
+		}
+	}
+	return nil
+}
+
+func validHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q out of range", port)
+	}
+	return nil
+}
+
+// ByteSize is a size in bytes that reads "512MiB", "20GiB", "1.5GB" or a plain number.
+type ByteSize int64
+
+var units = []struct {
+	suffix string
+	mult   float64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// UnmarshalText parses a size with an optional unit.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return fmt.Errorf("size %q: want a number with an optional unit such as MiB or GiB", string(text))
+	}
+	*b = ByteSize(f * mult)
+	return nil
+}

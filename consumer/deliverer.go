@@ -1,0 +1,61 @@
+package consumer
+
+import (
+	"context"
+	"time"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Deliverer sends one event to one endpoint. It is implemented by gateway.Sender; Deliver is
+// called concurrently for different entities, never for two events of one entity of one endpoint.
+type Deliverer interface {
+	Deliver(ctx context.Context, d *Delivery) Outcome
+}
+
+// Delivery is one attempt to deliver one event to one endpoint.
+type Delivery struct {
+	Endpoint  *Endpoint         // the definition current at this attempt
+	Seq       uint64            // stream sequence of the event
+	Subject   string            // subject it was published on
+	Event     subjects.Envelope // parsed envelope
+	Body      []byte            // the event exactly as published: sent byte for byte
+	Published time.Time         // when JetStream stored it
+	Attempt   int               // 1 for the first POST, counted by us
+}
+
+// Result is the closed set of things an attempt can come to.
+type Result int
+
+const (
+	// Delivered: the receiver accepted the event (2xx); acknowledge it.
+	Delivered Result = iota + 1
+	// Retry: try again later (connection error, timeout, 5xx, 429 ...).
+	Retry
+	// BreakerOpen: no attempt was made because the endpoint's breaker is open; no attempt is spent.
+	BreakerOpen
+	// Permanent: the receiver refused the event for good; retrying will not help.
+	Permanent
+)
+
+func (r Result) String() string {
+	switch r {
+	case Delivered:
+		return "delivered"
+	case Retry:
+		return "retry"
+	case BreakerOpen:
+		return "breaker_open"
+	case Permanent:
+		return "permanent"
+	}
+	return "unknown"
+}
+
+// Outcome is what an attempt came to.
+type Outcome struct {
+	Result     Result
+	Status     int           // HTTP status, 0 if no response
+	RetryAfter time.Duration // the receiver's Retry-After, if any
+	Err        error         // transport error or a description of the failure
+}

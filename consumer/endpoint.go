@@ -1,0 +1,147 @@
+package consumer
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Size bounds of an endpoint definition.
+const (
+	MaxURLBytes         = 2048
+	MaxDescriptionBytes = 1024
+	MaxHeaders          = 32
+	MaxHeaderValueBytes = 1024
+)
+
+// Endpoint is one registered webhook receiver and what it subscribed to.
+type Endpoint struct {
+	ID          string
+	URL         string
+	EventTypes  []string // selectors: type names, "group:<name>" or "*" (see package subjects)
+	Description string
+	Enabled     bool
+	Headers     map[string]string // custom static headers sent with every delivery
+	Secret      Secret
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+
+	// StartSeq is the first stream sequence the endpoint receives: the stream's next
+	// sequence when it was created, so it gets exactly the events published after that.
+	StartSeq uint64
+	// Revision is the registry's revision of this definition.
+	Revision uint64
+}
+
+// ConsumerName is the durable consumer that delivers to this endpoint.
+func (e *Endpoint) ConsumerName() string { return e.ID }
+
+// Secret is a signing secret. It prints and marshals as a redaction so that it cannot leak into
+// logs, errors or API listings by accident; Reveal is the one way to the value.
+type Secret struct{ v string }
+
+// NewSecret wraps a secret value.
+func NewSecret(v string) Secret { return Secret{v} }
+
+// Reveal returns the secret: only for the signer and the response that creates or rotates it.
+func (s Secret) Reveal() string { return s.v }
+
+// IsZero reports whether no secret is set.
+func (s Secret) IsZero() bool { return s.v == "" }
+
+const redacted = "[redacted]"
+
+func (s Secret) String() string               { return redacted }
+func (s Secret) GoString() string             { return redacted }
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// NewID returns a new endpoint id: "ep_" and 26 base32 characters of randomness, usable as a
+// KV key and a consumer name.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return "ep_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// ValidID reports whether s has the shape of an endpoint id, before it is used as a key.
+func ValidID(s string) bool {
+	if len(s) < 4 || len(s) > 64 || !strings.HasPrefix(s, "ep_") {
+		return false
+	}
+	for _, r := range s[3:] {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// reservedHeaders are set by the gateway; an endpoint's custom headers may not override them.
+var reservedHeaders = []string{"host", "content-type", "content-length", "transfer-encoding", "connection", "user-agent", "webhook-", "quaycast-"}
+
+// Validate checks an endpoint definition; the error is a *subjects.FieldError naming the field.
+func (e *Endpoint) Validate() error {
+	if e.URL == "" {
+		return &subjects.FieldError{Field: "url", Reason: "is required"}
+	}
+	if len(e.URL) > MaxURLBytes {
+		return &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("longer than %d bytes", MaxURLBytes)}
+	}
+	u, err := url.Parse(e.URL)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return &subjects.FieldError{Field: "url", Reason: "must be an absolute http or https URL"}
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("scheme %q is not http or https", u.Scheme)}
+	}
+	if u.User != nil {
+		return &subjects.FieldError{Field: "url", Reason: "must not carry credentials; use headers"}
+	}
+	if err := subjects.ValidateSelectors(e.EventTypes); err != nil {
+		return err
+	}
+	if len(e.Description) > MaxDescriptionBytes || !utf8.ValidString(e.Description) {
+		return &subjects.FieldError{Field: "description", Reason: fmt.Sprintf("must be UTF-8 of at most %d bytes", MaxDescriptionBytes)}
+	}
+	if len(e.Headers) > MaxHeaders {
+		return &subjects.FieldError{Field: "headers", Reason: fmt.Sprintf("more than %d headers", MaxHeaders)}
+	}
+	for name, value := range e.Headers {
+		field := "headers." + name
+		if !validHeaderName(name) {
+			return &subjects.FieldError{Field: field, Reason: "is not a valid HTTP header name"}
+		}
+		lower := strings.ToLower(name)
+		for _, r := range reservedHeaders {
+			if lower == r || strings.HasSuffix(r, "-") && strings.HasPrefix(lower, r) {
+				return &subjects.FieldError{Field: field, Reason: "is set by quaycast and cannot be overridden"}
+			}
+		}
+		if len(value) > MaxHeaderValueBytes || strings.ContainsAny(value, "\r\n\x00") {
+			return &subjects.FieldError{Field: field, Reason: fmt.Sprintf("value must be one line of at most %d bytes", MaxHeaderValueBytes)}
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}

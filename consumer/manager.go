@@ -1,0 +1,220 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Manager keeps one durable consumer and one worker per enabled endpoint, following the
+// registry: it creates, updates and deletes consumers as endpoints come, change and go, whichever
+// gateway made the change.
+type Manager struct {
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	reg     *Registry
+	deliver Deliverer
+	log     zerolog.Logger
+	o       Options
+
+	mu      sync.Mutex
+	running map[string]*runningWorker
+	ready   atomic.Bool
+}
+
+type runningWorker struct {
+	w       *worker
+	filters []string
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// NewManager wires a manager; Run starts it.
+func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
+	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker)}
+}
+
+// Ready reports whether every endpoint that existed at start has its consumer running.
+func (m *Manager) Ready() bool { return m.ready.Load() }
+
+// Workers is the number of endpoints being delivered to.
+func (m *Manager) Workers() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.running)
+}
+
+// Run follows the registry until ctx ends, then stops every worker (each finishing its in-flight
+// deliveries within ShutdownTimeout) and returns.
+func (m *Manager) Run(ctx context.Context) error {
+	defer m.stopAll()
+	changes, err := m.reg.watch(ctx)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool)
+	for c := range changes {
+		switch {
+		case c.ID == "": // every endpoint that existed at start has been applied
+			m.removeOrphans(ctx, known)
+			m.ready.Store(true)
+			m.log.Info().Int("endpoints", m.Workers()).Msg("delivering")
+		case c.Err != nil:
+			m.log.Error().Err(c.Err).Str("endpoint_id", c.ID).Msg("unreadable endpoint definition: not delivering to it")
+		case c.Endpoint == nil:
+			delete(known, c.ID)
+			m.remove(ctx, c.ID)
+		default:
+			known[c.ID] = true
+			if err := m.apply(ctx, c.Endpoint); err != nil {
+				m.log.Error().Err(err).Str("endpoint_id", c.ID).Msg("apply endpoint")
+			}
+		}
+	}
+	return nil
+}
+
+// consumerConfig is the durable consumer of an endpoint.
+func (m *Manager) consumerConfig(ep *Endpoint, filters []string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        ep.ConsumerName(),
+		Description:    "quaycast endpoint " + ep.ID,
+		FilterSubjects: filters,
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    max(ep.StartSeq, 1),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        m.o.AckWait,
+		MaxDeliver:     -1, // retries and dead letters are ours: JetStream would drop silently
+		MaxAckPending:  m.o.MaxAckPending,
+		Metadata:       map[string]string{"quaycast_endpoint": ep.ID},
+	}
+}
+
+func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
+	filters, err := subjects.Filters(ep.EventTypes)
+	if err != nil {
+		return fmt.Errorf("filters: %w", err)
+	}
+	m.mu.Lock()
+	rw := m.running[ep.ID]
+	changed := rw == nil || !slices.Equal(rw.filters, filters)
+	m.mu.Unlock()
+
+	if changed {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := m.stream.CreateOrUpdateConsumer(cctx, m.consumerConfig(ep, filters))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("create consumer %s: %w", ep.ConsumerName(), err)
+		}
+	}
+	switch {
+	case !ep.Enabled:
+		if rw != nil {
+			m.stop(ep.ID)
+			m.log.Info().Str("endpoint_id", ep.ID).Msg("endpoint disabled: delivery paused, position kept")
+		}
+	case rw != nil: // a running endpoint changed: later attempts use the new definition
+		m.mu.Lock()
+		rw.w.ep.Store(ep)
+		rw.filters = filters
+		m.mu.Unlock()
+	default:
+		m.start(ctx, ep, filters)
+	}
+	return nil
+}
+
+func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
+	wctx, cancel := context.WithCancel(ctx)
+	w := newWorker(ep, m.stream, m.js, m.deliver, m.log, m.o)
+	rw := &runningWorker{w: w, filters: filters, cancel: cancel, done: make(chan struct{})}
+	m.mu.Lock()
+	m.running[ep.ID] = rw
+	m.mu.Unlock()
+	go func() {
+		defer close(rw.done)
+		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+			err := w.run(wctx)
+			if wctx.Err() != nil {
+				return
+			}
+			w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")
+			select {
+			case <-time.After(wait):
+			case <-wctx.Done():
+				return
+			}
+			m.mu.Lock()
+			w = newWorker(w.ep.Load(), m.stream, m.js, m.deliver, m.log, m.o)
+			rw.w = w
+			m.mu.Unlock()
+		}
+	}()
+	m.log.Info().Str("endpoint_id", ep.ID).Str("url", ep.URL).Strs("event_types", ep.EventTypes).Msg("endpoint added")
+}
+
+// stop ends an endpoint's worker and waits for it.
+func (m *Manager) stop(id string) {
+	m.mu.Lock()
+	rw := m.running[id]
+	delete(m.running, id)
+	m.mu.Unlock()
+	if rw != nil {
+		rw.cancel()
+		<-rw.done
+	}
+}
+
+func (m *Manager) remove(ctx context.Context, id string) {
+	m.stop(id)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.stream.DeleteConsumer(cctx, id); err != nil && !isNotFound(err) {
+		m.log.Error().Err(err).Str("endpoint_id", id).Msg("delete consumer")
+		return
+	}
+	m.log.Info().Str("endpoint_id", id).Msg("endpoint removed")
+}
+
+// removeOrphans deletes endpoint consumers whose endpoint was deleted while no gateway watched.
+func (m *Manager) removeOrphans(ctx context.Context, known map[string]bool) {
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	names := m.stream.ConsumerNames(lctx)
+	var orphans []string
+	for name := range names.Name() {
+		if strings.HasPrefix(name, "ep_") && !known[name] {
+			orphans = append(orphans, name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		m.log.Warn().Err(err).Msg("list consumers")
+	}
+	for _, name := range orphans {
+		m.remove(ctx, name)
+	}
+}
+
+// stopAll stops every worker at once, so that shutdown takes one ShutdownTimeout, not one each.
+func (m *Manager) stopAll() {
+	m.mu.Lock()
+	all := m.running
+	m.running = make(map[string]*runningWorker)
+	m.mu.Unlock()
+	for _, rw := range all {
+		rw.cancel()
+	}
+	for _, rw := range all {
+		<-rw.done
+	}
+}

@@ -1,0 +1,32 @@
+package consumer
+
+import "time"
+
+// Options tune delivery for every endpoint. The zero value of each field takes the default
+// written beside it.
+type Options struct {
+	MaxInFlight     int             // deliveries in flight at once per endpoint, across entities: 64
+	MaxAckPending   int             // events held per endpoint, in flight or queued: 1000
+	AckWait         time.Duration   // JetStream redelivers what is not acked or kept alive within it: 60s
+	RetrySchedule   []time.Duration // waits between attempts, the last repeating: 5s 30s 2m 10m 30m 1h
+	ShutdownTimeout time.Duration   // how long in-flight deliveries may finish at shutdown: 15s
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
+	}
+	if o.MaxAckPending <= 0 {
+		o.MaxAckPending = 1000
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = time.Minute
+	}
+	if len(o.RetrySchedule) == 0 {
+		o.RetrySchedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour}
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 15 * time.Second
+	}
+	return o
+}

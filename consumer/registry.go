@@ -1,0 +1,216 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrNotFound is returned for an endpoint id the registry does not hold.
+var ErrNotFound = errors.New("endpoint not found")
+
+// Registry stores endpoint definitions in a JetStream KV bucket, keyed by endpoint id. Every
+// gateway watching the bucket sees every change, whichever gateway made it.
+type Registry struct {
+	kv     jetstream.KeyValue
+	events jetstream.Stream
+}
+
+// NewRegistry returns a registry over the bucket; events is the events stream, read to pin a new
+// endpoint's start sequence.
+func NewRegistry(kv jetstream.KeyValue, events jetstream.Stream) *Registry {
+	return &Registry{kv: kv, events: events}
+}
+
+// record is the stored form: unlike Endpoint, it holds the secret in the clear.
+type record struct {
+	ID          string            `json:"id"`
+	URL         string            `json:"url"`
+	EventTypes  []string          `json:"event_types"`
+	Description string            `json:"description,omitempty"`
+	Enabled     bool              `json:"enabled"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	Secret      string            `json:"secret"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	StartSeq    uint64            `json:"start_seq"`
+}
+
+func toRecord(e *Endpoint) record {
+	return record{
+		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
+		Headers: e.Headers, Secret: e.Secret.Reveal(), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
+	}
+}
+
+func decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
+	var r record
+	if err := json.Unmarshal(entry.Value(), &r); err != nil {
+		return nil, fmt.Errorf("decode endpoint %s: %w", entry.Key(), err)
+	}
+	return &Endpoint{
+		ID: r.ID, URL: r.URL, EventTypes: r.EventTypes, Description: r.Description, Enabled: r.Enabled,
+		Headers: r.Headers, Secret: NewSecret(r.Secret), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		StartSeq: r.StartSeq, Revision: entry.Revision(),
+	}, nil
+}
+
+// Create validates e, gives it an id, timestamps and a start sequence, and stores it. The
+// caller sets the secret.
+func (r *Registry) Create(ctx context.Context, e Endpoint) (*Endpoint, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	info, err := r.events.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read events stream: %w", err)
+	}
+	now := time.Now().UTC()
+	e.ID, e.CreatedAt, e.UpdatedAt = NewID(), now, now
+	e.StartSeq = info.State.LastSeq + 1
+	b, err := json.Marshal(toRecord(&e))
+	if err != nil {
+		return nil, fmt.Errorf("encode endpoint: %w", err)
+	}
+	rev, err := r.kv.Create(ctx, e.ID, b)
+	if err != nil {
+		return nil, fmt.Errorf("store endpoint %s: %w", e.ID, err)
+	}
+	e.Revision = rev
+	return &e, nil
+}
+
+// Get returns one endpoint, or ErrNotFound.
+func (r *Registry) Get(ctx context.Context, id string) (*Endpoint, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	entry, err := r.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get endpoint %s: %w", id, err)
+	}
+	return decode(entry)
+}
+
+// List returns every endpoint, oldest first.
+func (r *Registry) List(ctx context.Context) ([]*Endpoint, error) {
+	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []*Endpoint
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list endpoints: %w", ctx.Err())
+		case entry := <-w.Updates():
+			if entry == nil { // end of the current values
+				return out, nil
+			}
+			e, err := decode(entry)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+	}
+}
+
+// Update applies change to the stored endpoint and stores the result if it validates. It retries
+// when another writer got in between, so change may run more than once.
+func (r *Registry) Update(ctx context.Context, id string, change func(*Endpoint) error) (*Endpoint, error) {
+	for {
+		e, err := r.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(e); err != nil {
+			return nil, err
+		}
+		if err := e.Validate(); err != nil {
+			return nil, err
+		}
+		e.UpdatedAt = time.Now().UTC()
+		b, err := json.Marshal(toRecord(e))
+		if err != nil {
+			return nil, fmt.Errorf("encode endpoint: %w", err)
+		}
+		rev, err := r.kv.Update(ctx, id, b, e.Revision)
+		if errors.Is(err, jetstream.ErrKeyExists) { // someone else wrote first: read again
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store endpoint %s: %w", id, err)
+		}
+		e.Revision = rev
+		return e, nil
+	}
+}
+
+// Delete removes an endpoint; ErrNotFound if there is none.
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	if _, err := r.Get(ctx, id); err != nil {
+		return err
+	}
+	if err := r.kv.Delete(ctx, id); err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", id, err)
+	}
+	return nil
+}
+
+// Change is one registry event seen by watch: Endpoint is nil for a deletion, Err is set for a
+// definition that cannot be read.
+type Change struct {
+	ID       string
+	Endpoint *Endpoint
+	Err      error
+}
+
+// watch streams the current endpoints, then a zero Change marking the end of them, then every
+// change as it happens, until ctx ends.
+func (r *Registry) watch(ctx context.Context) (<-chan Change, error) {
+	w, err := r.kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch endpoints: %w", err)
+	}
+	out := make(chan Change)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		for {
+			var entry jetstream.KeyValueEntry
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				entry = e
+			}
+			var c Change
+			switch {
+			case entry == nil: // the zero Change: current values done
+			case entry.Operation() != jetstream.KeyValuePut:
+				c.ID = entry.Key()
+			default:
+				c.ID = entry.Key()
+				c.Endpoint, c.Err = decode(entry)
+			}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}

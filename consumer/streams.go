@@ -1,0 +1,84 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Names of what quaycast keeps in JetStream.
+const (
+	EventsStream    = "QUAYCAST_EVENTS"
+	EndpointsBucket = "quaycast_endpoints"
+	InvalidStream   = "QUAYCAST_INVALID"
+	invalidSubjects = "quaycast.invalid.>"
+)
+
+// StreamOptions size the events stream. The zero value is not valid; gateway fills it from config.
+type StreamOptions struct {
+	MaxAge       time.Duration // retry horizon: events older than this are gone for every endpoint
+	MaxBytes     int64         // 0 = no cap; when full, publishes are refused (DiscardNew), never silently dropped
+	Duplicates   time.Duration // dedupe window for Nats-Msg-Id
+	MaxConsumers int           // one consumer per endpoint; nats-server 2.15 defaults to 1000 per stream
+	Replicas     int           // 0 = 1
+}
+
+// Setup creates or updates, idempotently, the events stream, the invalid-events stream and the
+// endpoint registry bucket. It is safe to call from every gateway at start.
+func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.Stream, jetstream.KeyValue, error) {
+	replicas := max(o.Replicas, 1)
+	maxBytes := o.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	events, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:         EventsStream,
+		Description:  "quaycast: business events to deliver to webhook endpoints",
+		Subjects:     []string{subjects.StreamSubjects},
+		Retention:    jetstream.LimitsPolicy,
+		Storage:      jetstream.FileStorage,
+		MaxAge:       o.MaxAge,
+		MaxBytes:     maxBytes,
+		Discard:      jetstream.DiscardNew,
+		Duplicates:   o.Duplicates,
+		MaxMsgSize:   subjects.MaxEventBytes + 4096, // room for headers
+		MaxConsumers: o.MaxConsumers,
+		Replicas:     replicas,
+		AllowDirect:  true,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", EventsStream, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        InvalidStream,
+		Description: "quaycast: events set aside because they could not be delivered as published, with the reason",
+		Subjects:    []string{invalidSubjects},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      o.MaxAge,
+		Duplicates:  o.Duplicates,
+		Replicas:    replicas,
+	}); err != nil {
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", InvalidStream, err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      EndpointsBucket,
+		Description: "quaycast: webhook endpoint registry",
+		History:     5,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure bucket %s: %w", EndpointsBucket, err)
+	}
+	return events, kv, nil
+}
+
+// isNotFound reports the nats.go errors that mean "already gone".
+func isNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrKeyNotFound)
+}

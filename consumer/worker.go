@@ -1,0 +1,334 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// worker delivers one endpoint's events: it consumes the endpoint's durable consumer and routes
+// each event to the lane of its entity. A lane is a FIFO per entity served by one goroutine, so
+// entities go out in parallel (up to MaxInFlight at once) and each entity strictly in stream
+// order: the next event of an entity is not sent before the previous one was acknowledged.
+//
+// Order also holds across retries and restarts because nothing is ever Nak'ed: a failing head is
+// held and retried by its lane, kept alive with InProgress so JetStream does not redeliver it
+// behind later events, and a (re)started worker first resets the consumer to its ack floor, so
+// what was unacknowledged comes again in stream order before anything newer.
+type worker struct {
+	ep      atomic.Pointer[Endpoint]
+	stream  jetstream.Stream
+	js      jetstream.JetStream
+	deliver Deliverer
+	log     zerolog.Logger
+	o       Options
+
+	mu          sync.Mutex
+	queues      map[string][]*item   // entity -> events waiting, head first
+	held        map[uint64]*item     // stream seq -> event, while it is ours to ack
+	unconfirmed map[uint64]time.Time // delivered, but the ack was not confirmed by the server
+	stopping    bool
+
+	sem   chan struct{} // bounds deliveries in flight across lanes
+	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
+	lanes sync.WaitGroup
+}
+
+// item is one event held by a lane.
+type item struct {
+	seq       uint64
+	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by worker.mu)
+	subject   string
+	body      []byte
+	env       subjects.Envelope
+	published time.Time
+}
+
+func newWorker(ep *Endpoint, stream jetstream.Stream, js jetstream.JetStream, d Deliverer, log zerolog.Logger, o Options) *worker {
+	w := &worker{
+		stream: stream, js: js, deliver: d, o: o,
+		log:         log.With().Str("endpoint_id", ep.ID).Logger(),
+		queues:      make(map[string][]*item),
+		held:        make(map[uint64]*item),
+		unconfirmed: make(map[uint64]time.Time),
+		sem:         make(chan struct{}, o.MaxInFlight),
+		stop:        make(chan struct{}),
+	}
+	w.ep.Store(ep)
+	return w
+}
+
+// run consumes until ctx ends, then shuts down in order: stop fetching, let deliveries in flight
+// finish within ShutdownTimeout, leave everything else unacknowledged for redelivery.
+func (w *worker) run(ctx context.Context) error {
+	name := w.ep.Load().ConsumerName()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cons, err := w.stream.Consumer(cctx, name)
+	if err == nil {
+		// Start from the ack floor in stream order: without this, after a crash JetStream sends
+		// new events first and the unacknowledged ones only when their AckWait runs out.
+		if _, rerr := w.stream.ResetConsumer(cctx, name); rerr != nil {
+			w.log.Warn().Err(rerr).Msg("reset consumer failed (nats-server before 2.14?): order per entity is not kept across a restart")
+		}
+	}
+	cancel()
+	if err != nil {
+		return fmt.Errorf("open consumer %s: %w", name, err)
+	}
+
+	// Deliveries run on a context of their own, so that a shutdown signal does not abort a POST
+	// half-way; it is cancelled only when ShutdownTimeout has passed.
+	dctx, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDeliveries()
+
+	cc, err := cons.Consume(func(msg jetstream.Msg) { w.onMessage(dctx, msg) },
+		jetstream.PullMaxMessages(min(w.o.MaxAckPending, 256)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
+				w.log.Warn().Err(err).Msg("consume")
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", name, err)
+	}
+	w.log.Debug().Msg("consuming")
+
+	tick := time.NewTicker(w.o.AckWait / 3)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			w.keepAlive()
+		}
+	}
+
+	cc.Stop()
+	<-cc.Closed()
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	close(w.stop)
+
+	finished := make(chan struct{})
+	go func() { w.lanes.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(w.o.ShutdownTimeout):
+		w.log.Warn().Dur("shutdown_timeout", w.o.ShutdownTimeout).Msg("deliveries still in flight at shutdown: cancelled, they will be redelivered")
+		cancelDeliveries()
+		<-finished
+	}
+	return nil
+}
+
+// onMessage routes one message to its entity's lane. It runs on the consumer's callback
+// goroutine, so it never blocks on a delivery.
+func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		w.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata")
+		return
+	}
+	seq := meta.Sequence.Stream
+
+	w.mu.Lock()
+	if it, ok := w.held[seq]; ok { // a redelivery of what a lane holds: keep one copy, the newest handle
+		it.msg = msg
+		w.mu.Unlock()
+		return
+	}
+	_, wasDelivered := w.unconfirmed[seq]
+	delete(w.unconfirmed, seq)
+	stopping := w.stopping
+	w.mu.Unlock()
+	if stopping {
+		return // left unacknowledged: redelivered to the next run
+	}
+	if wasDelivered { // delivered before, only the ack got lost
+		w.ackMsg(ctx, msg, seq)
+		return
+	}
+
+	env, reason := check(msg)
+	if reason != "" {
+		w.setAside(ctx, msg, seq, reason)
+		return
+	}
+	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: meta.Timestamp}
+
+	w.mu.Lock()
+	w.held[seq] = it
+	q := w.queues[env.Entity]
+	w.queues[env.Entity] = append(q, it)
+	start := len(q) == 0
+	if start {
+		w.lanes.Add(1)
+	}
+	w.mu.Unlock()
+	if start {
+		go w.runLane(ctx, env.Entity)
+	}
+}
+
+// check parses and cross-checks a message; reason is empty when it can be delivered.
+func check(msg jetstream.Msg) (subjects.Envelope, string) {
+	source, typ, err := subjects.Parse(msg.Subject())
+	if err != nil {
+		return subjects.Envelope{}, err.Error()
+	}
+	env, err := subjects.ParseEnvelope(msg.Data())
+	if err != nil {
+		return env, "envelope: " + err.Error()
+	}
+	if env.Type != typ || env.Source != source {
+		return env, fmt.Sprintf("envelope source %q and type %q do not match subject %s", env.Source, env.Type, msg.Subject())
+	}
+	if h := msg.Headers().Get(subjects.HeaderEntity); h != "" && h != env.Entity {
+		return env, fmt.Sprintf("%s header %q does not match envelope entity %q", subjects.HeaderEntity, h, env.Entity)
+	}
+	return env, ""
+}
+
+// setAside records an event that cannot be delivered in the invalid-events stream, with the
+// reason, and terminates it. If the record cannot be written, the event stays unacknowledged and
+// comes again.
+func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
+	rec := nats.NewMsg("quaycast.invalid.events")
+	rec.Data = msg.Data()
+	rec.Header.Set("Quaycast-Reason", reason)
+	rec.Header.Set("Quaycast-Subject", msg.Subject())
+	rec.Header.Set("Quaycast-Stream-Seq", strconv.FormatUint(seq, 10))
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// One record per event, however many endpoints' consumers see it.
+	if _, err := w.js.PublishMsg(pctx, rec, jetstream.WithMsgID("invalid-"+strconv.FormatUint(seq, 10))); err != nil {
+		w.log.Error().Err(err).Uint64("seq", seq).Msg("record invalid event")
+		return
+	}
+	w.log.Warn().Uint64("seq", seq).Str("subject", msg.Subject()).Str("reason", reason).Msg("invalid event set aside")
+	if err := msg.TermWithReason(reason); err != nil {
+		w.log.Warn().Err(err).Uint64("seq", seq).Msg("terminate invalid event")
+	}
+}
+
+// runLane delivers an entity's events one after the other until its queue is empty.
+func (w *worker) runLane(ctx context.Context, entity string) {
+	defer w.lanes.Done()
+	for {
+		w.mu.Lock()
+		it := w.queues[entity][0]
+		w.mu.Unlock()
+		if !w.deliverItem(ctx, it) {
+			return // shutting down: this event and the rest stay unacknowledged
+		}
+		w.mu.Lock()
+		delete(w.held, it.seq)
+		q := w.queues[entity][1:]
+		if len(q) == 0 {
+			delete(w.queues, entity)
+			w.mu.Unlock()
+			return
+		}
+		w.queues[entity] = q
+		w.mu.Unlock()
+	}
+}
+
+// deliverItem attempts it until the receiver takes it, and acks it. It returns false when the
+// worker stops first.
+func (w *worker) deliverItem(ctx context.Context, it *item) bool {
+	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published}
+	for attempt := 1; ; {
+		select {
+		case w.sem <- struct{}{}:
+		case <-w.stop:
+			return false
+		}
+		d.Endpoint, d.Attempt = w.ep.Load(), attempt
+		start := time.Now()
+		out := w.deliver.Deliver(ctx, d)
+		<-w.sem
+
+		var wait time.Duration
+		switch out.Result {
+		case Delivered:
+			w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempt).
+				Int("status", out.Status).Dur("duration_ms", time.Since(start)).Msg("delivered")
+			w.mu.Lock()
+			msg := it.msg
+			w.mu.Unlock()
+			w.ackMsg(ctx, msg, it.seq)
+			return true
+		case BreakerOpen: // no POST was made: no attempt spent
+			wait = time.Second
+		default:
+			wait = w.backoff(attempt, out.RetryAfter)
+			w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempt).
+				Int("status", out.Status).AnErr("err", out.Err).Dur("retry_in", wait).Msg("delivery failed")
+			attempt++
+		}
+		select {
+		case <-time.After(wait):
+		case <-w.stop:
+			return false
+		}
+	}
+}
+
+// backoff is the wait before the attempt after `attempt`: the schedule with ±20 % jitter, so
+// that many endpoints failing together do not retry in step, or the receiver's Retry-After.
+func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, 24*time.Hour)
+	}
+	s := w.o.RetrySchedule
+	base := s[min(attempt-1, len(s)-1)]
+	return time.Duration(float64(base) * (0.8 + 0.4*rand.Float64()))
+}
+
+// ackMsg acknowledges and waits for the server's confirmation. An unconfirmed ack may have been
+// lost; if the event comes again it is acked without being sent again.
+func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64) {
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := msg.DoubleAck(actx); err != nil {
+		w.log.Warn().Err(err).Uint64("seq", seq).Msg("ack not confirmed")
+		w.mu.Lock()
+		w.unconfirmed[seq] = time.Now()
+		w.mu.Unlock()
+	}
+}
+
+// keepAlive tells JetStream that every event we hold is still being worked on, so that it does
+// not redeliver it behind later events of its entity while a lane retries or waits.
+func (w *worker) keepAlive() {
+	w.mu.Lock()
+	msgs := make([]jetstream.Msg, 0, len(w.held))
+	for _, it := range w.held {
+		msgs = append(msgs, it.msg)
+	}
+	for seq, at := range w.unconfirmed {
+		if time.Since(at) > 10*w.o.AckWait { // JetStream would have redelivered it by now
+			delete(w.unconfirmed, seq)
+		}
+	}
+	w.mu.Unlock()
+	for _, m := range msgs {
+		if err := m.InProgress(); err != nil {
+			w.log.Debug().Err(err).Msg("keep alive")
+		}
+	}
+}

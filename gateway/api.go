@@ -1,0 +1,398 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// maxAPIBody bounds request bodies of the management API (the ingest API takes MaxEventBytes).
+const maxAPIBody = 64 << 10
+
+// api serves the JSON API: endpoints and event ingest.
+type api struct {
+	reg     *consumer.Registry
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	manager *consumer.Manager
+	log     zerolog.Logger
+}
+
+func (a *api) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/endpoints", a.createEndpoint)
+	mux.HandleFunc("GET /v1/endpoints", a.listEndpoints)
+	mux.HandleFunc("GET /v1/endpoints/{id}", a.getEndpoint)
+	mux.HandleFunc("PATCH /v1/endpoints/{id}", a.patchEndpoint)
+	mux.HandleFunc("DELETE /v1/endpoints/{id}", a.deleteEndpoint)
+	mux.HandleFunc("POST /v1/events", a.ingest)
+	mux.HandleFunc("GET /v1/event-types", a.eventTypes)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	return a.logRequests(mux)
+}
+
+// endpointView is an endpoint as the API shows it: never its secret.
+type endpointView struct {
+	ID          string            `json:"id"`
+	URL         string            `json:"url"`
+	EventTypes  []string          `json:"event_types"`
+	Description string            `json:"description"`
+	Enabled     bool              `json:"enabled"`
+	Headers     map[string]string `json:"headers"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	Secret      string            `json:"secret,omitempty"` // only in the response that creates it
+}
+
+func view(e *consumer.Endpoint) endpointView {
+	h := make(map[string]string, len(e.Headers))
+	for k, v := range e.Headers {
+		if sensitiveHeader(k) {
+			v = "[redacted]"
+		}
+		h[k] = v
+	}
+	return endpointView{
+		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
+		Headers: h, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+	}
+}
+
+// sensitiveHeader reports custom headers that likely carry credentials: shown redacted.
+func sensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"auth", "token", "key", "secret", "password", "cookie", "signature"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+type endpointInput struct {
+	URL         *string            `json:"url"`
+	EventTypes  *[]string          `json:"event_types"`
+	Description *string            `json:"description"`
+	Enabled     *bool              `json:"enabled"`
+	Headers     *map[string]string `json:"headers"`
+	Secret      *string            `json:"secret"` // create only: a receiver's existing key
+}
+
+func (in endpointInput) apply(e *consumer.Endpoint) {
+	if in.URL != nil {
+		e.URL = *in.URL
+	}
+	if in.EventTypes != nil {
+		e.EventTypes = *in.EventTypes
+	}
+	if in.Description != nil {
+		e.Description = *in.Description
+	}
+	if in.Enabled != nil {
+		e.Enabled = *in.Enabled
+	}
+	if in.Headers != nil {
+		e.Headers = *in.Headers
+	}
+}
+
+func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
+	var in endpointInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	ep := consumer.Endpoint{Enabled: true}
+	in.apply(&ep)
+	secret := ""
+	if in.Secret != nil {
+		if _, err := signature.ParseKey(signature.Standard, *in.Secret); err != nil {
+			writeError(w, http.StatusBadRequest, "secret", err.Error())
+			return
+		}
+		secret = *in.Secret
+	} else {
+		var err error
+		if secret, err = signature.NewSecret(signature.Standard); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	ep.Secret = consumer.NewSecret(secret)
+	created, err := a.reg.Create(r.Context(), ep)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v := view(created)
+	v.Secret = secret
+	w.Header().Set("Location", "/v1/endpoints/"+created.ID)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) {
+	eps, err := a.reg.List(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]endpointView, len(eps))
+	for i, e := range eps {
+		out[i] = view(e)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
+}
+
+func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
+	ep, err := a.reg.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view(ep))
+}
+
+func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
+	var in endpointInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if in.Secret != nil {
+		writeError(w, http.StatusBadRequest, "secret", "cannot be changed here; rotate the secret instead")
+		return
+	}
+	ep, err := a.reg.Update(r.Context(), r.PathValue("id"), func(e *consumer.Endpoint) error {
+		in.apply(e)
+		return nil
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view(ep))
+}
+
+func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
+	if err := a.reg.Delete(r.Context(), r.PathValue("id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ingest takes one event or a JSON array of events and answers once JetStream stored them.
+func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, subjects.MaxEventBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("larger than %d bytes", subjects.MaxEventBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "body", "could not read the request body")
+		return
+	}
+	trimmed := bytes.TrimSpace(body)
+	batch := len(trimmed) > 0 && trimmed[0] == '['
+	var raws [][]byte
+	if batch {
+		var items []json.RawMessage
+		if err := json.Unmarshal(trimmed, &items); err != nil {
+			writeError(w, http.StatusBadRequest, "body", "not a JSON array of events")
+			return
+		}
+		if len(items) == 0 || len(items) > 1000 {
+			writeError(w, http.StatusBadRequest, "body", "a batch holds 1 to 1000 events")
+			return
+		}
+		for _, it := range items {
+			raws = append(raws, it)
+		}
+	} else {
+		raws = [][]byte{body}
+	}
+	published, err := PublishEvents(r.Context(), a.js, raws)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK // every event was a duplicate: already stored
+	for _, p := range published {
+		if !p.Duplicate {
+			status = http.StatusAccepted
+		}
+	}
+	if batch {
+		writeJSON(w, status, map[string]any{"events": published})
+		return
+	}
+	writeJSON(w, status, published[0])
+}
+
+func (a *api) eventTypes(w http.ResponseWriter, _ *http.Request) {
+	type eventType struct {
+		Name        string `json:"name"`
+		Title       string `json:"title"`
+		Group       string `json:"group"`
+		System      string `json:"system"`
+		Description string `json:"description"`
+	}
+	var out []eventType
+	for _, t := range subjects.Catalogue() {
+		out = append(out, eventType{t.Name, t.Title, t.Group, t.System, t.Description})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"event_types": out, "groups": subjects.Groups()})
+}
+
+func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case !a.nc.IsConnected():
+		writeError(w, http.StatusServiceUnavailable, "", "not connected to NATS")
+	case !a.manager.Ready():
+		writeError(w, http.StatusServiceUnavailable, "", "endpoint consumers starting")
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "endpoints": a.manager.Workers()})
+	}
+}
+
+// fail answers an error from a lower layer: validation 400, unknown id 404, a full stream 503,
+// anything else 500 (logged, since an operator must look).
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *subjects.FieldError
+	switch {
+	case errors.As(err, &fe):
+		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
+	case errors.Is(err, consumer.ErrNotFound):
+		writeError(w, http.StatusNotFound, "id", "no endpoint with this id")
+	case errors.Is(err, ErrStreamFull):
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusServiceUnavailable, "", "the events stream is full: retry later")
+	case errors.Is(err, r.Context().Err()):
+		writeError(w, http.StatusServiceUnavailable, "", "request cancelled")
+	default:
+		a.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
+		writeError(w, http.StatusInternalServerError, "", "internal error")
+	}
+}
+
+// decodeJSON reads a bounded JSON object into v (a pointer to a struct with json tags),
+// answering 400 naming the field when it cannot.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("larger than %d bytes", maxAPIBody))
+		return false
+	}
+	var fields map[string]json.RawMessage
+	if err != nil || json.Unmarshal(body, &fields) != nil || fields == nil {
+		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
+		return false
+	}
+	known := jsonFields(v)
+	for k := range fields {
+		if !known[k] {
+			writeError(w, http.StatusBadRequest, k, "unknown field")
+			return false
+		}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			writeError(w, http.StatusBadRequest, typeErr.Field, "must be a JSON "+jsonKind(typeErr.Type))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
+		return false
+	}
+	return true
+}
+
+// jsonFields lists the JSON names of the fields of the struct v points to.
+func jsonFields(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	out := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		out[name] = true
+	}
+	return out
+}
+
+// jsonKind names a Go type as the JSON a client should send.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice:
+		return "array of " + jsonKind(t.Elem()) + "s"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "number"
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// writeError is the one place that writes JSON errors.
+func writeError(w http.ResponseWriter, status int, field, msg string) {
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	writeJSON(w, status, errorBody{Error: msg, Field: field})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// logRequests logs every API request at debug level, without bodies.
+func (a *api) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		a.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+			Dur("duration_ms", time.Since(start)).Msg("api")
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}

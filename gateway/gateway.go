@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/consumer"
+)
+
+// Gateway is one quaycast process: NATS (embedded or external), the delivery workers and the API.
+type Gateway struct {
+	cfg config.Config
+	log zerolog.Logger
+
+	ready   chan struct{}
+	mu      sync.Mutex
+	apiURL  string
+	natsURL string
+}
+
+// New returns a gateway for cfg; Run starts it.
+func New(cfg config.Config, log zerolog.Logger) *Gateway {
+	return &Gateway{cfg: cfg, log: log, ready: make(chan struct{})}
+}
+
+// Ready is closed once the API accepts requests and delivery has started.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// APIURL is the base URL of the HTTP API (after Ready).
+func (g *Gateway) APIURL() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.apiURL
+}
+
+// NATSURL is where publishers reach NATS (after Ready).
+func (g *Gateway) NATSURL() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.natsURL
+}
+
+// Run serves until ctx ends, then shuts down in order: stop fetching, let in-flight deliveries
+// finish within the shutdown timeout (the rest stays unacknowledged for redelivery), stop the HTTP
+// server, drain the NATS connection, stop the embedded server.
+func (g *Gateway) Run(ctx context.Context) error {
+	if err := g.cfg.Validate(); err != nil {
+		return err
+	}
+	var (
+		srv     *server.Server
+		connect = []nats.Option{nats.Name("quaycast"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+		url     = g.cfg.NATSURL
+		err     error
+	)
+	if url == "" {
+		srv, err = g.startEmbedded()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			g.log.Info().Msg("embedded NATS stopped")
+		}()
+		url = srv.ClientURL()
+		connect = append(connect, nats.InProcessServer(srv))
+	} else {
+		connect = append(connect, nats.RetryOnFailedConnect(true))
+	}
+	nc, err := nats.Connect(url, append(connect,
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				g.log.Warn().Err(err).Msg("NATS disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { g.log.Info().Msg("NATS reconnected") }),
+	)...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS %s: %w", url, err)
+	}
+	defer g.drain(nc)
+
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	events, kv, err := g.setup(ctx, js)
+	if err != nil {
+		return err
+	}
+
+	reg := consumer.NewRegistry(kv, events)
+	sender := NewSender(g.log, SenderOptions{Timeout: g.cfg.DeliveryTimeout})
+	manager := consumer.NewManager(js, events, reg, sender, g.log, consumer.Options{
+		MaxInFlight:     g.cfg.MaxInFlight,
+		MaxAckPending:   g.cfg.MaxAckPending,
+		AckWait:         g.cfg.AckWait,
+		RetrySchedule:   g.cfg.RetrySchedule,
+		ShutdownTimeout: g.cfg.ShutdownTimeout,
+	})
+
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
+	}
+	a := &api{reg: reg, js: js, nc: nc, manager: manager, log: g.log}
+	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	managerCtx, stopManager := context.WithCancel(ctx)
+	defer stopManager()
+	managerDone := make(chan error, 1)
+	go func() { managerDone <- manager.Run(managerCtx) }()
+
+	g.mu.Lock()
+	g.apiURL = "http://" + ln.Addr().String()
+	g.natsURL = url
+	g.mu.Unlock()
+	close(g.ready)
+	g.log.Info().Str("api", g.apiURL).Str("nats", url).Bool("embedded", srv != nil).Msg("quaycast started")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		g.log.Info().Msg("shutting down")
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve API: %w", err)
+	case err := <-managerDone:
+		managerDone <- err
+		runErr = fmt.Errorf("delivery stopped: %w", err)
+	}
+	stopManager()
+	<-managerDone
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		g.log.Warn().Err(err).Msg("shut down API")
+	}
+	return runErr
+}
+
+// startEmbedded runs the in-process NATS server with JetStream storing under the data dir.
+func (g *Gateway) startEmbedded() (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(g.cfg.NATSListen)
+	if err != nil {
+		return nil, fmt.Errorf("nats-listen %q: %w", g.cfg.NATSListen, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	dir, err := filepath.Abs(g.cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	srv, err := server.NewServer(&server.Options{
+		ServerName: "quaycast",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   dir,
+		NoSigs:     true, // signals are the gateway's: it stops the server last
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	srv.SetLoggerV2(natsLogger{g.log.With().Str("component", "nats").Logger()}, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded NATS on %s not ready within 30s", g.cfg.NATSListen)
+	}
+	return srv, nil
+}
+
+// setup ensures streams and bucket, retrying while NATS is not reachable yet.
+func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, jetstream.KeyValue, error) {
+	o := consumer.StreamOptions{
+		MaxAge:       g.cfg.StreamMaxAge,
+		MaxBytes:     int64(g.cfg.StreamMaxBytes),
+		Duplicates:   g.cfg.DuplicateWindow,
+		MaxConsumers: g.cfg.MaxEndpoints,
+	}
+	for wait := time.Second; ; wait = min(2*wait, 15*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		events, kv, err := consumer.Setup(sctx, js, o)
+		cancel()
+		if err == nil {
+			return events, kv, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("set up JetStream: %w", err)
+		}
+		g.log.Warn().Err(err).Dur("retry_in", wait).Msg("set up JetStream")
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("set up JetStream: %w", err)
+		}
+	}
+}
+
+func (g *Gateway) drain(nc *nats.Conn) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		nc.Close()
+	}
+}
+
+// natsLogger sends the embedded server's log lines to zerolog; its notices are debug-level noise
+// for a gateway operator.
+type natsLogger struct{ log zerolog.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
+func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
+func (l natsLogger) Debugf(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+func (l natsLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }

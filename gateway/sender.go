@@ -1,0 +1,184 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/gateway/signature"
+)
+
+// Headers sent with every delivery beside the signature headers.
+const (
+	HeaderEventType   = "Quaycast-Event-Type"
+	HeaderEventSource = "Quaycast-Event-Source"
+	HeaderAttempt     = "Quaycast-Attempt"
+	userAgent         = "quaycast/1"
+)
+
+// SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field.
+type SenderOptions struct {
+	Timeout          time.Duration // one POST, connect to last byte of the reply: 10s
+	MaxResponseBytes int64         // of a reply read and kept: 64 KiB
+}
+
+// Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
+// client, and turns the reply into an Outcome.
+type Sender struct {
+	client *http.Client
+	log    zerolog.Logger
+	o      SenderOptions
+
+	mu      sync.Mutex
+	signers map[string]*endpointSigner // endpoint id -> signer of its current revision
+	bufs    sync.Pool                  // *[]byte for signature header values
+}
+
+var _ consumer.Deliverer = (*Sender)(nil)
+
+type endpointSigner struct {
+	revision uint64
+	signer   *signature.Signer
+	err      error
+}
+
+// NewSender builds a Sender.
+func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 64 << 10
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 128
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.ResponseHeaderTimeout = o.Timeout
+	return &Sender{
+		client: &http.Client{
+			Transport: tr,
+			Timeout:   o.Timeout,
+			// A redirect is an answer, not a new target: following it could send signed events
+			// somewhere the operator never registered.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		log:     log,
+		o:       o,
+		signers: make(map[string]*endpointSigner),
+		bufs:    sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
+	}
+}
+
+// signer returns the endpoint's signer, built once per revision of its definition.
+func (s *Sender) signer(ep *consumer.Endpoint) (*signature.Signer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if es := s.signers[ep.ID]; es != nil && es.revision == ep.Revision {
+		return es.signer, es.err
+	}
+	sg, err := signature.NewSigner(signature.Standard, signature.Options{}, ep.Secret.Reveal())
+	s.signers[ep.ID] = &endpointSigner{revision: ep.Revision, signer: sg, err: err}
+	return sg, err
+}
+
+// Forget drops what the sender keeps for an endpoint that was deleted.
+func (s *Sender) Forget(id string) {
+	s.mu.Lock()
+	delete(s.signers, id)
+	s.mu.Unlock()
+}
+
+// Deliver signs and POSTs one event.
+func (s *Sender) Deliver(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
+	ep := d.Endpoint
+	sg, err := s.signer(ep)
+	if err != nil {
+		return consumer.Outcome{Result: consumer.Retry, Err: fmt.Errorf("endpoint secret: %w", err)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}
+	}
+	ts := time.Now().Unix()
+	bp := s.bufs.Get().(*[]byte)
+	sig := sg.AppendSignature((*bp)[:0], d.Event.ID, ts, d.Body)
+
+	h := req.Header
+	for k, v := range ep.Headers {
+		h.Set(k, v)
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["User-Agent"] = []string{userAgent}
+	h[signature.HeaderID] = []string{d.Event.ID}
+	h[signature.HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
+	h[sg.HeaderName()] = []string{string(sig)}
+	h[HeaderEventType] = []string{d.Event.Type}
+	h[HeaderEventSource] = []string{d.Event.Source}
+	h[HeaderAttempt] = []string{strconv.Itoa(d.Attempt)}
+	*bp = sig
+	s.bufs.Put(bp)
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return classify(0, nil, err)
+	}
+	defer resp.Body.Close()
+	// Read (a bounded part of) the reply so the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.o.MaxResponseBytes))
+	return classify(resp.StatusCode, resp.Header, nil)
+}
+
+// classify decides what an attempt came to from the status code, the reply's headers and the
+// transport error. It is the one place that maps HTTP to delivery outcomes.
+func classify(status int, h http.Header, err error) consumer.Outcome {
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return consumer.Outcome{Result: consumer.Retry, Err: fmt.Errorf("timeout: %w", err)}
+		}
+		return consumer.Outcome{Result: consumer.Retry, Err: err}
+	}
+	out := consumer.Outcome{Status: status}
+	switch {
+	case status >= 200 && status < 300:
+		out.Result = consumer.Delivered
+		return out
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		out.Result = consumer.Retry
+		out.RetryAfter = retryAfter(h.Get("Retry-After"), time.Now())
+	default:
+		out.Result = consumer.Retry
+	}
+	out.Err = fmt.Errorf("receiver answered %d", status)
+	return out
+}
+
+// retryAfter reads a Retry-After value: delay seconds or an HTTP date; 0 when absent or unreadable.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
