@@ -1,0 +1,292 @@
+package subjects
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Envelope limits, in bytes.
+const (
+	MaxIDBytes     = 128
+	MaxEntityBytes = 256
+)
+
+// Envelope is the JSON document upstream systems publish as the message body.
+// quaycast delivers the body to receivers byte-for-byte; the struct is what
+// quaycast reads from it.
+type Envelope struct {
+	ID         string          `json:"id"`          // 1..128 bytes of printable ASCII without space (0x21-0x7e); the webhook-id header
+	Type       string          `json:"type"`        // a catalogue type
+	Source     string          `json:"source"`      // a valid token: the publishing system, e.g. "tos" or "octopi-rtm"
+	Entity     string          `json:"entity"`      // container/shipment/voyage id: 1..256 bytes, valid UTF-8, no control characters
+	OccurredAt time.Time       `json:"occurred_at"` // RFC 3339, required
+	Data       json.RawMessage `json:"data"`        // required, a JSON object
+}
+
+// envelopeFields lists the envelope's JSON fields in the order they are checked.
+var envelopeFields = [...]string{"id", "type", "source", "entity", "occurred_at", "data"}
+
+// ParseEnvelope reads an envelope from a message body. It checks, in order:
+// the size (at most MaxEventBytes), that the body is valid UTF-8 and one JSON
+// object, that no top-level key appears twice, the JSON kind of each field,
+// and then what Validate checks. Keys match exactly (case-sensitive), as
+// receivers in other languages read them; unknown extra top-level fields are
+// allowed. Every error is a *FieldError: Field "body" for the message as a
+// whole, otherwise the JSON field name. The first bad field, in the order id,
+// type, source, entity, occurred_at, data, is reported.
+func ParseEnvelope(b []byte) (Envelope, error) {
+	if len(b) > MaxEventBytes {
+		return Envelope{}, &FieldError{Field: "body", Reason: fmt.Sprintf("%d bytes exceeds the limit of %d", len(b), MaxEventBytes)}
+	}
+	if !utf8.Valid(b) {
+		return Envelope{}, &FieldError{Field: "body", Reason: "not valid UTF-8"}
+	}
+	if !json.Valid(b) {
+		return Envelope{}, &FieldError{Field: "body", Reason: "not valid JSON"}
+	}
+	if !isObject(b) {
+		return Envelope{}, &FieldError{Field: "body", Reason: "not a JSON object"}
+	}
+	raw, err := topLevel(b)
+	if err != nil {
+		return Envelope{}, err
+	}
+
+	var e Envelope
+	for _, f := range envelopeFields {
+		v, ok := raw[f]
+		if !ok || string(v) == "null" {
+			return Envelope{}, &FieldError{Field: f, Reason: "is required"}
+		}
+		switch f {
+		case "id", "type", "source", "entity":
+			var s string
+			if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+				return Envelope{}, &FieldError{Field: f, Reason: "must be a string"}
+			}
+			if unpairedSurrogate(v) {
+				// encoding/json turns it into U+FFFD; a receiver's parser may not.
+				return Envelope{}, &FieldError{Field: f, Reason: `has a \u escape of an unpaired UTF-16 surrogate`}
+			}
+			switch f {
+			case "id":
+				e.ID = s
+			case "type":
+				e.Type = s
+			case "source":
+				e.Source = s
+			case "entity":
+				e.Entity = s
+			}
+		case "occurred_at":
+			if v[0] != '"' || e.OccurredAt.UnmarshalJSON(v) != nil {
+				return Envelope{}, &FieldError{Field: f, Reason: "must be an RFC 3339 timestamp, e.g. \"2026-03-01T14:05:09Z\""}
+			}
+		case "data":
+			e.Data = v
+		}
+		if reason := e.fieldReason(f); reason != "" {
+			return Envelope{}, &FieldError{Field: f, Reason: reason}
+		}
+	}
+	return e, nil
+}
+
+// topLevel returns the raw value of each top-level key of the JSON object b,
+// which must be valid JSON. A duplicated key is an error: JSON parsers differ
+// on which copy wins, so the gateway and a receiver could read different
+// values.
+func topLevel(b []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil, &FieldError{Field: "body", Reason: "not a JSON object"}
+	}
+	raw := make(map[string]json.RawMessage, len(envelopeFields)+2)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+		}
+		if _, dup := raw[key]; dup {
+			if isEnvelopeField(key) {
+				return nil, &FieldError{Field: key, Reason: "appears more than once"}
+			}
+			return nil, &FieldError{Field: "body", Reason: fmt.Sprintf("key %s appears more than once", quote(key))}
+		}
+		raw[key] = v
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+	}
+	return raw, nil
+}
+
+func isEnvelopeField(key string) bool {
+	for _, f := range envelopeFields {
+		if key == f {
+			return true
+		}
+	}
+	return false
+}
+
+// unpairedSurrogate reports whether the JSON string literal s (quotes
+// included, valid JSON) has a \uXXXX escape of a UTF-16 surrogate that is not
+// part of a high-low pair.
+func unpairedSurrogate(s []byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		if s[i+1] != 'u' {
+			i++ // skip the escaped character
+			continue
+		}
+		r := hex4(s[i+2 : i+6])
+		i += 5
+		switch {
+		case r < 0xD800 || r > 0xDFFF:
+		case r >= 0xDC00: // low surrogate without a high one
+			return true
+		case i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u':
+			if lo := hex4(s[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 6
+		default: // high surrogate at the end or before something else
+			return true
+		}
+	}
+	return false
+}
+
+// hex4 decodes four hex digits, already checked by the JSON scanner.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+// isObject reports whether the JSON value b, with optional surrounding
+// whitespace, is an object.
+func isObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// Validate checks every field of an envelope built in code, in the order id,
+// type, source, entity, occurred_at, data, and returns a *FieldError naming the
+// JSON field of the first bad one. A zero OccurredAt counts as missing.
+func (e Envelope) Validate() error {
+	for _, f := range envelopeFields {
+		if reason := e.fieldReason(f); reason != "" {
+			return &FieldError{Field: f, Reason: reason}
+		}
+	}
+	return nil
+}
+
+// fieldReason says what is wrong with the JSON field f of e, or returns "".
+func (e Envelope) fieldReason(f string) string {
+	switch f {
+	case "id":
+		return idReason(e.ID)
+	case "type":
+		if e.Type == "" {
+			return "is required"
+		}
+		if _, ok := byName[e.Type]; !ok {
+			return fmt.Sprintf("unknown event type %s", quote(e.Type))
+		}
+	case "source":
+		if e.Source == "" {
+			return "is required"
+		}
+		if reason := tokenReason(e.Source); reason != "" {
+			return reason
+		}
+	case "entity":
+		return entityReason(e.Entity)
+	case "occurred_at":
+		if e.OccurredAt.IsZero() {
+			return "is required"
+		}
+	case "data":
+		if len(e.Data) == 0 {
+			return "is required"
+		}
+		if !json.Valid(e.Data) {
+			return "not valid JSON"
+		}
+		if !isObject(e.Data) {
+			return "must be a JSON object"
+		}
+	}
+	return ""
+}
+
+func idReason(id string) string {
+	if id == "" {
+		return "is required"
+	}
+	if len(id) > MaxIDBytes {
+		return "is longer than " + strconv.Itoa(MaxIDBytes) + " bytes"
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return fmt.Sprintf("byte %q at %d is not printable ASCII (space excluded)", c, i)
+		}
+	}
+	return ""
+}
+
+func entityReason(entity string) string {
+	if entity == "" {
+		return "is required"
+	}
+	if len(entity) > MaxEntityBytes {
+		return "is longer than " + strconv.Itoa(MaxEntityBytes) + " bytes"
+	}
+	if !utf8.ValidString(entity) {
+		return "not valid UTF-8"
+	}
+	for i, r := range entity {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("control character %U at byte %d", r, i)
+		}
+	}
+	return ""
+}
+
+// Subject returns the subject "evt.<source>.<type>" the envelope is published
+// to. Call it after Validate (or ParseEnvelope) succeeded.
+func (e Envelope) Subject() string {
+	return Prefix + "." + e.Source + "." + e.Type
+}
