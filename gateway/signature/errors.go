@@ -1,0 +1,56 @@
+package signature
+
+import "errors"
+
+// Verification failures. Each matches one reason string of the shared test
+// vectors (see Reason), so the gateway, the `quaycast verify` command and the
+// receivers' documentation speak of the same categories. Returned errors wrap
+// one of them and say which header or what failed; they never contain a
+// secret.
+var (
+	// ErrMissingHeader: a required signature header is absent or empty.
+	ErrMissingHeader = errors.New("missing or empty header")
+	// ErrInvalidTimestamp: webhook-timestamp is not a base-10 integer of seconds.
+	ErrInvalidTimestamp = errors.New("invalid timestamp")
+	// ErrTimestampTooOld: the timestamp is further in the past than the tolerance.
+	ErrTimestampTooOld = errors.New("timestamp too old")
+	// ErrTimestampTooNew: the timestamp is further in the future than the tolerance.
+	ErrTimestampTooNew = errors.New("timestamp too new")
+	// ErrSignatureMismatch: no signature in the request matches the body and keys.
+	ErrSignatureMismatch = errors.New("signature mismatch")
+	// ErrInvalidSecret: a configured secret is not acceptable for the profile.
+	ErrInvalidSecret = errors.New("invalid secret")
+)
+
+// Configuration errors, so the API can tell which field of an endpoint is
+// wrong. They have no vector reason.
+var (
+	// ErrUnknownProfile: the profile name is not standard, hub or hex.
+	ErrUnknownProfile = errors.New("unknown signature profile")
+	// ErrInvalidOptions: Options do not fit the profile.
+	ErrInvalidOptions = errors.New("invalid signature options")
+)
+
+// Reason returns the vectors' reason string for err ("missing_header",
+// "invalid_timestamp", "timestamp_too_old", "timestamp_too_new",
+// "signature_mismatch", "invalid_secret"), or "" when err is nil or none of
+// them. Use it for logs, metrics and the verify command's output.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrMissingHeader):
+		return "missing_header"
+	case errors.Is(err, ErrInvalidTimestamp):
+		return "invalid_timestamp"
+	case errors.Is(err, ErrTimestampTooOld):
+		return "timestamp_too_old"
+	case errors.Is(err, ErrTimestampTooNew):
+		return "timestamp_too_new"
+	case errors.Is(err, ErrSignatureMismatch):
+		return "signature_mismatch"
+	case errors.Is(err, ErrInvalidSecret):
+		return "invalid_secret"
+	}
+	return ""
+}
