@@ -1,0 +1,334 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/signature"
+)
+
+// testConfig is a gateway config on free ports and a temp data dir, with fast retries.
+func testConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.NATSListen = "127.0.0.1:0"
+	cfg.Listen = "127.0.0.1:0"
+	cfg.RetrySchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
+	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.LogLevel = "debug"
+	return cfg
+}
+
+// running is a gateway started for a test.
+type running struct {
+	*gateway.Gateway
+	api     *gateway.Client
+	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
+}
+
+// startGateway runs a gateway until the test ends (or stop is called).
+func startGateway(t *testing.T, cfg config.Config) *running {
+	t.Helper()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	g := gateway.New(cfg, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Gateway: g, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- g.Run(ctx) }()
+	select {
+	case <-g.Ready():
+	case err := <-r.done:
+		t.Fatalf("gateway did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway not ready within 30s")
+	}
+	r.api = gateway.NewClient(g.APIURL())
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop shuts the gateway down and waits for it.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.stopped.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("gateway run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("gateway did not stop within 30s")
+		}
+	})
+}
+
+// waitReady waits until the gateway's consumers are running.
+func (r *running) waitReady(t *testing.T) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "readyz", func() bool {
+		return r.api.Do(context.Background(), "GET", "/readyz", nil, nil) == nil
+	})
+}
+
+type endpoint struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
+
+func (r *running) addEndpoint(t *testing.T, body map[string]any) endpoint {
+	t.Helper()
+	var ep endpoint
+	if err := r.api.Do(context.Background(), "POST", "/v1/endpoints", body, &ep); err != nil {
+		t.Fatalf("create endpoint: %v", err)
+	}
+	return ep
+}
+
+// received is one request a receiver got.
+type received struct {
+	Header http.Header
+	Body   []byte
+}
+
+// receiver is a webhook receiver on loopback that records requests in arrival order and answers
+// from a script of statuses (200 once the script is used up).
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []received
+	script []int
+}
+
+func newReceiver(t *testing.T, script ...int) *receiver {
+	rc := &receiver{script: script}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		rc.mu.Lock()
+		status := http.StatusOK
+		if len(rc.script) > 0 {
+			status, rc.script = rc.script[0], rc.script[1:]
+		}
+		if status/100 == 2 {
+			rc.got = append(rc.got, received{Header: req.Header.Clone(), Body: body})
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// setStatus makes every following request answer status.
+func (rc *receiver) setStatus(status int) {
+	rc.mu.Lock()
+	rc.script = slices.Repeat([]int{status}, 1<<20)
+	rc.mu.Unlock()
+}
+
+func (rc *receiver) accepted() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.got)
+}
+
+// ids lists the webhook-id of every accepted request, in arrival order.
+func (rc *receiver) ids() []string {
+	var out []string
+	for _, r := range rc.accepted() {
+		out = append(out, r.Header.Get("webhook-id"))
+	}
+	return out
+}
+
+// byEntity groups the webhook-ids of accepted requests by the entity in their body, each group
+// in arrival order.
+func (rc *receiver) byEntity(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, r := range rc.accepted() {
+		var env struct{ Entity string }
+		if err := json.Unmarshal(r.Body, &env); err != nil {
+			t.Fatalf("body %q: %v", r.Body, err)
+		}
+		out[env.Entity] = append(out[env.Entity], r.Header.Get("webhook-id"))
+	}
+	return out
+}
+
+// waitCount waits until the receiver accepted at least n requests.
+func (rc *receiver) waitCount(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return len(rc.accepted()) >= n })
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// event builds an envelope's bytes.
+func event(id, typ, entity string) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"type":%q,"source":"tos","entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{"n":%q}}`, id, typ, entity, id)
+}
+
+// publishNATS publishes events the way an upstream NATS client does.
+func publishNATS(t *testing.T, url string, events ...[]byte) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, ev := range events {
+		var env struct{ ID, Type, Source, Entity string }
+		if err := json.Unmarshal(ev, &env); err != nil {
+			t.Fatal(err)
+		}
+		msg := nats.NewMsg("evt." + env.Source + "." + env.Type)
+		msg.Data = ev
+		msg.Header.Set("Nats-Msg-Id", env.ID)
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatalf("publish %s: %v", env.ID, err)
+		}
+	}
+}
+
+// waitDrained waits until the endpoints' consumers have nothing pending or unacknowledged. The
+// server counts a new publish into NumPending asynchronously, so call it only after the last
+// expected delivery arrived: it then proves that nothing more is on its way.
+func waitDrained(t *testing.T, url string, ids ...string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, id := range ids {
+		waitFor(t, 30*time.Second, "consumer "+id+" drained", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			info, err := js.Consumer(ctx, "QUAYCAST_EVENTS", id)
+			if err != nil {
+				return false
+			}
+			ci := info.CachedInfo()
+			return ci.NumPending == 0 && ci.NumAckPending == 0 && ci.NumRedelivered == 0
+		})
+	}
+}
+
+func verify(t *testing.T, r received, secret string) {
+	t.Helper()
+	if err := (signature.Verifier{Profile: signature.Standard}).Verify(r.Header, r.Body, secret); err != nil {
+		t.Errorf("signature of %s does not verify: %v", r.Header.Get("webhook-id"), err)
+	}
+}
+
+func TestDeliversEachEndpointExactlyItsEvents(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	recvA, recvB := newReceiver(t), newReceiver(t)
+	epA := g.addEndpoint(t, map[string]any{
+		"url": recvA.URL + "/hook", "event_types": []string{"cargo_gated_in", "group:hold"},
+		"headers": map[string]string{"X-Tenant": "acme"},
+	})
+	epB := g.addEndpoint(t, map[string]any{"url": recvB.URL, "event_types": []string{"cargo_loaded", "voyage_created"}})
+	g.waitReady(t)
+
+	byID := map[string][]byte{}
+	var wantA, wantB []string
+	add := func(id, typ, entity string, a, b bool) []byte {
+		ev := event(id, typ, entity)
+		byID[id] = ev
+		if a {
+			wantA = append(wantA, id)
+		}
+		if b {
+			wantB = append(wantB, id)
+		}
+		return ev
+	}
+	// Over NATS, as an upstream TOS would.
+	publishNATS(t, g.NATSURL(),
+		add("n1", "cargo_gated_in", "MSCU1", true, false),
+		add("n2", "cargo_loaded", "MSCU1", false, true),
+		add("n3", "hold_applied", "MSCU2", true, false),
+		add("n4", "reefer_plugged_in", "MSCU3", false, false),
+	)
+	// Over the ingest API: one event, then a batch.
+	ctx := context.Background()
+	if err := g.api.Do(ctx, "POST", "/v1/events", add("h1", "voyage_created", "V-77", false, true), nil); err != nil {
+		t.Fatal(err)
+	}
+	batch := [][]byte{add("h2", "hold_lifted", "MSCU2", true, false), add("h3", "cargo_gated_out", "MSCU1", false, false), add("h4", "cargo_loaded", "MSCU4", false, true)}
+	if err := g.api.Do(ctx, "POST", "/v1/events", append(append([]byte("["), bytes.Join(batch, []byte(", "))...), ']'), nil); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, 20*time.Second, "deliveries", func() bool {
+		return len(recvA.accepted()) >= len(wantA) && len(recvB.accepted()) >= len(wantB)
+	})
+	waitDrained(t, g.NATSURL(), epA.ID, epB.ID)
+	for _, tc := range []struct {
+		name   string
+		recv   *receiver
+		ep     endpoint
+		want   []string
+		header string
+	}{{"A", recvA, epA, wantA, "acme"}, {"B", recvB, epB, wantB, ""}} {
+		got := tc.recv.ids()
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(tc.want))
+		if !slices.Equal(got, want) {
+			t.Errorf("endpoint %s got %v, want %v", tc.name, got, want)
+		}
+		for _, r := range tc.recv.accepted() {
+			id := r.Header.Get("webhook-id")
+			if !bytes.Equal(r.Body, byID[id]) {
+				t.Errorf("endpoint %s event %s: body %q, published %q", tc.name, id, r.Body, byID[id])
+			}
+			verify(t, r, tc.ep.Secret)
+			var env struct{ Type string }
+			_ = json.Unmarshal(r.Body, &env)
+			if h := r.Header.Get(gateway.HeaderEventType); h != env.Type {
+				t.Errorf("event type header %q, body type %q", h, env.Type)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("content type %q", ct)
+			}
+			if h := r.Header.Get("X-Tenant"); h != tc.header {
+				t.Errorf("endpoint %s custom header X-Tenant = %q, want %q", tc.name, h, tc.header)
+			}
+		}
+	}
+}

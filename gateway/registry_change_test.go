@@ -1,0 +1,79 @@
+package gateway_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/consumer"
+)
+
+// Deliveries follow registry changes while the gateway runs, including changes written by another
+// process straight into the registry bucket.
+func TestDeliveriesFollowRegistryChanges(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	recv, clock := newReceiver(t), newReceiver(t)
+	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"cargo_loaded"}})
+	g.addEndpoint(t, map[string]any{"url": clock.URL, "event_types": []string{"*"}})
+	g.waitReady(t)
+	ctx := context.Background()
+
+	publishNATS(t, g.NATSURL(), event("a1", "cargo_gated_in", "C1"), event("a2", "cargo_loaded", "C1"))
+	recv.waitCount(t, 1)
+	waitDrained(t, g.NATSURL(), ep.ID)
+	if got := recv.ids(); !slices.Equal(got, []string{"a2"}) {
+		t.Fatalf("before the change got %v, want [a2]", got)
+	}
+
+	// Another process adds a subscription, through its own registry handle.
+	nc, err := nats.Connect(g.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	stream, err := js.Stream(ctx, consumer.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, consumer.EndpointsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := consumer.NewRegistry(kv, stream)
+	if _, err := other.Update(ctx, ep.ID, func(e *consumer.Endpoint) error {
+		e.EventTypes = append(e.EventTypes, "cargo_gated_in")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "consumer filter updated", func() bool {
+		c, err := stream.Consumer(ctx, ep.ID)
+		return err == nil && len(c.CachedInfo().Config.FilterSubjects) == 2
+	})
+	publishNATS(t, g.NATSURL(), event("b1", "cargo_gated_in", "C1"), event("b2", "cargo_loaded", "C1"))
+	recv.waitCount(t, 3)
+	waitDrained(t, g.NATSURL(), ep.ID)
+	if got := recv.ids(); !slices.Equal(got, []string{"a2", "b1", "b2"}) {
+		t.Fatalf("after adding a subscription got %v, want [a2 b1 b2]", got)
+	}
+
+	// Deleting the endpoint deletes its consumer; later events are not sent to it.
+	if err := g.api.Do(ctx, "DELETE", "/v1/endpoints/"+ep.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "consumer deleted", func() bool {
+		_, err := stream.Consumer(ctx, ep.ID)
+		return err != nil
+	})
+	publishNATS(t, g.NATSURL(), event("c1", "cargo_loaded", "C1"))
+	waitFor(t, 10*time.Second, "clock endpoint got c1", func() bool { return slices.Contains(clock.ids(), "c1") })
+	if got := recv.ids(); !slices.Equal(got, []string{"a2", "b1", "b2"}) {
+		t.Errorf("after delete got %v, want no more than [a2 b1 b2]", got)
+	}
+}
