@@ -51,18 +51,23 @@ func newLogger(level, format string) zerolog.Logger {
 
 func main() {
 	var c cli
-	k := kong.Parse(&c,
+	parser := kong.Must(&c,
 		kong.Name("quaycast"),
 		kong.Description("Webhook fan-out gateway for logistics events on NATS JetStream."),
 		kong.UsageOnError(),
 	)
+	k, err := parser.Parse(os.Args[1:])
+	if err != nil { // a bad flag or setting: say which, exit 2 as usage errors do
+		fmt.Fprintln(os.Stderr, "quaycast:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		stop() // a second signal ends the process at once
 	}()
 	k.BindTo(ctx, (*context.Context)(nil))
-	err := k.Run()
+	err = k.Run()
 	stop()
 	if err == nil {
 		return

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/signature"
+)
+
+// binary is the quaycast binary built once for this package's tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "quaycast-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "quaycast")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build quaycast:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a quaycast serve process.
+type proc struct {
+	cmd     *exec.Cmd
+	api     string
+	nats    string
+	exited  chan struct{}
+	mu      sync.Mutex
+	logs    strings.Builder
+	waitErr error
+}
+
+// serve starts `quaycast serve` with args and waits until it logged that it started.
+func serve(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--log-format", "json", "--listen", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, exited: make(chan struct{})}
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			var l struct{ Message, API, NATS string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "quaycast started" {
+				p.mu.Lock()
+				p.api, p.nats = l.API, l.NATS
+				p.mu.Unlock()
+				once.Do(func() { close(started) })
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("quaycast logs:\n%s", p.output())
+		}
+	})
+	select {
+	case <-started:
+	case <-p.exited:
+		t.Fatalf("quaycast exited at start: %v\n%s", p.waitErr, p.output())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("quaycast did not start within 60s\n%s", p.output())
+	}
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// signal sends sig and waits for the process to exit.
+func (p *proc) signal(t *testing.T, sig syscall.Signal, within time.Duration) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		return p.waitErr
+	case <-time.After(within):
+		t.Fatalf("quaycast still running %s after %v", within, sig)
+		return nil
+	}
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("quaycast %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// A user's session with the real binary: serve, add an endpoint with the CLI, publish with the CLI,
+// see the signed delivery, stop with SIGTERM, start again on the same data dir, find the endpoint.
+func TestServeCLIAndGracefulStop(t *testing.T) {
+	t.Parallel()
+	got := make(chan *http.Request, 10)
+	bodies := make(chan []byte, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- b
+	}))
+	defer recv.Close()
+
+	dataDir := t.TempDir()
+	p := serve(t, "--data-dir", dataDir, "--nats-listen", "127.0.0.1:0")
+	out := run(t, "endpoints", "add", "--api", p.api, "--url", recv.URL, "--types", "cargo_gated_in,group:hold", "--header", "X-Tenant=acme")
+	var ep struct{ ID, Secret string }
+	if err := json.Unmarshal([]byte(out), &ep); err != nil || ep.Secret == "" {
+		t.Fatalf("endpoints add printed %q", out)
+	}
+	if list := run(t, "endpoints", "list", "--api", p.api); !strings.Contains(list, ep.ID) || strings.Contains(list, ep.Secret) {
+		t.Errorf("endpoints list: %q", list)
+	}
+	waitReady(t, p.api)
+	run(t, "publish", "--nats-url", p.nats, "--type", "cargo_gated_in", "--entity", "MSCU1234567", "--id", "cli-1", "--data", `{"gate":"G3"}`)
+
+	select {
+	case r := <-got:
+		body := <-bodies
+		if r.Header.Get("webhook-id") != "cli-1" || r.Header.Get("X-Tenant") != "acme" {
+			t.Errorf("headers %v", r.Header)
+		}
+		if err := (signature.Verifier{}).Verify(r.Header, body, ep.Secret); err != nil {
+			t.Errorf("signature: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no delivery within 30s")
+	}
+
+	if err := p.signal(t, syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want 0", err)
+	}
+	if logs := p.output(); !strings.Contains(logs, "embedded NATS stopped") {
+		t.Errorf("shutdown did not stop the embedded server in order:\n%s", logs)
+	}
+
+	p2 := serve(t, "--data-dir", dataDir, "--nats-listen", "127.0.0.1:0")
+	if out := run(t, "endpoints", "get", "--api", p2.api, ep.ID); !strings.Contains(out, `"X-Tenant": "acme"`) {
+		t.Errorf("after restart the endpoint is %q", out)
+	}
+	if err := p2.signal(t, syscall.SIGINT, 30*time.Second); err != nil {
+		t.Errorf("exit after SIGINT: %v, want 0", err)
+	}
+}
+
+func TestConfigErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binary, "serve", "--listen", "nonsense", "--data-dir", t.TempDir()).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--listen") {
+		t.Errorf("bad --listen: exit %v, output %q; want exit 2 naming --listen", err, out)
+	}
+}
+
+func waitReady(t *testing.T, api string) {
+	t.Helper()
+	c := gateway.NewClient(api)
+	deadline := time.Now().Add(30 * time.Second)
+	for c.Do(context.Background(), "GET", "/readyz", nil, nil) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
