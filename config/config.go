@@ -27,7 +27,16 @@ type Config struct {
 	AckWait         time.Duration   `name:"ack-wait" env:"QUAYCAST_ACK_WAIT" default:"60s" help:"JetStream redelivers an event not acknowledged or kept alive within this time."`
 	DeliveryTimeout time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"10s" help:"Deadline of one webhook POST."`
 	RetrySchedule   []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"5s,30s,2m,10m,30m,1h" help:"Waits between attempts; the last one repeats."`
-	ShutdownTimeout time.Duration   `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"15s" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
+	MaxAttempts     int             `name:"max-attempts" env:"QUAYCAST_MAX_ATTEMPTS" default:"0" help:"POSTs of one event before it is dead-lettered (0 = no limit but --max-retry-age)."`
+	MaxRetryAge     time.Duration   `name:"max-retry-age" env:"QUAYCAST_MAX_RETRY_AGE" default:"24h" help:"An event still failing this long after its first attempt is dead-lettered."`
+
+	BreakerFailures    uint32        `name:"breaker-failures" env:"QUAYCAST_BREAKER_FAILURES" default:"5" help:"Consecutive failed attempts that open an endpoint's circuit breaker."`
+	BreakerRatio       float64       `name:"breaker-ratio" env:"QUAYCAST_BREAKER_RATIO" default:"0.5" help:"Or this share of failed attempts within --breaker-window ..."`
+	BreakerMinRequests uint32        `name:"breaker-min-requests" env:"QUAYCAST_BREAKER_MIN_REQUESTS" default:"20" help:"... once the window holds at least this many attempts."`
+	BreakerWindow      time.Duration `name:"breaker-window" env:"QUAYCAST_BREAKER_WINDOW" default:"60s" help:"Rolling window of the failure ratio."`
+	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"30s" help:"How long an open breaker waits before letting one probe through."`
+
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"15s" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
 
 	LogLevel  string `name:"log-level" env:"QUAYCAST_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	LogFormat string `name:"log-format" env:"QUAYCAST_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"Log format: auto is console on a terminal, JSON otherwise."`
@@ -36,20 +45,26 @@ type Config struct {
 // Default returns the documented defaults, the same as the CLI tags give.
 func Default() Config {
 	return Config{
-		DataDir:         "./data",
-		NATSListen:      "127.0.0.1:4222",
-		Listen:          "127.0.0.1:8080",
-		StreamMaxAge:    7 * 24 * time.Hour,
-		DuplicateWindow: 2 * time.Minute,
-		MaxEndpoints:    100_000,
-		MaxInFlight:     64,
-		MaxAckPending:   1000,
-		AckWait:         time.Minute,
-		DeliveryTimeout: 10 * time.Second,
-		RetrySchedule:   []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour},
-		ShutdownTimeout: 15 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "auto",
+		DataDir:            "./data",
+		NATSListen:         "127.0.0.1:4222",
+		Listen:             "127.0.0.1:8080",
+		StreamMaxAge:       7 * 24 * time.Hour,
+		DuplicateWindow:    2 * time.Minute,
+		MaxEndpoints:       100_000,
+		MaxInFlight:        64,
+		MaxAckPending:      1000,
+		AckWait:            time.Minute,
+		DeliveryTimeout:    10 * time.Second,
+		RetrySchedule:      []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour},
+		MaxRetryAge:        24 * time.Hour,
+		BreakerFailures:    5,
+		BreakerRatio:       0.5,
+		BreakerMinRequests: 20,
+		BreakerWindow:      time.Minute,
+		BreakerCooldown:    30 * time.Second,
+		ShutdownTimeout:    15 * time.Second,
+		LogLevel:           "info",
+		LogFormat:          "auto",
 	}
 }
 
@@ -103,6 +118,20 @@ func (c Config) Validate() error {
 		return &FieldError{"delivery-timeout", "must be shorter than --ack-wait"}
 	case len(c.RetrySchedule) == 0:
 		return &FieldError{"retry-schedule", "needs at least one wait"}
+	case c.MaxAttempts < 0:
+		return &FieldError{"max-attempts", "must not be negative"}
+	case c.MaxRetryAge <= 0:
+		return &FieldError{"max-retry-age", "must be positive"}
+	case c.BreakerFailures < 1:
+		return &FieldError{"breaker-failures", "must be at least 1"}
+	case c.BreakerRatio <= 0 || c.BreakerRatio > 1:
+		return &FieldError{"breaker-ratio", "must be in (0, 1]"}
+	case c.BreakerMinRequests < 1:
+		return &FieldError{"breaker-min-requests", "must be at least 1"}
+	case c.BreakerWindow < 6*time.Millisecond:
+		return &FieldError{"breaker-window", "must be positive"}
+	case c.BreakerCooldown <= 0:
+		return &FieldError{"breaker-cooldown", "must be positive"}
 	case c.ShutdownTimeout <= 0:
 		return &FieldError{"shutdown-timeout", "must be positive"}
 	}

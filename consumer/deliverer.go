@@ -34,8 +34,12 @@ const (
 	Retry
 	// BreakerOpen: no attempt was made because the endpoint's breaker is open; no attempt is spent.
 	BreakerOpen
-	// Permanent: the receiver refused the event for good; retrying will not help.
+	// Permanent: the receiver refused the event for good; retrying will not help. It is
+	// dead-lettered at once.
 	Permanent
+	// Gone: the receiver said the endpoint no longer exists (410). The endpoint is disabled and
+	// the event stays unacknowledged, to be delivered if the endpoint is enabled again.
+	Gone
 )
 
 func (r Result) String() string {
@@ -48,6 +52,8 @@ func (r Result) String() string {
 		return "breaker_open"
 	case Permanent:
 		return "permanent"
+	case Gone:
+		return "gone"
 	}
 	return "unknown"
 }
@@ -56,6 +62,6 @@ func (r Result) String() string {
 type Outcome struct {
 	Result     Result
 	Status     int           // HTTP status, 0 if no response
-	RetryAfter time.Duration // the receiver's Retry-After, if any
+	RetryAfter time.Duration // Retry: the receiver's Retry-After, if any; BreakerOpen: until the breaker lets a probe through
 	Err        error         // transport error or a description of the failure
 }

@@ -27,7 +27,10 @@ type Endpoint struct {
 	EventTypes  []string // selectors: type names, "group:<name>" or "*" (see package subjects)
 	Description string
 	Enabled     bool
-	Headers     map[string]string // custom static headers sent with every delivery
+	// DisabledReason says why quaycast disabled the endpoint itself (a 410 Gone); cleared
+	// when it is enabled again.
+	DisabledReason string
+	Headers        map[string]string // custom static headers sent with every delivery
 	Secret      Secret
 	CreatedAt   time.Time
 	UpdatedAt   time.Time

@@ -25,6 +25,7 @@ type Manager struct {
 	deliver Deliverer
 	log     zerolog.Logger
 	o       Options
+	onDead  func(endpointID string)
 
 	mu      sync.Mutex
 	running map[string]*runningWorker
@@ -42,6 +43,10 @@ type runningWorker struct {
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
 	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker)}
 }
+
+// OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
+// before Run.
+func (m *Manager) OnDeadLetter(f func(endpointID string)) { m.onDead = f }
 
 // Ready reports whether every endpoint that existed at start has its consumer running.
 func (m *Manager) Ready() bool { return m.ready.Load() }
@@ -104,6 +109,7 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("filters: %w", err)
 	}
+	filters = append(filters, subjects.ReplayFilter(ep.ID)) // its replayed dead letters
 	m.mu.Lock()
 	rw := m.running[ep.ID]
 	changed := rw == nil || !slices.Equal(rw.filters, filters)
@@ -136,7 +142,7 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 
 func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	wctx, cancel := context.WithCancel(ctx)
-	w := newWorker(ep, m.stream, m.js, m.deliver, m.log, m.o)
+	w := newWorker(ep, m)
 	rw := &runningWorker{w: w, filters: filters, cancel: cancel, done: make(chan struct{})}
 	m.mu.Lock()
 	m.running[ep.ID] = rw
@@ -155,7 +161,7 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 				return
 			}
 			m.mu.Lock()
-			w = newWorker(w.ep.Load(), m.stream, m.js, m.deliver, m.log, m.o)
+			w = newWorker(w.ep.Load(), m)
 			rw.w = w
 			m.mu.Unlock()
 		}

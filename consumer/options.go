@@ -9,6 +9,8 @@ type Options struct {
 	MaxAckPending   int             // events held per endpoint, in flight or queued: 1000
 	AckWait         time.Duration   // JetStream redelivers what is not acked or kept alive within it: 60s
 	RetrySchedule   []time.Duration // waits between attempts, the last repeating: 5s 30s 2m 10m 30m 1h
+	MaxAttempts     int             // POSTs of one event before it is dead-lettered: 0 = no limit but MaxRetryAge
+	MaxRetryAge     time.Duration   // time from an event's first attempt after which it is dead-lettered: 24h
 	ShutdownTimeout time.Duration   // how long in-flight deliveries may finish at shutdown: 15s
 }
 
@@ -24,6 +26,9 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.RetrySchedule) == 0 {
 		o.RetrySchedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour}
+	}
+	if o.MaxRetryAge <= 0 {
+		o.MaxRetryAge = 24 * time.Hour
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 15 * time.Second

@@ -33,6 +33,7 @@ type record struct {
 	EventTypes  []string          `json:"event_types"`
 	Description string            `json:"description,omitempty"`
 	Enabled     bool              `json:"enabled"`
+	Disabled    string            `json:"disabled_reason,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	Secret      string            `json:"secret"`
 	CreatedAt   time.Time         `json:"created_at"`
@@ -43,7 +44,7 @@ type record struct {
 func toRecord(e *Endpoint) record {
 	return record{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Headers: e.Headers, Secret: e.Secret.Reveal(), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
+		Disabled: e.DisabledReason, Headers: e.Headers, Secret: e.Secret.Reveal(), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
 	}
 }
 
@@ -54,7 +55,7 @@ func decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 	}
 	return &Endpoint{
 		ID: r.ID, URL: r.URL, EventTypes: r.EventTypes, Description: r.Description, Enabled: r.Enabled,
-		Headers: r.Headers, Secret: NewSecret(r.Secret), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		DisabledReason: r.Disabled, Headers: r.Headers, Secret: NewSecret(r.Secret), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		StartSeq: r.StartSeq, Revision: entry.Revision(),
 	}, nil
 }

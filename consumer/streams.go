@@ -26,6 +26,7 @@ type StreamOptions struct {
 	Duplicates   time.Duration // dedupe window for Nats-Msg-Id
 	MaxConsumers int           // one consumer per endpoint; nats-server 2.15 defaults to 1000 per stream
 	Replicas     int           // 0 = 1
+	DeadMaxAge   time.Duration // how long dead letters are kept: 0 = 30 days
 }
 
 // Setup creates or updates, idempotently, the events stream, the invalid-events stream and the
@@ -39,7 +40,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 	events, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:         EventsStream,
 		Description:  "quaycast: business events to deliver to webhook endpoints",
-		Subjects:     []string{subjects.StreamSubjects},
+		Subjects:     []string{subjects.StreamSubjects, subjects.ReplayStreamSubjects},
 		Retention:    jetstream.LimitsPolicy,
 		Storage:      jetstream.FileStorage,
 		MaxAge:       o.MaxAge,
@@ -64,6 +65,22 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 		Replicas:    replicas,
 	}); err != nil {
 		return nil, nil, fmt.Errorf("ensure stream %s: %w", InvalidStream, err)
+	}
+	deadAge := o.DeadMaxAge
+	if deadAge <= 0 {
+		deadAge = 30 * 24 * time.Hour
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        DeadStream,
+		Description: "quaycast: dead letters, events an endpoint did not take, with the reason",
+		Subjects:    []string{deadSubjects},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      deadAge,
+		Duplicates:  o.Duplicates,
+		Replicas:    replicas,
+		AllowDirect: true,
+	}); err != nil {
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", DeadStream, err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      EndpointsBucket,

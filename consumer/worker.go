@@ -31,6 +31,8 @@ type worker struct {
 	stream  jetstream.Stream
 	js      jetstream.JetStream
 	deliver Deliverer
+	reg     *Registry
+	onDead  func(endpointID string) // counts dead letters; may be nil
 	log     zerolog.Logger
 	o       Options
 
@@ -39,6 +41,7 @@ type worker struct {
 	held        map[uint64]*item     // stream seq -> event, while it is ours to ack
 	unconfirmed map[uint64]time.Time // delivered, but the ack was not confirmed by the server
 	stopping    bool
+	pausedUntil time.Time
 
 	sem   chan struct{} // bounds deliveries in flight across lanes
 	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
@@ -55,14 +58,14 @@ type item struct {
 	published time.Time
 }
 
-func newWorker(ep *Endpoint, stream jetstream.Stream, js jetstream.JetStream, d Deliverer, log zerolog.Logger, o Options) *worker {
+func newWorker(ep *Endpoint, m *Manager) *worker {
 	w := &worker{
-		stream: stream, js: js, deliver: d, o: o,
-		log:         log.With().Str("endpoint_id", ep.ID).Logger(),
+		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, onDead: m.onDead, o: m.o,
+		log:         m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		queues:      make(map[string][]*item),
 		held:        make(map[uint64]*item),
 		unconfirmed: make(map[uint64]time.Time),
-		sem:         make(chan struct{}, o.MaxInFlight),
+		sem:         make(chan struct{}, m.o.MaxInFlight),
 		stop:        make(chan struct{}),
 	}
 	w.ep.Store(ep)
@@ -162,7 +165,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
-	env, reason := check(msg)
+	env, reason := check(msg, w.ep.Load().ID)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		return
@@ -184,10 +187,13 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 }
 
 // check parses and cross-checks a message; reason is empty when it can be delivered.
-func check(msg jetstream.Msg) (subjects.Envelope, string) {
-	source, typ, err := subjects.Parse(msg.Subject())
+func check(msg jetstream.Msg, endpointID string) (subjects.Envelope, string) {
+	replayFor, source, typ, err := subjects.ParseAny(msg.Subject())
 	if err != nil {
 		return subjects.Envelope{}, err.Error()
+	}
+	if replayFor != "" && replayFor != endpointID {
+		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, endpointID)
 	}
 	env, err := subjects.ParseEnvelope(msg.Data())
 	if err != nil {
@@ -247,38 +253,59 @@ func (w *worker) runLane(ctx context.Context, entity string) {
 	}
 }
 
-// deliverItem attempts it until the receiver takes it, and acks it. It returns false when the
-// worker stops first.
+// deliverItem attempts it until the receiver takes it (ack) or it is dead-lettered (record, then
+// ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
+// Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published}
-	for attempt := 1; ; {
+	var first time.Time
+	for attempts := 0; ; {
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.stop:
 			return false
 		}
-		d.Endpoint, d.Attempt = w.ep.Load(), attempt
+		d.Endpoint, d.Attempt = w.ep.Load(), attempts+1
 		start := time.Now()
 		out := w.deliver.Deliver(ctx, d)
 		<-w.sem
+		if out.Result != BreakerOpen {
+			attempts++
+			if first.IsZero() {
+				first = start
+			}
+		}
+		log := w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
+			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", time.Since(start))
 
 		var wait time.Duration
 		switch out.Result {
 		case Delivered:
-			w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempt).
-				Int("status", out.Status).Dur("duration_ms", time.Since(start)).Msg("delivered")
-			w.mu.Lock()
-			msg := it.msg
-			w.mu.Unlock()
-			w.ackMsg(ctx, msg, it.seq)
+			log.Msg("delivered")
+			w.ackMsg(ctx, w.handle(it), it.seq)
 			return true
-		case BreakerOpen: // no POST was made: no attempt spent
-			wait = time.Second
+		case Permanent:
+			log.Msg("refused")
+			return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("receiver refused the event (status %d)", out.Status))
+		case Gone:
+			log.Msg("gone")
+			if w.disable(ctx, fmt.Sprintf("receiver answered %d Gone at %s", out.Status, start.UTC().Format(time.RFC3339))) {
+				<-w.stop // the manager stops this worker; the event stays for when it is enabled again
+				return false
+			}
+			wait = w.backoff(attempts, 0)
+		case BreakerOpen:
+			wait = max(out.RetryAfter, 100*time.Millisecond)
+			w.pause(ctx, wait)
 		default:
-			wait = w.backoff(attempt, out.RetryAfter)
-			w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempt).
-				Int("status", out.Status).AnErr("err", out.Err).Dur("retry_in", wait).Msg("delivery failed")
-			attempt++
+			if w.o.MaxAttempts > 0 && attempts >= w.o.MaxAttempts {
+				return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("no success in %d attempts", attempts))
+			}
+			if time.Since(first) >= w.o.MaxRetryAge {
+				return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("no success within %s of the first attempt", w.o.MaxRetryAge))
+			}
+			wait = w.backoff(attempts, out.RetryAfter)
+			log.Dur("retry_in", wait).Msg("delivery failed")
 		}
 		select {
 		case <-time.After(wait):
@@ -286,6 +313,83 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			return false
 		}
 	}
+}
+
+// handle is the newest message handle of it (a redelivery replaces it).
+func (w *worker) handle(it *item) jetstream.Msg {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return it.msg
+}
+
+// deadLetter records it in the dead-letter stream, then acks it so its entity moves on. Until the
+// record is stored the event is not acked; it returns false only if the worker stops first.
+func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first time.Time, out Outcome, reason string) bool {
+	dl := DeadLetter{
+		EndpointID: w.ep.Load().ID, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
+		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body,
+	}
+	if out.Err != nil {
+		dl.LastError = out.Err.Error()
+	}
+	msgID := dl.EndpointID + "-" + strconv.FormatUint(it.seq, 10) + "-" + strconv.FormatInt(first.UnixNano(), 10)
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := w.js.PublishMsg(pctx, newDeadMsg(dl), jetstream.WithMsgID(msgID))
+		cancel()
+		if err == nil {
+			break
+		}
+		w.log.Error().Err(err).Str("event_id", it.env.ID).Msg("record dead letter: will retry")
+		select {
+		case <-time.After(wait):
+		case <-w.stop:
+			return false
+		}
+	}
+	w.log.Warn().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
+		Int("status", out.Status).Str("reason", reason).Msg("dead-lettered")
+	if w.onDead != nil {
+		w.onDead(dl.EndpointID)
+	}
+	w.ackMsg(ctx, w.handle(it), it.seq)
+	return true
+}
+
+// pause asks JetStream to stop delivering to this endpoint until the breaker lets a probe
+// through: an open breaker fetches nothing more, and a paused consumer costs the server nothing.
+// The pause ends by itself, also if this gateway dies meanwhile.
+func (w *worker) pause(ctx context.Context, d time.Duration) {
+	until := time.Now().Add(d)
+	w.mu.Lock()
+	if until.Before(w.pausedUntil.Add(time.Second)) {
+		w.mu.Unlock()
+		return
+	}
+	w.pausedUntil = until
+	w.mu.Unlock()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := w.stream.PauseConsumer(pctx, w.ep.Load().ConsumerName(), until); err != nil {
+		w.log.Warn().Err(err).Msg("pause consumer")
+	}
+}
+
+// disable switches the endpoint off in the registry, saying why.
+func (w *worker) disable(ctx context.Context, reason string) bool {
+	id := w.ep.Load().ID
+	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := w.reg.Update(uctx, id, func(e *Endpoint) error {
+		e.Enabled, e.DisabledReason = false, reason
+		return nil
+	})
+	if err != nil {
+		w.log.Error().Err(err).Msg("disable endpoint")
+		return false
+	}
+	w.log.Warn().Str("reason", reason).Msg("endpoint disabled")
+	return true
 }
 
 // backoff is the wait before the attempt after `attempt`: the schedule with ±20 % jitter, so

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ type api struct {
 	js      jetstream.JetStream
 	nc      *nats.Conn
 	manager *consumer.Manager
+	sender  *Sender
+	dead    *consumer.DeadLetters
 	log     zerolog.Logger
 }
 
@@ -39,6 +42,9 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /v1/endpoints/{id}", a.getEndpoint)
 	mux.HandleFunc("PATCH /v1/endpoints/{id}", a.patchEndpoint)
 	mux.HandleFunc("DELETE /v1/endpoints/{id}", a.deleteEndpoint)
+	mux.HandleFunc("GET /v1/endpoints/{id}/dead-letters", a.listDeadLetters)
+	mux.HandleFunc("POST /v1/endpoints/{id}/dead-letters/replay", a.replayDeadLetters)
+	mux.HandleFunc("DELETE /v1/endpoints/{id}/dead-letters", a.purgeDeadLetters)
 	mux.HandleFunc("POST /v1/events", a.ingest)
 	mux.HandleFunc("GET /v1/event-types", a.eventTypes)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -58,10 +64,15 @@ type endpointView struct {
 	EventTypes  []string          `json:"event_types"`
 	Description string            `json:"description"`
 	Enabled     bool              `json:"enabled"`
+	Disabled    string            `json:"disabled_reason,omitempty"` // why quaycast disabled it (410 Gone)
 	Headers     map[string]string `json:"headers"`
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Secret      string            `json:"secret,omitempty"` // only in the response that creates it
+
+	// Only when one endpoint is read:
+	Breaker     *BreakerStatus `json:"breaker,omitempty"`
+	DeadLetters *uint64        `json:"dead_letters,omitempty"`
 }
 
 func view(e *consumer.Endpoint) endpointView {
@@ -74,7 +85,7 @@ func view(e *consumer.Endpoint) endpointView {
 	}
 	return endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Headers: h, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		Disabled: e.DisabledReason, Headers: h, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 }
 
@@ -110,6 +121,9 @@ func (in endpointInput) apply(e *consumer.Endpoint) {
 	}
 	if in.Enabled != nil {
 		e.Enabled = *in.Enabled
+		if e.Enabled {
+			e.DisabledReason = ""
+		}
 	}
 	if in.Headers != nil {
 		e.Headers = *in.Headers
@@ -168,7 +182,16 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(ep))
+	v := view(ep)
+	b, _ := a.sender.Breaker(ep.ID)
+	v.Breaker = &b
+	n, err := a.dead.Count(r.Context(), ep.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v.DeadLetters = &n
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +215,101 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
-	if err := a.reg.Delete(r.Context(), r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	if err := a.reg.Delete(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.sender.Forget(id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// endpointFromPath answers 404 unless the path names an existing endpoint.
+func (a *api) endpointFromPath(w http.ResponseWriter, r *http.Request) (*consumer.Endpoint, bool) {
+	ep, err := a.reg.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return nil, false
+	}
+	return ep, true
+}
+
+type deadLetterView struct {
+	consumer.DeadLetter
+	Event json.RawMessage `json:"event"`
+}
+
+// listDeadLetters pages through an endpoint's dead letters, oldest first: ?limit= (1-1000,
+// default 100) and ?after= (the next_cursor of the previous page).
+func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	ep, ok := a.endpointFromPath(w, r)
+	if !ok {
+		return
+	}
+	limit, after := 100, uint64(0)
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit", "must be a number from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "after", "must be a cursor from a previous page")
+			return
+		}
+		after = n
+	}
+	page, next, err := a.dead.List(r.Context(), ep.ID, after, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]deadLetterView, len(page))
+	for i, dl := range page {
+		out[i] = deadLetterView{DeadLetter: dl, Event: dl.Body}
+		if !json.Valid(dl.Body) {
+			out[i].Event, _ = json.Marshal(string(dl.Body))
+		}
+	}
+	resp := map[string]any{"dead_letters": out}
+	if next != 0 {
+		resp["next_cursor"] = strconv.FormatUint(next, 10)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// replayDeadLetters re-delivers an endpoint's dead letters in their original order: all, or
+// {"event_ids": [...]}.
+func (a *api) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
+	ep, ok := a.endpointFromPath(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		EventIDs []string `json:"event_ids"`
+	}
+	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
+		return
+	}
+	n, err := a.dead.Replay(r.Context(), ep.ID, in.EventIDs)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
+}
+
+func (a *api) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
+	ep, ok := a.endpointFromPath(w, r)
+	if !ok {
+		return
+	}
+	if err := a.dead.Purge(r.Context(), ep.ID); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -104,12 +105,28 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 
 	reg := consumer.NewRegistry(kv, events)
-	sender := NewSender(g.log, SenderOptions{Timeout: g.cfg.DeliveryTimeout})
+	sender := NewSender(g.log, SenderOptions{
+		Timeout: g.cfg.DeliveryTimeout,
+		Breaker: BreakerOptions{
+			ConsecutiveFailures: g.cfg.BreakerFailures,
+			FailureRatio:        g.cfg.BreakerRatio,
+			MinRequests:         g.cfg.BreakerMinRequests,
+			Window:              g.cfg.BreakerWindow,
+			Cooldown:            g.cfg.BreakerCooldown,
+		},
+		OnBreakerChange: func(ev BreakerEvent) { g.breakerChanged(nc, ev) },
+	})
+	dead, err := consumer.NewDeadLetters(ctx, js, events)
+	if err != nil {
+		return err
+	}
 	manager := consumer.NewManager(js, events, reg, sender, g.log, consumer.Options{
 		MaxInFlight:     g.cfg.MaxInFlight,
 		MaxAckPending:   g.cfg.MaxAckPending,
 		AckWait:         g.cfg.AckWait,
 		RetrySchedule:   g.cfg.RetrySchedule,
+		MaxAttempts:     g.cfg.MaxAttempts,
+		MaxRetryAge:     g.cfg.MaxRetryAge,
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
 	})
 
@@ -117,7 +134,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 	}
-	a := &api{reg: reg, js: js, nc: nc, manager: manager, log: g.log}
+	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, log: g.log}
 	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -152,6 +169,23 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.log.Warn().Err(err).Msg("shut down API")
 	}
 	return runErr
+}
+
+// BreakerSubject is where breaker transitions are published, as JSON BreakerEvents:
+// quaycast.sys.breaker.<endpoint id>.
+const BreakerSubject = "quaycast.sys.breaker."
+
+// breakerChanged logs a breaker transition and publishes it for operators and upstream systems.
+func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
+	log := g.log.Info()
+	if ev.To == "open" {
+		log = g.log.Warn()
+	}
+	log.Str("endpoint_id", ev.EndpointID).Str("from", ev.From).Str("to", ev.To).Msg("circuit breaker")
+	b, _ := json.Marshal(ev)
+	if err := nc.Publish(BreakerSubject+ev.EndpointID, b); err != nil {
+		g.log.Warn().Err(err).Str("endpoint_id", ev.EndpointID).Msg("publish breaker change")
+	}
 }
 
 // startEmbedded runs the in-process NATS server with JetStream storing under the data dir.

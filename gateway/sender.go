@@ -28,8 +28,10 @@ const (
 
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field.
 type SenderOptions struct {
-	Timeout          time.Duration // one POST, connect to last byte of the reply: 10s
-	MaxResponseBytes int64         // of a reply read and kept: 64 KiB
+	Timeout          time.Duration      // one POST, connect to last byte of the reply: 10s
+	MaxResponseBytes int64              // of a reply read and kept: 64 KiB
+	Breaker          BreakerOptions     // per endpoint
+	OnBreakerChange  func(BreakerEvent) // called on every breaker transition; may be nil
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -39,17 +41,21 @@ type Sender struct {
 	log    zerolog.Logger
 	o      SenderOptions
 
-	mu      sync.Mutex
-	signers map[string]*endpointSigner // endpoint id -> signer of its current revision
-	bufs    sync.Pool                  // *[]byte for signature header values
+	mu        sync.Mutex
+	endpoints map[string]*endpointState
+	bufs      sync.Pool // *[]byte for signature header values
 }
 
 var _ consumer.Deliverer = (*Sender)(nil)
 
-type endpointSigner struct {
+// endpointState is what the sender keeps per endpoint: the signer of its current revision and
+// its breaker, which lives as long as its URL does.
+type endpointState struct {
 	revision uint64
+	url      string
 	signer   *signature.Signer
 	err      error
+	breaker  *breaker
 }
 
 // NewSender builds a Sender.
@@ -60,6 +66,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 64 << 10
 	}
+	o.Breaker = o.Breaker.withDefaults()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 128
@@ -73,39 +80,63 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 			// somewhere the operator never registered.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		log:     log,
-		o:       o,
-		signers: make(map[string]*endpointSigner),
-		bufs:    sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
+		log:       log,
+		o:         o,
+		endpoints: make(map[string]*endpointState),
+		bufs:      sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 	}
 }
 
-// signer returns the endpoint's signer, built once per revision of its definition.
-func (s *Sender) signer(ep *consumer.Endpoint) (*signature.Signer, error) {
+// state returns what the sender keeps for the endpoint, renewed when its definition changed.
+func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if es := s.signers[ep.ID]; es != nil && es.revision == ep.Revision {
-		return es.signer, es.err
+	st := s.endpoints[ep.ID]
+	if st != nil && st.revision == ep.Revision {
+		return st
 	}
-	sg, err := signature.NewSigner(signature.Standard, signature.Options{}, ep.Secret.Reveal())
-	s.signers[ep.ID] = &endpointSigner{revision: ep.Revision, signer: sg, err: err}
-	return sg, err
+	next := &endpointState{revision: ep.Revision, url: ep.URL}
+	next.signer, next.err = signature.NewSigner(signature.Standard, signature.Options{}, ep.Secret.Reveal())
+	if st != nil && st.url == ep.URL {
+		next.breaker = st.breaker
+	} else {
+		next.breaker = newBreaker(ep.ID, s.o.Breaker, s.o.OnBreakerChange)
+	}
+	s.endpoints[ep.ID] = next
+	return next
+}
+
+// Breaker reports an endpoint's breaker; ok is false before its first delivery.
+func (s *Sender) Breaker(id string) (status BreakerStatus, ok bool) {
+	s.mu.Lock()
+	st := s.endpoints[id]
+	s.mu.Unlock()
+	if st == nil {
+		return BreakerStatus{State: "closed"}, false
+	}
+	return st.breaker.status(), true
 }
 
 // Forget drops what the sender keeps for an endpoint that was deleted.
 func (s *Sender) Forget(id string) {
 	s.mu.Lock()
-	delete(s.signers, id)
+	delete(s.endpoints, id)
 	s.mu.Unlock()
 }
 
-// Deliver signs and POSTs one event.
+// Deliver signs and POSTs one event, through the endpoint's breaker: while it is open no POST is
+// made and the outcome is BreakerOpen.
 func (s *Sender) Deliver(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
-	ep := d.Endpoint
-	sg, err := s.signer(ep)
-	if err != nil {
-		return consumer.Outcome{Result: consumer.Retry, Err: fmt.Errorf("endpoint secret: %w", err)}
+	st := s.state(d.Endpoint)
+	if st.err != nil {
+		return consumer.Outcome{Result: consumer.Retry, Err: fmt.Errorf("endpoint secret: %w", st.err)}
 	}
+	return st.breaker.run(func() consumer.Outcome { return s.post(ctx, d, st.signer) }, func() bool { return ctx.Err() != nil })
+}
+
+// post makes one attempt.
+func (s *Sender) post(ctx context.Context, d *consumer.Delivery, sg *signature.Signer) consumer.Outcome {
+	ep := d.Endpoint
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
@@ -159,7 +190,15 @@ func classify(status int, h http.Header, err error) consumer.Outcome {
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 		out.Result = consumer.Retry
 		out.RetryAfter = retryAfter(h.Get("Retry-After"), time.Now())
-	default:
+	case status == http.StatusGone:
+		out.Result = consumer.Gone
+	case status == http.StatusRequestTimeout || status == http.StatusTooEarly || status >= 500:
+		out.Result = consumer.Retry
+	case status >= 400:
+		// The receiver understood the request and refuses this event: retrying the same bytes
+		// would block its entity for a day to the same answer.
+		out.Result = consumer.Permanent
+	default: // 1xx, 3xx: redirects are not followed
 		out.Result = consumer.Retry
 	}
 	out.Err = fmt.Errorf("receiver answered %d", status)

@@ -1,0 +1,217 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Dead letters: events an endpoint would not take within the retry budget, or refused for good.
+// Each is one message in the QUAYCAST_DEAD stream, subject quaycast.dead.<endpoint>, whose body
+// is the event exactly as published and whose headers say why.
+const (
+	DeadStream   = "QUAYCAST_DEAD"
+	deadSubjects = "quaycast.dead.>"
+)
+
+// Headers of a dead-letter record.
+const (
+	hdrEndpoint   = "Quaycast-Endpoint"
+	hdrEventID    = "Quaycast-Event-Id"
+	hdrEventSeq   = "Quaycast-Event-Seq"
+	hdrSubject    = "Quaycast-Subject"
+	hdrAttempts   = "Quaycast-Attempts"
+	hdrStatus     = "Quaycast-Last-Status"
+	hdrError      = "Quaycast-Last-Error"
+	hdrReason     = "Quaycast-Reason"
+	hdrFirstTried = "Quaycast-First-Attempt"
+)
+
+// DeadLetter is one dead-lettered event.
+type DeadLetter struct {
+	Seq          uint64    `json:"seq"` // position in the dead-letter stream: the pagination cursor
+	EndpointID   string    `json:"endpoint_id"`
+	EventID      string    `json:"event_id"`
+	EventSeq     uint64    `json:"event_seq"` // its sequence in the events stream
+	Subject      string    `json:"subject"`
+	Entity       string    `json:"entity"`
+	Type         string    `json:"type"`
+	Attempts     int       `json:"attempts"`
+	LastStatus   int       `json:"last_status"`
+	LastError    string    `json:"last_error"`
+	Reason       string    `json:"reason"`
+	FirstAttempt time.Time `json:"first_attempt,omitzero"`
+	DeadAt       time.Time `json:"dead_at"`
+	Body         []byte    `json:"-"`
+}
+
+func deadSubject(endpointID string) string { return "quaycast.dead." + subjects.EncodeToken(endpointID) }
+
+// newDeadMsg builds the record of a dead letter.
+func newDeadMsg(dl DeadLetter) *nats.Msg {
+	m := nats.NewMsg(deadSubject(dl.EndpointID))
+	m.Data = dl.Body
+	h := m.Header
+	h.Set(hdrEndpoint, dl.EndpointID)
+	h.Set(hdrEventID, dl.EventID)
+	h.Set(hdrEventSeq, strconv.FormatUint(dl.EventSeq, 10))
+	h.Set(hdrSubject, dl.Subject)
+	h.Set(subjects.HeaderEntity, dl.Entity)
+	h.Set(hdrAttempts, strconv.Itoa(dl.Attempts))
+	h.Set(hdrStatus, strconv.Itoa(dl.LastStatus))
+	h.Set(hdrError, oneLine(dl.LastError, 1024))
+	h.Set(hdrReason, oneLine(dl.Reason, 1024))
+	if !dl.FirstAttempt.IsZero() {
+		h.Set(hdrFirstTried, dl.FirstAttempt.UTC().Format(time.RFC3339Nano))
+	}
+	return m
+}
+
+// oneLine makes s safe as a header value: one line, bounded.
+func oneLine(s string, n int) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
+		}
+	}
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}
+
+func fromDeadMsg(m *jetstream.RawStreamMsg) DeadLetter {
+	h := m.Header
+	dl := DeadLetter{
+		Seq: m.Sequence, EndpointID: h.Get(hdrEndpoint), EventID: h.Get(hdrEventID), Subject: h.Get(hdrSubject),
+		Entity: h.Get(subjects.HeaderEntity), LastError: h.Get(hdrError), Reason: h.Get(hdrReason), DeadAt: m.Time, Body: m.Data,
+	}
+	dl.EventSeq, _ = strconv.ParseUint(h.Get(hdrEventSeq), 10, 64)
+	dl.Attempts, _ = strconv.Atoi(h.Get(hdrAttempts))
+	dl.LastStatus, _ = strconv.Atoi(h.Get(hdrStatus))
+	dl.FirstAttempt, _ = time.Parse(time.RFC3339Nano, h.Get(hdrFirstTried))
+	if _, _, typ, err := subjects.ParseAny(dl.Subject); err == nil {
+		dl.Type = typ
+	}
+	return dl
+}
+
+// DeadLetters lists, replays and purges dead letters.
+type DeadLetters struct {
+	js     jetstream.JetStream
+	dead   jetstream.Stream
+	events jetstream.Stream
+}
+
+// NewDeadLetters opens the dead-letter store (Setup creates its stream).
+func NewDeadLetters(ctx context.Context, js jetstream.JetStream, events jetstream.Stream) (*DeadLetters, error) {
+	dead, err := js.Stream(ctx, DeadStream)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", DeadStream, err)
+	}
+	return &DeadLetters{js: js, dead: dead, events: events}, nil
+}
+
+// List returns up to limit dead letters of an endpoint with Seq > after, oldest first, and the
+// cursor for the next page (0 when there is none).
+func (d *DeadLetters) List(ctx context.Context, endpointID string, after uint64, limit int) ([]DeadLetter, uint64, error) {
+	var out []DeadLetter
+	seq := after + 1
+	for len(out) < limit {
+		m, err := d.dead.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(deadSubject(endpointID)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, 0, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("read dead letters of %s: %w", endpointID, err)
+		}
+		out = append(out, fromDeadMsg(m))
+		seq = m.Sequence + 1
+	}
+	// One more look tells whether a next page exists.
+	if _, err := d.dead.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(deadSubject(endpointID))); err == nil {
+		return out, out[len(out)-1].Seq, nil
+	}
+	return out, 0, nil
+}
+
+// Replay delivers an endpoint's dead letters again — all of them, or those whose event id is in
+// ids — in their original order: each is published back into the events stream on the endpoint's
+// replay subject (so only this endpoint gets it, through its normal lanes), then removed from the
+// dead letters. It returns how many were replayed.
+func (d *DeadLetters) Replay(ctx context.Context, endpointID string, ids []string) (int, error) {
+	var want map[string]bool
+	if len(ids) > 0 {
+		want = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			want[id] = true
+		}
+	}
+	n := 0
+	for after := uint64(0); ; {
+		page, next, err := d.List(ctx, endpointID, after, 256)
+		if err != nil {
+			return n, err
+		}
+		for _, dl := range page {
+			if want != nil && !want[dl.EventID] {
+				continue
+			}
+			if err := d.replayOne(ctx, dl); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if next == 0 {
+			return n, nil
+		}
+		after = next
+	}
+}
+
+func (d *DeadLetters) replayOne(ctx context.Context, dl DeadLetter) error {
+	_, source, typ, err := subjects.ParseAny(dl.Subject)
+	if err != nil {
+		return fmt.Errorf("dead letter %d: %w", dl.Seq, err)
+	}
+	subj, err := subjects.ReplaySubject(dl.EndpointID, source, typ)
+	if err != nil {
+		return fmt.Errorf("dead letter %d: %w", dl.Seq, err)
+	}
+	m := nats.NewMsg(subj)
+	m.Data = dl.Body
+	m.Header.Set(subjects.HeaderEntity, dl.Entity)
+	// The id makes a replay that is retried after a crash publish once.
+	if _, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgID("replay-"+strconv.FormatUint(dl.Seq, 10))); err != nil {
+		return fmt.Errorf("replay dead letter %d: %w", dl.Seq, err)
+	}
+	if err := d.dead.DeleteMsg(ctx, dl.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("remove replayed dead letter %d: %w", dl.Seq, err)
+	}
+	return nil
+}
+
+// Purge deletes every dead letter of an endpoint.
+func (d *DeadLetters) Purge(ctx context.Context, endpointID string) error {
+	if err := d.dead.Purge(ctx, jetstream.WithPurgeSubject(deadSubject(endpointID))); err != nil {
+		return fmt.Errorf("purge dead letters of %s: %w", endpointID, err)
+	}
+	return nil
+}
+
+// Count is how many dead letters an endpoint has.
+func (d *DeadLetters) Count(ctx context.Context, endpointID string) (uint64, error) {
+	info, err := d.dead.Info(ctx, jetstream.WithSubjectFilter(deadSubject(endpointID)))
+	if err != nil {
+		return 0, fmt.Errorf("count dead letters of %s: %w", endpointID, err)
+	}
+	return info.State.Subjects[deadSubject(endpointID)], nil
+}

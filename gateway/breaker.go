@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/quaycast/quaycast/consumer"
+)
+
+// BreakerOptions tune the circuit breaker each endpoint has. The zero value of each field takes
+// the default beside it.
+type BreakerOptions struct {
+	ConsecutiveFailures uint32        // failures in a row that open it: 5
+	FailureRatio        float64       // or this share of failures in the window ...: 0.5
+	MinRequests         uint32        // ... over at least this many requests: 20
+	Window              time.Duration // rolling window of the ratio: 60s
+	Cooldown            time.Duration // open time before one probe is let through: 30s
+}
+
+func (o BreakerOptions) withDefaults() BreakerOptions {
+	if o.ConsecutiveFailures == 0 {
+		o.ConsecutiveFailures = 5
+	}
+	if o.FailureRatio <= 0 {
+		o.FailureRatio = 0.5
+	}
+	if o.MinRequests == 0 {
+		o.MinRequests = 20
+	}
+	if o.Window <= 0 {
+		o.Window = time.Minute
+	}
+	if o.Cooldown <= 0 {
+		o.Cooldown = 30 * time.Second
+	}
+	return o
+}
+
+// BreakerEvent is a breaker's change of state, logged and published for operators.
+type BreakerEvent struct {
+	EndpointID string    `json:"endpoint_id"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	At         time.Time `json:"at"`
+	Failures   uint32    `json:"consecutive_failures"`
+}
+
+// BreakerStatus is a breaker's state as the API shows it.
+type BreakerStatus struct {
+	State               string    `json:"state"` // closed, open, half-open
+	Since               time.Time `json:"since,omitzero"`
+	ConsecutiveFailures uint32    `json:"consecutive_failures"`
+	Requests            uint32    `json:"requests"` // in the current window
+	Failures            uint32    `json:"failures"` // in the current window
+}
+
+// errAttemptFailed marks, for the breaker, an attempt that counts as a failure.
+var errAttemptFailed = errors.New("attempt failed")
+
+// breaker wraps one endpoint's gobreaker and remembers when it last changed state.
+type breaker struct {
+	cb       *gobreaker.CircuitBreaker[consumer.Outcome]
+	cooldown time.Duration
+
+	mu    sync.Mutex
+	since time.Time
+}
+
+func newBreaker(endpointID string, o BreakerOptions, onChange func(BreakerEvent)) *breaker {
+	b := &breaker{cooldown: o.Cooldown, since: time.Now()}
+	b.cb = gobreaker.NewCircuitBreaker[consumer.Outcome](gobreaker.Settings{
+		Name:         endpointID,
+		MaxRequests:  1, // half-open: one probe
+		Interval:     o.Window,
+		BucketPeriod: o.Window / 6,
+		Timeout:      o.Cooldown,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= o.ConsecutiveFailures ||
+				c.Requests >= o.MinRequests && float64(c.TotalFailures) >= o.FailureRatio*float64(c.Requests)
+		},
+		// A cancelled attempt (shutdown) says nothing about the receiver.
+		IsExcluded: func(err error) bool { return err != nil && !errors.Is(err, errAttemptFailed) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			now := time.Now()
+			b.mu.Lock()
+			b.since = now
+			b.mu.Unlock()
+			if onChange != nil {
+				onChange(BreakerEvent{EndpointID: name, From: from.String(), To: to.String(), At: now.UTC()})
+			}
+		},
+	})
+	return b
+}
+
+// run makes an attempt through the breaker. An open breaker makes none and says how long to wait.
+func (b *breaker) run(attempt func() consumer.Outcome, cancelled func() bool) consumer.Outcome {
+	out, err := b.cb.Execute(func() (consumer.Outcome, error) {
+		out := attempt()
+		switch {
+		case out.Result == consumer.Retry && cancelled():
+			return out, errCancelled
+		case out.Result == consumer.Retry:
+			return out, errAttemptFailed
+		}
+		return out, nil
+	})
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState):
+		return consumer.Outcome{Result: consumer.BreakerOpen, RetryAfter: b.untilProbe(), Err: err}
+	case errors.Is(err, gobreaker.ErrTooManyRequests): // half-open, the probe is out
+		return consumer.Outcome{Result: consumer.BreakerOpen, RetryAfter: time.Second, Err: err}
+	}
+	return out
+}
+
+// errCancelled marks an attempt cut short by shutdown: excluded from the breaker's counts.
+var errCancelled = errors.New("attempt cancelled")
+
+// untilProbe is how long an open breaker stays open.
+func (b *breaker) untilProbe() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.cooldown-time.Since(b.since), 0)
+}
+
+func (b *breaker) status() BreakerStatus {
+	state := b.cb.State() // may move open -> half-open, which calls OnStateChange: read since after
+	c := b.cb.Counts()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return BreakerStatus{State: state.String(), Since: b.since.UTC(), ConsecutiveFailures: c.ConsecutiveFailures, Requests: c.Requests, Failures: c.TotalFailures}
+}
