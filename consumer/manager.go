@@ -33,10 +33,12 @@ type Manager struct {
 }
 
 type runningWorker struct {
-	w       *worker
-	filters []string
-	cancel  context.CancelFunc
-	done    chan struct{}
+	w         *worker
+	filters   []string
+	delivered *delivered
+	restart   chan struct{} // a worker restart is asked for
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // NewManager wires a manager; Run starts it.
@@ -141,32 +143,70 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 }
 
 func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
-	wctx, cancel := context.WithCancel(ctx)
-	w := newWorker(ep, m)
-	rw := &runningWorker{w: w, filters: filters, cancel: cancel, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	rw := &runningWorker{filters: filters, delivered: newDelivered(), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rw.w = newWorker(ep, m, rw.delivered)
 	m.mu.Lock()
 	m.running[ep.ID] = rw
 	m.mu.Unlock()
 	go func() {
 		defer close(rw.done)
-		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-			err := w.run(wctx)
-			if wctx.Err() != nil {
+		w := rw.w
+		backoff := time.Second
+		for {
+			err := m.runOnce(ctx, w, rw.restart)
+			if ctx.Err() != nil {
 				return
 			}
-			w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")
-			select {
-			case <-time.After(wait):
-			case <-wctx.Done():
-				return
+			if err != nil { // could not open or consume: wait, then try again
+				w.log.Error().Err(err).Dur("retry_in", backoff).Msg("endpoint worker stopped")
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return
+				}
+				backoff = min(2*backoff, 30*time.Second)
+			} else {
+				backoff = time.Second
 			}
 			m.mu.Lock()
-			w = newWorker(w.ep.Load(), m)
+			w = newWorker(w.ep.Load(), m, rw.delivered)
 			rw.w = w
 			m.mu.Unlock()
 		}
 	}()
 	m.log.Info().Str("endpoint_id", ep.ID).Str("url", ep.URL).Strs("event_types", ep.EventTypes).Msg("endpoint added")
+}
+
+// runOnce runs w until ctx ends, w fails, or a restart is asked for.
+func (m *Manager) runOnce(ctx context.Context, w *worker, restart <-chan struct{}) error {
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	result := make(chan error, 1)
+	go func() { result <- w.run(wctx) }()
+	select {
+	case err := <-result:
+		return err
+	case <-restart:
+		stop()
+		return <-result
+	}
+}
+
+// Reconnected restarts every endpoint's worker after the NATS connection came back. Messages
+// JetStream sent while the connection was down are lost in transit and would only come back
+// after their AckWait, behind later ones; a restarted worker resets its consumer to the ack floor
+// first, so each entity's events come again in order.
+func (m *Manager) Reconnected() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rw := range m.running {
+		select {
+		case rw.restart <- struct{}{}:
+		default: // one is already asked for
+		}
+	}
+	m.log.Info().Int("endpoints", len(m.running)).Msg("NATS reconnected: restarting endpoint consumers from their ack floor")
 }
 
 // stop ends an endpoint's worker and waits for it.

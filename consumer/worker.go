@@ -38,8 +38,8 @@ type worker struct {
 
 	mu          sync.Mutex
 	queues      map[string][]*item   // entity -> events waiting, head first
-	held        map[uint64]*item     // stream seq -> event, while it is ours to ack
-	unconfirmed map[uint64]time.Time // delivered, but the ack was not confirmed by the server
+	held        map[uint64]*item // stream seq -> event, while it is ours to ack
+	delivered   *delivered       // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
 
@@ -58,13 +58,13 @@ type item struct {
 	published time.Time
 }
 
-func newWorker(ep *Endpoint, m *Manager) *worker {
+func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 	w := &worker{
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, onDead: m.onDead, o: m.o,
 		log:         m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		queues:      make(map[string][]*item),
 		held:        make(map[uint64]*item),
-		unconfirmed: make(map[uint64]time.Time),
+		delivered:   done,
 		sem:         make(chan struct{}, m.o.MaxInFlight),
 		stop:        make(chan struct{}),
 	}
@@ -153,14 +153,12 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		w.mu.Unlock()
 		return
 	}
-	_, wasDelivered := w.unconfirmed[seq]
-	delete(w.unconfirmed, seq)
 	stopping := w.stopping
 	w.mu.Unlock()
 	if stopping {
 		return // left unacknowledged: redelivered to the next run
 	}
-	if wasDelivered { // delivered before, only the ack got lost
+	if w.delivered.take(seq) { // sent before: only JetStream does not know (reset, lost ack)
 		w.ackMsg(ctx, msg, seq)
 		return
 	}
@@ -403,17 +401,16 @@ func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return time.Duration(float64(base) * (0.8 + 0.4*rand.Float64()))
 }
 
-// ackMsg acknowledges and waits for the server's confirmation. An unconfirmed ack may have been
-// lost; if the event comes again it is acked without being sent again.
+// ackMsg acknowledges and waits for the server's confirmation, and remembers the event as
+// delivered: if it comes again (a reset, a lost ack) it is acked without being sent again.
 func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64) {
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := msg.DoubleAck(actx); err != nil {
+	err := msg.DoubleAck(actx)
+	if err != nil {
 		w.log.Warn().Err(err).Uint64("seq", seq).Msg("ack not confirmed")
-		w.mu.Lock()
-		w.unconfirmed[seq] = time.Now()
-		w.mu.Unlock()
 	}
+	w.delivered.add(seq, err == nil)
 }
 
 // keepAlive tells JetStream that every event we hold is still being worked on, so that it does
@@ -421,15 +418,15 @@ func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64) {
 func (w *worker) keepAlive() {
 	w.mu.Lock()
 	msgs := make([]jetstream.Msg, 0, len(w.held))
-	for _, it := range w.held {
+	lowest := uint64(0)
+	for seq, it := range w.held {
 		msgs = append(msgs, it.msg)
-	}
-	for seq, at := range w.unconfirmed {
-		if time.Since(at) > 10*w.o.AckWait { // JetStream would have redelivered it by now
-			delete(w.unconfirmed, seq)
+		if lowest == 0 || seq < lowest {
+			lowest = seq
 		}
 	}
 	w.mu.Unlock()
+	w.delivered.prune(lowest, 10*w.o.AckWait) // by then JetStream has redelivered a lost ack
 	for _, m := range msgs {
 		if err := m.InProgress(); err != nil {
 			w.log.Debug().Err(err).Msg("keep alive")

@@ -88,7 +88,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 				g.log.Warn().Err(err).Msg("NATS disconnected")
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { g.log.Info().Msg("NATS reconnected") }),
 	)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS %s: %w", url, err)
@@ -129,6 +128,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MaxRetryAge:     g.cfg.MaxRetryAge,
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
 	})
+
+	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
 
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
