@@ -22,8 +22,9 @@ import (
 	"github.com/quaycast/quaycast/gateway/signature"
 )
 
-// binary is the quaycast binary built once for this package's tests.
-var binary string
+// binary is the quaycast binary built once for this package's tests; natsServer is a nats-server
+// built from the module we embed, for tests that run NATS as a process of its own.
+var binary, natsServer string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "quaycast-bin-")
@@ -36,6 +37,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build quaycast:", err)
+		os.Exit(1)
+	}
+	natsServer = filepath.Join(dir, "nats-server")
+	build = exec.Command("go", "build", "-o", natsServer, "github.com/nats-io/nats-server/v2")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build nats-server:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

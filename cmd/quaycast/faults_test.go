@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/bench"
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// These tests show the delivery promise under faults, with the real binary: thousands of events
+// over many entities to several endpoints, then the checker's verdict — nothing lost, nothing out
+// of order per endpoint and entity, duplicates only from the fault, counted.
+
+const (
+	faultEvents   = 2000
+	faultEntities = 100
+)
+
+var faultTypes = []string{"cargo_loaded", "cargo_gated_in", "hold_applied", "reefer_plugged_in"}
+
+// faultArgs are gateway flags that make a run of thousands of events with faults take seconds.
+var faultArgs = []string{
+	"--retry-schedule", "50ms,100ms,200ms", "--breaker-cooldown", "300ms", "--breaker-failures", "20",
+	"--delivery-timeout", "2s", "--ack-wait", "10s", "--shutdown-timeout", "3s", "--log-level", "info",
+}
+
+// rig is a set of endpoints with their receivers and the checker that judges the run.
+type rig struct {
+	checker   *bench.Checker
+	endpoints []*rigEndpoint
+}
+
+type rigEndpoint struct {
+	name      string
+	selectors []string
+	id        string
+	addr      string
+	behave    func(w http.ResponseWriter) bool // false: the request failed (no 2xx)
+	requests  atomic.Int64
+
+	mu  sync.Mutex
+	srv *http.Server
+}
+
+func newRig(t *testing.T, behave func(w http.ResponseWriter) bool) *rig {
+	r := &rig{checker: bench.NewChecker()}
+	for _, e := range []struct {
+		name string
+		sel  []string
+	}{{"all", []string{"*"}}, {"gate", []string{"group:gate"}}, {"loads-and-holds", []string{"cargo_loaded", "group:hold"}}} {
+		ep := &rigEndpoint{name: e.name, selectors: e.sel, behave: behave}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep.addr = ln.Addr().String()
+		ep.serve(ln, r.checker)
+		t.Cleanup(ep.down)
+		r.endpoints = append(r.endpoints, ep)
+	}
+	return r
+}
+
+func (ep *rigEndpoint) serve(ln net.Listener, c *bench.Checker) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ep.requests.Add(1)
+		if ep.behave != nil && !ep.behave(w) {
+			return
+		}
+		c.Received(ep.name, req.Header.Get("webhook-id"))
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	ep.mu.Lock()
+	ep.srv = srv
+	ep.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// down closes the receiver: connections are refused until up.
+func (ep *rigEndpoint) down() {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.srv != nil {
+		_ = ep.srv.Close()
+		ep.srv = nil
+	}
+}
+
+// up serves again on the same address.
+func (ep *rigEndpoint) up(t *testing.T, c *bench.Checker) {
+	var ln net.Listener
+	var err error
+	for range 50 { // the port may linger a moment after Close
+		if ln, err = net.Listen("tcp", ep.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("receiver back on %s: %v", ep.addr, err)
+	}
+	ep.serve(ln, c)
+}
+
+// register creates the endpoints through the API.
+func (r *rig) register(t *testing.T, api string) {
+	t.Helper()
+	c := gateway.NewClient(api)
+	for _, ep := range r.endpoints {
+		var out struct{ ID string }
+		if err := c.Do(context.Background(), "POST", "/v1/endpoints", map[string]any{"url": "http://" + ep.addr + "/hook", "event_types": ep.selectors}, &out); err != nil {
+			t.Fatal(err)
+		}
+		ep.id = out.ID
+	}
+	waitReady(t, api)
+}
+
+// publish sends the events over NATS as an upstream system does: each with its id as
+// Nats-Msg-Id, retried until JetStream acknowledges it, also across a gateway or NATS outage.
+// after is called with the number published so far, after each event.
+func (r *rig) publish(t *testing.T, natsURL string, after func(n int)) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	deadline := time.Now().Add(3 * time.Minute)
+	for i := range faultEvents {
+		id, entity := fmt.Sprintf("ev-%05d", i), fmt.Sprintf("ENT%03d", rnd.IntN(faultEntities))
+		typ := faultTypes[rnd.IntN(len(faultTypes))]
+		body := fmt.Appendf(nil, `{"id":%q,"type":%q,"source":"tos","entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{"i":%d}}`, id, typ, entity, i)
+		r.checker.Published(id, entity)
+		for _, ep := range r.endpoints {
+			if subjects.Matches(ep.selectors, typ) {
+				r.checker.Expect(ep.name, id)
+			}
+		}
+		msg := nats.NewMsg("evt.tos." + typ)
+		msg.Data = body
+		msg.Header.Set(subjects.HeaderMsgID, id)
+		msg.Header.Set(subjects.HeaderEntity, entity)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := js.PublishMsg(ctx, msg)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publish %s: still failing at the deadline: %v", id, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if after != nil {
+			after(i + 1)
+		}
+	}
+}
+
+// received is how many deliveries the receivers accepted so far, duplicates included.
+func (r *rig) delivered() int {
+	rep := r.checker.Report()
+	n := 0
+	for _, e := range rep.Endpoints {
+		n += e.Delivered
+	}
+	return n
+}
+
+// wait waits until every expected event arrived and every endpoint's consumer has nothing
+// pending or unacknowledged, then returns the verdict.
+func (r *rig) wait(t *testing.T, natsURL string) bench.Report {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for r.checker.Report().Lost > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not everything delivered within 3 minutes: %v", r.checker.Report())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, ep := range r.endpoints {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c, err := js.Consumer(ctx, consumer.EventsStream, ep.id)
+			cancel()
+			if err == nil && c.CachedInfo().NumPending == 0 && c.CachedInfo().NumAckPending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("consumer of %s not drained: %v", ep.name, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return r.checker.Report()
+}
+
+func (r *rig) expectedTotal() int {
+	n := 0
+	for _, e := range r.checker.Report().Endpoints {
+		n += e.Expected
+	}
+	return n
+}
+
+// assertPromise fails the test unless nothing was lost, out of order or unexpected, and
+// duplicates are within maxDup.
+func assertPromise(t *testing.T, rep bench.Report, maxDup int) {
+	t.Helper()
+	t.Logf("checker: %v", rep)
+	if !rep.OK() {
+		t.Errorf("delivery promise broken: %v", rep)
+	}
+	if rep.Duplicates > maxDup {
+		t.Errorf("%d duplicates, want at most %d", rep.Duplicates, maxDup)
+	}
+}
+
+// flaky answers 500 to a share of requests, and resets the connection without an answer to a
+// tenth of those.
+func flaky(share float64, seed uint64) func(w http.ResponseWriter) bool {
+	var mu sync.Mutex
+	rnd := rand.New(rand.NewPCG(seed, seed+1))
+	return func(w http.ResponseWriter) bool {
+		mu.Lock()
+		x := rnd.Float64()
+		mu.Unlock()
+		switch {
+		case x < share/10: // reset the connection without an answer
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					if tc, ok := conn.(*net.TCPConn); ok {
+						_ = tc.SetLinger(0)
+					}
+					conn.Close()
+					return false
+				}
+			}
+			w.WriteHeader(http.StatusInternalServerError)
+			return false
+		case x < share:
+			w.WriteHeader(http.StatusInternalServerError)
+			return false
+		}
+		return true
+	}
+}
+
+// (a) A receiver that fails 30 % of requests with 500 and resets some connections.
+func TestFaultFlakyReceivers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, flaky(0.30, 3))
+	p := serve(t, append([]string{"--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0"}, faultArgs...)...)
+	r.register(t, p.api)
+	r.publish(t, p.nats, nil)
+	assertPromise(t, r.wait(t, p.nats), 0)
+}
+
+// (b) A receiver down (connections refused) for a while, then back.
+func TestFaultReceiverDownThenBack(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	p := serve(t, append([]string{"--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0"}, faultArgs...)...)
+	r.register(t, p.api)
+	gate := r.endpoints[1]
+	var downAt time.Time
+	r.publish(t, p.nats, func(n int) {
+		switch n {
+		case faultEvents / 4:
+			gate.down()
+			downAt = time.Now()
+		case faultEvents * 3 / 4:
+			time.Sleep(time.Until(downAt.Add(3 * time.Second))) // down for 3 s at least, beyond the breaker's cooldown
+			gate.up(t, r.checker)
+		}
+	})
+	rep := r.wait(t, p.nats)
+	assertPromise(t, rep, 0)
+	if gate.requests.Load() > int64(rep.Endpoints["gate"].Expected)*3 {
+		t.Errorf("the down receiver got %d requests for %d events: the breaker did not hold traffic back", gate.requests.Load(), rep.Endpoints["gate"].Expected)
+	}
+}
+
+// freePort returns a loopback port free at the time of the call.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// (c) The gateway killed with SIGKILL in mid-stream, then restarted on the same data dir.
+func TestFaultGatewayKilled(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, flaky(0.2, 5)) // so that retries are under way at the kill
+	dataDir, natsAddr := t.TempDir(), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	args := append([]string{"--data-dir", dataDir, "--nats-listen", natsAddr}, faultArgs...)
+	p := serve(t, args...)
+	r.register(t, p.api)
+	total := 0
+	restarted := make(chan *proc, 1)
+	r.publish(t, p.nats, func(n int) {
+		if n != faultEvents/2 {
+			return
+		}
+		total = r.expectedTotal()
+		// Kill once deliveries are well under way, mid-stream.
+		for r.delivered() < total/3 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.exited
+		t.Logf("killed the gateway after %d of %d expected deliveries so far", r.delivered(), total)
+		restarted <- serve(t, args...)
+	})
+	p2 := <-restarted
+	// Duplicates: what was in flight or acked above the ack floor at the kill, per endpoint at
+	// most what one endpoint holds unacknowledged (--max-ack-pending 1000) plus its in-flight.
+	assertPromise(t, r.wait(t, p2.nats), len(r.endpoints)*(1000+64))
+}
+
+// (d) NATS — a nats-server process of its own, the gateway in --nats-url mode — killed and
+// restarted in mid-stream.
+func TestFaultNATSRestart(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, flaky(0.2, 7))
+	port, storeDir := freePort(t), t.TempDir()
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	ns := startNATS(t, port, storeDir)
+	p := serve(t, append([]string{"--nats-url", url}, faultArgs...)...)
+	r.register(t, p.api)
+	r.publish(t, url, func(n int) {
+		if n != faultEvents/2 {
+			return
+		}
+		for r.delivered() < r.expectedTotal()/3 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_ = ns.Process.Signal(syscall.SIGKILL)
+		_ = ns.Wait()
+		t.Logf("killed nats-server after %d deliveries", r.delivered())
+		time.Sleep(time.Second)
+		ns = startNATS(t, port, storeDir)
+	})
+	assertPromise(t, r.wait(t, url), len(r.endpoints)*(1000+64))
+}
+
+// startNATS runs nats-server with JetStream on a loopback port and waits until it answers.
+func startNATS(t *testing.T, port int, storeDir string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(natsServer, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", storeDir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := nats.Connect("nats://127.0.0.1:"+strconv.Itoa(port), nats.Timeout(time.Second))
+		if err == nil {
+			js, _ := jetstream.New(nc)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err = js.AccountInfo(ctx)
+			cancel()
+			nc.Close()
+			if err == nil {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server on port %d not ready: %v", port, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
