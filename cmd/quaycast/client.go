@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -29,6 +30,60 @@ type endpointsCmd struct {
 	List endpointsListCmd `cmd:"" help:"List endpoints."`
 	Get  endpointsGetCmd  `cmd:"" help:"Show one endpoint."`
 	Rm   endpointsRmCmd   `cmd:"" help:"Delete an endpoint."`
+}
+
+type deadLettersCmd struct {
+	List   deadLettersListCmd   `cmd:"" help:"List an endpoint's dead letters, oldest first."`
+	Replay deadLettersReplayCmd `cmd:"" help:"Deliver dead letters again, in their original order."`
+	Purge  deadLettersPurgeCmd  `cmd:"" help:"Delete all of an endpoint's dead letters."`
+}
+
+type deadLettersListCmd struct {
+	apiFlags
+	ID    string `arg:"" help:"Endpoint id."`
+	Limit int    `name:"limit" default:"100" help:"Page size (1-1000)."`
+	After string `name:"after" help:"Cursor: the next_cursor of the previous page."`
+}
+
+func (c *deadLettersListCmd) Run(ctx context.Context) error {
+	path := fmt.Sprintf("/v1/endpoints/%s/dead-letters?limit=%d", url.PathEscape(c.ID), c.Limit)
+	if c.After != "" {
+		path += "&after=" + url.QueryEscape(c.After)
+	}
+	var out json.RawMessage
+	if err := c.client().Do(ctx, "GET", path, nil, &out); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(out)
+	return err
+}
+
+type deadLettersReplayCmd struct {
+	apiFlags
+	ID       string   `arg:"" help:"Endpoint id."`
+	EventIDs []string `arg:"" optional:"" name:"event-ids" help:"Only these event ids (default: all)."`
+}
+
+func (c *deadLettersReplayCmd) Run(ctx context.Context) error {
+	var out json.RawMessage
+	if err := c.client().Do(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", map[string]any{"event_ids": c.EventIDs}, &out); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(out)
+	return err
+}
+
+type deadLettersPurgeCmd struct {
+	apiFlags
+	ID string `arg:"" help:"Endpoint id."`
+}
+
+func (c *deadLettersPurgeCmd) Run(ctx context.Context) error {
+	if err := c.client().Do(ctx, "DELETE", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters", nil, nil); err != nil {
+		return err
+	}
+	fmt.Println("purged the dead letters of", c.ID)
+	return nil
 }
 
 type endpointsAddCmd struct {

@@ -20,10 +20,11 @@ import (
 )
 
 type cli struct {
-	Serve     serveCmd     `cmd:"" help:"Run the gateway (embedded NATS unless --nats-url is given)."`
-	Publish   publishCmd   `cmd:"" help:"Publish one event to NATS, from flags or a file."`
-	Endpoints endpointsCmd `cmd:"" help:"Manage webhook endpoints through the API."`
-	Events    eventsCmd    `cmd:"" help:"The event catalogue."`
+	Serve       serveCmd       `cmd:"" help:"Run the gateway (embedded NATS unless --nats-url is given)."`
+	Publish     publishCmd     `cmd:"" help:"Publish one event to NATS, from flags or a file."`
+	Endpoints   endpointsCmd   `cmd:"" help:"Manage webhook endpoints through the API."`
+	DeadLetters deadLettersCmd `cmd:"" name:"dead-letters" help:"List, replay and purge an endpoint's dead letters."`
+	Events      eventsCmd      `cmd:"" help:"The event catalogue."`
 }
 
 type serveCmd struct {

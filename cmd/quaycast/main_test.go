@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -216,5 +217,55 @@ func waitReady(t *testing.T, api string) {
 			t.Fatal("not ready within 30s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Dead letters from the CLI: a refused event is listed, replayed once the receiver accepts it,
+// and purge empties the list.
+func TestDeadLettersCLI(t *testing.T) {
+	t.Parallel()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	got := make(chan string, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			return
+		}
+		got <- r.Header.Get("webhook-id")
+	}))
+	defer recv.Close()
+	p := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
+	var ep struct{ ID string }
+	if err := json.Unmarshal([]byte(run(t, "endpoints", "add", "--api", p.api, "--url", recv.URL, "--types", "*")), &ep); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, p.api)
+	run(t, "publish", "--nats-url", p.nats, "--type", "cargo_loaded", "--entity", "E1", "--id", "dl-1")
+
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(run(t, "dead-letters", "list", "--api", p.api, ep.ID), `"event_id": "dl-1"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("dl-1 not dead-lettered within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	refuse.Store(false)
+	if out := run(t, "dead-letters", "replay", "--api", p.api, ep.ID, "dl-1"); !strings.Contains(out, `"replayed": 1`) {
+		t.Errorf("replay printed %q", out)
+	}
+	select {
+	case id := <-got:
+		if id != "dl-1" {
+			t.Errorf("replayed delivery has webhook-id %q", id)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("replayed event not delivered within 30s")
+	}
+	if out := run(t, "dead-letters", "list", "--api", p.api, ep.ID); strings.Contains(out, "dl-1") {
+		t.Errorf("dl-1 still listed after its replay: %s", out)
+	}
+	if out := run(t, "dead-letters", "purge", "--api", p.api, ep.ID); !strings.Contains(out, "purged") {
+		t.Errorf("purge printed %q", out)
 	}
 }
