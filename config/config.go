@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -37,6 +38,8 @@ type Config struct {
 	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"30s" help:"How long an open breaker waits before letting one probe through."`
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"15s" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
+
+	SecretKey string `name:"secret-key" env:"QUAYCAST_SECRET_KEY" help:"Base64 of 32 random bytes: encrypts endpoint secrets at rest (AES-256-GCM). Prefer the environment variable to the flag." placeholder:"BASE64"`
 
 	LogLevel  string `name:"log-level" env:"QUAYCAST_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 	LogFormat string `name:"log-format" env:"QUAYCAST_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"Log format: auto is console on a terminal, JSON otherwise."`
@@ -135,12 +138,29 @@ func (c Config) Validate() error {
 	case c.ShutdownTimeout <= 0:
 		return &FieldError{"shutdown-timeout", "must be positive"}
 	}
+	if c.SecretKey != "" {
+		if _, err := c.SecretKeyBytes(); err != nil {
+			return &FieldError{"secret-key", err.Error()}
+		}
+	}
 	for _, d := range c.RetrySchedule {
 		if d <= 0 {
 			return &FieldError{"retry-schedule", "waits must be positive"}
 		}
 	}
 	return nil
+}
+
+// SecretKeyBytes decodes SecretKey; nil when none is set.
+func (c Config) SecretKeyBytes() ([]byte, error) {
+	if c.SecretKey == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.SecretKey))
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
+	}
+	return b, nil
 }
 
 func validHostPort(s string) error {

@@ -52,7 +52,9 @@ type DeadLetter struct {
 	Body         []byte    `json:"-"`
 }
 
-func deadSubject(endpointID string) string { return "quaycast.dead." + subjects.EncodeToken(endpointID) }
+func deadSubject(endpointID string) string {
+	return "quaycast.dead." + subjects.EncodeToken(endpointID)
+}
 
 // newDeadMsg builds the record of a dead letter.
 func newDeadMsg(dl DeadLetter) *nats.Msg {

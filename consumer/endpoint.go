@@ -31,9 +31,13 @@ type Endpoint struct {
 	// when it is enabled again.
 	DisabledReason string
 	Headers        map[string]string // custom static headers sent with every delivery
-	Secret      Secret
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	Signing        Signing           // how deliveries are signed
+	Secret         Secret
+	// PreviousSecrets still sign beside Secret until their grace period ends (a rotation),
+	// newest first.
+	PreviousSecrets []PreviousSecret
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 
 	// StartSeq is the first stream sequence the endpoint receives: the stream's next
 	// sequence when it was created, so it gets exactly the events published after that.
@@ -41,6 +45,52 @@ type Endpoint struct {
 	// Revision is the registry's revision of this definition.
 	Revision uint64
 }
+
+// Signing says how an endpoint's deliveries are signed. The gateway validates it (package
+// gateway/signature); the zero value is the Standard Webhooks profile.
+type Signing struct {
+	Profile    string // "standard" (default), "hub" or "hex"
+	HeaderName string // hub and hex: the signature header
+	HexUpper   bool   // hex: upper-case hex digits
+}
+
+// PreviousSecret is a rotated-out secret that keeps signing until Until.
+type PreviousSecret struct {
+	Secret Secret
+	Until  time.Time
+}
+
+// ActivePrevious lists the previous secrets still in their grace period at now, newest first,
+// and the time the first of them ends (zero if none).
+func (e *Endpoint) ActivePrevious(now time.Time) (secrets []Secret, nextExpiry time.Time) {
+	for _, p := range e.PreviousSecrets {
+		if now.Before(p.Until) {
+			secrets = append(secrets, p.Secret)
+			if nextExpiry.IsZero() || p.Until.Before(nextExpiry) {
+				nextExpiry = p.Until
+			}
+		}
+	}
+	return secrets, nextExpiry
+}
+
+// Rotate makes next the secret and keeps the current one signing for grace (0: not at all).
+// Previous secrets already past their grace period are dropped.
+func (e *Endpoint) Rotate(next Secret, grace time.Duration, now time.Time) {
+	kept := []PreviousSecret{}
+	if grace > 0 {
+		kept = append(kept, PreviousSecret{Secret: e.Secret, Until: now.Add(grace)})
+	}
+	for _, p := range e.PreviousSecrets {
+		if now.Before(p.Until) && len(kept) < MaxPreviousSecrets {
+			kept = append(kept, p)
+		}
+	}
+	e.Secret, e.PreviousSecrets = next, kept
+}
+
+// MaxPreviousSecrets bounds how many rotated-out secrets sign at once.
+const MaxPreviousSecrets = 5
 
 // ConsumerName is the durable consumer that delivers to this endpoint.
 func (e *Endpoint) ConsumerName() string { return e.ID }

@@ -18,12 +18,23 @@ var ErrNotFound = errors.New("endpoint not found")
 type Registry struct {
 	kv     jetstream.KeyValue
 	events jetstream.Stream
+	sealer *sealer
+}
+
+// RegistryOptions: the zero value stores secrets in the clear.
+type RegistryOptions struct {
+	// SecretKey, 32 bytes, encrypts endpoint secrets at rest (AES-256-GCM).
+	SecretKey []byte
 }
 
 // NewRegistry returns a registry over the bucket; events is the events stream, read to pin a new
 // endpoint's start sequence.
-func NewRegistry(kv jetstream.KeyValue, events jetstream.Stream) *Registry {
-	return &Registry{kv: kv, events: events}
+func NewRegistry(kv jetstream.KeyValue, events jetstream.Stream, o RegistryOptions) (*Registry, error) {
+	s, err := newSealer(o.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{kv: kv, events: events, sealer: s}, nil
 }
 
 // record is the stored form: unlike Endpoint, it holds the secret in the clear.
@@ -35,29 +46,60 @@ type record struct {
 	Enabled     bool              `json:"enabled"`
 	Disabled    string            `json:"disabled_reason,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
-	Secret      string            `json:"secret"`
+	Signing     signingRecord     `json:"signing,omitzero"`
+	Secret      string            `json:"secret"` // sealed when a secret key is configured
+	Previous    []previousRecord  `json:"previous_secrets,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	StartSeq    uint64            `json:"start_seq"`
 }
 
-func toRecord(e *Endpoint) record {
-	return record{
-		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: e.Headers, Secret: e.Secret.Reveal(), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
-	}
+type signingRecord struct {
+	Profile    string `json:"profile,omitempty"`
+	HeaderName string `json:"header_name,omitempty"`
+	HexUpper   bool   `json:"hex_upper,omitempty"`
 }
 
-func decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
-	var r record
-	if err := json.Unmarshal(entry.Value(), &r); err != nil {
+type previousRecord struct {
+	Secret string    `json:"secret"`
+	Until  time.Time `json:"until"`
+}
+
+func (r *Registry) toRecord(e *Endpoint) record {
+	rec := record{
+		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
+		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing),
+		Secret: r.sealer.seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
+	}
+	for _, p := range e.PreviousSecrets {
+		rec.Previous = append(rec.Previous, previousRecord{Secret: r.sealer.seal(p.Secret.Reveal(), e.ID), Until: p.Until})
+	}
+	return rec
+}
+
+func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
+	var rec record
+	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
 		return nil, fmt.Errorf("decode endpoint %s: %w", entry.Key(), err)
 	}
-	return &Endpoint{
-		ID: r.ID, URL: r.URL, EventTypes: r.EventTypes, Description: r.Description, Enabled: r.Enabled,
-		DisabledReason: r.Disabled, Headers: r.Headers, Secret: NewSecret(r.Secret), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		StartSeq: r.StartSeq, Revision: entry.Revision(),
-	}, nil
+	e := &Endpoint{
+		ID: rec.ID, URL: rec.URL, EventTypes: rec.EventTypes, Description: rec.Description, Enabled: rec.Enabled,
+		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), CreatedAt: rec.CreatedAt,
+		UpdatedAt: rec.UpdatedAt, StartSeq: rec.StartSeq, Revision: entry.Revision(),
+	}
+	secret, err := r.sealer.open(rec.Secret, rec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", rec.ID, err)
+	}
+	e.Secret = NewSecret(secret)
+	for _, p := range rec.Previous {
+		prev, err := r.sealer.open(p.Secret, rec.ID)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %s: previous secret: %w", rec.ID, err)
+		}
+		e.PreviousSecrets = append(e.PreviousSecrets, PreviousSecret{Secret: NewSecret(prev), Until: p.Until})
+	}
+	return e, nil
 }
 
 // Create validates e, gives it an id, timestamps and a start sequence, and stores it. The
@@ -73,7 +115,7 @@ func (r *Registry) Create(ctx context.Context, e Endpoint) (*Endpoint, error) {
 	now := time.Now().UTC()
 	e.ID, e.CreatedAt, e.UpdatedAt = NewID(), now, now
 	e.StartSeq = info.State.LastSeq + 1
-	b, err := json.Marshal(toRecord(&e))
+	b, err := json.Marshal(r.toRecord(&e))
 	if err != nil {
 		return nil, fmt.Errorf("encode endpoint: %w", err)
 	}
@@ -97,7 +139,7 @@ func (r *Registry) Get(ctx context.Context, id string) (*Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get endpoint %s: %w", id, err)
 	}
-	return decode(entry)
+	return r.decode(entry)
 }
 
 // List returns every endpoint, oldest first.
@@ -116,7 +158,7 @@ func (r *Registry) List(ctx context.Context) ([]*Endpoint, error) {
 			if entry == nil { // end of the current values
 				return out, nil
 			}
-			e, err := decode(entry)
+			e, err := r.decode(entry)
 			if err != nil {
 				return nil, err
 			}
@@ -140,7 +182,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Endpoint)
 			return nil, err
 		}
 		e.UpdatedAt = time.Now().UTC()
-		b, err := json.Marshal(toRecord(e))
+		b, err := json.Marshal(r.toRecord(e))
 		if err != nil {
 			return nil, fmt.Errorf("encode endpoint: %w", err)
 		}
@@ -204,7 +246,7 @@ func (r *Registry) watch(ctx context.Context) (<-chan Change, error) {
 				c.ID = entry.Key()
 			default:
 				c.ID = entry.Key()
-				c.Endpoint, c.Err = decode(entry)
+				c.Endpoint, c.Err = r.decode(entry)
 			}
 			select {
 			case out <- c:

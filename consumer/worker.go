@@ -37,9 +37,9 @@ type worker struct {
 	o       Options
 
 	mu          sync.Mutex
-	queues      map[string][]*item   // entity -> events waiting, head first
-	held        map[uint64]*item // stream seq -> event, while it is ours to ack
-	delivered   *delivered       // what was delivered and acked: not to be sent again
+	queues      map[string][]*item // entity -> events waiting, head first
+	held        map[uint64]*item   // stream seq -> event, while it is ours to ack
+	delivered   *delivered         // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
 
@@ -61,12 +61,12 @@ type item struct {
 func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 	w := &worker{
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, onDead: m.onDead, o: m.o,
-		log:         m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		queues:      make(map[string][]*item),
-		held:        make(map[uint64]*item),
-		delivered:   done,
-		sem:         make(chan struct{}, m.o.MaxInFlight),
-		stop:        make(chan struct{}),
+		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
+		queues:    make(map[string][]*item),
+		held:      make(map[uint64]*item),
+		delivered: done,
+		sem:       make(chan struct{}, m.o.MaxInFlight),
+		stop:      make(chan struct{}),
 	}
 	w.ep.Store(ep)
 	return w

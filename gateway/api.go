@@ -42,6 +42,7 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /v1/endpoints/{id}", a.getEndpoint)
 	mux.HandleFunc("PATCH /v1/endpoints/{id}", a.patchEndpoint)
 	mux.HandleFunc("DELETE /v1/endpoints/{id}", a.deleteEndpoint)
+	mux.HandleFunc("POST /v1/endpoints/{id}/secret/rotate", a.rotateSecret)
 	mux.HandleFunc("GET /v1/endpoints/{id}/dead-letters", a.listDeadLetters)
 	mux.HandleFunc("POST /v1/endpoints/{id}/dead-letters/replay", a.replayDeadLetters)
 	mux.HandleFunc("DELETE /v1/endpoints/{id}/dead-letters", a.purgeDeadLetters)
@@ -66,6 +67,8 @@ type endpointView struct {
 	Enabled     bool              `json:"enabled"`
 	Disabled    string            `json:"disabled_reason,omitempty"` // why quaycast disabled it (410 Gone)
 	Headers     map[string]string `json:"headers"`
+	Signing     signingView       `json:"signing"`
+	Rotations   []rotationView    `json:"previous_secrets"` // still signing: when each stops, never the value
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Secret      string            `json:"secret,omitempty"` // only in the response that creates it
@@ -73,6 +76,33 @@ type endpointView struct {
 	// Only when one endpoint is read:
 	Breaker     *BreakerStatus `json:"breaker,omitempty"`
 	DeadLetters *uint64        `json:"dead_letters,omitempty"`
+}
+
+type signingView struct {
+	Profile    string `json:"profile"`
+	HeaderName string `json:"header_name,omitempty"`
+	HexCase    string `json:"hex_case,omitempty"`
+}
+
+type rotationView struct {
+	ValidUntil time.Time `json:"valid_until"`
+}
+
+func viewSigning(s consumer.Signing) signingView {
+	v := signingView{Profile: s.Profile, HeaderName: s.HeaderName}
+	if v.Profile == "" {
+		v.Profile = string(signature.Standard)
+	}
+	if v.Profile == string(signature.Hex) {
+		v.HexCase = "lower"
+		if s.HexUpper {
+			v.HexCase = "upper"
+		}
+	}
+	if v.Profile == string(signature.Hub) && v.HeaderName == "" {
+		v.HeaderName = signature.DefaultHubHeader
+	}
+	return v
 }
 
 func view(e *consumer.Endpoint) endpointView {
@@ -83,10 +113,17 @@ func view(e *consumer.Endpoint) endpointView {
 		}
 		h[k] = v
 	}
-	return endpointView{
+	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: h, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		Disabled: e.DisabledReason, Headers: h, Signing: viewSigning(e.Signing), Rotations: []rotationView{},
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
+	for _, p := range e.PreviousSecrets {
+		if time.Now().Before(p.Until) {
+			v.Rotations = append(v.Rotations, rotationView{ValidUntil: p.Until})
+		}
+	}
+	return v
 }
 
 // sensitiveHeader reports custom headers that likely carry credentials: shown redacted.
@@ -106,10 +143,59 @@ type endpointInput struct {
 	Description *string            `json:"description"`
 	Enabled     *bool              `json:"enabled"`
 	Headers     *map[string]string `json:"headers"`
+	Signing     *signingInput      `json:"signing"`
 	Secret      *string            `json:"secret"` // create only: a receiver's existing key
 }
 
-func (in endpointInput) apply(e *consumer.Endpoint) {
+type signingInput struct {
+	Profile    string `json:"profile"`
+	HeaderName string `json:"header_name"`
+	HexCase    string `json:"hex_case"` // hex: "lower" (default) or "upper"
+}
+
+// signing checks a signing input and returns the endpoint's setting.
+func (in *signingInput) signing() (consumer.Signing, error) {
+	p, err := signature.ParseProfile(in.Profile)
+	if err != nil {
+		return consumer.Signing{}, &subjects.FieldError{Field: "signing.profile", Reason: "must be standard, hub or hex"}
+	}
+	s := consumer.Signing{Profile: string(p), HeaderName: in.HeaderName}
+	switch in.HexCase {
+	case "", "lower":
+	case "upper":
+		s.HexUpper = true
+	default:
+		return s, &subjects.FieldError{Field: "signing.hex_case", Reason: "must be lower or upper"}
+	}
+	if err := p.ValidateOptions(SignatureOptions(s)); err != nil {
+		field := "signing.header_name"
+		if in.HexCase != "" && p != signature.Hex {
+			field = "signing.hex_case"
+		}
+		return s, &subjects.FieldError{Field: field, Reason: err.Error()}
+	}
+	return s, nil
+}
+
+// checkSecret reports whether secret is acceptable for the endpoint's profile.
+func checkSecret(s consumer.Signing, secret string) error {
+	p, _ := signature.ParseProfile(s.Profile)
+	if _, err := signature.ParseKey(p, secret); err != nil {
+		return &subjects.FieldError{Field: "secret", Reason: err.Error()}
+	}
+	return nil
+}
+
+// newSecret is a secret the caller gave, checked, or a new random one.
+func newSecret(s consumer.Signing, given *string) (string, error) {
+	if given != nil {
+		return *given, checkSecret(s, *given)
+	}
+	p, _ := signature.ParseProfile(s.Profile)
+	return signature.NewSecret(p)
+}
+
+func (in endpointInput) apply(e *consumer.Endpoint) error {
 	if in.URL != nil {
 		e.URL = *in.URL
 	}
@@ -128,6 +214,14 @@ func (in endpointInput) apply(e *consumer.Endpoint) {
 	if in.Headers != nil {
 		e.Headers = *in.Headers
 	}
+	if in.Signing != nil {
+		s, err := in.Signing.signing()
+		if err != nil {
+			return err
+		}
+		e.Signing = s
+	}
+	return nil
 }
 
 func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -136,20 +230,14 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ep := consumer.Endpoint{Enabled: true}
-	in.apply(&ep)
-	secret := ""
-	if in.Secret != nil {
-		if _, err := signature.ParseKey(signature.Standard, *in.Secret); err != nil {
-			writeError(w, http.StatusBadRequest, "secret", err.Error())
-			return
-		}
-		secret = *in.Secret
-	} else {
-		var err error
-		if secret, err = signature.NewSecret(signature.Standard); err != nil {
-			a.fail(w, r, err)
-			return
-		}
+	if err := in.apply(&ep); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	secret, err := newSecret(ep.Signing, in.Secret)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	ep.Secret = consumer.NewSecret(secret)
 	created, err := a.reg.Create(r.Context(), ep)
@@ -204,7 +292,14 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ep, err := a.reg.Update(r.Context(), r.PathValue("id"), func(e *consumer.Endpoint) error {
-		in.apply(e)
+		if err := in.apply(e); err != nil {
+			return err
+		}
+		if in.Signing != nil { // the secret must suit the new profile
+			if err := checkSecret(e.Signing, e.Secret.Reveal()); err != nil {
+				return &subjects.FieldError{Field: "signing.profile", Reason: "the endpoint's secret does not suit this profile: rotate it with a new secret in the same request's profile first"}
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -222,6 +317,47 @@ func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	a.sender.Forget(id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// rotateSecret gives an endpoint a new secret — generated, or {"secret": ...} — and keeps the old
+// one signing beside it for {"grace": "24h"} (the default; "0s" stops it at once). Standard
+// Webhooks receivers accept either signature meanwhile; hub and hex carry one signature, made
+// with the new secret.
+func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Secret *string `json:"secret"`
+		Grace  string  `json:"grace"`
+	}
+	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
+		return
+	}
+	grace := 24 * time.Hour
+	if in.Grace != "" {
+		d, err := time.ParseDuration(in.Grace)
+		if err != nil || d < 0 || d > 30*24*time.Hour {
+			writeError(w, http.StatusBadRequest, "grace", "must be a duration from 0s to 720h, e.g. 24h")
+			return
+		}
+		grace = d
+	}
+	var secret string
+	ep, err := a.reg.Update(r.Context(), r.PathValue("id"), func(e *consumer.Endpoint) error {
+		s, err := newSecret(e.Signing, in.Secret)
+		if err != nil {
+			return err
+		}
+		secret = s
+		e.Rotate(consumer.NewSecret(s), grace, time.Now().UTC())
+		return nil
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.log.Info().Str("endpoint_id", ep.ID).Dur("grace", grace).Msg("secret rotated")
+	v := view(ep)
+	v.Secret = secret
+	writeJSON(w, http.StatusOK, v)
 }
 
 // endpointFromPath answers 404 unless the path names an existing endpoint.
@@ -400,6 +536,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
 	case errors.Is(err, consumer.ErrNotFound):
 		writeError(w, http.StatusNotFound, "id", "no endpoint with this id")
+	case errors.Is(err, consumer.ErrSealed):
+		a.log.Error().Err(err).Msg("api request")
+		writeError(w, http.StatusInternalServerError, "", "endpoint secrets are encrypted: start the gateway with its --secret-key")
 	case errors.Is(err, ErrStreamFull):
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusServiceUnavailable, "", "the events stream is full: retry later")

@@ -65,8 +65,9 @@ type breaker struct {
 	cb       *gobreaker.CircuitBreaker[consumer.Outcome]
 	cooldown time.Duration
 
-	mu    sync.Mutex
-	since time.Time
+	mu          sync.Mutex
+	since       time.Time
+	consecutive uint32 // failed attempts in a row, for the transition events (gobreaker resets its counts first)
 }
 
 func newBreaker(endpointID string, o BreakerOptions, onChange func(BreakerEvent)) *breaker {
@@ -88,8 +89,11 @@ func newBreaker(endpointID string, o BreakerOptions, onChange func(BreakerEvent)
 			b.mu.Lock()
 			b.since = now
 			b.mu.Unlock()
+			b.mu.Lock()
+			failures := b.consecutive
+			b.mu.Unlock()
 			if onChange != nil {
-				onChange(BreakerEvent{EndpointID: name, From: from.String(), To: to.String(), At: now.UTC()})
+				onChange(BreakerEvent{EndpointID: name, From: from.String(), To: to.String(), At: now.UTC(), Failures: failures})
 			}
 		},
 	})
@@ -100,10 +104,17 @@ func newBreaker(endpointID string, o BreakerOptions, onChange func(BreakerEvent)
 func (b *breaker) run(attempt func() consumer.Outcome, cancelled func() bool) consumer.Outcome {
 	out, err := b.cb.Execute(func() (consumer.Outcome, error) {
 		out := attempt()
-		switch {
-		case out.Result == consumer.Retry && cancelled():
+		if out.Result == consumer.Retry && cancelled() {
 			return out, errCancelled
-		case out.Result == consumer.Retry:
+		}
+		b.mu.Lock()
+		if out.Result == consumer.Retry {
+			b.consecutive++
+		} else {
+			b.consecutive = 0
+		}
+		b.mu.Unlock()
+		if out.Result == consumer.Retry {
 			return out, errAttemptFailed
 		}
 		return out, nil

@@ -103,7 +103,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 
-	reg := consumer.NewRegistry(kv, events)
+	key, err := g.cfg.SecretKeyBytes()
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		g.log.Info().Msg("no --secret-key: endpoint secrets are stored unencrypted in the registry bucket")
+	}
+	reg, err := consumer.NewRegistry(kv, events, consumer.RegistryOptions{SecretKey: key})
+	if err != nil {
+		return err
+	}
 	sender := NewSender(g.log, SenderOptions{
 		Timeout: g.cfg.DeliveryTimeout,
 		Breaker: BreakerOptions{

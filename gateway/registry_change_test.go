@@ -45,7 +45,10 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := consumer.NewRegistry(kv, stream)
+	other, err := consumer.NewRegistry(kv, stream, consumer.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := other.Update(ctx, ep.ID, func(e *consumer.Endpoint) error {
 		e.EventTypes = append(e.EventTypes, "cargo_gated_in")
 		return nil

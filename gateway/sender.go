@@ -51,11 +51,12 @@ var _ consumer.Deliverer = (*Sender)(nil)
 // endpointState is what the sender keeps per endpoint: the signer of its current revision and
 // its breaker, which lives as long as its URL does.
 type endpointState struct {
-	revision uint64
-	url      string
-	signer   *signature.Signer
-	err      error
-	breaker  *breaker
+	revision   uint64
+	url        string
+	signer     *signature.Signer
+	err        error
+	breaker    *breaker
+	validUntil time.Time // a previous secret's grace ends: sign without it from then on
 }
 
 // NewSender builds a Sender.
@@ -92,11 +93,12 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.endpoints[ep.ID]
-	if st != nil && st.revision == ep.Revision {
+	now := time.Now()
+	if st != nil && st.revision == ep.Revision && (st.validUntil.IsZero() || now.Before(st.validUntil)) {
 		return st
 	}
 	next := &endpointState{revision: ep.Revision, url: ep.URL}
-	next.signer, next.err = signature.NewSigner(signature.Standard, signature.Options{}, ep.Secret.Reveal())
+	next.signer, next.validUntil, next.err = NewSigner(ep, now)
 	if st != nil && st.url == ep.URL {
 		next.breaker = st.breaker
 	} else {
@@ -104,6 +106,27 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	}
 	s.endpoints[ep.ID] = next
 	return next
+}
+
+// NewSigner builds the signer of an endpoint as it is at now: its profile, its secret and the
+// previous secrets still in their grace period; validUntil is when the first of those ends.
+func NewSigner(ep *consumer.Endpoint, now time.Time) (sg *signature.Signer, validUntil time.Time, err error) {
+	profile, err := signature.ParseProfile(ep.Signing.Profile)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	previous, validUntil := ep.ActivePrevious(now)
+	prev := make([]string, len(previous))
+	for i, p := range previous {
+		prev[i] = p.Reveal()
+	}
+	sg, err = signature.NewSigner(profile, SignatureOptions(ep.Signing), ep.Secret.Reveal(), prev...)
+	return sg, validUntil, err
+}
+
+// SignatureOptions maps an endpoint's signing settings to the signer's options.
+func SignatureOptions(s consumer.Signing) signature.Options {
+	return signature.Options{HeaderName: s.HeaderName, HexUpper: s.HexUpper}
 }
 
 // Breaker reports an endpoint's breaker; ok is false before its first delivery.
@@ -210,9 +233,13 @@ func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		const most = 7 * 24 * time.Hour // beyond any sane wait; also keeps the multiplication in range
+		switch {
+		case secs < 0:
 			return 0
+		case secs > int64(most/time.Second):
+			return most
 		}
 		return time.Duration(secs) * time.Second
 	}

@@ -26,10 +26,31 @@ type apiFlags struct {
 func (f apiFlags) client() *gateway.Client { return gateway.NewClient(f.API) }
 
 type endpointsCmd struct {
-	Add  endpointsAddCmd  `cmd:"" help:"Register an endpoint; prints it with its new secret (shown only now)."`
-	List endpointsListCmd `cmd:"" help:"List endpoints."`
-	Get  endpointsGetCmd  `cmd:"" help:"Show one endpoint."`
-	Rm   endpointsRmCmd   `cmd:"" help:"Delete an endpoint."`
+	Add    endpointsAddCmd    `cmd:"" help:"Register an endpoint; prints it with its new secret (shown only now)."`
+	List   endpointsListCmd   `cmd:"" help:"List endpoints."`
+	Get    endpointsGetCmd    `cmd:"" help:"Show one endpoint."`
+	Rm     endpointsRmCmd     `cmd:"" help:"Delete an endpoint."`
+	Rotate endpointsRotateCmd `cmd:"" help:"Give an endpoint a new secret; the old one keeps signing for --grace."`
+}
+
+type endpointsRotateCmd struct {
+	apiFlags
+	ID     string        `arg:"" help:"Endpoint id."`
+	Grace  time.Duration `name:"grace" default:"24h" help:"How long the old secret keeps signing beside the new one (0s: stop at once)."`
+	Secret string        `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret instead of a generated one."`
+}
+
+func (c *endpointsRotateCmd) Run(ctx context.Context) error {
+	body := map[string]any{"grace": c.Grace.String()}
+	if c.Secret != "" {
+		body["secret"] = c.Secret
+	}
+	var out json.RawMessage
+	if err := c.client().Do(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/secret/rotate", body, &out); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(out)
+	return err
 }
 
 type deadLettersCmd struct {
@@ -92,6 +113,9 @@ type endpointsAddCmd struct {
 	Types       []string          `name:"types" required:"" help:"Event types to subscribe to: names, group:<group>, or * for all (comma-separated)."`
 	Description string            `name:"description" help:"What this endpoint is for."`
 	Header      map[string]string `name:"header" help:"Custom header sent with every delivery, NAME=VALUE (repeatable)."`
+	Profile     string            `name:"profile" default:"standard" enum:"standard,hub,hex" help:"Signing profile: standard (Standard Webhooks), hub (X-Hub-Signature-256: sha256=<hex>) or hex (bare hex in --signature-header)."`
+	SigHeader   string            `name:"signature-header" help:"hub and hex: the header that carries the signature."`
+	HexCase     string            `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
 	Disabled    bool              `name:"disabled" help:"Register it paused."`
 	Secret      string            `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
 }
@@ -106,6 +130,9 @@ func (c *endpointsAddCmd) Run(ctx context.Context) error {
 	}
 	if c.Secret != "" {
 		body["secret"] = c.Secret
+	}
+	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
+		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
 	}
 	var out json.RawMessage
 	if err := c.client().Do(ctx, "POST", "/v1/endpoints", body, &out); err != nil {

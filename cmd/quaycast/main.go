@@ -25,6 +25,7 @@ type cli struct {
 	Endpoints   endpointsCmd   `cmd:"" help:"Manage webhook endpoints through the API."`
 	DeadLetters deadLettersCmd `cmd:"" name:"dead-letters" help:"List, replay and purge an endpoint's dead letters."`
 	Events      eventsCmd      `cmd:"" help:"The event catalogue."`
+	Verify      verifyCmd      `cmd:"" help:"Check a saved webhook request's signature against a secret, as a receiver would."`
 }
 
 type serveCmd struct {
