@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -111,6 +113,7 @@ func (s Secret) IsZero() bool { return s.v == "" }
 const redacted = "[redacted]"
 
 func (s Secret) String() string               { return redacted }
+func (s Secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(redacted)) }
 func (s Secret) GoString() string             { return redacted }
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
@@ -148,7 +151,7 @@ func (e *Endpoint) Validate() error {
 		return &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("longer than %d bytes", MaxURLBytes)}
 	}
 	u, err := url.Parse(e.URL)
-	if err != nil || !u.IsAbs() || u.Host == "" {
+	if err != nil || !u.IsAbs() || u.Hostname() == "" {
 		return &subjects.FieldError{Field: "url", Reason: "must be an absolute http or https URL"}
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
@@ -166,8 +169,13 @@ func (e *Endpoint) Validate() error {
 	if len(e.Headers) > MaxHeaders {
 		return &subjects.FieldError{Field: "headers", Reason: fmt.Sprintf("more than %d headers", MaxHeaders)}
 	}
-	for name, value := range e.Headers {
-		field := "headers." + name
+	seen := make(map[string]bool, len(e.Headers))
+	for _, name := range slices.Sorted(maps.Keys(e.Headers)) {
+		value, field := e.Headers[name], "headers."+name
+		if seen[strings.ToLower(name)] {
+			return &subjects.FieldError{Field: field, Reason: "is given twice, in different case"}
+		}
+		seen[strings.ToLower(name)] = true
 		if !validHeaderName(name) {
 			return &subjects.FieldError{Field: field, Reason: "is not a valid HTTP header name"}
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -155,7 +156,8 @@ func (r *Registry) List(ctx context.Context) ([]*Endpoint, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("list endpoints: %w", ctx.Err())
 		case entry := <-w.Updates():
-			if entry == nil { // end of the current values
+			if entry == nil { // end of the current values, in order of last change
+				slices.SortStableFunc(out, func(a, b *Endpoint) int { return a.CreatedAt.Compare(b.CreatedAt) })
 				return out, nil
 			}
 			e, err := r.decode(entry)

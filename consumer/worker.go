@@ -263,6 +263,12 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		case <-w.stop:
 			return false
 		}
+		select { // select picks at random when both are ready: a stopping worker starts nothing new
+		case <-w.stop:
+			<-w.sem
+			return false
+		default:
+		}
 		d.Endpoint, d.Attempt = w.ep.Load(), attempts+1
 		start := time.Now()
 		out := w.deliver.Deliver(ctx, d)

@@ -1,0 +1,189 @@
+package consumer_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// streamOptions are the events stream limits every test uses.
+var streamOptions = consumer.StreamOptions{
+	MaxAge:       time.Hour,
+	Duplicates:   time.Minute,
+	MaxConsumers: 100,
+}
+
+// env is one connection to an embedded JetStream server with quaycast's streams and bucket set
+// up, as one gateway process would have it.
+type env struct {
+	srv    *server.Server
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+	reg    *consumer.Registry
+}
+
+// newEnv starts an embedded server for the test and sets quaycast up on it.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return connectEnv(t, natstest.Start(t))
+}
+
+// connectEnv opens a new connection to srv, as a restarted gateway would, and runs Setup on it.
+func connectEnv(t *testing.T, srv *server.Server) *env {
+	t.Helper()
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	stream, kv, err := consumer.Setup(t.Context(), js, streamOptions)
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	return &env{srv: srv, js: js, stream: stream, kv: kv, reg: newRegistry(t, kv, stream, consumer.RegistryOptions{})}
+}
+
+// newRegistry opens a registry over the bucket.
+func newRegistry(t *testing.T, kv jetstream.KeyValue, stream jetstream.Stream, o consumer.RegistryOptions) *consumer.Registry {
+	t.Helper()
+	reg, err := consumer.NewRegistry(kv, stream, o)
+	if err != nil {
+		t.Fatalf("new registry: %v", err)
+	}
+	return reg
+}
+
+// event is what a test publishes: an envelope of source "tos".
+type event struct {
+	id, typ, entity string
+}
+
+// envelope is the JSON body of ev, with the fields in the documented order.
+func envelope(ev event) []byte {
+	b, err := json.Marshal(struct {
+		ID         string          `json:"id"`
+		Type       string          `json:"type"`
+		Source     string          `json:"source"`
+		Entity     string          `json:"entity"`
+		OccurredAt time.Time       `json:"occurred_at"`
+		Data       json.RawMessage `json:"data"`
+	}{ev.id, ev.typ, "tos", ev.entity, time.Date(2026, 3, 1, 14, 5, 9, 0, time.UTC), json.RawMessage(`{"gate":"G3"}`)})
+	if err != nil {
+		panic(err) // a fixed struct always marshals
+	}
+	return b
+}
+
+// publishEvent publishes ev as a TOS would: to evt.tos.<type>, with Nats-Msg-Id and
+// Quaycast-Entity set. It returns the stream sequence.
+func (e *env) publishEvent(t *testing.T, ev event) uint64 {
+	t.Helper()
+	return e.publishRaw(t, "evt.tos."+ev.typ, envelope(ev), map[string]string{
+		subjects.HeaderMsgID:  ev.id,
+		subjects.HeaderEntity: ev.entity,
+	})
+}
+
+// publishRaw publishes any body with the given headers and returns the stream sequence.
+func (e *env) publishRaw(t *testing.T, subject string, body []byte, headers map[string]string) uint64 {
+	t.Helper()
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	for k, v := range headers {
+		msg.Header.Set(k, v)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	ack, err := e.js.PublishMsg(ctx, msg)
+	if err != nil {
+		t.Fatalf("publish %s: %v", subject, err)
+	}
+	if ack.Duplicate {
+		t.Fatalf("publish %s: dropped as a duplicate", subject)
+	}
+	return ack.Sequence
+}
+
+// createEndpoint registers an enabled endpoint on a loopback URL that is never dialled: the
+// tests deliver through their own Deliverer.
+func (e *env) createEndpoint(t *testing.T, types ...string) *consumer.Endpoint {
+	t.Helper()
+	ep, err := e.reg.Create(t.Context(), consumer.Endpoint{
+		URL:        "http://127.0.0.1:9/hook",
+		EventTypes: types,
+		Enabled:    true,
+		Secret:     consumer.NewSecret("whsec_test"),
+	})
+	if err != nil {
+		t.Fatalf("create endpoint: %v", err)
+	}
+	return ep
+}
+
+// consumerInfo reads the endpoint's durable consumer.
+func (e *env) consumerInfo(t *testing.T, id string) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c, err := e.stream.Consumer(ctx, id)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", id, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatalf("consumer %s info: %v", id, err)
+	}
+	return info
+}
+
+// consumerNames lists the events stream's consumers.
+func (e *env) consumerNames(t *testing.T) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	l := e.stream.ConsumerNames(ctx)
+	var names []string
+	for n := range l.Name() {
+		names = append(names, n)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("list consumers: %v", err)
+	}
+	return names
+}
+
+// hasConsumer reports whether the events stream has a consumer named id.
+func (e *env) hasConsumer(t *testing.T, id string) bool {
+	t.Helper()
+	return slices.Contains(e.consumerNames(t), id)
+}
+
+// drained reports whether the endpoint's consumer has nothing left to deliver or to ack.
+func (e *env) drained(t *testing.T, id string) bool {
+	t.Helper()
+	info := e.consumerInfo(t, id)
+	return info.NumPending == 0 && info.NumAckPending == 0
+}
+
+// waitFor polls cond until it holds, and fails the test if it does not within timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
