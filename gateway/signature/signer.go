@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Lengths of one encoded signature, so callers can size buffers.
@@ -141,7 +142,11 @@ func (s *Signer) SetHeaders(h http.Header, msgID string, timestamp int64, body [
 // reused across calls (Reset restores the precomputed ipad state), so a
 // steady stream of signatures allocates nothing.
 type keyMAC struct {
-	pool sync.Pool // of *macState
+	// last is the state most recently put back. Unlike the pool it survives garbage
+	// collections, which empty sync.Pools: with a thousand endpoints each signing now and then,
+	// the pool alone would lose every state at each GC and rebuild it (hmac.New allocates).
+	last atomic.Pointer[macState]
+	pool sync.Pool // of *macState, for concurrent signers of one key
 }
 
 // macState is one reusable HMAC computation: the hash, the buffer the
@@ -170,7 +175,10 @@ func newKeyMAC(key []byte) *keyMAC {
 // sum returns HMAC-SHA256 of body, preceded by "<msgID>.<timestamp>." when
 // prefixed is true (the standard profile's signed content).
 func (k *keyMAC) sum(prefixed bool, msgID string, timestamp int64, body []byte) [sha256.Size]byte {
-	st := k.pool.Get().(*macState)
+	st := k.last.Swap(nil)
+	if st == nil {
+		st = k.pool.Get().(*macState)
+	}
 	st.h.Reset()
 	if prefixed {
 		p := append(st.prefix[:0], msgID...)
@@ -185,7 +193,9 @@ func (k *keyMAC) sum(prefixed bool, msgID string, timestamp int64, body []byte) 
 	st.h.Write(body)
 	st.h.Sum(st.sum[:0])
 	mac := st.sum
-	k.pool.Put(st)
+	if !k.last.CompareAndSwap(nil, st) {
+		k.pool.Put(st)
+	}
 	return mac
 }
 
