@@ -21,6 +21,7 @@ type Config struct {
 	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"168h" help:"How long the events stream keeps events (the retry horizon)."`
 	StreamMaxBytes  ByteSize      `name:"stream-max-bytes" env:"QUAYCAST_STREAM_MAX_BYTES" default:"0" help:"Size cap of the events stream, e.g. 20GiB; when full, publishes are refused (0 = no cap)."`
 	DuplicateWindow time.Duration `name:"duplicate-window" env:"QUAYCAST_DUPLICATE_WINDOW" default:"2m" help:"Publishes with an event id seen within this window are dropped as duplicates."`
+	LogMaxAge       time.Duration `name:"log-max-age" env:"QUAYCAST_LOG_MAX_AGE" default:"72h" help:"How long the delivery log and receivers' replies are kept."`
 	MaxEndpoints    int           `name:"max-endpoints" env:"QUAYCAST_MAX_ENDPOINTS" default:"100000" help:"Consumer limit of the events stream: one consumer per endpoint."`
 
 	MaxInFlight     int             `name:"max-in-flight" env:"QUAYCAST_MAX_IN_FLIGHT" default:"64" help:"Per endpoint: deliveries in flight at once, across entities."`
@@ -53,6 +54,7 @@ func Default() Config {
 		Listen:             "127.0.0.1:8080",
 		StreamMaxAge:       7 * 24 * time.Hour,
 		DuplicateWindow:    2 * time.Minute,
+		LogMaxAge:          72 * time.Hour,
 		MaxEndpoints:       100_000,
 		MaxInFlight:        64,
 		MaxAckPending:      1000,
@@ -107,6 +109,8 @@ func (c Config) Validate() error {
 		return &FieldError{"duplicate-window", "must be positive"}
 	case c.DuplicateWindow > c.StreamMaxAge:
 		return &FieldError{"duplicate-window", "must not exceed --stream-max-age"}
+	case c.LogMaxAge <= 0:
+		return &FieldError{"log-max-age", "must be positive"}
 	case c.MaxEndpoints < 1:
 		return &FieldError{"max-endpoints", "must be at least 1"}
 	case c.MaxInFlight < 1:

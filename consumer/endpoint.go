@@ -34,7 +34,10 @@ type Endpoint struct {
 	DisabledReason string
 	Headers        map[string]string // custom static headers sent with every delivery
 	Signing        Signing           // how deliveries are signed
-	Secret         Secret
+	// ReplyFormat says what a 2xx JSON reply is: "" any JSON, passed on as it is; "alerts" the
+	// voyage platform's array of alerts, validated and parsed into the delivery log.
+	ReplyFormat string
+	Secret      Secret
 	// PreviousSecrets still sign beside Secret until their grace period ends (a rotation),
 	// newest first.
 	PreviousSecrets []PreviousSecret
@@ -159,6 +162,9 @@ func (e *Endpoint) Validate() error {
 	}
 	if u.User != nil {
 		return &subjects.FieldError{Field: "url", Reason: "must not carry credentials; use headers"}
+	}
+	if e.ReplyFormat != "" && e.ReplyFormat != "alerts" {
+		return &subjects.FieldError{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}
 	}
 	if err := subjects.ValidateSelectors(e.EventTypes); err != nil {
 		return err

@@ -27,6 +27,7 @@ type StreamOptions struct {
 	MaxConsumers int           // one consumer per endpoint; nats-server 2.15 defaults to 1000 per stream
 	Replicas     int           // 0 = 1
 	DeadMaxAge   time.Duration // how long dead letters are kept: 0 = 30 days
+	LogMaxAge    time.Duration // how long the delivery log and receiver replies are kept: 0 = 72h
 }
 
 // Setup creates or updates, idempotently, the events stream, the invalid-events stream and the
@@ -81,6 +82,19 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 		AllowDirect: true,
 	}); err != nil {
 		return nil, nil, fmt.Errorf("ensure stream %s: %w", DeadStream, err)
+	}
+	logAge := o.LogMaxAge
+	if logAge <= 0 {
+		logAge = 72 * time.Hour
+	}
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: AttemptsStream, Description: "quaycast: delivery log, one record per POST", Subjects: []string{attemptsSubjects}},
+		{Name: RepliesStream, Description: "quaycast: receivers' replies to deliveries", Subjects: []string{repliesSubjects}},
+	} {
+		sc.Storage, sc.MaxAge, sc.Replicas, sc.AllowDirect = jetstream.FileStorage, logAge, replicas, true
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return nil, nil, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      EndpointsBucket,

@@ -26,13 +26,14 @@ const maxAPIBody = 64 << 10
 
 // api serves the JSON API: endpoints and event ingest.
 type api struct {
-	reg     *consumer.Registry
-	js      jetstream.JetStream
-	nc      *nats.Conn
-	manager *consumer.Manager
-	sender  *Sender
-	dead    *consumer.DeadLetters
-	log     zerolog.Logger
+	reg      *consumer.Registry
+	js       jetstream.JetStream
+	nc       *nats.Conn
+	manager  *consumer.Manager
+	sender   *Sender
+	dead     *consumer.DeadLetters
+	attempts *consumer.AttemptLog
+	log      zerolog.Logger
 }
 
 func (a *api) routes() http.Handler {
@@ -43,6 +44,9 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("PATCH /v1/endpoints/{id}", a.patchEndpoint)
 	mux.HandleFunc("DELETE /v1/endpoints/{id}", a.deleteEndpoint)
 	mux.HandleFunc("POST /v1/endpoints/{id}/secret/rotate", a.rotateSecret)
+	mux.HandleFunc("POST /v1/endpoints/{id}/test", a.testSend)
+	mux.HandleFunc("GET /v1/endpoints/{id}/deliveries", a.listEndpointDeliveries)
+	mux.HandleFunc("GET /v1/events/{id}/deliveries", a.listEventDeliveries)
 	mux.HandleFunc("GET /v1/endpoints/{id}/dead-letters", a.listDeadLetters)
 	mux.HandleFunc("POST /v1/endpoints/{id}/dead-letters/replay", a.replayDeadLetters)
 	mux.HandleFunc("DELETE /v1/endpoints/{id}/dead-letters", a.purgeDeadLetters)
@@ -68,6 +72,7 @@ type endpointView struct {
 	Disabled    string            `json:"disabled_reason,omitempty"` // why quaycast disabled it (410 Gone)
 	Headers     map[string]string `json:"headers"`
 	Signing     signingView       `json:"signing"`
+	ReplyFormat string            `json:"reply_format,omitempty"`
 	Rotations   []rotationView    `json:"previous_secrets"` // still signing: when each stops, never the value
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
@@ -115,7 +120,7 @@ func view(e *consumer.Endpoint) endpointView {
 	}
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: h, Signing: viewSigning(e.Signing), Rotations: []rotationView{},
+		Disabled: e.DisabledReason, Headers: h, Signing: viewSigning(e.Signing), ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -144,6 +149,7 @@ type endpointInput struct {
 	Enabled     *bool              `json:"enabled"`
 	Headers     *map[string]string `json:"headers"`
 	Signing     *signingInput      `json:"signing"`
+	ReplyFormat *string            `json:"reply_format"`
 	Secret      *string            `json:"secret"` // create only: a receiver's existing key
 }
 
@@ -213,6 +219,9 @@ func (in endpointInput) apply(e *consumer.Endpoint) error {
 	}
 	if in.Headers != nil {
 		e.Headers = *in.Headers
+	}
+	if in.ReplyFormat != nil {
+		e.ReplyFormat = *in.ReplyFormat
 	}
 	if in.Signing != nil {
 		s, err := in.Signing.signing()

@@ -114,7 +114,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	attempts, err := consumer.NewAttemptLog(ctx, js)
+	if err != nil {
+		return err
+	}
 	sender := NewSender(g.log, SenderOptions{
+		Log:     attempts,
+		Replies: js,
 		Timeout: g.cfg.DeliveryTimeout,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
@@ -145,7 +151,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 	}
-	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, log: g.log}
+	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, log: g.log}
 	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -241,6 +247,7 @@ func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.
 		MaxBytes:     int64(g.cfg.StreamMaxBytes),
 		Duplicates:   g.cfg.DuplicateWindow,
 		MaxConsumers: g.cfg.MaxEndpoints,
+		LogMaxAge:    g.cfg.LogMaxAge,
 	}
 	for wait := time.Second; ; wait = min(2*wait, 15*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)

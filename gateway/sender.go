@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
@@ -28,10 +31,13 @@ const (
 
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field.
 type SenderOptions struct {
-	Timeout          time.Duration      // one POST, connect to last byte of the reply: 10s
-	MaxResponseBytes int64              // of a reply read and kept: 64 KiB
-	Breaker          BreakerOptions     // per endpoint
-	OnBreakerChange  func(BreakerEvent) // called on every breaker transition; may be nil
+	Timeout          time.Duration        // one POST, connect to last byte of the reply: 10s
+	MaxResponseBytes int64                // of a reply read and kept: 64 KiB
+	Breaker          BreakerOptions       // per endpoint
+	OnBreakerChange  func(BreakerEvent)   // called on every breaker transition; may be nil
+	Log              *consumer.AttemptLog // the delivery log; nil: none
+	Replies          jetstream.JetStream  // where receivers' replies are published; nil: not passed on
+	OnAttempt        func(a *Attempt)     // called after every POST (metrics); may be nil
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -148,23 +154,58 @@ func (s *Sender) Forget(id string) {
 }
 
 // Deliver signs and POSTs one event, through the endpoint's breaker: while it is open no POST is
-// made and the outcome is BreakerOpen.
+// made and the outcome is BreakerOpen. Each POST is recorded in the delivery log.
 func (s *Sender) Deliver(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
 	st := s.state(d.Endpoint)
 	if st.err != nil {
 		return consumer.Outcome{Result: consumer.Retry, Err: fmt.Errorf("endpoint secret: %w", st.err)}
 	}
-	return st.breaker.run(func() consumer.Outcome { return s.post(ctx, d, st.signer) }, func() bool { return ctx.Err() != nil })
+	return st.breaker.run(func() consumer.Outcome {
+		out, _ := s.post(ctx, d, st.signer, false)
+		return out
+	}, func() bool { return ctx.Err() != nil })
 }
 
-// post makes one attempt.
-func (s *Sender) post(ctx context.Context, d *consumer.Delivery, sg *signature.Signer) consumer.Outcome {
+// Test delivers d now, outside the stream and the breaker, through the same signing and HTTP
+// path, and returns what happened.
+func (s *Sender) Test(ctx context.Context, d *consumer.Delivery) (*Attempt, error) {
+	st := s.state(d.Endpoint)
+	if st.err != nil {
+		return nil, fmt.Errorf("endpoint secret: %w", st.err)
+	}
+	_, a := s.post(ctx, d, st.signer, true)
+	return a, nil
+}
+
+// post makes one attempt and records it.
+func (s *Sender) post(ctx context.Context, d *consumer.Delivery, sg *signature.Signer, test bool) (consumer.Outcome, *Attempt) {
+	ep := d.Endpoint
+	a := &Attempt{
+		ID: "att_" + nuid.Next(), EndpointID: ep.ID, EventID: d.Event.ID, EventSeq: d.Seq, Type: d.Event.Type,
+		Entity: d.Event.Entity, Attempt: d.Attempt, Test: test, At: time.Now().UTC(), Request: AttemptRequest{URL: ep.URL},
+	}
+	out, reply := s.do(ctx, d, sg, a)
+	a.DurationMS = float64(time.Since(a.At).Microseconds()) / 1000
+	a.Outcome = out.Result.String()
+	if out.Err != nil {
+		a.Error = out.Err.Error()
+	}
+	if out.Result == consumer.Delivered && len(reply) > 0 {
+		s.passOnReply(d, a, reply)
+	}
+	s.record(a)
+	return out, a
+}
+
+// do signs and POSTs, filling the request and response parts of a; it returns the outcome and
+// the body of a 2xx reply.
+func (s *Sender) do(ctx context.Context, d *consumer.Delivery, sg *signature.Signer, a *Attempt) (consumer.Outcome, []byte) {
 	ep := d.Endpoint
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}
+		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil
 	}
 	ts := time.Now().Unix()
 	bp := s.bufs.Get().(*[]byte)
@@ -184,15 +225,76 @@ func (s *Sender) post(ctx context.Context, d *consumer.Delivery, sg *signature.S
 	h[HeaderAttempt] = []string{strconv.Itoa(d.Attempt)}
 	*bp = sig
 	s.bufs.Put(bp)
+	a.Request.Headers = flatHeaders(h, true)
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return classify(0, nil, err)
+		return classify(0, nil, err), nil
 	}
 	defer resp.Body.Close()
-	// Read (a bounded part of) the reply so the connection can be reused.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.o.MaxResponseBytes))
-	return classify(resp.StatusCode, resp.Header, nil)
+	// Read a bounded part of the reply: for the log, for a two-way reply, and so that the
+	// connection can be reused.
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, s.o.MaxResponseBytes+1))
+	tooLong := int64(len(body)) > s.o.MaxResponseBytes
+	if tooLong {
+		body = body[:s.o.MaxResponseBytes]
+	}
+	a.Response = &AttemptResponse{Status: resp.StatusCode, Headers: flatHeaders(resp.Header, false)}
+	a.Response.Body, a.Response.Truncated = excerpt(body)
+	a.Response.Truncated = a.Response.Truncated || tooLong
+	out := classify(resp.StatusCode, resp.Header, nil)
+	switch {
+	case out.Result != consumer.Delivered:
+		return out, nil
+	case readErr != nil:
+		a.ReplyError = "reply cut short: " + readErr.Error()
+		return out, nil
+	case tooLong:
+		a.ReplyError = fmt.Sprintf("reply larger than %d bytes: not passed on", s.o.MaxResponseBytes)
+		return out, nil
+	}
+	return out, body
+}
+
+// passOnReply publishes a receiver's 2xx JSON reply for upstream systems: as it is, or, for an
+// endpoint that speaks the alerts format, validated and parsed into the log record.
+func (s *Sender) passOnReply(d *consumer.Delivery, a *Attempt, reply []byte) {
+	trimmed := bytes.TrimSpace(reply)
+	if len(trimmed) == 0 || !json.Valid(trimmed) {
+		return // not a JSON reply: nothing to pass on
+	}
+	if d.Endpoint.ReplyFormat == "alerts" {
+		alerts, err := parseAlerts(trimmed)
+		if err != nil {
+			a.ReplyError = err.Error()
+			return
+		}
+		a.Alerts = alerts
+	}
+	if s.o.Replies == nil {
+		return
+	}
+	if err := consumer.PublishReply(s.o.Replies, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, trimmed); err != nil {
+		a.ReplyError = err.Error()
+		s.log.Warn().Err(err).Str("endpoint_id", d.Endpoint.ID).Str("event_id", d.Event.ID).Msg("pass on reply")
+	}
+}
+
+// record appends a to the delivery log and tells the metrics.
+func (s *Sender) record(a *Attempt) {
+	if s.o.OnAttempt != nil {
+		s.o.OnAttempt(a)
+	}
+	if s.o.Log == nil {
+		return
+	}
+	b, err := json.Marshal(a)
+	if err == nil {
+		err = s.o.Log.Append(a.EndpointID, a.EventID, b)
+	}
+	if err != nil {
+		s.log.Warn().Err(err).Str("endpoint_id", a.EndpointID).Str("event_id", a.EventID).Msg("delivery log")
+	}
 }
 
 // classify decides what an attempt came to from the status code, the reply's headers and the

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+// Default must be what the CLI gives with no flags: the two are written separately.
+func TestDefaultMatchesFlagDefaults(t *testing.T) {
+	var cli struct {
+		Config `embed:""`
+	}
+	p, err := kong.New(&cli, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range os.Environ() { // the flag defaults, not this shell's environment
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "QUAYCAST_") {
+			t.Setenv(name, "") // restored after the test
+			os.Unsetenv(name)
+		}
+	}
+	if _, err := p.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cli.Config, Default()) {
+		t.Errorf("flag defaults\n%+v\ndiffer from Default()\n%+v", cli.Config, Default())
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("Default() does not validate: %v", err)
+	}
+}
+
+func TestValidateNamesTheFlag(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Config)
+		field  string
+	}{
+		{"listen", func(c *Config) { c.Listen = "nonsense" }, "listen"},
+		{"nats listen", func(c *Config) { c.NATSListen = "127.0.0.1:99999" }, "nats-listen"},
+		{"nats url", func(c *Config) { c.NATSURL = "::" }, "nats-url"},
+		{"no data dir", func(c *Config) { c.DataDir = "" }, "data-dir"},
+		{"max age", func(c *Config) { c.StreamMaxAge = 0 }, "stream-max-age"},
+		{"dedupe window beyond max age", func(c *Config) { c.DuplicateWindow = 200 * time.Hour }, "duplicate-window"},
+		{"in flight", func(c *Config) { c.MaxInFlight = 0 }, "max-in-flight"},
+		{"ack pending below in flight", func(c *Config) { c.MaxAckPending = 10 }, "max-ack-pending"},
+		{"timeout beyond ack wait", func(c *Config) { c.DeliveryTimeout = 2 * time.Minute }, "delivery-timeout"},
+		{"empty schedule", func(c *Config) { c.RetrySchedule = nil }, "retry-schedule"},
+		{"negative wait", func(c *Config) { c.RetrySchedule = []time.Duration{-time.Second} }, "retry-schedule"},
+		{"breaker ratio", func(c *Config) { c.BreakerRatio = 1.5 }, "breaker-ratio"},
+		{"secret key", func(c *Config) { c.SecretKey = "c2hvcnQ=" }, "secret-key"},
+		{"log max age", func(c *Config) { c.LogMaxAge = 0 }, "log-max-age"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.change(&c)
+			var fe *FieldError
+			if err := c.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Errorf("Validate() = %v, want a FieldError for --%s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    ByteSize
+		wantErr bool
+	}{
+		{"0", 0, false}, {"1024", 1024, false}, {"512MiB", 512 << 20, false}, {"20GiB", 20 << 30, false},
+		{"1.5GB", 1_500_000_000, false}, {"10 KiB", 10 << 10, false}, {"-1", 0, true}, {"lots", 0, true},
+	}
+	for _, tc := range tests {
+		var b ByteSize
+		err := b.UnmarshalText([]byte(tc.in))
+		if (err != nil) != tc.wantErr || !tc.wantErr && b != tc.want {
+			t.Errorf("%q: %d, %v; want %d, error %v", tc.in, b, err, tc.want, tc.wantErr)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// The delivery log: one record per POST made, in the stream QUAYCAST_ATTEMPTS on
+// quaycast.attempts.<endpoint>.<event id> (both encoded as tokens), so that both "everything sent
+// to this endpoint" and "everything sent for this event" are a subject filter. The record itself is
+// the gateway's JSON; this package only stores and pages.
+const (
+	AttemptsStream   = "QUAYCAST_ATTEMPTS"
+	attemptsSubjects = "quaycast.attempts.>"
+	RepliesStream    = "QUAYCAST_REPLIES"
+	repliesSubjects  = "quaycast.reply.>"
+)
+
+// AttemptLog appends and reads delivery-log records.
+type AttemptLog struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// NewAttemptLog opens the log (Setup creates its stream).
+func NewAttemptLog(ctx context.Context, js jetstream.JetStream) (*AttemptLog, error) {
+	st, err := js.Stream(ctx, AttemptsStream)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", AttemptsStream, err)
+	}
+	return &AttemptLog{js: js, stream: st}, nil
+}
+
+func attemptSubject(endpointID, eventID string) string {
+	return "quaycast.attempts." + subjects.EncodeToken(endpointID) + "." + subjects.EncodeToken(eventID)
+}
+
+// Append stores a record without waiting for the server: the log is for people and must not slow
+// delivery. A failed append is returned only if it fails at once.
+func (l *AttemptLog) Append(endpointID, eventID string, record []byte) error {
+	m := nats.NewMsg(attemptSubject(endpointID, eventID))
+	m.Data = record
+	if _, err := l.js.PublishMsgAsync(m); err != nil {
+		return fmt.Errorf("append attempt of %s to %s: %w", eventID, endpointID, err)
+	}
+	return nil
+}
+
+// LogRecord is one stored record and its position, the pagination cursor.
+type LogRecord struct {
+	Seq  uint64
+	Time time.Time
+	Data []byte
+}
+
+// AttemptQuery selects records: of one endpoint, or of one event, or both.
+type AttemptQuery struct {
+	EndpointID, EventID string
+	After               uint64                 // cursor: records with a greater position
+	Since, Until        time.Time              // zero: unbounded
+	Match               func(data []byte) bool // nil: every record
+	Limit               int
+}
+
+// maxScan bounds the records one query reads, so a selective filter over a long log answers in
+// bounded time: it then returns fewer than Limit with a cursor to go on from.
+const maxScan = 5000
+
+// List returns up to q.Limit matching records, oldest first, and the cursor to continue from
+// (0 when the log is exhausted).
+func (l *AttemptLog) List(ctx context.Context, q AttemptQuery) ([]LogRecord, uint64, error) {
+	ep, ev := "*", "*"
+	if q.EndpointID != "" {
+		ep = subjects.EncodeToken(q.EndpointID)
+	}
+	if q.EventID != "" {
+		ev = subjects.EncodeToken(q.EventID)
+	}
+	filter := "quaycast.attempts." + ep + "." + ev
+	var out []LogRecord
+	seq := q.After + 1
+	for scanned := 0; len(out) < q.Limit; scanned++ {
+		if scanned == maxScan {
+			return out, seq - 1, nil
+		}
+		m, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, 0, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("read delivery log: %w", err)
+		}
+		seq = m.Sequence + 1
+		if !q.Until.IsZero() && m.Time.After(q.Until) {
+			return out, 0, nil // the log is in time order: nothing later matches
+		}
+		if !q.Since.IsZero() && m.Time.Before(q.Since) || q.Match != nil && !q.Match(m.Data) {
+			continue
+		}
+		out = append(out, LogRecord{Seq: m.Sequence, Time: m.Time, Data: m.Data})
+	}
+	return out, seq - 1, nil
+}
+
+// PublishReply stores a receiver's reply to a delivery on
+// quaycast.reply.<endpoint>.<type>.<entity>, with the delivery id in a header, for upstream
+// systems to consume.
+func PublishReply(js jetstream.JetStream, endpointID, typ, entity, deliveryID string, body []byte) error {
+	m := nats.NewMsg("quaycast.reply." + subjects.EncodeToken(endpointID) + "." + typ + "." + subjects.EncodeToken(entity))
+	m.Data = body
+	m.Header.Set("Quaycast-Delivery-Id", deliveryID)
+	m.Header.Set(hdrEndpoint, endpointID)
+	m.Header.Set(subjects.HeaderEntity, entity)
+	if _, err := js.PublishMsgAsync(m); err != nil {
+		return fmt.Errorf("publish reply of %s to %s: %w", deliveryID, endpointID, err)
+	}
+	return nil
+}
