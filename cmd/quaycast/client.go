@@ -31,6 +31,34 @@ type endpointsCmd struct {
 	Get    endpointsGetCmd    `cmd:"" help:"Show one endpoint."`
 	Rm     endpointsRmCmd     `cmd:"" help:"Delete an endpoint."`
 	Rotate endpointsRotateCmd `cmd:"" help:"Give an endpoint a new secret; the old one keeps signing for --grace."`
+	Test   endpointsTestCmd   `cmd:"" help:"Send a test event to an endpoint now and show what came back."`
+}
+
+type endpointsTestCmd struct {
+	apiFlags
+	ID     string `arg:"" help:"Endpoint id."`
+	Type   string `name:"type" help:"Event type (default: the first the endpoint subscribes to)."`
+	Entity string `name:"entity" help:"Entity id of the test event."`
+	Data   string `name:"data" help:"The test event's data, a JSON object."`
+}
+
+func (c *endpointsTestCmd) Run(ctx context.Context) error {
+	body := map[string]any{}
+	if c.Type != "" {
+		body["type"] = c.Type
+	}
+	if c.Entity != "" {
+		body["entity"] = c.Entity
+	}
+	if c.Data != "" {
+		body["data"] = json.RawMessage(c.Data)
+	}
+	var out json.RawMessage
+	if err := c.client().Do(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/test", body, &out); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(out)
+	return err
 }
 
 type endpointsRotateCmd struct {

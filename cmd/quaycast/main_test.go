@@ -185,6 +185,19 @@ func TestServeCLIAndGracefulStop(t *testing.T) {
 		t.Fatal("no delivery within 30s")
 	}
 
+	if out := run(t, "endpoints", "test", "--api", p.api, ep.ID, "--type", "hold_applied"); !strings.Contains(out, `"outcome": "delivered"`) {
+		t.Errorf("endpoints test printed %s", out)
+	}
+	select {
+	case r := <-got:
+		<-bodies
+		if r.Header.Get("Quaycast-Event-Type") != "hold_applied" {
+			t.Errorf("test send headers %v", r.Header)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("test send did not reach the receiver")
+	}
+
 	if err := p.signal(t, syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want 0", err)
 	}
