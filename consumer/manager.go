@@ -19,13 +19,14 @@ import (
 // registry: it creates, updates and deletes consumers as endpoints come, change and go, whichever
 // gateway made the change.
 type Manager struct {
-	js      jetstream.JetStream
-	stream  jetstream.Stream
-	reg     *Registry
-	deliver Deliverer
-	log     zerolog.Logger
-	o       Options
-	onDead  func(endpointID string)
+	js        jetstream.JetStream
+	stream    jetstream.Stream
+	reg       *Registry
+	deliver   Deliverer
+	log       zerolog.Logger
+	o         Options
+	onDead    func(endpointID string)
+	onInvalid func(endpointID, reason string)
 
 	mu      sync.Mutex
 	running map[string]*runningWorker
@@ -49,6 +50,10 @@ func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
 // before Run.
 func (m *Manager) OnDeadLetter(f func(endpointID string)) { m.onDead = f }
+
+// OnInvalid sets a function called after each invalid event is set aside (for metrics). Call it
+// before Run.
+func (m *Manager) OnInvalid(f func(endpointID, reason string)) { m.onInvalid = f }
 
 // Ready reports whether every endpoint that existed at start has its consumer running.
 func (m *Manager) Ready() bool { return m.ready.Load() }

@@ -27,14 +27,15 @@ import (
 // behind later events, and a (re)started worker first resets the consumer to its ack floor, so
 // what was unacknowledged comes again in stream order before anything newer.
 type worker struct {
-	ep      atomic.Pointer[Endpoint]
-	stream  jetstream.Stream
-	js      jetstream.JetStream
-	deliver Deliverer
-	reg     *Registry
-	onDead  func(endpointID string) // counts dead letters; may be nil
-	log     zerolog.Logger
-	o       Options
+	ep        atomic.Pointer[Endpoint]
+	stream    jetstream.Stream
+	js        jetstream.JetStream
+	deliver   Deliverer
+	reg       *Registry
+	onDead    func(endpointID string)         // counts dead letters; may be nil
+	onInvalid func(endpointID, reason string) // counts invalid events; may be nil
+	log       zerolog.Logger
+	o         Options
 
 	mu          sync.Mutex
 	queues      map[string][]*item // entity -> events waiting, head first
@@ -60,7 +61,7 @@ type item struct {
 
 func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 	w := &worker{
-		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, onDead: m.onDead, o: m.o,
+		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
 		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		queues:    make(map[string][]*item),
 		held:      make(map[uint64]*item),
@@ -223,6 +224,9 @@ func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, re
 		return
 	}
 	w.log.Warn().Uint64("seq", seq).Str("subject", msg.Subject()).Str("reason", reason).Msg("invalid event set aside")
+	if w.onInvalid != nil {
+		w.onInvalid(w.ep.Load().ID, reason)
+	}
 	if err := msg.TermWithReason(reason); err != nil {
 		w.log.Warn().Err(err).Uint64("seq", seq).Msg("terminate invalid event")
 	}

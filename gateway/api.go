@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
@@ -33,6 +35,7 @@ type api struct {
 	sender   *Sender
 	dead     *consumer.DeadLetters
 	attempts *consumer.AttemptLog
+	metrics  *metrics
 	log      zerolog.Logger
 }
 
@@ -56,6 +59,7 @@ func (a *api) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -499,9 +503,11 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK // every event was a duplicate: already stored
 	for _, p := range published {
+		result := "duplicate"
 		if !p.Duplicate {
-			status = http.StatusAccepted
+			status, result = http.StatusAccepted, "stored"
 		}
+		a.metrics.ingested.WithLabelValues(result).Inc()
 	}
 	if batch {
 		writeJSON(w, status, map[string]any{"events": published})
@@ -546,7 +552,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, consumer.ErrNotFound):
 		writeError(w, http.StatusNotFound, "id", "no endpoint with this id")
 	case errors.Is(err, consumer.ErrSealed):
-		a.log.Error().Err(err).Msg("api request")
+		zerolog.Ctx(r.Context()).Error().Err(err).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "endpoint secrets are encrypted: start the gateway with its --secret-key")
 	case errors.Is(err, ErrStreamFull):
 		w.Header().Set("Retry-After", "60")
@@ -554,7 +560,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, r.Context().Err()):
 		writeError(w, http.StatusServiceUnavailable, "", "request cancelled")
 	default:
-		a.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
+		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
 }
@@ -641,13 +647,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// logRequests logs every API request at debug level, without bodies.
+// logRequests gives every API request an id (the caller's X-Request-Id if it is sane), echoes
+// it in the answer, puts a logger carrying it in the request's context, and logs the request at
+// debug level, without bodies.
 func (a *api) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(c rune) bool { return c <= ' ' || c > '~' }) {
+			id = "req_" + nuid.Next()
+		}
+		w.Header().Set("X-Request-Id", id)
+		log := a.log.With().Str("request_id", id).Logger()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		a.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
+		log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
 			Dur("duration_ms", time.Since(start)).Msg("api")
 	})
 }

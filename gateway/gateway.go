@@ -118,10 +118,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m := newMetrics()
 	sender := NewSender(g.log, SenderOptions{
-		Log:     attempts,
-		Replies: js,
-		Timeout: g.cfg.DeliveryTimeout,
+		Log:       attempts,
+		Replies:   js,
+		OnAttempt: m.attempt,
+		Timeout:   g.cfg.DeliveryTimeout,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
 			FailureRatio:        g.cfg.BreakerRatio,
@@ -129,7 +131,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 			Window:              g.cfg.BreakerWindow,
 			Cooldown:            g.cfg.BreakerCooldown,
 		},
-		OnBreakerChange: func(ev BreakerEvent) { g.breakerChanged(nc, ev) },
+		OnBreakerChange: func(ev BreakerEvent) {
+			m.breakerChanged(ev)
+			g.breakerChanged(nc, ev)
+		},
 	})
 	dead, err := consumer.NewDeadLetters(ctx, js, events)
 	if err != nil {
@@ -145,13 +150,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
 	})
 
+	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
+	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
 
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 	}
-	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, log: g.log}
+	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, log: g.log}
 	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -160,6 +167,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopManager()
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- manager.Run(managerCtx) }()
+	go m.watchStreams(managerCtx, events, 15*time.Second, g.log)
 
 	g.mu.Lock()
 	g.apiURL = "http://" + ln.Addr().String()

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+)
+
+// metrics are what /metrics shows, on a registry of the gateway's own.
+type metrics struct {
+	reg        *prometheus.Registry
+	deliveries *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	breaker    *prometheus.GaugeVec
+	backlog    *prometheus.GaugeVec
+	dead       *prometheus.CounterVec
+	invalid    prometheus.Counter
+	ingested   *prometheus.CounterVec
+	stored     prometheus.Gauge
+	listed     map[string]bool // endpoints with series, as of the last listing (watchStreams only)
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quaycast_delivery_attempts_total", Help: "POSTs made, by endpoint and outcome (delivered, retry, permanent, gone).",
+		}, []string{"endpoint", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "quaycast_delivery_attempt_duration_seconds", Help: "Time of one POST, connect to the reply read, by outcome.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"outcome"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "quaycast_breaker_state", Help: "Circuit breaker of each endpoint: 0 closed, 1 half-open, 2 open.",
+		}, []string{"endpoint"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "quaycast_endpoint_backlog", Help: "Events of each endpoint not yet acknowledged: pending in the stream and held by the gateway.",
+		}, []string{"endpoint"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quaycast_dead_letters_total", Help: "Events dead-lettered, by endpoint.",
+		}, []string{"endpoint"}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quaycast_invalid_events_total", Help: "Messages on the events stream set aside as invalid (each counted once per endpoint that saw it).",
+		}),
+		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quaycast_ingested_events_total", Help: "Events taken by the ingest API, by result (stored, duplicate).",
+		}, []string{"result"}),
+		stored: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "quaycast_stream_last_sequence", Help: "Last sequence of the events stream: its rate is the ingest rate from every publisher.",
+		}),
+	}
+	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.ingested, m.stored,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) attempt(a *Attempt) {
+	m.deliveries.WithLabelValues(a.EndpointID, a.Outcome).Inc()
+	m.latency.WithLabelValues(a.Outcome).Observe(a.DurationMS / 1000)
+}
+
+func (m *metrics) breakerChanged(ev BreakerEvent) {
+	state := map[string]float64{"closed": 0, "half-open": 1, "open": 2}[ev.To]
+	m.breaker.WithLabelValues(ev.EndpointID).Set(state)
+}
+
+// watchStreams refreshes the backlog per endpoint and the stream's last sequence every interval,
+// from one paged listing of the consumers (not one request per endpoint), until ctx ends.
+func (m *metrics) watchStreams(ctx context.Context, events jetstream.Stream, every time.Duration, log zerolog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		lctx, cancel := context.WithTimeout(ctx, every)
+		if info, err := events.Info(lctx); err == nil {
+			m.stored.Set(float64(info.State.LastSeq))
+		}
+		seen := map[string]bool{}
+		list := events.ListConsumers(lctx)
+		for ci := range list.Info() {
+			if strings.HasPrefix(ci.Name, "ep_") {
+				seen[ci.Name] = true
+				m.backlog.WithLabelValues(ci.Name).Set(float64(ci.NumPending) + float64(ci.NumAckPending))
+			}
+		}
+		if err := list.Err(); err != nil && ctx.Err() == nil {
+			log.Debug().Err(err).Msg("metrics: list consumers")
+		} else {
+			m.forgetGone(seen)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// forgetGone drops the series of endpoints that no longer exist.
+func (m *metrics) forgetGone(seen map[string]bool) {
+	for id := range m.listed {
+		if !seen[id] {
+			m.backlog.DeleteLabelValues(id)
+			m.breaker.DeleteLabelValues(id)
+			m.deliveries.DeletePartialMatch(prometheus.Labels{"endpoint": id})
+			m.dead.DeleteLabelValues(id)
+		}
+	}
+	m.listed = seen
+}
