@@ -37,13 +37,15 @@ func TestDeliveryLog(t *testing.T) {
 	publishNATS(t, g.NATSURL(), event("log-1", "cargo_loaded", "C1"), event("log-2", "cargo_loaded", "C1"))
 
 	type rec struct {
-		ID, EventID, Outcome, Error string `json:"-"`
-		Attempt                     int
-		Event                       string `json:"event_id"`
-		Out                         string `json:"outcome"`
-		DurationMS                  float64
-		Request                     struct{ URL string; Headers map[string]string }
-		Response                    struct {
+		Event      string `json:"event_id"`
+		Out        string `json:"outcome"`
+		Attempt    int
+		DurationMS float64
+		Request    struct {
+			URL     string
+			Headers map[string]string
+		}
+		Response struct {
 			Status    int
 			Body      string
 			Truncated bool
