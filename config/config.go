@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -39,6 +40,9 @@ type Config struct {
 	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"30s" help:"How long an open breaker waits before letting one probe through."`
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"15s" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
+
+	AllowTargets []string `name:"allow-target" env:"QUAYCAST_ALLOW_TARGETS" help:"Addresses or prefixes deliveries may go to although they are loopback, private, link-local or metadata (e.g. 127.0.0.1, 10.20.0.0/16); repeatable." placeholder:"IP|CIDR"`
+	RequireHTTPS bool     `name:"require-https" env:"QUAYCAST_REQUIRE_HTTPS" help:"Refuse endpoint URLs that are not https."`
 
 	SecretKey string `name:"secret-key" env:"QUAYCAST_SECRET_KEY" help:"Base64 of 32 random bytes: encrypts endpoint secrets at rest (AES-256-GCM). Prefer the environment variable to the flag." placeholder:"BASE64"`
 
@@ -141,6 +145,13 @@ func (c Config) Validate() error {
 		return &FieldError{"breaker-cooldown", "must be positive"}
 	case c.ShutdownTimeout <= 0:
 		return &FieldError{"shutdown-timeout", "must be positive"}
+	}
+	for _, a := range c.AllowTargets {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				return &FieldError{"allow-target", fmt.Sprintf("%q is not an IP address or prefix", a)}
+			}
+		}
 	}
 	if c.SecretKey != "" {
 		if _, err := c.SecretKeyBytes(); err != nil {

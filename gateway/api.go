@@ -36,6 +36,7 @@ type api struct {
 	dead     *consumer.DeadLetters
 	attempts *consumer.AttemptLog
 	metrics  *metrics
+	targets  TargetPolicy
 	log      zerolog.Logger
 }
 
@@ -253,6 +254,14 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ep.Secret = consumer.NewSecret(secret)
+	if err := ep.Validate(); err != nil { // before CheckURL, which may ask DNS
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.targets.CheckURL(r.Context(), ep.URL); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	created, err := a.reg.Create(r.Context(), ep)
 	if err != nil {
 		a.fail(w, r, err)
@@ -303,6 +312,12 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 	if in.Secret != nil {
 		writeError(w, http.StatusBadRequest, "secret", "cannot be changed here; rotate the secret instead")
 		return
+	}
+	if in.URL != nil {
+		if err := a.targets.CheckURL(r.Context(), *in.URL); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	ep, err := a.reg.Update(r.Context(), r.PathValue("id"), func(e *consumer.Endpoint) error {
 		if err := in.apply(e); err != nil {

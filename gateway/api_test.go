@@ -50,18 +50,18 @@ func TestEndpointAPIValidation(t *testing.T) {
 		{"url missing", "POST", "/v1/endpoints", `{"event_types":["cargo_loaded"]}`, 400, "url"},
 		{"url relative", "POST", "/v1/endpoints", `{"url":"/hook","event_types":["cargo_loaded"]}`, 400, "url"},
 		{"url other scheme", "POST", "/v1/endpoints", `{"url":"ftp://example.test/x","event_types":["cargo_loaded"]}`, 400, "url"},
-		{"url too long", "POST", "/v1/endpoints", `{"url":"http://h.test/` + long + `","event_types":["cargo_loaded"]}`, 400, "url"},
+		{"url too long", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/` + long + `","event_types":["cargo_loaded"]}`, 400, "url"},
 		{"url not a string", "POST", "/v1/endpoints", `{"url":42,"event_types":["cargo_loaded"]}`, 400, "url"},
-		{"no event types", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":[]}`, 400, "event_types"},
-		{"event types missing", "POST", "/v1/endpoints", `{"url":"http://h.test/"}`, 400, "event_types"},
-		{"unknown event type", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["cargo_teleported"]}`, 400, "event_types[0]"},
-		{"unknown group", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["group:space"]}`, 400, "event_types[0]"},
-		{"description too long", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["*"],"description":"` + long + `"}`, 400, "description"},
-		{"reserved header", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["*"],"headers":{"Content-Type":"text/plain"}}`, 400, "headers.Content-Type"},
-		{"bad header name", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["*"],"headers":{"bad name":"x"}}`, 400, "headers.bad name"},
-		{"header value not a string", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["*"],"headers":{"X-A":1}}`, 400, "headers"},
-		{"bad secret", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["*"],"secret":"whsec_short"}`, 400, "secret"},
-		{"unknown field", "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["*"],"colour":"red"}`, 400, "colour"},
+		{"no event types", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":[]}`, 400, "event_types"},
+		{"event types missing", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/"}`, 400, "event_types"},
+		{"unknown event type", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["cargo_teleported"]}`, 400, "event_types[0]"},
+		{"unknown group", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["group:space"]}`, 400, "event_types[0]"},
+		{"description too long", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"description":"` + long + `"}`, 400, "description"},
+		{"reserved header", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"headers":{"Content-Type":"text/plain"}}`, 400, "headers.Content-Type"},
+		{"bad header name", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"headers":{"bad name":"x"}}`, 400, "headers.bad name"},
+		{"header value not a string", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"headers":{"X-A":1}}`, 400, "headers"},
+		{"bad secret", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"secret":"whsec_short"}`, 400, "secret"},
+		{"unknown field", "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"colour":"red"}`, 400, "colour"},
 		{"not json", "POST", "/v1/endpoints", `{"url":`, 400, "body"},
 		{"not an object", "POST", "/v1/endpoints", `[1,2]`, 400, "body"},
 		{"too large", "POST", "/v1/endpoints", `{"description":"` + strings.Repeat("a", 70<<10) + `"}`, 413, "body"},
@@ -102,7 +102,7 @@ func TestEndpointCRUDNeverShowsSecret(t *testing.T) {
 	ctx := context.Background()
 	var created map[string]any
 	if err := g.api.Do(ctx, "POST", "/v1/endpoints", map[string]any{
-		"url": "https://hooks.example.test/quay", "event_types": []string{"group:gate"}, "description": "yard app",
+		"url": "https://192.0.2.10/quay", "event_types": []string{"group:gate"}, "description": "yard app",
 		"headers": map[string]string{"X-Tenant": "acme", "Authorization": "Bearer s3cr3t-token"},
 	}, &created); err != nil {
 		t.Fatal(err)

@@ -165,7 +165,7 @@ func TestReceiverReplies(t *testing.T) {
 	good := g.addEndpoint(t, map[string]any{"url": reply(alerts).URL, "event_types": []string{"*"}, "reply_format": "alerts"})
 	bad := g.addEndpoint(t, map[string]any{"url": reply(`[{"level":"info"}]`).URL, "event_types": []string{"*"}, "reply_format": "alerts"})
 	raw := g.addEndpoint(t, map[string]any{"url": reply(`{"ok":true}`).URL, "event_types": []string{"*"}})
-	if status, body := call(t, g, "POST", "/v1/endpoints", `{"url":"http://h.test/","event_types":["*"],"reply_format":"xml"}`); status != 400 || body["field"] != "reply_format" {
+	if status, body := call(t, g, "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"reply_format":"xml"}`); status != 400 || body["field"] != "reply_format" {
 		t.Errorf("bad reply_format: %d %v", status, body)
 	}
 

@@ -118,8 +118,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	targets, err := ParseTargetPolicy(g.cfg.AllowTargets, g.cfg.RequireHTTPS)
+	if err != nil {
+		return err
+	}
 	m := newMetrics()
 	sender := NewSender(g.log, SenderOptions{
+		Targets:   targets,
 		Log:       attempts,
 		Replies:   js,
 		OnAttempt: m.attempt,
@@ -158,7 +163,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 	}
-	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, log: g.log}
+	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, targets: targets, log: g.log}
 	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -31,6 +31,7 @@ func testConfig(t *testing.T) config.Config {
 	cfg.RetrySchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.LogLevel = "debug"
+	cfg.AllowTargets = []string{"127.0.0.0/8", "::1"} // the test receivers
 	return cfg
 }
 

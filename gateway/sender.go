@@ -38,6 +38,7 @@ type SenderOptions struct {
 	Log              *consumer.AttemptLog // the delivery log; nil: none
 	Replies          jetstream.JetStream  // where receivers' replies are published; nil: not passed on
 	OnAttempt        func(a *Attempt)     // called after every POST (metrics); may be nil
+	Targets          TargetPolicy         // which addresses may be dialled
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -75,6 +76,8 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	}
 	o.Breaker = o.Breaker.withDefaults()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: o.Targets.control}
+	tr.DialContext = dialer.DialContext
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second

@@ -81,13 +81,13 @@ func TestSigningValidation(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
 	tests := []struct{ name, body, field string }{
-		{"unknown profile", `{"url":"http://h.test/","event_types":["*"],"signing":{"profile":"md5"}}`, "signing.profile"},
-		{"hex without header", `{"url":"http://h.test/","event_types":["*"],"signing":{"profile":"hex"}}`, "signing.header_name"},
-		{"bad hex case", `{"url":"http://h.test/","event_types":["*"],"signing":{"profile":"hex","header_name":"X-Sig","hex_case":"mixed"}}`, "signing.hex_case"},
-		{"bad header name", `{"url":"http://h.test/","event_types":["*"],"signing":{"profile":"hub","header_name":"X Sig"}}`, "signing.header_name"},
-		{"standard secret not base64", `{"url":"http://h.test/","event_types":["*"],"secret":"whsec_not*base64!!"}`, "secret"},
-		{"standard secret too short", `{"url":"http://h.test/","event_types":["*"],"secret":"whsec_lgztJI0Zrcng/EoDRMlHUQ=="}`, "secret"},
-		{"empty hex secret", `{"url":"http://h.test/","event_types":["*"],"secret":"","signing":{"profile":"hex","header_name":"X-Sig"}}`, "secret"},
+		{"unknown profile", `{"url":"http://192.0.2.10/","event_types":["*"],"signing":{"profile":"md5"}}`, "signing.profile"},
+		{"hex without header", `{"url":"http://192.0.2.10/","event_types":["*"],"signing":{"profile":"hex"}}`, "signing.header_name"},
+		{"bad hex case", `{"url":"http://192.0.2.10/","event_types":["*"],"signing":{"profile":"hex","header_name":"X-Sig","hex_case":"mixed"}}`, "signing.hex_case"},
+		{"bad header name", `{"url":"http://192.0.2.10/","event_types":["*"],"signing":{"profile":"hub","header_name":"X Sig"}}`, "signing.header_name"},
+		{"standard secret not base64", `{"url":"http://192.0.2.10/","event_types":["*"],"secret":"whsec_not*base64!!"}`, "secret"},
+		{"standard secret too short", `{"url":"http://192.0.2.10/","event_types":["*"],"secret":"whsec_lgztJI0Zrcng/EoDRMlHUQ=="}`, "secret"},
+		{"empty hex secret", `{"url":"http://192.0.2.10/","event_types":["*"],"secret":"","signing":{"profile":"hex","header_name":"X-Sig"}}`, "secret"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,7 +68,7 @@ type proc struct {
 // serve starts `quaycast serve` with args and waits until it logged that it started.
 func serve(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--log-format", "json", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(binary, append([]string{"serve", "--log-format", "json", "--listen", "127.0.0.1:0", "--allow-target", "127.0.0.1"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
