@@ -9,4 +9,5 @@ RUN CGO_ENABLED=0 go build -o /quaycast ./cmd/quaycast
 FROM gcr.io/distroless/static-debian12
 COPY --from=build /quaycast /quaycast
 ENTRYPOINT ["/quaycast"]
+# Beyond loopback the API needs access control: pass QUAYCAST_ADMIN_TOKEN.
 CMD ["serve", "--listen", "0.0.0.0:8080", "--data-dir", "/data"]

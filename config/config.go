@@ -44,6 +44,8 @@ type Config struct {
 	AllowTargets []string `name:"allow-target" env:"QUAYCAST_ALLOW_TARGETS" help:"Addresses or prefixes deliveries may go to although they are loopback, private, link-local or metadata (e.g. 127.0.0.1, 10.20.0.0/16); repeatable." placeholder:"IP|CIDR"`
 	RequireHTTPS bool     `name:"require-https" env:"QUAYCAST_REQUIRE_HTTPS" help:"Refuse endpoint URLs that are not https."`
 
+	AdminToken string `name:"admin-token" env:"QUAYCAST_ADMIN_TOKEN" help:"Bearer token with every right, including managing API tokens. Without it the API has no access control and listens on loopback only. Prefer the environment variable." placeholder:"TOKEN"`
+
 	SecretKey string `name:"secret-key" env:"QUAYCAST_SECRET_KEY" help:"Base64 of 32 random bytes: encrypts endpoint secrets at rest (AES-256-GCM). Prefer the environment variable to the flag." placeholder:"BASE64"`
 
 	LogLevel  string `name:"log-level" env:"QUAYCAST_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
@@ -103,6 +105,12 @@ func (c Config) Validate() error {
 	}
 	if err := validHostPort(c.Listen); err != nil {
 		return &FieldError{"listen", err.Error()}
+	}
+	if c.AdminToken == "" && !loopback(c.Listen) {
+		return &FieldError{"listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)"}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return &FieldError{"admin-token", "must be at least 16 characters"}
 	}
 	switch {
 	case c.StreamMaxAge <= 0:
@@ -176,6 +184,16 @@ func (c Config) SecretKeyBytes() ([]byte, error) {
 		return nil, fmt.Errorf("must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
 	}
 	return b, nil
+}
+
+// loopback reports whether a listen address is on loopback only.
+func loopback(hostport string) bool {
+	host, _, _ := net.SplitHostPort(hostport)
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func validHostPort(s string) error {

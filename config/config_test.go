@@ -57,6 +57,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"breaker ratio", func(c *Config) { c.BreakerRatio = 1.5 }, "breaker-ratio"},
 		{"secret key", func(c *Config) { c.SecretKey = "c2hvcnQ=" }, "secret-key"},
 		{"log max age", func(c *Config) { c.LogMaxAge = 0 }, "log-max-age"},
+		{"open API beyond loopback", func(c *Config) { c.Listen = "0.0.0.0:8080" }, "listen"},
+		{"short admin token", func(c *Config) { c.AdminToken = "short" }, "admin-token"},
+		{"allow target", func(c *Config) { c.AllowTargets = []string{"nope"} }, "allow-target"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +70,14 @@ func TestValidateNamesTheFlag(t *testing.T) {
 				t.Errorf("Validate() = %v, want a FieldError for --%s", err, tc.field)
 			}
 		})
+	}
+}
+
+func TestListenBeyondLoopbackWithToken(t *testing.T) {
+	c := Default()
+	c.Listen, c.AdminToken = "0.0.0.0:8080", "0123456789abcdef0123"
+	if err := c.Validate(); err != nil {
+		t.Errorf("with an admin token: %v", err)
 	}
 }
 

@@ -37,34 +37,54 @@ type api struct {
 	attempts *consumer.AttemptLog
 	metrics  *metrics
 	targets  TargetPolicy
+	auth     *auth
 	log      zerolog.Logger
+}
+
+// route is one API operation and the scope a token needs for it.
+type route struct {
+	pattern string
+	scope   string
+	handler http.HandlerFunc
+}
+
+func (a *api) routeTable() []route {
+	return []route{
+		{"POST /v1/endpoints", ScopeEndpointsWrite, a.createEndpoint},
+		{"GET /v1/endpoints", ScopeEndpointsRead, a.listEndpoints},
+		{"GET /v1/endpoints/{id}", ScopeEndpointsRead, a.getEndpoint},
+		{"PATCH /v1/endpoints/{id}", ScopeEndpointsWrite, a.patchEndpoint},
+		{"DELETE /v1/endpoints/{id}", ScopeEndpointsDelete, a.deleteEndpoint},
+		{"POST /v1/endpoints/{id}/secret/rotate", ScopeEndpointsWrite, a.rotateSecret},
+		{"POST /v1/endpoints/{id}/test", ScopeEndpointsWrite, a.testSend},
+		{"GET /v1/endpoints/{id}/deliveries", ScopeDeliveriesRead, a.listEndpointDeliveries},
+		{"GET /v1/endpoints/{id}/dead-letters", ScopeDeliveriesRead, a.listDeadLetters},
+		{"POST /v1/endpoints/{id}/dead-letters/replay", ScopeEndpointsWrite, a.replayDeadLetters},
+		{"DELETE /v1/endpoints/{id}/dead-letters", ScopeEndpointsDelete, a.purgeDeadLetters},
+		{"POST /v1/events", ScopeEventsPublish, a.ingest},
+		{"GET /v1/events/{id}/deliveries", ScopeDeliveriesRead, a.listEventDeliveries},
+		{"GET /v1/event-types", scopeNone, a.eventTypes},
+		{"POST /v1/tokens", scopeAdmin, a.createToken},
+		{"GET /v1/tokens", scopeAdmin, a.listTokens},
+		{"DELETE /v1/tokens/{id}", scopeAdmin, a.revokeToken},
+		{"GET /v1/openapi.json", scopeNone, serveOpenAPI},
+		{"GET /healthz", scopeNone, func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}},
+		{"GET /readyz", scopeNone, a.ready},
+		{"GET /metrics", scopeNone, promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
+	}
 }
 
 func (a *api) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/endpoints", a.createEndpoint)
-	mux.HandleFunc("GET /v1/endpoints", a.listEndpoints)
-	mux.HandleFunc("GET /v1/endpoints/{id}", a.getEndpoint)
-	mux.HandleFunc("PATCH /v1/endpoints/{id}", a.patchEndpoint)
-	mux.HandleFunc("DELETE /v1/endpoints/{id}", a.deleteEndpoint)
-	mux.HandleFunc("POST /v1/endpoints/{id}/secret/rotate", a.rotateSecret)
-	mux.HandleFunc("POST /v1/endpoints/{id}/test", a.testSend)
-	mux.HandleFunc("GET /v1/endpoints/{id}/deliveries", a.listEndpointDeliveries)
-	mux.HandleFunc("GET /v1/events/{id}/deliveries", a.listEventDeliveries)
-	mux.HandleFunc("GET /v1/endpoints/{id}/dead-letters", a.listDeadLetters)
-	mux.HandleFunc("POST /v1/endpoints/{id}/dead-letters/replay", a.replayDeadLetters)
-	mux.HandleFunc("DELETE /v1/endpoints/{id}/dead-letters", a.purgeDeadLetters)
-	mux.HandleFunc("POST /v1/events", a.ingest)
-	mux.HandleFunc("GET /v1/event-types", a.eventTypes)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", a.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	for _, rt := range a.routeTable() {
+		mux.HandleFunc(rt.pattern, a.auth.require(rt.scope, rt.handler))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
-	return a.logRequests(mux)
+	return a.logRequests(http.MaxBytesHandler(mux, subjects.MaxEventBytes+1))
 }
 
 // endpointView is an endpoint as the API shows it: never its secret.

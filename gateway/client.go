@@ -14,6 +14,7 @@ import (
 // Client calls a gateway's API; the CLI and the bench harness use it.
 type Client struct {
 	BaseURL string // e.g. http://127.0.0.1:8080
+	Token   string // API token, sent as a bearer token when set
 	HTTP    *http.Client
 }
 
@@ -52,6 +53,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -163,7 +163,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 	}
-	a := &api{reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, targets: targets, log: g.log}
+	tokens, err := consumer.NewTokens(ctx, js, 1)
+	if err != nil {
+		return err
+	}
+	if g.cfg.AdminToken == "" {
+		g.log.Warn().Str("listen", g.cfg.Listen).Msg("NO ACCESS CONTROL: no --admin-token, so every API request is allowed; serving on loopback only")
+	}
+	a := &api{auth: &auth{admin: g.cfg.AdminToken, tokens: tokens, cache: map[string]cachedToken{}}, reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, targets: targets, log: g.log}
 	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -20,10 +20,60 @@ import (
 )
 
 type apiFlags struct {
-	API string `name:"api" env:"QUAYCAST_API" default:"http://127.0.0.1:8080" help:"Base URL of the gateway's API."`
+	API   string `name:"api" env:"QUAYCAST_API" default:"http://127.0.0.1:8080" help:"Base URL of the gateway's API."`
+	Token string `name:"token" env:"QUAYCAST_TOKEN" help:"API token (or the admin token). Prefer the environment variable."`
 }
 
-func (f apiFlags) client() *gateway.Client { return gateway.NewClient(f.API) }
+func (f apiFlags) client() *gateway.Client {
+	c := gateway.NewClient(f.API)
+	c.Token = f.Token
+	return c
+}
+
+type tokensCmd struct {
+	Create tokensCreateCmd `cmd:"" help:"Create an API token; prints it once. Needs the admin token."`
+	List   tokensListCmd   `cmd:"" help:"List API tokens (never their secrets)."`
+	Revoke tokensRevokeCmd `cmd:"" help:"Revoke an API token."`
+}
+
+type tokensCreateCmd struct {
+	apiFlags
+	Name   string   `name:"name" required:"" help:"Who or what holds it, e.g. tos-rotterdam."`
+	Scopes []string `name:"scopes" required:"" help:"Comma-separated: endpoints:read, endpoints:write, endpoints:delete, events:publish, deliveries:read."`
+}
+
+func (c *tokensCreateCmd) Run(ctx context.Context) error {
+	var out json.RawMessage
+	if err := c.client().Do(ctx, "POST", "/v1/tokens", map[string]any{"name": c.Name, "scopes": c.Scopes}, &out); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(out)
+	return err
+}
+
+type tokensListCmd struct{ apiFlags }
+
+func (c *tokensListCmd) Run(ctx context.Context) error {
+	var out json.RawMessage
+	if err := c.client().Do(ctx, "GET", "/v1/tokens", nil, &out); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(out)
+	return err
+}
+
+type tokensRevokeCmd struct {
+	apiFlags
+	ID string `arg:"" help:"Token id (tok_...)."`
+}
+
+func (c *tokensRevokeCmd) Run(ctx context.Context) error {
+	if err := c.client().Do(ctx, "DELETE", "/v1/tokens/"+url.PathEscape(c.ID), nil, nil); err != nil {
+		return err
+	}
+	fmt.Println("revoked", c.ID)
+	return nil
+}
 
 type endpointsCmd struct {
 	Add    endpointsAddCmd    `cmd:"" help:"Register an endpoint; prints it with its new secret (shown only now)."`
