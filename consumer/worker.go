@@ -207,12 +207,19 @@ func check(msg jetstream.Msg, endpointID string) (subjects.Envelope, string) {
 	return env, ""
 }
 
+// maxInvalidCopy bounds the copy of an invalid event kept with its reason.
+const maxInvalidCopy = 64 << 10
+
 // setAside records an event that cannot be delivered in the invalid-events stream, with the
 // reason, and terminates it. If the record cannot be written, the event stays unacknowledged and
 // comes again.
 func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
 	rec := nats.NewMsg("quaycast.invalid.events")
 	rec.Data = msg.Data()
+	if len(rec.Data) > maxInvalidCopy { // an oversized event would not fit in a message again
+		rec.Data = rec.Data[:maxInvalidCopy]
+		rec.Header.Set("Quaycast-Truncated", strconv.Itoa(len(msg.Data())))
+	}
 	rec.Header.Set("Quaycast-Reason", reason)
 	rec.Header.Set("Quaycast-Subject", msg.Subject())
 	rec.Header.Set("Quaycast-Stream-Seq", strconv.FormatUint(seq, 10))
