@@ -1,0 +1,382 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quaycast/quaycast/consumer"
+)
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	retryAfterHdr := func(v string) http.Header { return http.Header{"Retry-After": []string{v}} }
+	// An HTTP date has whole seconds, and the subtests run a little later: a date 90s ahead reads
+	// as a wait somewhat under 90s.
+	in90s := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+
+	tests := []struct {
+		name       string
+		status     int
+		header     http.Header
+		err        error
+		want       consumer.Result
+		wantAfter  [2]time.Duration // RetryAfter within [min, max]
+		wantStatus int
+	}{
+		{name: "200", status: 200, want: consumer.Delivered, wantStatus: 200},
+		{name: "201", status: 201, want: consumer.Delivered, wantStatus: 201},
+		{name: "202", status: 202, want: consumer.Delivered, wantStatus: 202},
+		{name: "204", status: 204, want: consumer.Delivered, wantStatus: 204},
+		{name: "299", status: 299, want: consumer.Delivered, wantStatus: 299},
+
+		{name: "408 request timeout", status: 408, want: consumer.Retry, wantStatus: 408},
+		{name: "425 too early", status: 425, want: consumer.Retry, wantStatus: 425},
+		{name: "429 without Retry-After", status: 429, want: consumer.Retry, wantStatus: 429},
+		{name: "500", status: 500, want: consumer.Retry, wantStatus: 500},
+		{name: "502", status: 502, want: consumer.Retry, wantStatus: 502},
+		{name: "503 without Retry-After", status: 503, want: consumer.Retry, wantStatus: 503},
+		{name: "504", status: 504, want: consumer.Retry, wantStatus: 504},
+
+		{name: "429 Retry-After seconds", status: 429, header: retryAfterHdr("7"), want: consumer.Retry,
+			wantAfter: [2]time.Duration{7 * time.Second, 7 * time.Second}, wantStatus: 429},
+		{name: "503 Retry-After seconds", status: 503, header: retryAfterHdr("120"), want: consumer.Retry,
+			wantAfter: [2]time.Duration{2 * time.Minute, 2 * time.Minute}, wantStatus: 503},
+		{name: "429 Retry-After HTTP date", status: 429, header: retryAfterHdr(in90s), want: consumer.Retry,
+			wantAfter: [2]time.Duration{60 * time.Second, 90 * time.Second}, wantStatus: 429},
+		{name: "503 Retry-After HTTP date", status: 503, header: retryAfterHdr(in90s), want: consumer.Retry,
+			wantAfter: [2]time.Duration{60 * time.Second, 90 * time.Second}, wantStatus: 503},
+		{name: "503 unreadable Retry-After", status: 503, header: retryAfterHdr("soon"), want: consumer.Retry, wantStatus: 503},
+
+		{name: "410 gone", status: 410, want: consumer.Gone, wantStatus: 410},
+
+		{name: "400", status: 400, want: consumer.Permanent, wantStatus: 400},
+		{name: "401", status: 401, want: consumer.Permanent, wantStatus: 401},
+		{name: "403", status: 403, want: consumer.Permanent, wantStatus: 403},
+		{name: "404", status: 404, want: consumer.Permanent, wantStatus: 404},
+		{name: "413", status: 413, want: consumer.Permanent, wantStatus: 413},
+		{name: "422", status: 422, want: consumer.Permanent, wantStatus: 422},
+
+		{name: "301 redirect not followed", status: 301, want: consumer.Retry, wantStatus: 301},
+		{name: "302 redirect not followed", status: 302, want: consumer.Retry, wantStatus: 302},
+
+		{name: "transport error", err: &url.Error{Op: "Post", URL: "http://127.0.0.1:1/", Err: errors.New("connection refused")},
+			want: consumer.Retry},
+		{name: "timeout", err: &url.Error{Op: "Post", URL: "http://127.0.0.1:1/", Err: os.ErrDeadlineExceeded},
+			want: consumer.Retry},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := tc.header
+			if h == nil {
+				h = http.Header{}
+			}
+			got := classify(tc.status, h, tc.err)
+			if got.Result != tc.want {
+				t.Errorf("result %v, want %v", got.Result, tc.want)
+			}
+			if got.Status != tc.wantStatus {
+				t.Errorf("status %d, want %d", got.Status, tc.wantStatus)
+			}
+			if got.RetryAfter < tc.wantAfter[0] || got.RetryAfter > tc.wantAfter[1] {
+				t.Errorf("retry after %s, want within [%s, %s]", got.RetryAfter, tc.wantAfter[0], tc.wantAfter[1])
+			}
+			if tc.want == consumer.Delivered && got.Err != nil {
+				t.Errorf("a delivery has an error: %v", got.Err)
+			}
+			if tc.want != consumer.Delivered && got.Err == nil {
+				t.Errorf("a %v outcome has no error saying why", got.Result)
+			}
+			if tc.err != nil && !errors.Is(got.Err, tc.err) {
+				t.Errorf("error %v does not wrap the transport error %v", got.Err, tc.err)
+			}
+		})
+	}
+
+	t.Run("timeout is named", func(t *testing.T) {
+		t.Parallel()
+		got := classify(0, nil, &url.Error{Op: "Post", URL: "http://127.0.0.1:1/", Err: os.ErrDeadlineExceeded})
+		if got.Err == nil || !strings.Contains(got.Err.Error(), "timeout") {
+			t.Errorf("error %v: want it to say timeout", got.Err)
+		}
+	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		value   string
+		want    time.Duration
+		atLeast bool // want is a lower bound
+	}{
+		{name: "absent", value: "", want: 0},
+		{name: "zero seconds", value: "0", want: 0},
+		{name: "seconds", value: "5", want: 5 * time.Second},
+		{name: "one second", value: "1", want: time.Second},
+		{name: "an hour in seconds", value: "3600", want: time.Hour},
+		{name: "negative seconds", value: "-3", want: 0},
+		{name: "fraction", value: "1.5", want: 0},
+		{name: "garbage", value: "later please", want: 0},
+		{name: "HTTP date ahead", value: now.Add(2 * time.Minute).Format(http.TimeFormat), want: 2 * time.Minute},
+		{name: "RFC 850 date ahead", value: now.Add(30 * time.Second).Format(time.RFC850), want: 30 * time.Second},
+		{name: "ANSI C date ahead", value: now.Add(45 * time.Second).Format(time.ANSIC), want: 45 * time.Second},
+		{name: "HTTP date now", value: now.Format(http.TimeFormat), want: 0},
+		{name: "HTTP date past", value: now.Add(-time.Hour).Format(http.TimeFormat), want: 0},
+		// A receiver asking for a very long wait must get a long wait (the worker caps it), never a
+		// negative or short one from an overflow of time.Duration.
+		{name: "huge seconds do not overflow", value: "10000000000", want: 24 * time.Hour, atLeast: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := retryAfter(tc.value, now)
+			if tc.atLeast {
+				if got < tc.want {
+					t.Errorf("retryAfter(%q) = %s, want at least %s", tc.value, got, tc.want)
+				}
+				return
+			}
+			if got != tc.want {
+				t.Errorf("retryAfter(%q) = %s, want %s", tc.value, got, tc.want)
+			}
+		})
+	}
+}
+
+// breakerLog records a breaker's transitions.
+type breakerLog struct {
+	mu     sync.Mutex
+	events []BreakerEvent
+}
+
+func (l *breakerLog) add(ev BreakerEvent) {
+	l.mu.Lock()
+	l.events = append(l.events, ev)
+	l.mu.Unlock()
+}
+
+func (l *breakerLog) snapshot() []BreakerEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// path lists the states the breaker went through, starting with the first one it left.
+func (l *breakerLog) path() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for i, ev := range l.events {
+		if i == 0 {
+			out = append(out, ev.From)
+		}
+		out = append(out, ev.To)
+	}
+	return out
+}
+
+// poll waits until cond holds, failing the test after timeout.
+func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func outcome(r consumer.Result) func() consumer.Outcome {
+	return func() consumer.Outcome { return consumer.Outcome{Result: r} }
+}
+
+func notCancelled() bool { return false }
+
+func TestBreaker(t *testing.T) {
+	t.Parallel()
+	const cooldown = 300 * time.Millisecond
+	opts := BreakerOptions{ConsecutiveFailures: 3, Cooldown: cooldown}.withDefaults()
+
+	t.Run("opens, spends nothing while open, probes once, closes", func(t *testing.T) {
+		t.Parallel()
+		var log breakerLog
+		b := newBreaker("ep_test", opts, log.add)
+		calls := 0
+		fail := func() consumer.Outcome { calls++; return consumer.Outcome{Result: consumer.Retry, Status: 503} }
+
+		for i := range 3 {
+			if out := b.run(fail, notCancelled); out.Result != consumer.Retry || out.Status != 503 {
+				t.Fatalf("attempt %d through a closed breaker: %+v, want the attempt's own Retry 503", i+1, out)
+			}
+		}
+		if calls != 3 {
+			t.Fatalf("%d attempts made, want 3", calls)
+		}
+		if st := b.status().State; st != "open" {
+			t.Fatalf("after 3 consecutive failures the breaker is %q, want open", st)
+		}
+
+		for range 5 {
+			out := b.run(fail, notCancelled)
+			if out.Result != consumer.BreakerOpen {
+				t.Fatalf("run on an open breaker: %v, want BreakerOpen", out.Result)
+			}
+			if out.RetryAfter <= 0 || out.RetryAfter > cooldown {
+				t.Errorf("open breaker says retry after %s, want within (0, %s]", out.RetryAfter, cooldown)
+			}
+			if out.Err == nil {
+				t.Error("BreakerOpen outcome has no error saying why")
+			}
+		}
+		if calls != 3 {
+			t.Fatalf("an open breaker let %d attempts through", calls-3)
+		}
+
+		// After the cooldown one probe goes through; a second one at the same time does not.
+		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		entered, release := make(chan struct{}), make(chan struct{})
+		probeDone := make(chan consumer.Outcome, 1)
+		go func() {
+			probeDone <- b.run(func() consumer.Outcome {
+				close(entered)
+				<-release
+				return consumer.Outcome{Result: consumer.Delivered, Status: 200}
+			}, notCancelled)
+		}()
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the half-open breaker did not let the probe through")
+		}
+		second := false
+		out := b.run(func() consumer.Outcome { second = true; return consumer.Outcome{Result: consumer.Delivered} }, notCancelled)
+		if second || out.Result != consumer.BreakerOpen {
+			t.Errorf("second attempt while the probe is out: called %v, result %v; want not called, BreakerOpen", second, out.Result)
+		}
+		if out.RetryAfter <= 0 {
+			t.Errorf("half-open breaker says retry after %s, want > 0", out.RetryAfter)
+		}
+		close(release)
+		if got := <-probeDone; got.Result != consumer.Delivered {
+			t.Errorf("probe outcome %v, want the attempt's Delivered", got.Result)
+		}
+		st := b.status()
+		if st.State != "closed" || st.ConsecutiveFailures != 0 {
+			t.Errorf("after a successful probe: %+v, want closed with no failures", st)
+		}
+		if want := []string{"closed", "open", "half-open", "closed"}; !slices.Equal(log.path(), want) {
+			t.Errorf("transitions %v, want %v", log.path(), want)
+		}
+		for _, ev := range log.snapshot() {
+			if ev.EndpointID != "ep_test" || ev.At.IsZero() {
+				t.Errorf("transition %+v: want endpoint ep_test and a time", ev)
+			}
+		}
+	})
+
+	t.Run("failed probe opens again", func(t *testing.T) {
+		t.Parallel()
+		var log breakerLog
+		b := newBreaker("ep_test", opts, log.add)
+		for range 3 {
+			b.run(outcome(consumer.Retry), notCancelled)
+		}
+		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		if out := b.run(outcome(consumer.Retry), notCancelled); out.Result != consumer.Retry {
+			t.Fatalf("probe: %v, want the attempt's Retry", out.Result)
+		}
+		if st := b.status().State; st != "open" {
+			t.Errorf("after a failed probe the breaker is %q, want open", st)
+		}
+		if want := []string{"closed", "open", "half-open", "open"}; !slices.Equal(log.path(), want) {
+			t.Errorf("transitions %v, want %v", log.path(), want)
+		}
+	})
+
+	t.Run("permanent and gone outcomes are not failures", func(t *testing.T) {
+		t.Parallel()
+		var log breakerLog
+		b := newBreaker("ep_test", opts, log.add)
+		calls := 0
+		for i := range 10 {
+			r := consumer.Permanent
+			if i%2 == 1 {
+				r = consumer.Gone
+			}
+			b.run(func() consumer.Outcome { calls++; return consumer.Outcome{Result: r} }, notCancelled)
+		}
+		st := b.status()
+		if calls != 10 || st.State != "closed" || st.ConsecutiveFailures != 0 || st.Failures != 0 {
+			t.Errorf("after 10 refusals: %d attempts made, status %+v; want 10, closed, no failures", calls, st)
+		}
+		if len(log.path()) != 0 {
+			t.Errorf("transitions %v, want none", log.path())
+		}
+	})
+
+	t.Run("cancelled attempts are not failures", func(t *testing.T) {
+		t.Parallel()
+		var log breakerLog
+		b := newBreaker("ep_test", opts, log.add)
+		cancelled := func() bool { return true }
+		for range 10 {
+			if out := b.run(outcome(consumer.Retry), cancelled); out.Result != consumer.Retry {
+				t.Fatalf("cancelled attempt: %v, want its own Retry", out.Result)
+			}
+		}
+		st := b.status()
+		if st.State != "closed" || st.ConsecutiveFailures != 0 || st.Failures != 0 {
+			t.Errorf("after 10 cancelled attempts: %+v, want closed with no failures", st)
+		}
+		// The breaker is live: real failures still open it.
+		for range 3 {
+			b.run(outcome(consumer.Retry), notCancelled)
+		}
+		if st := b.status().State; st != "open" {
+			t.Errorf("after 3 real failures the breaker is %q, want open", st)
+		}
+	})
+
+	t.Run("a cancelled probe does not use up the half-open slot", func(t *testing.T) {
+		t.Parallel()
+		b := newBreaker("ep_test", opts, nil)
+		for range 3 {
+			b.run(outcome(consumer.Retry), notCancelled)
+		}
+		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		b.run(outcome(consumer.Retry), func() bool { return true })
+		called := false
+		out := b.run(func() consumer.Outcome { called = true; return consumer.Outcome{Result: consumer.Delivered} }, notCancelled)
+		if !called || out.Result != consumer.Delivered || b.status().State != "closed" {
+			t.Errorf("probe after a cancelled probe: called %v, result %v, state %s; want called, Delivered, closed",
+				called, out.Result, b.status().State)
+		}
+	})
+}
+
+// The transition published for operators says how many failures in a row opened the breaker.
+func TestBreakerEventCountsFailures(t *testing.T) {
+	t.Parallel()
+	var log breakerLog
+	b := newBreaker("ep_test", BreakerOptions{ConsecutiveFailures: 3, Cooldown: time.Minute}.withDefaults(), log.add)
+	for range 3 {
+		b.run(outcome(consumer.Retry), notCancelled)
+	}
+	evs := log.snapshot()
+	if len(evs) != 1 || evs[0].To != "open" {
+		t.Fatalf("transitions %+v, want one to open", evs)
+	}
+	if evs[0].Failures < 3 {
+		t.Errorf("open event says consecutive_failures %d, want the 3 that opened it", evs[0].Failures)
+	}
+}
