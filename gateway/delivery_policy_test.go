@@ -261,21 +261,7 @@ func (s *logSink) String() string {
 func startGatewayLogged(t *testing.T, cfg config.Config) (*running, *logSink) {
 	t.Helper()
 	sink := &logSink{}
-	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), sink)).Level(zerolog.TraceLevel).With().Timestamp().Logger()
-	g := gateway.New(cfg, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Gateway: g, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- g.Run(ctx) }()
-	select {
-	case <-g.Ready():
-	case err := <-r.done:
-		t.Fatalf("gateway did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway not ready within 30s")
-	}
-	r.api = gateway.NewClient(g.APIURL())
-	t.Cleanup(func() { r.stop(t) })
-	return r, sink
+	return startGatewayWriting(t, cfg, io.MultiWriter(zerolog.NewTestWriter(t), sink)), sink
 }
 
 // An endpoint whose receiver hangs past the delivery timeout never holds up another endpoint:

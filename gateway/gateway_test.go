@@ -44,10 +44,16 @@ type running struct {
 	stopped sync.Once
 }
 
-// startGateway runs a gateway until the test ends (or stop is called).
+// startGateway runs a gateway until the test ends (or stop is called), logging to the test.
 func startGateway(t *testing.T, cfg config.Config) *running {
 	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	return startGatewayWriting(t, cfg, zerolog.NewTestWriter(t))
+}
+
+// startGatewayWriting is startGateway with the logs, at every level, written to w.
+func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running {
+	t.Helper()
+	log := zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger()
 	g := gateway.New(cfg, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Gateway: g, cancel: cancel, done: make(chan error, 1)}

@@ -24,6 +24,16 @@ type apiFlags struct {
 	Token string `name:"token" env:"QUAYCAST_TOKEN" help:"API token (or the admin token). Prefer the environment variable."`
 }
 
+// print calls the API and prints its JSON answer.
+func (f apiFlags) print(ctx context.Context, method, path string, body any) error {
+	var out json.RawMessage
+	if err := f.client().Do(ctx, method, path, body, &out); err != nil {
+		return err
+	}
+	_, err := os.Stdout.Write(out)
+	return err
+}
+
 func (f apiFlags) client() *gateway.Client {
 	c := gateway.NewClient(f.API)
 	c.Token = f.Token
@@ -43,23 +53,13 @@ type tokensCreateCmd struct {
 }
 
 func (c *tokensCreateCmd) Run(ctx context.Context) error {
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "POST", "/v1/tokens", map[string]any{"name": c.Name, "scopes": c.Scopes}, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "POST", "/v1/tokens", map[string]any{"name": c.Name, "scopes": c.Scopes})
 }
 
 type tokensListCmd struct{ apiFlags }
 
 func (c *tokensListCmd) Run(ctx context.Context) error {
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "GET", "/v1/tokens", nil, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "GET", "/v1/tokens", nil)
 }
 
 type tokensRevokeCmd struct {
@@ -103,12 +103,7 @@ func (c *endpointsTestCmd) Run(ctx context.Context) error {
 	if c.Data != "" {
 		body["data"] = json.RawMessage(c.Data)
 	}
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/test", body, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/test", body)
 }
 
 type endpointsRotateCmd struct {
@@ -123,12 +118,7 @@ func (c *endpointsRotateCmd) Run(ctx context.Context) error {
 	if c.Secret != "" {
 		body["secret"] = c.Secret
 	}
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/secret/rotate", body, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/secret/rotate", body)
 }
 
 type deadLettersCmd struct {
@@ -149,12 +139,7 @@ func (c *deadLettersListCmd) Run(ctx context.Context) error {
 	if c.After != "" {
 		path += "&after=" + url.QueryEscape(c.After)
 	}
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "GET", path, nil, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "GET", path, nil)
 }
 
 type deadLettersReplayCmd struct {
@@ -164,12 +149,7 @@ type deadLettersReplayCmd struct {
 }
 
 func (c *deadLettersReplayCmd) Run(ctx context.Context) error {
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", map[string]any{"event_ids": c.EventIDs}, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", map[string]any{"event_ids": c.EventIDs})
 }
 
 type deadLettersPurgeCmd struct {
@@ -212,12 +192,7 @@ func (c *endpointsAddCmd) Run(ctx context.Context) error {
 	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
 		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
 	}
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "POST", "/v1/endpoints", body, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "POST", "/v1/endpoints", body)
 }
 
 type endpointsListCmd struct {
@@ -259,12 +234,7 @@ type endpointsGetCmd struct {
 }
 
 func (c *endpointsGetCmd) Run(ctx context.Context) error {
-	var out json.RawMessage
-	if err := c.client().Do(ctx, "GET", "/v1/endpoints/"+c.ID, nil, &out); err != nil {
-		return err
-	}
-	_, err := os.Stdout.Write(out)
-	return err
+	return c.print(ctx, "GET", "/v1/endpoints/"+c.ID, nil)
 }
 
 type endpointsRmCmd struct {
