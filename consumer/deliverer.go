@@ -18,7 +18,7 @@ type Delivery struct {
 	Endpoint  *Endpoint         // the definition current at this attempt
 	Seq       uint64            // stream sequence of the event
 	Subject   string            // subject it was published on
-	Event     subjects.Envelope // parsed envelope
+	Event     subjects.Envelope // parsed envelope; its Data is not set: the bytes are Body
 	Body      []byte            // the event exactly as published: sent byte for byte
 	Published time.Time         // when JetStream stored it
 	Attempt   int               // 1 for the first POST, counted by us

@@ -27,6 +27,7 @@ type Manager struct {
 	o         Options
 	onDead    func(endpointID string)
 	onInvalid func(endpointID, reason string)
+	checked   *checked // verdicts on recent events, shared by the workers
 
 	mu      sync.Mutex
 	running map[string]*runningWorker
@@ -44,7 +45,7 @@ type runningWorker struct {
 
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
-	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker)}
+	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker), checked: newChecked()}
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it

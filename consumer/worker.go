@@ -32,6 +32,7 @@ type worker struct {
 	js        jetstream.JetStream
 	deliver   Deliverer
 	reg       *Registry
+	checked   *checked                        // verdicts on recent events, shared with the other workers
 	onDead    func(endpointID string)         // counts dead letters; may be nil
 	onInvalid func(endpointID, reason string) // counts invalid events; may be nil
 	log       zerolog.Logger
@@ -61,7 +62,7 @@ type item struct {
 
 func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 	w := &worker{
-		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
+		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
 		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		queues:    make(map[string][]*item),
 		held:      make(map[uint64]*item),
@@ -164,7 +165,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
-	env, reason := check(msg, w.ep.Load().ID)
+	env, reason := w.check(msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		return
@@ -185,14 +186,27 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
+// check parses and cross-checks a message, once per event however many endpoints get it;
+// reason is empty when it can be delivered.
+func (w *worker) check(msg jetstream.Msg, seq uint64) (subjects.Envelope, string) {
+	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
+	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
+		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
+	}
+	if v, ok := w.checked.get(seq); ok {
+		return v.env, v.reason
+	}
+	env, reason := check(msg)
+	env.Data = nil // the body travels as Delivery.Body
+	w.checked.put(seq, verdict{env: env, reason: reason})
+	return env, reason
+}
+
 // check parses and cross-checks a message; reason is empty when it can be delivered.
-func check(msg jetstream.Msg, endpointID string) (subjects.Envelope, string) {
-	replayFor, source, typ, err := subjects.ParseAny(msg.Subject())
+func check(msg jetstream.Msg) (subjects.Envelope, string) {
+	_, source, typ, err := subjects.ParseAny(msg.Subject())
 	if err != nil {
 		return subjects.Envelope{}, err.Error()
-	}
-	if replayFor != "" && replayFor != endpointID {
-		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, endpointID)
 	}
 	env, err := subjects.ParseEnvelope(msg.Data())
 	if err != nil {

@@ -1,0 +1,36 @@
+package subjects
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// BenchmarkParseEnvelope is the per-message cost every endpoint's consumer pays, beside a plain
+// json.Unmarshal of the same bytes into the same struct as a baseline.
+func BenchmarkParseEnvelope(b *testing.B) {
+	for _, size := range []int{256, 1 << 10, 16 << 10} {
+		pad := strings.Repeat("x", max(size-200, 1))
+		body := fmt.Appendf(nil, `{"id":"evt_01JDX3T6Q9V6K2J8M4N5P7R0ST","type":"cargo_gated_in","source":"tos","entity":"MSCU1234567","occurred_at":"2026-11-23T10:00:00Z","data":{"gate":"G3","pad":%q}}`, pad)
+		b.Run(fmt.Sprintf("quaycast/size=%d", size), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := ParseEnvelope(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("baseline-unmarshal/size=%d", size), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				var e Envelope
+				if err := json.Unmarshal(body, &e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
