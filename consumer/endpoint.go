@@ -49,6 +49,9 @@ type Endpoint struct {
 	StartSeq uint64
 	// Revision is the registry's revision of this definition.
 	Revision uint64
+	// SecretErr is set when the stored secret could not be read (it is sealed and the key is
+	// missing or another): the endpoint is shown but not delivered to.
+	SecretErr error
 }
 
 // Signing says how an endpoint's deliveries are signed. The gateway validates it (package

@@ -86,6 +86,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		case c.Endpoint == nil:
 			delete(known, c.ID)
 			m.remove(ctx, c.ID)
+		case c.Endpoint.SecretErr != nil:
+			known[c.ID] = true // keep its consumer and position
+			m.stop(c.ID)
+			m.log.Error().Err(c.Endpoint.SecretErr).Str("endpoint_id", c.ID).Msg("endpoint secret unreadable: not delivering to it")
 		default:
 			known[c.ID] = true
 			if err := m.apply(ctx, c.Endpoint); err != nil {

@@ -89,15 +89,19 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), ReplyFormat: rec.ReplyFormat, CreatedAt: rec.CreatedAt,
 		UpdatedAt: rec.UpdatedAt, StartSeq: rec.StartSeq, Revision: entry.Revision(),
 	}
+	// A secret that does not open (no key, another key) leaves the endpoint readable — listed,
+	// editable, deletable — but not deliverable: SecretErr says why.
 	secret, err := r.sealer.open(rec.Secret, rec.ID)
 	if err != nil {
-		return nil, fmt.Errorf("endpoint %s: %w", rec.ID, err)
+		e.SecretErr = err
+		return e, nil
 	}
 	e.Secret = NewSecret(secret)
 	for _, p := range rec.Previous {
 		prev, err := r.sealer.open(p.Secret, rec.ID)
 		if err != nil {
-			return nil, fmt.Errorf("endpoint %s: previous secret: %w", rec.ID, err)
+			e.SecretErr = fmt.Errorf("previous secret: %w", err)
+			return e, nil
 		}
 		e.PreviousSecrets = append(e.PreviousSecrets, PreviousSecret{Secret: NewSecret(prev), Until: p.Until})
 	}
@@ -177,6 +181,9 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Endpoint)
 		e, err := r.Get(ctx, id)
 		if err != nil {
 			return nil, err
+		}
+		if e.SecretErr != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", id, e.SecretErr)
 		}
 		if err := change(e); err != nil {
 			return nil, err

@@ -95,6 +95,7 @@ type endpointView struct {
 	Description string            `json:"description"`
 	Enabled     bool              `json:"enabled"`
 	Disabled    string            `json:"disabled_reason,omitempty"` // why quaycast disabled it (410 Gone)
+	SecretError string            `json:"secret_error,omitempty"`    // its secret cannot be read: not delivered to
 	Headers     map[string]string `json:"headers"`
 	Signing     signingView       `json:"signing"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
@@ -145,7 +146,7 @@ func view(e *consumer.Endpoint) endpointView {
 	}
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: h, Signing: viewSigning(e.Signing), ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
+		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -154,6 +155,13 @@ func view(e *consumer.Endpoint) endpointView {
 		}
 	}
 	return v
+}
+
+func secretError(e *consumer.Endpoint) string {
+	if e.SecretErr == nil {
+		return ""
+	}
+	return e.SecretErr.Error() + ": start the gateway with the --secret-key that sealed it"
 }
 
 // sensitiveHeader reports custom headers that likely carry credentials: shown redacted.

@@ -38,7 +38,8 @@ func NewEventMsg(env subjects.Envelope, raw []byte) *nats.Msg {
 
 // PublishEvents validates every event, then publishes them in order and returns only once
 // JetStream has stored each (or recognised it as a duplicate). Nothing is published if one is
-// invalid: the error is a *subjects.FieldError, its Field prefixed with "[i]." for i > 0 in a batch.
+// invalid: the error is a *subjects.FieldError, its Field prefixed with "[i]." when there are
+// several events.
 func PublishEvents(ctx context.Context, js jetstream.JetStream, raws [][]byte) ([]Published, error) {
 	envs := make([]subjects.Envelope, len(raws))
 	for i, raw := range raws {

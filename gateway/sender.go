@@ -107,7 +107,11 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 		return st
 	}
 	next := &endpointState{revision: ep.Revision, url: ep.URL}
-	next.signer, next.validUntil, next.err = NewSigner(ep, now)
+	if ep.SecretErr != nil {
+		next.err = ep.SecretErr
+	} else {
+		next.signer, next.validUntil, next.err = NewSigner(ep, now)
+	}
 	if st != nil && st.url == ep.URL {
 		next.breaker = st.breaker
 	} else {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -183,8 +184,14 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	noKey := cfg
 	noKey.SecretKey = ""
 	g2 := startGateway(t, noKey)
-	if status, body := call(t, g2, "GET", "/v1/endpoints/"+ep.ID, ""); status != 500 || !strings.Contains(body["error"].(string), "secret-key") {
-		t.Errorf("without the key: %d %v, want 500 naming --secret-key", status, body)
+	if status, body := call(t, g2, "GET", "/v1/endpoints/"+ep.ID, ""); status != 200 || !strings.Contains(fmt.Sprint(body["secret_error"]), "--secret-key") {
+		t.Errorf("without the key: %d %v, want the endpoint with a secret_error naming --secret-key", status, body)
+	}
+	if status, body := call(t, g2, "GET", "/v1/endpoints", ""); status != 200 {
+		t.Errorf("list without the key: %d %v", status, body)
+	}
+	if status, body := call(t, g2, "PATCH", "/v1/endpoints/"+ep.ID, `{"description":"x"}`); status != 500 || !strings.Contains(fmt.Sprint(body["error"]), "secret-key") {
+		t.Errorf("edit without the key: %d %v, want 500 naming --secret-key (an edit would lose the secret)", status, body)
 	}
 	g2.stop(t)
 
