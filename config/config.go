@@ -22,6 +22,7 @@ type Config struct {
 	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"168h" help:"How long the events stream keeps events (the retry horizon)."`
 	StreamMaxBytes  ByteSize      `name:"stream-max-bytes" env:"QUAYCAST_STREAM_MAX_BYTES" default:"0" help:"Size cap of the events stream, e.g. 20GiB; when full, publishes are refused (0 = no cap)."`
 	DuplicateWindow time.Duration `name:"duplicate-window" env:"QUAYCAST_DUPLICATE_WINDOW" default:"2m" help:"Publishes with an event id seen within this window are dropped as duplicates."`
+	DeliveryLog     string        `name:"delivery-log" env:"QUAYCAST_DELIVERY_LOG" default:"all" enum:"all,failures,off" help:"Which POSTs the delivery log records: all, failures (not delivered, and test sends), or off."`
 	LogMaxAge       time.Duration `name:"log-max-age" env:"QUAYCAST_LOG_MAX_AGE" default:"72h" help:"How long the delivery log and receivers' replies are kept."`
 	MaxEndpoints    int           `name:"max-endpoints" env:"QUAYCAST_MAX_ENDPOINTS" default:"100000" help:"Consumer limit of the events stream: one consumer per endpoint."`
 
@@ -61,6 +62,7 @@ func Default() Config {
 		StreamMaxAge:       7 * 24 * time.Hour,
 		DuplicateWindow:    2 * time.Minute,
 		LogMaxAge:          72 * time.Hour,
+		DeliveryLog:        "all",
 		MaxEndpoints:       100_000,
 		MaxInFlight:        64,
 		MaxAckPending:      1000,

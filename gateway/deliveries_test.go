@@ -228,3 +228,33 @@ func TestReceiverReplies(t *testing.T) {
 	default:
 	}
 }
+
+// --delivery-log failures keeps only what did not go through (and test sends); off keeps nothing.
+func TestDeliveryLogLevels(t *testing.T) {
+	t.Parallel()
+	for _, level := range []string{"failures", "off"} {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t)
+			cfg.DeliveryLog = level
+			g := startGateway(t, cfg)
+			rc := newReceiver(t, http.StatusInternalServerError) // the first attempt fails
+			ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
+			g.waitReady(t)
+			publishNATS(t, g.NATSURL(), event("lv-1", "cargo_loaded", "C1"))
+			rc.waitCount(t, 1)
+			waitDrained(t, g.NATSURL(), ep.ID)
+			var page struct{ Deliveries []map[string]any }
+			want := map[string]int{"failures": 1, "off": 0}[level]
+			// The log is written without waiting: allow it a moment to land before counting.
+			waitFor(t, 5*time.Second, "the log", func() bool {
+				page.Deliveries = nil
+				_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+ep.ID+"/deliveries", nil, &page)
+				return len(page.Deliveries) >= want
+			})
+			if len(page.Deliveries) != want || want == 1 && page.Deliveries[0]["outcome"] != "retry" {
+				t.Errorf("%s: logged %v, want %d failed attempt(s)", level, page.Deliveries, want)
+			}
+		})
+	}
+}

@@ -123,12 +123,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	m := newMetrics()
+	logTo := attempts // the API reads the log even when this gateway writes none
+	if g.cfg.DeliveryLog == "off" {
+		logTo = nil
+	}
 	sender := NewSender(g.log, SenderOptions{
-		Targets:   targets,
-		Log:       attempts,
-		Replies:   js,
-		OnAttempt: m.attempt,
-		Timeout:   g.cfg.DeliveryTimeout,
+		Targets:         targets,
+		Log:             logTo,
+		LogFailuresOnly: g.cfg.DeliveryLog == "failures",
+		Replies:         js,
+		OnAttempt:       m.attempt,
+		Timeout:         g.cfg.DeliveryTimeout,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
 			FailureRatio:        g.cfg.BreakerRatio,

@@ -36,6 +36,7 @@ type SenderOptions struct {
 	Breaker          BreakerOptions       // per endpoint
 	OnBreakerChange  func(BreakerEvent)   // called on every breaker transition; may be nil
 	Log              *consumer.AttemptLog // the delivery log; nil: none
+	LogFailuresOnly  bool                 // record only attempts not delivered (and test sends)
 	Replies          jetstream.JetStream  // where receivers' replies are published; nil: not passed on
 	OnAttempt        func(a *Attempt)     // called after every POST (metrics); may be nil
 	Targets          TargetPolicy         // which addresses may be dialled
@@ -292,7 +293,7 @@ func (s *Sender) record(a *Attempt) {
 	if s.o.OnAttempt != nil {
 		s.o.OnAttempt(a)
 	}
-	if s.o.Log == nil {
+	if s.o.Log == nil || s.o.LogFailuresOnly && a.Outcome == "delivered" && !a.Test {
 		return
 	}
 	b, err := json.Marshal(a)
