@@ -25,7 +25,9 @@ type cli struct {
 	Endpoints   endpointsCmd   `cmd:"" help:"Manage webhook endpoints through the API."`
 	DeadLetters deadLettersCmd `cmd:"" name:"dead-letters" help:"List, replay and purge an endpoint's dead letters."`
 	Events      eventsCmd      `cmd:"" help:"The event catalogue."`
+	Bench       benchCmd       `cmd:"" help:"Run a bounded load scenario on loopback and report throughput, latency and the delivery verdict."`
 	Verify      verifyCmd      `cmd:"" help:"Check a saved webhook request's signature against a secret, as a receiver would."`
+	Tokens      tokensCmd      `cmd:"" help:"Manage API tokens (with the admin token)."`
 }
 
 type serveCmd struct {

@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/gateway"
+)
+
+// fast makes an in-process gateway retry and recover within a test's patience.
+func fast(c *config.Config) {
+	c.RetrySchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
+	c.BreakerCooldown = 200 * time.Millisecond
+	c.BreakerFailures = 3
+	c.DeliveryTimeout = 500 * time.Millisecond
+	c.AckWait = 5 * time.Second
+	c.ShutdownTimeout = 2 * time.Second
+	c.LogLevel = "warn"
+}
+
+func scenario(t *testing.T, preset string, o Overrides) Scenario {
+	t.Helper()
+	if o.Idle == nil {
+		o.Idle = ptr(time.Duration(0))
+	}
+	sc, err := Resolve(preset, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func run(t *testing.T, o Options) *Result {
+	t.Helper()
+	o.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	if o.Configure == nil {
+		o.Configure = fast
+	}
+	if o.Timeout == 0 {
+		o.Timeout = time.Minute
+	}
+	res, err := Run(t.Context(), o)
+	if res != nil {
+		var b bytes.Buffer
+		if err := res.WriteText(&b); err != nil {
+			t.Error(err)
+		}
+		t.Logf("\n%s", b.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// checkRound asserts the verdict is clean and the figures make sense.
+func checkRound(t *testing.T, rd Round, wantDeliveries int) {
+	t.Helper()
+	if rd.TimedOut || !rd.Verdict.clean() {
+		t.Errorf("%s: verdict %+v, timed out %v", rd.Name, rd.Verdict, rd.TimedOut)
+	}
+	if rd.Deliveries != wantDeliveries || rd.Delivered != wantDeliveries || rd.Latency.Count != uint64(wantDeliveries) {
+		t.Errorf("%s: expected %d, delivered %d, latencies %d; want %d", rd.Name, rd.Deliveries, rd.Delivered, rd.Latency.Count, wantDeliveries)
+	}
+	l := rd.Latency
+	if !(l.P50 > 0 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max && l.Max < 60_000) {
+		t.Errorf("%s: latency %+v", rd.Name, l)
+	}
+	if rd.DeliveriesPerSec <= 0 || rd.PublishRate <= 0 || rd.Published != rd.Events || rd.PublishFailures != 0 {
+		t.Errorf("%s: %.0f deliveries/s, %.0f published/s, %d of %d published, %d failed", rd.Name, rd.DeliveriesPerSec, rd.PublishRate, rd.Published, rd.Events, rd.PublishFailures)
+	}
+	s := rd.PerEndpoint.DeliveriesPerSec
+	if !(s.Min > 0 && s.Min <= s.Median && s.Median <= s.Max) {
+		t.Errorf("%s: per-endpoint spread %+v", rd.Name, s)
+	}
+}
+
+// The whole harness, in process: 3 endpoints, 300 events over 10 entities, the baseline first,
+// every signature verified; nothing lost, duplicated or out of order in either round.
+func TestRunSmokeWithBaseline(t *testing.T) {
+	t.Parallel()
+	sc := scenario(t, "smoke", Overrides{})
+	res := run(t, Options{Scenario: sc, Baseline: true, Verify: true})
+	if !res.OK || res.Target != TargetInProcess || len(res.Rounds) != 2 {
+		t.Fatalf("ok %v, target %s, %d rounds", res.OK, res.Target, len(res.Rounds))
+	}
+	for _, rd := range res.Rounds {
+		checkRound(t, rd, 900)
+		if rd.BadSignatures != 0 || rd.Requests != 900 {
+			t.Errorf("%s: %d bad signatures, %d requests", rd.Name, rd.BadSignatures, rd.Requests)
+		}
+	}
+	if res.Rounds[0].Pipeline != "baseline" || res.Rounds[1].Pipeline != "gateway" || res.Rounds[1].Registration == nil {
+		t.Errorf("rounds %s, %s", res.Rounds[0].Pipeline, res.Rounds[1].Pipeline)
+	}
+	if r := res.VsBaseline; r == nil || r.DeliveriesPerSec <= 0 || r.P99 <= 0 {
+		t.Errorf("ratios %+v", r)
+	}
+	if res.Strays != 0 {
+		t.Errorf("%d stray deliveries", res.Strays)
+	}
+	b, err := json.Marshal(res)
+	if err != nil || !strings.Contains(string(b), `"deliveries_per_s"`) || !strings.Contains(string(b), `"receiver_latency":"0s"`) {
+		t.Errorf("JSON %s: %v", b, err)
+	}
+}
+
+// An endpoint down while 200 events are published: its breaker opens; once it is back, the
+// backlog drains and the drain is timed. Receivers fail 5 % of requests with 503 meanwhile.
+func TestRunDownEndpointDrainsAndFlakyRetries(t *testing.T) {
+	t.Parallel()
+	sc := scenario(t, "smoke", Overrides{Events: ptr(200), Endpoints: ptr(2), Down: ptr(1), Failure: ptr(0.05)})
+	res := run(t, Options{Scenario: sc})
+	rd := res.Rounds[0]
+	checkRound(t, rd, 400)
+	if rd.Drain == nil || rd.Drain.Events != 200 || rd.Drain.Seconds <= 0 || rd.Drain.FirstDeliverySecond < 0 {
+		t.Errorf("drain %+v", rd.Drain)
+	}
+	if rd.FailedOnPurpose == 0 || rd.Requests <= 400 {
+		t.Errorf("%d requests, %d failed on purpose: the flaky receivers failed nothing", rd.Requests, rd.FailedOnPurpose)
+	}
+}
+
+// One endpoint hangs past the delivery timeout beside two healthy ones: the run is made without
+// it, then with it, and the healthy ones' p99 are compared.
+func TestRunHangingEndpoint(t *testing.T) {
+	t.Parallel()
+	sc := scenario(t, "smoke", Overrides{Events: ptr(200), Endpoints: ptr(2), Hanging: ptr(1), Rate: ptr(400.0)})
+	res := run(t, Options{Scenario: sc})
+	if len(res.Rounds) != 2 || !res.OK {
+		t.Fatalf("%d rounds, ok %v", len(res.Rounds), res.OK)
+	}
+	checkRound(t, res.Rounds[0], 400)
+	checkRound(t, res.Rounds[1], 400)
+	if res.Rounds[0].Endpoints != 2 || res.Rounds[1].Endpoints != 3 || res.Rounds[1].Checked != 2 {
+		t.Errorf("endpoints %d then %d (%d checked)", res.Rounds[0].Endpoints, res.Rounds[1].Endpoints, res.Rounds[1].Checked)
+	}
+	if res.Rounds[1].FailedOnPurpose == 0 {
+		t.Error("the hanging endpoint got no request")
+	}
+	if h := res.Hanging; h == nil || h.Ratio <= 0 {
+		t.Errorf("hanging effect %+v", h)
+	}
+}
+
+// A gateway already running, reached by its URLs: the harness registers its endpoints, runs, and
+// removes them again.
+func TestRunAgainstExistingGateway(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir, cfg.NATSListen, cfg.Listen = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AllowTargets = []string{"127.0.0.1"}
+	fast(&cfg)
+	g := gateway.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	select {
+	case <-g.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	sc := scenario(t, "smoke", Overrides{Events: ptr(100), Endpoints: ptr(2)})
+	res := run(t, Options{Scenario: sc, APIURL: g.APIURL(), NATSURL: g.NATSURL()})
+	if res.Target != TargetRemote || res.GatewayEnd != nil || len(res.Notes) == 0 {
+		t.Errorf("target %s, gateway figures %+v, notes %v", res.Target, res.GatewayEnd, res.Notes)
+	}
+	checkRound(t, res.Rounds[0], 200)
+	var list struct{ Endpoints []json.RawMessage }
+	if err := gateway.NewClient(g.APIURL()).Do(t.Context(), "GET", "/v1/endpoints", nil, &list); err != nil || len(list.Endpoints) != 0 {
+		t.Errorf("after the run the gateway has %d endpoints (%v), want none", len(list.Endpoints), err)
+	}
+}
+
+func TestOptionsErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	sc := scenario(t, "smoke", Overrides{})
+	tests := []struct {
+		name  string
+		o     Options
+		field string
+	}{
+		{"api without nats-url", Options{Scenario: sc, APIURL: "http://127.0.0.1:8080"}, "nats-url"},
+		{"nats-url without api", Options{Scenario: sc, NATSURL: "nats://127.0.0.1:4222"}, "api"},
+		{"api not on loopback", Options{Scenario: sc, APIURL: "http://10.1.2.3:8080", NATSURL: "nats://127.0.0.1:4222"}, "api"},
+		{"nats not on loopback", Options{Scenario: sc, APIURL: "http://localhost:8080", NATSURL: "nats://127.0.0.1:4222,nats://example.com:4222"}, "nats-url"},
+		{"gateway args with an existing gateway", Options{Scenario: func() Scenario { s := sc; s.GatewayArgs = []string{"--max-in-flight=8"}; return s }(), APIURL: "http://127.0.0.1:8080", NATSURL: "nats://127.0.0.1:4222"}, "gateway-arg"},
+		{"bad scenario", Options{Scenario: func() Scenario { s := sc; s.Events = 0; return s }()}, "events"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Run(t.Context(), tc.o)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Errorf("error %v, want one naming --%s", err, tc.field)
+			}
+		})
+	}
+}

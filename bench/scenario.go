@@ -1,0 +1,315 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Scenario is one load run: what is registered, what is published, how the receivers behave.
+// In a YAML file its keys are the flag names with underscores (failure_ratio); a file may name a
+// preset to start from (preset: fanout) and change some of its values.
+type Scenario struct {
+	Name string `yaml:"name" json:"name"`
+	// Preset is only read from a file: the preset whose values the file starts from.
+	Preset string `yaml:"preset" json:"-"`
+
+	Events    int             `yaml:"events" json:"events"`               // events published per round
+	Endpoints int             `yaml:"endpoints" json:"endpoints"`         // healthy endpoints registered
+	Entities  int             `yaml:"entities" json:"entities"`           // events spread over this many entities
+	Size      config.ByteSize `yaml:"size" json:"size_bytes"`             // of each envelope, data padded to it
+	Rate      float64         `yaml:"rate" json:"rate"`                   // events/s; 0 = as fast as the publish window allows
+	Window    int             `yaml:"window" json:"window"`               // publishes awaiting their PubAck at most
+	Types     []string        `yaml:"types" json:"types"`                 // event types published, picked at random per event
+	Subscribe string          `yaml:"subscribe" json:"subscribe"`         // same | all | spread (see Validate)
+	Latency   Duration        `yaml:"latency" json:"receiver_latency"`    // added to every receiver answer
+	Failure   float64         `yaml:"failure_ratio" json:"failure_ratio"` // share of requests answered 503 (Retry-After: 1)
+	Hanging   int             `yaml:"hanging" json:"hanging"`             // extra endpoints that never answer
+	Down      int             `yaml:"down" json:"down"`                   // endpoints refusing connections until publishing is done
+	Idle      Duration        `yaml:"idle" json:"idle"`                   // idle window after registration (CPU measured)
+	Servers   int             `yaml:"receiver_servers" json:"receiver_servers"`
+	Seed      uint64          `yaml:"seed" json:"seed"`
+	// GatewayArgs are extra `quaycast serve` flags for a gateway the harness starts itself.
+	GatewayArgs []string `yaml:"gateway_args" json:"gateway_args,omitempty"`
+}
+
+// Subscription modes: how endpoints choose their event types.
+const (
+	SubscribeSame   = "same"   // every endpoint subscribes to every published type, by name
+	SubscribeAll    = "all"    // every endpoint subscribes to "*" (filter evt.>)
+	SubscribeSpread = "spread" // endpoint i subscribes to the i-th published type only (round robin)
+)
+
+// Duration is a time.Duration written as "50ms" in YAML and JSON.
+type Duration time.Duration
+
+// MarshalText writes the duration as Go does ("1m30s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads "50ms", "2s" or "0".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("duration %q: want a number with a unit, e.g. 50ms or 2s", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// defaultTypes are four types of four groups, as a terminal publishes them.
+var defaultTypes = []string{"cargo_gated_in", "cargo_loaded", "hold_applied", "reefer_plugged_in"}
+
+func allTypes() []string {
+	var names []string
+	for _, t := range subjects.Catalogue() {
+		names = append(names, t.Name)
+	}
+	return names
+}
+
+// base is the scenario every preset starts from: 1 KiB events to 10 endpoints, as fast as
+// possible.
+func base() Scenario {
+	return Scenario{
+		Events: 20_000, Endpoints: 10, Entities: 1_000, Size: 1 << 10, Window: 1024,
+		Types: slices.Clone(defaultTypes), Subscribe: SubscribeSame, Idle: Duration(2 * time.Second),
+		Servers: 20, Seed: 1,
+	}
+}
+
+// presets are the named scenarios. Each finishes in a few minutes on a 2-core machine; flags
+// change any of their values.
+var presets = map[string]struct {
+	about string
+	make  func(s *Scenario)
+}{
+	"standard": {"1 KiB events of 4 types to 10 endpoints, as fast as possible", func(*Scenario) {}},
+	"smoke":    {"a few hundred events to 3 endpoints: checks the set-up in seconds", func(s *Scenario) { s.Events, s.Endpoints, s.Entities, s.Size, s.Idle = 300, 3, 10, 256, 0 }},
+	"latency": {"2,000 events/s to 10 endpoints: end-to-end latency at a steady rate", func(s *Scenario) {
+		s.Events, s.Rate = 20_000, 2000
+	}},
+	"fanout": {"one event type to 1,000 endpoints", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Entities, s.Types = 200, 1000, 100, []string{"cargo_gated_in"}
+	}},
+	"many-entities": {"every event its own entity: as many lanes as events", func(s *Scenario) {
+		s.Events, s.Entities = 20_000, 20_000
+	}},
+	"hot-entity": {"every event of one entity: strictly serial per endpoint", func(s *Scenario) {
+		s.Events, s.Entities = 5000, 1
+	}},
+	"flaky": {"receivers answer 10 % of requests with 503 (Retry-After: 1)", func(s *Scenario) {
+		s.Events, s.Failure = 10_000, 0.1
+	}},
+	"slow": {"receivers answer after 50 ms", func(s *Scenario) {
+		s.Events, s.Latency = 10_000, Duration(50*time.Millisecond)
+	}},
+	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; also run without it", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Hanging, s.Rate = 10_000, 5, 1, 500
+	}},
+	"backlog": {"100,000 events published while the endpoint is down, then it comes back: the drain", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Down, s.Size = 100_000, 1, 1, 512
+	}},
+	"endpoints-10k": {"10,000 endpoints, one type each: registration time, memory, idle CPU, throughput", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Entities, s.Size = 200, 10_000, 100, 512
+		s.Types, s.Subscribe, s.Idle = allTypes(), SubscribeSpread, Duration(10*time.Second)
+	}},
+}
+
+// Presets lists the preset names with a line about each, sorted.
+func Presets() []string {
+	var out []string
+	for name, p := range presets {
+		out = append(out, name+": "+p.about)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Overrides are the scenario values given as flags; nil means not given.
+type Overrides struct {
+	Events, Endpoints, Entities *int
+	Size                        *config.ByteSize
+	Rate                        *float64
+	Window                      *int
+	Types                       []string
+	Subscribe                   *string
+	Latency                     *time.Duration
+	Failure                     *float64
+	Hanging, Down               *int
+	Idle                        *time.Duration
+	Servers                     *int
+	Seed                        *uint64
+}
+
+// Resolve builds the scenario of a run: the preset (from the flag, else the file's preset key,
+// else "standard"), then the file's values, then the flags. Unless --entities is given, the
+// entities are at most the events. It validates the result.
+func Resolve(preset string, file []byte, o Overrides) (Scenario, error) {
+	var head struct {
+		Preset string `yaml:"preset"`
+	}
+	if len(file) > 0 {
+		if err := yaml.Unmarshal(file, &head); err != nil {
+			return Scenario{}, &config.FieldError{Field: "scenario", Reason: yamlReason(err)}
+		}
+	}
+	field := "preset"
+	if preset == "" {
+		preset, field = head.Preset, "scenario"
+	}
+	if preset == "" {
+		preset = "standard"
+	}
+	p, ok := presets[preset]
+	if !ok {
+		names := make([]string, 0, len(presets))
+		for n := range presets {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return Scenario{}, &config.FieldError{Field: field, Reason: fmt.Sprintf("unknown preset %q (want one of %s)", preset, strings.Join(names, ", "))}
+	}
+	s := base()
+	p.make(&s)
+	s.Name = preset
+	if len(file) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(file))
+		dec.KnownFields(true)
+		if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+			return Scenario{}, &config.FieldError{Field: "scenario", Reason: yamlReason(err)}
+		}
+		s.Preset = ""
+	}
+	set(&s.Events, o.Events)
+	set(&s.Endpoints, o.Endpoints)
+	set(&s.Entities, o.Entities)
+	set(&s.Size, o.Size)
+	set(&s.Rate, o.Rate)
+	set(&s.Window, o.Window)
+	set(&s.Subscribe, o.Subscribe)
+	set(&s.Failure, o.Failure)
+	set(&s.Hanging, o.Hanging)
+	set(&s.Down, o.Down)
+	set(&s.Servers, o.Servers)
+	set(&s.Seed, o.Seed)
+	if o.Latency != nil {
+		s.Latency = Duration(*o.Latency)
+	}
+	if o.Idle != nil {
+		s.Idle = Duration(*o.Idle)
+	}
+	if o.Types != nil {
+		s.Types = o.Types
+	}
+	if o.Entities == nil && s.Entities > s.Events { // fewer events than the preset's entities
+		s.Entities = max(s.Events, 1)
+	}
+	return s, s.Validate()
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func yamlReason(err error) string {
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", "; "), "yaml: ")
+}
+
+// Bounds of a scenario: every run is bounded in count, so that it ends by itself.
+const (
+	MaxEvents     = 1_000_000
+	MaxEndpoints  = 20_000
+	MaxDeliveries = 20_000_000
+	MinSize       = 256
+)
+
+// Validate reports the first bad value as a *config.FieldError naming its flag.
+func (s Scenario) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &config.FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
+	switch {
+	case s.Events < 1 || s.Events > MaxEvents:
+		return bad("events", "must be between 1 and %d", MaxEvents)
+	case s.Endpoints < 1 || s.Endpoints > MaxEndpoints:
+		return bad("endpoints", "must be between 1 and %d", MaxEndpoints)
+	case s.Entities < 1:
+		return bad("entities", "must be at least 1")
+	case s.Entities > s.Events:
+		return bad("entities", "more entities (%d) than --events (%d)", s.Entities, s.Events)
+	case s.Size < MinSize || s.Size > subjects.MaxEventBytes:
+		return bad("size", "must be between %d B and 1MiB", MinSize)
+	case s.Rate < 0 || s.Rate > 1e6:
+		return bad("rate", "must be between 0 (as fast as possible) and 1000000 events/s")
+	case s.Window < 1 || s.Window > 65536:
+		return bad("window", "must be between 1 and 65536")
+	case len(s.Types) == 0:
+		return bad("types", "at least one event type is needed")
+	case s.Latency < 0 || time.Duration(s.Latency) > time.Minute:
+		return bad("latency", "must be between 0 and 1m")
+	case s.Failure < 0 || s.Failure >= 1:
+		return bad("failure-ratio", "must be at least 0 and below 1")
+	case s.Hanging < 0 || s.Hanging > 100:
+		return bad("hanging", "must be between 0 and 100")
+	case s.Down < 0 || s.Down > s.Endpoints:
+		return bad("down", "must be between 0 and --endpoints (%d)", s.Endpoints)
+	case s.Down > 100:
+		return bad("down", "at most 100 endpoints can be down")
+	case s.Down > 0 && s.Hanging > 0:
+		return bad("down", "cannot be combined with --hanging in one scenario")
+	case s.Idle < 0 || time.Duration(s.Idle) > 5*time.Minute:
+		return bad("idle", "must be between 0 and 5m")
+	case s.Servers < 1 || s.Servers > 1000:
+		return bad("receiver-servers", "must be between 1 and 1000")
+	}
+	for i, t := range s.Types {
+		if _, ok := subjects.Lookup(t); !ok {
+			return bad("types", "%q (number %d) is not a catalogue type: see `quaycast events types`", t, i+1)
+		}
+	}
+	switch s.Subscribe {
+	case SubscribeSame, SubscribeAll:
+	case SubscribeSpread:
+		if s.Endpoints < len(s.Types) {
+			return bad("subscribe", "spread needs at least as many endpoints (%d) as types (%d)", s.Endpoints, len(s.Types))
+		}
+	default:
+		return bad("subscribe", "%q: want same, all or spread", s.Subscribe)
+	}
+	if d := s.deliveries(); d > MaxDeliveries {
+		return bad("events", "%d events to these endpoints make about %d deliveries per round, more than the bound of %d", s.Events, d, MaxDeliveries)
+	}
+	return nil
+}
+
+// deliveries estimates the deliveries of one round.
+func (s Scenario) deliveries() int64 {
+	per := int64(s.Endpoints + s.Hanging)
+	if s.Subscribe == SubscribeSpread {
+		per = per/int64(len(s.Types)) + 1
+	}
+	return int64(s.Events) * per
+}
+
+// selectors are the event_types of endpoint i.
+func (s Scenario) selectors(i int) []string {
+	switch s.Subscribe {
+	case SubscribeAll:
+		return []string{subjects.SelectAll}
+	case SubscribeSpread:
+		return []string{s.Types[i%len(s.Types)]}
+	}
+	return slices.Clone(s.Types)
+}

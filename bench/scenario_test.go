@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quaycast/quaycast/config"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		preset string
+		file   string
+		o      Overrides
+		check  func(t *testing.T, s Scenario)
+	}{
+		{name: "default is standard", check: func(t *testing.T, s Scenario) {
+			if s.Name != "standard" || s.Endpoints != 10 || s.Size != 1024 || s.Rate != 0 || len(s.Types) != 4 {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "preset fanout", preset: "fanout", check: func(t *testing.T, s Scenario) {
+			if s.Endpoints != 1000 || len(s.Types) != 1 || s.Types[0] != "cargo_gated_in" || s.Subscribe != SubscribeSame {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "preset endpoints-10k spreads one type per endpoint", preset: "endpoints-10k", check: func(t *testing.T, s Scenario) {
+			if s.Endpoints != 10_000 || s.Subscribe != SubscribeSpread || len(s.Types) < 30 || s.Idle != Duration(10*time.Second) {
+				t.Errorf("%+v", s)
+			}
+			if sel := s.selectors(31); len(sel) != 1 || sel[0] != s.Types[31%len(s.Types)] {
+				t.Errorf("selectors of endpoint 31: %v", sel)
+			}
+		}},
+		{name: "flags override the preset", preset: "hot-entity", o: Overrides{Events: ptr(50), Rate: ptr(100.0), Latency: ptr(5 * time.Millisecond), Types: []string{"cargo_loaded"}}, check: func(t *testing.T, s Scenario) {
+			if s.Events != 50 || s.Entities != 1 || s.Rate != 100 || s.Latency != Duration(5*time.Millisecond) || s.Types[0] != "cargo_loaded" {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "a file starts from its preset and changes some values", file: "preset: slow\nevents: 123\nsize: 2KiB\nlatency: 10ms\nfailure_ratio: 0.25\ntypes: [cargo_loaded, hold_applied]\nsubscribe: all\n", check: func(t *testing.T, s Scenario) {
+			if s.Name != "slow" || s.Events != 123 || s.Size != 2048 || s.Latency != Duration(10*time.Millisecond) || s.Failure != 0.25 || len(s.Types) != 2 || s.Subscribe != SubscribeAll {
+				t.Errorf("%+v", s)
+			}
+			if sel := s.selectors(0); len(sel) != 1 || sel[0] != "*" {
+				t.Errorf("selectors %v", sel)
+			}
+		}},
+		{name: "the preset flag wins over the file's, flags over the file", preset: "smoke", file: "preset: fanout\nendpoints: 7\nname: mine\n", o: Overrides{Endpoints: ptr(4)}, check: func(t *testing.T, s Scenario) {
+			if s.Name != "mine" || s.Events != 300 || s.Endpoints != 4 {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "a size in plain bytes", file: "size: 300\nidle: 0s\n", check: func(t *testing.T, s Scenario) {
+			if s.Size != 300 || s.Idle != 0 {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "every preset is valid", check: func(t *testing.T, _ Scenario) {
+			for name := range presets {
+				if _, err := Resolve(name, nil, Overrides{}); err != nil {
+					t.Errorf("preset %s: %v", name, err)
+				}
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Resolve(tc.preset, []byte(tc.file), tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, s)
+		})
+	}
+}
+
+func TestResolveErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		preset    string
+		file      string
+		o         Overrides
+		wantField string
+		wantText  string
+	}{
+		{"unknown preset", "nope", "", Overrides{}, "preset", "unknown preset"},
+		{"unknown preset in the file", "", "preset: nope\n", Overrides{}, "scenario", "unknown preset"},
+		{"unknown key in the file", "", "evnets: 3\n", Overrides{}, "scenario", "evnets"},
+		{"not YAML", "", "events: [\n", Overrides{}, "scenario", ""},
+		{"bad size in the file", "", "size: lots\n", Overrides{}, "scenario", "size"},
+		{"bad duration in the file", "", "latency: soon\n", Overrides{}, "scenario", "duration"},
+		{"no events", "", "", Overrides{Events: ptr(0)}, "events", "between 1"},
+		{"too many endpoints", "", "", Overrides{Endpoints: ptr(MaxEndpoints + 1)}, "endpoints", "between 1"},
+		{"more entities than events", "", "", Overrides{Events: ptr(10), Entities: ptr(11)}, "entities", "more entities"},
+		{"size too small", "", "", Overrides{Size: ptr(config.ByteSize(10))}, "size", "between"},
+		{"size too large", "", "", Overrides{Size: ptr(config.ByteSize(2 << 20))}, "size", "between"},
+		{"negative rate", "", "", Overrides{Rate: ptr(-1.0)}, "rate", ""},
+		{"window zero", "", "", Overrides{Window: ptr(0)}, "window", ""},
+		{"unknown type", "", "", Overrides{Types: []string{"cargo_loaded", "teleported"}}, "types", `"teleported"`},
+		{"no types", "", "types: []\n", Overrides{}, "types", "at least one"},
+		{"bad subscribe", "", "", Overrides{Subscribe: ptr("some")}, "subscribe", "same, all or spread"},
+		{"spread needs endpoints", "", "", Overrides{Subscribe: ptr("spread"), Endpoints: ptr(2)}, "subscribe", "spread"},
+		{"failure ratio of 1", "", "", Overrides{Failure: ptr(1.0)}, "failure-ratio", ""},
+		{"negative latency", "", "", Overrides{Latency: ptr(-time.Second)}, "latency", ""},
+		{"down beyond endpoints", "", "", Overrides{Endpoints: ptr(2), Down: ptr(3)}, "down", ""},
+		{"down and hanging", "hanging", "", Overrides{Down: ptr(1)}, "down", "hanging"},
+		{"too many deliveries", "", "", Overrides{Events: ptr(MaxEvents), Endpoints: ptr(100), Entities: ptr(10)}, "events", "bound"},
+		{"receiver servers zero", "", "", Overrides{Servers: ptr(0)}, "receiver-servers", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Resolve(tc.preset, []byte(tc.file), tc.o)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v, want a *config.FieldError", err)
+			}
+			if fe.Field != tc.wantField || !strings.Contains(fe.Reason, tc.wantText) {
+				t.Errorf("error %q, want field %s and %q in the reason", err, tc.wantField, tc.wantText)
+			}
+			if !strings.HasPrefix(err.Error(), "--"+tc.wantField+":") {
+				t.Errorf("error %q does not start with the flag", err)
+			}
+		})
+	}
+}
+
+func TestEventBodiesHaveTheScenarioSize(t *testing.T) {
+	t.Parallel()
+	sc, err := Resolve("smoke", nil, Overrides{Size: ptr(config.ByteSize(1000)), Events: ptr(50), Entities: ptr(5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := newEvents(sc)
+	again := newEvents(sc)
+	entities := map[string]bool{}
+	for i := range sc.Events {
+		b := ev.body(nil, "bnx-", i, 123456789*time.Nanosecond)
+		if len(b) != 1000 {
+			t.Fatalf("event %d is %d bytes, want 1000: %s", i, len(b), b)
+		}
+		if !strings.Contains(string(b), `"data":{"t":123456789,"pad":"`) {
+			t.Fatalf("event %d has no timestamp: %s", i, b)
+		}
+		if ev.entity(i) != again.entity(i) || ev.typ(i) != again.typ(i) {
+			t.Fatalf("event %d differs between two runs of the same seed", i)
+		}
+		entities[ev.entity(i)] = true
+	}
+	if len(entities) != 5 {
+		t.Errorf("%d entities used, want 5", len(entities))
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/quaycast/quaycast/bench"
+	"github.com/quaycast/quaycast/config"
+)
+
+type benchCmd struct {
+	Preset   string `name:"preset" help:"Named scenario to start from: smoke, standard (the default), latency, fanout, many-entities, hot-entity, flaky, slow, hanging, backlog, endpoints-10k. --list-presets says what each does."`
+	Scenario string `name:"scenario" type:"existingfile" help:"YAML file of scenario values (keys as the flags, with underscores; 'preset: NAME' to start from a preset). Flags override it."`
+	List     bool   `name:"list-presets" help:"Print the presets and exit."`
+
+	Events          *int             `name:"events" help:"Events published per round."`
+	Endpoints       *int             `name:"endpoints" help:"Healthy endpoints registered."`
+	Entities        *int             `name:"entities" help:"Entities the events are spread over (order is kept per entity)."`
+	Size            *config.ByteSize `name:"size" help:"Size of each event, e.g. 1KiB (the envelope's data is padded)."`
+	Rate            *float64         `name:"rate" help:"Events per second; 0 publishes as fast as the window allows."`
+	Window          *int             `name:"window" help:"Publishes awaiting their PubAck at most."`
+	Types           []string         `name:"types" help:"Event types published (comma-separated catalogue names)."`
+	Subscribe       *string          `name:"subscribe" help:"How endpoints subscribe: same (every published type), all (*), spread (one type each)."`
+	Latency         *time.Duration   `name:"latency" help:"Receivers answer after this long."`
+	FailureRatio    *float64         `name:"failure-ratio" help:"Share of requests receivers answer with 503 (Retry-After: 1)."`
+	Hanging         *int             `name:"hanging" help:"Extra endpoints that never answer; the run is also made without them, for comparison."`
+	Down            *int             `name:"down" help:"Endpoints that refuse connections while events are published, then come back (the drain is timed)."`
+	Idle            *time.Duration   `name:"idle" help:"Measure the gateway idle this long after registration."`
+	ReceiverServers *int             `name:"receiver-servers" help:"Loopback HTTP servers the healthy endpoints are spread over."`
+	Seed            *uint64          `name:"seed" help:"Seed of the events' types and entities."`
+	GatewayArg      []string         `name:"gateway-arg" sep:"none" help:"Extra flag for the gateway the harness starts, e.g. --gateway-arg=--max-in-flight=128 (repeatable)."`
+
+	Baseline   bool          `name:"baseline" help:"Also run the minimal pipeline (consume, sign, POST, ack) over the same events and receivers first, and report the gateway as a ratio of it."`
+	NATSURL    string        `name:"nats-url" help:"NATS of an existing gateway (with --api); by default the harness starts a gateway of its own."`
+	API        string        `name:"api" help:"API of an existing gateway (with --nats-url)."`
+	Token      string        `name:"token" env:"QUAYCAST_TOKEN" help:"API token of an existing gateway that has access control (it needs endpoints:write and endpoints:delete). Prefer the environment variable."`
+	GatewayLog string        `name:"gateway-log-level" default:"warn" enum:"debug,info,warn,error" help:"Log level of the gateway the harness starts (its warnings and errors are counted)."`
+	Timeout    time.Duration `name:"timeout" default:"5m" help:"The whole run ends by then, delivered or not."`
+	Verify     bool          `name:"verify-signatures" help:"Receivers verify every signature (costs the harness CPU)."`
+	JSON       bool          `name:"json" help:"Print the result as JSON."`
+	NoProgress bool          `name:"no-progress" help:"No progress bar (there is none when stdout is not a terminal)."`
+}
+
+func (c *benchCmd) Run(ctx context.Context) error {
+	if c.List {
+		for _, p := range bench.Presets() {
+			fmt.Println(p)
+		}
+		return nil
+	}
+	var file []byte
+	if c.Scenario != "" {
+		var err error
+		if file, err = os.ReadFile(c.Scenario); err != nil {
+			return &config.FieldError{Field: "scenario", Reason: err.Error()}
+		}
+	}
+	sc, err := bench.Resolve(c.Preset, file, bench.Overrides{
+		Events: c.Events, Endpoints: c.Endpoints, Entities: c.Entities, Size: c.Size, Rate: c.Rate,
+		Window: c.Window, Types: c.Types, Subscribe: c.Subscribe, Latency: c.Latency, Failure: c.FailureRatio,
+		Hanging: c.Hanging, Down: c.Down, Idle: c.Idle, Servers: c.ReceiverServers, Seed: c.Seed,
+	})
+	if err != nil {
+		return err
+	}
+	sc.GatewayArgs = append(sc.GatewayArgs, c.GatewayArg...)
+	if c.Timeout < time.Second {
+		return &config.FieldError{Field: "timeout", Reason: "must be at least 1s"}
+	}
+	o := bench.Options{
+		Scenario: sc, APIURL: c.API, NATSURL: c.NATSURL, GatewayLogLevel: c.GatewayLog,
+		Baseline: c.Baseline, Timeout: c.Timeout, Verify: c.Verify, APIToken: c.Token,
+	}
+	if c.API == "" {
+		if o.Executable, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the quaycast binary to start the gateway: %w", err)
+		}
+	}
+	if from, to, err := bench.RaiseOpenFileLimit(); err == nil && to > from {
+		o.Notes = append(o.Notes, fmt.Sprintf("open-file limit raised from %d to %d for the harness and the gateway it starts", from, to))
+	}
+	if !c.NoProgress && isatty.IsTerminal(os.Stdout.Fd()) && isatty.IsTerminal(os.Stderr.Fd()) {
+		o.Progress = os.Stderr
+	}
+	res, err := bench.Run(ctx, o)
+	if res != nil {
+		if perr := c.print(os.Stdout, res); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err != nil && !errors.Is(err, bench.ErrVerdict) && ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	return err
+}
+
+func (c *benchCmd) print(w io.Writer, res *bench.Result) error {
+	if c.JSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return res.WriteText(w)
+}
