@@ -26,13 +26,14 @@ type Config struct {
 	LogMaxAge       time.Duration `name:"log-max-age" env:"QUAYCAST_LOG_MAX_AGE" default:"72h" help:"How long the delivery log and receivers' replies are kept."`
 	MaxEndpoints    int           `name:"max-endpoints" env:"QUAYCAST_MAX_ENDPOINTS" default:"100000" help:"Consumer limit of the events stream: one consumer per endpoint."`
 
-	MaxInFlight     int             `name:"max-in-flight" env:"QUAYCAST_MAX_IN_FLIGHT" default:"64" help:"Per endpoint: deliveries in flight at once, across entities."`
-	MaxAckPending   int             `name:"max-ack-pending" env:"QUAYCAST_MAX_ACK_PENDING" default:"1000" help:"Per endpoint: events held by the gateway, delivered or queued, not yet acknowledged."`
-	AckWait         time.Duration   `name:"ack-wait" env:"QUAYCAST_ACK_WAIT" default:"60s" help:"JetStream redelivers an event not acknowledged or kept alive within this time."`
-	DeliveryTimeout time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"10s" help:"Deadline of one webhook POST."`
-	RetrySchedule   []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"5s,30s,2m,10m,30m,1h" help:"Waits between attempts; the last one repeats."`
-	MaxAttempts     int             `name:"max-attempts" env:"QUAYCAST_MAX_ATTEMPTS" default:"0" help:"POSTs of one event before it is dead-lettered (0 = no limit but --max-retry-age)."`
-	MaxRetryAge     time.Duration   `name:"max-retry-age" env:"QUAYCAST_MAX_RETRY_AGE" default:"24h" help:"An event still failing this long after its first attempt is dead-lettered."`
+	MaxInFlight      int             `name:"max-in-flight" env:"QUAYCAST_MAX_IN_FLIGHT" default:"64" help:"Per endpoint: deliveries in flight at once, across entities."`
+	MaxInFlightTotal int             `name:"max-in-flight-total" env:"QUAYCAST_MAX_IN_FLIGHT_TOTAL" default:"1024" help:"Deliveries in flight at once over all endpoints (bounds sockets and memory)."`
+	MaxAckPending    int             `name:"max-ack-pending" env:"QUAYCAST_MAX_ACK_PENDING" default:"1000" help:"Per endpoint: events held by the gateway, delivered or queued, not yet acknowledged."`
+	AckWait          time.Duration   `name:"ack-wait" env:"QUAYCAST_ACK_WAIT" default:"60s" help:"JetStream redelivers an event not acknowledged or kept alive within this time."`
+	DeliveryTimeout  time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"10s" help:"Deadline of one webhook POST."`
+	RetrySchedule    []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"5s,30s,2m,10m,30m,1h" help:"Waits between attempts; the last one repeats."`
+	MaxAttempts      int             `name:"max-attempts" env:"QUAYCAST_MAX_ATTEMPTS" default:"0" help:"POSTs of one event before it is dead-lettered (0 = no limit but --max-retry-age)."`
+	MaxRetryAge      time.Duration   `name:"max-retry-age" env:"QUAYCAST_MAX_RETRY_AGE" default:"24h" help:"An event still failing this long after its first attempt is dead-lettered."`
 
 	BreakerFailures    uint32        `name:"breaker-failures" env:"QUAYCAST_BREAKER_FAILURES" default:"5" help:"Consecutive failed attempts that open an endpoint's circuit breaker."`
 	BreakerRatio       float64       `name:"breaker-ratio" env:"QUAYCAST_BREAKER_RATIO" default:"0.5" help:"Or this share of failed attempts within --breaker-window ..."`
@@ -65,6 +66,7 @@ func Default() Config {
 		DeliveryLog:        "all",
 		MaxEndpoints:       100_000,
 		MaxInFlight:        64,
+		MaxInFlightTotal:   1024,
 		MaxAckPending:      1000,
 		AckWait:            time.Minute,
 		DeliveryTimeout:    10 * time.Second,
@@ -129,6 +131,8 @@ func (c Config) Validate() error {
 		return &FieldError{"max-endpoints", "must be at least 1"}
 	case c.MaxInFlight < 1:
 		return &FieldError{"max-in-flight", "must be at least 1"}
+	case c.MaxInFlightTotal < c.MaxInFlight:
+		return &FieldError{"max-in-flight-total", "must be at least --max-in-flight"}
 	case c.MaxAckPending < c.MaxInFlight:
 		return &FieldError{"max-ack-pending", "must be at least --max-in-flight"}
 	case c.AckWait < 3*time.Second:

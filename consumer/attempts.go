@@ -29,8 +29,14 @@ type AttemptLog struct {
 	stream jetstream.Stream
 }
 
-// NewAttemptLog opens the log (Setup creates its stream).
-func NewAttemptLog(ctx context.Context, js jetstream.JetStream) (*AttemptLog, error) {
+// NewAttemptLog opens the log (Setup creates its stream). It publishes through a JetStream
+// context of its own, with a deep queue of unacknowledged publishes and a short stall: when the
+// server falls behind, records are dropped (Append fails) rather than deliveries held up.
+func NewAttemptLog(ctx context.Context, nc *nats.Conn) (*AttemptLog, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
 	st, err := js.Stream(ctx, AttemptsStream)
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s: %w", AttemptsStream, err)
@@ -47,7 +53,7 @@ func attemptSubject(endpointID, eventID string) string {
 func (l *AttemptLog) Append(endpointID, eventID string, record []byte) error {
 	m := nats.NewMsg(attemptSubject(endpointID, eventID))
 	m.Data = record
-	if _, err := l.js.PublishMsgAsync(m); err != nil {
+	if _, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Millisecond)); err != nil {
 		return fmt.Errorf("append attempt of %s to %s: %w", eventID, endpointID, err)
 	}
 	return nil

@@ -412,12 +412,12 @@ func TestRegistrySealsSecretsAtRest(t *testing.T) {
 		t.Errorf("after rotation: secret %q, previous %+v; want %q, and %q until %v", got.Secret.Reveal(), got.PreviousSecrets, second, first, now.Add(time.Hour))
 	}
 
-	if _, err := e.reg.Get(ctx, ep.ID); !errors.Is(err, consumer.ErrSealed) { // e.reg has no key
-		t.Errorf("Get without a key = %v, want ErrSealed", err)
+	if got, err := e.reg.Get(ctx, ep.ID); err != nil || !errors.Is(got.SecretErr, consumer.ErrSealed) { // e.reg has no key
+		t.Errorf("Get without a key = %v, SecretErr %v; want the endpoint with SecretErr ErrSealed", err, got.SecretErr)
 	}
 	other := newRegistry(t, e.kv, e.stream, consumer.RegistryOptions{SecretKey: []byte("another key of exactly 32 bytes!")})
-	if got, err := other.Get(ctx, ep.ID); err == nil {
-		t.Errorf("Get with another key = %q, want an error", got.Secret.Reveal())
+	if got, err := other.Get(ctx, ep.ID); err != nil || got.SecretErr == nil || !got.Secret.IsZero() {
+		t.Errorf("Get with another key = %v, secret %q, SecretErr %v; want the endpoint with no secret and a SecretErr", err, got.Secret.Reveal(), got.SecretErr)
 	}
 	if _, err := consumer.NewRegistry(e.kv, e.stream, consumer.RegistryOptions{SecretKey: key[:16]}); err == nil {
 		t.Error("NewRegistry with a 16-byte key: want an error")
@@ -438,8 +438,8 @@ func TestRegistrySealsSecretsAtRest(t *testing.T) {
 	if _, err := e.kv.Put(ctx, victim.ID, b); err != nil {
 		t.Fatalf("kv put: %v", err)
 	}
-	if got, err := reg.Get(ctx, victim.ID); err == nil {
-		t.Errorf("a secret sealed for %s opened for %s as %q", ep.ID, victim.ID, got.Secret.Reveal())
+	if got, err := reg.Get(ctx, victim.ID); err != nil || got.SecretErr == nil || !got.Secret.IsZero() {
+		t.Errorf("a secret sealed for %s read for %s: %v, secret %q, SecretErr %v", ep.ID, victim.ID, err, got.Secret.Reveal(), got.SecretErr)
 	}
 }
 

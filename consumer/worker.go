@@ -99,8 +99,15 @@ func (w *worker) run(ctx context.Context) error {
 
 	cc, err := cons.Consume(func(msg jetstream.Msg) { w.onMessage(dctx, msg) },
 		jetstream.PullMaxMessages(min(w.o.MaxAckPending, 256)),
+		// Short pull requests: with nats.go's default of 30 s a consumer whose pull requests
+		// were used up could sit idle that long with events pending (measured in the bench).
+		jetstream.PullExpiry(5*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
+			switch {
+			case errors.Is(err, nats.ErrConnectionClosed):
+			case errors.Is(err, jetstream.ErrNoHeartbeat):
+				w.log.Debug().Err(err).Msg("consume: pull request renewed")
+			default:
 				w.log.Warn().Err(err).Msg("consume")
 			}
 		}))

@@ -29,6 +29,8 @@ type Attempt struct {
 	Response   *AttemptResponse `json:"response,omitempty"`
 	Alerts     []Alert          `json:"alerts,omitempty"`      // a reply in the alerts format, parsed
 	ReplyError string           `json:"reply_error,omitempty"` // why a 2xx reply was not passed on
+
+	header http.Header // as sent; flattened into Request.Headers when recorded
 }
 
 // AttemptRequest is what was sent, but the body: that is the event, in the events stream.

@@ -114,7 +114,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	attempts, err := consumer.NewAttemptLog(ctx, js)
+	attempts, err := consumer.NewAttemptLog(ctx, nc)
 	if err != nil {
 		return err
 	}
@@ -131,6 +131,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		Targets:         targets,
 		Log:             logTo,
 		LogFailuresOnly: g.cfg.DeliveryLog == "failures",
+		OnLogDropped:    m.logDropped.Inc,
+		MaxInFlight:     g.cfg.MaxInFlightTotal,
 		Replies:         js,
 		OnAttempt:       m.attempt,
 		Timeout:         g.cfg.DeliveryTimeout,

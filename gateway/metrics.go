@@ -22,6 +22,7 @@ type metrics struct {
 	invalid    prometheus.Counter
 	ingested   *prometheus.CounterVec
 	stored     prometheus.Gauge
+	logDropped prometheus.Counter
 	listed     map[string]bool // endpoints with series, as of the last listing (watchStreams only)
 }
 
@@ -50,11 +51,14 @@ func newMetrics() *metrics {
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "quaycast_ingested_events_total", Help: "Events taken by the ingest API, by result (stored, duplicate).",
 		}, []string{"result"}),
+		logDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quaycast_delivery_log_dropped_total", Help: "Delivery-log records dropped because the server fell behind (delivery goes first).",
+		}),
 		stored: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "quaycast_stream_last_sequence", Help: "Last sequence of the events stream: its rate is the ingest rate from every publisher.",
 		}),
 	}
-	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.ingested, m.stored,
+	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.ingested, m.stored, m.logDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

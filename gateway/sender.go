@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,6 +41,8 @@ type SenderOptions struct {
 	Replies          jetstream.JetStream  // where receivers' replies are published; nil: not passed on
 	OnAttempt        func(a *Attempt)     // called after every POST (metrics); may be nil
 	Targets          TargetPolicy         // which addresses may be dialled
+	MaxInFlight      int                  // POSTs in flight over all endpoints: 1024
+	OnLogDropped     func()               // called for each delivery-log record dropped; may be nil
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -51,7 +54,10 @@ type Sender struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpointState
-	bufs      sync.Pool // *[]byte for signature header values
+	bufs      sync.Pool     // *[]byte for signature header values
+	inFlight  chan struct{} // a slot per POST in flight
+
+	droppedLogged atomic.Int64 // when a dropped log record was last logged, Unix seconds
 }
 
 var _ consumer.Deliverer = (*Sender)(nil)
@@ -76,6 +82,9 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 		o.MaxResponseBytes = 64 << 10
 	}
 	o.Breaker = o.Breaker.withDefaults()
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 1024
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: o.Targets.control}
 	tr.DialContext = dialer.DialContext
@@ -94,6 +103,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 		log:       log,
 		o:         o,
 		endpoints: make(map[string]*endpointState),
+		inFlight:  make(chan struct{}, o.MaxInFlight),
 		bufs:      sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 	}
 }
@@ -209,8 +219,7 @@ func (s *Sender) post(ctx context.Context, d *consumer.Delivery, sg *signature.S
 // the body of a 2xx reply.
 func (s *Sender) do(ctx context.Context, d *consumer.Delivery, sg *signature.Signer, a *Attempt) (consumer.Outcome, []byte) {
 	ep := d.Endpoint
-	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-	defer cancel()
+	// The client's Timeout bounds the whole attempt, reply body included.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
 	if err != nil {
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil
@@ -233,9 +242,15 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, sg *signature.Sig
 	h[HeaderAttempt] = []string{strconv.Itoa(d.Attempt)}
 	*bp = sig
 	s.bufs.Put(bp)
-	a.Request.Headers = flatHeaders(h, true)
+	a.header = h // flattened only if the attempt is recorded
 
+	select { // bound POSTs in flight over all endpoints (sockets, memory)
+	case s.inFlight <- struct{}{}:
+	case <-ctx.Done():
+		return classify(0, nil, ctx.Err()), nil
+	}
 	resp, err := s.client.Do(req)
+	defer func() { <-s.inFlight }()
 	if err != nil {
 		return classify(0, nil, err), nil
 	}
@@ -288,12 +303,21 @@ func (s *Sender) passOnReply(d *consumer.Delivery, a *Attempt, reply []byte) {
 	}
 }
 
+// willRecord says whether the delivery log takes an attempt that was (or not) delivered.
+func (s *Sender) willRecord(a *Attempt, delivered bool) bool {
+	return s.o.Log != nil && (!s.o.LogFailuresOnly || !delivered || a.Test)
+}
+
 // record appends a to the delivery log and tells the metrics.
 func (s *Sender) record(a *Attempt) {
 	if s.o.OnAttempt != nil {
 		s.o.OnAttempt(a)
 	}
-	if s.o.Log == nil || s.o.LogFailuresOnly && a.Outcome == "delivered" && !a.Test {
+	logged := s.willRecord(a, a.Outcome == "delivered")
+	if logged || a.Test { // a test send's answer shows what was sent
+		a.Request.Headers = flatHeaders(a.header, true)
+	}
+	if !logged {
 		return
 	}
 	b, err := json.Marshal(a)
@@ -301,7 +325,19 @@ func (s *Sender) record(a *Attempt) {
 		err = s.o.Log.Append(a.EndpointID, a.EventID, b)
 	}
 	if err != nil {
-		s.log.Warn().Err(err).Str("endpoint_id", a.EndpointID).Str("event_id", a.EventID).Msg("delivery log")
+		s.logDropped(a, err)
+	}
+}
+
+// logDropped counts a delivery-log record that could not be written, and says so at most once a
+// minute: under overload the log gives way to delivery, and one line per record would flood.
+func (s *Sender) logDropped(a *Attempt, err error) {
+	if s.o.OnLogDropped != nil {
+		s.o.OnLogDropped()
+	}
+	now := time.Now().Unix()
+	if last := s.droppedLogged.Load(); now-last >= 60 && s.droppedLogged.CompareAndSwap(last, now) {
+		s.log.Warn().Err(err).Str("endpoint_id", a.EndpointID).Msg("delivery log records dropped (more may follow; see quaycast_delivery_log_dropped_total)")
 	}
 }
 
