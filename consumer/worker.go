@@ -44,6 +44,7 @@ type worker struct {
 	delivered   *delivered         // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
+	epoch       uint64 // the connection's reconnect count when this worker reset its consumer
 
 	sem   chan struct{} // bounds deliveries in flight across lanes
 	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
@@ -78,6 +79,7 @@ func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 // finish within ShutdownTimeout, leave everything else unacknowledged for redelivery.
 func (w *worker) run(ctx context.Context) error {
 	name := w.ep.Load().ConsumerName()
+	w.epoch = w.js.Conn().Stats().Reconnects // before the reset: see onMessage
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	cons, err := w.stream.Consumer(cctx, name)
 	if err == nil {
@@ -167,8 +169,14 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	if stopping {
 		return // left unacknowledged: redelivered to the next run
 	}
+	if w.js.Conn().Stats().Reconnects != w.epoch {
+		// The connection broke since this worker reset its consumer: messages JetStream sent
+		// meanwhile were lost and would come back only after later ones. Deliver nothing more;
+		// the manager restarts this worker, which resets the consumer to its ack floor.
+		return
+	}
 	if w.delivered.take(seq) { // sent before: only JetStream does not know (reset, lost ack)
-		w.ackMsg(ctx, msg, seq)
+		go w.ackMsg(ctx, msg, seq) // not on the callback: it waits for the server
 		return
 	}
 
@@ -319,6 +327,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		case Delivered:
 			log.Msg("delivered")
 			w.ackMsg(ctx, w.handle(it), it.seq)
+			w.resume(ctx)
 			return true
 		case Permanent:
 			log.Msg("refused")
@@ -408,6 +417,23 @@ func (w *worker) pause(ctx context.Context, d time.Duration) {
 	defer cancel()
 	if _, err := w.stream.PauseConsumer(pctx, w.ep.Load().ConsumerName(), until); err != nil {
 		w.log.Warn().Err(err).Msg("pause consumer")
+	}
+}
+
+// resume lifts a pause at once when the endpoint takes events again (its probe went through),
+// rather than when the pause would have ended.
+func (w *worker) resume(ctx context.Context) {
+	w.mu.Lock()
+	paused := time.Now().Before(w.pausedUntil)
+	w.pausedUntil = time.Time{}
+	w.mu.Unlock()
+	if !paused {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := w.stream.ResumeConsumer(rctx, w.ep.Load().ConsumerName()); err != nil {
+		w.log.Warn().Err(err).Msg("resume consumer")
 	}
 }
 
