@@ -101,9 +101,11 @@ func (w *worker) run(ctx context.Context) error {
 
 	cc, err := cons.Consume(func(msg jetstream.Msg) { w.onMessage(dctx, msg) },
 		jetstream.PullMaxMessages(min(w.o.MaxAckPending, 256)),
-		// Short pull requests: with nats.go's default of 30 s a consumer whose pull requests
-		// were used up could sit idle that long with events pending (measured in the bench).
-		jetstream.PullExpiry(5*time.Second),
+		// Shorter pull requests than nats.go's 30 s: a consumer whose pulls the client lost
+		// track of sat idle with events pending until the missed-heartbeat check (2 x expiry/2)
+		// renewed them — 28 s in the bench. Shorter still costs idle CPU with thousands of
+		// endpoints (heartbeats every expiry/2 each): 10 s is the compromise.
+		jetstream.PullExpiry(10*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			switch {
 			case errors.Is(err, nats.ErrConnectionClosed):
