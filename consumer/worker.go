@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,8 @@ type worker struct {
 	delivered   *delivered         // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
-	epoch       uint64 // the connection's reconnect count when this worker reset its consumer
+	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
+	ackWarned   atomic.Int64 // when an unconfirmed ack was last logged, Unix seconds
 
 	sem   chan struct{} // bounds deliveries in flight across lanes
 	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
@@ -82,11 +84,12 @@ func (w *worker) run(ctx context.Context) error {
 	w.epoch = w.js.Conn().Stats().Reconnects // before the reset: see onMessage
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	cons, err := w.stream.Consumer(cctx, name)
-	if err == nil {
+	if err == nil && w.canReset() {
 		// Start from the ack floor in stream order: without this, after a crash JetStream sends
-		// new events first and the unacknowledged ones only when their AckWait runs out.
+		// new events first and the unacknowledged ones only when their AckWait runs out. A reset
+		// that fails (a timeout under load) fails the run: the manager tries again.
 		if _, rerr := w.stream.ResetConsumer(cctx, name); rerr != nil {
-			w.log.Warn().Err(rerr).Msg("reset consumer failed (nats-server before 2.14?): order per entity is not kept across a restart")
+			err = fmt.Errorf("reset consumer %s: %w", name, rerr)
 		}
 	}
 	cancel()
@@ -149,6 +152,25 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// canReset reports whether the server has ResetConsumer (nats-server 2.14). Older servers do
+// not answer the request at all, so this is decided from the version.
+func (w *worker) canReset() bool {
+	v := w.js.Conn().ConnectedServerVersion()
+	major, rest, _ := strings.Cut(v, ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	ma, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(minor)
+	if err1 != nil || err2 != nil || ma > 2 || ma == 2 && mi >= 14 {
+		return true // unknown: try, and let a failure fail the run
+	}
+	oldServerOnce.Do(func() {
+		w.log.Error().Str("server_version", v).Msg("nats-server before 2.14 has no ResetConsumer: order per entity is not kept across gateway restarts and reconnects")
+	})
+	return false
+}
+
+var oldServerOnce sync.Once
 
 // onMessage routes one message to its entity's lane. It runs on the consumer's callback
 // goroutine, so it never blocks on a delivery.
@@ -474,7 +496,11 @@ func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64) {
 	defer cancel()
 	err := msg.DoubleAck(actx)
 	if err != nil {
-		w.log.Warn().Err(err).Uint64("seq", seq).Msg("ack not confirmed")
+		// Under overload this can happen for every event: say it once a minute per endpoint.
+		if now := time.Now().Unix(); now-w.ackWarned.Load() >= 60 {
+			w.ackWarned.Store(now)
+			w.log.Warn().Err(err).Uint64("seq", seq).Msg("acks not confirmed (the event is not sent again if it comes back; more may follow)")
+		}
 	}
 	w.delivered.add(seq, err == nil)
 }
