@@ -222,35 +222,23 @@ func (r *runner) startTarget(ctx context.Context) error {
 	switch {
 	case r.o.APIURL != "":
 		r.tgt = &target{kind: TargetRemote, api: strings.TrimRight(r.o.APIURL, "/"), nats: r.o.NATSURL}
-	case r.o.Executable != "":
+	default: // a gateway of our own, on a temporary data dir removed when it stops
 		dir, err := os.MkdirTemp("", "quaycast-bench-")
 		if err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
-		t, err := startChild(ctx, r.o.Executable, dir, r.o.GatewayLogLevel, r.sc.GatewayArgs)
-		if err != nil {
-			os.RemoveAll(dir)
-			return err
+		var t *target
+		if r.o.Executable != "" {
+			t, err = startChild(ctx, r.o.Executable, dir, r.o.GatewayLogLevel, r.sc.GatewayArgs)
+		} else {
+			cfg := config.Default()
+			cfg.DataDir, cfg.NATSListen, cfg.Listen = dir, "127.0.0.1:0", "127.0.0.1:0"
+			cfg.AllowTargets = []string{"127.0.0.1"} // the receivers are on loopback
+			if r.o.Configure != nil {
+				r.o.Configure(&cfg)
+			}
+			t, err = startInProcess(ctx, cfg, r.o.Log)
 		}
-		stop := t.stop
-		t.stop = func() error {
-			err := stop()
-			os.RemoveAll(dir)
-			return err
-		}
-		r.tgt = t
-	default:
-		dir, err := os.MkdirTemp("", "quaycast-bench-")
-		if err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
-		cfg := config.Default()
-		cfg.DataDir, cfg.NATSListen, cfg.Listen = dir, "127.0.0.1:0", "127.0.0.1:0"
-		cfg.AllowTargets = []string{"127.0.0.1"} // the receivers are on loopback
-		if r.o.Configure != nil {
-			r.o.Configure(&cfg)
-		}
-		t, err := startInProcess(ctx, cfg, r.o.Log)
 		if err != nil {
 			os.RemoveAll(dir)
 			return err
