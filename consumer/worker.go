@@ -204,12 +204,18 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
+	w.route(ctx, msg, seq, meta.Timestamp)
+}
+
+// route checks a new message and queues it on its entity's lane, starting the lane if it was
+// idle; an invalid message is set aside.
+func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, published time.Time) {
 	env, reason := w.check(msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		return
 	}
-	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: meta.Timestamp}
+	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
 
 	w.mu.Lock()
 	w.held[seq] = it

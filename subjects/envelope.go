@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 	"unicode"
@@ -99,43 +98,87 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 }
 
 // topLevel returns the raw value of each top-level key of the JSON object b,
-// which must be valid JSON. A duplicated key is an error: JSON parsers differ
-// on which copy wins, so the gateway and a receiver could read different
-// values.
+// which must be valid JSON (ParseEnvelope checks it first: this scanner relies
+// on it). A duplicated key is an error: JSON parsers differ on which copy wins,
+// so the gateway and a receiver could read different values.
 func topLevel(b []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if _, err := dec.Token(); err != nil { // '{'
+	raw := make(map[string]json.RawMessage, len(envelopeFields)+2)
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
 		return nil, &FieldError{Field: "body", Reason: "not a JSON object"}
 	}
-	raw := make(map[string]json.RawMessage, len(envelopeFields)+2)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+	i = skipSpace(b, i+1)
+	for i < len(b) && b[i] != '}' {
+		end := stringEnd(b, i) // b[i] is the key's opening quote
+		key := string(b[i+1 : end-1])
+		if bytes.IndexByte(b[i:end], '\\') >= 0 { // an escaped key: decode it properly
+			if err := json.Unmarshal(b[i:end], &key); err != nil {
+				return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+			}
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
-		}
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // ':'
+		vEnd := valueEnd(b, i)
 		if _, dup := raw[key]; dup {
 			if isEnvelopeField(key) {
 				return nil, &FieldError{Field: key, Reason: "appears more than once"}
 			}
 			return nil, &FieldError{Field: "body", Reason: fmt.Sprintf("key %s appears more than once", quote(key))}
 		}
-		raw[key] = v
-	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+		raw[key] = json.RawMessage(bytes.Clone(b[i:vEnd]))
+		i = skipSpace(b, vEnd)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
 	}
 	return raw, nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string that starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// valueEnd returns the index just past the JSON value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			j = stringEnd(b, j) - 1
+			if depth == 0 {
+				return j + 1
+			}
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return j // the end of the enclosing object
+			}
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return j // the end of a number, true, false or null
+		}
+	}
+	return len(b)
 }
 
 func isEnvelopeField(key string) bool {

@@ -1,0 +1,113 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// benchMsg is a message as the consumer callback receives it, for measuring the dispatch alone
+// (no server: the benchmark is about the lanes, not JetStream).
+type benchMsg struct {
+	meta    jetstream.MsgMetadata
+	subject string
+	data    []byte
+	hdr     nats.Header
+}
+
+func (m *benchMsg) Metadata() (*jetstream.MsgMetadata, error) { return &m.meta, nil }
+func (m *benchMsg) Data() []byte                              { return m.data }
+func (m *benchMsg) Headers() nats.Header                      { return m.hdr }
+func (m *benchMsg) Subject() string                           { return m.subject }
+func (m *benchMsg) Reply() string                             { return "" }
+func (m *benchMsg) Ack() error                                { return nil }
+func (m *benchMsg) DoubleAck(context.Context) error           { return nil }
+func (m *benchMsg) Nak() error                                { return nil }
+func (m *benchMsg) NakWithDelay(time.Duration) error          { return nil }
+func (m *benchMsg) InProgress() error                         { return nil }
+func (m *benchMsg) Term() error                               { return nil }
+func (m *benchMsg) TermWithReason(string) error               { return nil }
+
+// countDeliverer counts deliveries and signals when a target is reached.
+type countDeliverer struct {
+	mu     sync.Mutex
+	n      int
+	target int
+	done   chan struct{}
+}
+
+func (d *countDeliverer) Deliver(context.Context, *Delivery) Outcome {
+	d.mu.Lock()
+	d.n++
+	if d.n == d.target {
+		close(d.done)
+	}
+	d.mu.Unlock()
+	return Outcome{Result: Delivered, Status: 204}
+}
+
+// BenchmarkLaneDispatch measures routing an event to its entity's lane, delivering it (a no-op
+// receiver) and acking, per event, over many entities — beside a baseline that hands the same
+// events to a fixed pool of goroutines over a channel with no ordering at all.
+func BenchmarkLaneDispatch(b *testing.B) {
+	const batch = 1024
+	for _, entities := range []int{1, 64, 1024} {
+		msgs := make([]*benchMsg, batch)
+		for i := range msgs {
+			entity := fmt.Sprintf("MSCU%07d", i%entities)
+			msgs[i] = &benchMsg{
+				subject: "evt.tos.cargo_loaded",
+				data:    fmt.Appendf(nil, `{"id":"ev-%d","type":"cargo_loaded","source":"tos","entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{}}`, i, entity),
+				hdr:     nats.Header{},
+			}
+		}
+		b.Run(fmt.Sprintf("lanes/entities=%d", entities), func(b *testing.B) {
+			m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), log: zerolog.Nop()}
+			ep := &Endpoint{ID: "ep_bench"}
+			seq := uint64(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				d := &countDeliverer{target: batch, done: make(chan struct{})}
+				m.deliver = d
+				w := newWorker(ep, m, newDelivered())
+				for _, msg := range msgs {
+					seq++
+					msg.meta.Sequence.Stream = seq
+					w.route(context.Background(), msg, seq, msg.meta.Timestamp)
+				}
+				<-d.done
+				w.lanes.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+		})
+		b.Run(fmt.Sprintf("baseline-pool/entities=%d", entities), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d := &countDeliverer{target: batch, done: make(chan struct{})}
+				ch := make(chan *benchMsg, 64)
+				var wg sync.WaitGroup
+				for range 64 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for msg := range ch {
+							d.Deliver(context.Background(), &Delivery{Body: msg.data})
+						}
+					}()
+				}
+				for _, msg := range msgs {
+					ch <- msg
+				}
+				close(ch)
+				wg.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+		})
+	}
+}
