@@ -333,3 +333,33 @@ func TestVerifySavedRequest(t *testing.T) {
 		}
 	}
 }
+
+// With an admin token the API needs tokens; the CLI makes, uses and revokes them.
+func TestTokensCLI(t *testing.T) {
+	t.Parallel()
+	const admin = "admin-token-0123456789"
+	p := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", "--admin-token", admin)
+	out, err := exec.Command(binary, "endpoints", "list", "--api", p.api).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "401") {
+		t.Errorf("without a token: %v %s, want a 401", err, out)
+	}
+	var tok struct{ ID, Token string }
+	if err := json.Unmarshal([]byte(run(t, "tokens", "create", "--api", p.api, "--token", admin, "--name", "dashboard", "--scopes", "endpoints:read")), &tok); err != nil || tok.Token == "" {
+		t.Fatalf("tokens create: %v %+v", err, tok)
+	}
+	if out := run(t, "endpoints", "list", "--api", p.api, "--token", tok.Token); !strings.Contains(out, "ID") {
+		t.Errorf("list with a read token: %s", out)
+	}
+	out, err = exec.Command(binary, "endpoints", "add", "--api", p.api, "--token", tok.Token, "--url", "http://127.0.0.1:9/", "--types", "*").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "403") {
+		t.Errorf("add with a read token: %v %s, want a 403", err, out)
+	}
+	if list := run(t, "tokens", "list", "--api", p.api, "--token", admin); !strings.Contains(list, tok.ID) || strings.Contains(list, tok.Token) {
+		t.Errorf("tokens list: %s", list)
+	}
+	run(t, "tokens", "revoke", "--api", p.api, "--token", admin, tok.ID)
+	out, err = exec.Command(binary, "endpoints", "list", "--api", p.api, "--token", tok.Token).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "401") {
+		t.Errorf("revoked token: %v %s, want a 401", err, out)
+	}
+}
