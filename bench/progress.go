@@ -24,10 +24,7 @@ func (p *progress) phase(desc string, max int64) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		_, _ = io.WriteString(p.w, "\n")
-	}
+	p.finishLocked()
 	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(p.w),
 		progressbar.OptionSetDescription(desc),
@@ -74,6 +71,11 @@ func (p *progress) done() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.finishLocked()
+}
+
+// finishLocked ends the current bar, if any; p.mu is held.
+func (p *progress) finishLocked() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		_, _ = io.WriteString(p.w, "\n")
