@@ -42,6 +42,13 @@ type Options struct {
 	Notes    []string      // added to the result's notes
 	APIToken string        // bearer token for the API of an existing gateway, if it asks for one
 
+	// NATS is how to authenticate to the NATS of an existing gateway (with APIURL and NATSURL):
+	// the publisher's credential, also used by the baseline's consumers, which need JetStream
+	// access (for the embedded NATS: quaycast's own credential, <data-dir>/auth/internal.token).
+	// A gateway the harness starts is reached with the credentials in its data dir: the local
+	// publisher's to publish, quaycast's own for the baseline. CA applies to both.
+	NATS gateway.NATSAccess
+
 	// For a gateway in this process: its logger, and a change to its configuration (defaults,
 	// loopback ports, a temporary data dir, loopback receivers allowed).
 	Log       zerolog.Logger
@@ -221,7 +228,11 @@ func runID() string {
 func (r *runner) startTarget(ctx context.Context) error {
 	switch {
 	case r.o.APIURL != "":
-		r.tgt = &target{kind: TargetRemote, api: strings.TrimRight(r.o.APIURL, "/"), nats: r.o.NATSURL}
+		access, err := gateway.ClientOptions(r.o.NATS)
+		if err != nil {
+			return err
+		}
+		r.tgt = &target{kind: TargetRemote, api: strings.TrimRight(r.o.APIURL, "/"), nats: r.o.NATSURL, pub: access, sub: access}
 	default: // a gateway of our own, on a temporary data dir removed when it stops
 		dir, err := os.MkdirTemp("", "quaycast-bench-")
 		if err != nil {
@@ -239,7 +250,13 @@ func (r *runner) startTarget(ctx context.Context) error {
 			}
 			t, err = startInProcess(ctx, cfg, r.o.Log)
 		}
+		if err == nil {
+			err = t.localAccess(dir, r.o.NATS.CA)
+		}
 		if err != nil {
+			if t != nil {
+				_ = t.stop()
+			}
 			os.RemoveAll(dir)
 			return err
 		}
@@ -272,12 +289,12 @@ func (r *runner) connect(ctx context.Context) error {
 			}
 		}),
 	}
-	pub, err := nats.Connect(r.tgt.nats, opts...)
+	pub, err := nats.Connect(r.tgt.nats, append(opts, r.tgt.pub...)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS %s: %w", r.tgt.nats, err)
 	}
 	r.conns = append(r.conns, pub)
-	sub, err := nats.Connect(r.tgt.nats, opts...)
+	sub, err := nats.Connect(r.tgt.nats, append(opts, r.tgt.sub...)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS %s: %w", r.tgt.nats, err)
 	}
@@ -288,7 +305,9 @@ func (r *runner) connect(ctx context.Context) error {
 	if r.subJS, err = jetstream.New(sub); err != nil {
 		return err
 	}
-	r.stream, err = streamOf(ctx, r.pubJS, r.sc.Types[0])
+	if r.o.Baseline {
+		r.stream, err = streamOf(ctx, r.subJS, r.sc.Types[0])
+	}
 	return err
 }
 

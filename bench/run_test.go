@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 // fast makes an in-process gateway retry and recover within a test's patience.
@@ -173,7 +175,11 @@ func TestRunAgainstExistingGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := scenario(t, "smoke", Overrides{Events: ptr(100), Endpoints: ptr(2)})
-	res := run(t, Options{Scenario: sc, APIURL: g.APIURL(), NATSURL: g.NATSURL()})
+	cred, err := os.ReadFile(natsauth.Path(cfg.DataDir, natsauth.PublisherFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, Options{Scenario: sc, APIURL: g.APIURL(), NATSURL: g.NATSURL(), NATS: gateway.NATSAccess{Token: strings.TrimSpace(string(cred))}})
 	if res.Target != TargetRemote || res.GatewayEnd != nil || len(res.Notes) == 0 {
 		t.Errorf("target %s, gateway figures %+v, notes %v", res.Target, res.GatewayEnd, res.Notes)
 	}

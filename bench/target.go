@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"io"
 	"maps"
 	"net"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 // Target kinds.
@@ -38,6 +40,8 @@ type target struct {
 	kind   string
 	api    string
 	nats   string
+	pub    []nats.Option // how the publisher authenticates
+	sub    []nats.Option // how the baseline's consumers authenticate
 	pid    int           // child only
 	exited chan struct{} // child only: closed when it exited
 	stop   func() error
@@ -353,4 +357,24 @@ func RaiseOpenFileLimit() (from, to uint64, err error) {
 		}
 	}
 	return from, want.Cur, nil
+}
+
+// localAccess reads the credentials a gateway the harness started keeps in its data dir: the local
+// publisher's to publish, quaycast's own for the baseline, so that both go through the same
+// authentication (and, with ca, TLS) as the gateway's own traffic.
+func (t *target) localAccess(dataDir, ca string) error {
+	for _, c := range []struct {
+		file string
+		to   *[]nats.Option
+	}{{natsauth.PublisherFile, &t.pub}, {natsauth.InternalFile, &t.sub}} {
+		b, err := os.ReadFile(natsauth.Path(dataDir, c.file))
+		if err != nil {
+			return fmt.Errorf("gateway credentials: %w", err)
+		}
+		*c.to = []nats.Option{nats.Token(strings.TrimSpace(string(b)))}
+		if ca != "" {
+			*c.to = append(*c.to, nats.RootCAs(ca))
+		}
+	}
+	return nil
 }

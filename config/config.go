@@ -19,6 +19,20 @@ type Config struct {
 	NATSURL    string `name:"nats-url" env:"QUAYCAST_NATS_URL" help:"Connect to this external NATS (comma-separated URLs) instead of running an embedded server."`
 	Listen     string `name:"listen" env:"QUAYCAST_LISTEN" default:"127.0.0.1:8080" help:"Address of the HTTP API."`
 
+	TLSCert     string `name:"tls-cert" env:"QUAYCAST_TLS_CERT" help:"PEM certificate (chain) of the HTTP API: serve HTTPS." placeholder:"FILE"`
+	TLSKey      string `name:"tls-key" env:"QUAYCAST_TLS_KEY" help:"PEM private key of --tls-cert." placeholder:"FILE"`
+	NATSTLSCert string `name:"nats-tls-cert" env:"QUAYCAST_NATS_TLS_CERT" help:"PEM certificate of the embedded NATS listener: publishers must connect with TLS." placeholder:"FILE"`
+	NATSTLSKey  string `name:"nats-tls-key" env:"QUAYCAST_NATS_TLS_KEY" help:"PEM private key of --nats-tls-cert." placeholder:"FILE"`
+
+	NATSCreds      string `name:"nats-creds" env:"QUAYCAST_NATS_CREDS" help:"External NATS: a .creds file (user JWT and nkey seed)." placeholder:"FILE"`
+	NATSNkey       string `name:"nats-nkey" env:"QUAYCAST_NATS_NKEY" help:"External NATS: a file holding an nkey seed (SU...)." placeholder:"FILE"`
+	NATSUser       string `name:"nats-user" env:"QUAYCAST_NATS_USER" help:"External NATS: user name (with --nats-password)."`
+	NATSPassword   string `name:"nats-password" env:"QUAYCAST_NATS_PASSWORD" help:"External NATS: password of --nats-user. Prefer the environment variable." placeholder:"PASSWORD"`
+	NATSToken      string `name:"nats-token" env:"QUAYCAST_NATS_TOKEN" help:"External NATS: an authorization token. Prefer the environment variable." placeholder:"TOKEN"`
+	NATSCA         string `name:"nats-ca" env:"QUAYCAST_NATS_CA" help:"PEM CA certificate(s) to verify the external NATS servers with (TLS)." placeholder:"FILE"`
+	NATSClientCert string `name:"nats-client-cert" env:"QUAYCAST_NATS_CLIENT_CERT" help:"External NATS: PEM client certificate for TLS client authentication." placeholder:"FILE"`
+	NATSClientKey  string `name:"nats-client-key" env:"QUAYCAST_NATS_CLIENT_KEY" help:"External NATS: PEM private key of --nats-client-cert." placeholder:"FILE"`
+
 	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"168h" help:"How long the events stream keeps events (the retry horizon)."`
 	StreamMaxBytes  ByteSize      `name:"stream-max-bytes" env:"QUAYCAST_STREAM_MAX_BYTES" default:"0" help:"Size cap of the events stream, e.g. 20GiB; when full, publishes are refused (0 = no cap)."`
 	DuplicateWindow time.Duration `name:"duplicate-window" env:"QUAYCAST_DUPLICATE_WINDOW" default:"2m" help:"Publishes with an event id seen within this window are dropped as duplicates."`
@@ -110,6 +124,9 @@ func (c Config) Validate() error {
 	if err := validHostPort(c.Listen); err != nil {
 		return &FieldError{"listen", err.Error()}
 	}
+	if err := c.validateNATSAccess(); err != nil {
+		return err
+	}
 	if c.AdminToken == "" && !loopback(c.Listen) {
 		return &FieldError{"listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)"}
 	}
@@ -176,6 +193,48 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			return &FieldError{"retry-schedule", "waits must be positive"}
 		}
+	}
+	return nil
+}
+
+// validateNATSAccess checks the TLS and credential settings: pairs come together, credentials for
+// an external NATS only with --nats-url, and at most one way to authenticate.
+func (c Config) validateNATSAccess() error {
+	pairs := []struct{ a, b, an, bn string }{
+		{c.TLSCert, c.TLSKey, "tls-cert", "tls-key"},
+		{c.NATSTLSCert, c.NATSTLSKey, "nats-tls-cert", "nats-tls-key"},
+		{c.NATSClientCert, c.NATSClientKey, "nats-client-cert", "nats-client-key"},
+		{c.NATSUser, c.NATSPassword, "nats-user", "nats-password"},
+	}
+	for _, p := range pairs {
+		if (p.a == "") != (p.b == "") {
+			if p.a == "" {
+				return &FieldError{p.an, "is required with --" + p.bn}
+			}
+			return &FieldError{p.bn, "is required with --" + p.an}
+		}
+	}
+	external := map[string]string{"nats-creds": c.NATSCreds, "nats-nkey": c.NATSNkey, "nats-user": c.NATSUser, "nats-token": c.NATSToken, "nats-ca": c.NATSCA, "nats-client-cert": c.NATSClientCert}
+	ways := 0
+	for _, name := range []string{"nats-creds", "nats-nkey", "nats-user", "nats-token", "nats-ca", "nats-client-cert"} {
+		if external[name] == "" {
+			continue
+		}
+		if c.NATSURL == "" {
+			return &FieldError{name, "is for an external NATS: use it with --nats-url (the embedded server makes its own credentials)"}
+		}
+		if name != "nats-ca" && name != "nats-client-cert" {
+			ways++
+		}
+	}
+	if ways > 1 {
+		return &FieldError{"nats-creds", "give one of --nats-creds, --nats-nkey, --nats-user or --nats-token"}
+	}
+	if c.NATSURL != "" && c.NATSTLSCert != "" {
+		return &FieldError{"nats-tls-cert", "is for the embedded server's listener; with --nats-url use --nats-ca (and --nats-client-cert)"}
+	}
+	if c.NATSURL != "" && c.AdminToken != "" && c.SecretKey == "" {
+		return &FieldError{"secret-key", "is required with --nats-url and --admin-token: it seals endpoint secrets and binds API tokens, and every gateway of one NATS must use the same key"}
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ const (
 	AttemptsStream   = "QUAYCAST_ATTEMPTS"
 	attemptsSubjects = "quaycast.attempts.>"
 	RepliesStream    = "QUAYCAST_REPLIES"
-	repliesSubjects  = "quaycast.reply.>"
+	repliesSubjects  = ReplyPrefix + ">"
 )
 
 // AttemptLog appends and reads delivery-log records.
@@ -115,11 +115,15 @@ func (l *AttemptLog) List(ctx context.Context, q AttemptQuery) ([]LogRecord, uin
 	return out, seq - 1, nil
 }
 
+// ReplyPrefix starts the subjects of receivers' replies.
+const ReplyPrefix = "quaycast.reply."
+
 // PublishReply stores a receiver's reply to a delivery on
-// quaycast.reply.<endpoint>.<type>.<entity>, with the delivery id in a header, for upstream
-// systems to consume.
-func PublishReply(js jetstream.JetStream, endpointID, typ, entity, deliveryID string, body []byte) error {
-	m := nats.NewMsg("quaycast.reply." + subjects.EncodeToken(endpointID) + "." + typ + "." + subjects.EncodeToken(entity))
+// quaycast.reply.<source>.<endpoint>.<type>.<entity>, with the delivery id in a header, for
+// upstream systems to consume. The source comes first so that a publisher's NATS credential can
+// be limited to the replies to its own events (quaycast.reply.<source>.>).
+func PublishReply(js jetstream.JetStream, source, endpointID, typ, entity, deliveryID string, body []byte) error {
+	m := nats.NewMsg(ReplyPrefix + source + "." + subjects.EncodeToken(endpointID) + "." + typ + "." + subjects.EncodeToken(entity))
 	m.Data = body
 	m.Header.Set("Quaycast-Delivery-Id", deliveryID)
 	m.Header.Set(hdrEndpoint, endpointID)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/seal"
 )
 
 // ErrNotFound is returned for an endpoint id the registry does not hold.
@@ -19,23 +21,19 @@ var ErrNotFound = errors.New("endpoint not found")
 type Registry struct {
 	kv     jetstream.KeyValue
 	events jetstream.Stream
-	sealer *sealer
+	key    *seal.Key
 }
 
 // RegistryOptions: the zero value stores secrets in the clear.
 type RegistryOptions struct {
-	// SecretKey, 32 bytes, encrypts endpoint secrets at rest (AES-256-GCM).
-	SecretKey []byte
+	// Key encrypts endpoint secrets at rest (AES-256-GCM); nil stores them in the clear.
+	Key *seal.Key
 }
 
 // NewRegistry returns a registry over the bucket; events is the events stream, read to pin a new
 // endpoint's start sequence.
 func NewRegistry(kv jetstream.KeyValue, events jetstream.Stream, o RegistryOptions) (*Registry, error) {
-	s, err := newSealer(o.SecretKey)
-	if err != nil {
-		return nil, err
-	}
-	return &Registry{kv: kv, events: events, sealer: s}, nil
+	return &Registry{kv: kv, events: events, key: o.Key}, nil
 }
 
 // record is the stored form: unlike Endpoint, it holds the secret in the clear.
@@ -71,10 +69,10 @@ func (r *Registry) toRecord(e *Endpoint) record {
 	rec := record{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
 		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), ReplyFormat: e.ReplyFormat,
-		Secret: r.sealer.seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
+		Secret: r.key.Seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
 	}
 	for _, p := range e.PreviousSecrets {
-		rec.Previous = append(rec.Previous, previousRecord{Secret: r.sealer.seal(p.Secret.Reveal(), e.ID), Until: p.Until})
+		rec.Previous = append(rec.Previous, previousRecord{Secret: r.key.Seal(p.Secret.Reveal(), e.ID), Until: p.Until})
 	}
 	return rec
 }
@@ -91,14 +89,14 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 	}
 	// A secret that does not open (no key, another key) leaves the endpoint readable — listed,
 	// editable, deletable — but not deliverable: SecretErr says why.
-	secret, err := r.sealer.open(rec.Secret, rec.ID)
+	secret, err := r.key.Open(rec.Secret, rec.ID)
 	if err != nil {
 		e.SecretErr = err
 		return e, nil
 	}
 	e.Secret = NewSecret(secret)
 	for _, p := range rec.Previous {
-		prev, err := r.sealer.open(p.Secret, rec.ID)
+		prev, err := r.key.Open(p.Secret, rec.ID)
 		if err != nil {
 			e.SecretErr = fmt.Errorf("previous secret: %w", err)
 			return e, nil
@@ -266,4 +264,106 @@ func (r *Registry) watch(ctx context.Context) (<-chan Change, error) {
 		}
 	}()
 	return out, nil
+}
+
+// ErrSealed is returned when a stored secret is encrypted and no key is configured.
+var ErrSealed = seal.ErrSealed
+
+// SealAll encrypts, in place, every secret stored in the clear: records written before a key was
+// configured, or by a release that stored them so. It is idempotent and safe beside other
+// gateways doing the same (a record changed meanwhile is read again). Without a key it does
+// nothing. It returns how many endpoints it sealed.
+func (r *Registry) SealAll(ctx context.Context) (int, error) {
+	if r.key == nil {
+		return 0, nil
+	}
+	keys, err := r.kv.ListKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list endpoints: %w", err)
+	}
+	n := 0
+	for id := range keys.Keys() {
+		for {
+			entry, err := r.kv.Get(ctx, id)
+			if isNotFound(err) {
+				break
+			}
+			if err != nil {
+				return n, fmt.Errorf("read endpoint %s: %w", id, err)
+			}
+			var rec record
+			if json.Unmarshal(entry.Value(), &rec) != nil || !rec.hasClearSecret() {
+				break // an unreadable record is left as it is, for an operator to repair
+			}
+			if !seal.IsSealed(rec.Secret) {
+				rec.Secret = r.key.Seal(rec.Secret, rec.ID)
+			}
+			for i := range rec.Previous {
+				if !seal.IsSealed(rec.Previous[i].Secret) {
+					rec.Previous[i].Secret = r.key.Seal(rec.Previous[i].Secret, rec.ID)
+				}
+			}
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return n, fmt.Errorf("encode endpoint %s: %w", id, err)
+			}
+			_, err = r.kv.Update(ctx, id, b, entry.Revision())
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue // written meanwhile: look again
+			}
+			if err != nil {
+				return n, fmt.Errorf("seal endpoint %s: %w", id, err)
+			}
+			n++
+			break
+		}
+	}
+	return n, nil
+}
+
+func (rec *record) hasClearSecret() bool {
+	if rec.Secret != "" && !seal.IsSealed(rec.Secret) {
+		return true
+	}
+	for _, p := range rec.Previous {
+		if p.Secret != "" && !seal.IsSealed(p.Secret) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrWrongKey is returned by CheckKey when the configured key opens none of the sealed secrets.
+var ErrWrongKey = errors.New("does not open the endpoint secrets stored in NATS: every gateway of one NATS must use the key that sealed them")
+
+// CheckKey fails with ErrWrongKey when the registry holds sealed secrets and the key opens none
+// of them (a record that does not open beside others that do is a single bad record, shown on
+// its endpoint, not a wrong key).
+func (r *Registry) CheckKey(ctx context.Context) error {
+	if r.key == nil {
+		return nil // without a key sealed secrets are shown with secret_error
+	}
+	keys, err := r.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list endpoints: %w", err)
+	}
+	sealed := 0
+	for id := range keys.Keys() {
+		entry, err := r.kv.Get(ctx, id)
+		if err != nil {
+			continue
+		}
+		var rec record
+		if json.Unmarshal(entry.Value(), &rec) != nil || !seal.IsSealed(rec.Secret) {
+			continue
+		}
+		if _, err := r.key.Open(rec.Secret, rec.ID); err == nil {
+			return nil
+		}
+		sealed++
+	}
+	if sealed > 0 {
+		return ErrWrongKey
+	}
+	return nil
 }

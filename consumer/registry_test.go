@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -379,7 +380,7 @@ func TestRegistrySealsSecretsAtRest(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	key := []byte("0123456789abcdef0123456789abcdef")
-	reg := newRegistry(t, e.kv, e.stream, consumer.RegistryOptions{SecretKey: key})
+	reg := newRegistry(t, e.kv, e.stream, consumer.RegistryOptions{Key: mustKey(t, key)})
 	const first, second = "whsec_Zmlyc3Qtc2VjcmV0LXZhbHVl", "whsec_c2Vjb25kLXNlY3JldC12YWx1ZQ"
 
 	ep, err := reg.Create(ctx, consumer.Endpoint{URL: "https://receiver.example/", EventTypes: []string{"*"}, Secret: consumer.NewSecret(first)})
@@ -415,12 +416,12 @@ func TestRegistrySealsSecretsAtRest(t *testing.T) {
 	if got, err := e.reg.Get(ctx, ep.ID); err != nil || !errors.Is(got.SecretErr, consumer.ErrSealed) { // e.reg has no key
 		t.Errorf("Get without a key = %v, SecretErr %v; want the endpoint with SecretErr ErrSealed", err, got.SecretErr)
 	}
-	other := newRegistry(t, e.kv, e.stream, consumer.RegistryOptions{SecretKey: []byte("another key of exactly 32 bytes!")})
+	other := newRegistry(t, e.kv, e.stream, consumer.RegistryOptions{Key: mustKey(t, []byte("another key of exactly 32 bytes!"))})
 	if got, err := other.Get(ctx, ep.ID); err != nil || got.SecretErr == nil || !got.Secret.IsZero() {
 		t.Errorf("Get with another key = %v, secret %q, SecretErr %v; want the endpoint with no secret and a SecretErr", err, got.Secret.Reveal(), got.SecretErr)
 	}
-	if _, err := consumer.NewRegistry(e.kv, e.stream, consumer.RegistryOptions{SecretKey: key[:16]}); err == nil {
-		t.Error("NewRegistry with a 16-byte key: want an error")
+	if _, err := seal.New(key[:16]); err == nil {
+		t.Error("seal.New with a 16-byte key: want an error")
 	}
 
 	// A sealed secret copied into another endpoint's record does not open there.
@@ -453,7 +454,7 @@ func TestRegistrySealsClearSecretOnNextWrite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create without a key: %v", err)
 	}
-	reg := newRegistry(t, e.kv, e.stream, consumer.RegistryOptions{SecretKey: []byte("0123456789abcdef0123456789abcdef")})
+	reg := newRegistry(t, e.kv, e.stream, consumer.RegistryOptions{Key: mustKey(t, []byte("0123456789abcdef0123456789abcdef"))})
 	got, err := reg.Get(ctx, ep.ID)
 	if err != nil || got.Secret.Reveal() != value {
 		t.Fatalf("Get with a key of a clear secret = %v, %v; want it read as stored", got, err)
@@ -471,4 +472,13 @@ func TestRegistrySealsClearSecretOnNextWrite(t *testing.T) {
 	if got, err := reg.Get(ctx, ep.ID); err != nil || got.Secret.Reveal() != value {
 		t.Errorf("Get after sealing = %v, %v; want the same secret", got, err)
 	}
+}
+
+func mustKey(t *testing.T, raw []byte) *seal.Key {
+	t.Helper()
+	k, err := seal.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

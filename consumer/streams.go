@@ -19,6 +19,13 @@ const (
 	invalidSubjects = "quaycast.invalid.>"
 )
 
+// Streams and Buckets list every stream and KV bucket quaycast creates. The NATS permissions of
+// quaycast's own user are made from them (package natsauth): add a new one here.
+var (
+	Streams = []string{EventsStream, InvalidStream, DeadStream, AttemptsStream, RepliesStream}
+	Buckets = []string{EndpointsBucket, TokensBucket}
+)
+
 // StreamOptions size the events stream. The zero value is not valid; gateway fills it from config.
 type StreamOptions struct {
 	MaxAge       time.Duration // retry horizon: events older than this are gone for every endpoint

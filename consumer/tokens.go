@@ -15,10 +15,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/seal"
 )
 
 // API tokens, stored hashed in the KV bucket quaycast_tokens: a token is "qct_<id>_<secret>";
-// the bucket keeps its id, name, scopes and the SHA-256 of the secret, never the secret.
+// the bucket keeps its id, name, scopes and the SHA-256 of the secret, never the secret, and a
+// binding of all of them made with the gateways' secret key: a record written by anyone else,
+// or edited (more scopes), does not verify and is refused.
 const TokensBucket = "quaycast_tokens"
 
 // ErrBadToken is returned for a token that is malformed, unknown, revoked or wrong.
@@ -30,17 +34,29 @@ type Token struct {
 	Name      string    `json:"name"`
 	Scopes    []string  `json:"scopes"`
 	CreatedAt time.Time `json:"created_at"`
-	Hash      string    `json:"hash"` // hex SHA-256 of the secret part
+	Hash      string    `json:"hash"`              // hex SHA-256 of the secret part
+	Binding   string    `json:"binding,omitempty"` // seal.Key.Bind of the fields above
+
+	// Forged is set by List for a record whose binding does not verify: it is refused.
+	Forged bool `json:"-"`
+}
+
+func (t *Token) fields() []string {
+	return []string{"token", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.Format(time.RFC3339Nano), t.Hash}
 }
 
 // Has reports whether the token grants scope.
 func (t *Token) Has(scope string) bool { return slices.Contains(t.Scopes, scope) }
 
 // Tokens stores API tokens.
-type Tokens struct{ kv jetstream.KeyValue }
+type Tokens struct {
+	kv  jetstream.KeyValue
+	key *seal.Key
+}
 
-// NewTokens opens (creating if needed) the tokens bucket.
-func NewTokens(ctx context.Context, js jetstream.JetStream, replicas int) (*Tokens, error) {
+// NewTokens opens (creating if needed) the tokens bucket. key binds the records; nil leaves
+// them unbound (no access control needs them then).
+func NewTokens(ctx context.Context, js jetstream.JetStream, replicas int, key *seal.Key) (*Tokens, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: TokensBucket, Description: "quaycast: API tokens, hashed", History: 1,
 		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
@@ -48,7 +64,7 @@ func NewTokens(ctx context.Context, js jetstream.JetStream, replicas int) (*Toke
 	if err != nil {
 		return nil, fmt.Errorf("ensure bucket %s: %w", TokensBucket, err)
 	}
-	return &Tokens{kv: kv}, nil
+	return &Tokens{kv: kv, key: key}, nil
 }
 
 func hashSecret(secret string) string {
@@ -67,6 +83,7 @@ func (s *Tokens) Create(ctx context.Context, name string, scopes []string) (stri
 	}
 	sec := base64.RawURLEncoding.EncodeToString(secret[:])
 	t.Hash = hashSecret(sec)
+	t.Binding = s.key.Bind(t.fields()...)
 	b, err := json.Marshal(t)
 	if err != nil {
 		return "", nil, fmt.Errorf("encode token: %w", err)
@@ -95,7 +112,7 @@ func (s *Tokens) Check(ctx context.Context, presented string) (*Token, error) {
 	if err := json.Unmarshal(entry.Value(), &t); err != nil {
 		return nil, fmt.Errorf("decode token: %w", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(t.Hash)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(t.Hash)) != 1 || !s.key.Verify(t.Binding, t.fields()...) {
 		return nil, ErrBadToken
 	}
 	return &t, nil
@@ -115,6 +132,7 @@ func (s *Tokens) List(ctx context.Context) ([]*Token, error) {
 		}
 		var t Token
 		if json.Unmarshal(entry.Value(), &t) == nil {
+			t.Forged = !s.key.Verify(t.Binding, t.fields()...)
 			out = append(out, &t)
 		}
 	}
@@ -134,4 +152,53 @@ func (s *Tokens) Revoke(ctx context.Context, id string) error {
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}
 	return nil
+}
+
+// boundMarker is the key of a bound record saying the tokens were bound once; its absence makes
+// BindAll bind the records of a release that stored them unbound.
+const boundMarker = "meta_bound"
+
+// BindAll binds, once, the tokens stored unbound by an earlier release (plain SHA-256 records),
+// so they keep working. Records that carry a binding that does not verify are left refused.
+// It is idempotent, and does nothing without a key. It returns how many it bound.
+func (s *Tokens) BindAll(ctx context.Context) (int, error) {
+	if s.key == nil {
+		return 0, nil
+	}
+	if entry, err := s.kv.Get(ctx, boundMarker); err == nil && s.key.Verify(string(entry.Value()), boundMarker) {
+		return 0, nil
+	} else if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, fmt.Errorf("read token marker: %w", err)
+	}
+	keys, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list tokens: %w", err)
+	}
+	n := 0
+	for k := range keys.Keys() {
+		if !strings.HasPrefix(k, "tok_") {
+			continue
+		}
+		entry, err := s.kv.Get(ctx, k)
+		if err != nil {
+			continue // revoked meanwhile
+		}
+		var t Token
+		if json.Unmarshal(entry.Value(), &t) != nil || t.Binding != "" || t.ID != k {
+			continue
+		}
+		t.Binding = s.key.Bind(t.fields()...)
+		b, err := json.Marshal(&t)
+		if err != nil {
+			return n, fmt.Errorf("encode token: %w", err)
+		}
+		if _, err := s.kv.Update(ctx, k, b, entry.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return n, fmt.Errorf("bind token %s: %w", k, err)
+		}
+		n++
+	}
+	if _, err := s.kv.Put(ctx, boundMarker, []byte(s.key.Bind(boundMarker))); err != nil {
+		return n, fmt.Errorf("store token marker: %w", err)
+	}
+	return n, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -38,6 +39,8 @@ type api struct {
 	metrics  *metrics
 	targets  TargetPolicy
 	auth     *auth
+	pubs     *natsauth.Publishers // nil with an external NATS: publishers are managed there
+	authn    *natsauth.Embedded
 	log      zerolog.Logger
 }
 
@@ -67,6 +70,9 @@ func (a *api) routeTable() []route {
 		{"POST /v1/tokens", scopeAdmin, a.createToken},
 		{"GET /v1/tokens", scopeAdmin, a.listTokens},
 		{"DELETE /v1/tokens/{id}", scopeAdmin, a.revokeToken},
+		{"POST /v1/publishers", scopeAdmin, a.createPublisher},
+		{"GET /v1/publishers", scopeAdmin, a.listPublishers},
+		{"DELETE /v1/publishers/{id}", scopeAdmin, a.revokePublisher},
 		{"GET /v1/openapi.json", scopeNone, serveOpenAPI},
 		{"GET /healthz", scopeNone, func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

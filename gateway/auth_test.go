@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 const adminToken = "admin-0123456789abcdef"
@@ -115,7 +115,7 @@ func TestAccessControl(t *testing.T) {
 	if strings.Contains(string(raw), secretPart) || strings.Contains(string(raw), "hash") {
 		t.Errorf("token listing shows secrets: %s", raw)
 	}
-	nc, _ := nats.Connect(g.NATSURL())
+	nc, _ := g.natsAs(natsauth.InternalFile)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	kv, _ := js.KeyValue(ctx, consumer.TokensBucket)

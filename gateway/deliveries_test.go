@@ -34,7 +34,7 @@ func TestDeliveryLog(t *testing.T) {
 	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"*"},
 		"headers": map[string]string{"Authorization": "Bearer tok-123", "X-Tenant": "acme"}})
 	g.waitReady(t)
-	publishNATS(t, g.NATSURL(), event("log-1", "cargo_loaded", "C1"), event("log-2", "cargo_loaded", "C1"))
+	publishNATS(t, g, event("log-1", "cargo_loaded", "C1"), event("log-2", "cargo_loaded", "C1"))
 
 	type rec struct {
 		Event      string `json:"event_id"`
@@ -169,7 +169,7 @@ func TestReceiverReplies(t *testing.T) {
 		t.Errorf("bad reply_format: %d %v", status, body)
 	}
 
-	nc, err := nats.Connect(g.NATSURL())
+	nc, err := g.publisherConn(t, []string{"*"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestReceiverReplies(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	g.waitReady(t)
-	publishNATS(t, g.NATSURL(), event("rp-1", "voyage_updated", "V 77"))
+	publishNATS(t, g, event("rp-1", "voyage_updated", "V 77"))
 
 	got := map[string]*nats.Msg{}
 	deadline := time.After(20 * time.Second)
@@ -193,7 +193,7 @@ func TestReceiverReplies(t *testing.T) {
 			t.Fatalf("replies: got %d, want 2 (good and raw)", len(got))
 		}
 	}
-	if m := got[good.ID]; m == nil || m.Subject != fmt.Sprintf("quaycast.reply.%s.voyage_updated.V~2077", good.ID) || string(m.Data) != alerts || m.Header.Get("Quaycast-Delivery-Id") != "rp-1" {
+	if m := got[good.ID]; m == nil || m.Subject != fmt.Sprintf("quaycast.reply.tos.%s.voyage_updated.V~2077", good.ID) || string(m.Data) != alerts || m.Header.Get("Quaycast-Delivery-Id") != "rp-1" {
 		t.Errorf("alerts reply: %+v", m)
 	}
 	if m := got[raw.ID]; m == nil || string(m.Data) != `{"ok":true}` {
@@ -241,9 +241,9 @@ func TestDeliveryLogLevels(t *testing.T) {
 			rc := newReceiver(t, http.StatusInternalServerError) // the first attempt fails
 			ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
 			g.waitReady(t)
-			publishNATS(t, g.NATSURL(), event("lv-1", "cargo_loaded", "C1"))
+			publishNATS(t, g, event("lv-1", "cargo_loaded", "C1"))
 			rc.waitCount(t, 1)
-			waitDrained(t, g.NATSURL(), ep.ID)
+			waitDrained(t, g, ep.ID)
 			var page struct{ Deliveries []map[string]any }
 			want := map[string]int{"failures": 1, "off": 0}[level]
 			// The log is written without waiting: allow it a moment to land before counting.

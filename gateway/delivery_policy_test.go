@@ -111,11 +111,11 @@ type breakerWatch struct {
 	raw    []map[string]any
 }
 
-func watchBreaker(t *testing.T, natsURL, endpointID string) *breakerWatch {
+func watchBreaker(t *testing.T, g *running, endpointID string) *breakerWatch {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	nc, err := g.publisherConn(t, []string{"*"}, true)
 	if err != nil {
-		t.Fatalf("connect %s: %v", natsURL, err)
+		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
 	bw := &breakerWatch{}
@@ -313,7 +313,7 @@ func TestHangingEndpointDoesNotSlowOthers(t *testing.T) {
 		want[entity] = append(want[entity], id)
 		evs = append(evs, event(id, "cargo_loaded", entity))
 	}
-	publishNATS(t, g.NATSURL(), evs...)
+	publishNATS(t, g, evs...)
 
 	healthy.waitCount(t, events)
 	hangSeen := hangArrivals.Load()
@@ -328,7 +328,7 @@ func TestHangingEndpointDoesNotSlowOthers(t *testing.T) {
 	if n := alongside.Load(); n < events/2 {
 		t.Errorf("only %d of %d deliveries to the healthy endpoint were made while a request to the hanging one waited: it waited behind them", n, events)
 	}
-	waitDrained(t, g.NATSURL(), epG.ID)
+	waitDrained(t, g, epG.ID)
 	checkOrder(t, healthy.byEntity(t), want)
 	if n := len(healthy.requests()); n != events {
 		t.Errorf("healthy endpoint got %d requests, want exactly %d", n, events)
@@ -353,7 +353,7 @@ func TestBreakerOpensAndResumesWithoutLoss(t *testing.T) {
 	g := startGateway(t, cfg)
 	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"*"}})
 	g.waitReady(t)
-	watch := watchBreaker(t, g.NATSURL(), ep.ID)
+	watch := watchBreaker(t, g, ep.ID)
 
 	const events, entities = 30, 5
 	want := map[string][]string{}
@@ -363,7 +363,7 @@ func TestBreakerOpensAndResumesWithoutLoss(t *testing.T) {
 		want[entity] = append(want[entity], id)
 		evs = append(evs, event(id, "cargo_loaded", entity))
 	}
-	publishNATS(t, g.NATSURL(), evs...)
+	publishNATS(t, g, evs...)
 
 	waitFor(t, 20*time.Second, "breaker open published", func() bool { return watch.count("open") >= 1 })
 	waitFor(t, 20*time.Second, "GET shows the breaker open", func() bool {
@@ -375,7 +375,7 @@ func TestBreakerOpensAndResumesWithoutLoss(t *testing.T) {
 
 	recv.waitCount(t, events)
 	waitFor(t, 20*time.Second, "breaker closed published", func() bool { return watch.count("closed") >= 1 })
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	checkOrder(t, recv.byEntity(t), want)
 
 	evsSeen, raw := watch.transitions()
@@ -459,10 +459,10 @@ func TestDeadLetters(t *testing.T) {
 		byID[id] = event(id, "cargo_loaded", entity)
 		return byID[id]
 	}
-	publishNATS(t, g.NATSURL(), ev("ok-1", "DL1"), ev("bad-1", "DL1"), ev("bad-2", "DL2"), ev("ok-2", "DL1"), ev("ok-3", "DL2"))
+	publishNATS(t, g, ev("ok-1", "DL1"), ev("bad-1", "DL1"), ev("bad-2", "DL2"), ev("ok-2", "DL1"), ev("ok-3", "DL2"))
 
 	recv.waitCount(t, 3)
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	checkOrder(t, recv.byEntity(t), map[string][]string{"DL1": {"ok-1", "ok-2"}, "DL2": {"ok-3"}})
 	// Each entity's requests: the failing event exactly MaxAttempts times, then the next one.
 	for entity, want := range map[string][]string{
@@ -577,7 +577,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("replay all: %d %v, want 202, replayed 1", status, body)
 	}
 	checkReplayed("bad-1")
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	if got := listDead(t, g, ep.ID, ""); len(got.DeadLetters) != 0 {
 		t.Errorf("after replaying all the dead letters are %v, want none", deadIDs(got))
 	}
@@ -590,7 +590,7 @@ func TestDeadLetters(t *testing.T) {
 
 	// Purge.
 	recv.setAnswer(failBad)
-	publishNATS(t, g.NATSURL(), ev("bad-3", "DL3"))
+	publishNATS(t, g, ev("bad-3", "DL3"))
 	waitFor(t, 20*time.Second, "bad-3 dead-lettered", func() bool {
 		return slices.Equal(deadIDs(listDead(t, g, ep.ID, "")), []string{"bad-3"})
 	})
@@ -625,10 +625,10 @@ func TestRefusedEventIsDeadLetteredAtOnce(t *testing.T) {
 	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"*"}})
 	g.waitReady(t)
 	refused := event("refuse-1", "cargo_loaded", "R1")
-	publishNATS(t, g.NATSURL(), event("a-1", "cargo_loaded", "R1"), refused, event("a-2", "cargo_loaded", "R1"))
+	publishNATS(t, g, event("a-1", "cargo_loaded", "R1"), refused, event("a-2", "cargo_loaded", "R1"))
 
 	recv.waitCount(t, 2)
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	checkOrder(t, recv.byEntity(t), map[string][]string{"R1": {"a-1", "a-2"}})
 	var got []string
 	for _, r := range recv.requests() {
@@ -664,7 +664,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	epClock := g.addEndpoint(t, map[string]any{"url": clock.URL, "event_types": []string{"*"}})
 	g.waitReady(t)
 
-	publishNATS(t, g.NATSURL(), event("g-1", "cargo_loaded", "E1"))
+	publishNATS(t, g, event("g-1", "cargo_loaded", "E1"))
 	waitFor(t, 20*time.Second, "endpoint disabled", func() bool { return !getEndpoint(t, g, ep.ID).Enabled })
 	d := getEndpoint(t, g, ep.ID)
 	if !strings.Contains(d.DisabledReason, "410") {
@@ -675,9 +675,9 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		return strings.Contains(logs.String(), "endpoint disabled: delivery paused")
 	})
 
-	publishNATS(t, g.NATSURL(), event("g-2", "cargo_loaded", "E1"), event("g-3", "cargo_loaded", "E1"), event("h-1", "cargo_loaded", "E2"))
+	publishNATS(t, g, event("g-2", "cargo_loaded", "E1"), event("g-3", "cargo_loaded", "E1"), event("h-1", "cargo_loaded", "E2"))
 	clock.waitCount(t, 4)
-	waitDrained(t, g.NATSURL(), epClock.ID)
+	waitDrained(t, g, epClock.ID)
 	if got := gone.requests(); len(got) != 1 || got[0].ID != "g-1" || got[0].Status != http.StatusGone {
 		t.Errorf("requests to the disabled endpoint %+v, want only g-1 answered 410", got)
 	}
@@ -694,7 +694,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		t.Errorf("after enabling: %+v, want enabled without disabled_reason", d)
 	}
 	gone.waitCount(t, 4)
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	checkOrder(t, gone.byEntity(t), map[string][]string{"E1": {"g-1", "g-2", "g-3"}, "E2": {"h-1"}})
 }
 
@@ -714,10 +714,10 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	g := startGateway(t, testConfig(t))
 	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"*"}})
 	g.waitReady(t)
-	publishNATS(t, g.NATSURL(), event("ra-429", "cargo_loaded", "RA1"), event("ra-503", "cargo_loaded", "RA2"))
+	publishNATS(t, g, event("ra-429", "cargo_loaded", "RA1"), event("ra-503", "cargo_loaded", "RA2"))
 
 	recv.waitCount(t, 2)
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	for _, id := range []string{"ra-429", "ra-503"} {
 		reqs := recv.of(id, "")
 		if len(reqs) != 2 {
@@ -771,7 +771,7 @@ func TestLogsNeverShowSecretsOrHeaders(t *testing.T) {
 	epDown := g.addEndpoint(t, map[string]any{"url": closed.URL + "/hook", "event_types": []string{"*"}, "headers": headers, "secret": ownSecret})
 	g.waitReady(t)
 
-	publishNATS(t, g.NATSURL(),
+	publishNATS(t, g,
 		event("ok-1", "cargo_loaded", "L1"), event("bad-1", "cargo_loaded", "L2"),
 		event("refuse-1", "cargo_loaded", "L3"), event("ok-2", "cargo_loaded", "L1"))
 	ok.waitCount(t, 2)
@@ -782,7 +782,7 @@ func TestLogsNeverShowSecretsOrHeaders(t *testing.T) {
 	if code, body := call(t, g, "PATCH", "/v1/endpoints/"+epOK.ID, `{"headers":{"Authorization":"Bearer `+token2+`"}}`); code != 200 {
 		t.Errorf("patch headers: %d %v", code, body)
 	}
-	publishNATS(t, g.NATSURL(), event("ok-3", "cargo_loaded", "L1"))
+	publishNATS(t, g, event("ok-3", "cargo_loaded", "L1"))
 	ok.waitCount(t, 3)
 	if code, body := call(t, g, "DELETE", "/v1/endpoints/"+epDown.ID, ""); code != http.StatusNoContent {
 		t.Errorf("delete: %d %v", code, body)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 // Gateway is one quaycast process: NATS (embedded or external), the delivery workers and the API.
@@ -63,12 +62,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	var (
 		srv     *server.Server
+		authn   *natsauth.Embedded
 		connect = []nats.Option{nats.Name("quaycast"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
 		url     = g.cfg.NATSURL
 		err     error
 	)
+	key, err := g.secretKey()
+	if err != nil {
+		return err
+	}
 	if url == "" {
-		srv, err = g.startEmbedded()
+		internal, _, err := natsauth.LoadOrCreateToken(natsauth.Path(g.cfg.DataDir, natsauth.InternalFile), natsauth.NewInternalToken)
+		if err != nil {
+			return err
+		}
+		authn = natsauth.NewEmbedded(internal, g.log.With().Str("component", "nats-auth").Logger())
+		srv, err = g.startEmbedded(authn)
 		if err != nil {
 			return err
 		}
@@ -78,9 +87,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.log.Info().Msg("embedded NATS stopped")
 		}()
 		url = srv.ClientURL()
-		connect = append(connect, nats.InProcessServer(srv))
+		connect = append(connect, nats.InProcessServer(srv), nats.Token(internal))
 	} else {
-		connect = append(connect, nats.RetryOnFailedConnect(true))
+		access, err := g.externalOptions()
+		if err != nil {
+			return err
+		}
+		connect = append(append(connect, access...), nats.RetryOnFailedConnect(true))
 	}
 	nc, err := nats.Connect(url, append(connect,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -93,6 +106,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("connect to NATS %s: %w", url, err)
 	}
 	defer g.drain(nc)
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer func() { stopBackground(); background.Wait() }() // before the drain
 
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
@@ -103,16 +119,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 
-	key, err := g.cfg.SecretKeyBytes()
+	reg, err := consumer.NewRegistry(kv, events, consumer.RegistryOptions{Key: key})
 	if err != nil {
 		return err
 	}
-	if key == nil {
-		g.log.Info().Msg("no --secret-key: endpoint secrets are stored unencrypted in the registry bucket")
-	}
-	reg, err := consumer.NewRegistry(kv, events, consumer.RegistryOptions{SecretKey: key})
+	tokens, err := consumer.NewTokens(ctx, js, 1, key)
 	if err != nil {
 		return err
+	}
+	if err := g.checkKey(ctx, reg, tokens); err != nil {
+		return err
+	}
+	var pubs *natsauth.Publishers
+	if authn != nil {
+		if pubs, err = g.loadPublishers(bgCtx, &background, js, authn, key); err != nil {
+			return err
+		}
 	}
 	attempts, err := consumer.NewAttemptLog(ctx, nc)
 	if err != nil {
@@ -166,21 +188,28 @@ func (g *Gateway) Run(ctx context.Context) error {
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
 
+	tlsCfg, err := g.serverTLS()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 	}
-	tokens, err := consumer.NewTokens(ctx, js, 1)
-	if err != nil {
-		return err
-	}
+	defer ln.Close() // on every error path; Shutdown closes it too
 	if g.cfg.AdminToken == "" {
 		g.log.Warn().Str("listen", g.cfg.Listen).Msg("NO ACCESS CONTROL: no --admin-token, so every API request is allowed; serving on loopback only")
 	}
-	a := &api{auth: &auth{admin: g.cfg.AdminToken, tokens: tokens, cache: map[string]cachedToken{}}, reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, targets: targets, log: g.log}
-	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	a := &api{pubs: pubs, authn: authn, auth: &auth{admin: g.cfg.AdminToken, tokens: tokens, cache: map[string]cachedToken{}}, reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, targets: targets, log: g.log}
+	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: tlsCfg}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	scheme := "http://"
+	if tlsCfg != nil {
+		scheme = "https://"
+		go func() { serveErr <- httpSrv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- httpSrv.Serve(ln) }()
+	}
 
 	managerCtx, stopManager := context.WithCancel(ctx)
 	defer stopManager()
@@ -189,7 +218,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go m.watchStreams(managerCtx, events, 15*time.Second, g.log)
 
 	g.mu.Lock()
-	g.apiURL = "http://" + ln.Addr().String()
+	g.apiURL = scheme + ln.Addr().String()
 	g.natsURL = url
 	g.mu.Unlock()
 	close(g.ready)
@@ -230,41 +259,6 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
 	if err := nc.Publish(BreakerSubject+ev.EndpointID, b); err != nil {
 		g.log.Warn().Err(err).Str("endpoint_id", ev.EndpointID).Msg("publish breaker change")
 	}
-}
-
-// startEmbedded runs the in-process NATS server with JetStream storing under the data dir.
-func (g *Gateway) startEmbedded() (*server.Server, error) {
-	host, portStr, err := net.SplitHostPort(g.cfg.NATSListen)
-	if err != nil {
-		return nil, fmt.Errorf("nats-listen %q: %w", g.cfg.NATSListen, err)
-	}
-	port, _ := strconv.Atoi(portStr)
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	dir, err := filepath.Abs(g.cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "quaycast",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   dir,
-		NoSigs:     true, // signals are the gateway's: it stops the server last
-		NoLog:      true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
-	}
-	srv.SetLoggerV2(natsLogger{g.log.With().Str("component", "nats").Logger()}, false, false, false)
-	srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("embedded NATS on %s not ready within 30s", g.cfg.NATSListen)
-	}
-	return srv, nil
 }
 
 // setup ensures streams and bucket, retrying while NATS is not reachable yet.

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,8 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/seal"
 )
 
 // testConfig is a gateway config on free ports and a temp data dir, with fast retries.
@@ -38,6 +42,7 @@ func testConfig(t *testing.T) config.Config {
 // running is a gateway started for a test.
 type running struct {
 	*gateway.Gateway
+	cfg     config.Config
 	api     *gateway.Client
 	cancel  context.CancelFunc
 	done    chan error
@@ -56,7 +61,7 @@ func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running 
 	log := zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger()
 	g := gateway.New(cfg, log)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Gateway: g, cancel: cancel, done: make(chan error, 1)}
+	r := &running{Gateway: g, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- g.Run(ctx) }()
 	select {
 	case <-g.Ready():
@@ -201,12 +206,65 @@ func event(id, typ, entity string) []byte {
 	return fmt.Appendf(nil, `{"id":%q,"type":%q,"source":"tos","entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{"n":%q}}`, id, typ, entity, id)
 }
 
-// publishNATS publishes events the way an upstream NATS client does.
-func publishNATS(t *testing.T, url string, events ...[]byte) {
-	t.Helper()
-	nc, err := nats.Connect(url)
+// natsAs connects to the gateway's embedded NATS with a credential file of its data dir:
+// natsauth.InternalFile (quaycast's own) or natsauth.PublisherFile (the local publisher).
+func (r *running) natsAs(file string) (*nats.Conn, error) {
+	if r.cfg.NATSURL != "" {
+		return externalNATS(r.cfg.NATSURL).natsAs(file)
+	}
+	b, err := os.ReadFile(natsauth.Path(r.cfg.DataDir, file))
 	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
+		return nil, err
+	}
+	return nats.Connect(r.NATSURL(), nats.Token(strings.TrimSpace(string(b))))
+}
+
+// secretKey is the key the gateway generated in its data dir.
+func (r *running) secretKey(t *testing.T) *seal.Key {
+	t.Helper()
+	b, err := os.ReadFile(natsauth.Path(r.cfg.DataDir, natsauth.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := seal.Decode(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := seal.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// natsConnector gives a connection as quaycast (natsauth.InternalFile) or as a publisher
+// (natsauth.PublisherFile): a running gateway, or an external NATS with no authorization.
+type natsConnector interface {
+	natsAs(file string) (*nats.Conn, error)
+}
+
+// externalNATS is the URL of a test's own NATS server, which needs no credentials.
+type externalNATS string
+
+func (u externalNATS) natsAs(string) (*nats.Conn, error) { return nats.Connect(string(u)) }
+
+// publisherConn creates a publisher credential through the API and connects with it.
+func (r *running) publisherConn(t *testing.T, sources []string, replies bool) (*nats.Conn, error) {
+	t.Helper()
+	var p struct{ Credential string }
+	if err := r.api.Do(context.Background(), "POST", "/v1/publishers", map[string]any{"name": t.Name(), "sources": sources, "replies": replies}, &p); err != nil {
+		t.Fatalf("create publisher: %v", err)
+	}
+	return nats.Connect(r.NATSURL(), nats.Token(p.Credential))
+}
+
+// publishNATS publishes events the way an upstream NATS client does, with the local publisher
+// credential.
+func publishNATS(t *testing.T, g natsConnector, events ...[]byte) {
+	t.Helper()
+	nc, err := g.natsAs(natsauth.PublisherFile)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -232,11 +290,11 @@ func publishNATS(t *testing.T, url string, events ...[]byte) {
 // waitDrained waits until the endpoints' consumers have nothing pending or unacknowledged. The
 // server counts a new publish into NumPending asynchronously, so call it only after the last
 // expected delivery arrived: it then proves that nothing more is on its way.
-func waitDrained(t *testing.T, url string, ids ...string) {
+func waitDrained(t *testing.T, g natsConnector, ids ...string) {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := g.natsAs(natsauth.InternalFile)
 	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
+		t.Fatalf("connect: %v", err)
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
@@ -286,7 +344,7 @@ func TestDeliversEachEndpointExactlyItsEvents(t *testing.T) {
 		return ev
 	}
 	// Over NATS, as an upstream TOS would.
-	publishNATS(t, g.NATSURL(),
+	publishNATS(t, g,
 		add("n1", "cargo_gated_in", "MSCU1", true, false),
 		add("n2", "cargo_loaded", "MSCU1", false, true),
 		add("n3", "hold_applied", "MSCU2", true, false),
@@ -305,7 +363,7 @@ func TestDeliversEachEndpointExactlyItsEvents(t *testing.T) {
 	waitFor(t, 20*time.Second, "deliveries", func() bool {
 		return len(recvA.accepted()) >= len(wantA) && len(recvB.accepted()) >= len(wantB)
 	})
-	waitDrained(t, g.NATSURL(), epA.ID, epB.ID)
+	waitDrained(t, g, epA.ID, epB.ID)
 	for _, tc := range []struct {
 		name   string
 		recv   *receiver

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 func scrape(t *testing.T, g *running) string {
@@ -38,7 +39,7 @@ func TestMetricsHealthAndRequestIDs(t *testing.T) {
 		t.Fatalf("ingest: %d", status)
 	}
 	call(t, g, "POST", "/v1/events", string(event("m-1", "cargo_loaded", "C1"))) // a duplicate
-	nc, err := nats.Connect(g.NATSURL())
+	nc, err := g.natsAs(natsauth.PublisherFile)
 	if err != nil {
 		t.Fatal(err)
 	}

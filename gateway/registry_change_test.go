@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 // Deliveries follow registry changes while the gateway runs, including changes written by another
@@ -23,15 +23,15 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 	g.waitReady(t)
 	ctx := context.Background()
 
-	publishNATS(t, g.NATSURL(), event("a1", "cargo_gated_in", "C1"), event("a2", "cargo_loaded", "C1"))
+	publishNATS(t, g, event("a1", "cargo_gated_in", "C1"), event("a2", "cargo_loaded", "C1"))
 	recv.waitCount(t, 1)
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	if got := recv.ids(); !slices.Equal(got, []string{"a2"}) {
 		t.Fatalf("before the change got %v, want [a2]", got)
 	}
 
 	// Another process adds a subscription, through its own registry handle.
-	nc, err := nats.Connect(g.NATSURL())
+	nc, err := g.natsAs(natsauth.InternalFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := consumer.NewRegistry(kv, stream, consumer.RegistryOptions{})
+	other, err := consumer.NewRegistry(kv, stream, consumer.RegistryOptions{Key: g.secretKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,9 +59,9 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 		c, err := stream.Consumer(ctx, ep.ID)
 		return err == nil && slices.Contains(c.CachedInfo().Config.FilterSubjects, "evt.*.cargo_gated_in")
 	})
-	publishNATS(t, g.NATSURL(), event("b1", "cargo_gated_in", "C1"), event("b2", "cargo_loaded", "C1"))
+	publishNATS(t, g, event("b1", "cargo_gated_in", "C1"), event("b2", "cargo_loaded", "C1"))
 	recv.waitCount(t, 3)
-	waitDrained(t, g.NATSURL(), ep.ID)
+	waitDrained(t, g, ep.ID)
 	if got := recv.ids(); !slices.Equal(got, []string{"a2", "b1", "b2"}) {
 		t.Fatalf("after adding a subscription got %v, want [a2 b1 b2]", got)
 	}
@@ -74,7 +74,7 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 		_, err := stream.Consumer(ctx, ep.ID)
 		return err != nil
 	})
-	publishNATS(t, g.NATSURL(), event("c1", "cargo_loaded", "C1"))
+	publishNATS(t, g, event("c1", "cargo_loaded", "C1"))
 	waitFor(t, 10*time.Second, "clock endpoint got c1", func() bool { return slices.Contains(clock.ids(), "c1") })
 	if got := recv.ids(); !slices.Equal(got, []string{"a2", "b1", "b2"}) {
 		t.Errorf("after delete got %v, want no more than [a2 b1 b2]", got)

@@ -26,12 +26,12 @@ func TestRestartResumesWhereItLeftOff(t *testing.T) {
 		for i := from; i < to; i++ {
 			id, entity := fmt.Sprintf("ev-%03d", i), fmt.Sprintf("MSCU%d", i%3)
 			want[entity] = append(want[entity], id)
-			publishNATS(t, ns.ClientURL(), event(id, "cargo_loaded", entity))
+			publishNATS(t, externalNATS(ns.ClientURL()), event(id, "cargo_loaded", entity))
 		}
 	}
 	publish(0, 10)
 	recv.waitCount(t, 10)
-	waitDrained(t, ns.ClientURL(), ep.ID)
+	waitDrained(t, externalNATS(ns.ClientURL()), ep.ID)
 	g.stop(t)
 
 	publish(10, 25) // while no gateway runs
@@ -39,7 +39,7 @@ func TestRestartResumesWhereItLeftOff(t *testing.T) {
 	g2 := startGateway(t, cfg)
 	g2.waitReady(t)
 	recv.waitCount(t, 25)
-	waitDrained(t, ns.ClientURL(), ep.ID)
+	waitDrained(t, externalNATS(ns.ClientURL()), ep.ID)
 	got := recv.byEntity(t)
 	for entity, ids := range want {
 		if !slices.Equal(got[entity], ids) {
@@ -63,7 +63,7 @@ func TestRestartOnSameDataDirKeepsUndelivered(t *testing.T) {
 	for i := range 6 {
 		id := fmt.Sprintf("gate-%d", i)
 		want = append(want, id)
-		publishNATS(t, g.NATSURL(), event(id, "cargo_gated_in", fmt.Sprintf("C%d", i%2)))
+		publishNATS(t, g, event(id, "cargo_gated_in", fmt.Sprintf("C%d", i%2)))
 	}
 	g.stop(t)
 	if n := len(recv.ids()); n != 0 {
@@ -74,7 +74,7 @@ func TestRestartOnSameDataDirKeepsUndelivered(t *testing.T) {
 	g2 := startGateway(t, cfg)
 	g2.waitReady(t)
 	recv.waitCount(t, len(want))
-	waitDrained(t, g2.NATSURL(), ep.ID)
+	waitDrained(t, g2, ep.ID)
 	got := recv.ids()
 	slices.Sort(got)
 	if !slices.Equal(got, want) {

@@ -297,7 +297,7 @@ func (s *Sender) passOnReply(d *consumer.Delivery, a *Attempt, reply []byte) {
 	if s.o.Replies == nil {
 		return
 	}
-	if err := consumer.PublishReply(s.o.Replies, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, trimmed); err != nil {
+	if err := consumer.PublishReply(s.o.Replies, d.Event.Source, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, trimmed); err != nil {
 		a.ReplyError = err.Error()
 		s.log.Warn().Err(err).Str("endpoint_id", d.Endpoint.ID).Str("event_id", d.Event.ID).Msg("pass on reply")
 	}

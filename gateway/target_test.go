@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 // Without an allow-list, URLs that reach the gateway's own networks are refused when saved, and —
@@ -36,7 +36,7 @@ func TestTargetSafety(t *testing.T) {
 
 	// Dial time: an endpoint stored without the API's check.
 	rc := newReceiver(t)
-	nc, err := nats.Connect(g.NATSURL())
+	nc, err := g.natsAs(natsauth.InternalFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestTargetSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.waitReady(t)
-	publishNATS(t, g.NATSURL(), event("sneak-1", "cargo_loaded", "C1"))
+	publishNATS(t, g, event("sneak-1", "cargo_loaded", "C1"))
 	var log struct{ Deliveries []struct{ Error string } }
 	waitFor(t, 20*time.Second, "a refused attempt in the log", func() bool {
 		log.Deliveries = nil

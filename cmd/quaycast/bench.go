@@ -13,6 +13,7 @@ import (
 
 	"github.com/quaycast/quaycast/bench"
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/gateway"
 )
 
 type benchCmd struct {
@@ -40,6 +41,9 @@ type benchCmd struct {
 	Baseline   bool          `name:"baseline" help:"Also run the minimal pipeline (consume, sign, POST, ack) over the same events and receivers first, and report the gateway as a ratio of it."`
 	NATSURL    string        `name:"nats-url" help:"NATS of an existing gateway (with --api); by default the harness starts a gateway of its own."`
 	API        string        `name:"api" help:"API of an existing gateway (with --nats-url)."`
+	NATSToken  string        `name:"nats-token" env:"QUAYCAST_NATS_TOKEN" help:"NATS credential for an existing gateway: a publisher credential, or with --baseline one with JetStream access (embedded NATS: <data-dir>/auth/internal.token)." placeholder:"TOKEN"`
+	NATSCreds  string        `name:"nats-creds" env:"QUAYCAST_NATS_CREDS" help:"A .creds file for an existing gateway's external NATS (as --nats-token)." placeholder:"FILE"`
+	NATSCA     string        `name:"nats-ca" env:"QUAYCAST_NATS_CA" help:"PEM CA of the NATS server's TLS certificate (an existing gateway's, or one started with --gateway-arg=--nats-tls-cert=...)." placeholder:"FILE"`
 	Token      string        `name:"token" env:"QUAYCAST_TOKEN" help:"API token of an existing gateway that has access control (it needs endpoints:write and endpoints:delete). Prefer the environment variable."`
 	GatewayLog string        `name:"gateway-log-level" default:"warn" enum:"debug,info,warn,error" help:"Log level of the gateway the harness starts (its warnings and errors are counted)."`
 	Timeout    time.Duration `name:"timeout" default:"5m" help:"The whole run ends by then, delivered or not."`
@@ -77,6 +81,7 @@ func (c *benchCmd) Run(ctx context.Context) error {
 	o := bench.Options{
 		Scenario: sc, APIURL: c.API, NATSURL: c.NATSURL, GatewayLogLevel: c.GatewayLog,
 		Baseline: c.Baseline, Timeout: c.Timeout, Verify: c.Verify, APIToken: c.Token,
+		NATS: gateway.NATSAccess{Token: c.NATSToken, Creds: c.NATSCreds, CA: c.NATSCA},
 	}
 	if c.API == "" {
 		if o.Executable, err = os.Executable(); err != nil {

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
@@ -266,7 +265,7 @@ func (eventsTypesCmd) Run() error {
 }
 
 type publishCmd struct {
-	NATSURL    string `name:"nats-url" env:"QUAYCAST_NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS to publish to."`
+	natsFlags
 	File       string `name:"file" short:"f" help:"Publish this envelope file as is (- for stdin); the other event flags are ignored."`
 	Type       string `name:"type" help:"Event type, e.g. cargo_gated_in."`
 	Source     string `name:"source" default:"tos" help:"Publishing system."`
@@ -281,9 +280,9 @@ func (c *publishCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(c.NATSURL, nats.Name("quaycast publish"))
+	nc, err := c.connect("quaycast publish")
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", c.NATSURL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

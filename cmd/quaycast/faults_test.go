@@ -20,6 +20,7 @@ import (
 	"github.com/quaycast/quaycast/bench"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -135,9 +136,9 @@ func (r *rig) register(t *testing.T, api string) {
 // publish sends the events over NATS as an upstream system does: each with its id as
 // Nats-Msg-Id, retried until JetStream acknowledges it, also across a gateway or NATS outage.
 // after is called with the number published so far, after each event.
-func (r *rig) publish(t *testing.T, natsURL string, after func(n int)) {
+func (r *rig) publish(t *testing.T, natsURL string, after func(n int), access ...nats.Option) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(natsURL, append(access, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func (r *rig) delivered() int {
 
 // wait waits until every expected event arrived and every endpoint's consumer has nothing
 // pending or unacknowledged, then returns the verdict.
-func (r *rig) wait(t *testing.T, natsURL string) bench.Report {
+func (r *rig) wait(t *testing.T, natsURL string, access ...nats.Option) bench.Report {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for r.checker.Report().Lost > 0 {
@@ -198,7 +199,7 @@ func (r *rig) wait(t *testing.T, natsURL string) bench.Report {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	nc, err := nats.Connect(natsURL)
+	nc, err := nats.Connect(natsURL, access...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,8 +279,8 @@ func TestFaultFlakyReceivers(t *testing.T) {
 	r := newRig(t, flaky(0.30, 3))
 	p := serve(t, append([]string{"--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0"}, faultArgs...)...)
 	r.register(t, p.api)
-	r.publish(t, p.nats, nil)
-	assertPromise(t, r.wait(t, p.nats), 0)
+	r.publish(t, p.nats, nil, p.as(t, natsauth.PublisherFile))
+	assertPromise(t, r.wait(t, p.nats, p.as(t, natsauth.InternalFile)), 0)
 }
 
 // (b) A receiver down (connections refused) for a while, then back.
@@ -299,8 +300,8 @@ func TestFaultReceiverDownThenBack(t *testing.T) {
 			time.Sleep(time.Until(downAt.Add(3 * time.Second))) // down for 3 s at least, beyond the breaker's cooldown
 			gate.up(t, r.checker)
 		}
-	})
-	rep := r.wait(t, p.nats)
+	}, p.as(t, natsauth.PublisherFile))
+	rep := r.wait(t, p.nats, p.as(t, natsauth.InternalFile))
 	assertPromise(t, rep, 0)
 	if gate.requests.Load() > int64(rep.Endpoints["gate"].Expected)*3 {
 		t.Errorf("the down receiver got %d requests for %d events: the breaker did not hold traffic back", gate.requests.Load(), rep.Endpoints["gate"].Expected)
@@ -343,11 +344,11 @@ func TestFaultGatewayKilled(t *testing.T) {
 		<-p.exited
 		t.Logf("killed the gateway after %d of %d expected deliveries so far", r.delivered(), total)
 		restarted <- serve(t, args...)
-	})
+	}, p.as(t, natsauth.PublisherFile))
 	p2 := <-restarted
 	// Duplicates: what was in flight or acked above the ack floor at the kill, per endpoint at
 	// most what one endpoint holds unacknowledged (--max-ack-pending 1000) plus its in-flight.
-	assertPromise(t, r.wait(t, p2.nats), len(r.endpoints)*(1000+64))
+	assertPromise(t, r.wait(t, p2.nats, p2.as(t, natsauth.InternalFile)), len(r.endpoints)*(1000+64))
 }
 
 // (d) NATS — a nats-server process of its own, the gateway in --nats-url mode — killed and

@@ -28,6 +28,8 @@ type cli struct {
 	Bench       benchCmd       `cmd:"" help:"Run a bounded load scenario on loopback and report throughput, latency and the delivery verdict."`
 	Verify      verifyCmd      `cmd:"" help:"Check a saved webhook request's signature against a secret, as a receiver would."`
 	Tokens      tokensCmd      `cmd:"" help:"Manage API tokens (with the admin token)."`
+	Publishers  publishersCmd  `cmd:"" help:"Manage the NATS credentials of upstream systems on the embedded NATS (with the admin token)."`
+	NATSConfig  natsConfigCmd  `cmd:"" name:"nats-config" help:"Print the accounts block an external nats-server needs for quaycast and one publisher."`
 }
 
 type serveCmd struct {

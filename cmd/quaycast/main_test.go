@@ -21,8 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 // binary is the quaycast binary built once for this package's tests; natsServer is a nats-server
@@ -59,6 +62,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	api     string
 	nats    string
+	dataDir string
 	exited  chan struct{}
 	mu      sync.Mutex
 	logs    strings.Builder
@@ -77,6 +81,11 @@ func serve(t *testing.T, args ...string) *proc {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, exited: make(chan struct{})}
+	for i, a := range args {
+		if a == "--data-dir" && i+1 < len(args) {
+			p.dataDir = args[i+1]
+		}
+	}
 	started := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -114,6 +123,17 @@ func serve(t *testing.T, args ...string) *proc {
 		t.Fatalf("quaycast did not start within 60s\n%s", p.output())
 	}
 	return p
+}
+
+// as is the NATS credential in the gateway's data dir: natsauth.InternalFile (quaycast's own)
+// or natsauth.PublisherFile (the local publisher).
+func (p *proc) as(t *testing.T, file string) nats.Option {
+	t.Helper()
+	b, err := os.ReadFile(natsauth.Path(p.dataDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nats.Token(strings.TrimSpace(string(b)))
 }
 
 func (p *proc) output() string {
@@ -170,7 +190,7 @@ func TestServeCLIAndGracefulStop(t *testing.T) {
 		t.Errorf("endpoints list: %q", list)
 	}
 	waitReady(t, p.api)
-	run(t, "publish", "--nats-url", p.nats, "--type", "cargo_gated_in", "--entity", "MSCU1234567", "--id", "cli-1", "--data", `{"gate":"G3"}`)
+	run(t, "publish", "--nats-url", p.nats, "--data-dir", dataDir, "--type", "cargo_gated_in", "--entity", "MSCU1234567", "--id", "cli-1", "--data", `{"gate":"G3"}`)
 
 	select {
 	case r := <-got:
@@ -250,13 +270,14 @@ func TestDeadLettersCLI(t *testing.T) {
 		got <- r.Header.Get("webhook-id")
 	}))
 	defer recv.Close()
-	p := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
+	dataDir := t.TempDir()
+	p := serve(t, "--data-dir", dataDir, "--nats-listen", "127.0.0.1:0")
 	var ep struct{ ID string }
 	if err := json.Unmarshal([]byte(run(t, "endpoints", "add", "--api", p.api, "--url", recv.URL, "--types", "*")), &ep); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, p.api)
-	run(t, "publish", "--nats-url", p.nats, "--type", "cargo_loaded", "--entity", "E1", "--id", "dl-1")
+	run(t, "publish", "--nats-url", p.nats, "--data-dir", dataDir, "--type", "cargo_loaded", "--entity", "E1", "--id", "dl-1")
 
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(run(t, "dead-letters", "list", "--api", p.api, ep.ID), `"event_id": "dl-1"`) {
@@ -297,12 +318,13 @@ func TestVerifySavedRequest(t *testing.T) {
 		}
 	}))
 	defer recv.Close()
-	p := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
+	dataDir := t.TempDir()
+	p := serve(t, "--data-dir", dataDir, "--nats-listen", "127.0.0.1:0")
 	var std, hub struct{ ID, Secret string }
 	_ = json.Unmarshal([]byte(run(t, "endpoints", "add", "--api", p.api, "--url", recv.URL, "--types", "cargo_loaded")), &std)
 	_ = json.Unmarshal([]byte(run(t, "endpoints", "add", "--api", p.api, "--url", recv.URL, "--types", "cargo_loaded", "--profile", "hub", "--secret", "It's a Secret to Everybody")), &hub)
 	waitReady(t, p.api)
-	run(t, "publish", "--nats-url", p.nats, "--type", "cargo_loaded", "--entity", "E1", "--id", "v-1", "--data", `{"vessel":"MAERSK KOLKATA"}`)
+	run(t, "publish", "--nats-url", p.nats, "--data-dir", dataDir, "--type", "cargo_loaded", "--entity", "E1", "--id", "v-1", "--data", `{"vessel":"MAERSK KOLKATA"}`)
 
 	dir := t.TempDir()
 	for range 2 {

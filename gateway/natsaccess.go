@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/seal"
+)
+
+// secretKey is the key that seals endpoint secrets and binds tokens and publisher records: the
+// configured one, or — with a data dir — one generated at first start beside the internal
+// credentials. With an external NATS and no key, records stay in the clear (config refuses that
+// once access control is on).
+func (g *Gateway) secretKey() (*seal.Key, error) {
+	raw, err := g.cfg.SecretKeyBytes()
+	if err != nil {
+		return nil, &config.FieldError{Field: "secret-key", Reason: err.Error()}
+	}
+	if raw == nil && g.cfg.NATSURL == "" {
+		path := natsauth.Path(g.cfg.DataDir, natsauth.KeyFile)
+		var created bool
+		if raw, created, err = seal.LoadOrCreate(path); err != nil {
+			return nil, err
+		}
+		if created {
+			g.log.Info().Str("file", path).Msg("generated the secret key that seals endpoint secrets: back it up with the data dir")
+		}
+	}
+	if raw == nil {
+		g.log.Warn().Msg("no --secret-key: endpoint secrets are stored unencrypted in the registry bucket")
+	}
+	return seal.New(raw)
+}
+
+// checkKey refuses a key that opens none of the sealed secrets in the registry, and then seals
+// what an earlier release stored in the clear and binds its API tokens, in place.
+func (g *Gateway) checkKey(ctx context.Context, reg *consumer.Registry, tokens *consumer.Tokens) error {
+	if err := reg.CheckKey(ctx); err != nil {
+		return &config.FieldError{Field: "secret-key", Reason: err.Error()}
+	}
+	sealed, err := reg.SealAll(ctx)
+	if err != nil {
+		return err
+	}
+	bound, err := tokens.BindAll(ctx)
+	if err != nil {
+		return err
+	}
+	if sealed+bound > 0 {
+		g.log.Info().Int("endpoints_sealed", sealed).Int("tokens_bound", bound).Msg("sealed secrets and bound tokens stored by an earlier release")
+	}
+	return nil
+}
+
+// externalOptions are the connection options the operator's NATS needs.
+func (g *Gateway) externalOptions() ([]nats.Option, error) {
+	return ClientOptions(NATSAccess{
+		Creds: g.cfg.NATSCreds, Nkey: g.cfg.NATSNkey, User: g.cfg.NATSUser, Password: g.cfg.NATSPassword,
+		Token: g.cfg.NATSToken, CA: g.cfg.NATSCA, Cert: g.cfg.NATSClientCert, Key: g.cfg.NATSClientKey,
+	})
+}
+
+// NATSAccess is how a client authenticates to NATS: at most one of Creds, Nkey (a seed file),
+// User and Password, or Token; CA to verify the server's TLS certificate, Cert and Key to present
+// one.
+type NATSAccess struct {
+	Creds, Nkey, User, Password, Token string
+	CA, Cert, Key                      string
+}
+
+// ClientOptions turns access settings into nats.go options; files that cannot be read are errors
+// naming them.
+func ClientOptions(a NATSAccess) ([]nats.Option, error) {
+	var opts []nats.Option
+	switch {
+	case a.Creds != "":
+		if _, err := os.Stat(a.Creds); err != nil {
+			return nil, fmt.Errorf("nats creds: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(a.Creds))
+	case a.Nkey != "":
+		o, err := nats.NkeyOptionFromSeed(a.Nkey)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey: %w", err)
+		}
+		opts = append(opts, o)
+	case a.User != "":
+		opts = append(opts, nats.UserInfo(a.User, a.Password))
+	case a.Token != "":
+		opts = append(opts, nats.Token(a.Token))
+	}
+	if a.CA != "" {
+		if _, err := os.Stat(a.CA); err != nil {
+			return nil, fmt.Errorf("nats ca: %w", err)
+		}
+		opts = append(opts, nats.RootCAs(a.CA))
+	}
+	if a.Cert != "" {
+		opts = append(opts, nats.ClientCert(a.Cert, a.Key))
+	}
+	return opts, nil
+}
+
+// startEmbedded runs the in-process NATS server with JetStream storing under the data dir, with
+// authorization always on (authn decides every connection, loopback and in-process included).
+func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(g.cfg.NATSListen)
+	if err != nil {
+		return nil, fmt.Errorf("nats-listen %q: %w", g.cfg.NATSListen, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	dir, err := filepath.Abs(g.cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	opts := &server.Options{
+		ServerName:                 "quaycast",
+		Host:                       host,
+		Port:                       port,
+		JetStream:                  true,
+		StoreDir:                   dir,
+		NoSigs:                     true, // signals are the gateway's: it stops the server last
+		NoLog:                      true,
+		CustomClientAuthentication: authn,
+	}
+	if g.cfg.NATSTLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: g.cfg.NATSTLSCert, KeyFile: g.cfg.NATSTLSKey, Timeout: 2})
+		if err != nil {
+			return nil, &config.FieldError{Field: "nats-tls-cert", Reason: err.Error()}
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, 2
+	} else if !loopbackHost(host) {
+		g.log.Warn().Str("nats_listen", g.cfg.NATSListen).Msg("NATS listens beyond loopback without TLS: publishers' credentials cross the network in clear; set --nats-tls-cert and --nats-tls-key")
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	srv.SetLoggerV2(natsLogger{g.log.With().Str("component", "nats").Logger()}, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded NATS on %s not ready within 30s", g.cfg.NATSListen)
+	}
+	if err := authn.Attach(srv); err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	return srv, nil
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// serverTLS is the HTTP API's TLS configuration, or nil without --tls-cert.
+func (g *Gateway) serverTLS() (*tls.Config, error) {
+	if g.cfg.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(g.cfg.TLSCert, g.cfg.TLSKey)
+	if err != nil {
+		return nil, &config.FieldError{Field: "tls-cert", Reason: err.Error()}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// loadPublishers opens the publisher credentials, loads them into the embedded server — following
+// changes until ctx ends — and creates the local publisher credential at first start.
+func (g *Gateway) loadPublishers(ctx context.Context, bg *sync.WaitGroup, js jetstream.JetStream, authn *natsauth.Embedded, key *seal.Key) (*natsauth.Publishers, error) {
+	pubs, err := natsauth.NewPublishers(ctx, js, 1, key)
+	if err != nil {
+		return nil, err
+	}
+	loaded := make(chan struct{})
+	bg.Go(func() {
+		ready := loaded
+		for ctx.Err() == nil {
+			if err := authn.Run(ctx, pubs, ready); err != nil {
+				g.log.Warn().Err(err).Msg("follow publisher credentials; again in 1s")
+				ready = nil
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+			}
+		}
+	})
+	select {
+	case <-loaded:
+	case <-time.After(30 * time.Second):
+		return nil, errors.New("load publisher credentials: not done within 30s")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := natsauth.EnsureLocalPublisher(ctx, pubs, natsauth.Path(g.cfg.DataDir, natsauth.PublisherFile)); err != nil {
+		return nil, err
+	}
+	return pubs, nil
+}

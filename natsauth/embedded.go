@@ -1,0 +1,226 @@
+package natsauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/seal"
+)
+
+// Files kept in <data-dir>/auth, each readable by its owner only.
+const (
+	Dir           = "auth"
+	InternalFile  = "internal.token"  // quaycast's own connection; never shown, never logged
+	PublisherFile = "publisher.token" // the local publisher: publish-only, every source
+	KeyFile       = "secret.key"      // the secret key, when --secret-key is not given
+)
+
+// Embedded authorizes every client of the embedded server, loopback and in-process included.
+// quaycast's own connection presents the internal token and gets the global account (where its
+// streams live) with GatewayPermissions. A publisher presents its credential as a token (or as a
+// user name without password) and gets an account of its own, which imports only the subjects
+// its sources may publish and follow: no publisher ever shares a subject space — inboxes
+// included — with quaycast or with another publisher.
+type Embedded struct {
+	internal string
+	log      zerolog.Logger
+
+	srv  atomic.Pointer[server.Server]
+	mu   sync.RWMutex
+	pubs map[string]*Publisher // verified records only
+}
+
+var _ server.Authentication = (*Embedded)(nil)
+
+// NewEmbedded returns the authenticator for an internal token.
+func NewEmbedded(internal string, log zerolog.Logger) *Embedded {
+	return &Embedded{internal: internal, log: log, pubs: map[string]*Publisher{}}
+}
+
+// Check is called by the server for every connecting client.
+func (e *Embedded) Check(c server.ClientAuthentication) bool {
+	o := c.GetOpts()
+	presented := o.Token
+	if presented == "" && o.Password == "" {
+		presented = o.Username // nats CLI: --user <credential>
+	}
+	if presented == "" {
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(presented), []byte(e.internal)) == 1 {
+		c.RegisterUser(&server.User{Username: "quaycast", Permissions: GatewayPermissions()})
+		return true
+	}
+	id, secret, ok := parseCredential(presented)
+	if !ok {
+		return false
+	}
+	e.mu.RLock()
+	p := e.pubs[id]
+	e.mu.RUnlock()
+	srv := e.srv.Load()
+	if p == nil || srv == nil || !p.matches(secret) {
+		return false
+	}
+	acc, err := srv.LookupAccount(id)
+	if err != nil {
+		return false
+	}
+	c.RegisterUser(&server.User{Username: id, Account: acc, Permissions: PublisherPermissions(p.Sources, p.Replies)})
+	return true
+}
+
+// Attach exports, from quaycast's account, what publishers' accounts import. Call it once the
+// server runs and before publishers are loaded.
+func (e *Embedded) Attach(srv *server.Server) error {
+	g := srv.GlobalAccount()
+	if err := g.AddServiceExport(EventsExport, nil); err != nil {
+		return fmt.Errorf("export %s: %w", EventsExport, err)
+	}
+	for _, s := range []string{RepliesExport, SysExport} {
+		if err := g.AddStreamExport(s, nil); err != nil {
+			return fmt.Errorf("export %s: %w", s, err)
+		}
+	}
+	e.srv.Store(srv)
+	return nil
+}
+
+// Run loads the publishers in the bucket into the server and follows changes until ctx ends: a
+// new publisher can connect at once; a revoked one is refused from then on and its open
+// connections are closed. loaded is closed once the current records are in.
+func (e *Embedded) Run(ctx context.Context, pubs *Publishers, loaded chan<- struct{}) error {
+	return pubs.watch(ctx, e.apply, loaded)
+}
+
+func (e *Embedded) apply(id string, p *Publisher) {
+	if p != nil && p.Forged {
+		e.log.Error().Str("publisher_id", id).Msg("publisher record does not verify with the secret key: not loaded (written by something other than a gateway?)")
+		p = nil
+	}
+	if p != nil {
+		if err := e.account(p); err != nil {
+			e.log.Error().Err(err).Str("publisher_id", id).Msg("set up publisher account")
+			p = nil
+		}
+	}
+	e.mu.Lock()
+	old := e.pubs[id]
+	if p == nil {
+		delete(e.pubs, id)
+	} else {
+		e.pubs[id] = p
+	}
+	e.mu.Unlock()
+	if old != nil && p == nil {
+		e.Disconnect(id)
+		e.log.Info().Str("publisher_id", id).Str("name", old.Name).Msg("publisher revoked")
+	}
+}
+
+// account makes the publisher's account, importing what its sources may publish and follow.
+func (e *Embedded) account(p *Publisher) error {
+	srv := e.srv.Load()
+	if srv == nil {
+		return errors.New("server not attached")
+	}
+	if _, err := srv.LookupAccount(p.ID); err == nil {
+		return nil // made before: records do not change, they are revoked
+	}
+	acc, err := srv.RegisterAccount(p.ID)
+	if err != nil {
+		return fmt.Errorf("register account: %w", err)
+	}
+	g := srv.GlobalAccount()
+	for _, s := range p.Sources {
+		if err := acc.AddServiceImport(g, eventsOf(s), ""); err != nil {
+			return fmt.Errorf("import %s: %w", eventsOf(s), err)
+		}
+		if p.Replies {
+			if err := acc.AddStreamImport(g, repliesOf(s), ""); err != nil {
+				return fmt.Errorf("import %s: %w", repliesOf(s), err)
+			}
+		}
+	}
+	if p.Replies {
+		if err := acc.AddStreamImport(g, SysExport, ""); err != nil {
+			return fmt.Errorf("import %s: %w", SysExport, err)
+		}
+	}
+	return nil
+}
+
+// Disconnect closes the open connections of a publisher (revoked: they are refused when they
+// reconnect).
+func (e *Embedded) Disconnect(id string) {
+	e.mu.Lock()
+	delete(e.pubs, id)
+	e.mu.Unlock()
+	srv := e.srv.Load()
+	if srv == nil {
+		return
+	}
+	cz, err := srv.Connz(&server.ConnzOptions{Account: id, Limit: 1 << 20})
+	if err != nil {
+		return
+	}
+	for _, c := range cz.Conns {
+		_ = srv.DisconnectClientByID(c.Cid)
+	}
+}
+
+// Paths of the files under a data dir.
+func Path(dataDir, file string) string { return filepath.Join(dataDir, Dir, file) }
+
+// LoadOrCreateToken reads a credential file, or creates it with a new value made by gen.
+func LoadOrCreateToken(path string, gen func() string) (string, bool, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read %s: %w", path, err)
+	}
+	v := gen()
+	if err := seal.WriteFile(path, v+"\n"); err != nil {
+		return "", false, err
+	}
+	return v, true, nil
+}
+
+// NewInternalToken is a random internal credential.
+func NewInternalToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return "qci_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// EnsureLocalPublisher creates, at first start, the local publisher credential (publish-only,
+// every source, no replies) and writes it to path, for `quaycast publish` on the same machine.
+// An existing file is left alone, also when an operator revoked the credential it holds.
+func EnsureLocalPublisher(ctx context.Context, pubs *Publishers, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	cred, _, err := pubs.Create(ctx, "local", []string{AllSources}, false)
+	if err != nil {
+		return fmt.Errorf("create the local publisher: %w", err)
+	}
+	if err := seal.WriteFile(path, cred+"\n"); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}

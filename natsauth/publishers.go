@@ -1,0 +1,207 @@
+package natsauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/seal"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// PublishersBucket holds the publisher credentials of the embedded server: id, name, sources,
+// whether replies are granted, the SHA-256 of the secret (never the secret) and a binding made
+// with the gateways' secret key. A record that does not verify is never loaded into the server.
+const PublishersBucket = "quaycast_publishers"
+
+// A credential is "qcp_<id>_<secret>", presented to NATS as a token.
+const credentialPrefix = "qcp_"
+
+// ErrNotFound is returned for a publisher id the bucket does not hold.
+var ErrNotFound = errors.New("publisher not found")
+
+// Publisher is one upstream system's NATS credential.
+type Publisher struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Sources   []string  `json:"sources"` // source tokens it may publish, or "*" for all
+	Replies   bool      `json:"replies"` // may follow replies to its sources' events and quaycast.sys.>
+	CreatedAt time.Time `json:"created_at"`
+	Hash      string    `json:"hash"`
+	Binding   string    `json:"binding,omitempty"`
+
+	// Forged is set for a record whose binding does not verify: it is listed, never loaded.
+	Forged bool `json:"-"`
+}
+
+func (p *Publisher) fields() []string {
+	return []string{"publisher", p.ID, p.Name, strings.Join(p.Sources, ","), strconv.FormatBool(p.Replies), p.CreatedAt.Format(time.RFC3339Nano), p.Hash}
+}
+
+// ValidatePublisher checks what a caller may choose: name and sources. Errors name the field.
+func ValidatePublisher(name string, sources []string) error {
+	if name == "" || len(name) > 128 {
+		return &subjects.FieldError{Field: "name", Reason: "is required, at most 128 bytes"}
+	}
+	if len(sources) == 0 || len(sources) > 64 {
+		return &subjects.FieldError{Field: "sources", Reason: `1 to 64 sources (subject tokens of [a-z0-9_-]), or "*" for all`}
+	}
+	for i, s := range sources {
+		if s != AllSources && !subjects.ValidToken(s) {
+			return &subjects.FieldError{Field: "sources[" + strconv.Itoa(i) + "]", Reason: `must be 1-64 characters of [a-z0-9_-], or "*" for all`}
+		}
+	}
+	return nil
+}
+
+// Publishers stores publisher credentials.
+type Publishers struct {
+	kv  jetstream.KeyValue
+	key *seal.Key
+}
+
+// NewPublishers opens (creating if needed) the bucket. key binds the records.
+func NewPublishers(ctx context.Context, js jetstream.JetStream, replicas int, key *seal.Key) (*Publishers, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: PublishersBucket, Description: "quaycast: publisher credentials of the embedded NATS, hashed and bound",
+		History: 1, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure bucket %s: %w", PublishersBucket, err)
+	}
+	return &Publishers{kv: kv, key: key}, nil
+}
+
+// Create stores a publisher; the returned credential is the only time its secret exists.
+func (s *Publishers) Create(ctx context.Context, name string, sources []string, replies bool) (string, *Publisher, error) {
+	if err := ValidatePublisher(name, sources); err != nil {
+		return "", nil, err
+	}
+	var id [10]byte
+	var secret [32]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
+	_, _ = rand.Read(secret[:])
+	p := &Publisher{ID: "pub_" + hex.EncodeToString(id[:]), Name: name, Sources: slices.Clone(sources), Replies: replies, CreatedAt: time.Now().UTC()}
+	sec := base64.RawURLEncoding.EncodeToString(secret[:])
+	p.Hash = hashSecret(sec)
+	p.Binding = s.key.Bind(p.fields()...)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode publisher: %w", err)
+	}
+	if _, err := s.kv.Create(ctx, p.ID, b); err != nil {
+		return "", nil, fmt.Errorf("store publisher %s: %w", p.ID, err)
+	}
+	return credentialPrefix + strings.TrimPrefix(p.ID, "pub_") + "_" + sec, p, nil
+}
+
+// List returns every publisher, oldest first; records that do not verify are marked Forged.
+func (s *Publishers) List(ctx context.Context) ([]*Publisher, error) {
+	keys, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list publishers: %w", err)
+	}
+	var out []*Publisher
+	for k := range keys.Keys() {
+		entry, err := s.kv.Get(ctx, k)
+		if err != nil {
+			continue // revoked meanwhile
+		}
+		if p, err := s.decode(entry.Value()); err == nil {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Publisher) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// Revoke deletes a publisher; ErrNotFound if there is none.
+func (s *Publishers) Revoke(ctx context.Context, id string) error {
+	if _, err := s.kv.Get(ctx, id); err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("read publisher %s: %w", id, err)
+	}
+	if err := s.kv.Purge(ctx, id); err != nil {
+		return fmt.Errorf("revoke publisher %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Publishers) decode(b []byte) (*Publisher, error) {
+	var p Publisher
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode publisher: %w", err)
+	}
+	p.Forged = s.key == nil || !s.key.Verify(p.Binding, p.fields()...) // unbound is never trusted here
+	return &p, nil
+}
+
+// watch calls apply with every publisher now in the bucket and every change after it (nil for a
+// revoked id), until ctx ends. ready is closed once the current records were applied.
+func (s *Publishers) watch(ctx context.Context, apply func(id string, p *Publisher), ready chan<- struct{}) error {
+	w, err := s.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch publishers: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case entry, ok := <-w.Updates():
+			if !ok {
+				return errors.New("watch publishers: stopped")
+			}
+			switch {
+			case entry == nil:
+				if ready != nil {
+					close(ready)
+					ready = nil
+				}
+			case entry.Operation() != jetstream.KeyValuePut:
+				apply(entry.Key(), nil)
+			default:
+				p, err := s.decode(entry.Value())
+				if err != nil || p.ID != entry.Key() {
+					apply(entry.Key(), nil)
+					continue
+				}
+				apply(entry.Key(), p)
+			}
+		}
+	}
+}
+
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// parseCredential splits "qcp_<id>_<secret>" into the publisher id and the secret.
+func parseCredential(c string) (id, secret string, ok bool) {
+	rest, ok := strings.CutPrefix(c, credentialPrefix)
+	hexID, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 || len(hexID) != 20 || secret == "" {
+		return "", "", false
+	}
+	return "pub_" + hexID, secret, true
+}
+
+// matches reports in constant time whether secret is the publisher's.
+func (p *Publisher) matches(secret string) bool {
+	return subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(p.Hash)) == 1
+}
