@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/seal"
@@ -270,10 +271,11 @@ func (r *Registry) watch(ctx context.Context) (<-chan Change, error) {
 var ErrSealed = seal.ErrSealed
 
 // SealAll encrypts, in place, every secret stored in the clear: records written before a key was
-// configured, or by a release that stored them so. It is idempotent and safe beside other
-// gateways doing the same (a record changed meanwhile is read again). Without a key it does
-// nothing. It returns how many endpoints it sealed.
-func (r *Registry) SealAll(ctx context.Context) (int, error) {
+// configured, or by a release that stored them so. Each sealed record replaces its key's whole
+// history (a roll-up), so the clear revisions can no longer be read from the bucket. It is
+// idempotent and safe beside other gateways doing the same (a record changed meanwhile is read
+// again). Without a key it does nothing. It returns how many endpoints it sealed.
+func (r *Registry) SealAll(ctx context.Context, js jetstream.JetStream) (int, error) {
 	if r.key == nil {
 		return 0, nil
 	}
@@ -307,8 +309,12 @@ func (r *Registry) SealAll(ctx context.Context) (int, error) {
 			if err != nil {
 				return n, fmt.Errorf("encode endpoint %s: %w", id, err)
 			}
-			_, err = r.kv.Update(ctx, id, b, entry.Revision())
-			if errors.Is(err, jetstream.ErrKeyExists) {
+			m := nats.NewMsg("$KV." + r.kv.Bucket() + "." + id)
+			m.Data = b
+			m.Header.Set("Nats-Rollup", "sub")
+			_, err = js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(entry.Revision()))
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 				continue // written meanwhile: look again
 			}
 			if err != nil {

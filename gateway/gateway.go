@@ -127,7 +127,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := g.checkKey(ctx, reg, tokens); err != nil {
+	if err := g.checkKey(ctx, js, reg, tokens); err != nil {
 		return err
 	}
 	var pubs *natsauth.Publishers

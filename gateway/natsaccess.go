@@ -51,11 +51,11 @@ func (g *Gateway) secretKey() (*seal.Key, error) {
 
 // checkKey refuses a key that opens none of the sealed secrets in the registry, and then seals
 // what an earlier release stored in the clear and binds its API tokens, in place.
-func (g *Gateway) checkKey(ctx context.Context, reg *consumer.Registry, tokens *consumer.Tokens) error {
+func (g *Gateway) checkKey(ctx context.Context, js jetstream.JetStream, reg *consumer.Registry, tokens *consumer.Tokens) error {
 	if err := reg.CheckKey(ctx); err != nil {
 		return &config.FieldError{Field: "secret-key", Reason: err.Error()}
 	}
-	sealed, err := reg.SealAll(ctx)
+	sealed, err := reg.SealAll(ctx, js)
 	if err != nil {
 		return err
 	}
