@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,7 +96,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		connect = append(append(connect, access...), nats.RetryOnFailedConnect(true))
 	}
-	nc, err := nats.Connect(url, append(connect,
+	dial := url
+	if srv != nil { // in-process: no socket, so no TLS either (the server offers it, we need not)
+		dial = strings.Replace(url, "tls://", "nats://", 1)
+	}
+	nc, err := nats.Connect(dial, append(connect,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				g.log.Warn().Err(err).Msg("NATS disconnected")

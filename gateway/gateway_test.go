@@ -126,6 +126,14 @@ type receiver struct {
 	mu     sync.Mutex
 	got    []received
 	script []int
+	reply  string // body of 2xx answers, if any
+}
+
+// replyWith makes the receiver answer 2xx with a JSON body (a two-way reply).
+func (rc *receiver) replyWith(body string) {
+	rc.mu.Lock()
+	rc.reply = body
+	rc.mu.Unlock()
 }
 
 func newReceiver(t *testing.T, script ...int) *receiver {
@@ -140,7 +148,14 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 		if status/100 == 2 {
 			rc.got = append(rc.got, received{Header: req.Header.Clone(), Body: body})
 		}
+		reply := rc.reply
 		rc.mu.Unlock()
+		if reply != "" && status/100 == 2 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, reply)
+			return
+		}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(rc.Close)

@@ -58,6 +58,7 @@ func (a *api) createPublisher(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	a.authn.Add(p) // usable at once; the watch of the bucket does the same
 	v := viewPublisher(p)
 	v.Credential = cred
 	writeJSON(w, http.StatusCreated, v)
@@ -97,6 +98,6 @@ func (a *api) revokePublisher(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.authn.Disconnect(id) // at once here; the watch does the same
+	a.authn.Revoke(id) // at once; the watch of the bucket does the same
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -138,4 +138,3 @@ func untar(t *testing.T, archive, dir string) {
 		}
 	}
 }
-

@@ -38,16 +38,17 @@ type Embedded struct {
 	internal string
 	log      zerolog.Logger
 
-	srv  atomic.Pointer[server.Server]
-	mu   sync.RWMutex
-	pubs map[string]*Publisher // verified records only
+	srv     atomic.Pointer[server.Server]
+	mu      sync.RWMutex
+	pubs    map[string]*Publisher // verified records only
+	revoked map[string]bool       // ids are never reused: a late put of a revoked one is ignored
 }
 
 var _ server.Authentication = (*Embedded)(nil)
 
 // NewEmbedded returns the authenticator for an internal token.
 func NewEmbedded(internal string, log zerolog.Logger) *Embedded {
-	return &Embedded{internal: internal, log: log, pubs: map[string]*Publisher{}}
+	return &Embedded{internal: internal, log: log, pubs: map[string]*Publisher{}, revoked: map[string]bool{}}
 }
 
 // Check is called by the server for every connecting client.
@@ -107,27 +108,28 @@ func (e *Embedded) Run(ctx context.Context, pubs *Publishers, loaded chan<- stru
 }
 
 func (e *Embedded) apply(id string, p *Publisher) {
-	if p != nil && p.Forged {
-		e.log.Error().Str("publisher_id", id).Msg("publisher record does not verify with the secret key: not loaded (written by something other than a gateway?)")
-		p = nil
+	if p == nil {
+		e.Revoke(id)
+		return
 	}
-	if p != nil {
-		if err := e.account(p); err != nil {
-			e.log.Error().Err(err).Str("publisher_id", id).Msg("set up publisher account")
-			p = nil
-		}
+	if p.Forged {
+		e.log.Error().Str("publisher_id", id).Msg("publisher record does not verify with the secret key: not loaded (written by something other than a gateway?)")
+		e.Revoke(id)
+		return
+	}
+	e.Add(p)
+}
+
+// Add lets a publisher connect, at once (the watch of the bucket does the same a moment later).
+func (e *Embedded) Add(p *Publisher) {
+	if err := e.account(p); err != nil {
+		e.log.Error().Err(err).Str("publisher_id", p.ID).Msg("set up publisher account")
+		return
 	}
 	e.mu.Lock()
-	old := e.pubs[id]
-	if p == nil {
-		delete(e.pubs, id)
-	} else {
-		e.pubs[id] = p
-	}
-	e.mu.Unlock()
-	if old != nil && p == nil {
-		e.Disconnect(id)
-		e.log.Info().Str("publisher_id", id).Str("name", old.Name).Msg("publisher revoked")
+	defer e.mu.Unlock()
+	if !e.revoked[p.ID] {
+		e.pubs[p.ID] = p
 	}
 }
 
@@ -163,22 +165,29 @@ func (e *Embedded) account(p *Publisher) error {
 	return nil
 }
 
-// Disconnect closes the open connections of a publisher (revoked: they are refused when they
-// reconnect).
-func (e *Embedded) Disconnect(id string) {
+// Revoke refuses a publisher from now on and closes its open connections.
+func (e *Embedded) Revoke(id string) {
 	e.mu.Lock()
+	old := e.pubs[id]
 	delete(e.pubs, id)
+	e.revoked[id] = true
 	e.mu.Unlock()
-	srv := e.srv.Load()
-	if srv == nil {
-		return
+	if srv := e.srv.Load(); srv != nil {
+		// A kicked connection's socket closes a moment later, and what it sent meanwhile would
+		// still be processed: first send everything its account publishes nowhere.
+		if acc, err := srv.LookupAccount(id); err == nil {
+			if err := acc.AddMapping(">", "quaycast-revoked.>"); err != nil {
+				e.log.Error().Err(err).Str("publisher_id", id).Msg("cut off a revoked publisher")
+			}
+		}
+		if cz, err := srv.Connz(&server.ConnzOptions{Account: id, Limit: 1 << 20}); err == nil {
+			for _, c := range cz.Conns {
+				_ = srv.DisconnectClientByID(c.Cid)
+			}
+		}
 	}
-	cz, err := srv.Connz(&server.ConnzOptions{Account: id, Limit: 1 << 20})
-	if err != nil {
-		return
-	}
-	for _, c := range cz.Conns {
-		_ = srv.DisconnectClientByID(c.Cid)
+	if old != nil {
+		e.log.Info().Str("publisher_id", id).Str("name", old.Name).Msg("publisher revoked")
 	}
 }
 
