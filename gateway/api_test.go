@@ -201,3 +201,20 @@ func TestIngest(t *testing.T) {
 		t.Errorf("publish of ing-4 after the rejected batch: %d %v, want 202 and not a duplicate", status, body)
 	}
 }
+
+// An entity with spaces at either end is valid; its event is delivered like any other (NATS
+// clients trim header values, so the ingest path must not put it in the entity header).
+func TestIngestEntityWithOuterSpaces(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	rc := newReceiver(t)
+	g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
+	g.waitReady(t)
+	if status, body := call(t, g, "POST", "/v1/events", string(event("sp-1", "cargo_loaded", " MSCU1 "))); status != 202 {
+		t.Fatalf("ingest: %d %v", status, body)
+	}
+	rc.waitCount(t, 1)
+	if ids := rc.ids(); len(ids) != 1 || ids[0] != "sp-1" {
+		t.Errorf("got %v, want [sp-1]", ids)
+	}
+}

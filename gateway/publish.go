@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,12 +28,15 @@ const errCodeStoreFailed jetstream.ErrorCode = 10077
 
 // NewEventMsg builds the NATS message for a validated event: its subject, the raw bytes as the
 // body, the event id as Nats-Msg-Id (JetStream drops a duplicate publish within the window) and
-// the entity header.
+// the entity header — left out for an entity with spaces at either end, which NATS clients trim
+// from header values (the header would then disagree with the envelope).
 func NewEventMsg(env subjects.Envelope, raw []byte) *nats.Msg {
 	m := nats.NewMsg(env.Subject())
 	m.Data = raw
 	m.Header.Set(subjects.HeaderMsgID, env.ID)
-	m.Header.Set(subjects.HeaderEntity, env.Entity)
+	if strings.TrimSpace(env.Entity) == env.Entity {
+		m.Header.Set(subjects.HeaderEntity, env.Entity)
+	}
 	return m
 }
 
