@@ -1,6 +1,7 @@
 # receiver.py: a webhook receiver that verifies quaycast's Standard Webhooks signature
-# with nothing but Python's standard library.  WEBHOOK_SECRET=whsec_... python3 examples/receiver.py
-import base64, hashlib, hmac, http.server, os, time
+# with nothing but Python's standard library.
+#   WEBHOOK_SECRET=whsec_... python3 examples/receiver.py [PORT]     (or PORT=9000 in the environment)
+import base64, hashlib, hmac, http.server, os, sys, time
 
 SECRET = os.environ["WEBHOOK_SECRET"]  # the whsec_... shown when the endpoint was created
 KEY = base64.b64decode(SECRET.removeprefix("whsec_"))
@@ -20,4 +21,5 @@ class Hook(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):  # the line above says what arrived
         pass
 
-http.server.HTTPServer(("127.0.0.1", 9000), Hook).serve_forever()
+PORT = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PORT", "9000"))
+http.server.HTTPServer(("127.0.0.1", PORT), Hook).serve_forever()
