@@ -142,6 +142,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error
 		NoSigs:                     true, // signals are the gateway's: it stops the server last
 		NoLog:                      true,
 		CustomClientAuthentication: authn,
+		AuthTimeout:                natsauth.AuthTimeout.Seconds(),
 	}
 	if g.cfg.NATSTLSCert != "" {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: g.cfg.NATSTLSCert, KeyFile: g.cfg.NATSTLSKey, Timeout: 2})

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
@@ -39,6 +40,8 @@ type Embedded struct {
 	log      zerolog.Logger
 
 	srv     atomic.Pointer[server.Server]
+	loaded  chan struct{} // closed once the bucket's publishers are in
+	once    sync.Once
 	mu      sync.RWMutex
 	pubs    map[string]*Publisher // verified records only
 	revoked map[string]bool       // ids are never reused: a late put of a revoked one is ignored
@@ -48,7 +51,7 @@ var _ server.Authentication = (*Embedded)(nil)
 
 // NewEmbedded returns the authenticator for an internal token.
 func NewEmbedded(internal string, log zerolog.Logger) *Embedded {
-	return &Embedded{internal: internal, log: log, pubs: map[string]*Publisher{}, revoked: map[string]bool{}}
+	return &Embedded{internal: internal, log: log, pubs: map[string]*Publisher{}, revoked: map[string]bool{}, loaded: make(chan struct{})}
 }
 
 // Check is called by the server for every connecting client.
@@ -68,6 +71,13 @@ func (e *Embedded) Check(c server.ClientAuthentication) bool {
 	id, secret, ok := parseCredential(presented)
 	if !ok {
 		return false
+	}
+	// The server listens before the publishers are loaded from the bucket (they live in its
+	// JetStream): a publisher reconnecting while the gateway starts waits for them rather than
+	// being refused (nats.go gives up on a connection refused twice for authorization).
+	select {
+	case <-e.loaded:
+	case <-time.After(LoadWait):
 	}
 	e.mu.RLock()
 	p := e.pubs[id]
@@ -104,8 +114,26 @@ func (e *Embedded) Attach(srv *server.Server) error {
 // new publisher can connect at once; a revoked one is refused from then on and its open
 // connections are closed. loaded is closed once the current records are in.
 func (e *Embedded) Run(ctx context.Context, pubs *Publishers, loaded chan<- struct{}) error {
-	return pubs.watch(ctx, e.apply, loaded)
+	ready := make(chan struct{})
+	go func() {
+		select {
+		case <-ready:
+			e.once.Do(func() { close(e.loaded) })
+			if loaded != nil {
+				close(loaded)
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return pubs.watch(ctx, e.apply, ready)
 }
+
+// LoadWait bounds how long a connecting publisher waits for the publishers to be loaded at start;
+// the server's authentication timeout must be longer (the gateway sets it to AuthTimeout).
+const (
+	LoadWait    = 4 * time.Second
+	AuthTimeout = 5 * time.Second
+)
 
 func (e *Embedded) apply(id string, p *Publisher) {
 	if p == nil {
