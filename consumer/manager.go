@@ -29,9 +29,12 @@ type Manager struct {
 	onInvalid func(endpointID, reason string)
 	checked   *checked // verdicts on recent events, shared by the workers
 
-	mu      sync.Mutex
-	running map[string]*runningWorker
-	ready   atomic.Bool
+	mu       sync.Mutex
+	running  map[string]*runningWorker
+	stopping map[string]chan struct{} // workers told to stop, closed once they have
+	failed   map[string]*Endpoint     // endpoints whose consumer could not be set up: retried
+	ready    atomic.Bool
+	bg       sync.WaitGroup // stops and deletions off the watch loop
 }
 
 type runningWorker struct {
@@ -45,7 +48,8 @@ type runningWorker struct {
 
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
-	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker), checked: newChecked()}
+	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
+		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), checked: newChecked()}
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
@@ -66,38 +70,98 @@ func (m *Manager) Workers() int {
 	return len(m.running)
 }
 
+// Degraded lists the endpoints whose consumer could not be set up (being retried), sorted.
+func (m *Manager) Degraded() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.failed))
+	for id := range m.failed {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Run follows the registry until ctx ends, then stops every worker (each finishing its in-flight
-// deliveries within ShutdownTimeout) and returns.
+// deliveries within ShutdownTimeout) and returns. It reconciles level-based: an endpoint whose
+// consumer could not be created or updated (a timeout, the consumer limit) is tried again every
+// ReconcileEvery until it converges, without anyone editing it.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.stopAll()
 	changes, err := m.reg.watch(ctx)
 	if err != nil {
 		return err
 	}
+	tick := time.NewTicker(m.o.ReconcileEvery)
+	defer tick.Stop()
 	known := make(map[string]bool)
-	for c := range changes {
-		switch {
-		case c.ID == "": // every endpoint that existed at start has been applied
-			m.removeOrphans(ctx, known)
-			m.ready.Store(true)
-			m.log.Info().Int("endpoints", m.Workers()).Msg("delivering")
-		case c.Err != nil:
-			m.log.Error().Err(c.Err).Str("endpoint_id", c.ID).Msg("unreadable endpoint definition: not delivering to it")
-		case c.Endpoint == nil:
-			delete(known, c.ID)
-			m.remove(ctx, c.ID)
-		case c.Endpoint.SecretErr != nil:
-			known[c.ID] = true // keep its consumer and position
-			m.stop(c.ID)
-			m.log.Error().Err(c.Endpoint.SecretErr).Str("endpoint_id", c.ID).Msg("endpoint secret unreadable: not delivering to it")
-		default:
-			known[c.ID] = true
-			if err := m.apply(ctx, c.Endpoint); err != nil {
-				m.log.Error().Err(err).Str("endpoint_id", c.ID).Msg("apply endpoint")
+	for {
+		select {
+		case <-tick.C:
+			m.retryFailed(ctx)
+			continue
+		case c, ok := <-changes:
+			if !ok {
+				return nil
 			}
+			m.change(ctx, c, known)
 		}
 	}
-	return nil
+}
+
+func (m *Manager) change(ctx context.Context, c Change, known map[string]bool) {
+	if c.ID != "" {
+		m.mu.Lock()
+		delete(m.failed, c.ID) // the newest definition decides
+		m.mu.Unlock()
+	}
+	switch {
+	case c.ID == "": // every endpoint that existed at start has been applied
+		m.removeOrphans(ctx, known)
+		m.ready.Store(true)
+		m.log.Info().Int("endpoints", m.Workers()).Msg("delivering")
+	case c.Err != nil:
+		known[c.ID] = true // keep its consumer and position until the record is repaired
+		m.stopAsync(c.ID)
+		m.log.Error().Err(c.Err).Str("endpoint_id", c.ID).Msg("unreadable endpoint definition: not delivering to it")
+	case c.Endpoint == nil:
+		delete(known, c.ID)
+		m.remove(ctx, c.ID)
+	case c.Endpoint.SecretErr != nil:
+		known[c.ID] = true // keep its consumer and position
+		m.stopAsync(c.ID)
+		m.log.Error().Err(c.Endpoint.SecretErr).Str("endpoint_id", c.ID).Msg("endpoint secret unreadable: not delivering to it")
+	default:
+		known[c.ID] = true
+		m.applyOrRetry(ctx, c.Endpoint)
+	}
+}
+
+// applyOrRetry applies an endpoint, or keeps it to be tried again.
+func (m *Manager) applyOrRetry(ctx context.Context, ep *Endpoint) {
+	err := m.apply(ctx, ep)
+	m.mu.Lock()
+	if err != nil {
+		m.failed[ep.ID] = ep
+	} else {
+		delete(m.failed, ep.ID)
+	}
+	m.mu.Unlock()
+	if err != nil {
+		m.log.Error().Err(err).Str("endpoint_id", ep.ID).Dur("retry_in", m.o.ReconcileEvery).Msg("apply endpoint")
+	}
+}
+
+func (m *Manager) retryFailed(ctx context.Context) {
+	m.mu.Lock()
+	eps := make([]*Endpoint, 0, len(m.failed))
+	for _, ep := range m.failed {
+		eps = append(eps, ep)
+	}
+	m.mu.Unlock()
+	for _, ep := range eps {
+		m.applyOrRetry(ctx, ep)
+	}
 }
 
 // consumerConfig is the durable consumer of an endpoint.
@@ -138,7 +202,7 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	switch {
 	case !ep.Enabled:
 		if rw != nil {
-			m.stop(ep.ID)
+			m.stopAsync(ep.ID)
 			m.log.Info().Str("endpoint_id", ep.ID).Msg("endpoint disabled: delivery paused, position kept")
 		}
 	case rw != nil: // a running endpoint changed: later attempts use the new definition
@@ -158,9 +222,17 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	rw.w = newWorker(ep, m, rw.delivered)
 	m.mu.Lock()
 	m.running[ep.ID] = rw
+	previous := m.stopping[ep.ID] // enabled again while its last worker still stops
 	m.mu.Unlock()
 	go func() {
 		defer close(rw.done)
+		if previous != nil {
+			select { // one worker per consumer at a time
+			case <-previous:
+			case <-ctx.Done():
+				return
+			}
+		}
 		w := rw.w
 		backoff := time.Second
 		for {
@@ -219,27 +291,46 @@ func (m *Manager) Reconnected() {
 	m.log.Info().Int("endpoints", len(m.running)).Msg("NATS reconnected: restarting endpoint consumers from their ack floor")
 }
 
-// stop ends an endpoint's worker and waits for it.
-func (m *Manager) stop(id string) {
+// stopAsync tells an endpoint's worker to stop without waiting for it: a worker whose receiver
+// hangs takes up to ShutdownTimeout, and other endpoints' changes must not wait behind it. The
+// returned channel is closed once it has stopped (nil if none ran).
+func (m *Manager) stopAsync(id string) <-chan struct{} {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	rw := m.running[id]
-	delete(m.running, id)
-	m.mu.Unlock()
-	if rw != nil {
-		rw.cancel()
-		<-rw.done
+	if rw == nil {
+		return m.stopping[id]
 	}
+	delete(m.running, id)
+	rw.cancel()
+	m.stopping[id] = rw.done
+	m.bg.Go(func() {
+		<-rw.done
+		m.mu.Lock()
+		if m.stopping[id] == rw.done {
+			delete(m.stopping, id)
+		}
+		m.mu.Unlock()
+	})
+	return rw.done
 }
 
+// remove stops an endpoint's worker and, once it has stopped, deletes its consumer — off the
+// watch loop.
 func (m *Manager) remove(ctx context.Context, id string) {
-	m.stop(id)
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := m.stream.DeleteConsumer(cctx, id); err != nil && !isNotFound(err) {
-		m.log.Error().Err(err).Str("endpoint_id", id).Msg("delete consumer")
-		return
-	}
-	m.log.Info().Str("endpoint_id", id).Msg("endpoint removed")
+	done := m.stopAsync(id)
+	m.bg.Go(func() {
+		if done != nil {
+			<-done
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := m.stream.DeleteConsumer(cctx, id); err != nil && !isNotFound(err) {
+			m.log.Error().Err(err).Str("endpoint_id", id).Msg("delete consumer")
+			return
+		}
+		m.log.Info().Str("endpoint_id", id).Msg("endpoint removed")
+	})
 }
 
 // removeOrphans deletes endpoint consumers whose endpoint was deleted while no gateway watched.
@@ -273,4 +364,5 @@ func (m *Manager) stopAll() {
 	for _, rw := range all {
 		<-rw.done
 	}
+	m.bg.Wait()
 }

@@ -12,6 +12,7 @@ type Options struct {
 	MaxAttempts     int             // POSTs of one event before it is dead-lettered: 0 = no limit but MaxRetryAge
 	MaxRetryAge     time.Duration   // time from an event's first attempt after which it is dead-lettered: 24h
 	ShutdownTimeout time.Duration   // how long in-flight deliveries may finish at shutdown: 15s
+	ReconcileEvery  time.Duration   // how often an endpoint whose consumer could not be set up is tried again: 5s
 }
 
 func (o Options) withDefaults() Options {
@@ -29,6 +30,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRetryAge <= 0 {
 		o.MaxRetryAge = 24 * time.Hour
+	}
+	if o.ReconcileEvery <= 0 {
+		o.ReconcileEvery = 5 * time.Second
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 15 * time.Second

@@ -218,6 +218,10 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
 
 	w.mu.Lock()
+	if w.stopping { // checked under the lock that Wait's caller sets it with: no Add after Wait
+		w.mu.Unlock()
+		return // left unacknowledged: redelivered to the next run
+	}
 	w.held[seq] = it
 	q := w.queues[env.Entity]
 	w.queues[env.Entity] = append(q, it)

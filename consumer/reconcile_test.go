@@ -1,0 +1,110 @@
+package consumer_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/quaycast/quaycast/consumer"
+)
+
+// A record that cannot be decoded (after a rollback, say) keeps its consumer and position: the
+// orphan sweep at start removes only consumers whose endpoint is really gone.
+func TestManagerKeepsConsumerOfUnreadableRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	unreadable := e.createEndpoint(t, "*")
+	gone := e.createEndpoint(t, "*")
+	m1 := startManager(t, e, newRecorder(nil), consumer.Options{})
+	m1.stop(t, 10*time.Second)
+	if _, err := e.kv.Put(t.Context(), unreadable.ID, []byte(`{"id": "written by a later release", "url": 7}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.Delete(t.Context(), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	startManager(t, e, newRecorder(nil), consumer.Options{})
+	// The deleted endpoint's consumer going is the sign that the sweep ran.
+	waitFor(t, 10*time.Second, "the deleted endpoint's consumer removed", func() bool { return !e.hasConsumer(t, gone.ID) })
+	if !e.hasConsumer(t, unreadable.ID) {
+		t.Error("the consumer of an endpoint whose record is unreadable was deleted: its position is lost")
+	}
+}
+
+// A consumer that cannot be created (here: the stream's consumer limit) is retried on a timer,
+// and the endpoint is listed as degraded until it converges — nobody edits it.
+func TestManagerRetriesConsumersUntilTheyConverge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	info, err := e.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	limited := cfg
+	limited.MaxConsumers = 1
+	if _, err := e.js.UpdateStream(t.Context(), limited); err != nil {
+		t.Skipf("the server does not lower MaxConsumers of a stream: %v", err)
+	}
+	first := e.createEndpoint(t, "*")
+	second := e.createEndpoint(t, "*")
+	rec := newRecorder(nil)
+	m := startManager(t, e, rec, consumer.Options{ReconcileEvery: 50 * time.Millisecond})
+	waitFor(t, 10*time.Second, "one endpoint degraded", func() bool { return len(m.Degraded()) == 1 })
+	stuck := m.Degraded()[0]
+	if stuck != first.ID && stuck != second.ID {
+		t.Fatalf("degraded %v", m.Degraded())
+	}
+
+	if _, err := e.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "every endpoint converged", func() bool { return len(m.Degraded()) == 0 })
+	e.publishEvent(t, event{id: "after-1", typ: "cargo_loaded", entity: "C1"})
+	waitFor(t, 10*time.Second, "the once-stuck endpoint delivers", func() bool { return rec.hasDelivered(stuck, "after-1") })
+}
+
+// Stopping a worker whose receiver hangs does not hold up other registry changes: another
+// endpoint is created and delivers while the hanging one is still stopping.
+func TestManagerStopsWorkersOffTheWatchLoop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	hanging := e.createEndpoint(t, "cargo_loaded")
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	rec := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Endpoint.ID == hanging.ID {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release // a receiver that does not answer, and a POST the shutdown lets finish
+		}
+		return delivered
+	})
+	m := startManager(t, e, rec, consumer.Options{ShutdownTimeout: time.Minute})
+	defer close(release)
+	e.publishEvent(t, event{id: "stuck-1", typ: "cargo_loaded", entity: "C1"})
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hanging endpoint's delivery did not start")
+	}
+
+	if _, err := e.reg.Update(t.Context(), hanging.ID, func(ep *consumer.Endpoint) error {
+		ep.Enabled = false
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	other := e.createEndpoint(t, "cargo_gated_in")
+	e.publishEvent(t, event{id: "other-1", typ: "cargo_gated_in", entity: "C2"})
+	waitFor(t, 20*time.Second, "the other endpoint delivers while the hanging one stops", func() bool {
+		return rec.hasDelivered(other.ID, "other-1")
+	})
+	if slices.Contains(m.Degraded(), other.ID) {
+		t.Errorf("degraded: %v", m.Degraded())
+	}
+}
