@@ -22,8 +22,8 @@ func fast(c *config.Config) {
 	c.RetrySchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
 	c.BreakerCooldown = 200 * time.Millisecond
 	c.BreakerFailures = 3
-	c.DeliveryTimeout = 500 * time.Millisecond
-	c.AckWait = 5 * time.Second
+	c.DeliveryTimeout = 5 * time.Second
+	c.AckWait = 15 * time.Second
 	c.ShutdownTimeout = 2 * time.Second
 	c.LogLevel = "warn"
 }

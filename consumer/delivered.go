@@ -6,66 +6,79 @@ import (
 	"time"
 )
 
-// delivered remembers, per endpoint, the stream sequences this process delivered and acked,
-// so that when JetStream sends one again it is acked without being POSTed again. That happens
-// after ResetConsumer (it restarts at the ack floor and resends what was acked above it) and
-// after an ack the server did not confirm. It outlives the endpoint's worker across restarts
-// within the process; a crashed process forgets it, and receivers dedupe on webhook-id.
+// delivered remembers, per entity of one endpoint, the highest stream sequence delivered (or
+// dead-lettered) to it. Delivery is strictly ordered per entity, so every event of that entity
+// at or below the mark is done: when JetStream sends one again — a copy redelivered after its
+// AckWait while it waited in the client's buffer, everything above the ack floor after a
+// ResetConsumer, an ack the server did not confirm — it is acked without being POSTed again.
+// It outlives the endpoint's worker across restarts within the process.
+//
+// A mark is forgotten when nothing touched its entity for forget: by then any copy in transit
+// has arrived. (A crash forgets every mark: receivers dedupe on webhook-id.)
 type delivered struct {
-	mu   sync.Mutex
-	seqs map[uint64]ackState
+	mu    sync.Mutex
+	marks map[string]mark
 }
 
-type ackState struct {
-	confirmed bool
-	at        time.Time
+type mark struct {
+	seq uint64
+	at  time.Time
 }
 
-// maxDelivered bounds the memory one endpoint spends on this; past it the oldest are forgotten
-// (a reset then resends them: duplicates, never loss).
-const maxDelivered = 8192
+// maxDelivered bounds the entities remembered per endpoint; past it the least recently touched
+// quarter is forgotten (a reset may then resend some of their events: duplicates, never loss).
+const maxDelivered = 100_000
 
-func newDelivered() *delivered { return &delivered{seqs: make(map[uint64]ackState)} }
+func newDelivered() *delivered { return &delivered{marks: make(map[string]mark)} }
 
-func (d *delivered) add(seq uint64, confirmed bool) {
+// add records that seq of entity was delivered or dead-lettered.
+func (d *delivered) add(entity string, seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.seqs[seq] = ackState{confirmed: confirmed, at: time.Now()}
-	if len(d.seqs) > maxDelivered {
-		all := make([]uint64, 0, len(d.seqs))
-		for s := range d.seqs {
-			all = append(all, s)
-		}
-		slices.Sort(all)
-		for _, s := range all[:len(all)/4] {
-			delete(d.seqs, s)
+	if m, ok := d.marks[entity]; !ok || seq > m.seq {
+		d.marks[entity] = mark{seq: seq, at: time.Now()}
+	}
+	if len(d.marks) > maxDelivered {
+		d.forgetOldest(len(d.marks) / 4)
+	}
+}
+
+// covers reports whether seq of entity was delivered already.
+func (d *delivered) covers(entity string, seq uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok := d.marks[entity]
+	return ok && seq <= m.seq
+}
+
+// prune forgets the marks not touched for forget.
+func (d *delivered) prune(forget time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for e, m := range d.marks {
+		if time.Since(m.at) > forget {
+			delete(d.marks, e)
 		}
 	}
 }
 
-// take reports whether seq was delivered, and forgets it.
-func (d *delivered) take(seq uint64) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.seqs[seq]
-	delete(d.seqs, seq)
-	return ok
-}
-
-// prune forgets confirmed acks below the lowest sequence still outstanding (JetStream's ack floor
-// is past them, so no reset resends them), and unconfirmed ones older than forget.
-func (d *delivered) prune(lowestHeld uint64, forget time.Duration) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for s, st := range d.seqs {
-		if st.confirmed && (lowestHeld == 0 || s < lowestHeld) || !st.confirmed && time.Since(st.at) > forget {
-			delete(d.seqs, s)
-		}
+func (d *delivered) forgetOldest(n int) {
+	type aged struct {
+		entity string
+		at     time.Time
+	}
+	all := make([]aged, 0, len(d.marks))
+	for e, m := range d.marks {
+		all = append(all, aged{e, m.at})
+	}
+	slices.SortFunc(all, func(a, b aged) int { return a.at.Compare(b.at) })
+	for _, a := range all[:n] {
+		delete(d.marks, a.entity)
 	}
 }
 
 func (d *delivered) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.seqs)
+	return len(d.marks)
 }

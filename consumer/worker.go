@@ -199,11 +199,6 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		// the manager restarts this worker, which resets the consumer to its ack floor.
 		return
 	}
-	if w.delivered.take(seq) { // sent before: only JetStream does not know (reset, lost ack)
-		go w.ackMsg(ctx, msg, seq) // not on the callback: it waits for the server
-		return
-	}
-
 	w.route(ctx, msg, seq, meta.Timestamp)
 }
 
@@ -213,6 +208,10 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	env, reason := w.check(msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
+		return
+	}
+	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
+		go w.ackMsg(ctx, msg, seq, env.Entity) // not on the callback: it waits for the server
 		return
 	}
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
@@ -360,7 +359,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		switch out.Result {
 		case Delivered:
 			log.Msg("delivered")
-			w.ackMsg(ctx, w.handle(it), it.seq)
+			w.ackMsg(ctx, w.handle(it), it.seq, it.env.Entity)
 			w.resume(ctx)
 			return true
 		case Permanent:
@@ -431,7 +430,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 	if w.onDead != nil {
 		w.onDead(dl.EndpointID)
 	}
-	w.ackMsg(ctx, w.handle(it), it.seq)
+	w.ackMsg(ctx, w.handle(it), it.seq, it.env.Entity)
 	return true
 }
 
@@ -499,9 +498,10 @@ func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return time.Duration(float64(base) * (0.8 + 0.4*rand.Float64()))
 }
 
-// ackMsg acknowledges and waits for the server's confirmation, and remembers the event as
-// delivered: if it comes again (a reset, a lost ack) it is acked without being sent again.
-func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64) {
+// ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
+// acked without being sent again — then acknowledges it and waits for the server's confirmation.
+func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, entity string) {
+	w.delivered.add(entity, seq)
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := msg.DoubleAck(actx)
@@ -512,7 +512,6 @@ func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64) {
 			w.log.Warn().Err(err).Uint64("seq", seq).Msg("acks not confirmed (the event is not sent again if it comes back; more may follow)")
 		}
 	}
-	w.delivered.add(seq, err == nil)
 }
 
 // keepAlive tells JetStream that every event we hold is still being worked on, so that it does
@@ -520,15 +519,11 @@ func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64) {
 func (w *worker) keepAlive() {
 	w.mu.Lock()
 	msgs := make([]jetstream.Msg, 0, len(w.held))
-	lowest := uint64(0)
-	for seq, it := range w.held {
+	for _, it := range w.held {
 		msgs = append(msgs, it.msg)
-		if lowest == 0 || seq < lowest {
-			lowest = seq
-		}
 	}
 	w.mu.Unlock()
-	w.delivered.prune(lowest, 10*w.o.AckWait) // by then JetStream has redelivered a lost ack
+	w.delivered.prune(10 * w.o.AckWait) // by then every copy in transit has arrived
 	for _, m := range msgs {
 		if err := m.InProgress(); err != nil {
 			w.log.Debug().Err(err).Msg("keep alive")
