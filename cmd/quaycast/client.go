@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -76,11 +78,12 @@ func (c *tokensRevokeCmd) Run(ctx context.Context) error {
 
 type endpointsCmd struct {
 	Add    endpointsAddCmd    `cmd:"" help:"Register an endpoint; prints it with its new secret (shown only now)."`
+	Edit   endpointsEditCmd   `cmd:"" help:"Change an endpoint's settings: only the flags given."`
 	List   endpointsListCmd   `cmd:"" help:"List endpoints."`
 	Get    endpointsGetCmd    `cmd:"" help:"Show one endpoint."`
 	Rm     endpointsRmCmd     `cmd:"" help:"Delete an endpoint."`
 	Rotate endpointsRotateCmd `cmd:"" help:"Give an endpoint a new secret; the old one keeps signing for --grace."`
-	Test   endpointsTestCmd   `cmd:"" help:"Send a test event to an endpoint now and show what came back."`
+	Test   endpointsTestCmd   `cmd:"" help:"Send a test event to an endpoint now and show what came back; exits 1 unless it was delivered."`
 }
 
 type endpointsTestCmd struct {
@@ -102,7 +105,40 @@ func (c *endpointsTestCmd) Run(ctx context.Context) error {
 	if c.Data != "" {
 		body["data"] = json.RawMessage(c.Data)
 	}
-	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/test", body)
+	var raw json.RawMessage
+	if err := c.client().Do(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/test", body, &raw); err != nil {
+		return err
+	}
+	if _, err := os.Stdout.Write(raw); err != nil {
+		return err
+	}
+	return testSendResult(raw)
+}
+
+// testSendResult is nil for a delivered test send and an error saying what happened otherwise,
+// so that `endpoints test` exits non-zero unless the receiver accepted the event.
+func testSendResult(raw []byte) error {
+	var att struct {
+		Outcome  string `json:"outcome"`
+		Error    string `json:"error"`
+		Response *struct {
+			Status int `json:"status"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(raw, &att); err != nil {
+		return fmt.Errorf("decode the test send's answer: %w", err)
+	}
+	if att.Outcome == "delivered" {
+		return nil
+	}
+	msg := "test send not delivered: outcome " + att.Outcome
+	if att.Response != nil && att.Response.Status != 0 {
+		msg += fmt.Sprintf(", status %d", att.Response.Status)
+	}
+	if att.Error != "" {
+		msg += ": " + att.Error
+	}
+	return errors.New(msg)
 }
 
 type endpointsRotateCmd struct {
@@ -164,34 +200,144 @@ func (c *deadLettersPurgeCmd) Run(ctx context.Context) error {
 	return nil
 }
 
+// The endpoint commands have a flag for every field of the API's endpoint input (a test walks the
+// OpenAPI document's EndpointInput and EndpointPatch to hold them to it).
+
 type endpointsAddCmd struct {
 	apiFlags
-	URL         string            `name:"url" required:"" help:"Where to POST events (http or https)."`
-	Types       []string          `name:"types" required:"" help:"Event types to subscribe to: names, group:<group>, or * for all (comma-separated)."`
-	Description string            `name:"description" help:"What this endpoint is for."`
-	Header      map[string]string `name:"header" help:"Custom header sent with every delivery, NAME=VALUE (repeatable)."`
-	Profile     string            `name:"profile" default:"standard" enum:"standard,hub,hex" help:"Signing profile: standard (Standard Webhooks), hub (X-Hub-Signature-256: sha256=<hex>) or hex (bare hex in --signature-header)."`
-	SigHeader   string            `name:"signature-header" help:"hub and hex: the header that carries the signature."`
-	HexCase     string            `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
-	Disabled    bool              `name:"disabled" help:"Register it paused."`
-	Secret      string            `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
+	URL         string   `name:"url" required:"" help:"Where to POST events (http or https)."`
+	Types       []string `name:"types" required:"" help:"Event types to subscribe to: names, group:<group>, or * for all (comma-separated)."`
+	Description string   `name:"description" help:"What this endpoint is for."`
+	Header      []string `name:"header" sep:"none" placeholder:"NAME=VALUE" help:"Custom header sent with every delivery, NAME=VALUE; repeat the flag for more (the value is taken as is, commas and semicolons included)."`
+	Profile     string   `name:"profile" default:"standard" enum:"standard,hub,hex" help:"Signing profile: standard (Standard Webhooks), hub (X-Hub-Signature-256: sha256=<hex>) or hex (bare hex in --signature-header)."`
+	SigHeader   string   `name:"signature-header" help:"hub and hex: the header that carries the signature."`
+	HexCase     string   `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
+	ReplyFormat string   `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (default: any JSON, passed on as it is) or alerts (the voyage platform's alerts, validated and parsed into the delivery log)."`
+	Disabled    bool     `name:"disabled" help:"Register it paused."`
+	Secret      string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
 }
 
 func (c *endpointsAddCmd) Run(ctx context.Context) error {
+	body, err := c.body()
+	if err != nil {
+		return err
+	}
+	return c.print(ctx, "POST", "/v1/endpoints", body)
+}
+
+// body is the API's EndpointInput for the flags.
+func (c *endpointsAddCmd) body() (map[string]any, error) {
 	body := map[string]any{"url": c.URL, "event_types": c.Types, "enabled": !c.Disabled}
 	if c.Description != "" {
 		body["description"] = c.Description
 	}
 	if len(c.Header) > 0 {
-		body["headers"] = c.Header
+		h, err := parseHeaders(c.Header)
+		if err != nil {
+			return nil, err
+		}
+		body["headers"] = h
 	}
 	if c.Secret != "" {
 		body["secret"] = c.Secret
 	}
+	if c.ReplyFormat != "" {
+		body["reply_format"] = c.ReplyFormat
+	}
 	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
 		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
 	}
-	return c.print(ctx, "POST", "/v1/endpoints", body)
+	return body, nil
+}
+
+// parseHeaders turns repeated --header NAME=VALUE flags into the API's headers object: split at the
+// first '=', the value kept as is.
+func parseHeaders(flags []string) (map[string]string, error) {
+	h := make(map[string]string, len(flags))
+	for _, f := range flags {
+		name, value, ok := strings.Cut(f, "=")
+		if !ok || name == "" {
+			return nil, &config.FieldError{Field: "header", Reason: fmt.Sprintf("%q: want NAME=VALUE", f)}
+		}
+		for have := range h {
+			if strings.EqualFold(have, name) {
+				return nil, &config.FieldError{Field: "header", Reason: fmt.Sprintf("%s given twice", name)}
+			}
+		}
+		h[name] = value
+	}
+	return h, nil
+}
+
+// endpointsEditCmd changes what its flags name and nothing else (PATCH).
+type endpointsEditCmd struct {
+	apiFlags
+	ID           string   `arg:"" help:"Endpoint id."`
+	URL          *string  `name:"url" help:"Where to POST events (http or https)."`
+	Types        []string `name:"types" help:"Event types to subscribe to, replacing the current ones: names, group:<group>, or * (comma-separated)."`
+	Description  *string  `name:"description" help:"What this endpoint is for."`
+	Header       []string `name:"header" sep:"none" placeholder:"NAME=VALUE" help:"Custom header, NAME=VALUE, repeatable: the given headers replace all current custom headers."`
+	ClearHeaders bool     `name:"clear-headers" xor:"headers" help:"Remove every custom header."`
+	Profile      *string  `name:"profile" help:"Signing profile: standard, hub or hex. A signing flag replaces the whole signing setting (the others back to their defaults); the secret must suit the profile."`
+	SigHeader    *string  `name:"signature-header" help:"hub and hex: the header that carries the signature."`
+	HexCase      *string  `name:"hex-case" help:"hex: lower (default) or upper case."`
+	ReplyFormat  *string  `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (any JSON) or alerts."`
+	Enable       bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
+	Disable      bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
+}
+
+func (c *endpointsEditCmd) Run(ctx context.Context) error {
+	body, err := c.body()
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 {
+		return errors.New("nothing to change: give at least one flag (quaycast endpoints edit --help)")
+	}
+	return c.print(ctx, "PATCH", "/v1/endpoints/"+url.PathEscape(c.ID), body)
+}
+
+// body is the API's EndpointPatch for the flags given.
+func (c *endpointsEditCmd) body() (map[string]any, error) {
+	body := map[string]any{}
+	if c.URL != nil {
+		body["url"] = *c.URL
+	}
+	if c.Types != nil {
+		body["event_types"] = c.Types
+	}
+	if c.Description != nil {
+		body["description"] = *c.Description
+	}
+	switch {
+	case c.ClearHeaders && len(c.Header) > 0:
+		return nil, &config.FieldError{Field: "clear-headers", Reason: "cannot be used with --header"}
+	case c.ClearHeaders:
+		body["headers"] = map[string]string{}
+	case len(c.Header) > 0:
+		h, err := parseHeaders(c.Header)
+		if err != nil {
+			return nil, err
+		}
+		body["headers"] = h
+	}
+	if c.Profile != nil || c.SigHeader != nil || c.HexCase != nil {
+		body["signing"] = map[string]string{"profile": deref(c.Profile), "header_name": deref(c.SigHeader), "hex_case": deref(c.HexCase)}
+	}
+	if c.ReplyFormat != nil {
+		body["reply_format"] = *c.ReplyFormat
+	}
+	if c.Enable || c.Disable {
+		body["enabled"] = c.Enable
+	}
+	return body, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 type endpointsListCmd struct {

@@ -55,13 +55,21 @@ func newLogger(level, format string) zerolog.Logger {
 	return log.Level(lvl).With().Timestamp().Logger()
 }
 
-func main() {
-	var c cli
-	parser := kong.Must(&c,
+// newParser is the command line's grammar; tests parse with it too.
+func newParser(c *cli, options ...kong.Option) (*kong.Kong, error) {
+	return kong.New(c, append([]kong.Option{
 		kong.Name("quaycast"),
 		kong.Description("Webhook fan-out gateway for logistics events on NATS JetStream."),
 		kong.UsageOnError(),
-	)
+	}, options...)...)
+}
+
+func main() {
+	var c cli
+	parser, err := newParser(&c)
+	if err != nil {
+		panic(err) // the grammar is wrong: a programming error
+	}
 	k, err := parser.Parse(os.Args[1:])
 	if err != nil { // a bad flag or setting: say which, exit 2 as usage errors do
 		fmt.Fprintln(os.Stderr, "quaycast:", err)
