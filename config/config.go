@@ -47,6 +47,7 @@ type Config struct {
 	DeliveryTimeout  time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"10s" help:"Deadline of one webhook POST."`
 	RetrySchedule    []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"5s,30s,2m,10m,30m,1h" help:"Waits between attempts; the last one repeats."`
 	MaxAttempts      int             `name:"max-attempts" env:"QUAYCAST_MAX_ATTEMPTS" default:"0" help:"POSTs of one event before it is dead-lettered (0 = no limit but --max-retry-age)."`
+	MarksFlush       time.Duration   `name:"marks-flush" env:"QUAYCAST_MARKS_FLUSH" default:"1s" help:"How often the durable delivery record is written: after a crash, what was delivered within it may be sent again."`
 	MaxRetryAge      time.Duration   `name:"max-retry-age" env:"QUAYCAST_MAX_RETRY_AGE" default:"24h" help:"An event still failing this long after its first attempt is dead-lettered."`
 
 	BreakerFailures    uint32        `name:"breaker-failures" env:"QUAYCAST_BREAKER_FAILURES" default:"5" help:"Consecutive failed attempts that open an endpoint's circuit breaker."`
@@ -86,6 +87,7 @@ func Default() Config {
 		DeliveryTimeout:    10 * time.Second,
 		RetrySchedule:      []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour},
 		MaxRetryAge:        24 * time.Hour,
+		MarksFlush:         time.Second,
 		BreakerFailures:    5,
 		BreakerRatio:       0.5,
 		BreakerMinRequests: 20,
@@ -162,6 +164,8 @@ func (c Config) Validate() error {
 		return &FieldError{"retry-schedule", "needs at least one wait"}
 	case c.MaxAttempts < 0:
 		return &FieldError{"max-attempts", "must not be negative"}
+	case c.MarksFlush <= 0 || c.MarksFlush > time.Minute:
+		return &FieldError{"marks-flush", "must be between 1ms and 1m"}
 	case c.MaxRetryAge <= 0:
 		return &FieldError{"max-retry-age", "must be positive"}
 	case c.BreakerFailures < 1:

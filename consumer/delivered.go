@@ -13,9 +13,14 @@ import (
 // ResetConsumer, an ack the server did not confirm — it is acked without being POSTed again.
 // It outlives the endpoint's worker across restarts within the process.
 //
-// A mark is forgotten when nothing touched its entity for forget: by then any copy in transit
-// has arrived. (A crash forgets every mark: receivers dedupe on webhook-id.)
+// A mark is forgotten from memory when nothing touched its entity for forget: by then any copy
+// in transit has arrived. Marks are also written to the durable record (Marks) in batches and
+// read back when the endpoint's worker starts, so a restart or a crash resends only what was in
+// flight or delivered within the last flush interval.
 type delivered struct {
+	endpointID string
+	durable    *Marks // where marks are also written, in batches; nil: memory only
+
 	mu    sync.Mutex
 	marks map[string]mark
 }
@@ -29,10 +34,18 @@ type mark struct {
 // quarter is forgotten (a reset may then resend some of their events: duplicates, never loss).
 const maxDelivered = 100_000
 
-func newDelivered() *delivered { return &delivered{marks: make(map[string]mark)} }
+func newDelivered(endpointID string, durable *Marks) *delivered {
+	return &delivered{endpointID: endpointID, durable: durable, marks: make(map[string]mark)}
+}
 
 // add records that seq of entity was delivered or dead-lettered.
 func (d *delivered) add(entity string, seq uint64) {
+	d.restore(entity, seq)
+	d.durable.set(d.endpointID, entity, seq)
+}
+
+// restore records a mark read back from the durable record.
+func (d *delivered) restore(entity string, seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if m, ok := d.marks[entity]; !ok || seq > m.seq {

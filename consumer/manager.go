@@ -87,6 +87,13 @@ func (m *Manager) Degraded() []string {
 // consumer could not be created or updated (a timeout, the consumer limit) is tried again every
 // ReconcileEvery until it converges, without anyone editing it.
 func (m *Manager) Run(ctx context.Context) error {
+	if m.o.Marks != nil { // written until every worker has stopped, then once more
+		mctx, stopMarks := context.WithCancel(context.WithoutCancel(ctx))
+		flushed := make(chan struct{})
+		go func() { m.o.Marks.Run(mctx); close(flushed) }()
+		defer func() { <-flushed }()
+		defer stopMarks()
+	}
 	defer m.stopAll()
 	changes, err := m.reg.watch(ctx)
 	if err != nil {
@@ -218,7 +225,7 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 
 func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	ctx, cancel := context.WithCancel(ctx)
-	rw := &runningWorker{filters: filters, delivered: newDelivered(), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rw := &runningWorker{filters: filters, delivered: newDelivered(ep.ID, m.o.Marks), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	rw.w = newWorker(ep, m, rw.delivered)
 	m.mu.Lock()
 	m.running[ep.ID] = rw
@@ -233,6 +240,11 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 				return
 			}
 		}
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := m.o.Marks.load(lctx, ep.ID, rw.delivered); err != nil && ctx.Err() == nil {
+			m.log.Warn().Err(err).Str("endpoint_id", ep.ID).Msg("read delivery marks: events delivered before a restart may be sent again")
+		}
+		cancel()
 		w := rw.w
 		backoff := time.Second
 		for {

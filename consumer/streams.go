@@ -23,7 +23,7 @@ const (
 // quaycast's own user are made from them (package natsauth): add a new one here.
 var (
 	Streams = []string{EventsStream, InvalidStream, DeadStream, AttemptsStream, RepliesStream}
-	Buckets = []string{EndpointsBucket, TokensBucket}
+	Buckets = []string{EndpointsBucket, TokensBucket, MarksBucket}
 )
 
 // StreamOptions size the events stream. The zero value is not valid; gateway fills it from config.

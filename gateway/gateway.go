@@ -179,7 +179,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	marks, err := consumer.NewMarks(ctx, js, g.cfg.StreamMaxAge, g.cfg.MarksFlush, 1, g.log)
+	if err != nil {
+		return err
+	}
 	manager := consumer.NewManager(js, events, reg, sender, g.log, consumer.Options{
+		Marks:           marks,
 		MaxInFlight:     g.cfg.MaxInFlight,
 		MaxAckPending:   g.cfg.MaxAckPending,
 		AckWait:         g.cfg.AckWait,

@@ -1,0 +1,163 @@
+package consumer
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// MarksBucket is the durable delivery record: per (endpoint, entity), the highest stream sequence
+// delivered or dead-lettered. Delivery is strictly ordered per (endpoint, entity), so that one
+// number recognises every event of the entity already done when JetStream sends it again after a
+// gateway restart (ResetConsumer restarts at the ack floor and resends what was acked above it).
+// Marks are written in batches every flush interval, so a crash resends at most what was in
+// flight and what was delivered within the last interval. Keys expire with the events stream.
+const MarksBucket = "quaycast_delivery"
+
+// Marks stores delivery marks. A nil *Marks keeps them in memory only.
+type Marks struct {
+	kv    jetstream.KeyValue
+	js    jetstream.JetStream
+	every time.Duration
+	log   zerolog.Logger
+
+	mu    sync.Mutex
+	dirty map[string]markRecord // key -> newest mark not yet written
+}
+
+type markRecord struct {
+	Seq uint64 `json:"seq"`
+}
+
+// NewMarks opens (creating if needed) the bucket; records older than maxAge expire (the events
+// stream keeps nothing older). every is the flush interval.
+func NewMarks(ctx context.Context, js jetstream.JetStream, maxAge, every time.Duration, replicas int, log zerolog.Logger) (*Marks, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: MarksBucket, Description: "quaycast: per endpoint and entity, the highest sequence delivered",
+		History: 1, TTL: maxAge, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure bucket %s: %w", MarksBucket, err)
+	}
+	return &Marks{kv: kv, js: js, every: every, log: log, dirty: make(map[string]markRecord)}, nil
+}
+
+// markKey is the bucket key of an entity's mark: the endpoint id, a dot, the entity in base64url
+// (entities may hold any UTF-8; keys may not).
+func markKey(endpointID, entity string) string {
+	return endpointID + "." + base64.RawURLEncoding.EncodeToString([]byte(entity))
+}
+
+// set records a new mark, to be written at the next flush.
+func (m *Marks) set(endpointID, entity string, seq uint64) {
+	if m == nil {
+		return
+	}
+	k := markKey(endpointID, entity)
+	m.mu.Lock()
+	if r, ok := m.dirty[k]; !ok || seq > r.Seq {
+		m.dirty[k] = markRecord{Seq: seq}
+	}
+	m.mu.Unlock()
+}
+
+// load reads an endpoint's marks into d.
+func (m *Marks) load(ctx context.Context, endpointID string, d *delivered) error {
+	if m == nil {
+		return nil
+	}
+	w, err := m.kv.WatchFiltered(ctx, []string{endpointID + ".>"}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("read marks of %s: %w", endpointID, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("read marks: watch stopped")
+			}
+			if e == nil {
+				return nil
+			}
+			var r markRecord
+			b64 := e.Key()[len(endpointID)+1:]
+			entity, err := base64.RawURLEncoding.DecodeString(b64)
+			if err != nil || json.Unmarshal(e.Value(), &r) != nil {
+				continue // not ours to read: it expires
+			}
+			d.restore(string(entity), r.Seq)
+		}
+	}
+}
+
+// Run writes the marks every flush interval until ctx ends, then once more.
+func (m *Marks) Run(ctx context.Context) {
+	t := time.NewTicker(m.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			m.flush(ctx)
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			m.flush(fctx)
+			cancel()
+			return
+		}
+	}
+}
+
+// flush writes what changed since the last flush, all at once; what fails is kept for the next.
+func (m *Marks) flush(ctx context.Context) {
+	m.mu.Lock()
+	batch := m.dirty
+	m.dirty = make(map[string]markRecord, len(batch))
+	m.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	futures := make(map[string]jetstream.PubAckFuture, len(batch))
+	for k, r := range batch {
+		b, _ := json.Marshal(r) // a struct of one number always marshals
+		f, err := m.js.PublishAsync("$KV."+MarksBucket+"."+k, b)
+		if err != nil {
+			m.keep(k, r)
+			continue
+		}
+		futures[k] = f
+	}
+	failed := 0
+	for k, f := range futures {
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+			m.keep(k, batch[k])
+			failed++
+		case <-ctx.Done():
+			m.keep(k, batch[k])
+			failed++
+		}
+	}
+	if failed > 0 {
+		m.log.Warn().Int("failed", failed).Int("written", len(batch)-failed).Msg("write delivery marks: kept for the next flush")
+	}
+}
+
+// keep puts back a mark whose write failed, unless a newer one is waiting.
+func (m *Marks) keep(k string, r markRecord) {
+	m.mu.Lock()
+	if cur, ok := m.dirty[k]; !ok || r.Seq > cur.Seq {
+		m.dirty[k] = r
+	}
+	m.mu.Unlock()
+}

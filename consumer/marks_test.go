@@ -1,0 +1,79 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
+)
+
+// After a restart, events acknowledged above the ack floor come again (ResetConsumer restarts
+// there): with the durable delivery record they are recognised and not POSTed again; without it
+// they are (the duplicates a crash used to amplify).
+func TestDurableMarksStopResendsAfterRestart(t *testing.T) {
+	t.Parallel()
+	for _, durable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("durable=%v", durable), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ep := e.createEndpoint(t, "*")
+			var marks *consumer.Marks
+			if durable {
+				var err error
+				marks, err = consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			// B-1 fails while the first gateway runs, so the ack floor stays below A's events.
+			var healthy atomic.Bool
+			rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+				if d.Event.Entity == "B" && !healthy.Load() {
+					return retry
+				}
+				return delivered
+			})
+			o := consumer.Options{Marks: marks, RetrySchedule: []time.Duration{20 * time.Millisecond}, ShutdownTimeout: time.Second}
+			m1 := startManager(t, e, rec, o)
+			e.publishEvent(t, event{id: "B-1", typ: "cargo_loaded", entity: "B"})
+			var as []string
+			for i := range 5 {
+				id := fmt.Sprintf("A-%d", i)
+				as = append(as, id)
+				e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "A"})
+			}
+			waitFor(t, 10*time.Second, "A's events delivered", func() bool { return rec.hasDelivered(ep.ID, as...) })
+			m1.stop(t, 10*time.Second)
+
+			healthy.Store(true)
+			startManager(t, e, rec, o) // a new gateway: nothing of the first one's memory
+			waitFor(t, 10*time.Second, "B-1 delivered", func() bool { return rec.hasDelivered(ep.ID, "B-1") })
+			waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+			resent := 0
+			for _, id := range as {
+				resent += len(deliveredCalls(rec, ep.ID, id)) - 1
+			}
+			switch {
+			case durable && resent != 0:
+				t.Errorf("with the durable record, %d of A's events were POSTed again after the restart", resent)
+			case !durable && resent == 0:
+				t.Errorf("without it, no event was POSTed again: the test does not exercise a reset")
+			}
+		})
+	}
+}
+
+func deliveredCalls(r *recorder, endpoint, id string) []call {
+	var out []call
+	for _, c := range r.callsFor(endpoint, id) {
+		if c.result == consumer.Delivered {
+			out = append(out, c)
+		}
+	}
+	return out
+}
