@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -145,10 +146,8 @@ func ValidID(s string) bool {
 	return true
 }
 
-// reservedHeaders are set by the gateway; an endpoint's custom headers may not override them.
-var reservedHeaders = []string{"host", "content-type", "content-length", "transfer-encoding", "connection", "user-agent", "webhook-", "quaycast-"}
-
 // Validate checks an endpoint definition; the error is a *subjects.FieldError naming the field.
+// Which header names are reserved depends on what the sender writes: the gateway checks that.
 func (e *Endpoint) Validate() error {
 	if e.URL == "" {
 		return &subjects.FieldError{Field: "url", Reason: "is required"}
@@ -165,6 +164,17 @@ func (e *Endpoint) Validate() error {
 	}
 	if u.User != nil {
 		return &subjects.FieldError{Field: "url", Reason: "must not carry credentials; use headers"}
+	}
+	if strings.ContainsAny(e.URL, " \t") {
+		return &subjects.FieldError{Field: "url", Reason: "must not contain spaces: percent-encode them (%20)"}
+	}
+	if strings.Contains(e.URL, "#") {
+		return &subjects.FieldError{Field: "url", Reason: "must not have a #fragment: it is never sent to the receiver"}
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("port %s is not from 1 to 65535", truncate(p, 16))}
+		}
 	}
 	if e.ReplyFormat != "" && e.ReplyFormat != "alerts" {
 		return &subjects.FieldError{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}
@@ -188,12 +198,6 @@ func (e *Endpoint) Validate() error {
 		if !validHeaderName(name) {
 			return &subjects.FieldError{Field: field, Reason: "is not a valid HTTP header name"}
 		}
-		lower := strings.ToLower(name)
-		for _, r := range reservedHeaders {
-			if lower == r || strings.HasSuffix(r, "-") && strings.HasPrefix(lower, r) {
-				return &subjects.FieldError{Field: field, Reason: "is set by quaycast and cannot be overridden"}
-			}
-		}
 		if len(value) > MaxHeaderValueBytes || strings.ContainsAny(value, "\r\n\x00") {
 			return &subjects.FieldError{Field: field, Reason: fmt.Sprintf("value must be one line of at most %d bytes", MaxHeaderValueBytes)}
 		}
@@ -214,4 +218,12 @@ func validHeaderName(s string) bool {
 		return false
 	}
 	return true
+}
+
+// truncate shortens s to at most n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -145,10 +148,7 @@ func viewSigning(s consumer.Signing) signingView {
 func view(e *consumer.Endpoint) endpointView {
 	h := make(map[string]string, len(e.Headers))
 	for k, v := range e.Headers {
-		if sensitiveHeader(k) {
-			v = "[redacted]"
-		}
-		h[k] = v
+		h[k] = shownValue(k, v, true)
 	}
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
@@ -168,17 +168,6 @@ func secretError(e *consumer.Endpoint) string {
 		return ""
 	}
 	return e.SecretErr.Error() + ": start the gateway with the --secret-key that sealed it"
-}
-
-// sensitiveHeader reports custom headers that likely carry credentials: shown redacted.
-func sensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range []string{"auth", "token", "key", "secret", "password", "cookie", "signature"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
 }
 
 type endpointInput struct {
@@ -220,6 +209,15 @@ func (in *signingInput) signing() (consumer.Signing, error) {
 		return s, &subjects.FieldError{Field: field, Reason: err.Error()}
 	}
 	return s, nil
+}
+
+// validate checks an endpoint definition: consumer's checks, then the headers against what the
+// sender writes.
+func validate(e *consumer.Endpoint) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	return checkHeaders(e)
 }
 
 // checkSecret reports whether secret is acceptable for the endpoint's profile.
@@ -288,7 +286,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ep.Secret = consumer.NewSecret(secret)
-	if err := ep.Validate(); err != nil { // before CheckURL, which may ask DNS
+	if err := validate(&ep); err != nil { // before CheckURL, which may ask DNS
 		a.fail(w, r, err)
 		return
 	}
@@ -355,6 +353,9 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	ep, err := a.reg.Update(r.Context(), r.PathValue("id"), func(e *consumer.Endpoint) error {
 		if err := in.apply(e); err != nil {
+			return err
+		}
+		if err := validate(e); err != nil {
 			return err
 		}
 		if in.Signing != nil { // the secret must suit the new profile
@@ -628,12 +629,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
 		return false
 	}
-	known := jsonFields(v)
-	for k := range fields {
-		if !known[k] {
-			writeError(w, http.StatusBadRequest, k, "unknown field")
-			return false
-		}
+	if fe := checkFields(body, reflect.TypeOf(v), ""); fe != nil {
+		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
+		return false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -647,13 +645,67 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// jsonFields lists the JSON names of the fields of the struct v points to.
-func jsonFields(v any) map[string]bool {
-	t := reflect.TypeOf(v).Elem()
-	out := make(map[string]bool, t.NumField())
+// checkFields refuses, in a JSON value to be decoded into a t, object keys that name no field of
+// its structs, at any depth, and strings that are not valid UTF-8, naming the field with its path
+// ("signing.algo"). Values that do not fit t are left to the decoder, which names them too.
+func checkFields(raw []byte, t reflect.Type, path string) *subjects.FieldError {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[json.RawMessage]() || t.Kind() == reflect.String {
+		// The decoder would turn invalid UTF-8 into U+FFFD: refuse it instead of storing that.
+		if !utf8.Valid(raw) {
+			return &subjects.FieldError{Field: strings.TrimSuffix(path, "."), Reason: "must be valid UTF-8"}
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(raw, &fields) != nil {
+			return nil
+		}
+		byName := jsonFields(t)
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			f, ok := byName[k]
+			if !ok {
+				return &subjects.FieldError{Field: path + k, Reason: "unknown field"}
+			}
+			if fe := checkFields(fields[k], f.Type, path+k+"."); fe != nil {
+				return fe
+			}
+		}
+	case reflect.Map:
+		var items map[string]json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return nil
+		}
+		for _, k := range slices.Sorted(maps.Keys(items)) {
+			if fe := checkFields(items[k], t.Elem(), path+k+"."); fe != nil {
+				return fe
+			}
+		}
+	case reflect.Slice:
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return nil
+		}
+		for i, it := range items {
+			if fe := checkFields(it, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i)); fe != nil {
+				return fe
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFields maps the JSON names of a struct's fields to the fields.
+func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	out := make(map[string]reflect.StructField, t.NumField())
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		out[name] = true
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		out[name] = f
 	}
 	return out
 }

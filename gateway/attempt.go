@@ -31,6 +31,7 @@ type Attempt struct {
 	ReplyError string           `json:"reply_error,omitempty"` // why a 2xx reply was not passed on
 
 	header http.Header // as sent; flattened into Request.Headers when recorded
+	custom http.Header // the endpoint's custom headers among them
 }
 
 // AttemptRequest is what was sent, but the body: that is the event, in the events stream.
@@ -49,22 +50,24 @@ type AttemptResponse struct {
 
 const logBodyBytes = 4 << 10
 
-func flatHeaders(h http.Header, redact bool) map[string]string {
+// flatHeaders is a reply's headers, one value each.
+func flatHeaders(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, vs := range h {
-		v := strings.Join(vs, ", ")
-		if redact && sensitiveHeader(k) && !isSignatureHeader(k) {
-			v = "[redacted]"
-		}
-		out[k] = v
+		out[k] = strings.Join(vs, ", ")
 	}
 	return out
 }
 
-// isSignatureHeader: signatures are shown in the log (they reveal nothing of the secret).
-func isSignatureHeader(name string) bool {
-	n := strings.ToLower(name)
-	return strings.Contains(n, "signature")
+// flatRequestHeaders is a request's headers, one value each, shown by the one rule (shownValue):
+// custom holds the endpoint's custom headers that were sent.
+func flatRequestHeaders(h, custom http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, vs := range h {
+		_, isCustom := custom[k]
+		out[k] = shownValue(k, strings.Join(vs, ", "), isCustom)
+	}
+	return out
 }
 
 func excerpt(body []byte) (string, bool) {

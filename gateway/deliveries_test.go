@@ -258,3 +258,73 @@ func TestDeliveryLogLevels(t *testing.T) {
 		})
 	}
 }
+
+// One redaction rule everywhere a delivery's headers are shown — the endpoint's view, the delivery
+// log and a test send's answer: custom headers whose names suggest a credential are redacted, other
+// custom headers are shown, and the signatures quaycast computed are shown.
+func TestCredentialHeadersRedactedEverywhere(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	rc := newReceiver(t)
+	custom := map[string]string{
+		"X-Signature-Secret": "sig-secret-1", "Authorization": "Bearer auth-2", "Cookie": "sid=cookie-3",
+		"X-Api-Token": "token-4", "X-Client-Key": "key-5", "X-Password": "password-6", "X-Auth-User": "auth-7",
+		"X-Credential-Id": "credential-8", "X-Tenant": "acme", "X-Config-Flag": "CFGEnableX",
+	}
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}, "headers": custom, "signing": map[string]string{"profile": "hub"}})
+	secrets := []string{"sig-secret-1", "auth-2", "cookie-3", "token-4", "key-5", "password-6", "auth-7", "credential-8"}
+	check := func(where string, h map[string]any) {
+		t.Helper()
+		for name, value := range custom {
+			want := "[redacted]"
+			if name == "X-Tenant" || name == "X-Config-Flag" {
+				want = value
+			}
+			if h[name] != want {
+				t.Errorf("%s: %s = %v, want %q", where, name, h[name], want)
+			}
+		}
+	}
+	noSecret := func(where string, v any) {
+		t.Helper()
+		b, _ := json.Marshal(v)
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s shows %q: %s", where, s, b)
+			}
+		}
+	}
+
+	status, sent := call(t, g, "POST", "/v1/endpoints/"+ep.ID+"/test", "")
+	if status != 200 || sent["outcome"] != "delivered" {
+		t.Fatalf("test send: %d %v", status, sent)
+	}
+	req, _ := sent["request"].(map[string]any)
+	testHeaders, _ := req["headers"].(map[string]any)
+	check("test send answer", testHeaders)
+	if sig, _ := testHeaders["X-Hub-Signature-256"].(string); !strings.HasPrefix(sig, "sha256=") {
+		t.Errorf("test send answer: the computed signature is not shown: %v", testHeaders)
+	}
+	noSecret("test send answer", sent)
+
+	_, got := call(t, g, "GET", "/v1/endpoints/"+ep.ID, "")
+	viewHeaders, _ := got["headers"].(map[string]any)
+	check("endpoint view", viewHeaders)
+	noSecret("endpoint view", got)
+	_, list := call(t, g, "GET", "/v1/endpoints", "")
+	noSecret("endpoint list", list)
+
+	var page struct{ Deliveries []map[string]any }
+	waitFor(t, 10*time.Second, "the test send in the log", func() bool {
+		page.Deliveries = nil
+		_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+ep.ID+"/deliveries", nil, &page)
+		return len(page.Deliveries) == 1
+	})
+	logReq, _ := page.Deliveries[0]["request"].(map[string]any)
+	logHeaders, _ := logReq["headers"].(map[string]any)
+	check("delivery log", logHeaders)
+	if logHeaders["X-Hub-Signature-256"] != testHeaders["X-Hub-Signature-256"] {
+		t.Errorf("delivery log: signature %v, want the one sent, %v", logHeaders["X-Hub-Signature-256"], testHeaders["X-Hub-Signature-256"])
+	}
+	noSecret("delivery log", page)
+}

@@ -22,14 +22,6 @@ import (
 	"github.com/quaycast/quaycast/gateway/signature"
 )
 
-// Headers sent with every delivery beside the signature headers.
-const (
-	HeaderEventType   = "Quaycast-Event-Type"
-	HeaderEventSource = "Quaycast-Event-Source"
-	HeaderAttempt     = "Quaycast-Attempt"
-	userAgent         = "quaycast/1"
-)
-
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field.
 type SenderOptions struct {
 	Timeout          time.Duration        // one POST, connect to last byte of the reply: 10s
@@ -68,6 +60,7 @@ type endpointState struct {
 	revision   uint64
 	url        string
 	signer     *signature.Signer
+	custom     http.Header // the custom headers sent (see customHeaders)
 	err        error
 	breaker    *breaker
 	validUntil time.Time // a previous secret's grace ends: sign without it from then on
@@ -117,7 +110,7 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	if st != nil && st.revision == ep.Revision && (st.validUntil.IsZero() || now.Before(st.validUntil)) {
 		return st
 	}
-	next := &endpointState{revision: ep.Revision, url: ep.URL}
+	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep)}
 	if ep.SecretErr != nil {
 		next.err = ep.SecretErr
 	} else {
@@ -179,7 +172,7 @@ func (s *Sender) Deliver(ctx context.Context, d *consumer.Delivery) consumer.Out
 		return consumer.Outcome{Result: consumer.Retry, Err: fmt.Errorf("endpoint secret: %w", st.err)}
 	}
 	return st.breaker.run(func() consumer.Outcome {
-		out, _ := s.post(ctx, d, st.signer, false)
+		out, _ := s.post(ctx, d, st, false)
 		return out
 	}, func() bool { return ctx.Err() != nil })
 }
@@ -191,18 +184,18 @@ func (s *Sender) Test(ctx context.Context, d *consumer.Delivery) (*Attempt, erro
 	if st.err != nil {
 		return nil, fmt.Errorf("endpoint secret: %w", st.err)
 	}
-	_, a := s.post(ctx, d, st.signer, true)
+	_, a := s.post(ctx, d, st, true)
 	return a, nil
 }
 
 // post makes one attempt and records it.
-func (s *Sender) post(ctx context.Context, d *consumer.Delivery, sg *signature.Signer, test bool) (consumer.Outcome, *Attempt) {
+func (s *Sender) post(ctx context.Context, d *consumer.Delivery, st *endpointState, test bool) (consumer.Outcome, *Attempt) {
 	ep := d.Endpoint
 	a := &Attempt{
 		ID: "att_" + nuid.Next(), EndpointID: ep.ID, EventID: d.Event.ID, EventSeq: d.Seq, Type: d.Event.Type,
 		Entity: d.Event.Entity, Attempt: d.Attempt, Test: test, At: time.Now().UTC(), Request: AttemptRequest{URL: ep.URL},
 	}
-	out, reply := s.do(ctx, d, sg, a)
+	out, reply := s.do(ctx, d, st, a)
 	a.DurationMS = float64(time.Since(a.At).Microseconds()) / 1000
 	a.Outcome = out.Result.String()
 	if out.Err != nil {
@@ -217,7 +210,7 @@ func (s *Sender) post(ctx context.Context, d *consumer.Delivery, sg *signature.S
 
 // do signs and POSTs, filling the request and response parts of a; it returns the outcome and
 // the body of a 2xx reply.
-func (s *Sender) do(ctx context.Context, d *consumer.Delivery, sg *signature.Signer, a *Attempt) (consumer.Outcome, []byte) {
+func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState, a *Attempt) (consumer.Outcome, []byte) {
 	ep := d.Endpoint
 	// The client's Timeout bounds the whole attempt, reply body included.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
@@ -226,23 +219,18 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, sg *signature.Sig
 	}
 	ts := time.Now().Unix()
 	bp := s.bufs.Get().(*[]byte)
-	sig := sg.AppendSignature((*bp)[:0], d.Event.ID, ts, d.Body)
+	sg := st.signer
+	own := ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, timestamp: ts, attempt: d.Attempt,
+		sigHeader: sg.HeaderName(), sig: sg.AppendSignature((*bp)[:0], d.Event.ID, ts, d.Body)}
 
 	h := req.Header
-	for k, v := range ep.Headers {
-		h.Set(k, v)
+	for k, v := range st.custom { // read-only: shared by the requests to this endpoint
+		h[k] = v
 	}
-	h["Content-Type"] = []string{"application/json"}
-	h["User-Agent"] = []string{userAgent}
-	h[signature.HeaderID] = []string{d.Event.ID}
-	h[signature.HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[sg.HeaderName()] = []string{string(sig)}
-	h[HeaderEventType] = []string{d.Event.Type}
-	h[HeaderEventSource] = []string{d.Event.Source}
-	h[HeaderAttempt] = []string{strconv.Itoa(d.Attempt)}
-	*bp = sig
+	own.write(h)
+	*bp = own.sig
 	s.bufs.Put(bp)
-	a.header = h // flattened only if the attempt is recorded
+	a.header, a.custom = h, st.custom // flattened only if the attempt is recorded
 
 	select { // bound POSTs in flight over all endpoints (sockets, memory)
 	case s.inFlight <- struct{}{}:
@@ -262,7 +250,7 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, sg *signature.Sig
 	if tooLong {
 		body = body[:s.o.MaxResponseBytes]
 	}
-	a.Response = &AttemptResponse{Status: resp.StatusCode, Headers: flatHeaders(resp.Header, false)}
+	a.Response = &AttemptResponse{Status: resp.StatusCode, Headers: flatHeaders(resp.Header)}
 	a.Response.Body, a.Response.Truncated = excerpt(body)
 	a.Response.Truncated = a.Response.Truncated || tooLong
 	out := classify(resp.StatusCode, resp.Header, nil)
@@ -315,7 +303,7 @@ func (s *Sender) record(a *Attempt) {
 	}
 	logged := s.willRecord(a, a.Outcome == "delivered")
 	if logged || a.Test { // a test send's answer shows what was sent
-		a.Request.Headers = flatHeaders(a.header, true)
+		a.Request.Headers = flatRequestHeaders(a.header, a.custom)
 	}
 	if !logged {
 		return

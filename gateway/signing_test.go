@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -92,6 +93,8 @@ func TestSigningValidation(t *testing.T) {
 		{"standard secret not base64", `{"url":"http://192.0.2.10/","event_types":["*"],"secret":"whsec_not*base64!!"}`, "secret"},
 		{"standard secret too short", `{"url":"http://192.0.2.10/","event_types":["*"],"secret":"whsec_lgztJI0Zrcng/EoDRMlHUQ=="}`, "secret"},
 		{"empty hex secret", `{"url":"http://192.0.2.10/","event_types":["*"],"secret":"","signing":{"profile":"hex","header_name":"X-Sig"}}`, "secret"},
+		{"unknown signing field", `{"url":"http://192.0.2.10/","event_types":["*"],"signing":{"profile":"standard","algo":"md5"}}`, "signing.algo"},
+		{"unknown signing field beside valid ones", `{"url":"http://192.0.2.10/","event_types":["*"],"signing":{"profile":"hex","header_name":"X-Sig","hex_case":"upper","HexUpper":true}}`, "signing.HexUpper"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,5 +204,76 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	verify(t, rc.accepted()[0], ep.Secret)
 	if ids := rc.ids(); !slices.Equal(ids, []string{"k1"}) {
 		t.Errorf("got %v", ids)
+	}
+}
+
+// A signature header may not be a header quaycast or net/http writes itself (it would be
+// overwritten, or overwrite it), nor a custom header of the endpoint in any case (the receiver
+// would get two values and read the static one); names compare without regard to case.
+func TestSignatureHeaderNameReserved(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	for _, name := range []string{
+		"Quaycast-Event-Type", "quaycast-attempt", "QUAYCAST-EVENT-SOURCE", "User-Agent", "user-agent",
+		"Authorization", "webhook-id", "Webhook-Timestamp", "webhook-signature", "Accept-Encoding", "Content-Type", "Host",
+	} {
+		for _, profile := range []string{"hub", "hex"} {
+			body := `{"url":"http://192.0.2.10/","event_types":["*"],"signing":{"profile":"` + profile + `","header_name":"` + name + `"}}`
+			if status, got := call(t, g, "POST", "/v1/endpoints", body); status != 400 || got["field"] != "signing.header_name" {
+				t.Errorf("%s header_name %q: %d %v, want 400 naming signing.header_name", profile, name, status, got)
+			}
+		}
+	}
+
+	// A custom header that is the signature header in another case.
+	collide := `{"url":"http://192.0.2.10/","event_types":["*"],"headers":{"X-Sig":"static"},"signing":{"profile":"hex","header_name":"x-sig"}}`
+	if status, got := call(t, g, "POST", "/v1/endpoints", collide); status != 400 || got["field"] != "headers.X-Sig" {
+		t.Errorf("custom X-Sig beside signature header x-sig: %d %v, want 400 naming headers.X-Sig", status, got)
+	}
+	// The same collision made by an edit, from either side.
+	ep := g.addEndpoint(t, map[string]any{"url": "http://192.0.2.10/", "event_types": []string{"*"}, "enabled": false,
+		"signing": map[string]string{"profile": "hub"}, "headers": map[string]string{"X-Sig": "static"}})
+	if status, got := call(t, g, "PATCH", "/v1/endpoints/"+ep.ID, `{"headers":{"x-hub-signature-256":"static"}}`); status != 400 || got["field"] != "headers.x-hub-signature-256" {
+		t.Errorf("PATCH a custom header onto the signature header: %d %v", status, got)
+	}
+	if status, got := call(t, g, "PATCH", "/v1/endpoints/"+ep.ID, `{"signing":{"profile":"hub","header_name":"X-SIG"}}`); status != 400 || got["field"] != "headers.X-Sig" {
+		t.Errorf("PATCH the signature header onto a custom header: %d %v", status, got)
+	}
+}
+
+// The reserved names are what the sender writes: every header a receiver gets from quaycast, but
+// the endpoint's custom ones, is refused as a custom header and as a signature header (but for
+// the signature header itself) — so a header the sender starts writing later is refused too.
+func TestReservedHeadersAreWhatTheSenderWrites(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	for _, signing := range []map[string]string{{"profile": "standard"}, {"profile": "hub"}, {"profile": "hex", "header_name": "Veson-Webhook-Signature"}} {
+		t.Run(signing["profile"], func(t *testing.T) {
+			rc := newReceiver(t)
+			ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}, "signing": signing, "headers": map[string]string{"X-Tenant": "acme"}})
+			if status, got := call(t, g, "POST", "/v1/endpoints/"+ep.ID+"/test", ""); status != 200 || got["outcome"] != "delivered" {
+				t.Fatalf("test send: %d %v", status, got)
+			}
+			sent := rc.accepted()[0].Header
+			sigHeader := map[string]string{"standard": "Webhook-Signature", "hub": "X-Hub-Signature-256", "hex": "Veson-Webhook-Signature"}[signing["profile"]]
+			for name := range sent {
+				if name == "X-Tenant" {
+					continue
+				}
+				for _, spelled := range []string{name, strings.ToLower(name)} {
+					body, _ := json.Marshal(map[string]any{"url": "http://192.0.2.10/", "event_types": []string{"*"}, "signing": signing, "headers": map[string]string{spelled: "x"}})
+					if status, got := call(t, g, "POST", "/v1/endpoints", string(body)); status != 400 || got["field"] != "headers."+spelled {
+						t.Errorf("custom header %q (the receiver got %s from quaycast): %d %v, want 400 naming headers.%s", spelled, name, status, got, spelled)
+					}
+					if name == sigHeader {
+						continue
+					}
+					body, _ = json.Marshal(map[string]any{"url": "http://192.0.2.10/", "event_types": []string{"*"}, "signing": map[string]string{"profile": "hex", "header_name": spelled}})
+					if status, got := call(t, g, "POST", "/v1/endpoints", string(body)); status != 400 || got["field"] != "signing.header_name" {
+						t.Errorf("signature header %q (the receiver got %s from quaycast): %d %v, want 400 naming signing.header_name", spelled, name, status, got)
+					}
+				}
+			}
+		})
 	}
 }
