@@ -60,6 +60,20 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"open API beyond loopback", func(c *Config) { c.Listen = "0.0.0.0:8080" }, "listen"},
 		{"short admin token", func(c *Config) { c.AdminToken = "short" }, "admin-token"},
 		{"allow target", func(c *Config) { c.AllowTargets = []string{"nope"} }, "allow-target"},
+		{"marks flush", func(c *Config) { c.MarksFlush = 0 }, "marks-flush"},
+		{"external NATS with access control and no key", func(c *Config) {
+			c.NATSURL, c.AdminToken = "nats://127.0.0.1:4222", "an-admin-token-of-length"
+		}, "secret-key"},
+		{"tls cert without key", func(c *Config) { c.TLSCert = "cert.pem" }, "tls-key"},
+		{"nats tls key without cert", func(c *Config) { c.NATSTLSKey = "key.pem" }, "nats-tls-cert"},
+		{"nats tls with an external NATS", func(c *Config) {
+			c.NATSURL, c.NATSTLSCert, c.NATSTLSKey = "nats://127.0.0.1:4222", "c.pem", "k.pem"
+		}, "nats-tls-cert"},
+		{"external credentials without --nats-url", func(c *Config) { c.NATSCreds = "x.creds" }, "nats-creds"},
+		{"two ways to authenticate", func(c *Config) {
+			c.NATSURL, c.NATSToken, c.NATSCreds = "nats://127.0.0.1:4222", "t", "x.creds"
+		}, "nats-creds"},
+		{"user without password", func(c *Config) { c.NATSURL, c.NATSUser = "nats://127.0.0.1:4222", "quaycast" }, "nats-password"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
