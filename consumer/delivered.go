@@ -28,6 +28,11 @@ type delivered struct {
 type mark struct {
 	seq uint64
 	at  time.Time
+	// The entity's head, while it is being retried: its attempts (POSTs made) and the time of its
+	// first, so that a restart or a reconnect does not give it a new retry budget.
+	head     uint64
+	attempts int
+	first    time.Time
 }
 
 // maxDelivered bounds the entities remembered per endpoint; past it the least recently touched
@@ -40,20 +45,73 @@ func newDelivered(endpointID string, durable *Marks) *delivered {
 
 // add records that seq of entity was delivered or dead-lettered.
 func (d *delivered) add(entity string, seq uint64) {
-	d.restore(entity, seq)
-	d.durable.set(d.endpointID, entity, seq)
+	d.durable.put(d.endpointID, entity, d.restore(entity, seq))
 }
 
-// restore records a mark read back from the durable record.
-func (d *delivered) restore(entity string, seq uint64) {
+// restore records a mark read back from the durable record, and returns the entity's mark.
+func (d *delivered) restore(entity string, seq uint64) mark {
+	return d.update(entity, func(m *mark) bool {
+		if seq <= m.seq {
+			return false
+		}
+		m.seq = seq
+		if m.head <= seq {
+			m.head, m.attempts, m.first = 0, 0, time.Time{}
+		}
+		return true
+	})
+}
+
+// restoreHead records a head's retry state read back from the durable record.
+func (d *delivered) restoreHead(entity string, head uint64, attempts int, first time.Time) {
+	_ = d.update(entity, func(m *mark) bool {
+		if head <= m.seq || head < m.head {
+			return false
+		}
+		m.head, m.attempts, m.first = head, attempts, first
+		return true
+	})
+}
+
+// attempted records a POST of seq, the entity's head, and returns how many it has had and when
+// the first was: counted across worker restarts (and, through the durable record, gateway
+// restarts).
+func (d *delivered) attempted(entity string, seq uint64, at time.Time) (attempts int, first time.Time) {
+	m := d.update(entity, func(m *mark) bool {
+		if m.head != seq {
+			m.head, m.attempts, m.first = seq, 0, at
+		}
+		m.attempts++
+		return true
+	})
+	d.durable.put(d.endpointID, entity, m)
+	return m.attempts, m.first
+}
+
+// retryState is what attempted has counted for seq so far.
+func (d *delivered) retryState(entity string, seq uint64) (attempts int, first time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if m, ok := d.marks[entity]; !ok || seq > m.seq {
-		d.marks[entity] = mark{seq: seq, at: time.Now()}
+	if m, ok := d.marks[entity]; ok && m.head == seq {
+		return m.attempts, m.first
+	}
+	return 0, time.Time{}
+}
+
+// update changes an entity's mark under the lock (change reports whether it changed anything)
+// and returns it.
+func (d *delivered) update(entity string, change func(*mark) bool) mark {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.marks[entity]
+	if change(&m) {
+		m.at = time.Now()
+		d.marks[entity] = m
 	}
 	if len(d.marks) > maxDelivered {
 		d.forgetOldest(len(d.marks) / 4)
 	}
+	return m
 }
 
 // covers reports whether seq of entity was delivered already.
@@ -61,7 +119,7 @@ func (d *delivered) covers(entity string, seq uint64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m, ok := d.marks[entity]
-	return ok && seq <= m.seq
+	return ok && m.seq > 0 && seq <= m.seq
 }
 
 // prune forgets the marks not touched for forget.

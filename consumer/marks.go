@@ -32,8 +32,13 @@ type Marks struct {
 	dirty map[string]markRecord // key -> newest mark not yet written
 }
 
+// markRecord is a stored mark: the highest sequence done and, while the entity's head is being
+// retried, its attempts and the time of the first (the retry budget survives restarts).
 type markRecord struct {
-	Seq uint64 `json:"seq"`
+	Seq      uint64    `json:"seq,omitempty"`
+	Head     uint64    `json:"head,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	First    time.Time `json:"first,omitzero"`
 }
 
 // NewMarks opens (creating if needed) the bucket; records older than maxAge expire (the events
@@ -55,16 +60,18 @@ func markKey(endpointID, entity string) string {
 	return endpointID + "." + base64.RawURLEncoding.EncodeToString([]byte(entity))
 }
 
-// set records a new mark, to be written at the next flush.
-func (m *Marks) set(endpointID, entity string, seq uint64) {
+// put records an entity's whole mark, to be written at the next flush.
+func (m *Marks) put(endpointID, entity string, mk mark) {
 	if m == nil {
 		return
 	}
+	r := markRecord{Seq: mk.seq}
+	if mk.head > mk.seq {
+		r.Head, r.Attempts, r.First = mk.head, mk.attempts, mk.first
+	}
 	k := markKey(endpointID, entity)
 	m.mu.Lock()
-	if r, ok := m.dirty[k]; !ok || seq > r.Seq {
-		m.dirty[k] = markRecord{Seq: seq}
-	}
+	m.dirty[k] = r
 	m.mu.Unlock()
 }
 
@@ -96,6 +103,9 @@ func (m *Marks) load(ctx context.Context, endpointID string, d *delivered) error
 				continue // not ours to read: it expires
 			}
 			d.restore(string(entity), r.Seq)
+			if r.Head > r.Seq {
+				d.restoreHead(string(entity), r.Head, r.Attempts, r.First)
+			}
 		}
 	}
 }
@@ -156,7 +166,7 @@ func (m *Marks) flush(ctx context.Context) {
 // keep puts back a mark whose write failed, unless a newer one is waiting.
 func (m *Marks) keep(k string, r markRecord) {
 	m.mu.Lock()
-	if cur, ok := m.dirty[k]; !ok || r.Seq > cur.Seq {
+	if _, ok := m.dirty[k]; !ok {
 		m.dirty[k] = r
 	}
 	m.mu.Unlock()

@@ -3,6 +3,8 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,4 +78,49 @@ func deliveredCalls(r *recorder, endpoint, id string) []call {
 		}
 	}
 	return out
+}
+
+// The retry budget is counted across worker restarts (a reconnect restarts every worker) and,
+// through the durable record, across a gateway restart: with --max-attempts 3 the attempts are
+// 1, 2, 3 and then a dead letter — not 1 2 1 2 ... for ever.
+func TestRetryBudgetSurvivesRestarts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m1 atomic.Pointer[manager]
+	var seen []int
+	var mu sync.Mutex
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		mu.Lock()
+		seen = append(seen, d.Attempt)
+		mu.Unlock()
+		if m := m1.Load(); d.Attempt == 1 && m != nil {
+			go m.Reconnected() // every worker restarts, as after a NATS reconnect
+		}
+		return retry
+	})
+	o := consumer.Options{Marks: marks, MaxAttempts: 3, RetrySchedule: []time.Duration{50 * time.Millisecond}, ShutdownTimeout: time.Second}
+	m1.Store(startManager(t, e, rec, o))
+	e.publishEvent(t, event{id: "poison", typ: "cargo_loaded", entity: "P"})
+	waitFor(t, 10*time.Second, "two attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 })
+	m1.Load().stop(t, 10*time.Second)
+
+	startManager(t, e, rec, o) // a new gateway: the budget comes from the durable record
+	waitFor(t, 10*time.Second, "the event dead-lettered", func() bool {
+		dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
+		if err != nil {
+			return false
+		}
+		list, _, err := dls.List(t.Context(), ep.ID, 0, 10)
+		return err == nil && len(list) == 1 && list[0].Attempts == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seen, []int{1, 2, 3}) {
+		t.Errorf("attempts seen %v, want [1 2 3]", seen)
+	}
 }

@@ -329,8 +329,9 @@ func (w *worker) runLane(ctx context.Context, entity string) {
 // Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published}
-	var first time.Time
-	for attempts := 0; ; {
+	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
+	attempts, first := w.delivered.retryState(it.env.Entity, it.seq)
+	for {
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.stop:
@@ -347,10 +348,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		out := w.deliver.Deliver(ctx, d)
 		<-w.sem
 		if out.Result != BreakerOpen {
-			attempts++
-			if first.IsZero() {
-				first = start
-			}
+			attempts, first = w.delivered.attempted(it.env.Entity, it.seq, start)
 		}
 		log := w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
 			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", time.Since(start))
