@@ -31,8 +31,10 @@ type Manager struct {
 
 	mu       sync.Mutex
 	running  map[string]*runningWorker
-	stopping map[string]chan struct{} // workers told to stop, closed once they have
-	failed   map[string]*Endpoint     // endpoints whose consumer could not be set up: retried
+	stopping map[string]chan struct{}         // workers told to stop, closed once they have
+	failed   map[string]*Endpoint             // endpoints whose consumer could not be set up: retried
+	marks    map[string]map[string]markRecord // read at start, taken by each endpoint's first worker
+	started  time.Time                        // when Run read the marks: endpoints created later have none
 	ready    atomic.Bool
 	bg       sync.WaitGroup // stops and deletions off the watch loop
 }
@@ -95,6 +97,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer stopMarks()
 	}
 	defer m.stopAll()
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	marks, err := m.o.Marks.load(lctx, "")
+	cancel()
+	if err != nil {
+		m.log.Warn().Err(err).Msg("read delivery marks: events delivered before this start may be sent again")
+	}
+	m.mu.Lock()
+	m.marks, m.started = marks, time.Now()
+	m.mu.Unlock()
 	changes, err := m.reg.watch(ctx)
 	if err != nil {
 		return err
@@ -230,7 +241,11 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	m.mu.Lock()
 	m.running[ep.ID] = rw
 	previous := m.stopping[ep.ID] // enabled again while its last worker still stops
+	marks, preloaded := m.marks[ep.ID]
+	delete(m.marks, ep.ID)
+	reread := m.ready.Load() && !preloaded && ep.CreatedAt.Before(m.started) // enabled again since the start
 	m.mu.Unlock()
+	restoreInto(rw.delivered, marks)
 	go func() {
 		defer close(rw.done)
 		if previous != nil {
@@ -240,11 +255,15 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 				return
 			}
 		}
-		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := m.o.Marks.load(lctx, ep.ID, rw.delivered); err != nil && ctx.Err() == nil {
-			m.log.Warn().Err(err).Str("endpoint_id", ep.ID).Msg("read delivery marks: events delivered before a restart may be sent again")
+		if reread {
+			lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			marks, err := m.o.Marks.load(lctx, ep.ID)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				m.log.Warn().Err(err).Str("endpoint_id", ep.ID).Msg("read delivery marks: events delivered before may be sent again")
+			}
+			restoreInto(rw.delivered, marks[ep.ID])
 		}
-		cancel()
 		w := rw.w
 		backoff := time.Second
 		for {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,37 +76,53 @@ func (m *Marks) put(endpointID, entity string, mk mark) {
 	m.mu.Unlock()
 }
 
-// load reads an endpoint's marks into d.
-func (m *Marks) load(ctx context.Context, endpointID string, d *delivered) error {
+// load reads the marks of one endpoint (an endpoint enabled again), or of every endpoint when
+// endpointID is empty (at start: one watch rather than one per endpoint), by endpoint id.
+func (m *Marks) load(ctx context.Context, endpointID string) (map[string]map[string]markRecord, error) {
+	out := make(map[string]map[string]markRecord)
 	if m == nil {
-		return nil
+		return out, nil
 	}
-	w, err := m.kv.WatchFiltered(ctx, []string{endpointID + ".>"}, jetstream.IgnoreDeletes())
+	filter := ">"
+	if endpointID != "" {
+		filter = endpointID + ".>"
+	}
+	w, err := m.kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
 	if err != nil {
-		return fmt.Errorf("read marks of %s: %w", endpointID, err)
+		return nil, fmt.Errorf("read delivery marks: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return errors.New("read marks: watch stopped")
+				return nil, errors.New("read delivery marks: watch stopped")
 			}
 			if e == nil {
-				return nil
+				return out, nil
 			}
-			var r markRecord
-			b64 := e.Key()[len(endpointID)+1:]
+			ep, b64, ok := strings.Cut(e.Key(), ".")
 			entity, err := base64.RawURLEncoding.DecodeString(b64)
-			if err != nil || json.Unmarshal(e.Value(), &r) != nil {
+			var r markRecord
+			if !ok || err != nil || json.Unmarshal(e.Value(), &r) != nil {
 				continue // not ours to read: it expires
 			}
-			d.restore(string(entity), r.Seq)
-			if r.Head > r.Seq {
-				d.restoreHead(string(entity), r.Head, r.Attempts, r.First)
+			if out[ep] == nil {
+				out[ep] = make(map[string]markRecord)
 			}
+			out[ep][string(entity)] = r
+		}
+	}
+}
+
+// restoreInto puts marks read by load into d.
+func restoreInto(d *delivered, marks map[string]markRecord) {
+	for entity, r := range marks {
+		d.restore(entity, r.Seq)
+		if r.Head > r.Seq {
+			d.restoreHead(entity, r.Head, r.Attempts, r.First)
 		}
 	}
 }
