@@ -112,6 +112,10 @@ type endpointView struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Secret      string            `json:"secret,omitempty"` // only in the response that creates it
+	// TargetError says why the URL would be refused if it were saved now (saved before a check
+	// covered its form): deliveries to it are refused at connection time.
+	TargetError string   `json:"target_error,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"` // only in the answer to a change: e.g. a host that does not resolve
 
 	// Only when one endpoint is read:
 	Breaker     *BreakerStatus `json:"breaker,omitempty"`
@@ -142,6 +146,13 @@ func viewSigning(s consumer.Signing) signingView {
 	if v.Profile == string(signature.Hub) && v.HeaderName == "" {
 		v.HeaderName = signature.DefaultHubHeader
 	}
+	return v
+}
+
+// view is an endpoint as the API shows it, flagged if its URL would be refused now.
+func (a *api) view(e *consumer.Endpoint) endpointView {
+	v := view(e)
+	v.TargetError = a.targets.SavedURLError(e.URL)
 	return v
 }
 
@@ -290,7 +301,8 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.targets.CheckURL(r.Context(), ep.URL); err != nil {
+	warnings, err := a.targets.CheckURL(r.Context(), ep.URL)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -299,8 +311,8 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	v := view(created)
-	v.Secret = secret
+	v := a.view(created)
+	v.Secret, v.Warnings = secret, warnings
 	w.Header().Set("Location", "/v1/endpoints/"+created.ID)
 	writeJSON(w, http.StatusCreated, v)
 }
@@ -313,7 +325,7 @@ func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]endpointView, len(eps))
 	for i, e := range eps {
-		out[i] = view(e)
+		out[i] = a.view(e)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
 }
@@ -324,7 +336,7 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	v := view(ep)
+	v := a.view(ep)
 	b, _ := a.sender.Breaker(ep.ID)
 	v.Breaker = &b
 	n, err := a.dead.Count(r.Context(), ep.ID)
@@ -345,18 +357,38 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "secret", "cannot be changed here; rotate the secret instead")
 		return
 	}
-	if in.URL != nil {
-		if err := a.targets.CheckURL(r.Context(), *in.URL); err != nil {
+	// A new URL is checked, and so is the URL of an endpoint being enabled: it may have been saved
+	// before a check covered its form.
+	id := r.PathValue("id")
+	enabling := in.Enabled != nil && *in.Enabled
+	checked := in.URL
+	if checked == nil && enabling {
+		cur, err := a.reg.Get(r.Context(), id)
+		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
+		checked = &cur.URL
 	}
-	ep, err := a.reg.Update(r.Context(), r.PathValue("id"), func(e *consumer.Endpoint) error {
+	var warnings []string
+	if checked != nil {
+		var err error
+		if warnings, err = a.targets.CheckURL(r.Context(), *checked); err != nil {
+			a.fail(w, r, enablingURL(err, in.URL == nil))
+			return
+		}
+	}
+	ep, err := a.reg.Update(r.Context(), id, func(e *consumer.Endpoint) error {
 		if err := in.apply(e); err != nil {
 			return err
 		}
 		if err := validate(e); err != nil {
 			return err
+		}
+		if enabling && e.URL != *checked { // changed meanwhile: check what can be without DNS
+			if _, _, err := a.targets.checkStatic(e.URL); err != nil {
+				return enablingURL(err, true)
+			}
 		}
 		if in.Signing != nil { // the secret must suit the new profile
 			if err := checkSecret(e.Signing, e.Secret.Reveal()); err != nil {
@@ -369,7 +401,19 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(ep))
+	v := a.view(ep)
+	v.Warnings = warnings
+	writeJSON(w, http.StatusOK, v)
+}
+
+// enablingURL says, of a refused URL the request did not change, that it must change before the
+// endpoint is enabled.
+func enablingURL(err error, unchanged bool) error {
+	var fe *subjects.FieldError
+	if !unchanged || !errors.As(err, &fe) {
+		return err
+	}
+	return &subjects.FieldError{Field: fe.Field, Reason: fe.Reason + "; change the url to enable the endpoint"}
 }
 
 func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -418,7 +462,7 @@ func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info().Str("endpoint_id", ep.ID).Dur("grace", grace).Msg("secret rotated")
-	v := view(ep)
+	v := a.view(ep)
 	v.Secret = secret
 	writeJSON(w, http.StatusOK, v)
 }
