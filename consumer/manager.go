@@ -34,7 +34,7 @@ type Manager struct {
 	stopping map[string]chan struct{}         // workers told to stop, closed once they have
 	failed   map[string]*Endpoint             // endpoints whose consumer could not be set up: retried
 	marks    map[string]map[string]markRecord // read at start, taken by each endpoint's first worker
-	started  time.Time                        // when Run read the marks: endpoints created later have none
+	memory   map[string]*delivered            // per endpoint, kept while it is disabled and enabled again
 	ready    atomic.Bool
 	bg       sync.WaitGroup // stops and deletions off the watch loop
 }
@@ -51,7 +51,7 @@ type runningWorker struct {
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
 	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
-		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), checked: newChecked()}
+		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*delivered), checked: newChecked()}
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
@@ -98,13 +98,13 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	defer m.stopAll()
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
-	marks, err := m.o.Marks.load(lctx, "")
+	marks, err := m.o.Marks.load(lctx)
 	cancel()
 	if err != nil {
 		m.log.Warn().Err(err).Msg("read delivery marks: events delivered before this start may be sent again")
 	}
 	m.mu.Lock()
-	m.marks, m.started = marks, time.Now()
+	m.marks = marks
 	m.mu.Unlock()
 	changes, err := m.reg.watch(ctx)
 	if err != nil {
@@ -236,16 +236,19 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 
 func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	ctx, cancel := context.WithCancel(ctx)
-	rw := &runningWorker{filters: filters, delivered: newDelivered(ep.ID, m.o.Marks), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	rw.w = newWorker(ep, m, rw.delivered)
 	m.mu.Lock()
+	done := m.memory[ep.ID]
+	if done == nil {
+		done = newDelivered(ep.ID, m.o.Marks)
+		restoreInto(done, m.marks[ep.ID])
+		delete(m.marks, ep.ID)
+		m.memory[ep.ID] = done
+	}
+	rw := &runningWorker{filters: filters, delivered: done, restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rw.w = newWorker(ep, m, rw.delivered)
 	m.running[ep.ID] = rw
 	previous := m.stopping[ep.ID] // enabled again while its last worker still stops
-	marks, preloaded := m.marks[ep.ID]
-	delete(m.marks, ep.ID)
-	reread := m.ready.Load() && !preloaded && ep.CreatedAt.Before(m.started) // enabled again since the start
 	m.mu.Unlock()
-	restoreInto(rw.delivered, marks)
 	go func() {
 		defer close(rw.done)
 		if previous != nil {
@@ -254,15 +257,6 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 			case <-ctx.Done():
 				return
 			}
-		}
-		if reread {
-			lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			marks, err := m.o.Marks.load(lctx, ep.ID)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				m.log.Warn().Err(err).Str("endpoint_id", ep.ID).Msg("read delivery marks: events delivered before may be sent again")
-			}
-			restoreInto(rw.delivered, marks[ep.ID])
 		}
 		w := rw.w
 		backoff := time.Second
@@ -350,6 +344,9 @@ func (m *Manager) stopAsync(id string) <-chan struct{} {
 // watch loop.
 func (m *Manager) remove(ctx context.Context, id string) {
 	done := m.stopAsync(id)
+	m.mu.Lock()
+	delete(m.memory, id)
+	m.mu.Unlock()
 	m.bg.Go(func() {
 		if done != nil {
 			<-done

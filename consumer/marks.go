@@ -76,18 +76,14 @@ func (m *Marks) put(endpointID, entity string, mk mark) {
 	m.mu.Unlock()
 }
 
-// load reads the marks of one endpoint (an endpoint enabled again), or of every endpoint when
-// endpointID is empty (at start: one watch rather than one per endpoint), by endpoint id.
-func (m *Marks) load(ctx context.Context, endpointID string) (map[string]map[string]markRecord, error) {
+// load reads every endpoint's marks, by endpoint id: once at start, with one watch rather than one
+// per endpoint.
+func (m *Marks) load(ctx context.Context) (map[string]map[string]markRecord, error) {
 	out := make(map[string]map[string]markRecord)
 	if m == nil {
 		return out, nil
 	}
-	filter := ">"
-	if endpointID != "" {
-		filter = endpointID + ".>"
-	}
-	w, err := m.kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
+	w, err := m.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("read delivery marks: %w", err)
 	}
