@@ -72,6 +72,21 @@ func (m *Manager) Workers() int {
 	return len(m.running)
 }
 
+// floor is the lowest sequence an endpoint may be sent again after a reset, as its worker knows
+// it; 0 (anything) when no worker runs.
+func (m *Manager) floor(endpointID string) uint64 {
+	m.mu.Lock()
+	rw := m.running[endpointID]
+	m.mu.Unlock()
+	if rw == nil {
+		return 0
+	}
+	m.mu.Lock()
+	w := rw.w
+	m.mu.Unlock()
+	return w.floor()
+}
+
 // Degraded lists the endpoints whose consumer could not be set up (being retried), sorted.
 func (m *Manager) Degraded() []string {
 	m.mu.Lock()
@@ -92,7 +107,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if m.o.Marks != nil { // written until every worker has stopped, then once more
 		mctx, stopMarks := context.WithCancel(context.WithoutCancel(ctx))
 		flushed := make(chan struct{})
-		go func() { m.o.Marks.Run(mctx); close(flushed) }()
+		go func() { m.o.Marks.Run(mctx, m.floor); close(flushed) }()
 		defer func() { <-flushed }()
 		defer stopMarks()
 	}

@@ -30,7 +30,13 @@ type Marks struct {
 	log   zerolog.Logger
 
 	mu    sync.Mutex
-	dirty map[string]markRecord // key -> newest mark not yet written
+	dirty map[string]dirtyMark // key -> newest mark not yet written
+	floor func(endpointID string) uint64
+}
+
+type dirtyMark struct {
+	endpointID string
+	markRecord
 }
 
 // markRecord is a stored mark: the highest sequence done and, while the entity's head is being
@@ -52,7 +58,7 @@ func NewMarks(ctx context.Context, js jetstream.JetStream, maxAge, every time.Du
 	if err != nil {
 		return nil, fmt.Errorf("ensure bucket %s: %w", MarksBucket, err)
 	}
-	return &Marks{kv: kv, js: js, every: every, log: log, dirty: make(map[string]markRecord)}, nil
+	return &Marks{kv: kv, js: js, every: every, log: log, dirty: make(map[string]dirtyMark)}, nil
 }
 
 // markKey is the bucket key of an entity's mark: the endpoint id, a dot, the entity in base64url
@@ -72,7 +78,7 @@ func (m *Marks) put(endpointID, entity string, mk mark) {
 	}
 	k := markKey(endpointID, entity)
 	m.mu.Lock()
-	m.dirty[k] = r
+	m.dirty[k] = dirtyMark{endpointID, r}
 	m.mu.Unlock()
 }
 
@@ -123,8 +129,12 @@ func restoreInto(d *delivered, marks map[string]markRecord) {
 	}
 }
 
-// Run writes the marks every flush interval until ctx ends, then once more.
-func (m *Marks) Run(ctx context.Context) {
+// Run writes the marks every flush interval until ctx ends, then once more. floor gives, per
+// endpoint, the lowest stream sequence it may still be sent again after a reset (0: any): marks
+// below it are not written — in a healthy flow that is nearly all of them, so the record costs
+// writes only where a restart would resend.
+func (m *Marks) Run(ctx context.Context, floor func(endpointID string) uint64) {
+	m.floor = floor
 	t := time.NewTicker(m.every)
 	defer t.Stop()
 	for {
@@ -144,14 +154,23 @@ func (m *Marks) Run(ctx context.Context) {
 func (m *Marks) flush(ctx context.Context) {
 	m.mu.Lock()
 	batch := m.dirty
-	m.dirty = make(map[string]markRecord, len(batch))
+	m.dirty = make(map[string]dirtyMark, len(batch))
 	m.mu.Unlock()
 	if len(batch) == 0 {
 		return
 	}
+	floors := make(map[string]uint64)
 	futures := make(map[string]jetstream.PubAckFuture, len(batch))
 	for k, r := range batch {
-		b, _ := json.Marshal(r) // a struct of one number always marshals
+		fl, ok := floors[r.endpointID]
+		if !ok {
+			fl = m.floor(r.endpointID)
+			floors[r.endpointID] = fl
+		}
+		if r.Head == 0 && r.Seq < fl {
+			continue // acknowledged below the ack floor: never sent again
+		}
+		b, _ := json.Marshal(r.markRecord) // a struct of numbers and a time always marshals
 		f, err := m.js.PublishAsync("$KV."+MarksBucket+"."+k, b)
 		if err != nil {
 			m.keep(k, r)
@@ -172,12 +191,12 @@ func (m *Marks) flush(ctx context.Context) {
 		}
 	}
 	if failed > 0 {
-		m.log.Warn().Int("failed", failed).Int("written", len(batch)-failed).Msg("write delivery marks: kept for the next flush")
+		m.log.Warn().Int("failed", failed).Int("written", len(futures)-failed).Msg("write delivery marks: kept for the next flush")
 	}
 }
 
 // keep puts back a mark whose write failed, unless a newer one is waiting.
-func (m *Marks) keep(k string, r markRecord) {
+func (m *Marks) keep(k string, r dirtyMark) {
 	m.mu.Lock()
 	if _, ok := m.dirty[k]; !ok {
 		m.dirty[k] = r

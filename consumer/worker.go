@@ -40,9 +40,11 @@ type worker struct {
 	o         Options
 
 	mu          sync.Mutex
-	queues      map[string][]*item // entity -> events waiting, head first
-	held        map[uint64]*item   // stream seq -> event, while it is ours to ack
-	delivered   *delivered         // what was delivered and acked: not to be sent again
+	queues      map[string][]*item   // entity -> events waiting, head first
+	held        map[uint64]*item     // stream seq -> event, while it is ours to ack
+	unconfirmed map[uint64]time.Time // acks sent and not yet confirmed by the server
+	received    uint64               // the highest stream sequence routed
+	delivered   *delivered           // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
 	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
@@ -66,12 +68,13 @@ type item struct {
 func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 	w := &worker{
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
-		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		queues:    make(map[string][]*item),
-		held:      make(map[uint64]*item),
-		delivered: done,
-		sem:       make(chan struct{}, m.o.MaxInFlight),
-		stop:      make(chan struct{}),
+		log:         m.log.With().Str("endpoint_id", ep.ID).Logger(),
+		queues:      make(map[string][]*item),
+		held:        make(map[uint64]*item),
+		unconfirmed: make(map[uint64]time.Time),
+		delivered:   done,
+		sem:         make(chan struct{}, m.o.MaxInFlight),
+		stop:        make(chan struct{}),
 	}
 	w.ep.Store(ep)
 	return w
@@ -221,6 +224,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.mu.Unlock()
 		return // left unacknowledged: redelivered to the next run
 	}
+	w.received = max(w.received, seq)
 	w.held[seq] = it
 	q := w.queues[env.Entity]
 	w.queues[env.Entity] = append(q, it)
@@ -499,10 +503,18 @@ func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
 // acked without being sent again — then acknowledges it and waits for the server's confirmation.
 func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, entity string) {
+	w.mu.Lock()
+	w.unconfirmed[seq] = time.Now()
+	w.mu.Unlock()
 	w.delivered.add(entity, seq)
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := msg.DoubleAck(actx)
+	if err == nil { // an unconfirmed one stays, holding the floor down, until keepAlive forgets it
+		w.mu.Lock()
+		delete(w.unconfirmed, seq)
+		w.mu.Unlock()
+	}
 	if err != nil {
 		// Under overload this can happen for every event: say it once a minute per endpoint.
 		if now := time.Now().Unix(); now-w.ackWarned.Load() >= 60 {
@@ -520,6 +532,11 @@ func (w *worker) keepAlive() {
 	for _, it := range w.held {
 		msgs = append(msgs, it.msg)
 	}
+	for seq, at := range w.unconfirmed {
+		if time.Since(at) > 10*w.o.AckWait { // JetStream redelivered it long since: acked again
+			delete(w.unconfirmed, seq)
+		}
+	}
 	w.mu.Unlock()
 	w.delivered.prune(10 * w.o.AckWait) // by then every copy in transit has arrived
 	for _, m := range msgs {
@@ -527,4 +544,21 @@ func (w *worker) keepAlive() {
 			w.log.Debug().Err(err).Msg("keep alive")
 		}
 	}
+}
+
+// floor is the lowest stream sequence JetStream may still send this worker again after a reset:
+// the lowest event it holds or whose ack the server has not confirmed. JetStream sends new events
+// in stream order, so every lower one it routed is done. With nothing outstanding, everything
+// routed is done.
+func (w *worker) floor() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := w.received + 1
+	for seq := range w.held {
+		f = min(f, seq)
+	}
+	for seq := range w.unconfirmed {
+		f = min(f, seq)
+	}
+	return f
 }

@@ -1,10 +1,23 @@
 # receiver.py: a webhook receiver that verifies quaycast's Standard Webhooks signature
 # with nothing but Python's standard library.
-#   WEBHOOK_SECRET=whsec_... python3 examples/receiver.py [PORT]     (or PORT=9000 in the environment)
-import base64, hashlib, hmac, http.server, os, sys, time
+#
+#   python3 examples/receiver.py [PORT] [--secret whsec_...] [--host 127.0.0.1]
+#
+# PORT defaults to $PORT, then 9000 (0: any free port); the secret — the whsec_... shown when the
+# endpoint was created — to $WEBHOOK_SECRET, which keeps it out of the process list. It prints one
+# line per delivery and answers 204 to a valid signature, 401 otherwise.
+import argparse, base64, hashlib, hmac, http.server, os, sys, time
 
-SECRET = os.environ["WEBHOOK_SECRET"]  # the whsec_... shown when the endpoint was created
-KEY = base64.b64decode(SECRET.removeprefix("whsec_"))
+args = argparse.ArgumentParser(description="Verify and print quaycast deliveries.")
+args.add_argument("port", nargs="?", type=int, default=int(os.environ.get("PORT", "9000")),
+                  help="port to listen on (default: $PORT, then 9000; 0: any free port)")
+args.add_argument("--secret", default=os.environ.get("WEBHOOK_SECRET"),
+                  help="the endpoint's secret, whsec_... (default: $WEBHOOK_SECRET)")
+args.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+opts = args.parse_args()
+if not opts.secret:
+    args.error("no secret: give --secret whsec_... or set WEBHOOK_SECRET")
+KEY = base64.b64decode(opts.secret.removeprefix("whsec_"))
 
 class Hook(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -21,5 +34,6 @@ class Hook(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):  # the line above says what arrived
         pass
 
-PORT = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PORT", "9000"))
-http.server.HTTPServer(("127.0.0.1", PORT), Hook).serve_forever()
+server = http.server.HTTPServer((opts.host, opts.port), Hook)
+print(f"receiver.py: listening on http://{opts.host}:{server.server_address[1]}/", file=sys.stderr, flush=True)
+server.serve_forever()

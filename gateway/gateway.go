@@ -312,14 +312,3 @@ func (g *Gateway) drain(nc *nats.Conn) {
 		nc.Close()
 	}
 }
-
-// natsLogger sends the embedded server's log lines to zerolog; its notices are debug-level noise
-// for a gateway operator.
-type natsLogger struct{ log zerolog.Logger }
-
-func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
-func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
-func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l natsLogger) Debugf(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
-func (l natsLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -157,17 +158,60 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
-	srv.SetLoggerV2(natsLogger{g.log.With().Str("component", "nats").Logger()}, false, false, false)
-	srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
+	fatal := make(chan string, 4)
+	srv.SetLoggerV2(natsLogger{log: g.log.With().Str("component", "nats").Logger(), fatal: fatal}, false, false, false)
+	srv.Start() // returns once it listens, or failed to
+	if err := embeddedReady(srv, fatal, net.JoinHostPort(host, portStr), 30*time.Second); err != nil {
 		srv.Shutdown()
-		return nil, fmt.Errorf("embedded NATS on %s not ready within 30s", g.cfg.NATSListen)
+		return nil, err
 	}
 	if err := authn.Attach(srv); err != nil {
 		srv.Shutdown()
 		return nil, err
 	}
 	return srv, nil
+}
+
+// embeddedReady waits until the started server accepts clients, and fails at once when it
+// reported a fatal error instead: its port taken (a second quaycast on the same machine), or
+// JetStream not starting.
+func embeddedReady(srv *server.Server, fatal <-chan string, addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		select {
+		case msg := <-fatal:
+			if srv.Addr() == nil { // no listener: if the address is unusable, say so with the flag
+				ln, err := net.Listen("tcp", addr) // the server only logged its error: take it again, typed
+				if err != nil {
+					return listenError("nats-listen", err)
+				}
+				ln.Close()
+			}
+			return fmt.Errorf("embedded NATS: %s", msg)
+		default:
+		}
+		if srv.ReadyForConnections(100 * time.Millisecond) {
+			select {
+			case msg := <-fatal: // JetStream failed after the listener came up
+				return fmt.Errorf("embedded NATS: %s", msg)
+			default:
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("embedded NATS on %s not ready within %s", addr, within)
+		}
+	}
+}
+
+// listenError is the error for an address that cannot be listened on, naming the flag that set
+// it (the API's --listen uses it too).
+func listenError(flag string, err error) error {
+	reason := err.Error()
+	if errors.Is(err, syscall.EADDRINUSE) {
+		reason += " (another process — a second quaycast? — uses this port: stop it, or choose another address with --" + flag + "; two gateways need a --data-dir each)"
+	}
+	return &config.FieldError{Field: flag, Reason: reason}
 }
 
 func loopbackHost(host string) bool {

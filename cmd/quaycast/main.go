@@ -38,8 +38,19 @@ type serveCmd struct {
 
 func (s *serveCmd) Run(ctx context.Context) error {
 	log := newLogger(s.LogLevel, s.LogFormat)
-	return gateway.New(s.Config, log).Run(ctx)
+	if err := gateway.New(s.Config, log).Run(ctx); err != nil {
+		// In the log, so that with --log-format json every line on stderr is JSON (a container's
+		// log shows why it stopped); main maps it to the exit code without printing it again.
+		log.Error().Err(err).Msg("quaycast stopped")
+		return loggedError{err}
+	}
+	return nil
 }
+
+// loggedError is an error the command has logged already.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 func newLogger(level, format string) zerolog.Logger {
 	lvl, err := zerolog.ParseLevel(level)
@@ -86,7 +97,9 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "quaycast:", err)
+	if !errors.As(err, new(loggedError)) {
+		fmt.Fprintln(os.Stderr, "quaycast:", err)
+	}
 	var fe *config.FieldError
 	var ae *gateway.APIError
 	switch {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A second `serve` while one runs fails at once — not after the embedded server's 30 s readiness
+// wait — naming the port that is taken and the flag that chooses another.
+func TestSecondServeFailsOnBusyPort(t *testing.T) {
+	t.Parallel()
+	first := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
+	natsAddr := strings.TrimPrefix(first.nats, "nats://")
+	_, natsPort, err := net.SplitHostPort(natsAddr)
+	if err != nil {
+		t.Fatalf("first gateway's NATS URL %q: %v", first.nats, err)
+	}
+	out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", natsAddr)
+	if code != 2 || !strings.Contains(out, "--nats-listen") || !strings.Contains(out, ":"+natsPort) || !strings.Contains(out, "address already in use") {
+		t.Errorf("second serve on the NATS port %s: exit %d, stderr\n%s\nwant exit 2 naming --nats-listen, the port and why", natsPort, code, out)
+	}
+	checkJSONLines(t, out)
+}
+
+// serveUntilExit runs `quaycast serve` with args on a free API port and JSON logs, and returns its
+// stderr and exit code once it exited (within a minute: a gateway that started is a failure).
+func serveUntilExit(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--log-format", "json", "--listen", "127.0.0.1:0"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("serve %q: %v, want it to fail\n%s", args, err, stderr.String())
+		}
+		return stderr.String(), ee.ExitCode()
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("serve %q still running after a minute\n%s", args, stderr.String())
+		return "", 0
+	}
+}
+
+// checkJSONLines fails the test for every line of out that is not a JSON object.
+func checkJSONLines(t *testing.T, out string) {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Errorf("not a JSON log line: %q", line)
+		}
+	}
+}
