@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -45,6 +46,8 @@ type api struct {
 	pubs     *natsauth.Publishers // nil with an external NATS: publishers are managed there
 	authn    *natsauth.Embedded
 	log      zerolog.Logger
+
+	readTimeout time.Duration // to read a request's body; 0: defaultReadTimeout
 }
 
 // route is one API operation and the scope a token needs for it.
@@ -93,7 +96,39 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
-	return a.logRequests(http.MaxBytesHandler(mux, subjects.MaxEventBytes+1))
+	return a.logRequests(a.deadlines(http.MaxBytesHandler(mux, subjects.MaxEventBytes+1)))
+}
+
+// Deadlines of one API request, from the moment its headers are read (the server's
+// ReadHeaderTimeout bounds those, its IdleTimeout the wait between requests).
+const (
+	defaultReadTimeout = 30 * time.Second // the body: a trickled one does not hold a connection
+	writeTimeout       = 2 * time.Minute  // the answer, beyond the read timeout and a test send's POST
+)
+
+// deadlines bounds reading each request's body and writing its answer, per request through
+// http.ResponseController rather than server-wide, so that a handler that streams (server-sent
+// events) can lift its own write deadline: http.NewResponseController(w).SetWriteDeadline(time.Time{}).
+func (a *api) deadlines(next http.Handler) http.Handler {
+	read := a.readTimeout
+	if read <= 0 {
+		read = defaultReadTimeout
+	}
+	write := read + writeTimeout
+	if a.sender != nil {
+		write += a.sender.o.Timeout
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		if err := rc.SetReadDeadline(now.Add(read)); err != nil {
+			zerolog.Ctx(r.Context()).Warn().Err(err).Msg("api request: no read deadline")
+		}
+		if err := rc.SetWriteDeadline(now.Add(write)); err != nil {
+			zerolog.Ctx(r.Context()).Warn().Err(err).Msg("api request: no write deadline")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // endpointView is an endpoint as the API shows it: never its secret.
@@ -564,11 +599,14 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, subjects.MaxEventBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("larger than %d bytes", subjects.MaxEventBytes))
-			return
+		case timedOut(err):
+			writeError(w, http.StatusRequestTimeout, "body", "not received in time")
+		default:
+			writeError(w, http.StatusBadRequest, "body", "could not read the request body")
 		}
-		writeError(w, http.StatusBadRequest, "body", "could not read the request body")
 		return
 	}
 	trimmed := bytes.TrimSpace(body)
@@ -668,6 +706,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("larger than %d bytes", maxAPIBody))
 		return false
 	}
+	if timedOut(err) {
+		writeError(w, http.StatusRequestTimeout, "body", "not received in time")
+		return false
+	}
 	var fields map[string]json.RawMessage
 	if err != nil || json.Unmarshal(body, &fields) != nil || fields == nil {
 		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
@@ -754,6 +796,12 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
+// timedOut reports a read that ended at its deadline.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // jsonKind names a Go type as the JSON a client should send.
 func jsonKind(t reflect.Type) string {
 	switch t.Kind() {
@@ -820,3 +868,6 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
