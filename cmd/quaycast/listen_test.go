@@ -28,10 +28,18 @@ func TestSecondServeFailsOnBusyPort(t *testing.T) {
 }
 
 // serveUntilExit runs `quaycast serve` with args on a free API port and JSON logs, and returns its
-// stderr and exit code once it exited (within a minute: a gateway that started is a failure).
+// stderr and exit code once it exited.
 func serveUntilExit(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--log-format", "json", "--listen", "127.0.0.1:0"}, args...)...)
+	return runUntilExit(t, nil, append([]string{"serve", "--log-format", "json", "--listen", "127.0.0.1:0"}, args...)...)
+}
+
+// runUntilExit runs quaycast with args and the environment env (nil: this process's), and returns
+// its stderr and exit code once it failed (within a minute: one that runs on is a failure).
+func runUntilExit(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -43,13 +51,13 @@ func serveUntilExit(t *testing.T, args ...string) (string, int) {
 	case err := <-done:
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			t.Fatalf("serve %q: %v, want it to fail\n%s", args, err, stderr.String())
+			t.Fatalf("quaycast %q: %v, want it to fail\n%s", args, err, stderr.String())
 		}
 		return stderr.String(), ee.ExitCode()
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("serve %q still running after a minute\n%s", args, stderr.String())
+		t.Fatalf("quaycast %q still running after a minute\n%s", args, stderr.String())
 		return "", 0
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -54,11 +55,11 @@ func (e loggedError) Unwrap() error { return e.error }
 
 func newLogger(level, format string) zerolog.Logger {
 	lvl, err := zerolog.ParseLevel(level)
-	if err != nil {
+	if err != nil || level == "" { // "": flags not parsed yet
 		lvl = zerolog.InfoLevel
 	}
 	var log zerolog.Logger
-	if format == "console" || format == "auto" && isatty.IsTerminal(os.Stderr.Fd()) {
+	if format == "console" || (format == "auto" || format == "") && isatty.IsTerminal(os.Stderr.Fd()) {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
 	} else {
 		log = zerolog.New(os.Stderr)
@@ -83,7 +84,15 @@ func main() {
 	}
 	k, err := parser.Parse(os.Args[1:])
 	if err != nil { // a bad flag or setting: say which, exit 2 as usage errors do
-		fmt.Fprintln(os.Stderr, "quaycast:", err)
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil && pe.Context.Selected().Target.Type() == reflect.TypeFor[serveCmd]() {
+			// serve says it in its log, so that a container's log (JSON unless on a terminal)
+			// shows why it stopped, in the format of its other lines
+			log := newLogger(c.Serve.LogLevel, c.Serve.LogFormat)
+			log.Error().Err(err).Msg("quaycast cannot start")
+		} else {
+			fmt.Fprintln(os.Stderr, "quaycast:", err)
+		}
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
