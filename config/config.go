@@ -44,6 +44,8 @@ type Config struct {
 	MaxInFlightTotal int             `name:"max-in-flight-total" env:"QUAYCAST_MAX_IN_FLIGHT_TOTAL" default:"1024" help:"Deliveries in flight at once over all endpoints (bounds sockets and memory)."`
 	MaxAckPending    int             `name:"max-ack-pending" env:"QUAYCAST_MAX_ACK_PENDING" default:"1000" help:"Per endpoint: events held by the gateway, delivered or queued, not yet acknowledged."`
 	AckWait          time.Duration   `name:"ack-wait" env:"QUAYCAST_ACK_WAIT" default:"60s" help:"JetStream redelivers an event not acknowledged or kept alive within this time."`
+	MaxReplyBytes    ByteSize        `name:"max-reply-bytes" env:"QUAYCAST_MAX_REPLY_BYTES" default:"64KiB" help:"Largest receiver's reply read and passed on to NATS; at most 1047552 (1MiB, NATS's default max payload, less 1KiB of headers)."`
+	ReplyMemory      ByteSize        `name:"reply-memory" env:"QUAYCAST_REPLY_MEMORY" default:"32MiB" help:"Receivers' replies held in memory at once, over all deliveries; a reply that does not fit is not passed on (the delivery still counts). At least --max-reply-bytes."`
 	DeliveryTimeout  time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"10s" help:"Deadline of one webhook POST."`
 	RetrySchedule    []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"5s,30s,2m,10m,30m,1h" help:"Waits between attempts; the last one repeats."`
 	MaxAttempts      int             `name:"max-attempts" env:"QUAYCAST_MAX_ATTEMPTS" default:"0" help:"POSTs of one event before it is dead-lettered (0 = no limit but --max-retry-age)."`
@@ -69,6 +71,11 @@ type Config struct {
 	LogFormat string `name:"log-format" env:"QUAYCAST_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"Log format: auto is console on a terminal, JSON otherwise."`
 }
 
+// MaxReplyBytesLimit is the largest --max-reply-bytes: a reply is passed on as one NATS message,
+// and a NATS server takes at most 1 MiB by default (max_payload), headers included; quaycast's
+// headers on a reply (delivery id, endpoint id, entity, each at its longest) take under 1 KiB.
+const MaxReplyBytesLimit = 1<<20 - 1<<10
+
 // Default returns the documented defaults, the same as the CLI tags give.
 func Default() Config {
 	return Config{
@@ -84,6 +91,8 @@ func Default() Config {
 		MaxInFlightTotal:   1024,
 		MaxAckPending:      1000,
 		AckWait:            time.Minute,
+		MaxReplyBytes:      64 << 10,
+		ReplyMemory:        32 << 20,
 		DeliveryTimeout:    10 * time.Second,
 		RetrySchedule:      []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour},
 		MaxRetryAge:        24 * time.Hour,
@@ -156,6 +165,10 @@ func (c Config) Validate() error {
 		return &FieldError{"max-ack-pending", "must be at least --max-in-flight"}
 	case c.AckWait < 3*time.Second:
 		return &FieldError{"ack-wait", "must be at least 3s"}
+	case c.MaxReplyBytes < 1 || c.MaxReplyBytes > MaxReplyBytesLimit:
+		return &FieldError{"max-reply-bytes", fmt.Sprintf("must be from 1 to %d: what a NATS message carries (1MiB, the default max payload) less quaycast's headers", MaxReplyBytesLimit)}
+	case c.ReplyMemory < c.MaxReplyBytes:
+		return &FieldError{"reply-memory", "must be at least --max-reply-bytes"}
 	case c.DeliveryTimeout <= 0:
 		return &FieldError{"delivery-timeout", "must be positive"}
 	case c.DeliveryTimeout >= c.AckWait:

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -88,7 +90,7 @@ type Alert struct {
 	Level         string          `json:"level,omitempty"`
 	ID            string          `json:"id,omitempty"`
 	Mutation      json.RawMessage `json:"mutation,omitempty"`
-	DisplayFields []DisplayField  `json:"displayFields,omitempty"`
+	DisplayFields DisplayFields   `json:"displayFields,omitempty"`
 	Link          string          `json:"link,omitempty"`
 }
 
@@ -98,23 +100,70 @@ type DisplayField struct {
 	Value string `json:"value"`
 }
 
-// parseAlerts validates a reply in the alerts format.
-func parseAlerts(body []byte) ([]Alert, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
+// DisplayFields are an alert's labels and values. Receivers send an array of {label, value}, or —
+// as the voyage platform's documentation types the field — one {label, value} object; both read
+// into the array the delivery log shows.
+type DisplayFields []DisplayField
+
+var errDisplayFields = errors.New("must be an array of {label, value} or one {label, value} object, with string label and value")
+
+func (d *DisplayFields) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*d = nil
+		return nil
+	case bytes.HasPrefix(b, []byte("{")):
+		var f DisplayField
+		if err := decodeStrict(b, &f); err != nil {
+			return errDisplayFields
+		}
+		*d = DisplayFields{f}
+		return nil
+	case bytes.HasPrefix(b, []byte("[")):
+		var fs []DisplayField
+		if err := decodeStrict(b, &fs); err != nil {
+			return errDisplayFields
+		}
+		*d = fs
+		return nil
+	}
+	return errDisplayFields
+}
+
+// decodeStrict decodes one JSON value into v, refusing fields v does not have.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var alerts []Alert
-	if err := dec.Decode(&alerts); err != nil {
+	return dec.Decode(v)
+}
+
+// parseAlerts validates a reply in the alerts format and returns its alerts, normalised (display
+// fields as an array). Errors name the alert by its index: alerts[12].
+func parseAlerts(body []byte) ([]Alert, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil {
 		return nil, errors.New("not a JSON array of alerts {message, level, id, mutation, displayFields, link}: " + err.Error())
 	}
-	for i, a := range alerts {
-		if strings.TrimSpace(a.Message) == "" {
-			return nil, errors.New("alert " + itoa(i) + ": message is required")
+	alerts := make([]Alert, len(items))
+	for i, it := range items {
+		at := "alerts[" + strconv.Itoa(i) + "]"
+		a := &alerts[i]
+		if err := decodeStrict(it, a); err != nil {
+			if errors.Is(err, errDisplayFields) {
+				return nil, fmt.Errorf("%s.displayFields: %w", at, err)
+			}
+			return nil, fmt.Errorf("%s: not an alert {message, level, id, mutation, displayFields, link}: %w", at, err)
 		}
-		if len(a.Mutation) > 0 && !bytes.HasPrefix(bytes.TrimSpace(a.Mutation), []byte("{")) {
-			return nil, errors.New("alert " + itoa(i) + ": mutation must be an object")
+		if strings.TrimSpace(a.Message) == "" {
+			return nil, errors.New(at + ": message is required")
+		}
+		switch m := bytes.TrimSpace(a.Mutation); {
+		case bytes.Equal(m, []byte("null")):
+			a.Mutation = nil
+		case len(m) > 0 && m[0] != '{':
+			return nil, errors.New(at + ": mutation must be an object")
 		}
 	}
 	return alerts, nil
 }
-
-func itoa(i int) string { return string(rune('0' + i%10)) }

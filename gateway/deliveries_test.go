@@ -328,3 +328,75 @@ func TestCredentialHeadersRedactedEverywhere(t *testing.T) {
 	}
 	noSecret("delivery log", page)
 }
+
+// An alerts endpoint's 2xx reply that is not JSON is recorded with reply_error and not passed on;
+// the receiver's bytes of a valid reply are passed on as they are (display fields as the seed's
+// label/value object included), and the log shows the alerts normalised.
+func TestAlertsReplies(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	answer := func(body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	objectForm := "\n  [{\"message\":\"Draft exceeds berth limit\", \"displayFields\":{\"label\":\"Max draft\",\"value\":\"12.5 m\"}}]  \n"
+	notJSON := g.addEndpoint(t, map[string]any{"url": answer("OK, thanks"), "event_types": []string{"*"}, "reply_format": "alerts"})
+	object := g.addEndpoint(t, map[string]any{"url": answer(objectForm), "event_types": []string{"*"}, "reply_format": "alerts"})
+	plain := g.addEndpoint(t, map[string]any{"url": answer("OK, thanks"), "event_types": []string{"*"}})
+
+	nc, err := g.publisherConn(t, []string{"*"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	replies := make(chan *nats.Msg, 10)
+	sub, err := nc.ChanSubscribe("quaycast.reply.>", replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	g.waitReady(t)
+	publishNATS(t, g, event("ar-1", "voyage_updated", "V77"))
+
+	select {
+	case m := <-replies:
+		if m.Header.Get("Quaycast-Endpoint") != object.ID || string(m.Data) != objectForm {
+			t.Errorf("passed on %q from %s, want the receiver's bytes %q from %s", m.Data, m.Header.Get("Quaycast-Endpoint"), objectForm, object.ID)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no reply passed on within 20 s")
+	}
+
+	type logged struct {
+		Outcome    string
+		Alerts     []map[string]any
+		ReplyError string `json:"reply_error"`
+	}
+	record := func(id string) logged {
+		var page struct{ Deliveries []logged }
+		waitFor(t, 10*time.Second, "the log of "+id, func() bool {
+			page.Deliveries = nil
+			_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+id+"/deliveries", nil, &page)
+			return len(page.Deliveries) == 1
+		})
+		return page.Deliveries[0]
+	}
+	if r := record(notJSON.ID); r.Outcome != "delivered" || !strings.Contains(r.ReplyError, "not JSON") {
+		t.Errorf("alerts endpoint answering text: %+v, want delivered with a reply_error saying it is not JSON", r)
+	}
+	r := record(object.ID)
+	if df, _ := r.Alerts[0]["displayFields"].([]any); r.ReplyError != "" || len(df) != 1 || fmt.Sprint(df[0]) != "map[label:Max draft value:12.5 m]" {
+		t.Errorf("logged alerts %v (reply_error %q), want displayFields as an array of one label/value", r.Alerts, r.ReplyError)
+	}
+	if r := record(plain.ID); r.Outcome != "delivered" || r.ReplyError != "" {
+		t.Errorf("a plain endpoint answering text: %+v, want delivered, no reply_error (a text reply is not a reply to pass on)", r)
+	}
+	select {
+	case m := <-replies:
+		t.Errorf("passed on %q from %s: only the valid alerts reply should be", m.Data, m.Header.Get("Quaycast-Endpoint"))
+	default:
+	}
+}

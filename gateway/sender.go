@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
@@ -25,7 +25,8 @@ import (
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field.
 type SenderOptions struct {
 	Timeout          time.Duration        // one POST, connect to last byte of the reply: 10s
-	MaxResponseBytes int64                // of a reply read and kept: 64 KiB
+	MaxResponseBytes int64                // of a reply read, kept and passed on (--max-reply-bytes): 64 KiB
+	MaxReplyMemory   int64                // replies held at once over all POSTs (--reply-memory): 32 MiB, at least MaxResponseBytes+1
 	Breaker          BreakerOptions       // per endpoint
 	OnBreakerChange  func(BreakerEvent)   // called on every breaker transition; may be nil
 	Log              *consumer.AttemptLog // the delivery log; nil: none
@@ -48,6 +49,7 @@ type Sender struct {
 	endpoints map[string]*endpointState
 	bufs      sync.Pool     // *[]byte for signature header values
 	inFlight  chan struct{} // a slot per POST in flight
+	replyMem  replyMemory   // bytes of replies held
 
 	droppedLogged atomic.Int64 // when a dropped log record was last logged, Unix seconds
 }
@@ -74,6 +76,10 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 64 << 10
 	}
+	if o.MaxReplyMemory <= 0 {
+		o.MaxReplyMemory = 32 << 20
+	}
+	o.MaxReplyMemory = max(o.MaxReplyMemory, o.MaxResponseBytes+1)
 	o.Breaker = o.Breaker.withDefaults()
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 1024
@@ -85,7 +91,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
 	tr.ResponseHeaderTimeout = o.Timeout
-	return &Sender{
+	s := &Sender{
 		client: &http.Client{
 			Transport: tr,
 			Timeout:   o.Timeout,
@@ -99,6 +105,8 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 		inFlight:  make(chan struct{}, o.MaxInFlight),
 		bufs:      sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 	}
+	s.replyMem.max = o.MaxReplyMemory
+	return s
 }
 
 // state returns what the sender keeps for the endpoint, renewed when its definition changed.
@@ -195,27 +203,28 @@ func (s *Sender) post(ctx context.Context, d *consumer.Delivery, st *endpointSta
 		ID: "att_" + nuid.Next(), EndpointID: ep.ID, EventID: d.Event.ID, EventSeq: d.Seq, Type: d.Event.Type,
 		Entity: d.Event.Entity, Attempt: d.Attempt, Test: test, At: time.Now().UTC(), Request: AttemptRequest{URL: ep.URL},
 	}
-	out, reply := s.do(ctx, d, st, a)
+	out, reply, held := s.do(ctx, d, st, a)
 	a.DurationMS = float64(time.Since(a.At).Microseconds()) / 1000
 	a.Outcome = out.Result.String()
 	if out.Err != nil {
 		a.Error = out.Err.Error()
 	}
-	if out.Result == consumer.Delivered && len(reply) > 0 {
+	if reply != nil {
 		s.passOnReply(d, a, reply)
 	}
+	s.replyMem.release(held)
 	s.record(a)
 	return out, a
 }
 
 // do signs and POSTs, filling the request and response parts of a; it returns the outcome and
-// the body of a 2xx reply.
-func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState, a *Attempt) (consumer.Outcome, []byte) {
+// the body of a 2xx reply to pass on, with the reply memory it holds (to release).
+func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
 	ep := d.Endpoint
 	// The client's Timeout bounds the whole attempt, reply body included.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil
+		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
 	}
 	ts := time.Now().Unix()
 	bp := s.bufs.Get().(*[]byte)
@@ -235,57 +244,67 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	select { // bound POSTs in flight over all endpoints (sockets, memory)
 	case s.inFlight <- struct{}{}:
 	case <-ctx.Done():
-		return classify(0, nil, ctx.Err()), nil
+		return classify(0, nil, ctx.Err()), nil, 0
 	}
 	resp, err := s.client.Do(req)
 	defer func() { <-s.inFlight }()
 	if err != nil {
-		return classify(0, nil, err), nil
+		return classify(0, nil, err), nil, 0
 	}
 	defer resp.Body.Close()
 	// Read a bounded part of the reply: for the log, for a two-way reply, and so that the
 	// connection can be reused.
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, s.o.MaxResponseBytes+1))
-	tooLong := int64(len(body)) > s.o.MaxResponseBytes
-	if tooLong {
-		body = body[:s.o.MaxResponseBytes]
-	}
+	body, held, tooLong, starved, readErr := s.readReply(resp.Body, resp.ContentLength)
 	a.Response = &AttemptResponse{Status: resp.StatusCode, Headers: flatHeaders(resp.Header)}
 	a.Response.Body, a.Response.Truncated = excerpt(body)
-	a.Response.Truncated = a.Response.Truncated || tooLong
-	out := classify(resp.StatusCode, resp.Header, nil)
+	a.Response.Truncated = a.Response.Truncated || tooLong || starved
+	out = classify(resp.StatusCode, resp.Header, nil)
 	switch {
 	case out.Result != consumer.Delivered:
-		return out, nil
+	case starved:
+		a.ReplyError = fmt.Sprintf("reply not passed on: the replies held at once reached --reply-memory (%d bytes)", s.o.MaxReplyMemory)
 	case readErr != nil:
 		a.ReplyError = "reply cut short: " + readErr.Error()
-		return out, nil
 	case tooLong:
-		a.ReplyError = fmt.Sprintf("reply larger than %d bytes: not passed on", s.o.MaxResponseBytes)
-		return out, nil
+		a.ReplyError = fmt.Sprintf("reply larger than %d bytes (--max-reply-bytes): not passed on", s.o.MaxResponseBytes)
+	case len(body) > 0:
+		return out, body, held
 	}
-	return out, body
+	s.replyMem.release(held)
+	return out, nil, 0
 }
 
-// passOnReply publishes a receiver's 2xx JSON reply for upstream systems: as it is, or, for an
-// endpoint that speaks the alerts format, validated and parsed into the log record.
+// passOnReply publishes a receiver's 2xx JSON reply for upstream systems, its bytes as they came:
+// as it is, or, for an endpoint that speaks the alerts format, validated and parsed into the log
+// record. A reply that is not JSON is not passed on; for an alerts endpoint that is an error.
 func (s *Sender) passOnReply(d *consumer.Delivery, a *Attempt, reply []byte) {
 	trimmed := bytes.TrimSpace(reply)
-	if len(trimmed) == 0 || !json.Valid(trimmed) {
-		return // not a JSON reply: nothing to pass on
+	alerts := d.Endpoint.ReplyFormat == "alerts"
+	switch {
+	case len(trimmed) == 0:
+		return // no reply
+	case !json.Valid(trimmed):
+		if alerts {
+			a.ReplyError = "reply is not JSON (an alerts endpoint answers a JSON array of alerts): not passed on"
+		}
+		return
 	}
-	if d.Endpoint.ReplyFormat == "alerts" {
-		alerts, err := parseAlerts(trimmed)
+	if alerts {
+		parsed, err := parseAlerts(trimmed)
 		if err != nil {
 			a.ReplyError = err.Error()
 			return
 		}
-		a.Alerts = alerts
+		a.Alerts = parsed
 	}
 	if s.o.Replies == nil {
 		return
 	}
-	if err := consumer.PublishReply(s.o.Replies, d.Event.Source, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, trimmed); err != nil {
+	err := consumer.PublishReply(s.o.Replies, d.Event.Source, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, reply)
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		a.ReplyError = fmt.Sprintf("reply of %d bytes is more than the NATS server's max payload (%d bytes) carries with quaycast's headers: lower --max-reply-bytes or raise max_payload", len(reply), s.o.Replies.Conn().MaxPayload())
+	case err != nil:
 		a.ReplyError = err.Error()
 		s.log.Warn().Err(err).Str("endpoint_id", d.Endpoint.ID).Str("event_id", d.Event.ID).Msg("pass on reply")
 	}
