@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -389,5 +390,53 @@ func TestOpenAPIServed(t *testing.T) {
 	serveOpenAPI(rec, httptest.NewRequest(http.MethodGet, "/v1/openapi.json", nil))
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" || !bytes.Equal(rec.Body.Bytes(), openAPI) {
 		t.Errorf("GET /v1/openapi.json = %d %q, %d bytes; want 200 application/json, the document", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len())
+	}
+}
+
+// The schemas of what the API reads and shows list exactly the JSON fields of the Go types behind
+// them, so a field added to either is documented and served.
+func TestOpenAPISchemasMatchTypes(t *testing.T) {
+	t.Parallel()
+	doc, _ := parseOpenAPI(t)
+	tests := []struct {
+		schema string
+		v      any
+	}{
+		{"Endpoint", endpointView{}},
+		{"EndpointInput", endpointInput{}},
+		{"EndpointPatch", endpointInput{}}, // but secret, refused on PATCH: see below
+		{"SigningInput", signingInput{}},
+		{"Signing", signingView{}},
+		{"Attempt", Attempt{}},
+		{"AttemptRequest", AttemptRequest{}},
+		{"AttemptResponse", AttemptResponse{}},
+		{"Alert", Alert{}},
+		{"DisplayField", DisplayField{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.schema, func(t *testing.T) {
+			var schema struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			}
+			if err := json.Unmarshal(doc.Components.Schemas[tc.schema], &schema); err != nil {
+				t.Fatal(err)
+			}
+			inType := map[string]bool{}
+			for name := range jsonFields(reflect.TypeOf(tc.v)) {
+				if name != "" && name != "-" && !(tc.schema == "EndpointPatch" && name == "secret") {
+					inType[name] = true
+				}
+			}
+			for name := range inType {
+				if _, ok := schema.Properties[name]; !ok {
+					t.Errorf("%T has field %q, which the schema does not document", tc.v, name)
+				}
+			}
+			for name := range schema.Properties {
+				if !inType[name] {
+					t.Errorf("the schema documents %q, which %T does not have", name, tc.v)
+				}
+			}
+		})
 	}
 }
