@@ -87,6 +87,26 @@ func (m *Manager) floor(endpointID string) uint64 {
 	return w.floor()
 }
 
+// Delivery states of an endpoint on this gateway, as State reports them.
+const (
+	StateDelivering = "delivering" // its worker runs
+	StateDegraded   = "degraded"   // its consumer could not be set up: being retried
+	StateStopped    = "stopped"    // disabled, or its secret or record cannot be read
+)
+
+// State is an endpoint's delivery state on this gateway.
+func (m *Manager) State(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.failed[id] != nil:
+		return StateDegraded
+	case m.running[id] != nil:
+		return StateDelivering
+	}
+	return StateStopped
+}
+
 // Degraded lists the endpoints whose consumer could not be set up (being retried), sorted.
 func (m *Manager) Degraded() []string {
 	m.mu.Lock()

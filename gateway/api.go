@@ -153,6 +153,7 @@ type endpointView struct {
 	Warnings    []string `json:"warnings,omitempty"` // only in the answer to a change: e.g. a host that does not resolve
 
 	// Only when one endpoint is read:
+	State       string         `json:"delivery_state,omitempty"` // delivering, degraded (being retried) or stopped, on this gateway
 	Breaker     *BreakerStatus `json:"breaker,omitempty"`
 	DeadLetters *uint64        `json:"dead_letters,omitempty"`
 }
@@ -372,6 +373,7 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := a.view(ep)
+	v.State = a.manager.State(ep.ID)
 	b, _ := a.sender.Breaker(ep.ID)
 	v.Breaker = &b
 	n, err := a.dead.Count(r.Context(), ep.ID)
@@ -670,7 +672,8 @@ func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
 	case !a.manager.Ready():
 		writeError(w, http.StatusServiceUnavailable, "", "endpoint consumers starting")
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "endpoints": a.manager.Workers()})
+		// Endpoints whose consumer could not be set up are retried; the gateway serves meanwhile.
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "endpoints": a.manager.Workers(), "degraded": a.manager.Degraded()})
 	}
 }
 

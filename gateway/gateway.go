@@ -155,14 +155,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 		logTo = nil
 	}
 	sender := NewSender(g.log, SenderOptions{
-		Targets:         targets,
-		Log:             logTo,
-		LogFailuresOnly: g.cfg.DeliveryLog == "failures",
-		OnLogDropped:    m.logDropped.Inc,
-		MaxInFlight:     g.cfg.MaxInFlightTotal,
-		Replies:         js,
-		OnAttempt:       m.attempt,
-		Timeout:         g.cfg.DeliveryTimeout,
+		Targets:          targets,
+		Log:              logTo,
+		LogFailuresOnly:  g.cfg.DeliveryLog == "failures",
+		OnLogDropped:     m.logDropped.Inc,
+		MaxInFlight:      g.cfg.MaxInFlightTotal,
+		MaxResponseBytes: int64(g.cfg.MaxReplyBytes),
+		MaxReplyMemory:   int64(g.cfg.ReplyMemory),
+		Replies:          js,
+		OnAttempt:        m.attempt,
+		Timeout:          g.cfg.DeliveryTimeout,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
 			FailureRatio:        g.cfg.BreakerRatio,
@@ -195,6 +197,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	})
 
 	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
+	m.countDegraded(manager.Degraded)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
 

@@ -117,3 +117,10 @@ func (m *metrics) forgetGone(seen map[string]bool) {
 	}
 	m.listed = seen
 }
+
+// countDegraded exports how many endpoints' consumers could not be set up on this gateway.
+func (m *metrics) countDegraded(degraded func() []string) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quaycast_endpoints_degraded", Help: "Endpoints whose consumer could not be created or updated on this gateway (retried until they converge; listed by /readyz).",
+	}, func() float64 { return float64(len(degraded())) }))
+}

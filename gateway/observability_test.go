@@ -93,3 +93,28 @@ func TestMetricsHealthAndRequestIDs(t *testing.T) {
 		t.Errorf("generated request id %q", id)
 	}
 }
+
+// Readiness lists the endpoints that have not converged (none here), each endpoint's view says
+// whether this gateway delivers to it, and the count is a metric.
+func TestReadinessAndDeliveryState(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	rc := newReceiver(t)
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
+	off := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}, "enabled": false})
+	g.waitReady(t)
+	status, body := call(t, g, "GET", "/readyz", "")
+	if d, ok := body["degraded"].([]any); status != 200 || !ok || len(d) != 0 {
+		t.Errorf("readyz: %d %v, want 200 with an empty degraded list", status, body)
+	}
+	waitFor(t, 10*time.Second, "the enabled endpoint delivering", func() bool {
+		_, b := call(t, g, "GET", "/v1/endpoints/"+ep.ID, "")
+		return b["delivery_state"] == "delivering"
+	})
+	if _, b := call(t, g, "GET", "/v1/endpoints/"+off.ID, ""); b["delivery_state"] != "stopped" {
+		t.Errorf("disabled endpoint: delivery_state %v, want stopped", b["delivery_state"])
+	}
+	if !strings.Contains(scrape(t, g), "quaycast_endpoints_degraded 0") {
+		t.Error("no quaycast_endpoints_degraded metric")
+	}
+}
