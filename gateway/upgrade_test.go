@@ -49,6 +49,14 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 	untar(t, "testdata/release-2582dc1-data.tar.gz", cfg.DataDir)
 	cfg.DataDir = filepath.Join(cfg.DataDir, "data")
 	cfg.AdminToken = rel.AdminToken
+	// The release's endpoints point at a closed port until the first round points them at a
+	// receiver; an event sent before that edit reaches the gateway's watch is retried, never
+	// stopped by the breaker.
+	cfg.BreakerFailures = 1_000_000
+	receivers := make([]*receiver, len(rel.Endpoints))
+	for i := range receivers {
+		receivers[i] = newReceiver(t)
+	}
 
 	for round := range 2 { // the second start finds nothing left to migrate
 		g := startGateway(t, cfg)
@@ -81,15 +89,17 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 
 		g.api.Token = rel.AdminToken
 		for i, ep := range rel.Endpoints {
-			rc := newReceiver(t)
-			if err := g.api.Do(t.Context(), "PATCH", "/v1/endpoints/"+ep.ID, map[string]any{"url": rc.URL}, nil); err != nil {
-				t.Fatalf("round %d: point %s at a receiver: %v", round, ep.ID, err)
+			rc := receivers[i]
+			if round == 0 {
+				if err := g.api.Do(t.Context(), "PATCH", "/v1/endpoints/"+ep.ID, map[string]any{"url": rc.URL}, nil); err != nil {
+					t.Fatalf("point %s at a receiver: %v", ep.ID, err)
+				}
 			}
 			typ := map[string]string{"standard": "cargo_loaded", "hub": "cargo_gated_in"}[ep.Profile]
 			id := ep.ID + "-" + string(rune('a'+round))
 			publishNATS(t, g, event(id, typ, "U1"))
-			rc.waitCount(t, 1)
-			got := rc.accepted()[0]
+			rc.waitCount(t, round+1)
+			got := rc.accepted()[round]
 			v := signature.Verifier{Profile: signature.Standard}
 			if ep.Profile == "hub" {
 				v = signature.Verifier{Profile: signature.Hub}
