@@ -134,6 +134,19 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	lock, err := lockDataDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var srv *server.Server
+	started := false
+	defer func() {
+		if started { // held until the server has stopped
+			go func() { srv.WaitForShutdown(); lock.Close() }()
+		} else {
+			lock.Close()
+		}
+	}()
 	opts := &server.Options{
 		ServerName:                 "quaycast",
 		Host:                       host,
@@ -154,7 +167,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error
 	} else if !loopbackHost(host) {
 		g.log.Warn().Str("nats_listen", g.cfg.NATSListen).Msg("NATS listens beyond loopback without TLS: publishers' credentials cross the network in clear; set --nats-tls-cert and --nats-tls-key")
 	}
-	srv, err := server.NewServer(opts)
+	srv, err = server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
@@ -169,7 +182,31 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error
 		srv.Shutdown()
 		return nil, err
 	}
+	started = true
 	return srv, nil
+}
+
+// lockDataDir locks the data dir against a second gateway, which would run a second JetStream
+// server on the same store: it fails at once, naming --data-dir. A lock still held by a gateway
+// of this process that is stopping is waited for, briefly.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return f, nil
+		case !errors.Is(err, syscall.EWOULDBLOCK):
+			f.Close()
+			return nil, fmt.Errorf("lock data dir %s: %w", dir, err)
+		case time.Now().After(deadline):
+			f.Close()
+			return nil, &config.FieldError{Field: "data-dir", Reason: dir + " is in use by another quaycast (two gateways must not share a JetStream store): stop it, or give this one a data dir of its own"}
+		}
+	}
 }
 
 // embeddedReady waits until the started server accepts clients, and fails at once when it

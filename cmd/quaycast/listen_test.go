@@ -72,3 +72,16 @@ func checkJSONLines(t *testing.T, out string) {
 		}
 	}
 }
+
+// A second `serve` on the data dir of a running one — a second JetStream server on the same store —
+// fails at once naming --data-dir, whatever its ports.
+func TestSecondServeFailsOnDataDirInUse(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	serve(t, "--data-dir", dataDir, "--nats-listen", "127.0.0.1:0")
+	out, code := serveUntilExit(t, "--data-dir", dataDir, "--nats-listen", "127.0.0.1:0")
+	if code != 2 || !strings.Contains(out, "--data-dir: ") || !strings.Contains(out, "in use by another quaycast") {
+		t.Errorf("second serve on the same data dir: exit %d, stderr\n%s\nwant exit 2 naming --data-dir", code, out)
+	}
+	checkJSONLines(t, out)
+}
