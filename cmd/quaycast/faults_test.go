@@ -57,7 +57,7 @@ type rigEndpoint struct {
 
 	mu      sync.Mutex
 	arrived map[string]time.Time // event id -> first accepted arrival
-	srv *http.Server
+	srv     *http.Server
 }
 
 func newRig(t *testing.T, behave func(w http.ResponseWriter) bool) *rig {
