@@ -100,6 +100,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if srv != nil { // in-process: no socket, so no TLS either (the server offers it, we need not)
 		dial = strings.Replace(url, "tls://", "nats://", 1)
 	}
+	// nats.go's own messages go to the log; and an authorization error while reconnecting (a
+	// credential being changed on the server) does not end quaycast's connection for good.
+	connect = append(connect, nats.IgnoreAuthErrorAbort())
+	connect = append(connect, natsClientOptions(g.log)...)
 	nc, err := nats.Connect(dial, append(connect,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -207,7 +211,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
+		return listenError("listen", err)
 	}
 	defer ln.Close() // on every error path; Shutdown closes it too
 	if g.cfg.AdminToken == "" {

@@ -1,9 +1,3 @@
-//go:build gatewaywiring
-
-// These tests need two lines in gateway/gateway.go's Run (see the commit that added this file):
-// the NATS connection's options from natsClientOptions, and listenError for the API's address.
-// Remove the build constraint above with them.
-
 package main
 
 import (
