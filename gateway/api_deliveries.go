@@ -150,6 +150,10 @@ func (a *api) testSend(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if !subjects.Matches(ep.EventTypes, in.Type) { // a test the receiver would never see for real
+		a.fail(w, r, &subjects.FieldError{Field: "type", Reason: "the endpoint does not subscribe to " + in.Type})
+		return
+	}
 	body, err := json.Marshal(env)
 	if err != nil {
 		a.fail(w, r, err)

@@ -227,3 +227,21 @@ func TestIngestEntityWithOuterSpaces(t *testing.T) {
 		t.Errorf("got %v, want [sp-1]", ids)
 	}
 }
+
+// A test send of a type the endpoint does not subscribe to is refused, naming type: the receiver
+// would never get such an event for real.
+func TestTestSendRefusesUnsubscribedType(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	rc := newReceiver(t)
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"group:gate"}})
+	if status, body := call(t, g, "POST", "/v1/endpoints/"+ep.ID+"/test", `{"type":"cargo_loaded"}`); status != 400 || body["field"] != "type" {
+		t.Errorf("test send of an unsubscribed type: %d %v, want 400 naming type", status, body)
+	}
+	if status, body := call(t, g, "POST", "/v1/endpoints/"+ep.ID+"/test", `{"type":"cargo_gated_in"}`); status != 200 || body["outcome"] != "delivered" {
+		t.Errorf("test send of a subscribed type: %d %v, want 200 delivered", status, body)
+	}
+	if n := len(rc.accepted()); n != 1 {
+		t.Errorf("receiver got %d test events, want 1", n)
+	}
+}
