@@ -631,6 +631,29 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 		raws = [][]byte{body}
 	}
 	published, err := PublishEvents(r.Context(), a.js, raws)
+	if err != nil && batch && published != nil {
+		// Stored as far as it went, in order: the answer says which events to publish again.
+		status, reason := http.StatusInternalServerError, "internal error"
+		switch {
+		case errors.Is(err, ErrStreamFull):
+			w.Header().Set("Retry-After", "60")
+			status, reason = http.StatusServiceUnavailable, "the events stream is full: publish the events not stored again later"
+		case errors.Is(err, r.Context().Err()):
+			status, reason = http.StatusServiceUnavailable, "request cancelled"
+		default:
+			zerolog.Ctx(r.Context()).Error().Err(err).Msg("ingest")
+		}
+		for _, p := range published {
+			switch {
+			case p.Stored && p.Duplicate:
+				a.metrics.ingested.WithLabelValues("duplicate").Inc()
+			case p.Stored:
+				a.metrics.ingested.WithLabelValues("stored").Inc()
+			}
+		}
+		writeJSON(w, status, map[string]any{"error": reason, "events": published})
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/natsauth"
 )
 
 // call sends a raw request and returns the status and decoded JSON body.
@@ -243,5 +246,60 @@ func TestTestSendRefusesUnsubscribedType(t *testing.T) {
 	}
 	if n := len(rc.accepted()); n != 1 {
 		t.Errorf("receiver got %d test events, want 1", n)
+	}
+}
+
+// A batch that fills the stream half-way is stored as an in-order prefix: the answer (503) says
+// which events were stored, none after the first refused one is, so publishing the rest again
+// keeps the order.
+func TestIngestBatchIntoAFullStreamStoresAPrefix(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.StreamMaxBytes = 4 << 10 // room for some of the batch
+	g := startGateway(t, cfg)
+	var batch []string
+	for i := range 50 {
+		batch = append(batch, string(event(fmt.Sprintf("full-%02d", i), "cargo_loaded", "F1")))
+	}
+	req := "[" + strings.Join(batch, ",") + "]"
+	resp, err := http.Post(g.APIURL()+"/v1/events", "application/json", strings.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Error  string
+		Events []gateway.Published
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || len(out.Events) != 50 {
+		t.Fatalf("status %d, Retry-After %q, %d results (%s): want 503 with a result per event", resp.StatusCode, resp.Header.Get("Retry-After"), len(out.Events), out.Error)
+	}
+	stored := 0
+	for stored < len(out.Events) && out.Events[stored].Stored {
+		stored++
+	}
+	if stored == 0 || stored == 50 {
+		t.Fatalf("%d stored: the test needs a stream that fills half-way", stored)
+	}
+	for i, p := range out.Events[stored:] {
+		if p.Stored || p.Error == "" || p.ID != fmt.Sprintf("full-%02d", stored+i) {
+			t.Errorf("event %d after the first refused one: %+v, want not stored, with an error", stored+i, p)
+		}
+	}
+	nc, err := g.natsAs(natsauth.InternalFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(t.Context(), "QUAYCAST_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(t.Context()); err != nil || info.State.Msgs != uint64(stored) || info.State.LastSeq != out.Events[stored-1].Seq {
+		t.Errorf("stream holds %d events up to seq %d (%v), want exactly the %d stored, the last at %d", info.State.Msgs, info.State.LastSeq, err, stored, out.Events[stored-1].Seq)
 	}
 }

@@ -15,9 +15,11 @@ import (
 // Published is what JetStream answered for one event.
 type Published struct {
 	ID        string `json:"id"`
-	Stream    string `json:"stream"`
-	Seq       uint64 `json:"seq"`
+	Stored    bool   `json:"stored"` // false: not stored (error says why); publish it again
+	Stream    string `json:"stream,omitempty"`
+	Seq       uint64 `json:"seq,omitempty"`
 	Duplicate bool   `json:"duplicate"`
+	Error     string `json:"error,omitempty"`
 }
 
 // ErrStreamFull is returned when the events stream refuses a publish for lack of room.
@@ -43,7 +45,10 @@ func NewEventMsg(env subjects.Envelope, raw []byte) *nats.Msg {
 // PublishEvents validates every event, then publishes them in order and returns only once
 // JetStream has stored each (or recognised it as a duplicate). Nothing is published if one is
 // invalid: the error is a *subjects.FieldError, its Field prefixed with "[i]." when there are
-// several events.
+// several events. A batch is stored as an in-order prefix: each event is published once the one
+// before it is stored, so when one fails (a full stream) none after it is stored, and a client
+// that publishes again the events not stored keeps their order. The results then say, per event,
+// whether it was stored, beside the error.
 func PublishEvents(ctx context.Context, js jetstream.JetStream, raws [][]byte) ([]Published, error) {
 	envs := make([]subjects.Envelope, len(raws))
 	for i, raw := range raws {
@@ -57,28 +62,24 @@ func PublishEvents(ctx context.Context, js jetstream.JetStream, raws [][]byte) (
 		}
 		envs[i] = env
 	}
-	futures := make([]jetstream.PubAckFuture, len(raws))
-	for i, env := range envs {
-		f, err := js.PublishMsgAsync(NewEventMsg(env, raws[i]))
-		if err != nil {
-			return nil, fmt.Errorf("publish event %s: %w", env.ID, err)
-		}
-		futures[i] = f
-	}
 	out := make([]Published, len(raws))
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			out[i] = Published{ID: envs[i].ID, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}
-		case err := <-f.Err():
+	for i, env := range envs {
+		out[i].ID = env.ID
+	}
+	for i, env := range envs {
+		ack, err := js.PublishMsg(ctx, NewEventMsg(env, raws[i]))
+		if err != nil {
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStoreFailed {
 				err = fmt.Errorf("%w: %w", ErrStreamFull, err)
 			}
-			return nil, fmt.Errorf("publish event %s: %w", envs[i].ID, err)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("publish event %s: %w", envs[i].ID, ctx.Err())
+			out[i].Error = err.Error()
+			for j := i + 1; j < len(out); j++ {
+				out[j].Error = "not published: event " + env.ID + " before it was not stored"
+			}
+			return out, fmt.Errorf("publish event %s: %w", env.ID, err)
 		}
+		out[i] = Published{ID: env.ID, Stored: true, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}
 	}
 	return out, nil
 }
