@@ -23,6 +23,7 @@ type delivered struct {
 
 	mu    sync.Mutex
 	marks map[string]mark
+	dirty map[string]struct{} // entities whose mark changed since the last flush (with durable)
 }
 
 type mark struct {
@@ -40,17 +41,28 @@ type mark struct {
 const maxDelivered = 100_000
 
 func newDelivered(endpointID string, durable *Marks) *delivered {
-	return &delivered{endpointID: endpointID, durable: durable, marks: make(map[string]mark)}
+	d := &delivered{endpointID: endpointID, durable: durable, marks: make(map[string]mark), dirty: make(map[string]struct{})}
+	durable.register(d)
+	return d
 }
 
 // add records that seq of entity was delivered or dead-lettered.
 func (d *delivered) add(entity string, seq uint64) {
-	d.durable.put(d.endpointID, entity, d.restore(entity, seq))
+	d.update(entity, true, func(m *mark) bool {
+		if seq <= m.seq {
+			return false
+		}
+		m.seq = seq
+		if m.head <= seq {
+			m.head, m.attempts, m.first = 0, 0, time.Time{}
+		}
+		return true
+	})
 }
 
-// restore records a mark read back from the durable record, and returns the entity's mark.
-func (d *delivered) restore(entity string, seq uint64) mark {
-	return d.update(entity, func(m *mark) bool {
+// restore records a mark read back from the durable record.
+func (d *delivered) restore(entity string, seq uint64) {
+	d.update(entity, false, func(m *mark) bool {
 		if seq <= m.seq {
 			return false
 		}
@@ -64,7 +76,7 @@ func (d *delivered) restore(entity string, seq uint64) mark {
 
 // restoreHead records a head's retry state read back from the durable record.
 func (d *delivered) restoreHead(entity string, head uint64, attempts int, first time.Time) {
-	_ = d.update(entity, func(m *mark) bool {
+	d.update(entity, false, func(m *mark) bool {
 		if head <= m.seq || head < m.head {
 			return false
 		}
@@ -77,14 +89,13 @@ func (d *delivered) restoreHead(entity string, head uint64, attempts int, first 
 // the first was: counted across worker restarts (and, through the durable record, gateway
 // restarts).
 func (d *delivered) attempted(entity string, seq uint64, at time.Time) (attempts int, first time.Time) {
-	m := d.update(entity, func(m *mark) bool {
+	m := d.update(entity, true, func(m *mark) bool {
 		if m.head != seq {
 			m.head, m.attempts, m.first = seq, 0, at
 		}
 		m.attempts++
 		return true
 	})
-	d.durable.put(d.endpointID, entity, m)
 	return m.attempts, m.first
 }
 
@@ -98,15 +109,18 @@ func (d *delivered) retryState(entity string, seq uint64) (attempts int, first t
 	return 0, time.Time{}
 }
 
-// update changes an entity's mark under the lock (change reports whether it changed anything)
-// and returns it.
-func (d *delivered) update(entity string, change func(*mark) bool) mark {
+// update changes an entity's mark under the lock (change reports whether it changed anything;
+// persist, whether the change is to be written to the durable record) and returns it.
+func (d *delivered) update(entity string, persist bool, change func(*mark) bool) mark {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m := d.marks[entity]
 	if change(&m) {
 		m.at = time.Now()
 		d.marks[entity] = m
+		if persist && d.durable != nil {
+			d.dirty[entity] = struct{}{}
+		}
 	}
 	if len(d.marks) > maxDelivered {
 		d.forgetOldest(len(d.marks) / 4)
@@ -122,12 +136,31 @@ func (d *delivered) covers(entity string, seq uint64) bool {
 	return ok && m.seq > 0 && seq <= m.seq
 }
 
+// takeDirty returns the marks changed since the last call.
+func (d *delivered) takeDirty() map[string]mark {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]mark, len(d.dirty))
+	for e := range d.dirty {
+		out[e] = d.marks[e]
+	}
+	clear(d.dirty)
+	return out
+}
+
+// redirty marks an entity to be written again (its write failed), unless it changed meanwhile.
+func (d *delivered) redirty(entity string) {
+	d.mu.Lock()
+	d.dirty[entity] = struct{}{}
+	d.mu.Unlock()
+}
+
 // prune forgets the marks not touched for forget.
 func (d *delivered) prune(forget time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for e, m := range d.marks {
-		if time.Since(m.at) > forget {
+		if _, dirty := d.dirty[e]; !dirty && time.Since(m.at) > forget {
 			delete(d.marks, e)
 		}
 	}

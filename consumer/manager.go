@@ -380,6 +380,7 @@ func (m *Manager) stopAsync(id string) <-chan struct{} {
 func (m *Manager) remove(ctx context.Context, id string) {
 	done := m.stopAsync(id)
 	m.mu.Lock()
+	m.o.Marks.unregister(m.memory[id])
 	delete(m.memory, id)
 	m.mu.Unlock()
 	m.bg.Go(func() {

@@ -29,14 +29,9 @@ type Marks struct {
 	every time.Duration
 	log   zerolog.Logger
 
-	mu    sync.Mutex
-	dirty map[string]dirtyMark // key -> newest mark not yet written
-	floor func(endpointID string) uint64
-}
-
-type dirtyMark struct {
-	endpointID string
-	markRecord
+	mu      sync.Mutex
+	sources map[*delivered]struct{} // every endpoint's marks, whose changes flush writes
+	floor   func(endpointID string) uint64
 }
 
 // markRecord is a stored mark: the highest sequence done and, while the entity's head is being
@@ -58,7 +53,7 @@ func NewMarks(ctx context.Context, js jetstream.JetStream, maxAge, every time.Du
 	if err != nil {
 		return nil, fmt.Errorf("ensure bucket %s: %w", MarksBucket, err)
 	}
-	return &Marks{kv: kv, js: js, every: every, log: log, dirty: make(map[string]dirtyMark)}, nil
+	return &Marks{kv: kv, js: js, every: every, log: log, sources: make(map[*delivered]struct{})}, nil
 }
 
 // markKey is the bucket key of an entity's mark: the endpoint id, a dot, the entity in base64url
@@ -67,19 +62,32 @@ func markKey(endpointID, entity string) string {
 	return endpointID + "." + base64.RawURLEncoding.EncodeToString([]byte(entity))
 }
 
-// put records an entity's whole mark, to be written at the next flush.
-func (m *Marks) put(endpointID, entity string, mk mark) {
+// register has flush write d's changes; unregister stops it (the endpoint was deleted).
+func (m *Marks) register(d *delivered) {
 	if m == nil {
 		return
 	}
+	m.mu.Lock()
+	m.sources[d] = struct{}{}
+	m.mu.Unlock()
+}
+
+func (m *Marks) unregister(d *delivered) {
+	if m == nil || d == nil {
+		return
+	}
+	m.mu.Lock()
+	delete(m.sources, d)
+	m.mu.Unlock()
+}
+
+// markRecordOf is what is stored for a mark.
+func markRecordOf(mk mark) markRecord {
 	r := markRecord{Seq: mk.seq}
 	if mk.head > mk.seq {
 		r.Head, r.Attempts, r.First = mk.head, mk.attempts, mk.first
 	}
-	k := markKey(endpointID, entity)
-	m.mu.Lock()
-	m.dirty[k] = dirtyMark{endpointID, r}
-	m.mu.Unlock()
+	return r
 }
 
 // load reads every endpoint's marks, by endpoint id: once at start, with one watch rather than one
@@ -153,53 +161,49 @@ func (m *Marks) Run(ctx context.Context, floor func(endpointID string) uint64) {
 // flush writes what changed since the last flush, all at once; what fails is kept for the next.
 func (m *Marks) flush(ctx context.Context) {
 	m.mu.Lock()
-	batch := m.dirty
-	m.dirty = make(map[string]dirtyMark, len(batch))
-	m.mu.Unlock()
-	if len(batch) == 0 {
-		return
+	sources := make([]*delivered, 0, len(m.sources))
+	for d := range m.sources {
+		sources = append(sources, d)
 	}
-	floors := make(map[string]uint64)
-	futures := make(map[string]jetstream.PubAckFuture, len(batch))
-	for k, r := range batch {
-		fl, ok := floors[r.endpointID]
-		if !ok {
-			fl = m.floor(r.endpointID)
-			floors[r.endpointID] = fl
-		}
-		if r.Head == 0 && r.Seq < fl {
-			continue // acknowledged below the ack floor: never sent again
-		}
-		b, _ := json.Marshal(r.markRecord) // a struct of numbers and a time always marshals
-		f, err := m.js.PublishAsync("$KV."+MarksBucket+"."+k, b)
-		if err != nil {
-			m.keep(k, r)
+	m.mu.Unlock()
+	type pending struct {
+		d      *delivered
+		entity string
+		f      jetstream.PubAckFuture
+	}
+	var futures []pending
+	for _, d := range sources {
+		changed := d.takeDirty()
+		if len(changed) == 0 {
 			continue
 		}
-		futures[k] = f
+		floor := m.floor(d.endpointID)
+		for entity, mk := range changed {
+			r := markRecordOf(mk)
+			if r.Head == 0 && r.Seq < floor {
+				continue // acknowledged below the ack floor: never sent again
+			}
+			b, _ := json.Marshal(r) // numbers and a time always marshal
+			f, err := m.js.PublishAsync("$KV."+MarksBucket+"."+markKey(d.endpointID, entity), b)
+			if err != nil {
+				d.redirty(entity)
+				continue
+			}
+			futures = append(futures, pending{d, entity, f})
+		}
 	}
 	failed := 0
-	for k, f := range futures {
+	for _, p := range futures {
 		select {
-		case <-f.Ok():
-		case <-f.Err():
-			m.keep(k, batch[k])
-			failed++
+		case <-p.f.Ok():
+			continue
+		case <-p.f.Err():
 		case <-ctx.Done():
-			m.keep(k, batch[k])
-			failed++
 		}
+		p.d.redirty(p.entity)
+		failed++
 	}
 	if failed > 0 {
 		m.log.Warn().Int("failed", failed).Int("written", len(futures)-failed).Msg("write delivery marks: kept for the next flush")
 	}
-}
-
-// keep puts back a mark whose write failed, unless a newer one is waiting.
-func (m *Marks) keep(k string, r dirtyMark) {
-	m.mu.Lock()
-	if _, ok := m.dirty[k]; !ok {
-		m.dirty[k] = r
-	}
-	m.mu.Unlock()
 }
