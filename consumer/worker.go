@@ -351,7 +351,11 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		start := time.Now()
 		out := w.deliver.Deliver(ctx, d)
 		<-w.sem
-		if out.Result != BreakerOpen {
+		switch out.Result {
+		case BreakerOpen: // no POST: no attempt spent
+		case Delivered: // done: the mark that follows replaces any retry state
+			attempts++
+		default:
 			attempts, first = w.delivered.attempted(it.env.Entity, it.seq, start)
 		}
 		log := w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
