@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -23,6 +26,7 @@ import (
 type apiFlags struct {
 	API   string `name:"api" env:"QUAYCAST_API" default:"http://127.0.0.1:8080" help:"Base URL of the gateway's API."`
 	Token string `name:"token" env:"QUAYCAST_TOKEN" help:"API token (or the admin token). Prefer the environment variable."`
+	CA    string `name:"api-ca" env:"QUAYCAST_API_CA" help:"PEM CA certificate(s) to verify an https API with (one served with --tls-cert by a private CA)." placeholder:"FILE"`
 }
 
 // print calls the API and prints its JSON answer.
@@ -38,8 +42,31 @@ func (f apiFlags) print(ctx context.Context, method, path string, body any) erro
 func (f apiFlags) client() *gateway.Client {
 	c := gateway.NewClient(f.API)
 	c.Token = f.Token
+	if f.CA != "" {
+		c.HTTP.Transport = trusting(f.CA)
+	}
 	return c
 }
+
+// trusting is a transport that verifies servers against the CA certificates in file; one that
+// cannot be read makes every request fail, saying so.
+func trusting(file string) http.RoundTripper {
+	pool := x509.NewCertPool()
+	b, err := os.ReadFile(file)
+	if err == nil && !pool.AppendCertsFromPEM(b) {
+		err = fmt.Errorf("no PEM certificate in %s", file)
+	}
+	if err != nil {
+		return failing{fmt.Errorf("--api-ca: %w", err)}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t
+}
+
+type failing struct{ err error }
+
+func (f failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 type tokensCmd struct {
 	Create tokensCreateCmd `cmd:"" help:"Create an API token; prints it once. Needs the admin token."`
