@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The module's import graph keeps the layout ../shared/STYLE.md describes: imports point one way,
+// the pure packages stay pure, and the delivery engine knows nothing of HTTP.
+func TestImportsKeepTheLayout(t *testing.T) {
+	t.Parallel()
+	const module = "github.com/quaycast/quaycast/"
+	cmd := exec.Command("go", "list", "-json", "./...")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	imports := map[string][]string{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		imports[strings.TrimPrefix(p.ImportPath, module)] = p.Imports
+	}
+	stdlib := func(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
+	ours := func(imp string) (string, bool) { return strings.CutPrefix(imp, module) }
+	rules := []struct {
+		pkg    string
+		reason string
+		bad    func(imp string) bool
+	}{
+		{"subjects", "what an event is: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"gateway/signature", "the signing schemes: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"seal", "the secret key: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"config", "nothing from quaycast", func(imp string) bool { _, q := ours(imp); return q }},
+		{"consumer", "the delivery engine: no HTTP, no gateway, config, natsauth or bench", func(imp string) bool {
+			p, q := ours(imp)
+			return imp == "net/http" || q && (p == "gateway" || p == "config" || p == "natsauth" || strings.HasPrefix(p, "bench"))
+		}},
+		{"natsauth", "who may do what on NATS: no HTTP, no gateway or bench", func(imp string) bool {
+			p, q := ours(imp)
+			return imp == "net/http" || q && (p == "gateway" || strings.HasPrefix(p, "bench"))
+		}},
+		{"bench", "drives the gateway as a black box: not consumer", func(imp string) bool { p, q := ours(imp); return q && p == "consumer" }},
+	}
+	for _, r := range rules {
+		if _, ok := imports[r.pkg]; !ok {
+			t.Errorf("package %s not found: update this test", r.pkg)
+		}
+		for _, imp := range imports[r.pkg] {
+			if r.bad(imp) {
+				t.Errorf("%s imports %s (%s)", r.pkg, imp, r.reason)
+			}
+		}
+	}
+	for pkg, imps := range imports {
+		for _, imp := range imps {
+			if p, q := ours(imp); q && strings.HasPrefix(p, "bench") && !strings.HasPrefix(pkg, "cmd/") {
+				t.Errorf("%s imports %s: only cmd may use the bench harness", pkg, imp)
+			}
+		}
+	}
+}
