@@ -48,30 +48,25 @@ func newDelivered(endpointID string, durable *Marks) *delivered {
 
 // add records that seq of entity was delivered or dead-lettered.
 func (d *delivered) add(entity string, seq uint64) {
-	d.update(entity, true, func(m *mark) bool {
-		if seq <= m.seq {
-			return false
-		}
-		m.seq = seq
-		if m.head <= seq {
-			m.head, m.attempts, m.first = 0, 0, time.Time{}
-		}
-		return true
-	})
+	d.update(entity, true, func(m *mark) bool { return m.advance(seq) })
 }
 
 // restore records a mark read back from the durable record.
 func (d *delivered) restore(entity string, seq uint64) {
-	d.update(entity, false, func(m *mark) bool {
-		if seq <= m.seq {
-			return false
-		}
-		m.seq = seq
-		if m.head <= seq {
-			m.head, m.attempts, m.first = 0, 0, time.Time{}
-		}
-		return true
-	})
+	d.update(entity, false, func(m *mark) bool { return m.advance(seq) })
+}
+
+// advance raises the mark to seq, ending the retry state of a head it passes; false if the mark
+// is there already.
+func (m *mark) advance(seq uint64) bool {
+	if seq <= m.seq {
+		return false
+	}
+	m.seq = seq
+	if m.head <= seq {
+		m.head, m.attempts, m.first = 0, 0, time.Time{}
+	}
+	return true
 }
 
 // restoreHead records a head's retry state read back from the durable record.

@@ -77,13 +77,14 @@ func (m *Manager) Workers() int {
 func (m *Manager) floor(endpointID string) uint64 {
 	m.mu.Lock()
 	rw := m.running[endpointID]
+	var w *worker
+	if rw != nil {
+		w = rw.w // replaced under m.mu when the worker restarts
+	}
 	m.mu.Unlock()
-	if rw == nil {
+	if w == nil {
 		return 0
 	}
-	m.mu.Lock()
-	w := rw.w
-	m.mu.Unlock()
 	return w.floor()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/seal"
 )
 
 // Gateway is one quaycast process: NATS (embedded or external), the delivery workers and the API.
@@ -73,7 +74,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	if url == "" {
-		internal, _, err := natsauth.LoadOrCreateToken(natsauth.Path(g.cfg.DataDir, natsauth.InternalFile), natsauth.NewInternalToken)
+		internal, _, err := seal.ReadOrCreate(natsauth.Path(g.cfg.DataDir, natsauth.InternalFile), natsauth.NewInternalToken)
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,7 +76,11 @@ func (e *Embedded) Check(c server.ClientAuthentication) bool {
 	// being refused (nats.go gives up on a connection refused twice for authorization).
 	select {
 	case <-e.loaded:
-	case <-time.After(LoadWait):
+	default: // only while starting: no timer per connection once loaded
+		select {
+		case <-e.loaded:
+		case <-time.After(LoadWait):
+		}
 	}
 	e.mu.RLock()
 	p := e.pubs[id]
@@ -221,22 +224,6 @@ func (e *Embedded) Revoke(id string) {
 
 // Paths of the files under a data dir.
 func Path(dataDir, file string) string { return filepath.Join(dataDir, Dir, file) }
-
-// LoadOrCreateToken reads a credential file, or creates it with a new value made by gen.
-func LoadOrCreateToken(path string, gen func() string) (string, bool, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return strings.TrimSpace(string(b)), false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, fmt.Errorf("read %s: %w", path, err)
-	}
-	v := gen()
-	if err := seal.WriteFile(path, v+"\n"); err != nil {
-		return "", false, err
-	}
-	return v, true, nil
-}
 
 // NewInternalToken is a random internal credential.
 func NewInternalToken() string {

@@ -14,23 +14,35 @@ import (
 // LoadOrCreate reads a base64 key file, or creates one (mode 0600, its folder 0700) with 32
 // random bytes when there is none. created says which.
 func LoadOrCreate(path string) (raw []byte, created bool, err error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		raw, err = Decode(string(b))
-		if err != nil {
-			return nil, false, fmt.Errorf("key file %s: %w", path, err)
-		}
-		return raw, false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, fmt.Errorf("read key file: %w", err)
-	}
-	raw = make([]byte, 32)
-	_, _ = rand.Read(raw) // never fails (crypto/rand documents it)
-	if err := WriteFile(path, base64.StdEncoding.EncodeToString(raw)+"\n"); err != nil {
+	s, created, err := ReadOrCreate(path, func() string {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b) // never fails (crypto/rand documents it)
+		return base64.StdEncoding.EncodeToString(b)
+	})
+	if err != nil {
 		return nil, false, err
 	}
-	return raw, true, nil
+	if raw, err = Decode(s); err != nil {
+		return nil, false, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return raw, created, nil
+}
+
+// ReadOrCreate reads a credential file (trimmed), or creates it (with WriteFile) holding what gen
+// makes when there is none. created says which.
+func ReadOrCreate(path string, gen func() string) (value string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read %s: %w", path, err)
+	}
+	value = gen()
+	if err := WriteFile(path, value+"\n"); err != nil {
+		return "", false, err
+	}
+	return value, true, nil
 }
 
 // Decode reads the base64 of 32 bytes.
