@@ -46,7 +46,7 @@ func TestManagerRetriesConsumersUntilTheyConverge(t *testing.T) {
 	limited := cfg
 	limited.MaxConsumers = 1
 	if _, err := e.js.UpdateStream(t.Context(), limited); err != nil {
-		t.Skipf("the server does not lower MaxConsumers of a stream: %v", err)
+		t.Fatalf("lower the stream's MaxConsumers: %v", err)
 	}
 	first := e.createEndpoint(t, "*")
 	second := e.createEndpoint(t, "*")
