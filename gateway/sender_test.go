@@ -17,14 +17,15 @@ import (
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	retryAfterHdr := func(v string) http.Header { return http.Header{"Retry-After": []string{v}} }
-	// An HTTP date has whole seconds, and the subtests run a little later: a date 90s ahead reads
-	// as a wait somewhat under 90s.
-	in90s := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	// An HTTP date has whole seconds: a date 90s ahead reads as a wait somewhat under 90s. It is
+	// written just before classify reads it (dateAhead): parallel subtests may start long after
+	// the table is built on a loaded machine.
 
 	tests := []struct {
 		name       string
 		status     int
 		header     http.Header
+		dateAhead  time.Duration // a Retry-After HTTP date this far ahead, written when the subtest runs
 		err        error
 		want       consumer.Result
 		wantAfter  [2]time.Duration // RetryAfter within [min, max]
@@ -48,9 +49,9 @@ func TestClassify(t *testing.T) {
 			wantAfter: [2]time.Duration{7 * time.Second, 7 * time.Second}, wantStatus: 429},
 		{name: "503 Retry-After seconds", status: 503, header: retryAfterHdr("120"), want: consumer.Retry,
 			wantAfter: [2]time.Duration{2 * time.Minute, 2 * time.Minute}, wantStatus: 503},
-		{name: "429 Retry-After HTTP date", status: 429, header: retryAfterHdr(in90s), want: consumer.Retry,
+		{name: "429 Retry-After HTTP date", status: 429, dateAhead: 90 * time.Second, want: consumer.Retry,
 			wantAfter: [2]time.Duration{60 * time.Second, 90 * time.Second}, wantStatus: 429},
-		{name: "503 Retry-After HTTP date", status: 503, header: retryAfterHdr(in90s), want: consumer.Retry,
+		{name: "503 Retry-After HTTP date", status: 503, dateAhead: 90 * time.Second, want: consumer.Retry,
 			wantAfter: [2]time.Duration{60 * time.Second, 90 * time.Second}, wantStatus: 503},
 		{name: "503 unreadable Retry-After", status: 503, header: retryAfterHdr("soon"), want: consumer.Retry, wantStatus: 503},
 
@@ -77,6 +78,9 @@ func TestClassify(t *testing.T) {
 			h := tc.header
 			if h == nil {
 				h = http.Header{}
+			}
+			if tc.dateAhead > 0 {
+				h = retryAfterHdr(time.Now().Add(tc.dateAhead).UTC().Format(http.TimeFormat))
 			}
 			got := classify(tc.status, h, tc.err)
 			if got.Result != tc.want {
