@@ -6,121 +6,135 @@ import (
 	"time"
 )
 
-// delivered remembers, per entity of one endpoint, the highest stream sequence delivered (or
-// dead-lettered) to it. Delivery is strictly ordered per entity, so every event of that entity
-// at or below the mark is done: when JetStream sends one again — a copy redelivered after its
-// AckWait while it waited in the client's buffer, everything above the ack floor after a
-// ResetConsumer, an ack the server did not confirm — it is acked without being POSTed again.
-// It outlives the endpoint's worker across restarts within the process.
+// delivered remembers, per entity of one endpoint, the last event delivered (or dead-lettered)
+// to it: its stream sequence and its id. Delivery is strictly ordered per entity, so every event
+// of that entity at or below the mark is done: when JetStream sends one again — a copy
+// redelivered after its AckWait while it waited in the client's buffer, everything above the ack
+// floor after a ResetConsumer, an ack the server did not confirm — it is acked without being
+// POSTed again. The id is the next event's Quaycast-Previous-Event-Id. It also holds the retry
+// state of each entity's head while it is retried, so that a restart does not renew its budget.
 //
-// A mark is forgotten from memory when nothing touched its entity for forget: by then any copy
-// in transit has arrived. Marks are also written to the durable record (Marks) in batches and
-// read back when the endpoint's worker starts, so a restart or a crash resends only what was in
-// flight or delivered within the last flush interval.
+// It outlives the endpoint's worker across restarts within the process, and is written to the
+// durable record (Marks) every flush interval and read back at start, so a restart or a crash
+// resends only what was in flight or delivered within the last interval. A mark is forgotten
+// when the events stream no longer holds its event (Marks' max age).
 type delivered struct {
 	endpointID string
-	durable    *Marks // where marks are also written, in batches; nil: memory only
+	durable    *Marks // where changes are also written, in batches; nil: memory only
 
 	mu    sync.Mutex
 	marks map[string]mark
-	dirty map[string]struct{} // entities whose mark changed since the last flush (with durable)
+	heads map[string]head     // entities whose head is being retried
+	dirty map[string]struct{} // entities changed since the last flush (with durable)
 }
 
+// mark is the last event done for an entity. Kept small: there is one per endpoint and entity.
 type mark struct {
 	seq uint64
-	at  time.Time
-	// The entity's head, while it is being retried: its attempts (POSTs made) and the time of its
-	// first, so that a restart or a reconnect does not give it a new retry budget.
-	head     uint64
+	id  string
+	at  int64 // Unix seconds it was set: when its event leaves the stream it is forgotten
+}
+
+// head is the retry state of an entity's head: its attempts (POSTs made) and the time of its
+// first, so that a restart or a reconnect does not give it a new retry budget.
+type head struct {
+	seq      uint64
 	attempts int
 	first    time.Time
 }
 
 // maxDelivered bounds the entities remembered per endpoint; past it the least recently touched
-// quarter is forgotten (a reset may then resend some of their events: duplicates, never loss).
+// quarter is forgotten (a reset may then resend some of their events, and their next event
+// carries no previous id: duplicates and a missing hint, never loss).
 const maxDelivered = 100_000
 
 func newDelivered(endpointID string, durable *Marks) *delivered {
-	d := &delivered{endpointID: endpointID, durable: durable, marks: make(map[string]mark), dirty: make(map[string]struct{})}
+	d := &delivered{endpointID: endpointID, durable: durable,
+		marks: make(map[string]mark), heads: make(map[string]head), dirty: make(map[string]struct{})}
 	durable.register(d)
 	return d
 }
 
-// add records that seq of entity was delivered or dead-lettered.
-func (d *delivered) add(entity string, seq uint64) {
-	d.update(entity, true, func(m *mark) bool { return m.advance(seq) })
-}
-
-// restore records a mark read back from the durable record.
-func (d *delivered) restore(entity string, seq uint64) {
-	d.update(entity, false, func(m *mark) bool { return m.advance(seq) })
-}
-
-// advance raises the mark to seq, ending the retry state of a head it passes; false if the mark
-// is there already.
-func (m *mark) advance(seq uint64) bool {
-	if seq <= m.seq {
-		return false
+// add records that seq (id) of entity was delivered or dead-lettered, ending its head's retry
+// state.
+func (d *delivered) add(entity string, seq uint64, id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m, ok := d.marks[entity]; ok && seq <= m.seq {
+		return
 	}
-	m.seq = seq
-	if m.head <= seq {
-		m.head, m.attempts, m.first = 0, 0, time.Time{}
+	d.marks[entity] = mark{seq: seq, id: id, at: time.Now().Unix()}
+	if h, ok := d.heads[entity]; ok && h.seq <= seq {
+		delete(d.heads, entity)
 	}
-	return true
+	d.touch(entity)
+	if len(d.marks) > maxDelivered {
+		d.forgetOldest(len(d.marks) / 4)
+	}
 }
 
-// restoreHead records a head's retry state read back from the durable record.
-func (d *delivered) restoreHead(entity string, head uint64, attempts int, first time.Time) {
-	d.update(entity, false, func(m *mark) bool {
-		if head <= m.seq || head < m.head {
-			return false
+// set puts an entity's stored state back as the durable record has it (at start, or a rewind):
+// the mark replaced, not only raised.
+func (d *delivered) set(entity string, e markEntry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e.Seq == 0 {
+		delete(d.marks, entity)
+	} else {
+		d.marks[entity] = mark{seq: e.Seq, id: e.ID, at: e.At}
+	}
+	if e.Head > e.Seq {
+		d.heads[entity] = head{seq: e.Head, attempts: e.Attempts, first: e.First}
+	} else {
+		delete(d.heads, entity)
+	}
+}
+
+// rewind lowers the mark of every entity to below seq, so that events from seq on are delivered
+// again when JetStream sends them (a "redeliver from here"). The previous id is kept only where
+// the mark stays.
+func (d *delivered) rewind(seq uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for e, m := range d.marks {
+		if m.seq >= seq {
+			delete(d.marks, e)
+			d.touch(e)
 		}
-		m.head, m.attempts, m.first = head, attempts, first
-		return true
-	})
+	}
 }
 
 // attempted records a POST of seq, the entity's head, and returns how many it has had and when
 // the first was: counted across worker restarts (and, through the durable record, gateway
 // restarts).
 func (d *delivered) attempted(entity string, seq uint64, at time.Time) (attempts int, first time.Time) {
-	m := d.update(entity, true, func(m *mark) bool {
-		if m.head != seq {
-			m.head, m.attempts, m.first = seq, 0, at
-		}
-		m.attempts++
-		return true
-	})
-	return m.attempts, m.first
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.heads[entity]
+	if h.seq != seq {
+		h = head{seq: seq, first: at}
+	}
+	h.attempts++
+	d.heads[entity] = h
+	d.touch(entity)
+	return h.attempts, h.first
 }
 
 // retryState is what attempted has counted for seq so far.
 func (d *delivered) retryState(entity string, seq uint64) (attempts int, first time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if m, ok := d.marks[entity]; ok && m.head == seq {
-		return m.attempts, m.first
+	if h, ok := d.heads[entity]; ok && h.seq == seq {
+		return h.attempts, h.first
 	}
 	return 0, time.Time{}
 }
 
-// update changes an entity's mark under the lock (change reports whether it changed anything;
-// persist, whether the change is to be written to the durable record) and returns it.
-func (d *delivered) update(entity string, persist bool, change func(*mark) bool) mark {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m := d.marks[entity]
-	if change(&m) {
-		m.at = time.Now()
-		d.marks[entity] = m
-		if persist && d.durable != nil {
-			d.dirty[entity] = struct{}{}
-		}
+// touch marks entity to be written to the durable record. Callers hold d.mu.
+func (d *delivered) touch(entity string) {
+	if d.durable != nil {
+		d.dirty[entity] = struct{}{}
 	}
-	if len(d.marks) > maxDelivered {
-		d.forgetOldest(len(d.marks) / 4)
-	}
-	return m
 }
 
 // covers reports whether seq of entity was delivered already.
@@ -128,34 +142,74 @@ func (d *delivered) covers(entity string, seq uint64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m, ok := d.marks[entity]
-	return ok && m.seq > 0 && seq <= m.seq
+	return ok && seq <= m.seq
 }
 
-// takeDirty returns the marks changed since the last call.
-func (d *delivered) takeDirty() map[string]mark {
+// previous is the id of the last event of entity done, for the event seq: empty when there is
+// none, or when the mark is not below seq (seq is being sent again).
+func (d *delivered) previous(entity string, seq uint64) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make(map[string]mark, len(d.dirty))
+	if m, ok := d.marks[entity]; ok && m.seq < seq {
+		return m.id
+	}
+	return ""
+}
+
+// entry is what the durable record stores for entity. Callers hold d.mu.
+func (d *delivered) entry(entity string) markEntry {
+	m := d.marks[entity]
+	e := markEntry{Entity: entity, Seq: m.seq, ID: m.id, At: m.at}
+	if h, ok := d.heads[entity]; ok && h.seq > m.seq {
+		e.Head, e.Attempts, e.First = h.seq, h.attempts, h.first
+	}
+	return e
+}
+
+// takeDirty returns the entries changed since the last call.
+func (d *delivered) takeDirty() []markEntry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]markEntry, 0, len(d.dirty))
 	for e := range d.dirty {
-		out[e] = d.marks[e]
+		out = append(out, d.entry(e))
 	}
 	clear(d.dirty)
 	return out
 }
 
-// redirty marks an entity to be written again (its write failed), unless it changed meanwhile.
-func (d *delivered) redirty(entity string) {
+// snapshot returns every entry, and clears the changes it includes.
+func (d *delivered) snapshot() []markEntry {
 	d.mu.Lock()
-	d.dirty[entity] = struct{}{}
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	out := make([]markEntry, 0, len(d.marks)+len(d.heads))
+	for e := range d.marks {
+		out = append(out, d.entry(e))
+	}
+	for e := range d.heads {
+		if _, ok := d.marks[e]; !ok {
+			out = append(out, d.entry(e))
+		}
+	}
+	clear(d.dirty)
+	return out
 }
 
-// prune forgets the marks not touched for forget.
-func (d *delivered) prune(forget time.Duration) {
+// redirty has entities written again (their write failed).
+func (d *delivered) redirty(entries []markEntry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range entries {
+		d.touch(e.Entity)
+	}
+}
+
+// prune forgets the marks set before cutoff (Unix seconds): their events have left the stream.
+func (d *delivered) prune(cutoff int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for e, m := range d.marks {
-		if _, dirty := d.dirty[e]; !dirty && time.Since(m.at) > forget {
+		if m.at < cutoff {
 			delete(d.marks, e)
 		}
 	}
@@ -164,13 +218,13 @@ func (d *delivered) prune(forget time.Duration) {
 func (d *delivered) forgetOldest(n int) {
 	type aged struct {
 		entity string
-		at     time.Time
+		at     int64
 	}
 	all := make([]aged, 0, len(d.marks))
 	for e, m := range d.marks {
 		all = append(all, aged{e, m.at})
 	}
-	slices.SortFunc(all, func(a, b aged) int { return a.at.Compare(b.at) })
+	slices.SortFunc(all, func(a, b aged) int { return int(a.at - b.at) })
 	for _, a := range all[:n] {
 		delete(d.marks, a.entity)
 	}

@@ -22,6 +22,10 @@ type Delivery struct {
 	Body      []byte            // the event exactly as published: sent byte for byte
 	Published time.Time         // when JetStream stored it
 	Attempt   int               // 1 for the first POST, counted by us
+	// PreviousEventID is the id of the entity's event delivered or dead-lettered to this endpoint
+	// before this one; empty for the first (or when its event has left the stream). A receiver
+	// that did not see it has missed one: a dead letter, or an event still to come from a replay.
+	PreviousEventID string
 }
 
 // Result is the closed set of things an attempt can come to.

@@ -40,6 +40,7 @@ type call struct {
 	body     []byte
 	pubTime  time.Time
 	attempt  int
+	previous string // PreviousEventID
 	result   consumer.Result
 	start    time.Time
 	end      time.Time
@@ -54,7 +55,7 @@ func (r *recorder) Deliver(ctx context.Context, d *consumer.Delivery) consumer.O
 	c := call{
 		endpoint: d.Endpoint.ID, revision: d.Endpoint.Revision, types: slices.Clone(d.Endpoint.EventTypes),
 		id: d.Event.ID, entity: d.Event.Entity, seq: d.Seq, subject: d.Subject, body: slices.Clone(d.Body),
-		pubTime: d.Published, attempt: d.Attempt, start: time.Now(),
+		pubTime: d.Published, attempt: d.Attempt, previous: d.PreviousEventID, start: time.Now(),
 	}
 	key := d.Endpoint.ID + "/" + d.Event.Entity
 	r.mu.Lock()

@@ -31,10 +31,10 @@ type Manager struct {
 
 	mu       sync.Mutex
 	running  map[string]*runningWorker
-	stopping map[string]chan struct{}         // workers told to stop, closed once they have
-	failed   map[string]*Endpoint             // endpoints whose consumer could not be set up: retried
-	marks    map[string]map[string]markRecord // read at start, taken by each endpoint's first worker
-	memory   map[string]*delivered            // per endpoint, kept while it is disabled and enabled again
+	stopping map[string]chan struct{} // workers told to stop, closed once they have
+	failed   map[string]*Endpoint     // endpoints whose consumer could not be set up: retried
+	marks    recorded                 // read at start, taken by each endpoint's first worker
+	memory   map[string]*delivered    // per endpoint, kept while it is disabled and enabled again
 	ready    atomic.Bool
 	bg       sync.WaitGroup // stops and deletions off the watch loop
 }
@@ -70,22 +70,6 @@ func (m *Manager) Workers() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.running)
-}
-
-// floor is the lowest sequence an endpoint may be sent again after a reset, as its worker knows
-// it; 0 (anything) when no worker runs.
-func (m *Manager) floor(endpointID string) uint64 {
-	m.mu.Lock()
-	rw := m.running[endpointID]
-	var w *worker
-	if rw != nil {
-		w = rw.w // replaced under m.mu when the worker restarts
-	}
-	m.mu.Unlock()
-	if w == nil {
-		return 0
-	}
-	return w.floor()
 }
 
 // Delivery states of an endpoint on this gateway, as State reports them.
@@ -128,7 +112,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if m.o.Marks != nil { // written until every worker has stopped, then once more
 		mctx, stopMarks := context.WithCancel(context.WithoutCancel(ctx))
 		flushed := make(chan struct{})
-		go func() { m.o.Marks.Run(mctx, m.floor); close(flushed) }()
+		go func() { m.o.Marks.Run(mctx); close(flushed) }()
 		defer func() { <-flushed }()
 		defer stopMarks()
 	}
@@ -393,6 +377,9 @@ func (m *Manager) remove(ctx context.Context, id string) {
 		if err := m.stream.DeleteConsumer(cctx, id); err != nil && !isNotFound(err) {
 			m.log.Error().Err(err).Str("endpoint_id", id).Msg("delete consumer")
 			return
+		}
+		if err := m.o.Marks.forget(cctx, id); err != nil { // it expires with the events otherwise
+			m.log.Warn().Err(err).Str("endpoint_id", id).Msg("delete delivery marks")
 		}
 		m.log.Info().Str("endpoint_id", id).Msg("endpoint removed")
 	})

@@ -10,57 +10,69 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
-// MarksBucket is the durable delivery record: per (endpoint, entity), the highest stream sequence
-// delivered or dead-lettered. Delivery is strictly ordered per (endpoint, entity), so that one
-// number recognises every event of the entity already done when JetStream sends it again after a
-// gateway restart (ResetConsumer restarts at the ack floor and resends what was acked above it).
-// Marks are written in batches every flush interval, so a crash resends at most what was in
-// flight and what was delivered within the last interval. Keys expire with the events stream.
-const MarksBucket = "quaycast_delivery"
+// MarksStream is the durable delivery record: per endpoint, a log of its entities' marks (the
+// last event delivered or dead-lettered, see delivered) on the subject quaycast.marks.<endpoint>.
+// Each flush appends one message per endpoint holding every mark that changed — a few writes a
+// second however many entities move, where a key per entity cost a write per delivery. Now and
+// then a snapshot of all an endpoint's marks is appended and everything before it on its subject
+// purged, so reading the log back at start stays proportional to the marks. Messages older than
+// the events stream's max age expire with it: their events are gone.
+const MarksStream = "QUAYCAST_MARKS"
 
-// Marks stores delivery marks. A nil *Marks keeps them in memory only.
+const marksSubjects = "quaycast.marks.>"
+
+// legacyMarksBucket held one key per (endpoint, entity) before the log; read once and deleted.
+const legacyMarksBucket = "quaycast_delivery"
+
+// maxMarksChunk bounds one message of the log (the server's default max payload is 1 MiB).
+const maxMarksChunk = 256 << 10
+
+// Marks writes and reads the durable delivery record. A nil *Marks keeps marks in memory only.
 type Marks struct {
-	kv    jetstream.KeyValue
-	js    jetstream.JetStream
-	every time.Duration
-	log   zerolog.Logger
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	every  time.Duration
+	maxAge time.Duration
+	log    zerolog.Logger
 
 	mu      sync.Mutex
-	sources map[*delivered]struct{} // every endpoint's marks, whose changes flush writes
-	floor   func(endpointID string) uint64
+	sources map[*delivered]*logSize // every endpoint's marks, whose changes flush writes
 }
 
-// markRecord is a stored mark: the highest sequence done and, while the entity's head is being
-// retried, its attempts and the time of the first (the retry budget survives restarts).
-type markRecord struct {
-	Seq      uint64    `json:"seq,omitempty"`
-	Head     uint64    `json:"head,omitempty"`
-	Attempts int       `json:"attempts,omitempty"`
-	First    time.Time `json:"first,omitzero"`
+// logSize is how many entries an endpoint's log holds since its last snapshot.
+type logSize struct{ entries int }
+
+// markEntry is one entity's state in the log; a later entry for the entity replaces it.
+type markEntry struct {
+	Entity   string    `json:"e"`
+	Seq      uint64    `json:"s,omitempty"`
+	ID       string    `json:"i,omitempty"`
+	At       int64     `json:"t,omitempty"`
+	Head     uint64    `json:"h,omitempty"`
+	Attempts int       `json:"a,omitempty"`
+	First    time.Time `json:"f,omitzero"`
 }
 
-// NewMarks opens (creating if needed) the bucket; records older than maxAge expire (the events
-// stream keeps nothing older). every is the flush interval.
+// NewMarks opens (creating if needed) the record's stream; entries older than maxAge expire (the
+// events stream keeps nothing older). every is the flush interval.
 func NewMarks(ctx context.Context, js jetstream.JetStream, maxAge, every time.Duration, replicas int, log zerolog.Logger) (*Marks, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: MarksBucket, Description: "quaycast: per endpoint and entity, the highest sequence delivered",
-		History: 1, TTL: maxAge, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: MarksStream, Description: "quaycast: per endpoint, the last event delivered of each entity",
+		Subjects: []string{marksSubjects}, Storage: jetstream.FileStorage, MaxAge: maxAge,
+		Replicas: max(replicas, 1), AllowRollup: true, MaxMsgSize: 2 * maxMarksChunk,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", MarksBucket, err)
+		return nil, fmt.Errorf("ensure stream %s: %w", MarksStream, err)
 	}
-	return &Marks{kv: kv, js: js, every: every, log: log, sources: make(map[*delivered]struct{})}, nil
+	return &Marks{js: js, stream: s, every: every, maxAge: maxAge, log: log, sources: make(map[*delivered]*logSize)}, nil
 }
 
-// markKey is the bucket key of an entity's mark: the endpoint id, a dot, the entity in base64url
-// (entities may hold any UTF-8; keys may not).
-func markKey(endpointID, entity string) string {
-	return endpointID + "." + base64.RawURLEncoding.EncodeToString([]byte(entity))
-}
+func marksSubject(endpointID string) string { return "quaycast.marks." + endpointID }
 
 // register has flush write d's changes; unregister stops it (the endpoint was deleted).
 func (m *Marks) register(d *delivered) {
@@ -68,7 +80,7 @@ func (m *Marks) register(d *delivered) {
 		return
 	}
 	m.mu.Lock()
-	m.sources[d] = struct{}{}
+	m.sources[d] = &logSize{}
 	m.mu.Unlock()
 }
 
@@ -81,68 +93,164 @@ func (m *Marks) unregister(d *delivered) {
 	m.mu.Unlock()
 }
 
-// markRecordOf is what is stored for a mark.
-func markRecordOf(mk mark) markRecord {
-	r := markRecord{Seq: mk.seq}
-	if mk.head > mk.seq {
-		r.Head, r.Attempts, r.First = mk.head, mk.attempts, mk.first
+// forget deletes a deleted endpoint's log.
+func (m *Marks) forget(ctx context.Context, endpointID string) error {
+	if m == nil {
+		return nil
 	}
-	return r
+	if err := m.stream.Purge(ctx, jetstream.WithPurgeSubject(marksSubject(endpointID))); err != nil {
+		return fmt.Errorf("purge delivery marks of %s: %w", endpointID, err)
+	}
+	return nil
 }
 
-// load reads every endpoint's marks, by endpoint id: once at start, with one watch rather than one
-// per endpoint.
-func (m *Marks) load(ctx context.Context) (map[string]map[string]markRecord, error) {
-	out := make(map[string]map[string]markRecord)
+// recorded is what load read back: per endpoint, per entity, the last entry.
+type recorded map[string]*endpointLog
+
+// endpointLog is an endpoint's marks as read back, and how many entries its log holds.
+type endpointLog struct {
+	entries map[string]markEntry
+	logged  int
+}
+
+func (r recorded) put(endpointID string, e markEntry) {
+	l := r[endpointID]
+	if l == nil {
+		l = &endpointLog{entries: make(map[string]markEntry)}
+		r[endpointID] = l
+	}
+	l.entries[e.Entity] = e
+	l.logged++
+}
+
+// load reads every endpoint's log, once at start, with one ordered consumer.
+func (m *Marks) load(ctx context.Context) (recorded, error) {
+	out := make(recorded)
 	if m == nil {
 		return out, nil
 	}
-	w, err := m.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err := m.migrate(ctx); err != nil { // duplicates at worst: the log is read all the same
+		m.log.Warn().Err(err).Msg("delivery marks of the previous release not moved: events delivered before may be sent again")
+	}
+	info, err := m.stream.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read delivery marks: %w", err)
+		return out, fmt.Errorf("read delivery marks: %w", err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs > 0 {
+		cons, err := m.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			return out, fmt.Errorf("read delivery marks: %w", err)
+		}
+		for seq := uint64(0); seq < last; {
+			batch, err := cons.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				return out, fmt.Errorf("read delivery marks: %w", err)
+			}
+			n := 0
+			for msg := range batch.Messages() {
+				n++
+				if meta, err := msg.Metadata(); err == nil {
+					seq = meta.Sequence.Stream
+				}
+				endpointID := strings.TrimPrefix(msg.Subject(), "quaycast.marks.")
+				var entries []markEntry
+				if json.Unmarshal(msg.Data(), &entries) != nil {
+					continue // not ours to read: it expires
+				}
+				for _, e := range entries {
+					out.put(endpointID, e)
+				}
+			}
+			if err := batch.Error(); err != nil {
+				return out, fmt.Errorf("read delivery marks: %w", err)
+			}
+			if n == 0 {
+				break // the rest expired meanwhile
+			}
+		}
+	}
+	cutoff := time.Now().Add(-m.maxAge).Unix()
+	for _, l := range out {
+		for entity, e := range l.entries {
+			if e.At < cutoff && e.Head == 0 {
+				delete(l.entries, entity)
+			}
+		}
+	}
+	return out, nil
+}
+
+// migrate moves the bucket of the release before the log (one key per endpoint and entity) into
+// the log, then deletes it.
+func (m *Marks) migrate(ctx context.Context) error {
+	kv, err := m.js.KeyValue(ctx, legacyMarksBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read old delivery marks: %w", err)
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("read old delivery marks: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("read delivery marks: watch stopped")
-			}
-			if e == nil {
-				return out, nil
-			}
-			ep, b64, ok := strings.Cut(e.Key(), ".")
-			entity, err := base64.RawURLEncoding.DecodeString(b64)
-			var r markRecord
-			if !ok || err != nil || json.Unmarshal(e.Value(), &r) != nil {
-				continue // not ours to read: it expires
-			}
-			if out[ep] == nil {
-				out[ep] = make(map[string]markRecord)
-			}
-			out[ep][string(entity)] = r
+	old := make(map[string][]markEntry)
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		ep, b64, ok := strings.Cut(e.Key(), ".")
+		entity, err := base64.RawURLEncoding.DecodeString(b64)
+		var r struct {
+			Seq, Head uint64
+			Attempts  int
+			First     time.Time
+		}
+		if !ok || err != nil || json.Unmarshal(e.Value(), &r) != nil {
+			continue
+		}
+		old[ep] = append(old[ep], markEntry{Entity: string(entity), Seq: r.Seq, At: e.Created().Unix(), Head: r.Head, Attempts: r.Attempts, First: r.First})
+	}
+	for ep, entries := range old {
+		if err := m.write(ctx, ep, entries, false); err != nil {
+			return fmt.Errorf("move old delivery marks: %w", err)
 		}
 	}
-}
-
-// restoreInto puts marks read by load into d.
-func restoreInto(d *delivered, marks map[string]markRecord) {
-	for entity, r := range marks {
-		d.restore(entity, r.Seq)
-		if r.Head > r.Seq {
-			d.restoreHead(entity, r.Head, r.Attempts, r.First)
-		}
+	if err := m.js.DeleteKeyValue(ctx, legacyMarksBucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("delete old delivery marks: %w", err)
 	}
+	m.log.Info().Int("endpoints", len(old)).Msg("delivery marks moved from the old bucket to the log")
+	return nil
 }
 
-// Run writes the marks every flush interval until ctx ends, then once more. floor gives, per
-// endpoint, the lowest stream sequence it may still be sent again after a reset (0: any): marks
-// below it are not written — in a healthy flow that is nearly all of them, so the record costs
-// writes only where a restart would resend.
-func (m *Marks) Run(ctx context.Context, floor func(endpointID string) uint64) {
-	m.floor = floor
+// restoreInto puts an endpoint's marks read by load into d.
+func restoreInto(d *delivered, l *endpointLog) {
+	if l == nil {
+		return
+	}
+	for entity, e := range l.entries {
+		d.set(entity, e)
+	}
+	d.durable.logged(d, l.logged)
+}
+
+// logged records that an endpoint's log already holds n entries (read back at start), so that
+// a crash loop cannot grow it without a snapshot.
+func (m *Marks) logged(d *delivered, n int) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	if s := m.sources[d]; s != nil {
+		s.entries = n
+	}
+	m.mu.Unlock()
+}
+
+// Run writes the marks every flush interval until ctx ends, then once more.
+func (m *Marks) Run(ctx context.Context) {
 	t := time.NewTicker(m.every)
 	defer t.Stop()
 	for {
@@ -158,52 +266,99 @@ func (m *Marks) Run(ctx context.Context, floor func(endpointID string) uint64) {
 	}
 }
 
-// flush writes what changed since the last flush, all at once; what fails is kept for the next.
+// flush appends, per endpoint, what changed since the last flush — or, when the log has grown
+// to twice its marks, a snapshot of them all that replaces the log. What fails is kept for the
+// next flush.
 func (m *Marks) flush(ctx context.Context) {
 	m.mu.Lock()
-	sources := make([]*delivered, 0, len(m.sources))
-	for d := range m.sources {
-		sources = append(sources, d)
+	sources := make(map[*delivered]int, len(m.sources))
+	for d, n := range m.sources {
+		sources[d] = n.entries
 	}
 	m.mu.Unlock()
-	type pending struct {
-		d      *delivered
-		entity string
-		f      jetstream.PubAckFuture
-	}
-	var futures []pending
-	for _, d := range sources {
-		changed := d.takeDirty()
-		if len(changed) == 0 {
-			continue
-		}
-		floor := m.floor(d.endpointID)
-		for entity, mk := range changed {
-			r := markRecordOf(mk)
-			if r.Head == 0 && r.Seq < floor {
-				continue // acknowledged below the ack floor: never sent again
-			}
-			b, _ := json.Marshal(r) // numbers and a time always marshal
-			f, err := m.js.PublishAsync("$KV."+MarksBucket+"."+markKey(d.endpointID, entity), b)
-			if err != nil {
-				d.redirty(entity)
-				continue
-			}
-			futures = append(futures, pending{d, entity, f})
-		}
-	}
+	cutoff := time.Now().Add(-m.maxAge).Unix()
 	failed := 0
-	for _, p := range futures {
-		select {
-		case <-p.f.Ok():
+	for d, logged := range sources {
+		d.prune(cutoff)
+		entries := d.takeDirty()
+		if len(entries) == 0 {
 			continue
-		case <-p.f.Err():
-		case <-ctx.Done():
 		}
-		p.d.redirty(p.entity)
-		failed++
+		snapshot := logged+len(entries) > 2*d.len()+1000
+		if snapshot {
+			entries = d.snapshot()
+		}
+		if err := m.write(ctx, d.endpointID, entries, snapshot); err != nil {
+			d.redirty(entries)
+			failed++
+			m.log.Debug().Err(err).Str("endpoint_id", d.endpointID).Msg("write delivery marks")
+			continue
+		}
+		m.mu.Lock()
+		if n := m.sources[d]; n != nil {
+			if snapshot {
+				n.entries = 0
+			}
+			n.entries += len(entries)
+		}
+		m.mu.Unlock()
 	}
 	if failed > 0 {
-		m.log.Warn().Int("failed", failed).Int("written", len(futures)-failed).Msg("write delivery marks: kept for the next flush")
+		m.log.Warn().Int("endpoints", failed).Msg("write delivery marks: kept for the next flush")
+	}
+}
+
+// write appends entries to an endpoint's log in messages of at most maxMarksChunk; a snapshot
+// then purges what came before its first message.
+func (m *Marks) write(ctx context.Context, endpointID string, entries []markEntry, snapshot bool) error {
+	subject := marksSubject(endpointID)
+	var futures []jetstream.PubAckFuture
+	for chunk := range chunks(entries) {
+		f, err := m.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: chunk})
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	var first uint64
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if first == 0 {
+				first = ack.Sequence
+			}
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if snapshot && first > 0 {
+		// Entries replace earlier ones, so a crash before this purge leaves a longer log, not a
+		// wrong one.
+		return m.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(first))
+	}
+	return nil
+}
+
+// chunks encodes entries as JSON arrays of at most maxMarksChunk bytes each.
+func chunks(entries []markEntry) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		buf := []byte{'['}
+		for _, e := range entries {
+			b, _ := json.Marshal(e) // strings, numbers and a time always marshal
+			if len(buf)+len(b) >= maxMarksChunk && len(buf) > 1 {
+				buf[len(buf)-1] = ']'
+				if !yield(buf) {
+					return
+				}
+				buf = []byte{'['}
+			}
+			buf = append(append(buf, b...), ',')
+		}
+		if len(buf) > 1 {
+			buf[len(buf)-1] = ']'
+			yield(buf)
+		}
 	}
 }

@@ -124,3 +124,43 @@ func TestRetryBudgetSurvivesRestarts(t *testing.T) {
 		t.Errorf("attempts seen %v, want [1 2 3]", seen)
 	}
 }
+
+// Each delivery names the entity's event sent (or dead-lettered) before it, empty for the first —
+// also across a gateway restart, through the durable record — so that a receiver sees a gap.
+func TestPreviousEventID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Event.ID == "A-3" {
+			return consumer.Outcome{Result: consumer.Permanent, Status: 422}
+		}
+		return delivered
+	})
+	o := consumer.Options{Marks: marks, ShutdownTimeout: time.Second}
+	m1 := startManager(t, e, rec, o)
+	for _, ev := range []event{{id: "A-1", entity: "A"}, {id: "B-1", entity: "B"}, {id: "A-2", entity: "A"}, {id: "A-3", entity: "A"}} {
+		ev.typ = "cargo_loaded"
+		e.publishEvent(t, ev)
+	}
+	waitFor(t, 10*time.Second, "the first events done", func() bool { return e.drained(t, ep.ID) && len(rec.callsFor(ep.ID, "A-3")) == 1 })
+	m1.stop(t, 10*time.Second)
+
+	startManager(t, e, rec, o) // a new gateway: the previous ids come from the durable record
+	e.publishEvent(t, event{id: "A-4", typ: "cargo_loaded", entity: "A"})
+	waitFor(t, 10*time.Second, "A-4 delivered", func() bool { return rec.hasDelivered(ep.ID, "A-4") })
+	for id, want := range map[string]string{"A-1": "", "B-1": "", "A-2": "A-1", "A-3": "A-2", "A-4": "A-3"} {
+		calls := rec.callsFor(ep.ID, id)
+		if len(calls) != 1 {
+			t.Errorf("%s: %d calls, want 1", id, len(calls))
+			continue
+		}
+		if calls[0].previous != want {
+			t.Errorf("%s: previous event id %q, want %q", id, calls[0].previous, want)
+		}
+	}
+}

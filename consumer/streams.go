@@ -19,11 +19,12 @@ const (
 	invalidSubjects = "quaycast.invalid.>"
 )
 
-// Streams and Buckets list every stream and KV bucket quaycast creates. The NATS permissions of
-// quaycast's own user are made from them (package natsauth): add a new one here.
+// Streams and Buckets list every stream and KV bucket quaycast creates or reads. The NATS
+// permissions of quaycast's own user are made from them (package natsauth): add a new one here.
+// The old marks bucket is read once, to move it into MarksStream.
 var (
-	Streams = []string{EventsStream, InvalidStream, DeadStream, AttemptsStream, RepliesStream}
-	Buckets = []string{EndpointsBucket, TokensBucket, MarksBucket}
+	Streams = []string{EventsStream, InvalidStream, DeadStream, AttemptsStream, RepliesStream, MarksStream}
+	Buckets = []string{EndpointsBucket, TokensBucket, legacyMarksBucket}
 )
 
 // StreamOptions size the events stream. The zero value is not valid; gateway fills it from config.

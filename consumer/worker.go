@@ -214,7 +214,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		return
 	}
 	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
-		go w.ackMsg(ctx, msg, seq, env.Entity) // not on the callback: it waits for the server
+		go w.ackMsg(ctx, msg, seq, env) // not on the callback: it waits for the server
 		return
 	}
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
@@ -332,7 +332,8 @@ func (w *worker) runLane(ctx context.Context, entity string) {
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
-	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published}
+	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published,
+		PreviousEventID: w.delivered.previous(it.env.Entity, it.seq)}
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
 	attempts, first := w.delivered.retryState(it.env.Entity, it.seq)
 	for {
@@ -365,7 +366,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		switch out.Result {
 		case Delivered:
 			log.Msg("delivered")
-			w.ackMsg(ctx, w.handle(it), it.seq, it.env.Entity)
+			w.ackMsg(ctx, w.handle(it), it.seq, it.env)
 			w.resume(ctx)
 			return true
 		case Permanent:
@@ -436,7 +437,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 	if w.onDead != nil {
 		w.onDead(dl.EndpointID)
 	}
-	w.ackMsg(ctx, w.handle(it), it.seq, it.env.Entity)
+	w.ackMsg(ctx, w.handle(it), it.seq, it.env)
 	return true
 }
 
@@ -506,11 +507,11 @@ func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
 
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
 // acked without being sent again — then acknowledges it and waits for the server's confirmation.
-func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, entity string) {
+func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, env subjects.Envelope) {
 	w.mu.Lock()
 	w.unconfirmed[seq] = time.Now()
 	w.mu.Unlock()
-	w.delivered.add(entity, seq)
+	w.delivered.add(env.Entity, seq, env.ID)
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := msg.DoubleAck(actx)
@@ -542,27 +543,9 @@ func (w *worker) keepAlive() {
 		}
 	}
 	w.mu.Unlock()
-	w.delivered.prune(10 * w.o.AckWait) // by then every copy in transit has arrived
 	for _, m := range msgs {
 		if err := m.InProgress(); err != nil {
 			w.log.Debug().Err(err).Msg("keep alive")
 		}
 	}
-}
-
-// floor is the lowest stream sequence JetStream may still send this worker again after a reset:
-// the lowest event it holds or whose ack the server has not confirmed. JetStream sends new events
-// in stream order, so every lower one it routed is done. With nothing outstanding, everything
-// routed is done.
-func (w *worker) floor() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	f := w.received + 1
-	for seq := range w.held {
-		f = min(f, seq)
-	}
-	for seq := range w.unconfirmed {
-		f = min(f, seq)
-	}
-	return f
 }

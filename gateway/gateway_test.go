@@ -392,8 +392,15 @@ func TestDeliversEachEndpointExactlyItsEvents(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("endpoint %s got %v, want %v", tc.name, got, want)
 		}
+		last := make(map[string]string) // per entity, the id received before
 		for _, r := range tc.recv.accepted() {
 			id := r.Header.Get("webhook-id")
+			var ent struct{ Entity string }
+			_ = json.Unmarshal(r.Body, &ent)
+			if prev, ok := r.Header[gateway.HeaderPreviousEventID]; !ok || prev[0] != last[ent.Entity] {
+				t.Errorf("endpoint %s event %s: %s %q, want %q (sent empty for the first)", tc.name, id, gateway.HeaderPreviousEventID, prev, last[ent.Entity])
+			}
+			last[ent.Entity] = id
 			if !bytes.Equal(r.Body, byID[id]) {
 				t.Errorf("endpoint %s event %s: body %q, published %q", tc.name, id, r.Body, byID[id])
 			}

@@ -22,12 +22,16 @@ const (
 	HeaderEventType   = "Quaycast-Event-Type"
 	HeaderEventSource = "Quaycast-Event-Source"
 	HeaderAttempt     = "Quaycast-Attempt"
-	userAgent         = "quaycast/1"
+	// HeaderPreviousEventID names the entity's event sent to (or dead-lettered for) the endpoint
+	// before this one, empty for the first: a receiver that did not see it has a gap.
+	HeaderPreviousEventID = "Quaycast-Previous-Event-Id"
+	userAgent             = "quaycast/1"
 )
 
 // ownHeaders are the values of the headers quaycast writes on one POST.
 type ownHeaders struct {
 	eventID, eventType, source string
+	previousID                 string
 	timestamp                  int64
 	attempt                    int
 	sigHeader                  string // as the signer names it
@@ -45,6 +49,7 @@ func (o *ownHeaders) write(h http.Header) {
 	h[HeaderEventType] = []string{o.eventType}
 	h[HeaderEventSource] = []string{o.source}
 	h[HeaderAttempt] = []string{strconv.Itoa(o.attempt)}
+	h[HeaderPreviousEventID] = []string{o.previousID} // sent empty, so "first" differs from "not told"
 	h[o.sigHeader] = []string{string(o.sig)}
 }
 

@@ -229,7 +229,7 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	ts := time.Now().Unix()
 	bp := s.bufs.Get().(*[]byte)
 	sg := st.signer
-	own := ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, timestamp: ts, attempt: d.Attempt,
+	own := ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, timestamp: ts, attempt: d.Attempt,
 		sigHeader: sg.HeaderName(), sig: sg.AppendSignature((*bp)[:0], d.Event.ID, ts, d.Body)}
 
 	h := req.Header

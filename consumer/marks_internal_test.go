@@ -1,0 +1,176 @@
+package consumer
+
+import (
+	"encoding/base64"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer/natstest"
+)
+
+func marksEnv(t *testing.T) (jetstream.JetStream, *Marks) {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, openMarks(t, js)
+}
+
+func openMarks(t *testing.T, js jetstream.JetStream) *Marks {
+	t.Helper()
+	m, err := NewMarks(t.Context(), js, time.Hour, time.Hour, 1, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// reload reads the record back as a new gateway would, into a fresh delivered.
+func reload(t *testing.T, js jetstream.JetStream, endpointID string) *delivered {
+	t.Helper()
+	m := openMarks(t, js)
+	rec, err := m.load(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDelivered(endpointID, m)
+	restoreInto(d, rec[endpointID])
+	return d
+}
+
+func subjectMsgs(t *testing.T, m *Marks, endpointID string) uint64 {
+	t.Helper()
+	info, err := m.stream.Info(t.Context(), jetstream.WithSubjectFilter(marksSubject(endpointID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[marksSubject(endpointID)]
+}
+
+// The log is one message per endpoint per flush, however many entities changed; it is replaced
+// by a snapshot once it has grown past twice the marks, and reads back to the same marks, ids,
+// retry state and all.
+func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
+	t.Parallel()
+	js, m := marksEnv(t)
+	d := newDelivered("ep1", m)
+	first := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for i := range 500 {
+		d.add(fmt.Sprintf("C%d", i), uint64(i+1), fmt.Sprintf("evt-%d", i))
+	}
+	d.attempted("C7", 900, first)
+	d.attempted("C7", 900, first)
+	m.flush(t.Context())
+	if n := subjectMsgs(t, m, "ep1"); n != 1 {
+		t.Fatalf("one flush of 500 changed marks wrote %d messages, want 1", n)
+	}
+	// Many flushes of one busy entity: the log would grow by one message each; a snapshot
+	// replaces it once it holds more than twice the marks (+1000).
+	for i := range 1600 {
+		d.add("C1", uint64(1000+i), fmt.Sprintf("busy-%d", i))
+		m.flush(t.Context())
+	}
+	if n := subjectMsgs(t, m, "ep1"); n > 1100 {
+		t.Errorf("after 1,600 flushes the log holds %d messages: no snapshot replaced it", n)
+	}
+
+	r := reload(t, js, "ep1")
+	if r.len() != 500 {
+		t.Errorf("read back %d marks, want 500", r.len())
+	}
+	if !r.covers("C1", 2599) || r.covers("C1", 2600) {
+		t.Errorf("C1's mark not read back at 2599")
+	}
+	if got := r.previous("C1", 2600); got != "busy-1599" {
+		t.Errorf("previous id of C1 = %q, want busy-1599", got)
+	}
+	if got := r.previous("C42", 1000); got != "evt-42" {
+		t.Errorf("previous id of C42 = %q, want evt-42", got)
+	}
+	if a, f := r.retryState("C7", 900); a != 2 || !f.Equal(first) {
+		t.Errorf("C7's head retry state read back as %d attempts since %v, want 2 since %v", a, f, first)
+	}
+}
+
+// A rewind lowers the marks durably: after it, and after a restart, the events from the rewind
+// point on are no longer recognised as sent (they will be delivered again), and earlier ones are.
+func TestMarksRewind(t *testing.T) {
+	t.Parallel()
+	js, m := marksEnv(t)
+	d := newDelivered("ep1", m)
+	d.add("A", 10, "a10")
+	d.add("B", 20, "b20")
+	m.flush(t.Context())
+	d.rewind(15)
+	if !d.covers("A", 10) || d.covers("B", 16) {
+		t.Fatalf("rewind to 15: A@10 covered %v (want true), B@16 covered %v (want false)", d.covers("A", 10), d.covers("B", 16))
+	}
+	m.flush(t.Context())
+	r := reload(t, js, "ep1")
+	if !r.covers("A", 10) || r.covers("B", 16) || r.covers("B", 20) {
+		t.Errorf("after a restart the rewind is lost: A@10 %v, B@16 %v, B@20 %v", r.covers("A", 10), r.covers("B", 16), r.covers("B", 20))
+	}
+}
+
+// Marks of the release that kept one key per entity are moved into the log, and the old bucket
+// is deleted.
+func TestMarksMovedFromOldBucket(t *testing.T) {
+	t.Parallel()
+	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: legacyMarksBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "ep1." + base64.RawURLEncoding.EncodeToString([]byte("MSCU 1234567"))
+	if _, err := kv.Put(t.Context(), key, []byte(`{"seq":41,"head":42,"attempts":3,"first":"2026-11-30T10:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	r := reload(t, js, "ep1")
+	if !r.covers("MSCU 1234567", 41) || r.covers("MSCU 1234567", 42) {
+		t.Errorf("old mark not moved: covers 41 %v, 42 %v", r.covers("MSCU 1234567", 41), r.covers("MSCU 1234567", 42))
+	}
+	if a, _ := r.retryState("MSCU 1234567", 42); a != 3 {
+		t.Errorf("old retry state not moved: %d attempts, want 3", a)
+	}
+	if _, err := js.KeyValue(t.Context(), legacyMarksBucket); err == nil {
+		t.Errorf("old bucket still there after the move")
+	}
+	if r := reload(t, js, "ep1"); !r.covers("MSCU 1234567", 41) {
+		t.Errorf("moved mark lost at the next start")
+	}
+}
+
+// The record's memory at #10's size, 20,000 entities × 10 endpoints: reported as MiB (the goal
+// is at most 50) and bytes per mark. Entities and ids are as long as the bench's.
+func BenchmarkMarksMemory(b *testing.B) {
+	b.ReportAllocs()
+	const endpoints, entities = 10, 20_000
+	var before, after runtime.MemStats
+	for range b.N {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		all := make([]*delivered, endpoints)
+		for e := range all {
+			d := newDelivered(fmt.Sprintf("ep%02d", e), nil)
+			for i := range entities {
+				d.add(fmt.Sprintf("MSCU%07d", i), uint64(i+1), fmt.Sprintf("evt-%016x", i))
+			}
+			all[e] = d
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(all)
+	}
+	held := float64(after.HeapAlloc - before.HeapAlloc)
+	b.ReportMetric(held/(1<<20), "MiB")
+	b.ReportMetric(held/(endpoints*entities), "B/mark")
+}
