@@ -227,6 +227,11 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	m.mu.Lock()
 	rw := m.running[ep.ID]
 	changed := rw == nil || !slices.Equal(rw.filters, filters)
+	if rw != nil && ep.Enabled {
+		// Before the filters change, so that every event they let through goes out with the
+		// definition that subscribed to it.
+		rw.w.ep.Store(ep)
+	}
 	m.mu.Unlock()
 
 	if changed {
@@ -243,9 +248,8 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 			m.stopAsync(ep.ID)
 			m.log.Info().Str("endpoint_id", ep.ID).Msg("endpoint disabled: delivery paused, position kept")
 		}
-	case rw != nil: // a running endpoint changed: later attempts use the new definition
+	case rw != nil: // a running endpoint changed: later attempts use the new definition (stored above)
 		m.mu.Lock()
-		rw.w.ep.Store(ep)
 		rw.filters = filters
 		m.mu.Unlock()
 	default:
