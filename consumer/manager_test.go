@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -716,4 +717,33 @@ func TestManagerRemovesOrphanConsumers(t *testing.T) {
 		slices.Sort(got)
 		return slices.Equal(got, want)
 	})
+}
+
+// A head retried for longer than AckWait is kept alive with InProgress: JetStream never
+// redelivers it (nor what is queued behind it) while its lane holds it.
+func TestHeldEventsKeptAlive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	var healthy atomic.Bool
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if !healthy.Load() {
+			return retry
+		}
+		return delivered
+	})
+	const ackWait = 600 * time.Millisecond
+	startManager(t, e, rec, consumer.Options{AckWait: ackWait, RetrySchedule: []time.Duration{100 * time.Millisecond}})
+	e.publishEvent(t, event{id: "A-1", typ: "cargo_loaded", entity: "A"})
+	e.publishEvent(t, event{id: "A-2", typ: "cargo_loaded", entity: "A"})
+	waitFor(t, 10*time.Second, "A-1 tried", func() bool { return len(rec.callsFor(ep.ID, "A-1")) > 0 })
+	time.Sleep(5 * ackWait) // the condition: several AckWaits pass while A-1 is held
+	if n := e.consumerInfo(t, ep.ID).NumRedelivered; n != 0 {
+		t.Errorf("%d events redelivered by JetStream while their lane held them", n)
+	}
+	healthy.Store(true)
+	waitFor(t, 10*time.Second, "A delivered", func() bool { return rec.hasDelivered(ep.ID, "A-1", "A-2") })
+	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"A-1", "A-2"}) {
+		t.Errorf("delivered %v, want [A-1 A-2]", got)
+	}
 }
