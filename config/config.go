@@ -33,7 +33,7 @@ type Config struct {
 	NATSClientCert string `name:"nats-client-cert" env:"QUAYCAST_NATS_CLIENT_CERT" help:"External NATS: PEM client certificate for TLS client authentication." placeholder:"FILE"`
 	NATSClientKey  string `name:"nats-client-key" env:"QUAYCAST_NATS_CLIENT_KEY" help:"External NATS: PEM private key of --nats-client-cert." placeholder:"FILE"`
 
-	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"168h" help:"How long the events stream keeps events (the retry horizon)."`
+	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"168h" help:"How long the events stream keeps events (the retry horizon). An event still undelivered to an endpoint min(this/10, 1h) before it leaves is dead-lettered."`
 	StreamMaxBytes  ByteSize      `name:"stream-max-bytes" env:"QUAYCAST_STREAM_MAX_BYTES" default:"0" help:"Size cap of the events stream, e.g. 20GiB; when full, publishes are refused (0 = no cap)."`
 	DuplicateWindow time.Duration `name:"duplicate-window" env:"QUAYCAST_DUPLICATE_WINDOW" default:"2m" help:"Publishes with an event id seen within this window are dropped as duplicates."`
 	DeliveryLog     string        `name:"delivery-log" env:"QUAYCAST_DELIVERY_LOG" default:"all" enum:"all,failures,off" help:"Which POSTs the delivery log records: all, failures (not delivered, and test sends), or off."`

@@ -76,6 +76,12 @@ func newDeadMsg(dl DeadLetter) *nats.Msg {
 	return m
 }
 
+// deadMsgID is the Nats-Msg-Id of a dead letter's record: the same event, endpoint and first
+// attempt is recorded once however many times it is written within the duplicate window.
+func deadMsgID(dl DeadLetter) string {
+	return dl.EndpointID + "-" + strconv.FormatUint(dl.EventSeq, 10) + "-" + strconv.FormatInt(dl.FirstAttempt.UnixNano(), 10)
+}
+
 // oneLine makes s safe as a header value: one line, bounded.
 func oneLine(s string, n int) string {
 	b := []byte(s)

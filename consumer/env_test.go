@@ -42,12 +42,18 @@ func newEnv(t *testing.T) *env {
 // connectEnv opens a new connection to srv, as a restarted gateway would, and runs Setup on it.
 func connectEnv(t *testing.T, srv *server.Server) *env {
 	t.Helper()
+	return connectEnvWith(t, srv, streamOptions)
+}
+
+// connectEnvWith is connectEnv with other stream limits.
+func connectEnvWith(t *testing.T, srv *server.Server, o consumer.StreamOptions) *env {
+	t.Helper()
 	nc := natstest.Connect(t, srv)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	stream, kv, err := consumer.Setup(t.Context(), js, streamOptions)
+	stream, kv, err := consumer.Setup(t.Context(), js, o)
 	if err != nil {
 		t.Fatalf("setup: %v", err)
 	}

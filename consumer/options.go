@@ -13,6 +13,7 @@ type Options struct {
 	MaxRetryAge     time.Duration   // time from an event's first attempt after which it is dead-lettered: 24h
 	ShutdownTimeout time.Duration   // how long in-flight deliveries may finish at shutdown: 15s
 	ReconcileEvery  time.Duration   // how often an endpoint whose consumer could not be set up is tried again: 5s
+	ExpiryMargin    time.Duration   // an event still undelivered this close to the stream's max age is dead-lettered: min(max age/10, 1h)
 	Marks           *Marks          // the durable delivery record; nil keeps marks in memory only
 }
 

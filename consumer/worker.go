@@ -125,6 +125,7 @@ func (w *worker) run(ctx context.Context) error {
 		return fmt.Errorf("consume %s: %w", name, err)
 	}
 	w.log.Debug().Msg("consuming")
+	defer w.startSweeper(ctx)() // events about to expire unfetched: see expiry.go
 
 	tick := time.NewTicker(w.o.AckWait / 3)
 	defer tick.Stop()
@@ -240,7 +241,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 
 // check parses and cross-checks a message, once per event however many endpoints get it;
 // reason is empty when it can be delivered.
-func (w *worker) check(msg jetstream.Msg, seq uint64) (subjects.Envelope, string) {
+func (w *worker) check(msg eventMsg, seq uint64) (subjects.Envelope, string) {
 	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
 	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
 		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
@@ -255,7 +256,7 @@ func (w *worker) check(msg jetstream.Msg, seq uint64) (subjects.Envelope, string
 }
 
 // check parses and cross-checks a message; reason is empty when it can be delivered.
-func check(msg jetstream.Msg) (subjects.Envelope, string) {
+func check(msg eventMsg) (subjects.Envelope, string) {
 	_, source, typ, err := subjects.ParseAny(msg.Subject())
 	if err != nil {
 		return subjects.Envelope{}, err.Error()
@@ -280,6 +281,16 @@ const maxInvalidCopy = 64 << 10
 // reason, and terminates it. If the record cannot be written, the event stays unacknowledged and
 // comes again.
 func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
+	if !w.recordInvalid(ctx, msg, seq, reason) {
+		return
+	}
+	if err := msg.TermWithReason(reason); err != nil {
+		w.log.Warn().Err(err).Uint64("seq", seq).Msg("terminate invalid event")
+	}
+}
+
+// recordInvalid writes the record of an invalid event; false if it could not.
+func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, reason string) bool {
 	rec := nats.NewMsg("quaycast.invalid.events")
 	rec.Data = msg.Data()
 	if len(rec.Data) > maxInvalidCopy { // an oversized event would not fit in a message again
@@ -294,15 +305,13 @@ func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, re
 	// One record per event, however many endpoints' consumers see it.
 	if _, err := w.js.PublishMsg(pctx, rec, jetstream.WithMsgID("invalid-"+strconv.FormatUint(seq, 10))); err != nil {
 		w.log.Error().Err(err).Uint64("seq", seq).Msg("record invalid event")
-		return
+		return false
 	}
 	w.log.Warn().Uint64("seq", seq).Str("subject", msg.Subject()).Str("reason", reason).Msg("invalid event set aside")
 	if w.onInvalid != nil {
 		w.onInvalid(w.ep.Load().ID, reason)
 	}
-	if err := msg.TermWithReason(reason); err != nil {
-		w.log.Warn().Err(err).Uint64("seq", seq).Msg("terminate invalid event")
-	}
+	return true
 }
 
 // runLane delivers an entity's events one after the other until its queue is empty.
@@ -336,6 +345,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		PreviousEventID: w.delivered.previous(it.env.Entity, it.seq)}
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
 	attempts, first := w.delivered.retryState(it.env.Entity, it.seq)
+	var out Outcome
 	for {
 		select {
 		case w.sem <- struct{}{}:
@@ -348,9 +358,13 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			return false
 		default:
 		}
+		if w.expiring(it) { // before it leaves the stream undelivered: see expiry.go
+			<-w.sem
+			return w.expire(ctx, it, attempts, first, out)
+		}
 		d.Endpoint, d.Attempt = w.ep.Load(), attempts+1
 		start := time.Now()
-		out := w.deliver.Deliver(ctx, d)
+		out = w.deliver.Deliver(ctx, d)
 		<-w.sem
 		switch out.Result {
 		case BreakerOpen: // no POST: no attempt spent
@@ -393,7 +407,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			log.Dur("retry_in", wait).Msg("delivery failed")
 		}
 		select {
-		case <-time.After(wait):
+		case <-time.After(w.capWait(it, wait)):
 		case <-w.stop:
 			return false
 		}
@@ -417,7 +431,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 	if out.Err != nil {
 		dl.LastError = out.Err.Error()
 	}
-	msgID := dl.EndpointID + "-" + strconv.FormatUint(it.seq, 10) + "-" + strconv.FormatInt(first.UnixNano(), 10)
+	msgID := deadMsgID(dl)
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := w.js.PublishMsg(pctx, newDeadMsg(dl), jetstream.WithMsgID(msgID))
