@@ -285,3 +285,28 @@ func TestParkPurgedWithEndpoint(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "consumer and park gone", func() bool { return !e.hasConsumer(t, ep.ID) && e.parked(t, ep.ID) == 0 })
 }
+
+// A park whose head never comes again after a restart — the endpoint no longer takes its type —
+// is drained once the consumer has nothing more to send, not held for ever.
+func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded", "cargo_gated_in")
+	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 3 * time.Second, ShutdownTimeout: time.Second}
+	m1 := startManager(t, e, newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry }), o)
+	as, _ := e.publishInterleaved(t, 0, 5, 0) // cargo_loaded
+	waitFor(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
+	m1.stop(t, 10*time.Second)
+	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error {
+		ep.EventTypes = []string{"cargo_gated_in"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := newRecorder(nil)
+	startManager(t, e, rec, o)
+	waitFor(t, 15*time.Second, "the parked events delivered", func() bool { return rec.hasDelivered(ep.ID, as[1:]...) })
+	rec.deliveredOnce(t, ep.ID, "A", as[1:])
+	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+}
