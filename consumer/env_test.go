@@ -42,13 +42,18 @@ func newEnv(t *testing.T) *env {
 // connectEnv opens a new connection to srv, as a restarted gateway would, and runs Setup on it.
 func connectEnv(t *testing.T, srv *server.Server) *env {
 	t.Helper()
-	return connectEnvWith(t, srv, streamOptions)
+	return envOn(t, srv, natstest.Connect(t, srv), streamOptions)
 }
 
 // connectEnvWith is connectEnv with other stream limits.
 func connectEnvWith(t *testing.T, srv *server.Server, o consumer.StreamOptions) *env {
 	t.Helper()
-	nc := natstest.Connect(t, srv)
+	return envOn(t, srv, natstest.Connect(t, srv), o)
+}
+
+// envOn sets quaycast up over a connection of the test's own making.
+func envOn(t *testing.T, srv *server.Server, nc *nats.Conn, o consumer.StreamOptions) *env {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)

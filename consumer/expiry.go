@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ func (w *worker) capWait(it *item, wait time.Duration) time.Duration {
 // only acknowledged.
 func (w *worker) expire(ctx context.Context, it *item, attempts int, first time.Time, last Outcome) bool {
 	if w.delivered.covers(it.env.Entity, it.seq) {
-		w.ackMsg(ctx, w.handle(it), it.seq, it.env)
+		w.finish(ctx, it)
 		return true
 	}
 	maxAge, _ := w.expiry()
@@ -288,7 +289,7 @@ func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 	env, reason := w.check(storedMsg{m}, seq)
 	switch {
 	case reason != "": // as route does; its Term comes when JetStream sends it
-		if !w.recordInvalid(p.ctx, storedMsg{m}, seq, reason) {
+		if !w.recordInvalid(p.ctx, storedMsg{m}, seq, "invalid-"+strconv.FormatUint(seq, 10), reason) {
 			return errors.New("record invalid event")
 		}
 	case p.blocked[env.Entity]:

@@ -37,6 +37,7 @@ type Manager struct {
 	memory   map[string]*delivered    // per endpoint, kept while it is disabled and enabled again
 	ready    atomic.Bool
 	bg       sync.WaitGroup // stops and deletions off the watch loop
+	park     jetstream.Stream
 }
 
 type runningWorker struct {
@@ -70,6 +71,58 @@ func (m *Manager) Workers() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.running)
+}
+
+// parkStream is the park stream (Setup made it), looked up once for every worker.
+func (m *Manager) parkStream(ctx context.Context) (jetstream.Stream, error) {
+	m.mu.Lock()
+	park := m.park
+	m.mu.Unlock()
+	if park != nil {
+		return park, nil
+	}
+	park, err := m.js.Stream(ctx, ParkStream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", ParkStream, err)
+	}
+	m.mu.Lock()
+	m.park = park
+	m.mu.Unlock()
+	return park, nil
+}
+
+// Stuck says what holds up an endpoint's entities on this gateway, naming the longest stuck;
+// zero when it has no worker here.
+func (m *Manager) Stuck(id string) Stuck {
+	if w := m.worker(id); w != nil {
+		return w.stuckView(true)
+	}
+	return Stuck{}
+}
+
+// StuckCounts is Stuck without the names, for every endpoint delivering on this gateway.
+func (m *Manager) StuckCounts() map[string]Stuck {
+	m.mu.Lock()
+	workers := make(map[string]*worker, len(m.running))
+	for id, rw := range m.running {
+		workers[id] = rw.w
+	}
+	m.mu.Unlock()
+	out := make(map[string]Stuck, len(workers))
+	for id, w := range workers {
+		out[id] = w.stuckView(false)
+	}
+	return out
+}
+
+// worker is an endpoint's current worker, if it runs here.
+func (m *Manager) worker(id string) *worker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rw := m.running[id]; rw != nil {
+		return rw.w // replaced under m.mu when the worker restarts
+	}
+	return nil
 }
 
 // Delivery states of an endpoint on this gateway, as State reports them.
@@ -384,6 +437,11 @@ func (m *Manager) remove(ctx context.Context, id string) {
 		}
 		if err := m.o.Marks.forget(cctx, id); err != nil { // it expires with the events otherwise
 			m.log.Warn().Err(err).Str("endpoint_id", id).Msg("delete delivery marks")
+		}
+		if park, err := m.parkStream(cctx); err != nil {
+			m.log.Error().Err(err).Str("endpoint_id", id).Msg("purge parked events")
+		} else if err := park.Purge(cctx, jetstream.WithPurgeSubject(parkFilter(id))); err != nil {
+			m.log.Error().Err(err).Str("endpoint_id", id).Msg("purge parked events")
 		}
 		m.log.Info().Str("endpoint_id", id).Msg("endpoint removed")
 	})

@@ -23,7 +23,7 @@ const (
 // permissions of quaycast's own user are made from them (package natsauth): add a new one here.
 // The old marks bucket is read once, to move it into MarksStream.
 var (
-	Streams = []string{EventsStream, InvalidStream, DeadStream, AttemptsStream, RepliesStream, MarksStream}
+	Streams = []string{EventsStream, InvalidStream, DeadStream, AttemptsStream, RepliesStream, MarksStream, ParkStream}
 	Buckets = []string{EndpointsBucket, TokensBucket, legacyMarksBucket}
 )
 
@@ -74,6 +74,19 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 		Replicas:    replicas,
 	}); err != nil {
 		return nil, nil, fmt.Errorf("ensure stream %s: %w", InvalidStream, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        ParkStream,
+		Description: "quaycast: events parked per endpoint and entity behind a head that waits for its next attempt",
+		Subjects:    []string{parkSubjects},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      o.MaxAge,
+		Duplicates:  o.Duplicates,
+		MaxMsgSize:  subjects.MaxEventBytes + 8192, // room for the event's headers and the park's
+		Replicas:    replicas,
+		// No AllowDirect: a lane reads its park right after writing it, from the leader.
+	}); err != nil {
+		return nil, nil, fmt.Errorf("ensure stream %s: %w", ParkStream, err)
 	}
 	deadAge := o.DeadMaxAge
 	if deadAge <= 0 {

@@ -26,10 +26,14 @@ import (
 // Order also holds across retries and restarts because nothing is ever Nak'ed: a failing head is
 // held and retried by its lane, kept alive with InProgress so JetStream does not redeliver it
 // behind later events, and a (re)started worker first resets the consumer to its ack floor, so
-// what was unacknowledged comes again in stream order before anything newer.
+// what was unacknowledged comes again in stream order before anything newer. While a head waits
+// for its next attempt, the events queued behind it are parked (park.go), so that they do not
+// hold the endpoint's MaxAckPending and stall its other entities.
 type worker struct {
 	ep        atomic.Pointer[Endpoint]
 	stream    jetstream.Stream
+	park      jetstream.Stream // QUAYCAST_PARK, set when run starts
+	openPark  func(context.Context) (jetstream.Stream, error)
 	js        jetstream.JetStream
 	deliver   Deliverer
 	reg       *Registry
@@ -45,6 +49,11 @@ type worker struct {
 	unconfirmed map[uint64]time.Time // acks sent and not yet confirmed by the server
 	received    uint64               // the highest stream sequence routed
 	delivered   *delivered           // what was delivered and acked: not to be sent again
+	active      map[string]bool      // entities whose lane runs
+	stuck       map[string]*stuck    // entities blocked or parked (park.go)
+	routed      uint64               // the highest stream sequence route has seen, or where the reset restarted
+	gated       int                  // parks whose gate is not open yet
+	lowestGate  uint64               // the lowest of those gates
 	stopping    bool
 	pausedUntil time.Time
 	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
@@ -63,6 +72,9 @@ type item struct {
 	body      []byte
 	env       subjects.Envelope
 	published time.Time
+
+	parkSeq uint64 // a parked event: its sequence in the park (seq stays the original's); 0 otherwise
+	noPark  bool   // it cannot be parked (guarded by worker.mu)
 }
 
 func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
@@ -71,12 +83,15 @@ func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 		log:         m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		queues:      make(map[string][]*item),
 		held:        make(map[uint64]*item),
+		active:      make(map[string]bool),
+		stuck:       make(map[string]*stuck),
 		unconfirmed: make(map[uint64]time.Time),
 		delivered:   done,
 		sem:         make(chan struct{}, m.o.MaxInFlight),
 		stop:        make(chan struct{}),
 	}
 	w.ep.Store(ep)
+	w.openPark = m.parkStream
 	return w
 }
 
@@ -87,15 +102,28 @@ func (w *worker) run(ctx context.Context) error {
 	w.epoch = w.js.Conn().Stats().Reconnects // before the reset: see onMessage
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	cons, err := w.stream.Consumer(cctx, name)
+	var start uint64 // the first sequence JetStream may send
 	if err == nil && w.canReset() {
 		// Start from the ack floor in stream order: without this, after a crash JetStream sends
 		// new events first and the unacknowledged ones only when their AckWait runs out. A reset
 		// that fails (a timeout under load) fails the run: the manager tries again.
-		if _, rerr := w.stream.ResetConsumer(cctx, name); rerr != nil {
+		rr, rerr := w.stream.ResetConsumer(cctx, name)
+		if rerr != nil {
 			err = fmt.Errorf("reset consumer %s: %w", name, rerr)
+		} else {
+			start = rr.ResetSeq
 		}
 	}
+	if err == nil && start == 0 {
+		start = cons.CachedInfo().AckFloor.Stream + 1
+	}
+	if err == nil {
+		w.park, err = w.openPark(cctx)
+	}
 	cancel()
+	if err == nil {
+		err = w.loadParks(ctx, start)
+	}
 	if err != nil {
 		return fmt.Errorf("open consumer %s: %w", name, err)
 	}
@@ -126,6 +154,7 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	w.log.Debug().Msg("consuming")
 	defer w.startSweeper(ctx)() // events about to expire unfetched: see expiry.go
+	w.startParked(dctx)
 
 	tick := time.NewTicker(w.o.AckWait / 3)
 	defer tick.Stop()
@@ -135,6 +164,7 @@ func (w *worker) run(ctx context.Context) error {
 			done = true
 		case <-tick.C:
 			w.keepAlive()
+			w.openGatesIfIdle(ctx, dctx, cons)
 		}
 	}
 
@@ -212,10 +242,17 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	env, reason := w.check(msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
+		w.routedTo(ctx, seq)
 		return
 	}
 	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
 		go w.ackMsg(ctx, msg, seq, env) // not on the callback: it waits for the server
+		w.routedTo(ctx, seq)
+		return
+	}
+	if w.inPark(env.Entity, seq) { // parked already: a copy of the original
+		go w.ack(ctx, msg, seq)
+		w.routedTo(ctx, seq)
 		return
 	}
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
@@ -227,16 +264,19 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	}
 	w.received = max(w.received, seq)
 	w.held[seq] = it
-	q := w.queues[env.Entity]
-	w.queues[env.Entity] = append(q, it)
-	start := len(q) == 0
+	w.queues[env.Entity] = append(w.queues[env.Entity], it)
+	start := !w.active[env.Entity]
 	if start {
+		w.active[env.Entity] = true
 		w.lanes.Add(1)
 	}
+	w.wakeLocked(env.Entity)
+	gates := w.routedLocked(seq) // after it is queued: a park whose gate this opens comes after it
 	w.mu.Unlock()
 	if start {
 		go w.runLane(ctx, env.Entity)
 	}
+	w.startLanes(ctx, gates)
 }
 
 // check parses and cross-checks a message, once per event however many endpoints get it;
@@ -281,7 +321,7 @@ const maxInvalidCopy = 64 << 10
 // reason, and terminates it. If the record cannot be written, the event stays unacknowledged and
 // comes again.
 func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
-	if !w.recordInvalid(ctx, msg, seq, reason) {
+	if !w.recordInvalid(ctx, msg, seq, "invalid-"+strconv.FormatUint(seq, 10), reason) {
 		return
 	}
 	if err := msg.TermWithReason(reason); err != nil {
@@ -289,8 +329,9 @@ func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, re
 	}
 }
 
-// recordInvalid writes the record of an invalid event; false if it could not.
-func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, reason string) bool {
+// recordInvalid writes an event that cannot be delivered to the invalid-events stream, with the
+// reason, and says so; false if it could not.
+func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, msgID, reason string) bool {
 	rec := nats.NewMsg("quaycast.invalid.events")
 	rec.Data = msg.Data()
 	if len(rec.Data) > maxInvalidCopy { // an oversized event would not fit in a message again
@@ -302,8 +343,8 @@ func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, re
 	rec.Header.Set("Quaycast-Stream-Seq", strconv.FormatUint(seq, 10))
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	// One record per event, however many endpoints' consumers see it.
-	if _, err := w.js.PublishMsg(pctx, rec, jetstream.WithMsgID("invalid-"+strconv.FormatUint(seq, 10))); err != nil {
+	// One record per event (msgID), however many endpoints' consumers see it.
+	if _, err := w.js.PublishMsg(pctx, rec, jetstream.WithMsgID(msgID)); err != nil {
 		w.log.Error().Err(err).Uint64("seq", seq).Msg("record invalid event")
 		return false
 	}
@@ -314,25 +355,28 @@ func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, re
 	return true
 }
 
-// runLane delivers an entity's events one after the other until its queue is empty.
+// runLane delivers an entity's events one after the other, in the order next gives, until there
+// is nothing left to deliver.
 func (w *worker) runLane(ctx context.Context, entity string) {
 	defer w.lanes.Done()
 	for {
-		w.mu.Lock()
-		it := w.queues[entity][0]
-		w.mu.Unlock()
+		it := w.next(ctx, entity)
+		if it == nil {
+			return // nothing left now, or shutting down
+		}
 		if !w.deliverItem(ctx, it) {
-			return // shutting down: this event and the rest stay unacknowledged
+			return // shutting down: this event and the rest stay unacknowledged (or parked)
+		}
+		if it.parkSeq != 0 {
+			continue // finish took it out of the park
 		}
 		w.mu.Lock()
 		delete(w.held, it.seq)
-		q := w.queues[entity][1:]
-		if len(q) == 0 {
+		if q := w.queues[entity][1:]; len(q) > 0 { // it was the head
+			w.queues[entity] = q
+		} else {
 			delete(w.queues, entity)
-			w.mu.Unlock()
-			return
 		}
-		w.queues[entity] = q
 		w.mu.Unlock()
 	}
 }
@@ -380,7 +424,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		switch out.Result {
 		case Delivered:
 			log.Msg("delivered")
-			w.ackMsg(ctx, w.handle(it), it.seq, it.env)
+			w.finish(ctx, it)
 			w.resume(ctx)
 			return true
 		case Permanent:
@@ -405,6 +449,10 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			}
 			wait = w.backoff(attempts, out.RetryAfter)
 			log.Dur("retry_in", wait).Msg("delivery failed")
+			if !w.blockedWait(ctx, it, w.capWait(it, wait)) { // parks what queues behind it meanwhile
+				return false
+			}
+			continue
 		}
 		select {
 		case <-time.After(w.capWait(it, wait)):
@@ -451,7 +499,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 	if w.onDead != nil {
 		w.onDead(dl.EndpointID)
 	}
-	w.ackMsg(ctx, w.handle(it), it.seq, it.env)
+	w.finish(ctx, it)
 	return true
 }
 
@@ -522,10 +570,15 @@ func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
 // acked without being sent again — then acknowledges it and waits for the server's confirmation.
 func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, env subjects.Envelope) {
+	w.delivered.add(env.Entity, seq, env.ID)
+	w.ack(ctx, msg, seq)
+}
+
+// ack acknowledges an event and waits for the server's confirmation.
+func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
 	w.mu.Lock()
 	w.unconfirmed[seq] = time.Now()
 	w.mu.Unlock()
-	w.delivered.add(env.Entity, seq, env.ID)
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := msg.DoubleAck(actx)

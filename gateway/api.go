@@ -156,6 +156,8 @@ type endpointView struct {
 	State       string         `json:"delivery_state,omitempty"` // delivering, degraded (being retried) or stopped, on this gateway
 	Breaker     *BreakerStatus `json:"breaker,omitempty"`
 	DeadLetters *uint64        `json:"dead_letters,omitempty"`
+
+	Stuck *consumer.Stuck `json:"stuck,omitempty"` // entities blocked or parked on this gateway; only while there are some
 }
 
 type signingView struct {
@@ -374,6 +376,9 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	v := a.view(ep)
 	v.State = a.manager.State(ep.ID)
+	if s := a.manager.Stuck(ep.ID); !s.IsZero() {
+		v.Stuck = &s
+	}
 	b, _ := a.sender.Breaker(ep.ID)
 	v.Breaker = &b
 	n, err := a.dead.Count(r.Context(), ep.ID)

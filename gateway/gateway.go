@@ -203,6 +203,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
 	m.countDegraded(manager.Degraded)
+	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
 

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
 )
 
 // metrics are what /metrics shows, on a registry of the gateway's own.
@@ -116,6 +118,39 @@ func (m *metrics) forgetGone(seen map[string]bool) {
 		}
 	}
 	m.listed = seen
+}
+
+// countStuck exports, per endpoint delivering on this gateway, its stuck entities, read at each
+// scrape (an endpoint that stops delivering here has no series).
+func (m *metrics) countStuck(stuck func() map[string]consumer.Stuck) {
+	m.reg.MustRegister(&stuckCollector{stuck: stuck})
+}
+
+var (
+	blockedDesc = prometheus.NewDesc("quaycast_entities_blocked",
+		"Entities of each endpoint whose head event failed and waits for its next attempt, on this gateway.", []string{"endpoint"}, nil)
+	parkedDesc = prometheus.NewDesc("quaycast_entities_parked",
+		"Entities of each endpoint with events parked behind their failing head, on this gateway.", []string{"endpoint"}, nil)
+	parkedEventsDesc = prometheus.NewDesc("quaycast_parked_events",
+		"Events parked behind a failing head, per endpoint, on this gateway.", []string{"endpoint"}, nil)
+)
+
+type stuckCollector struct {
+	stuck func() map[string]consumer.Stuck
+}
+
+func (c *stuckCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- blockedDesc
+	ch <- parkedDesc
+	ch <- parkedEventsDesc
+}
+
+func (c *stuckCollector) Collect(ch chan<- prometheus.Metric) {
+	for id, s := range c.stuck() {
+		ch <- prometheus.MustNewConstMetric(blockedDesc, prometheus.GaugeValue, float64(s.Blocked), id)
+		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(s.Parked), id)
+		ch <- prometheus.MustNewConstMetric(parkedEventsDesc, prometheus.GaugeValue, float64(s.ParkedEvents), id)
+	}
 }
 
 // countDegraded exports how many endpoints' consumers could not be set up on this gateway.

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/quaycast/quaycast/consumer"
 )
 
 // The OpenAPI document (openapi.json, embedded as openAPI) is written by hand; these tests hold it
@@ -412,6 +414,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"AttemptResponse", AttemptResponse{}},
 		{"Alert", Alert{}},
 		{"DisplayField", DisplayField{}},
+		{"Stuck", consumer.Stuck{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.schema, func(t *testing.T) {

@@ -16,7 +16,14 @@ import (
 // and shuts it down when the test ends.
 func Start(t testing.TB) *server.Server {
 	t.Helper()
-	return start(t, t.TempDir(), -1)
+	return start(t, t.TempDir(), -1, nil)
+}
+
+// StartWith is Start with the server options changed by configure first (users, permissions);
+// Restart applies it again.
+func StartWith(t testing.TB, configure func(*server.Options)) *server.Server {
+	t.Helper()
+	return start(t, t.TempDir(), -1, configure)
 }
 
 // Restart shuts s down (if it still runs) and starts a new server on the same store dir and
@@ -29,7 +36,7 @@ func Restart(t testing.TB, s *server.Server) *server.Server {
 	}
 	o := v.(origin)
 	Stop(s)
-	return start(t, o.dir, o.port)
+	return start(t, o.dir, o.port, o.configure)
 }
 
 // Stop shuts s down and waits for it, to simulate a broker outage.
@@ -51,13 +58,14 @@ func Connect(t testing.TB, s *server.Server) *nats.Conn {
 
 // origin is what Restart needs of a server that may already be stopped.
 type origin struct {
-	dir  string
-	port int
+	dir       string
+	port      int
+	configure func(*server.Options)
 }
 
 var started sync.Map // *server.Server -> origin
 
-func start(t testing.TB, dir string, port int) *server.Server {
+func start(t testing.TB, dir string, port int, configure func(*server.Options)) *server.Server {
 	t.Helper()
 	opts := &server.Options{
 		ServerName: "natstest",
@@ -68,6 +76,9 @@ func start(t testing.TB, dir string, port int) *server.Server {
 		NoLog:      true,
 		NoSigs:     true,
 	}
+	if configure != nil {
+		configure(opts)
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("new nats server: %v", err)
@@ -77,7 +88,7 @@ func start(t testing.TB, dir string, port int) *server.Server {
 		s.Shutdown()
 		t.Fatalf("nats server not ready within 10s")
 	}
-	started.Store(s, origin{dir: dir, port: s.Addr().(*net.TCPAddr).Port})
+	started.Store(s, origin{dir: dir, port: s.Addr().(*net.TCPAddr).Port, configure: configure})
 	t.Cleanup(func() {
 		Stop(s)
 		started.Delete(s)

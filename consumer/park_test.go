@@ -1,0 +1,312 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// parked is the number of events in the endpoint's parks, read from the server.
+func (e *env) parked(t *testing.T, endpointID string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	st, err := e.js.Stream(ctx, consumer.ParkStream)
+	if err != nil {
+		t.Fatalf("park stream: %v", err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("quaycast.park."+subjects.EncodeToken(endpointID)+".>"))
+	if err != nil {
+		t.Fatalf("park stream info: %v", err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
+}
+
+// publishInterleaved publishes n events of entity A (ids A-00, A-01, ...) with, after each, one
+// event of one of `others` other entities; it returns A's ids and the others', in publish order.
+func (e *env) publishInterleaved(t *testing.T, from, n, others int) (as, rest []string) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		id := fmt.Sprintf("A-%02d", i)
+		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "A"})
+		as = append(as, id)
+		if others > 0 {
+			o := fmt.Sprintf("O%02d-%02d", i%others, i)
+			e.publishEvent(t, event{id: o, typ: "cargo_gated_in", entity: fmt.Sprintf("O%02d", i%others)})
+			rest = append(rest, o)
+		}
+	}
+	return as, rest
+}
+
+// startedFor lists the ids of the calls started for entity, in order.
+func (r *recorder) startedFor(entity string) []string {
+	var ids []string
+	for _, c := range r.startedCalls() {
+		if c.entity == entity {
+			ids = append(ids, c.id)
+		}
+	}
+	return ids
+}
+
+// deliveredOnce fails the test unless each id was delivered exactly once, in this order, and
+// nothing else of the entity was delivered.
+func (r *recorder) deliveredOnce(t *testing.T, endpoint, entity string, ids []string) {
+	t.Helper()
+	var got []string
+	for _, c := range r.snapshot() {
+		if c.endpoint == endpoint && c.entity == entity && c.result == consumer.Delivered {
+			got = append(got, c.id)
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("entity %s delivered\n%v\nwant each once, in publish order\n%v", entity, got, ids)
+	}
+}
+
+// One entity whose receiver fails does not stall its endpoint: with MaxAckPending 8 and 50
+// events of A behind A's failing head, the events of 20 other entities are all delivered while A
+// still fails — A's queued events are parked and acked, freeing their places. When A recovers,
+// its events arrive exactly in stream order, none lost, and the park ends empty.
+func TestParkKeepsOtherEntitiesFlowing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	var healthy atomic.Bool
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Event.Entity == "A" && !healthy.Load() {
+			return retry
+		}
+		return delivered
+	})
+	m := startManager(t, e, rec, consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second})
+
+	as, others := e.publishInterleaved(t, 0, 50, 20)
+	waitFor(t, 30*time.Second, "the other entities delivered while A fails", func() bool { return rec.hasDelivered(ep.ID, others...) })
+	if got := rec.startedFor("A"); slices.ContainsFunc(got, func(id string) bool { return id != "A-00" }) {
+		t.Fatalf("A's calls while its head fails: %v, want A-00 only", got)
+	}
+	waitFor(t, 10*time.Second, "A's 49 later events parked", func() bool { return e.parked(t, ep.ID) == 49 })
+	want := consumer.Stuck{Blocked: 1, Parked: 1, ParkedEvents: 49, Entities: []string{"A"}}
+	waitFor(t, 10*time.Second, fmt.Sprintf("Stuck = %+v", want), func() bool { // counted just after each PubAck
+		return equalStuck(m.Stuck(ep.ID), want)
+	})
+
+	healthy.Store(true)
+	waitFor(t, 30*time.Second, "A's events delivered once it recovers", func() bool { return rec.hasDelivered(ep.ID, as...) })
+	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	rec.deliveredOnce(t, ep.ID, "A", as)
+	waitFor(t, 10*time.Second, "nothing stuck", func() bool { return m.Stuck(ep.ID).IsZero() })
+	rec.checkNoOverlap(t)
+}
+
+func equalStuck(a, b consumer.Stuck) bool {
+	return a.Blocked == b.Blocked && a.Parked == b.Parked && a.ParkedEvents == b.ParkedEvents && slices.Equal(a.Entities, b.Entities)
+}
+
+// Order holds across a restart with events parked: the head, still unacknowledged, comes first,
+// then the park, then what was published while no gateway ran — each once, nothing lost.
+func TestParkSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	o := consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second, ShutdownTimeout: time.Second}
+	failing := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Event.Entity == "A" {
+			return retry
+		}
+		return delivered
+	})
+	m1 := startManager(t, e, failing, o)
+	as, others := e.publishInterleaved(t, 0, 20, 5)
+	waitFor(t, 30*time.Second, "others delivered and A parked", func() bool {
+		return failing.hasDelivered(ep.ID, others...) && e.parked(t, ep.ID) == 19
+	})
+	m1.stop(t, 10*time.Second)
+
+	more, _ := e.publishInterleaved(t, 20, 5, 5) // while no gateway runs
+	as = append(as, more...)
+
+	e2 := connectEnv(t, e.srv) // as a restarted gateway: a new connection
+	ok := newRecorder(nil)
+	m2 := startManager(t, e2, ok, o)
+	waitFor(t, 30*time.Second, "A delivered after the restart", func() bool { return ok.hasDelivered(ep.ID, as...) })
+	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
+	ok.deliveredOnce(t, ep.ID, "A", as)
+	if got := ok.startedFor("A"); !slices.Equal(got, as) {
+		t.Errorf("A attempted after the restart in order\n%v\nwant\n%v", got, as)
+	}
+	if s := m2.Stuck(ep.ID); !s.IsZero() {
+		t.Errorf("Stuck = %+v after the drain, want nothing", s)
+	}
+	ok.checkNoOverlap(t)
+}
+
+// A crash after a parked event was delivered but before it was deleted from the park does not
+// send it again: its delivery mark covers it. The first gateway's connection may not delete from
+// the park, so its lane stops exactly there; the next gateway finds the event still parked.
+func TestParkDeliveredBeforeCrashNotSentAgain(t *testing.T) {
+	t.Parallel()
+	srv := natstest.StartWith(t, func(o *server.Options) {
+		o.Users = []*server.User{
+			{Username: "gateway"},
+			{Username: "nodelete", Password: "nodelete", Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.MSG.DELETE." + consumer.ParkStream}},
+			}},
+		}
+		o.NoAuthUser = "gateway"
+	})
+	e := connectEnv(t, srv)
+	ep := e.createEndpoint(t, "*")
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("nodelete", "nodelete"),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the denied deletes are the point
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	e1 := envOn(t, srv, nc, streamOptions)
+	marks1, err := consumer.NewMarks(t.Context(), e1.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second, ShutdownTimeout: time.Second}
+
+	var healthy atomic.Bool
+	rec1 := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Event.Entity == "A" && !healthy.Load() {
+			return retry
+		}
+		return delivered
+	})
+	o.Marks = marks1
+	m1 := startManager(t, e1, rec1, o)
+	as, _ := e.publishInterleaved(t, 0, 10, 0)
+	waitFor(t, 10*time.Second, "A-01..A-09 parked", func() bool { return e.parked(t, ep.ID) == 9 })
+	healthy.Store(true)
+	waitFor(t, 10*time.Second, "A-00 and the first parked event delivered", func() bool { return rec1.hasDelivered(ep.ID, "A-00", "A-01") })
+	m1.stop(t, 15*time.Second) // its lane was retrying the delete of A-01; marks are written at stop
+	rec1.deliveredOnce(t, ep.ID, "A", as[:2])
+	if n := e.parked(t, ep.ID); n != 9 {
+		t.Fatalf("%d events parked after the first gateway stopped, want 9 (A-01 delivered, not deleted)", n)
+	}
+
+	marks2, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Marks = marks2
+	rec2 := newRecorder(nil)
+	startManager(t, e, rec2, o)
+	waitFor(t, 10*time.Second, "the rest of A delivered", func() bool { return rec2.hasDelivered(ep.ID, as[2:]...) })
+	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	if got := rec2.startedFor("A"); !slices.Equal(got, as[2:]) {
+		t.Errorf("the next gateway sent A's\n%v\nwant\n%v (A-00, A-01 were delivered before)", got, as[2:])
+	}
+}
+
+// Dead-lettering the head (MaxAttempts reached) drains its park next, in order.
+func TestParkDrainsAfterDeadLetter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Event.ID == "A-00" {
+			return retry
+		}
+		return delivered
+	})
+	as, _ := e.publishInterleaved(t, 0, 10, 0) // before the start: all queued behind A-00 at once
+	startManager(t, e, rec, consumer.Options{MaxAttempts: 3, RetrySchedule: []time.Duration{300 * time.Millisecond}})
+
+	waitFor(t, 10*time.Second, "A-01..A-09 delivered", func() bool { return rec.hasDelivered(ep.ID, as[1:]...) })
+	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	rec.deliveredOnce(t, ep.ID, "A", as[1:])
+	heads := rec.callsFor(ep.ID, "A-00")
+	if len(heads) != 3 {
+		t.Fatalf("A-00 attempted %d times, want 3 (MaxAttempts)", len(heads))
+	}
+	for _, c := range rec.startedCalls() {
+		if c.entity == "A" && c.id != "A-00" && c.start.Before(heads[2].end) {
+			t.Errorf("%s started before A-00's last attempt ended", c.id)
+		}
+	}
+	st, err := e.js.Stream(t.Context(), consumer.ParkStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(t.Context()); err != nil || info.State.LastSeq != 9 {
+		t.Errorf("park stream: %+v (%v), want the 9 events behind A-00 to have gone through it", info.State, err)
+	}
+	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := dls.List(t.Context(), ep.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].EventID != "A-00" || list[0].Attempts != 3 {
+		t.Errorf("dead letters %+v, want A-00 after 3 attempts", list)
+	}
+}
+
+// Deleting an endpoint removes its parked events with its consumer.
+func TestParkPurgedWithEndpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	rec := newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry })
+	startManager(t, e, rec, consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}})
+	e.publishInterleaved(t, 0, 5, 0)
+	waitFor(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
+	if err := e.reg.Delete(t.Context(), ep.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	waitFor(t, 10*time.Second, "consumer and park gone", func() bool { return !e.hasConsumer(t, ep.ID) && e.parked(t, ep.ID) == 0 })
+}
+
+// A park whose head never comes again after a restart — the endpoint no longer takes its type —
+// is drained once the consumer has nothing more to send, not held for ever.
+func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded", "cargo_gated_in")
+	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 3 * time.Second, ShutdownTimeout: time.Second}
+	m1 := startManager(t, e, newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry }), o)
+	as, _ := e.publishInterleaved(t, 0, 5, 0) // cargo_loaded
+	waitFor(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
+	m1.stop(t, 10*time.Second)
+	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error {
+		ep.EventTypes = []string{"cargo_gated_in"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := newRecorder(nil)
+	startManager(t, e, rec, o)
+	waitFor(t, 15*time.Second, "the parked events delivered", func() bool { return rec.hasDelivered(ep.ID, as[1:]...) })
+	rec.deliveredOnce(t, ep.ID, "A", as[1:])
+	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+}
