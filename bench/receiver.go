@@ -149,14 +149,14 @@ func newReceivers(sc Scenario, epoch time.Time, verify bool) (*receivers, error)
 		release: make(chan struct{}), errs: &errorLog{},
 		bufs: sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }},
 	}
-	shared := min(sc.Servers, sc.Endpoints-sc.Down)
-	for range shared {
+	listen := func() (*server, error) {
 		s, err := newServer(r, r.errs)
 		if err != nil {
 			r.close()
 			return nil, err
 		}
 		r.servers = append(r.servers, s)
+		return s, nil
 	}
 	add := func(behaviour string, srv *server) {
 		i := len(r.eps)
@@ -164,27 +164,32 @@ func newReceivers(sc Scenario, epoch time.Time, verify bool) (*receivers, error)
 		ep.url = "http://" + srv.addr + "/ep/" + strconv.Itoa(i)
 		r.eps = append(r.eps, ep)
 	}
+	addOwn := func(behaviour string) error { // on a server of its own, to refuse connections or hang
+		s, err := listen()
+		if err == nil {
+			add(behaviour, s)
+		}
+		return err
+	}
+	shared := min(sc.Servers, sc.Endpoints-sc.Down)
+	for range shared {
+		if _, err := listen(); err != nil {
+			return nil, err
+		}
+	}
 	for i := range sc.Endpoints {
-		if i < sc.Down { // a server of its own, so that it can refuse connections
-			s, err := newServer(r, r.errs)
-			if err != nil {
-				r.close()
+		if i < sc.Down {
+			if err := addOwn(down); err != nil {
 				return nil, err
 			}
-			r.servers = append(r.servers, s)
-			add(down, s)
 			continue
 		}
 		add(healthy, r.servers[(i-sc.Down)%shared])
 	}
 	for range sc.Hanging {
-		s, err := newServer(r, r.errs)
-		if err != nil {
-			r.close()
+		if err := addOwn(hanging); err != nil {
 			return nil, err
 		}
-		r.servers = append(r.servers, s)
-		add(hanging, s)
 	}
 	return r, nil
 }
