@@ -98,9 +98,10 @@ func downEndpoints(eps []*endpoint) []*endpoint {
 	return out
 }
 
-// baselineRound sends the round's traffic through the minimal pipeline.
-func (r *runner) baselineRound(ctx context.Context, name, letter string, eps []*endpoint) (Round, error) {
-	rd := Round{Name: name, Pipeline: "baseline"}
+// baselineRound sends the round's traffic through the minimal pipeline. Its result is named:
+// closing the baseline, deferred, adds notes to it.
+func (r *runner) baselineRound(ctx context.Context, name, letter string, eps []*endpoint) (rd Round, err error) {
+	rd = Round{Name: name, Pipeline: "baseline"}
 	r.bar.phase(name+": creating consumers", int64(len(eps)))
 	info, err := r.stream.Info(ctx)
 	if err != nil {
