@@ -44,6 +44,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		{"subjects", "what an event is: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"gateway/signature", "the signing schemes: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"seal", "the secret key: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"internal/backoff", "waits between retries, for every package: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"config", "nothing from quaycast", func(imp string) bool { _, q := ours(imp); return q }},
 		{"consumer", "the delivery engine: no HTTP, no gateway, config, natsauth or bench", func(imp string) bool {
 			p, q := ours(imp)
