@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -172,21 +173,20 @@ publishing:
 	return p
 }
 
-// retryPublish publishes msg synchronously a few times; the Nats-Msg-Id makes a retry of a publish
-// that was stored after all harmless.
+// retryPublish publishes msg synchronously up to 5 times, waiting 0.1 s, then twice as long
+// before each next try (1.5 s in all); the Nats-Msg-Id makes a retry of a publish that was stored
+// after all harmless.
 func retryPublish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) bool {
-	for try := range 5 {
+	retry := backoff.Backoff{First: 100 * time.Millisecond}
+	for try := 1; ; try++ {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := js.PublishMsg(pctx, msg)
 		cancel()
 		if err == nil {
 			return true
 		}
-		select {
-		case <-time.After(time.Duration(try+1) * 100 * time.Millisecond):
-		case <-ctx.Done():
+		if try == 5 || backoff.Sleep(ctx, retry.Next()) != nil {
 			return false
 		}
 	}
-	return false
 }
