@@ -22,6 +22,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
 )
@@ -94,7 +95,7 @@ func (r *running) stop(t *testing.T) {
 // waitReady waits until the gateway's consumers are running.
 func (r *running) waitReady(t *testing.T) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "readyz", func() bool {
+	testwait.For(t, 20*time.Second, "readyz", func() bool {
 		return r.api.Do(context.Background(), "GET", "/readyz", nil, nil) == nil
 	})
 }
@@ -202,18 +203,7 @@ func (rc *receiver) byEntity(t *testing.T) map[string][]string {
 // waitCount waits until the receiver accepted at least n requests.
 func (rc *receiver) waitCount(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return len(rc.accepted()) >= n })
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return len(rc.accepted()) >= n })
 }
 
 // event builds an envelope's bytes.
@@ -314,7 +304,7 @@ func waitDrained(t *testing.T, g natsConnector, ids ...string) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	for _, id := range ids {
-		waitFor(t, 30*time.Second, "consumer "+id+" drained", func() bool {
+		testwait.For(t, 30*time.Second, "consumer "+id+" drained", func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			info, err := js.Consumer(ctx, "QUAYCAST_EVENTS", id)
@@ -375,7 +365,7 @@ func TestDeliversEachEndpointExactlyItsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, 20*time.Second, "deliveries", func() bool {
+	testwait.For(t, 20*time.Second, "deliveries", func() bool {
 		return len(recvA.accepted()) >= len(wantA) && len(recvB.accepted()) >= len(wantB)
 	})
 	waitDrained(t, g, epA.ID, epB.ID)

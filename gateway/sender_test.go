@@ -20,6 +20,7 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -197,18 +198,6 @@ func (l *breakerLog) path() []string {
 	return out
 }
 
-// poll waits until cond holds, failing the test after timeout.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func outcome(r consumer.Result) func() consumer.Outcome {
 	return func() consumer.Outcome { return consumer.Outcome{Result: r} }
 }
@@ -256,7 +245,7 @@ func TestBreaker(t *testing.T) {
 		}
 
 		// After the cooldown one probe goes through; a second one at the same time does not.
-		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		testwait.For(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
 		entered, release := make(chan struct{}), make(chan struct{})
 		probeDone := make(chan consumer.Outcome, 1)
 		go func() {
@@ -304,7 +293,7 @@ func TestBreaker(t *testing.T) {
 		for range 3 {
 			b.run(outcome(consumer.Retry), notCancelled)
 		}
-		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		testwait.For(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
 		if out := b.run(outcome(consumer.Retry), notCancelled); out.Result != consumer.Retry {
 			t.Fatalf("probe: %v, want the attempt's Retry", out.Result)
 		}
@@ -366,7 +355,7 @@ func TestBreaker(t *testing.T) {
 		for range 3 {
 			b.run(outcome(consumer.Retry), notCancelled)
 		}
-		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		testwait.For(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
 		b.run(outcome(consumer.Retry), func() bool { return true })
 		called := false
 		out := b.run(func() consumer.Outcome { called = true; return consumer.Outcome{Result: consumer.Delivered} }, notCancelled)

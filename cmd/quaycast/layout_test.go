@@ -45,6 +45,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		{"gateway/signature", "the signing schemes: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"seal", "the secret key: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"internal/backoff", "waits between retries, for every package: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"internal/testwait", "polling in tests: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"config", "nothing from quaycast", func(imp string) bool { _, q := ours(imp); return q }},
 		{"consumer", "the delivery engine: no HTTP, no gateway, config, natsauth or bench", func(imp string) bool {
 			p, q := ours(imp)
@@ -68,8 +69,12 @@ func TestImportsKeepTheLayout(t *testing.T) {
 	}
 	for pkg, imps := range imports {
 		for _, imp := range imps {
-			if p, q := ours(imp); q && strings.HasPrefix(p, "bench") && !strings.HasPrefix(pkg, "cmd/") {
+			p, q := ours(imp)
+			if q && strings.HasPrefix(p, "bench") && !strings.HasPrefix(pkg, "cmd/") {
 				t.Errorf("%s imports %s: only cmd may use the bench harness", pkg, imp)
+			}
+			if q && p == "internal/testwait" {
+				t.Errorf("%s imports %s outside its tests: it is a test helper", pkg, imp)
 			}
 		}
 	}
