@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -253,23 +252,14 @@ func (t *target) waitHealthy(ctx context.Context, within time.Duration) error {
 
 // startInProcess runs a gateway with cfg in this process.
 func startInProcess(ctx context.Context, cfg config.Config, log zerolog.Logger) (*target, error) {
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	g := gateway.New(cfg, log)
-	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- g.Run(gctx) }()
-	select {
-	case <-g.Ready():
-	case err := <-done:
-		cancel()
-		return nil, fmt.Errorf("gateway: %w", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		return nil, errors.New("gateway not ready within 60s")
+	stop, err := g.Start(sctx)
+	if err != nil {
+		return nil, err
 	}
-	return &target{kind: TargetInProcess, api: g.APIURL(), nats: g.NATSURL(), stop: func() error {
-		cancel()
-		return <-done
-	}}, nil
+	return &target{kind: TargetInProcess, api: g.APIURL(), nats: g.NATSURL(), stop: stop}, nil
 }
 
 // localAccess reads the credentials a gateway the harness started keeps in its data dir: the local
