@@ -788,7 +788,7 @@ func TestLogsNeverShowSecretsOrHeaders(t *testing.T) {
 	if code, body := call(t, g, "DELETE", "/v1/endpoints/"+epDown.ID, ""); code != http.StatusNoContent {
 		t.Errorf("delete: %d %v", code, body)
 	}
-	g.stop(t)
+	g.Stop(t)
 
 	out := logs.String()
 	for _, want := range []string{"delivery failed", "dead-lettered", "circuit breaker", "endpoint disabled", "connection refused"} {

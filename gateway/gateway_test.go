@@ -21,6 +21,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
@@ -29,28 +30,21 @@ import (
 
 // testConfig is a gateway config on free ports and a temp data dir, with fast retries.
 func testConfig(t *testing.T) config.Config {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.NATSListen = "127.0.0.1:0"
-	cfg.Listen = "127.0.0.1:0"
+	cfg := gatewaytest.Config(t)
 	cfg.RetrySchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.LogLevel = "debug"
-	cfg.AllowTargets = []string{"127.0.0.0/8", "::1"} // the test receivers
 	return cfg
 }
 
 // running is a gateway started for a test.
 type running struct {
-	*gateway.Gateway
-	cfg     config.Config
-	api     *gateway.Client
-	cancel  context.CancelFunc
-	done    chan error
-	stopped sync.Once
+	*gatewaytest.Gateway
+	cfg config.Config
+	api *gateway.Client
 }
 
-// startGateway runs a gateway until the test ends (or stop is called), logging to the test.
+// startGateway runs a gateway until the test ends (or Stop is called), logging to the test.
 func startGateway(t *testing.T, cfg config.Config) *running {
 	t.Helper()
 	return startGatewayWriting(t, cfg, zerolog.NewTestWriter(t))
@@ -59,37 +53,8 @@ func startGateway(t *testing.T, cfg config.Config) *running {
 // startGatewayWriting is startGateway with the logs, at every level, written to w.
 func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running {
 	t.Helper()
-	log := zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger()
-	g := gateway.New(cfg, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Gateway: g, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- g.Run(ctx) }()
-	select {
-	case <-g.Ready():
-	case err := <-r.done:
-		t.Fatalf("gateway did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway not ready within 30s")
-	}
-	r.api = gateway.NewClient(g.APIURL())
-	t.Cleanup(func() { r.stop(t) })
-	return r
-}
-
-// stop shuts the gateway down and waits for it.
-func (r *running) stop(t *testing.T) {
-	t.Helper()
-	r.stopped.Do(func() {
-		r.cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Errorf("gateway run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("gateway did not stop within 30s")
-		}
-	})
+	g := gatewaytest.Start(t, cfg, zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger())
+	return &running{Gateway: g, cfg: cfg, api: gateway.NewClient(g.APIURL())}
 }
 
 // waitReady waits until the gateway's consumers are running.

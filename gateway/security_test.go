@@ -483,7 +483,7 @@ func TestDataDirAndLogsHoldNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.stop(t)
+	g.Stop(t)
 
 	secrets := []string{ep.Secret, strings.TrimPrefix(ep.Secret, "whsec_"), rotated.Secret, strings.TrimPrefix(rotated.Secret, "whsec_")}
 	err = filepath.WalkDir(cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
