@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		}
 		imports[strings.TrimPrefix(p.ImportPath, module)] = p.Imports
 	}
+	testHelpers := []string{"internal/testwait", "gateway/gatewaytest", "gateway/tlstest", "consumer/natstest"}
 	stdlib := func(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
 	ours := func(imp string) (string, bool) { return strings.CutPrefix(imp, module) }
 	rules := []struct {
@@ -73,7 +75,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 			if q && strings.HasPrefix(p, "bench") && !strings.HasPrefix(pkg, "cmd/") {
 				t.Errorf("%s imports %s: only cmd may use the bench harness", pkg, imp)
 			}
-			if q && p == "internal/testwait" {
+			if q && slices.Contains(testHelpers, p) {
 				t.Errorf("%s imports %s outside its tests: it is a test helper", pkg, imp)
 			}
 		}
