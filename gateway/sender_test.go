@@ -15,11 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
-	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -387,15 +385,7 @@ func TestBreakerEventCountsFailures(t *testing.T) {
 // under overload one line per record would flood the log.
 func TestDroppedLogRecordsAreCountedEachAndSaidOnce(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	nc := natstest.Connect(t, srv)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := consumer.Setup(t.Context(), js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10}); err != nil {
-		t.Fatal(err)
-	}
+	nc, _ := newStreams(t)
 	attempts, err := consumer.NewAttemptLog(t.Context(), nc)
 	if err != nil {
 		t.Fatal(err)
