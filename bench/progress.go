@@ -43,24 +43,20 @@ func (p *progress) phase(desc string, max int64) {
 }
 
 func (p *progress) describe(desc string) {
-	if p.w == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		p.bar.Describe(desc)
-	}
+	p.onBar(func(b *progressbar.ProgressBar) { b.Describe(desc) })
 }
 
-func (p *progress) set(n int64) {
+func (p *progress) set(n int64) { p.onBar(func(b *progressbar.ProgressBar) { _ = b.Set64(n) }) }
+
+// onBar runs f on the current bar, if any.
+func (p *progress) onBar(f func(*progressbar.ProgressBar)) {
 	if p.w == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {
-		_ = p.bar.Set64(n)
+		f(p.bar)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -66,9 +67,11 @@ func (e *events) body(dst []byte, prefix string, i int, t time.Duration) []byte 
 type publishing struct {
 	start, end time.Duration // offsets from the epoch: first publish, last PubAck
 	count      atomic.Int64  // acknowledged
-	retried    int           // publishes retried after an error
-	failed     int           // still not stored after the retries
-	lastErr    error
+
+	mu      sync.Mutex // the publishing loop and the PubAck waiter both count
+	retried int        // publishes retried after an error
+	failed  int        // still not stored after the retries
+	lastErr error
 }
 
 // rate is events acknowledged per second.
@@ -86,61 +89,35 @@ func (p *publishing) rate() float64 {
 // before a receiver can get it). It returns when every publish is acknowledged or failed, or ctx
 // ends.
 func publish(ctx context.Context, js jetstream.JetStream, ev *events, prefix string, now func() time.Duration, before func(i int, id, entity string)) *publishing {
-	sc := ev.sc
 	p := &publishing{}
-	window := make(chan struct{}, sc.Window)
-	futures := make(chan jetstream.PubAckFuture, sc.Window)
-	var mu sync.Mutex
+	window := make(chan struct{}, ev.sc.Window)
+	futures := make(chan jetstream.PubAckFuture, ev.sc.Window)
 	acks := make(chan struct{})
-	go func() { // PubAcks arrive in publish order, mostly: wait for each in turn
+	go func() {
 		defer close(acks)
-		for f := range futures {
-			select {
-			case <-f.Ok():
-			case <-ctx.Done(): // given up: counted as not stored
-				mu.Lock()
-				p.failed++
-				p.lastErr = ctx.Err()
-				mu.Unlock()
-				<-window
-				continue
-			case err := <-f.Err():
-				ok := retryPublish(ctx, js, f.Msg())
-				mu.Lock()
-				p.retried++
-				if !ok {
-					p.failed++
-					p.lastErr = err
-				}
-				mu.Unlock()
-				if !ok {
-					<-window
-					continue
-				}
-			}
-			p.count.Add(1)
-			<-window
-		}
+		p.awaitAcks(ctx, js, futures, window)
 	}()
-
 	p.start = now()
-	buf := make([]byte, 0, int(sc.Size)+64)
-publishing:
-	for i := range sc.Events {
-		if sc.Rate > 0 {
-			due := p.start + time.Duration(float64(i)/sc.Rate*float64(time.Second))
-			if wait := due - now(); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-					break publishing
-				}
-			}
+	p.send(ctx, js, ev, prefix, now, before, window, futures)
+	close(futures)
+	<-acks
+	p.end = now()
+	return p
+}
+
+// send publishes the events in turn, each once it is due and there is room in the window, until
+// all are sent or ctx ends.
+func (p *publishing) send(ctx context.Context, js jetstream.JetStream, ev *events, prefix string, now func() time.Duration, before func(i int, id, entity string),
+	window chan struct{}, futures chan<- jetstream.PubAckFuture) {
+	buf := make([]byte, 0, int(ev.sc.Size)+64)
+	for i := range ev.sc.Events {
+		if !p.due(ctx, i, ev.sc.Rate, now) {
+			return
 		}
 		select {
 		case window <- struct{}{}:
 		case <-ctx.Done():
-			break publishing
+			return
 		}
 		id, entity := ev.id(prefix, i), ev.entity(i)
 		before(i, id, entity)
@@ -151,42 +128,78 @@ publishing:
 		msg.Header.Set(subjects.HeaderEntity, entity)
 		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
-			ok := retryPublish(ctx, js, msg)
-			mu.Lock()
-			p.retried++
-			if ok {
-				p.count.Add(1)
-			} else {
-				p.failed++
-				p.lastErr = err
-			}
-			mu.Unlock()
+			p.retry(ctx, js, msg, err)
 			<-window
 			continue
 		}
-		futures <- f
+		futures <- f // awaitAcks frees its place in the window
 	}
-	close(futures)
-	<-acks
-	p.end = now()
-	return p
 }
 
-// retryPublish publishes msg synchronously a few times; the Nats-Msg-Id makes a retry of a publish
-// that was stored after all harmless.
+// due waits until event i is due at rate events/s (0: at once); false if ctx ended first.
+func (p *publishing) due(ctx context.Context, i int, rate float64, now func() time.Duration) bool {
+	if rate <= 0 {
+		return true
+	}
+	wait := p.start + time.Duration(float64(i)/rate*float64(time.Second)) - now()
+	if wait <= 0 {
+		return true
+	}
+	select {
+	case <-time.After(wait):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// awaitAcks waits for each publish's PubAck in turn (they arrive in publish order, mostly),
+// publishes again one that failed, and frees its place in the window.
+func (p *publishing) awaitAcks(ctx context.Context, js jetstream.JetStream, futures <-chan jetstream.PubAckFuture, window <-chan struct{}) {
+	for f := range futures {
+		select {
+		case <-f.Ok():
+			p.count.Add(1)
+		case <-ctx.Done(): // given up: counted as not stored
+			p.mu.Lock()
+			p.failed++
+			p.lastErr = ctx.Err()
+			p.mu.Unlock()
+		case err := <-f.Err():
+			p.retry(ctx, js, f.Msg(), err)
+		}
+		<-window
+	}
+}
+
+// retry publishes msg again after err, and counts the retry and how it went.
+func (p *publishing) retry(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, err error) {
+	ok := retryPublish(ctx, js, msg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.retried++
+	if ok {
+		p.count.Add(1)
+		return
+	}
+	p.failed++
+	p.lastErr = err
+}
+
+// retryPublish publishes msg synchronously up to 5 times, waiting 0.1 s, then twice as long
+// before each next try (1.5 s in all); the Nats-Msg-Id makes a retry of a publish that was stored
+// after all harmless.
 func retryPublish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) bool {
-	for try := range 5 {
+	retry := backoff.Backoff{First: 100 * time.Millisecond}
+	for try := 1; ; try++ {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := js.PublishMsg(pctx, msg)
 		cancel()
 		if err == nil {
 			return true
 		}
-		select {
-		case <-time.After(time.Duration(try+1) * 100 * time.Millisecond):
-		case <-ctx.Done():
+		if try == 5 || backoff.Sleep(ctx, retry.Next()) != nil {
 			return false
 		}
 	}
-	return false
 }

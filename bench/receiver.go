@@ -149,14 +149,14 @@ func newReceivers(sc Scenario, epoch time.Time, verify bool) (*receivers, error)
 		release: make(chan struct{}), errs: &errorLog{},
 		bufs: sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }},
 	}
-	shared := min(sc.Servers, sc.Endpoints-sc.Down)
-	for range shared {
+	listen := func() (*server, error) {
 		s, err := newServer(r, r.errs)
 		if err != nil {
 			r.close()
 			return nil, err
 		}
 		r.servers = append(r.servers, s)
+		return s, nil
 	}
 	add := func(behaviour string, srv *server) {
 		i := len(r.eps)
@@ -164,27 +164,32 @@ func newReceivers(sc Scenario, epoch time.Time, verify bool) (*receivers, error)
 		ep.url = "http://" + srv.addr + "/ep/" + strconv.Itoa(i)
 		r.eps = append(r.eps, ep)
 	}
+	addOwn := func(behaviour string) error { // on a server of its own, to refuse connections or hang
+		s, err := listen()
+		if err == nil {
+			add(behaviour, s)
+		}
+		return err
+	}
+	shared := min(sc.Servers, sc.Endpoints-sc.Down)
+	for range shared {
+		if _, err := listen(); err != nil {
+			return nil, err
+		}
+	}
 	for i := range sc.Endpoints {
-		if i < sc.Down { // a server of its own, so that it can refuse connections
-			s, err := newServer(r, r.errs)
-			if err != nil {
-				r.close()
+		if i < sc.Down {
+			if err := addOwn(down); err != nil {
 				return nil, err
 			}
-			r.servers = append(r.servers, s)
-			add(down, s)
 			continue
 		}
 		add(healthy, r.servers[(i-sc.Down)%shared])
 	}
 	for range sc.Hanging {
-		s, err := newServer(r, r.errs)
-		if err != nil {
-			r.close()
+		if err := addOwn(hanging); err != nil {
 			return nil, err
 		}
-		r.servers = append(r.servers, s)
-		add(hanging, s)
 	}
 	return r, nil
 }
@@ -231,20 +236,7 @@ func (r *receivers) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	st := s.stats[idx]
 	st.requests.Add(1)
-
-	switch {
-	case ep.behaviour == hanging:
-		st.failed.Add(1)
-		select {
-		case <-req.Context().Done():
-		case <-r.release:
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		return
-	case r.failure > 0 && rand.Float64() < r.failure:
-		st.failed.Add(1)
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusServiceUnavailable)
+	if r.failOnPurpose(w, req, ep, st) {
 		return
 	}
 	if r.verify {
@@ -254,16 +246,59 @@ func (r *receivers) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	var lat time.Duration
-	if i := bytes.Index(body, timestampKey); i >= 0 {
-		rest := body[i+len(timestampKey):]
-		end := bytes.IndexFunc(rest, func(c rune) bool { return c < '0' || c > '9' })
-		if t, err := strconv.ParseInt(string(rest[:max(end, 0)]), 10, 64); err == nil && end > 0 {
-			lat = arrived - time.Duration(t)
+	s.checker.Received(ep.name, id)
+	st.record(arrived, arrived-sentAt(body, arrived))
+	s.total.Add(1)
+	if r.latency > 0 {
+		select {
+		case <-time.After(r.latency):
+		case <-req.Context().Done():
 		}
 	}
-	s.checker.Received(ep.name, id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// failOnPurpose answers as a hanging or flaky receiver does, and says whether it did: a hanging
+// endpoint holds the request until the sender gives up or the harness lets it go; a flaky one
+// answers its share of requests with 503.
+func (r *receivers) failOnPurpose(w http.ResponseWriter, req *http.Request, ep *endpoint, st *epStats) bool {
+	switch {
+	case ep.behaviour == hanging:
+		st.failed.Add(1)
+		select {
+		case <-req.Context().Done():
+		case <-r.release:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return true
+	case r.failure > 0 && rand.Float64() < r.failure:
+		st.failed.Add(1)
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	}
+	return false
+}
+
+// sentAt is the publish offset an event's body carries (data.t); without one, arrived (no
+// latency is known).
+func sentAt(body []byte, arrived time.Duration) time.Duration {
+	i := bytes.Index(body, timestampKey)
+	if i < 0 {
+		return arrived
+	}
+	rest := body[i+len(timestampKey):]
+	end := bytes.IndexFunc(rest, func(c rune) bool { return c < '0' || c > '9' })
+	if t, err := strconv.ParseInt(string(rest[:max(end, 0)]), 10, 64); err == nil && end > 0 {
+		return time.Duration(t)
+	}
+	return arrived
+}
+
+// record counts a delivery that arrived at arrived, lat after it was published.
+func (st *epStats) record(arrived, lat time.Duration) {
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	st.hist.Record(lat)
 	if st.delivered == 0 {
 		st.first = arrived
@@ -272,16 +307,6 @@ func (r *receivers) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	st.delivered++
 	st.last = max(st.last, arrived)
-	st.mu.Unlock()
-	s.total.Add(1)
-
-	if r.latency > 0 {
-		select {
-		case <-time.After(r.latency):
-		case <-req.Context().Done():
-		}
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // errorLog counts the lines written to it and keeps the last one; it is an io.Writer for

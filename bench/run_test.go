@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/natsauth"
 )
 
@@ -157,23 +157,9 @@ func TestRunHangingEndpoint(t *testing.T) {
 // removes them again.
 func TestRunAgainstExistingGateway(t *testing.T) {
 	t.Parallel()
-	cfg := config.Default()
-	cfg.DataDir, cfg.NATSListen, cfg.Listen = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AllowTargets = []string{"127.0.0.1"}
+	cfg := gatewaytest.Config(t)
 	fast(&cfg)
-	g := gateway.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	select {
-	case <-g.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
+	g := gatewaytest.Start(t, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	sc := scenario(t, "smoke", Overrides{Events: ptr(100), Endpoints: ptr(2)})
 	cred, err := os.ReadFile(natsauth.Path(cfg.DataDir, natsauth.PublisherFile))
 	if err != nil {

@@ -2,25 +2,18 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/nats-io/nats.go"
 	"io"
-	"maps"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/config"
@@ -37,15 +30,16 @@ const (
 
 // target is the gateway under test.
 type target struct {
-	kind   string
-	api    string
-	nats   string
-	pub    []nats.Option // how the publisher authenticates
-	sub    []nats.Option // how the baseline's consumers authenticate
-	pid    int           // child only
-	exited chan struct{} // child only: closed when it exited
-	stop   func() error
-	logs   *tail
+	kind    string
+	api     string
+	nats    string
+	pub     []nats.Option // how the publisher authenticates
+	sub     []nats.Option // how the baseline's consumers authenticate
+	pid     int           // child only
+	exited  chan struct{} // child only: closed when it exited
+	exitErr error         // child only: how it exited, once exited is closed
+	stop    func() error
+	logs    *tail
 }
 
 // gone returns an error if the gateway process has exited.
@@ -61,80 +55,6 @@ func (t *target) gone() error {
 	}
 }
 
-// ProcStats are a process's figures read from /proc.
-type ProcStats struct {
-	CPU     time.Duration // user + system
-	RSS     int64         // resident now, bytes
-	PeakRSS int64         // high-water mark, bytes
-}
-
-// openFiles counts a process's open file descriptors (sockets included); -1 if unreadable.
-func openFiles(pid int) int {
-	d, err := os.Open("/proc/" + strconv.Itoa(pid) + "/fd")
-	if err != nil {
-		return -1
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return -1
-	}
-	return len(names)
-}
-
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
-// architecture Go runs on.
-const clockTicks = 100
-
-// readProc reads CPU time from /proc/<pid>/stat and memory from /proc/<pid>/status.
-func readProc(pid int) (ProcStats, error) {
-	var ps ProcStats
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ps, fmt.Errorf("read process stats: %w", err)
-	}
-	// The command name (field 2) may hold spaces; the fields after its closing parenthesis start
-	// at field 3 (state). utime and stime are fields 14 and 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return ps, errors.New("read process stats: unexpected /proc stat format")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return ps, errors.New("read process stats: unexpected /proc stat format")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return ps, errors.New("read process stats: unexpected /proc stat format")
-	}
-	ps.CPU = time.Duration(ut+st) * time.Second / clockTicks
-	b, err = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return ps, fmt.Errorf("read process status: %w", err)
-	}
-	for line := range strings.Lines(string(b)) {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		var dst *int64
-		switch k {
-		case "VmRSS":
-			dst = &ps.RSS
-		case "VmHWM":
-			dst = &ps.PeakRSS
-		default:
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if err == nil {
-			*dst = n << 10
-		}
-	}
-	return ps, nil
-}
-
 // procStats reads the target's figures; ok is false when it is not a process of ours.
 func (t *target) procStats() (ProcStats, bool) {
 	if t.pid == 0 {
@@ -144,67 +64,75 @@ func (t *target) procStats() (ProcStats, bool) {
 	return ps, err == nil
 }
 
-// tail keeps the last lines a child logged, and counts warnings and errors.
-type tail struct {
-	mu       sync.Mutex
-	lines    []string
-	warnings int
-	errors   int
-	distinct map[string]int // level, message and error of warnings and errors -> count
-}
-
-func (l *tail) add(line string) {
-	var e struct{ Level, Message, Error string }
-	if json.Unmarshal([]byte(line), &e) != nil { // not zerolog: the CLI's last word, or a panic
-		e.Level, e.Message = "stderr", strings.TrimSpace(line)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch e.Level {
-	case "warn":
-		l.warnings++
-	case "error", "fatal", "panic":
-		l.errors++
-	}
-	if e.Level != "" && e.Level != "info" && e.Level != "debug" && e.Level != "trace" {
-		if l.distinct == nil {
-			l.distinct = map[string]int{}
+// startTarget finds the gateway under test — the one at Options.APIURL, or one of the harness's
+// own — and checks that its API answers.
+func (r *runner) startTarget(ctx context.Context) error {
+	if r.o.APIURL != "" {
+		access, err := gateway.ClientOptions(r.o.NATS)
+		if err != nil {
+			return err
 		}
-		k := e.Level + ": " + e.Message
-		if e.Error != "" {
-			k += ": " + e.Error
+		r.tgt = &target{kind: TargetRemote, api: strings.TrimRight(r.o.APIURL, "/"), nats: r.o.NATSURL, pub: access, sub: access}
+	} else {
+		t, err := r.startOwnGateway(ctx)
+		if err != nil {
+			return err
 		}
-		k = idLike.ReplaceAllString(k, "…") // one entry per kind, not per event or endpoint
-		if _, ok := l.distinct[k]; ok || len(l.distinct) < 30 {
-			l.distinct[k]++
+		r.tgt = t
+	}
+	r.api = gateway.NewClient(r.tgt.api)
+	r.api.Token = r.o.APIToken
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.api.Do(hctx, "GET", "/healthz", nil, nil); err != nil {
+		return fmt.Errorf("gateway API at %s: %w", r.tgt.api, err)
+	}
+	return nil
+}
+
+// startOwnGateway starts a gateway of the harness's own, a child process or (without an
+// Executable) one in this process, on a temporary data dir removed when it stops.
+func (r *runner) startOwnGateway(ctx context.Context) (*target, error) {
+	dir, err := os.MkdirTemp("", "quaycast-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	var t *target
+	if r.o.Executable != "" {
+		t, err = startChild(ctx, r.o.Executable, dir, r.o.GatewayLogLevel, r.sc.GatewayArgs)
+	} else {
+		t, err = startInProcess(ctx, r.inProcessConfig(dir), r.o.Log)
+	}
+	if err == nil {
+		err = t.localAccess(dir, r.o.NATS.CA)
+	}
+	if err != nil {
+		if t != nil {
+			_ = t.stop()
 		}
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	l.lines = append(l.lines, line)
-	if len(l.lines) > 200 {
-		l.lines = l.lines[len(l.lines)-100:]
+	stop := t.stop
+	t.stop = func() error {
+		err := stop()
+		os.RemoveAll(dir)
+		return err
 	}
+	return t, nil
 }
 
-func (l *tail) String() string {
-	if l == nil {
-		return ""
+// inProcessConfig is the configuration of a gateway in this process: the defaults on loopback
+// ports and dir, loopback receivers allowed, then Options.Configure.
+func (r *runner) inProcessConfig(dir string) config.Config {
+	cfg := config.Default()
+	cfg.DataDir, cfg.NATSListen, cfg.Listen = dir, "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AllowTargets = []string{"127.0.0.1"} // the receivers are on loopback
+	if r.o.Configure != nil {
+		r.o.Configure(&cfg)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
+	return cfg
 }
-
-func (l *tail) counts() (warnings, errors int, distinct map[string]int) {
-	if l == nil {
-		return 0, 0, nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.warnings, l.errors, maps.Clone(l.distinct)
-}
-
-// idLike matches ids, numbers and addresses in log lines.
-var idLike = regexp.MustCompile(`ep_[a-z0-9]+|[A-Za-z0-9_.:-]*[0-9][A-Za-z0-9_.:-]*`)
 
 // freeAddr returns a loopback address free at the time of the call.
 func freeAddr() (string, error) {
@@ -218,6 +146,19 @@ func freeAddr() (string, error) {
 
 // startChild runs `exe serve` on loopback with its own data dir, and waits until its API answers.
 func startChild(ctx context.Context, exe, dataDir, logLevel string, extra []string) (*target, error) {
+	t, err := launchChild(exe, dataDir, logLevel, extra)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.waitHealthy(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// launchChild starts `exe serve` on free loopback ports; what it writes to stderr is kept in the
+// target's log tail.
+func launchChild(exe, dataDir, logLevel string, extra []string) (*target, error) {
 	natsAddr, err := freeAddr()
 	if err != nil {
 		return nil, fmt.Errorf("free port: %w", err)
@@ -245,118 +186,80 @@ func startChild(ctx context.Context, exe, dataDir, logLevel string, extra []stri
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start gateway %s: %w", exe, err)
 	}
-	exited := make(chan struct{})
-	t := &target{kind: TargetChild, api: "http://" + apiAddr, nats: "nats://" + natsAddr, pid: cmd.Process.Pid, logs: &tail{}, exited: exited}
-	var waitErr error
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			t.logs.add(sc.Text())
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		waitErr = cmd.Wait()
-		if waitErr != nil {
-			t.logs.add("exit: " + waitErr.Error())
-		}
-		close(exited)
-	}()
-	t.stop = func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("gateway pid %d did not stop within 30s of SIGTERM: killed", t.pid)
-		}
-		if waitErr != nil {
-			return fmt.Errorf("gateway exited: %w", waitErr)
-		}
-		return nil
+	t := &target{kind: TargetChild, api: "http://" + apiAddr, nats: "nats://" + natsAddr, pid: cmd.Process.Pid, logs: &tail{}, exited: make(chan struct{})}
+	go t.follow(cmd, stderr)
+	t.stop = func() error { return t.stopChild(cmd.Process) }
+	return t, nil
+}
+
+// follow keeps the child's stderr lines, then waits for it to exit.
+func (t *target) follow(cmd *exec.Cmd, stderr io.Reader) {
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		t.logs.add(sc.Text())
 	}
+	_, _ = io.Copy(io.Discard, stderr)
+	t.exitErr = cmd.Wait()
+	if t.exitErr != nil {
+		t.logs.add("exit: " + t.exitErr.Error())
+	}
+	close(t.exited)
+}
+
+// stopChild asks the child to stop with SIGTERM, and kills it after 30 s.
+func (t *target) stopChild(p *os.Process) error {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-t.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.Kill()
+		<-t.exited
+		return fmt.Errorf("gateway pid %d did not stop within 30s of SIGTERM: killed", t.pid)
+	}
+	if t.exitErr != nil {
+		return fmt.Errorf("gateway exited: %w", t.exitErr)
+	}
+	return nil
+}
+
+// waitHealthy waits until the child's API answers; a child that does not within the given time,
+// or before ctx ends, is stopped.
+func (t *target) waitHealthy(ctx context.Context, within time.Duration) error {
 	c := gateway.NewClient(t.api)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := c.Do(hctx, "GET", "/healthz", nil, nil)
 		cancel()
 		if err == nil {
-			return t, nil
+			return nil
 		}
 		select {
-		case <-exited:
-			return nil, fmt.Errorf("gateway exited at start: %v\n%s", waitErr, t.logs)
+		case <-t.exited:
+			return fmt.Errorf("gateway exited at start: %v\n%s", t.exitErr, t.logs)
 		case <-ctx.Done():
 			_ = t.stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = t.stop()
-			return nil, fmt.Errorf("gateway not answering on %s within 60s\n%s", t.api, t.logs)
+			return fmt.Errorf("gateway not answering on %s within %.0fs\n%s", t.api, within.Seconds(), t.logs)
 		}
 	}
 }
 
 // startInProcess runs a gateway with cfg in this process.
 func startInProcess(ctx context.Context, cfg config.Config, log zerolog.Logger) (*target, error) {
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	g := gateway.New(cfg, log)
-	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- g.Run(gctx) }()
-	select {
-	case <-g.Ready():
-	case err := <-done:
-		cancel()
-		return nil, fmt.Errorf("gateway: %w", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		return nil, errors.New("gateway not ready within 60s")
+	stop, err := g.Start(sctx)
+	if err != nil {
+		return nil, err
 	}
-	return &target{kind: TargetInProcess, api: g.APIURL(), nats: g.NATSURL(), stop: func() error {
-		cancel()
-		return <-done
-	}}, nil
-}
-
-// loopbackURL checks that raw is a URL on a loopback address: the harness sends traffic to
-// loopback only.
-func loopbackURL(field, raw string) error {
-	for _, one := range strings.Split(raw, ",") {
-		u, err := url.Parse(strings.TrimSpace(one))
-		if err != nil || u.Host == "" {
-			return &config.FieldError{Field: field, Reason: fmt.Sprintf("%q is not a URL", one)}
-		}
-		h := u.Hostname()
-		if h == "localhost" {
-			continue
-		}
-		if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
-			return &config.FieldError{Field: field, Reason: fmt.Sprintf("%q is not a loopback address: the harness sends traffic to loopback only", h)}
-		}
-	}
-	return nil
-}
-
-// RaiseOpenFileLimit lifts this process's limit on open files (which a gateway it starts
-// inherits) as far as it may: to the hard limit, or, where it is allowed to (root), to 1<<20.
-// Every connection the gateway makes to a receiver costs a file descriptor on both sides, and
-// 1,000 endpoints with 64 deliveries in flight each make tens of thousands of them.
-func RaiseOpenFileLimit() (from, to uint64, err error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, 0, err
-	}
-	from = lim.Cur
-	want := syscall.Rlimit{Cur: max(lim.Max, 1<<20), Max: max(lim.Max, 1<<20)}
-	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) != nil {
-		want = syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-			return from, from, err
-		}
-	}
-	return from, want.Cur, nil
+	return &target{kind: TargetInProcess, api: g.APIURL(), nats: g.NATSURL(), stop: stop}, nil
 }
 
 // localAccess reads the credentials a gateway the harness started keeps in its data dir: the local
@@ -377,4 +280,37 @@ func (t *target) localAccess(dataDir, ca string) error {
 		}
 	}
 	return nil
+}
+
+// connect opens one NATS connection for publishing and one for the baseline's consumers, and
+// finds the events stream.
+func (r *runner) connect(ctx context.Context) error {
+	opts := []nats.Option{nats.Name("quaycast-bench"), nats.Timeout(5 * time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { r.natsErrs.add(err.Error()) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				r.natsErrs.add("disconnected: " + err.Error())
+			}
+		}),
+	}
+	pub, err := nats.Connect(r.tgt.nats, append(opts, r.tgt.pub...)...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS %s: %w", r.tgt.nats, err)
+	}
+	r.conns = append(r.conns, pub)
+	sub, err := nats.Connect(r.tgt.nats, append(opts, r.tgt.sub...)...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS %s: %w", r.tgt.nats, err)
+	}
+	r.conns = append(r.conns, sub)
+	if r.pubJS, err = jetstream.New(pub, jetstream.WithPublishAsyncMaxPending(2*r.sc.Window), jetstream.WithPublishAsyncTimeout(30*time.Second)); err != nil {
+		return err
+	}
+	if r.subJS, err = jetstream.New(sub); err != nil {
+		return err
+	}
+	if r.o.Baseline {
+		r.stream, err = streamOf(ctx, r.subJS, r.sc.Types[0])
+	}
+	return err
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // The delivery log shows what was sent and what came back for every attempt, per endpoint and
@@ -55,7 +57,7 @@ func TestDeliveryLog(t *testing.T) {
 		Deliveries []rec
 		NextCursor string `json:"next_cursor"`
 	}
-	waitFor(t, 20*time.Second, "3 attempts in the log", func() bool {
+	testwait.For(t, 20*time.Second, "3 attempts in the log", func() bool {
 		page.Deliveries = nil
 		_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+ep.ID+"/deliveries", nil, &page)
 		return len(page.Deliveries) >= 3
@@ -206,7 +208,7 @@ func TestReceiverReplies(t *testing.T) {
 			ReplyError string `json:"reply_error"`
 		}
 	}
-	waitFor(t, 10*time.Second, "logs", func() bool {
+	testwait.For(t, 10*time.Second, "logs", func() bool {
 		log.Deliveries = nil
 		_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+good.ID+"/deliveries", nil, &log)
 		return len(log.Deliveries) == 1
@@ -214,7 +216,7 @@ func TestReceiverReplies(t *testing.T) {
 	if a := log.Deliveries[0].Alerts; len(a) != 1 || a[0]["message"] != "Draft exceeds berth limit" || a[0]["link"] != "https://planner.example/v/77" {
 		t.Errorf("logged alerts: %v", a)
 	}
-	waitFor(t, 10*time.Second, "logs", func() bool {
+	testwait.For(t, 10*time.Second, "logs", func() bool {
 		log.Deliveries = nil
 		_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+bad.ID+"/deliveries", nil, &log)
 		return len(log.Deliveries) == 1
@@ -247,7 +249,7 @@ func TestDeliveryLogLevels(t *testing.T) {
 			var page struct{ Deliveries []map[string]any }
 			want := map[string]int{"failures": 1, "off": 0}[level]
 			// The log is written without waiting: allow it a moment to land before counting.
-			waitFor(t, 5*time.Second, "the log", func() bool {
+			testwait.For(t, 5*time.Second, "the log", func() bool {
 				page.Deliveries = nil
 				_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+ep.ID+"/deliveries", nil, &page)
 				return len(page.Deliveries) >= want
@@ -315,7 +317,7 @@ func TestCredentialHeadersRedactedEverywhere(t *testing.T) {
 	noSecret("endpoint list", list)
 
 	var page struct{ Deliveries []map[string]any }
-	waitFor(t, 10*time.Second, "the test send in the log", func() bool {
+	testwait.For(t, 10*time.Second, "the test send in the log", func() bool {
 		page.Deliveries = nil
 		_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+ep.ID+"/deliveries", nil, &page)
 		return len(page.Deliveries) == 1
@@ -377,7 +379,7 @@ func TestAlertsReplies(t *testing.T) {
 	}
 	record := func(id string) logged {
 		var page struct{ Deliveries []logged }
-		waitFor(t, 10*time.Second, "the log of "+id, func() bool {
+		testwait.For(t, 10*time.Second, "the log of "+id, func() bool {
 			page.Deliveries = nil
 			_ = g.api.Do(context.Background(), "GET", "/v1/endpoints/"+id+"/deliveries", nil, &page)
 			return len(page.Deliveries) == 1

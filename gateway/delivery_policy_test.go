@@ -22,6 +22,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // request is one request a policy receiver got, whatever it answered.
@@ -335,7 +336,7 @@ func TestHangingEndpointDoesNotSlowOthers(t *testing.T) {
 	if n := len(healthy.requests()); n != events {
 		t.Errorf("healthy endpoint got %d requests, want exactly %d", n, events)
 	}
-	waitFor(t, 20*time.Second, "hanging endpoint's breaker open", func() bool {
+	testwait.For(t, 20*time.Second, "hanging endpoint's breaker open", func() bool {
 		return getEndpoint(t, g, epH.ID).Breaker.State == "open"
 	})
 	if st := getEndpoint(t, g, epG.ID).Breaker; st.State != "closed" {
@@ -367,16 +368,16 @@ func TestBreakerOpensAndResumesWithoutLoss(t *testing.T) {
 	}
 	publishNATS(t, g, evs...)
 
-	waitFor(t, 20*time.Second, "breaker open published", func() bool { return watch.count("open") >= 1 })
-	waitFor(t, 20*time.Second, "GET shows the breaker open", func() bool {
+	testwait.For(t, 20*time.Second, "breaker open published", func() bool { return watch.count("open") >= 1 })
+	testwait.For(t, 20*time.Second, "GET shows the breaker open", func() bool {
 		return getEndpoint(t, g, ep.ID).Breaker.State == "open"
 	})
 	// Keep failing through two more probes, each of which opens the breaker again.
-	waitFor(t, 20*time.Second, "two failed probes", func() bool { return watch.count("open") >= 3 })
+	testwait.For(t, 20*time.Second, "two failed probes", func() bool { return watch.count("open") >= 3 })
 	recv.setAnswer(answerAll(http.StatusOK))
 
 	recv.waitCount(t, events)
-	waitFor(t, 20*time.Second, "breaker closed published", func() bool { return watch.count("closed") >= 1 })
+	testwait.For(t, 20*time.Second, "breaker closed published", func() bool { return watch.count("closed") >= 1 })
 	waitDrained(t, g, ep.ID)
 	checkOrder(t, recv.byEntity(t), want)
 
@@ -555,7 +556,7 @@ func TestDeadLetters(t *testing.T) {
 	recv.setAnswer(answerAll(http.StatusOK))
 	checkReplayed := func(id string) {
 		t.Helper()
-		waitFor(t, 20*time.Second, id+" replayed", func() bool { return slices.Contains(recv.ids(), id) })
+		testwait.For(t, 20*time.Second, id+" replayed", func() bool { return slices.Contains(recv.ids(), id) })
 		for _, r := range recv.accepted() {
 			if r.Header.Get("webhook-id") != id {
 				continue
@@ -593,7 +594,7 @@ func TestDeadLetters(t *testing.T) {
 	// Purge.
 	recv.setAnswer(failBad)
 	publishNATS(t, g, ev("bad-3", "DL3"))
-	waitFor(t, 20*time.Second, "bad-3 dead-lettered", func() bool {
+	testwait.For(t, 20*time.Second, "bad-3 dead-lettered", func() bool {
 		return slices.Equal(deadIDs(listDead(t, g, ep.ID, "")), []string{"bad-3"})
 	})
 	if status, body := call(t, g, "DELETE", base, ""); status != http.StatusNoContent {
@@ -667,13 +668,13 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	g.waitReady(t)
 
 	publishNATS(t, g, event("g-1", "cargo_loaded", "E1"))
-	waitFor(t, 20*time.Second, "endpoint disabled", func() bool { return !getEndpoint(t, g, ep.ID).Enabled })
+	testwait.For(t, 20*time.Second, "endpoint disabled", func() bool { return !getEndpoint(t, g, ep.ID).Enabled })
 	d := getEndpoint(t, g, ep.ID)
 	if !strings.Contains(d.DisabledReason, "410") {
 		t.Errorf("disabled_reason %q, want it to mention 410", d.DisabledReason)
 	}
 	// The manager logs this once the endpoint's worker has stopped.
-	waitFor(t, 20*time.Second, "worker stopped", func() bool {
+	testwait.For(t, 20*time.Second, "worker stopped", func() bool {
 		return strings.Contains(logs.String(), "endpoint disabled: delivery paused")
 	})
 
@@ -777,10 +778,10 @@ func TestLogsNeverShowSecretsOrHeaders(t *testing.T) {
 		event("ok-1", "cargo_loaded", "L1"), event("bad-1", "cargo_loaded", "L2"),
 		event("refuse-1", "cargo_loaded", "L3"), event("ok-2", "cargo_loaded", "L1"))
 	ok.waitCount(t, 2)
-	waitFor(t, 20*time.Second, "dead letters of the failing and the down endpoint", func() bool {
+	testwait.For(t, 20*time.Second, "dead letters of the failing and the down endpoint", func() bool {
 		return *getEndpoint(t, g, epOK.ID).DeadLetters == 2 && *getEndpoint(t, g, epDown.ID).DeadLetters == 4
 	})
-	waitFor(t, 20*time.Second, "gone endpoint disabled", func() bool { return !getEndpoint(t, g, epGone.ID).Enabled })
+	testwait.For(t, 20*time.Second, "gone endpoint disabled", func() bool { return !getEndpoint(t, g, epGone.ID).Enabled })
 	if code, body := call(t, g, "PATCH", "/v1/endpoints/"+epOK.ID, `{"headers":{"Authorization":"Bearer `+token2+`"}}`); code != 200 {
 		t.Errorf("patch headers: %d %v", code, body)
 	}
@@ -789,7 +790,7 @@ func TestLogsNeverShowSecretsOrHeaders(t *testing.T) {
 	if code, body := call(t, g, "DELETE", "/v1/endpoints/"+epDown.ID, ""); code != http.StatusNoContent {
 		t.Errorf("delete: %d %v", code, body)
 	}
-	g.stop(t)
+	g.Stop(t)
 
 	out := logs.String()
 	for _, want := range []string{"delivery failed", "dead-lettered", "circuit breaker", "endpoint disabled", "connection refused"} {

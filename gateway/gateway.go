@@ -18,6 +18,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
 )
@@ -289,7 +290,8 @@ func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.
 		MaxConsumers: g.cfg.MaxEndpoints,
 		LogMaxAge:    g.cfg.LogMaxAge,
 	}
-	for wait := time.Second; ; wait = min(2*wait, 15*time.Second) {
+	retry := backoff.Backoff{First: time.Second, Max: 15 * time.Second}
+	for {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		events, kv, err := consumer.Setup(sctx, js, o)
 		cancel()
@@ -299,10 +301,9 @@ func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("set up JetStream: %w", err)
 		}
+		wait := retry.Next()
 		g.log.Warn().Err(err).Dur("retry_in", wait).Msg("set up JetStream")
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, wait) != nil {
 			return nil, nil, fmt.Errorf("set up JetStream: %w", err)
 		}
 	}

@@ -21,35 +21,30 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
 )
 
 // testConfig is a gateway config on free ports and a temp data dir, with fast retries.
 func testConfig(t *testing.T) config.Config {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.NATSListen = "127.0.0.1:0"
-	cfg.Listen = "127.0.0.1:0"
+	cfg := gatewaytest.Config(t)
 	cfg.RetrySchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.LogLevel = "debug"
-	cfg.AllowTargets = []string{"127.0.0.0/8", "::1"} // the test receivers
 	return cfg
 }
 
 // running is a gateway started for a test.
 type running struct {
-	*gateway.Gateway
-	cfg     config.Config
-	api     *gateway.Client
-	cancel  context.CancelFunc
-	done    chan error
-	stopped sync.Once
+	*gatewaytest.Gateway
+	cfg config.Config
+	api *gateway.Client
 }
 
-// startGateway runs a gateway until the test ends (or stop is called), logging to the test.
+// startGateway runs a gateway until the test ends (or Stop is called), logging to the test.
 func startGateway(t *testing.T, cfg config.Config) *running {
 	t.Helper()
 	return startGatewayWriting(t, cfg, zerolog.NewTestWriter(t))
@@ -58,43 +53,14 @@ func startGateway(t *testing.T, cfg config.Config) *running {
 // startGatewayWriting is startGateway with the logs, at every level, written to w.
 func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running {
 	t.Helper()
-	log := zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger()
-	g := gateway.New(cfg, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Gateway: g, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- g.Run(ctx) }()
-	select {
-	case <-g.Ready():
-	case err := <-r.done:
-		t.Fatalf("gateway did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway not ready within 30s")
-	}
-	r.api = gateway.NewClient(g.APIURL())
-	t.Cleanup(func() { r.stop(t) })
-	return r
-}
-
-// stop shuts the gateway down and waits for it.
-func (r *running) stop(t *testing.T) {
-	t.Helper()
-	r.stopped.Do(func() {
-		r.cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Errorf("gateway run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("gateway did not stop within 30s")
-		}
-	})
+	g := gatewaytest.Start(t, cfg, zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger())
+	return &running{Gateway: g, cfg: cfg, api: gateway.NewClient(g.APIURL())}
 }
 
 // waitReady waits until the gateway's consumers are running.
 func (r *running) waitReady(t *testing.T) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "readyz", func() bool {
+	testwait.For(t, 20*time.Second, "readyz", func() bool {
 		return r.api.Do(context.Background(), "GET", "/readyz", nil, nil) == nil
 	})
 }
@@ -202,18 +168,7 @@ func (rc *receiver) byEntity(t *testing.T) map[string][]string {
 // waitCount waits until the receiver accepted at least n requests.
 func (rc *receiver) waitCount(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return len(rc.accepted()) >= n })
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 30*time.Second, fmt.Sprintf("%d deliveries", n), func() bool { return len(rc.accepted()) >= n })
 }
 
 // event builds an envelope's bytes.
@@ -286,8 +241,6 @@ func publishNATS(t *testing.T, g natsConnector, events ...[]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	for _, ev := range events {
 		var env struct{ ID, Type, Source, Entity string }
 		if err := json.Unmarshal(ev, &env); err != nil {
@@ -296,7 +249,11 @@ func publishNATS(t *testing.T, g natsConnector, events ...[]byte) {
 		msg := nats.NewMsg("evt." + env.Source + "." + env.Type)
 		msg.Data = ev
 		msg.Header.Set("Nats-Msg-Id", env.ID)
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
+		// A deadline per event, not for all: 200 of them took more than 10 s on a starved machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := js.PublishMsg(ctx, msg)
+		cancel()
+		if err != nil {
 			t.Fatalf("publish %s: %v", env.ID, err)
 		}
 	}
@@ -314,7 +271,7 @@ func waitDrained(t *testing.T, g natsConnector, ids ...string) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	for _, id := range ids {
-		waitFor(t, 30*time.Second, "consumer "+id+" drained", func() bool {
+		testwait.For(t, 30*time.Second, "consumer "+id+" drained", func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			info, err := js.Consumer(ctx, "QUAYCAST_EVENTS", id)
@@ -375,7 +332,7 @@ func TestDeliversEachEndpointExactlyItsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, 20*time.Second, "deliveries", func() bool {
+	testwait.For(t, 20*time.Second, "deliveries", func() bool {
 		return len(recvA.accepted()) >= len(wantA) && len(recvB.accepted()) >= len(wantB)
 	})
 	waitDrained(t, g, epA.ID, epB.ID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 )
 
@@ -59,7 +60,7 @@ func TestMetricsHealthAndRequestIDs(t *testing.T) {
 		`quaycast_delivery_attempt_duration_seconds_count{outcome="delivered"} 1`,
 		`quaycast_invalid_events_total 2`, // seen by both endpoints' consumers
 	}
-	waitFor(t, 20*time.Second, "metrics", func() bool {
+	testwait.For(t, 20*time.Second, "metrics", func() bool {
 		m := scrape(t, g)
 		for _, w := range want {
 			if !strings.Contains(m, w) {
@@ -107,7 +108,7 @@ func TestReadinessAndDeliveryState(t *testing.T) {
 	if d, ok := body["degraded"].([]any); status != 200 || !ok || len(d) != 0 {
 		t.Errorf("readyz: %d %v, want 200 with an empty degraded list", status, body)
 	}
-	waitFor(t, 10*time.Second, "the enabled endpoint delivering", func() bool {
+	testwait.For(t, 10*time.Second, "the enabled endpoint delivering", func() bool {
 		_, b := call(t, g, "GET", "/v1/endpoints/"+ep.ID, "")
 		return b["delivery_state"] == "delivering"
 	})

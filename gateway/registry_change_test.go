@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 )
 
@@ -55,7 +56,7 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "consumer filter updated", func() bool {
+	testwait.For(t, 10*time.Second, "consumer filter updated", func() bool {
 		c, err := stream.Consumer(ctx, ep.ID)
 		return err == nil && slices.Contains(c.CachedInfo().Config.FilterSubjects, "evt.*.cargo_gated_in")
 	})
@@ -70,12 +71,12 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 	if err := g.api.Do(ctx, "DELETE", "/v1/endpoints/"+ep.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "consumer deleted", func() bool {
+	testwait.For(t, 10*time.Second, "consumer deleted", func() bool {
 		_, err := stream.Consumer(ctx, ep.ID)
 		return err != nil
 	})
 	publishNATS(t, g, event("c1", "cargo_loaded", "C1"))
-	waitFor(t, 10*time.Second, "clock endpoint got c1", func() bool { return slices.Contains(clock.ids(), "c1") })
+	testwait.For(t, 10*time.Second, "clock endpoint got c1", func() bool { return slices.Contains(clock.ids(), "c1") })
 	if got := recv.ids(); !slices.Equal(got, []string{"a2", "b1", "b2"}) {
 		t.Errorf("after delete got %v, want no more than [a2 b1 b2]", got)
 	}

@@ -31,10 +31,10 @@ type replyRig struct {
 	url   string
 }
 
-func newReplyRig(t *testing.T, o SenderOptions) *replyRig {
+// newStreams starts an embedded JetStream server with quaycast's streams, and connects to it.
+func newStreams(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	s := natstest.Start(t)
-	nc := natstest.Connect(t, s)
+	nc := natstest.Connect(t, natstest.Start(t))
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +42,12 @@ func newReplyRig(t *testing.T, o SenderOptions) *replyRig {
 	if _, _, err := consumer.Setup(t.Context(), js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10}); err != nil {
 		t.Fatal(err)
 	}
+	return nc, js
+}
+
+func newReplyRig(t *testing.T, o SenderOptions) *replyRig {
+	t.Helper()
+	nc, js := newStreams(t)
 	rig := &replyRig{replies: make(chan *nats.Msg, 4)}
 	sub, err := nc.ChanSubscribe(consumer.ReplyPrefix+">", rig.replies)
 	if err != nil {

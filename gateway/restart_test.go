@@ -32,7 +32,7 @@ func TestRestartResumesWhereItLeftOff(t *testing.T) {
 	publish(0, 10)
 	recv.waitCount(t, 10)
 	waitDrained(t, externalNATS(ns.ClientURL()), ep.ID)
-	g.stop(t)
+	g.Stop(t)
 
 	publish(10, 25) // while no gateway runs
 
@@ -65,7 +65,7 @@ func TestRestartOnSameDataDirKeepsUndelivered(t *testing.T) {
 		want = append(want, id)
 		publishNATS(t, g, event(id, "cargo_gated_in", fmt.Sprintf("C%d", i%2)))
 	}
-	g.stop(t)
+	g.Stop(t)
 	if n := len(recv.ids()); n != 0 {
 		t.Fatalf("receiver accepted %d events while answering 503", n)
 	}

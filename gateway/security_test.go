@@ -26,6 +26,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/tlstest"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 )
 
@@ -44,7 +45,7 @@ func (e *natsErrors) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
 // waitFor waits until a violation naming subject was reported.
 func (e *natsErrors) wait(t *testing.T, subject string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "a permissions violation for "+subject, func() bool {
+	testwait.For(t, 10*time.Second, "a permissions violation for "+subject, func() bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for _, s := range e.errs {
@@ -295,7 +296,7 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 	}
 	edited := gateway.NewClient(g.APIURL())
 	edited.Token = real.Token
-	waitFor(t, 10*time.Second, "the edited token refused", func() bool { // checks are cached 5 s
+	testwait.For(t, 10*time.Second, "the edited token refused", func() bool { // checks are cached 5 s
 		err := edited.Do(ctx, "GET", "/v1/endpoints", nil, nil)
 		return errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized
 	})
@@ -312,7 +313,7 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 	var list struct {
 		Publishers []struct{ ID, Error string }
 	}
-	waitFor(t, 10*time.Second, "the forged publisher listed with an error", func() bool {
+	testwait.For(t, 10*time.Second, "the forged publisher listed with an error", func() bool {
 		_ = g.api.Do(ctx, "GET", "/v1/publishers", nil, &list)
 		for _, p := range list.Publishers {
 			if p.ID == "pub_00112233445566778899" && p.Error != "" {
@@ -482,7 +483,7 @@ func TestDataDirAndLogsHoldNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.stop(t)
+	g.Stop(t)
 
 	secrets := []string{ep.Secret, strings.TrimPrefix(ep.Secret, "whsec_"), rotated.Secret, strings.TrimPrefix(rotated.Secret, "whsec_")}
 	err = filepath.WalkDir(cfg.DataDir, func(path string, d fs.DirEntry, err error) error {

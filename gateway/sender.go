@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,7 +50,7 @@ type Sender struct {
 	inFlight  chan struct{} // a slot per POST in flight
 	replyMem  replyMemory   // bytes of replies held
 
-	droppedLogged atomic.Int64 // when a dropped log record was last logged, Unix seconds
+	droppedLog zerolog.Logger // log, sampled to a line a minute: for dropped delivery-log records
 }
 
 var _ consumer.Deliverer = (*Sender)(nil)
@@ -99,11 +98,12 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 			// somewhere the operator never registered.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		log:       log,
-		o:         o,
-		endpoints: make(map[string]*endpointState),
-		inFlight:  make(chan struct{}, o.MaxInFlight),
-		bufs:      sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
+		log:        log,
+		droppedLog: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
+		o:          o,
+		endpoints:  make(map[string]*endpointState),
+		inFlight:   make(chan struct{}, o.MaxInFlight),
+		bufs:       sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 	}
 	s.replyMem.max = o.MaxReplyMemory
 	return s
@@ -342,10 +342,7 @@ func (s *Sender) logDropped(a *Attempt, err error) {
 	if s.o.OnLogDropped != nil {
 		s.o.OnLogDropped()
 	}
-	now := time.Now().Unix()
-	if last := s.droppedLogged.Load(); now-last >= 60 && s.droppedLogged.CompareAndSwap(last, now) {
-		s.log.Warn().Err(err).Str("endpoint_id", a.EndpointID).Msg("delivery log records dropped (more may follow; see quaycast_delivery_log_dropped_total)")
-	}
+	s.droppedLog.Warn().Err(err).Str("endpoint_id", a.EndpointID).Msg("delivery log records dropped (more may follow; see quaycast_delivery_log_dropped_total)")
 }
 
 // classify decides what an attempt came to from the status code, the reply's headers and the

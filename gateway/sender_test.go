@@ -1,17 +1,25 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 func TestClassify(t *testing.T) {
@@ -188,18 +196,6 @@ func (l *breakerLog) path() []string {
 	return out
 }
 
-// poll waits until cond holds, failing the test after timeout.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func outcome(r consumer.Result) func() consumer.Outcome {
 	return func() consumer.Outcome { return consumer.Outcome{Result: r} }
 }
@@ -247,7 +243,7 @@ func TestBreaker(t *testing.T) {
 		}
 
 		// After the cooldown one probe goes through; a second one at the same time does not.
-		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		testwait.For(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
 		entered, release := make(chan struct{}), make(chan struct{})
 		probeDone := make(chan consumer.Outcome, 1)
 		go func() {
@@ -295,7 +291,7 @@ func TestBreaker(t *testing.T) {
 		for range 3 {
 			b.run(outcome(consumer.Retry), notCancelled)
 		}
-		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		testwait.For(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
 		if out := b.run(outcome(consumer.Retry), notCancelled); out.Result != consumer.Retry {
 			t.Fatalf("probe: %v, want the attempt's Retry", out.Result)
 		}
@@ -357,7 +353,7 @@ func TestBreaker(t *testing.T) {
 		for range 3 {
 			b.run(outcome(consumer.Retry), notCancelled)
 		}
-		poll(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+		testwait.For(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
 		b.run(outcome(consumer.Retry), func() bool { return true })
 		called := false
 		out := b.run(func() consumer.Outcome { called = true; return consumer.Outcome{Result: consumer.Delivered} }, notCancelled)
@@ -382,5 +378,43 @@ func TestBreakerEventCountsFailures(t *testing.T) {
 	}
 	if evs[0].Failures < 3 {
 		t.Errorf("open event says consecutive_failures %d, want the 3 that opened it", evs[0].Failures)
+	}
+}
+
+// A delivery-log record that cannot be written is counted every time but said once a minute:
+// under overload one line per record would flood the log.
+func TestDroppedLogRecordsAreCountedEachAndSaidOnce(t *testing.T) {
+	t.Parallel()
+	nc, _ := newStreams(t)
+	attempts, err := consumer.NewAttemptLog(t.Context(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close() // every record appended from now on is dropped
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(rcv.Close)
+	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8", "::1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	var dropped atomic.Int64
+	s := NewSender(zerolog.New(zerolog.SyncWriter(&logged)), SenderOptions{Log: attempts, Targets: targets, OnLogDropped: func() { dropped.Add(1) }})
+	// The sender's own sampler with an hour for its minute, so that a slow machine cannot make it two.
+	s.droppedLog = s.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Hour})
+	ep := &consumer.Endpoint{ID: "ep_dropped", URL: rcv.URL, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
+		Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
+	for i := range 5 {
+		env := subjects.Envelope{ID: fmt.Sprintf("evt-%d", i), Type: "voyage_updated", Source: "tos", Entity: "V1", OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
+		a, err := s.Test(t.Context(), &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1})
+		if err != nil || a.Outcome != "delivered" {
+			t.Fatalf("send %d: outcome %v, %v", i, a, err)
+		}
+	}
+	if n := dropped.Load(); n != 5 {
+		t.Errorf("%d records counted as dropped, want 5", n)
+	}
+	if n := strings.Count(logged.String(), "delivery log records dropped"); n != 1 {
+		t.Errorf("said %d times, want once:\n%s", n, logged.String())
 	}
 }

@@ -185,7 +185,7 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 		t.Errorf("stored endpoint holds the secret in the clear: %s", raw)
 	}
 	nc.Close()
-	g.stop(t)
+	g.Stop(t)
 
 	// Started with another key (here the one it generates in the data dir when none is given),
 	// the gateway refuses to start rather than run with endpoints it cannot sign for.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -62,7 +63,7 @@ func TestTargetSafety(t *testing.T) {
 	g.waitReady(t)
 	publishNATS(t, g, event("sneak-1", "cargo_loaded", "C1"))
 	var log struct{ Deliveries []struct{ Error string } }
-	waitFor(t, 20*time.Second, "a refused attempt in the log", func() bool {
+	testwait.For(t, 20*time.Second, "a refused attempt in the log", func() bool {
 		log.Deliveries = nil
 		_ = g.api.Do(ctx, "GET", "/v1/endpoints/"+ep.ID+"/deliveries", nil, &log)
 		return len(log.Deliveries) > 0

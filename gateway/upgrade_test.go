@@ -108,7 +108,7 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 				t.Errorf("round %d: endpoint %d (%s) signed with another secret: %v", round, i, ep.Profile, err)
 			}
 		}
-		g.stop(t)
+		g.Stop(t)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		}
 		imports[strings.TrimPrefix(p.ImportPath, module)] = p.Imports
 	}
+	testHelpers := []string{"internal/testwait", "gateway/gatewaytest", "gateway/tlstest", "consumer/natstest"}
 	stdlib := func(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
 	ours := func(imp string) (string, bool) { return strings.CutPrefix(imp, module) }
 	rules := []struct {
@@ -44,6 +46,8 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		{"subjects", "what an event is: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"gateway/signature", "the signing schemes: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"seal", "the secret key: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"internal/backoff", "waits between retries, for every package: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"internal/testwait", "polling in tests: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"config", "nothing from quaycast", func(imp string) bool { _, q := ours(imp); return q }},
 		{"consumer", "the delivery engine: no HTTP, no gateway, config, natsauth or bench", func(imp string) bool {
 			p, q := ours(imp)
@@ -67,8 +71,12 @@ func TestImportsKeepTheLayout(t *testing.T) {
 	}
 	for pkg, imps := range imports {
 		for _, imp := range imps {
-			if p, q := ours(imp); q && strings.HasPrefix(p, "bench") && !strings.HasPrefix(pkg, "cmd/") {
+			p, q := ours(imp)
+			if q && strings.HasPrefix(p, "bench") && !strings.HasPrefix(pkg, "cmd/") {
 				t.Errorf("%s imports %s: only cmd may use the bench harness", pkg, imp)
+			}
+			if q && slices.Contains(testHelpers, p) {
+				t.Errorf("%s imports %s outside its tests: it is a test helper", pkg, imp)
 			}
 		}
 	}

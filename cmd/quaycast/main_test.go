@@ -25,6 +25,7 @@ import (
 
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 )
 
@@ -246,13 +247,7 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 func waitReady(t *testing.T, api string) {
 	t.Helper()
 	c := gateway.NewClient(api)
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Do(context.Background(), "GET", "/readyz", nil, nil) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("not ready within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, 30*time.Second, "readyz", func() bool { return c.Do(context.Background(), "GET", "/readyz", nil, nil) == nil })
 }
 
 // Dead letters from the CLI: a refused event is listed, replayed once the receiver accepts it,
@@ -279,13 +274,9 @@ func TestDeadLettersCLI(t *testing.T) {
 	waitReady(t, p.api)
 	run(t, "publish", "--nats-url", p.nats, "--data-dir", dataDir, "--type", "cargo_loaded", "--entity", "E1", "--id", "dl-1")
 
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(run(t, "dead-letters", "list", "--api", p.api, ep.ID), `"event_id": "dl-1"`) {
-		if time.Now().After(deadline) {
-			t.Fatal("dl-1 not dead-lettered within 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.For(t, 30*time.Second, "dl-1 dead-lettered", func() bool {
+		return strings.Contains(run(t, "dead-letters", "list", "--api", p.api, ep.ID), `"event_id": "dl-1"`)
+	})
 	refuse.Store(false)
 	if out := run(t, "dead-letters", "replay", "--api", p.api, ep.ID, "dl-1"); !strings.Contains(out, `"replayed": 1`) {
 		t.Errorf("replay printed %q", out)

@@ -5,15 +5,19 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // receiverPy is the example receiver, from this package's folder.
@@ -130,19 +134,12 @@ func startReceiverPy(t *testing.T, args, env []string) *receiverProc {
 // as JSON.
 func (r *receiverProc) waitFor(t *testing.T, prefix string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testwait.For(t, 30*time.Second, fmt.Sprintf("receiver.py at %s to print a line %q...", r.url, prefix), func() bool {
 		r.mu.Lock()
-		for _, l := range r.lines {
-			if rest, ok := strings.CutPrefix(l, prefix); ok && json.Valid([]byte(rest)) {
-				r.mu.Unlock()
-				return
-			}
-		}
-		r.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("receiver.py at %s printed no line %q... within 30s", r.url, prefix)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer r.mu.Unlock()
+		return slices.ContainsFunc(r.lines, func(l string) bool {
+			rest, ok := strings.CutPrefix(l, prefix)
+			return ok && json.Valid([]byte(rest))
+		})
+	})
 }

@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+func mib(b int64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 }
+
+func usage(ps ProcStats, cpu time.Duration) *Usage {
+	return &Usage{CPUSeconds: cpu.Seconds(), RSSMiB: mib(ps.RSS), PeakRSSMiB: mib(ps.PeakRSS)}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func latency(h *Histogram) Latency {
+	return Latency{Count: h.Count(), P50: ms(h.Quantile(0.50)), P90: ms(h.Quantile(0.90)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), Mean: ms(h.Mean())}
+}
+
+func spread(v []float64) MinMedMax {
+	if len(v) == 0 {
+		return MinMedMax{}
+	}
+	slices.Sort(v)
+	return MinMedMax{Min: v[0], Median: percentile(v, 50), Max: v[len(v)-1]}
+}
+
+// figures fills in the delivery figures from the round's sink.
+func (rd *Round) figures(eps []*endpoint, s *sink, start, end, upAt time.Duration) {
+	var rates, p99s, gaps []float64
+	var last time.Duration
+	drain := &Drain{FirstDeliverySecond: -1}
+	var drainFirst, drainLast time.Duration
+	for _, ep := range eps {
+		st := s.stats[ep.index]
+		if st == nil {
+			continue
+		}
+		rd.Requests += st.requests.Load()
+		rd.FailedOnPurpose += st.failed.Load()
+		rd.BadSignatures += st.badSig.Load()
+		if ep.behaviour == hanging {
+			continue
+		}
+		st.mu.Lock()
+		rd.hist.Merge(&st.hist)
+		rd.Delivered += st.delivered
+		if st.delivered > 0 {
+			last = max(last, st.last)
+			if d := (st.last - start).Seconds(); d > 0 {
+				rates = append(rates, float64(st.delivered)/d)
+			}
+			p99s = append(p99s, ms(st.hist.Quantile(0.99)))
+			gaps = append(gaps, ms(st.maxGap))
+		} else {
+			rates = append(rates, 0)
+		}
+		if ep.behaviour == down {
+			drain.Events += st.delivered
+			if st.delivered > 0 {
+				if f := (st.first - upAt).Seconds(); drain.FirstDeliverySecond < 0 || f < drain.FirstDeliverySecond {
+					drain.FirstDeliverySecond, drainFirst = f, st.first
+				}
+				drainLast = max(drainLast, st.last)
+			}
+		}
+		st.mu.Unlock()
+	}
+	if last == 0 {
+		last = end
+	}
+	rd.DeliverSeconds = (last - start).Seconds()
+	if rd.DeliverSeconds > 0 {
+		rd.DeliveriesPerSec = float64(rd.Delivered) / rd.DeliverSeconds
+	}
+	rd.Latency = latency(&rd.hist)
+	rd.PerEndpoint = Spread{DeliveriesPerSec: spread(rates), P99Ms: spread(p99s), MaxGapMs: spread(gaps)}
+	if upAt > 0 {
+		drain.Seconds = (drainLast - upAt).Seconds()
+		if drain.Seconds > 0 {
+			drain.PerSec = float64(drain.Events) / drain.Seconds
+		}
+		if d := (drainLast - drainFirst).Seconds(); d > 0 {
+			drain.DrainPerSec = float64(drain.Events) / d
+		}
+		rd.Drain = drain
+	}
+}

@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// defaultTypes are four types of four groups, as a terminal publishes them.
+var defaultTypes = []string{"cargo_gated_in", "cargo_loaded", "hold_applied", "reefer_plugged_in"}
+
+func allTypes() []string {
+	var names []string
+	for _, t := range subjects.Catalogue() {
+		names = append(names, t.Name)
+	}
+	return names
+}
+
+// base is the scenario every preset starts from: 1 KiB events to 10 endpoints, as fast as
+// possible.
+func base() Scenario {
+	return Scenario{
+		Events: 20_000, Endpoints: 10, Entities: 1_000, Size: 1 << 10, Window: 1024,
+		Types: slices.Clone(defaultTypes), Subscribe: SubscribeSame, Idle: Duration(2 * time.Second),
+		Servers: 20, Seed: 1,
+	}
+}
+
+// presets are the named scenarios. Each finishes in a few minutes on a 2-core machine; flags
+// change any of their values.
+var presets = map[string]struct {
+	about string
+	make  func(s *Scenario)
+}{
+	"standard": {"1 KiB events of 4 types to 10 endpoints, as fast as possible", func(*Scenario) {}},
+	"smoke":    {"a few hundred events to 3 endpoints: checks the set-up in seconds", func(s *Scenario) { s.Events, s.Endpoints, s.Entities, s.Size, s.Idle = 300, 3, 10, 256, 0 }},
+	"latency": {"2,000 events/s to 10 endpoints: end-to-end latency at a steady rate", func(s *Scenario) {
+		s.Events, s.Rate = 20_000, 2000
+	}},
+	"fanout": {"one event type to 1,000 endpoints", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Entities, s.Types = 200, 1000, 100, []string{"cargo_gated_in"}
+	}},
+	"many-entities": {"every event its own entity: as many lanes as events", func(s *Scenario) {
+		s.Events, s.Entities = 20_000, 20_000
+	}},
+	"hot-entity": {"every event of one entity: strictly serial per endpoint", func(s *Scenario) {
+		s.Events, s.Entities = 5000, 1
+	}},
+	"flaky": {"receivers answer 10 % of requests with 503 (Retry-After: 1)", func(s *Scenario) {
+		s.Events, s.Failure = 10_000, 0.1
+	}},
+	"slow": {"receivers answer after 50 ms", func(s *Scenario) {
+		s.Events, s.Latency = 10_000, Duration(50*time.Millisecond)
+	}},
+	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; also run without it", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Hanging, s.Rate = 10_000, 5, 1, 500
+	}},
+	"backlog": {"100,000 events published while the endpoint is down, then it comes back: the drain", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Down, s.Size = 100_000, 1, 1, 512
+	}},
+	"endpoints-10k": {"10,000 endpoints, one type each: registration time, memory, idle CPU, throughput", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Entities, s.Size = 200, 10_000, 100, 512
+		s.Types, s.Subscribe, s.Idle = allTypes(), SubscribeSpread, Duration(10*time.Second)
+	}},
+}
+
+// Presets lists the preset names with a line about each, sorted.
+func Presets() []string {
+	var out []string
+	for name, p := range presets {
+		out = append(out, name+": "+p.about)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Overrides are the scenario values given as flags; nil means not given.
+type Overrides struct {
+	Events, Endpoints, Entities *int
+	Size                        *config.ByteSize
+	Rate                        *float64
+	Window                      *int
+	Types                       []string
+	Subscribe                   *string
+	Latency                     *time.Duration
+	Failure                     *float64
+	Hanging, Down               *int
+	Idle                        *time.Duration
+	Servers                     *int
+	Seed                        *uint64
+}
+
+// Resolve builds the scenario of a run: the preset (from the flag, else the file's preset key,
+// else "standard"), then the file's values, then the flags. Unless --entities is given, the
+// entities are at most the events. It validates the result.
+func Resolve(preset string, file []byte, o Overrides) (Scenario, error) {
+	s, err := fromPreset(preset, file)
+	if err != nil {
+		return Scenario{}, err
+	}
+	if len(file) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(file))
+		dec.KnownFields(true)
+		if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+			return Scenario{}, &config.FieldError{Field: "scenario", Reason: yamlReason(err)}
+		}
+		s.Preset = ""
+	}
+	o.apply(&s)
+	return s, s.Validate()
+}
+
+// fromPreset is the scenario of the preset named by the flag, else by the file's preset key, else
+// of "standard"; an unknown name is an error naming where it came from.
+func fromPreset(name string, file []byte) (Scenario, error) {
+	var head struct {
+		Preset string `yaml:"preset"`
+	}
+	if len(file) > 0 {
+		if err := yaml.Unmarshal(file, &head); err != nil {
+			return Scenario{}, &config.FieldError{Field: "scenario", Reason: yamlReason(err)}
+		}
+	}
+	field := "preset"
+	if name == "" {
+		name, field = head.Preset, "scenario"
+	}
+	if name == "" {
+		name = "standard"
+	}
+	p, ok := presets[name]
+	if !ok {
+		names := slices.Sorted(maps.Keys(presets))
+		return Scenario{}, &config.FieldError{Field: field, Reason: fmt.Sprintf("unknown preset %q (want one of %s)", name, strings.Join(names, ", "))}
+	}
+	s := base()
+	p.make(&s)
+	s.Name = name
+	return s, nil
+}
+
+// apply sets the values given as flags. Unless Entities is given, the entities are cut to the
+// events (a preset's entities may be more than the events a flag asks for).
+func (o Overrides) apply(s *Scenario) {
+	set(&s.Events, o.Events)
+	set(&s.Endpoints, o.Endpoints)
+	set(&s.Entities, o.Entities)
+	set(&s.Size, o.Size)
+	set(&s.Rate, o.Rate)
+	set(&s.Window, o.Window)
+	set(&s.Subscribe, o.Subscribe)
+	set(&s.Failure, o.Failure)
+	set(&s.Hanging, o.Hanging)
+	set(&s.Down, o.Down)
+	set(&s.Servers, o.Servers)
+	set(&s.Seed, o.Seed)
+	if o.Latency != nil {
+		s.Latency = Duration(*o.Latency)
+	}
+	if o.Idle != nil {
+		s.Idle = Duration(*o.Idle)
+	}
+	if o.Types != nil {
+		s.Types = o.Types
+	}
+	if o.Entities == nil && s.Entities > s.Events {
+		s.Entities = max(s.Events, 1)
+	}
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func yamlReason(err error) string {
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", "; "), "yaml: ")
+}

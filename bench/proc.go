@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ProcStats are a process's figures read from /proc.
+type ProcStats struct {
+	CPU     time.Duration // user + system
+	RSS     int64         // resident now, bytes
+	PeakRSS int64         // high-water mark, bytes
+}
+
+// openFiles counts a process's open file descriptors (sockets included); -1 if unreadable.
+func openFiles(pid int) int {
+	d, err := os.Open("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return -1
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return -1
+	}
+	return len(names)
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
+// architecture Go runs on.
+const clockTicks = 100
+
+// readProc reads CPU time from /proc/<pid>/stat and memory from /proc/<pid>/status.
+func readProc(pid int) (ProcStats, error) {
+	var ps ProcStats
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ps, fmt.Errorf("read process stats: %w", err)
+	}
+	// The command name (field 2) may hold spaces; the fields after its closing parenthesis start
+	// at field 3 (state). utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ps, errors.New("read process stats: unexpected /proc stat format")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return ps, errors.New("read process stats: unexpected /proc stat format")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return ps, errors.New("read process stats: unexpected /proc stat format")
+	}
+	ps.CPU = time.Duration(ut+st) * time.Second / clockTicks
+	b, err = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return ps, fmt.Errorf("read process status: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var dst *int64
+		switch k {
+		case "VmRSS":
+			dst = &ps.RSS
+		case "VmHWM":
+			dst = &ps.PeakRSS
+		default:
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err == nil {
+			*dst = n << 10
+		}
+	}
+	return ps, nil
+}
+
+// RaiseOpenFileLimit lifts this process's limit on open files (which a gateway it starts
+// inherits) as far as it may: to the hard limit, or, where it is allowed to (root), to 1<<20.
+// Every connection the gateway makes to a receiver costs a file descriptor on both sides, and
+// 1,000 endpoints with 64 deliveries in flight each make tens of thousands of them.
+func RaiseOpenFileLimit() (from, to uint64, err error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, 0, err
+	}
+	from = lim.Cur
+	want := syscall.Rlimit{Cur: max(lim.Max, 1<<20), Max: max(lim.Max, 1<<20)}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) != nil {
+		want = syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+			return from, from, err
+		}
+	}
+	return from, want.Cur, nil
+}
+
+// meter measures the gateway (when it is a process of ours) and this process over a round: CPU
+// time, memory at the end, and the most open files seen.
+type meter struct {
+	tgt            *target
+	gw0, gwLast    ProcStats // gwLast: the last figures read, for when the gateway is gone at the end
+	gwOK           bool
+	self0          ProcStats
+	selfErr        error
+	gwFDs, selfFDs int
+}
+
+func startMeter(tgt *target) *meter {
+	m := &meter{tgt: tgt}
+	m.gw0, m.gwOK = tgt.procStats()
+	m.gwLast = m.gw0
+	m.self0, m.selfErr = readProc(os.Getpid())
+	return m
+}
+
+// sample reads both processes' open files, and the gateway's figures.
+func (m *meter) sample() {
+	if m.tgt.pid != 0 {
+		m.gwFDs = max(m.gwFDs, openFiles(m.tgt.pid))
+		if ps, ok := m.tgt.procStats(); ok {
+			m.gwLast = ps
+		}
+	}
+	m.selfFDs = max(m.selfFDs, openFiles(os.Getpid()))
+}
+
+// fill writes the round's gateway and harness usage; the gateway's CPU time is also given per
+// 1,000 of the deliveries. The harness's CPU time means nothing with the gateway inside it.
+func (m *meter) fill(rd *Round, deliveries int) {
+	if m.gwOK {
+		u := usage(m.gwLast, m.gwLast.CPU-m.gw0.CPU)
+		if deliveries > 0 {
+			u.CPUMsPer1k = 1e6 * u.CPUSeconds / float64(deliveries)
+		}
+		u.PeakFDs = m.gwFDs
+		rd.Gateway = u
+	}
+	if self1, err := readProc(os.Getpid()); err == nil && m.selfErr == nil && m.tgt.kind != TargetInProcess {
+		rd.Harness = &Usage{CPUSeconds: (self1.CPU - m.self0.CPU).Seconds(), PeakFDs: m.selfFDs}
+	}
+}

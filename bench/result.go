@@ -1,0 +1,261 @@
+package bench
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Result is what a run measured: one Round per pipeline run over the same events and receivers,
+// and the ratios between them.
+type Result struct {
+	Scenario   Scenario  `json:"scenario"`
+	Run        string    `json:"run"` // random id in event ids and names
+	Started    time.Time `json:"started"`
+	Seconds    float64   `json:"seconds"`
+	Machine    Machine   `json:"machine"`
+	Target     string    `json:"target"` // child, remote or in-process
+	GatewayPID int       `json:"gateway_pid,omitempty"`
+	Rounds     []Round   `json:"rounds"`
+
+	// VsBaseline compares the gateway with the baseline of the same run.
+	VsBaseline *Ratios `json:"vs_baseline,omitempty"`
+	// Hanging compares the healthy endpoints' latency with and without a hanging endpoint.
+	Hanging *HangingEffect `json:"hanging_effect,omitempty"`
+
+	GatewayStart *Usage `json:"gateway_at_start,omitempty"` // after it started, before any endpoint
+	GatewayEnd   *Usage `json:"gateway_at_end,omitempty"`
+	GatewayLog   struct {
+		Warnings int            `json:"warnings"`
+		Errors   int            `json:"errors"`
+		Lines    map[string]int `json:"distinct,omitempty"` // "level: message: error" -> count, at most 20
+	} `json:"gateway_log"`
+	Strays int64 `json:"stray_deliveries"` // arrivals of an earlier round's events, or to an endpoint no longer in the round
+	// ReceiverErrors and NATSErrors are what the harness's receivers and NATS connections
+	// complained about, e.g. "too many open files" when the box runs out of sockets.
+	ReceiverErrors string   `json:"receiver_errors,omitempty"`
+	NATSErrors     string   `json:"nats_errors,omitempty"`
+	Notes          []string `json:"notes,omitempty"`
+	OK             bool     `json:"ok"`
+}
+
+// Machine is where the run ran.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+}
+
+// Round is one pipeline's run over the round's events.
+type Round struct {
+	Name       string `json:"name"`
+	Pipeline   string `json:"pipeline"` // gateway or baseline
+	Endpoints  int    `json:"endpoints"`
+	Checked    int    `json:"checked_endpoints"` // whose deliveries are checked: all but hanging ones
+	Events     int    `json:"events"`
+	Deliveries int    `json:"deliveries_expected"`
+
+	Registration *Registration `json:"registration,omitempty"`
+	Idle         *Idle         `json:"idle,omitempty"`
+
+	Published       int     `json:"published"`
+	PublishSeconds  float64 `json:"publish_s"`
+	PublishRate     float64 `json:"publish_per_s"`
+	PublishRetries  int     `json:"publish_retries"`
+	PublishFailures int     `json:"publish_failures"`
+
+	Delivered        int       `json:"delivered"` // 2xx answers, duplicates included
+	DeliverSeconds   float64   `json:"deliver_s"` // first publish to last delivery
+	DeliveriesPerSec float64   `json:"deliveries_per_s"`
+	Latency          Latency   `json:"latency_ms"` // publish to receiver, checked endpoints
+	PerEndpoint      Spread    `json:"per_endpoint"`
+	Requests         int64     `json:"requests"`       // every POST the receivers got
+	FailedOnPurpose  int64     `json:"failed_answers"` // 503s of flaky receivers, requests hanging endpoints held
+	BadSignatures    int64     `json:"bad_signatures"`
+	Drain            *Drain    `json:"drain,omitempty"`
+	Verdict          Verdict   `json:"verdict"`
+	Gateway          *Usage    `json:"gateway,omitempty"` // the gateway process during publish and delivery
+	Harness          *Usage    `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
+	TimedOut         bool      `json:"timed_out"`
+	Notes            []string  `json:"notes,omitempty"`
+	hist             Histogram // merged, for comparisons
+}
+
+// Registration is how long endpoints took to register and to have their consumer running.
+type Registration struct {
+	Endpoints     int     `json:"endpoints"`
+	Seconds       float64 `json:"seconds"` // every create answered
+	PerEndpointMs float64 `json:"per_endpoint_ms"`
+	ReadySeconds  float64 `json:"ready_seconds"` // until the gateway delivered to all of them
+}
+
+// Idle is the gateway after registration, before any traffic.
+type Idle struct {
+	Seconds    float64 `json:"seconds"`
+	CPUPercent float64 `json:"cpu_percent"` // of one core
+	RSSMiB     float64 `json:"rss_mib"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+}
+
+// Usage is a process's CPU time over a span and its memory at its end.
+type Usage struct {
+	CPUSeconds float64 `json:"cpu_s"`
+	CPUMsPer1k float64 `json:"cpu_ms_per_1k_deliveries,omitempty"`
+	RSSMiB     float64 `json:"rss_mib,omitempty"`
+	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`    // high-water mark since the process started
+	PeakFDs    int     `json:"peak_open_files,omitempty"` // sampled every second
+}
+
+// Latency is a distribution in milliseconds.
+type Latency struct {
+	Count uint64  `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+	Mean  float64 `json:"mean"`
+}
+
+// Spread is how endpoints differ: min, median and max over the checked endpoints.
+type Spread struct {
+	DeliveriesPerSec MinMedMax `json:"deliveries_per_s"`
+	P99Ms            MinMedMax `json:"p99_ms"`
+	// MaxGapMs is each endpoint's longest time between two deliveries: a stall shows here.
+	MaxGapMs MinMedMax `json:"max_gap_ms"`
+}
+
+// MinMedMax summarises one figure over endpoints.
+type MinMedMax struct {
+	Min    float64 `json:"min"`
+	Median float64 `json:"median"`
+	Max    float64 `json:"max"`
+}
+
+// Drain is how endpoints that were down during publishing caught up once back.
+type Drain struct {
+	Events              int     `json:"events"`                    // expected at the down endpoints
+	FirstDeliverySecond float64 `json:"first_delivery_after_up_s"` // from up to the first delivery
+	Seconds             float64 `json:"seconds"`                   // from up to the last delivery
+	PerSec              float64 `json:"per_s"`                     // events / seconds
+	// DrainPerSec is the rate once deliveries started again: events / (last - first delivery).
+	DrainPerSec float64 `json:"per_s_after_first"`
+}
+
+// Verdict is the checker's verdict, with at most 10 endpoints' details.
+type Verdict struct {
+	Lost       int                       `json:"lost"`
+	Duplicates int                       `json:"duplicates"`
+	OutOfOrder int                       `json:"out_of_order"`
+	Unexpected int                       `json:"unexpected"`
+	Problems   map[string]EndpointReport `json:"problems,omitempty"`
+}
+
+// Ratios compare a gateway round with the baseline round.
+type Ratios struct {
+	Gateway          string  `json:"gateway_round"`
+	Baseline         string  `json:"baseline_round"`
+	DeliveriesPerSec float64 `json:"deliveries_per_s"` // gateway / baseline: 1 = as fast as the ceiling
+	P99              float64 `json:"p99"`              // gateway / baseline: 1 = as quick as the ceiling
+}
+
+// HangingEffect is the healthy endpoints' p99 with a hanging endpoint beside them, against a run
+// without it.
+type HangingEffect struct {
+	WithoutP99Ms float64 `json:"healthy_p99_without_ms"`
+	WithP99Ms    float64 `json:"healthy_p99_with_ms"`
+	Ratio        float64 `json:"ratio"`
+}
+
+func newVerdict(r Report) Verdict {
+	v := Verdict{Lost: r.Lost, Duplicates: r.Duplicates, OutOfOrder: r.OutOfOrder, Unexpected: r.Unexpected}
+	names := make([]string, 0)
+	for n, e := range r.Endpoints {
+		if e.Lost+e.Duplicates+e.OutOfOrder+e.Unexpected > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names[:min(len(names), 10)] {
+		if v.Problems == nil {
+			v.Problems = map[string]EndpointReport{}
+		}
+		v.Problems[n] = r.Endpoints[n]
+	}
+	return v
+}
+
+func (v Verdict) clean() bool {
+	return v.Lost == 0 && v.Duplicates == 0 && v.OutOfOrder == 0 && v.Unexpected == 0
+}
+
+// compare fills in the ratios between rounds.
+func (res *Result) compare() {
+	find := func(name string) *Round {
+		for i := range res.Rounds {
+			if res.Rounds[i].Name == name && !res.Rounds[i].TimedOut {
+				return &res.Rounds[i]
+			}
+		}
+		return nil
+	}
+	base, gw := find("baseline"), find("gateway")
+	if without := find("gateway, no hanging endpoint"); without != nil {
+		if gw != nil && without.Latency.P99 > 0 {
+			res.Hanging = &HangingEffect{WithoutP99Ms: without.Latency.P99, WithP99Ms: gw.Latency.P99, Ratio: gw.Latency.P99 / without.Latency.P99}
+		}
+		gw = without // the baseline has no hanging endpoint either
+	}
+	if base != nil && gw != nil && base.DeliveriesPerSec > 0 && base.Latency.P99 > 0 {
+		res.VsBaseline = &Ratios{Gateway: gw.Name, Baseline: base.Name,
+			DeliveriesPerSec: gw.DeliveriesPerSec / base.DeliveriesPerSec, P99: gw.Latency.P99 / base.Latency.P99}
+	}
+}
+
+// judge sets OK: every gateway round finished with nothing lost, duplicated, reordered or
+// unexpected, every event stored, every signature good. The baseline is a ceiling, not the
+// product: its verdict is reported, and a note says so when it is not clean.
+func (res *Result) judge() {
+	res.OK = false
+	for _, rd := range res.Rounds {
+		if rd.Pipeline == "baseline" {
+			if !rd.Verdict.clean() || rd.TimedOut {
+				res.Notes = append(res.Notes, "the baseline did not keep the delivery promise in this run (it has no reconnect handling or ack retries): its figures are a ceiling without that guarantee")
+			}
+			continue
+		}
+		res.OK = true
+	}
+	for _, rd := range res.Rounds {
+		if rd.Pipeline == "gateway" && (rd.TimedOut || !rd.Verdict.clean() || rd.PublishFailures > 0 || rd.BadSignatures > 0) {
+			res.OK = false
+		}
+	}
+}
+
+// problem says in one line why the result is not OK.
+func (res *Result) problem() string {
+	var out []string
+	for _, rd := range res.Rounds {
+		if rd.Pipeline == "baseline" {
+			continue
+		}
+		v := rd.Verdict
+		switch {
+		case rd.TimedOut:
+			out = append(out, fmt.Sprintf("%s: timed out with %d of %d deliveries", rd.Name, rd.Delivered, rd.Deliveries))
+		case !v.clean():
+			out = append(out, fmt.Sprintf("%s: lost %d, duplicates %d, out of order %d, unexpected %d", rd.Name, v.Lost, v.Duplicates, v.OutOfOrder, v.Unexpected))
+		}
+		if rd.PublishFailures > 0 {
+			out = append(out, fmt.Sprintf("%s: %d events not stored", rd.Name, rd.PublishFailures))
+		}
+		if rd.BadSignatures > 0 {
+			out = append(out, fmt.Sprintf("%s: %d bad signatures", rd.Name, rd.BadSignatures))
+		}
+	}
+	if len(out) == 0 {
+		return "no gateway round ran"
+	}
+	return strings.Join(out, "; ")
+}

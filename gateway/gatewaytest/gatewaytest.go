@@ -1,0 +1,65 @@
+package gatewaytest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/gateway"
+)
+
+// Config is the default configuration with the embedded NATS and the API on free loopback ports,
+// the data dir in t.TempDir(), and loopback receivers allowed (httptest's servers).
+func Config(t testing.TB) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.NATSListen = "127.0.0.1:0"
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AllowTargets = []string{"127.0.0.0/8", "::1"}
+	return cfg
+}
+
+// Gateway is a gateway running for a test.
+type Gateway struct {
+	*gateway.Gateway
+	stop    func() error
+	stopped sync.Once
+}
+
+// Start runs a gateway for cfg, logging to log, until the test ends or Stop is called, and
+// returns it once it is ready; it fails the test if it is not ready within a minute.
+func Start(t testing.TB, cfg config.Config, log zerolog.Logger) *Gateway {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	g := gateway.New(cfg, log)
+	stop, err := g.Start(ctx)
+	if err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	r := &Gateway{Gateway: g, stop: stop}
+	t.Cleanup(func() { r.Stop(t) })
+	return r
+}
+
+// Stop shuts the gateway down and waits for it (once; later calls do nothing). The test fails if
+// the gateway's Run ended with an error or did not end within 30 s.
+func (g *Gateway) Stop(t testing.TB) {
+	t.Helper()
+	g.stopped.Do(func() {
+		done := make(chan error, 1)
+		go func() { done <- g.stop() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gateway run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("gateway did not stop within 30s")
+		}
+	})
+}
