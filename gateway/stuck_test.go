@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // An entity whose receiver fails shows in its endpoint's view (blocked, its later events parked)
@@ -63,21 +65,21 @@ func TestStuckEntityShown(t *testing.T) {
 
 	wantStuck := map[string]any{"blocked": 1.0, "parked": 1.0, "parked_events": 4.0, "entities": []any{"A"}}
 	var stuck any
-	waitFor(t, 20*time.Second, "A shown blocked with 4 events parked", func() bool {
+	testwait.For(t, 20*time.Second, "A shown blocked with 4 events parked", func() bool {
 		_, b := call(t, g, "GET", "/v1/endpoints/"+ep.ID, "")
 		stuck = b["stuck"]
 		return reflect.DeepEqual(stuck, wantStuck)
 	})
 	metric := func(name string, v int) string { return fmt.Sprintf("%s{endpoint=%q} %d", name, ep.ID, v) }
-	waitFor(t, 10*time.Second, "the stuck metrics", func() bool {
+	testwait.For(t, 10*time.Second, "the stuck metrics", func() bool {
 		m := scrape(t, g)
 		return strings.Contains(m, metric("quaycast_entities_blocked", 1)) && strings.Contains(m, metric("quaycast_entities_parked", 1)) &&
 			strings.Contains(m, metric("quaycast_parked_events", 4))
 	})
 
 	healthy.Store(true)
-	waitFor(t, 20*time.Second, "A's events delivered", func() bool { mu.Lock(); defer mu.Unlock(); return len(gotA) >= len(as) })
-	waitFor(t, 10*time.Second, "nothing stuck in the view", func() bool {
+	testwait.For(t, 20*time.Second, "A's events delivered", func() bool { mu.Lock(); defer mu.Unlock(); return len(gotA) >= len(as) })
+	testwait.For(t, 10*time.Second, "nothing stuck in the view", func() bool {
 		_, b := call(t, g, "GET", "/v1/endpoints/"+ep.ID, "")
 		_, shown := b["stuck"]
 		return !shown && b["id"] == ep.ID
