@@ -20,6 +20,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
+	"github.com/quaycast/quaycast/service"
 )
 
 // Gateway is one quaycast process: NATS (embedded or external), the delivery workers and the API.
@@ -218,7 +219,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.AdminToken == "" {
 		g.log.Warn().Str("listen", g.cfg.Listen).Msg("NO ACCESS CONTROL: no --admin-token, so every API request is allowed; serving on loopback only")
 	}
-	a := &api{pubs: pubs, authn: authn, auth: &auth{admin: g.cfg.AdminToken, tokens: tokens, cache: map[string]cachedToken{}}, reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, targets: targets, log: g.log}
+	svc := service.New(service.Deps{
+		Registry: reg, DeadLetters: dead, Attempts: attempts, Tokens: tokens, Publishers: pubs, NATSAuth: authn,
+		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager,
+		AdminToken: g.cfg.AdminToken, Log: g.log,
+	})
+	a := &api{svc: svc, js: js, nc: nc, manager: manager, metrics: m, log: g.log, postTimeout: g.cfg.DeliveryTimeout}
 	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: tlsCfg}
 	serveErr := make(chan error, 1)
 	scheme := "http://"

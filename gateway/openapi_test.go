@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/quaycast/quaycast/service"
 )
 
 // The OpenAPI document (openapi.json, embedded as openAPI) is written by hand; these tests hold it
@@ -182,7 +184,7 @@ func routeScopes(t *testing.T) map[string]string {
 		if _, dup := out[p]; dup {
 			t.Fatalf("routeTable() has %s twice", p)
 		}
-		out[p] = rt.scope
+		out[p] = rt.scope()
 	}
 	return out
 }
@@ -403,9 +405,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		v      any
 	}{
 		{"Endpoint", endpointView{}},
-		{"EndpointInput", endpointInput{}},
-		{"EndpointPatch", endpointInput{}}, // but secret, refused on PATCH: see below
-		{"SigningInput", signingInput{}},
+		{"EndpointInput", service.EndpointInput{}},
+		{"EndpointPatch", service.EndpointInput{}}, // but secret, refused on PATCH: see below
+		{"SigningInput", service.SigningInput{}},
 		{"Signing", signingView{}},
 		{"Attempt", Attempt{}},
 		{"AttemptRequest", AttemptRequest{}},
