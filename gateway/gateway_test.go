@@ -71,6 +71,7 @@ func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running 
 		t.Fatal("gateway not ready within 30s")
 	}
 	r.api = gateway.NewClient(g.APIURL())
+	r.api.HTTP.Transport = checkedTransport{t: t, next: http.DefaultTransport} // answers held to openapi.json
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }

@@ -414,6 +414,16 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"AttemptResponse", AttemptResponse{}},
 		{"Alert", Alert{}},
 		{"DisplayField", DisplayField{}},
+		{"BreakerStatus", BreakerStatus{}},
+		{"Token", tokenView{}},
+		{"TokenInput", service.TokenInput{}},
+		{"Publisher", publisherView{}},
+		{"PublisherInput", service.PublisherInput{}},
+		{"RotateInput", service.RotateInput{}},
+		{"TestSendInput", service.TestInput{}},
+		{"ReplayInput", service.ReplayInput{}},
+		{"Published", Published{}},
+		{"Error", errorBody{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.schema, func(t *testing.T) {
