@@ -277,7 +277,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager,
 		AdminToken: g.cfg.AdminToken, Log: g.log,
 	})
-	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, log: g.log, postTimeout: g.cfg.DeliveryTimeout}
+	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, log: g.log, postTimeout: sender.o.Timeout}
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	return &wired{
 		manager: manager,
