@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,74 +23,78 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
-	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/subjects"
 )
 
 // maxAPIBody bounds request bodies of the management API (the ingest API takes MaxEventBytes).
 const maxAPIBody = 64 << 10
 
-// api serves the JSON API: endpoints and event ingest.
+// api serves the JSON API: the operator's operations (through the service, which authorizes
+// them), event ingest, health and metrics.
 type api struct {
-	reg      *consumer.Registry
-	js       jetstream.JetStream
-	nc       *nats.Conn
-	manager  *consumer.Manager
-	sender   *Sender
-	dead     *consumer.DeadLetters
-	attempts *consumer.AttemptLog
-	metrics  *metrics
-	targets  TargetPolicy
-	auth     *auth
-	pubs     *natsauth.Publishers // nil with an external NATS: publishers are managed there
-	authn    *natsauth.Embedded
-	log      zerolog.Logger
+	svc     *service.Service
+	js      jetstream.JetStream // ingest
+	nc      *nats.Conn          // readiness
+	manager *consumer.Manager   // readiness
+	metrics *metrics
+	log     zerolog.Logger
 
 	readTimeout time.Duration // to read a request's body; 0: defaultReadTimeout
+	postTimeout time.Duration // of a test send's POST, which the answer waits for
 }
 
-// route is one API operation and the scope a token needs for it.
+// route is one API operation and the service operation it is, whose scope a token needs; "" for
+// the open routes.
 type route struct {
 	pattern string
-	scope   string
+	op      service.Op
 	handler http.HandlerFunc
+}
+
+// scope is the scope a token needs for the route ("" for an open one).
+func (rt route) scope() string {
+	if rt.op == "" {
+		return scopeNone
+	}
+	return rt.op.Scope()
 }
 
 func (a *api) routeTable() []route {
 	return []route{
-		{"POST /v1/endpoints", ScopeEndpointsWrite, a.createEndpoint},
-		{"GET /v1/endpoints", ScopeEndpointsRead, a.listEndpoints},
-		{"GET /v1/endpoints/{id}", ScopeEndpointsRead, a.getEndpoint},
-		{"PATCH /v1/endpoints/{id}", ScopeEndpointsWrite, a.patchEndpoint},
-		{"DELETE /v1/endpoints/{id}", ScopeEndpointsDelete, a.deleteEndpoint},
-		{"POST /v1/endpoints/{id}/secret/rotate", ScopeEndpointsWrite, a.rotateSecret},
-		{"POST /v1/endpoints/{id}/test", ScopeEndpointsWrite, a.testSend},
-		{"GET /v1/endpoints/{id}/deliveries", ScopeDeliveriesRead, a.listEndpointDeliveries},
-		{"GET /v1/endpoints/{id}/dead-letters", ScopeDeliveriesRead, a.listDeadLetters},
-		{"POST /v1/endpoints/{id}/dead-letters/replay", ScopeEndpointsWrite, a.replayDeadLetters},
-		{"DELETE /v1/endpoints/{id}/dead-letters", ScopeEndpointsDelete, a.purgeDeadLetters},
-		{"POST /v1/events", ScopeEventsPublish, a.ingest},
-		{"GET /v1/events/{id}/deliveries", ScopeDeliveriesRead, a.listEventDeliveries},
-		{"GET /v1/event-types", scopeNone, a.eventTypes},
-		{"POST /v1/tokens", scopeAdmin, a.createToken},
-		{"GET /v1/tokens", scopeAdmin, a.listTokens},
-		{"DELETE /v1/tokens/{id}", scopeAdmin, a.revokeToken},
-		{"POST /v1/publishers", scopeAdmin, a.createPublisher},
-		{"GET /v1/publishers", scopeAdmin, a.listPublishers},
-		{"DELETE /v1/publishers/{id}", scopeAdmin, a.revokePublisher},
-		{"GET /v1/openapi.json", scopeNone, serveOpenAPI},
-		{"GET /healthz", scopeNone, func(w http.ResponseWriter, _ *http.Request) {
+		{"POST /v1/endpoints", service.OpCreateEndpoint, a.createEndpoint},
+		{"GET /v1/endpoints", service.OpListEndpoints, a.listEndpoints},
+		{"GET /v1/endpoints/{id}", service.OpGetEndpoint, a.getEndpoint},
+		{"PATCH /v1/endpoints/{id}", service.OpPatchEndpoint, a.patchEndpoint},
+		{"DELETE /v1/endpoints/{id}", service.OpDeleteEndpoint, a.deleteEndpoint},
+		{"POST /v1/endpoints/{id}/secret/rotate", service.OpRotateSecret, a.rotateSecret},
+		{"POST /v1/endpoints/{id}/test", service.OpTestSend, a.testSend},
+		{"GET /v1/endpoints/{id}/deliveries", service.OpListDeliveries, a.listEndpointDeliveries},
+		{"GET /v1/endpoints/{id}/dead-letters", service.OpListDeadLetters, a.listDeadLetters},
+		{"POST /v1/endpoints/{id}/dead-letters/replay", service.OpReplayDeadLetters, a.replayDeadLetters},
+		{"DELETE /v1/endpoints/{id}/dead-letters", service.OpPurgeDeadLetters, a.purgeDeadLetters},
+		{"POST /v1/events", service.OpPublishEvents, a.ingest},
+		{"GET /v1/events/{id}/deliveries", service.OpListDeliveries, a.listEventDeliveries},
+		{"GET /v1/event-types", "", a.eventTypes},
+		{"POST /v1/tokens", service.OpCreateToken, a.createToken},
+		{"GET /v1/tokens", service.OpListTokens, a.listTokens},
+		{"DELETE /v1/tokens/{id}", service.OpRevokeToken, a.revokeToken},
+		{"POST /v1/publishers", service.OpCreatePublisher, a.createPublisher},
+		{"GET /v1/publishers", service.OpListPublishers, a.listPublishers},
+		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.revokePublisher},
+		{"GET /v1/openapi.json", "", serveOpenAPI},
+		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		}},
-		{"GET /readyz", scopeNone, a.ready},
-		{"GET /metrics", scopeNone, promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
+		{"GET /readyz", "", a.ready},
+		{"GET /metrics", "", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
 	}
 }
 
 func (a *api) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range a.routeTable() {
-		mux.HandleFunc(rt.pattern, a.auth.require(rt.scope, rt.handler))
+		mux.HandleFunc(rt.pattern, a.require(rt.op, rt.handler))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
@@ -114,10 +117,7 @@ func (a *api) deadlines(next http.Handler) http.Handler {
 	if read <= 0 {
 		read = defaultReadTimeout
 	}
-	write := read + writeTimeout
-	if a.sender != nil {
-		write += a.sender.o.Timeout
-	}
+	write := read + writeTimeout + a.postTimeout
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		now := time.Now()
@@ -187,10 +187,10 @@ func viewSigning(s consumer.Signing) signingView {
 	return v
 }
 
-// view is an endpoint as the API shows it, flagged if its URL would be refused now.
-func (a *api) view(e *consumer.Endpoint) endpointView {
-	v := view(e)
-	v.TargetError = a.targets.SavedURLError(e.URL)
+// viewOf is an endpoint as the service returns it, as the API shows it.
+func viewOf(e service.Endpoint) endpointView {
+	v := view(e.Endpoint)
+	v.TargetError, v.Secret, v.Warnings = e.TargetError, e.Secret, e.Warnings
 	return v
 }
 
@@ -219,304 +219,81 @@ func secretError(e *consumer.Endpoint) string {
 	return e.SecretErr.Error() + ": start the gateway with the --secret-key that sealed it"
 }
 
-type endpointInput struct {
-	URL         *string            `json:"url"`
-	EventTypes  *[]string          `json:"event_types"`
-	Description *string            `json:"description"`
-	Enabled     *bool              `json:"enabled"`
-	Headers     *map[string]string `json:"headers"`
-	Signing     *signingInput      `json:"signing"`
-	ReplyFormat *string            `json:"reply_format"`
-	Secret      *string            `json:"secret"` // create only: a receiver's existing key
-}
-
-type signingInput struct {
-	Profile    string `json:"profile"`
-	HeaderName string `json:"header_name"`
-	HexCase    string `json:"hex_case"` // hex: "lower" (default) or "upper"
-}
-
-// signing checks a signing input and returns the endpoint's setting.
-func (in *signingInput) signing() (consumer.Signing, error) {
-	p, err := signature.ParseProfile(in.Profile)
-	if err != nil {
-		return consumer.Signing{}, &subjects.FieldError{Field: "signing.profile", Reason: "must be standard, hub or hex"}
-	}
-	s := consumer.Signing{Profile: string(p), HeaderName: in.HeaderName}
-	switch in.HexCase {
-	case "", "lower":
-	case "upper":
-		s.HexUpper = true
-	default:
-		return s, &subjects.FieldError{Field: "signing.hex_case", Reason: "must be lower or upper"}
-	}
-	if err := p.ValidateOptions(SignatureOptions(s)); err != nil {
-		field := "signing.header_name"
-		if in.HexCase != "" && p != signature.Hex {
-			field = "signing.hex_case"
-		}
-		return s, &subjects.FieldError{Field: field, Reason: err.Error()}
-	}
-	return s, nil
-}
-
-// validate checks an endpoint definition: consumer's checks, then the headers against what the
-// sender writes.
-func validate(e *consumer.Endpoint) error {
-	if err := e.Validate(); err != nil {
-		return err
-	}
-	return checkHeaders(e)
-}
-
-// checkSecret reports whether secret is acceptable for the endpoint's profile.
-func checkSecret(s consumer.Signing, secret string) error {
-	p, _ := signature.ParseProfile(s.Profile)
-	if _, err := signature.ParseKey(p, secret); err != nil {
-		return &subjects.FieldError{Field: "secret", Reason: err.Error()}
-	}
-	return nil
-}
-
-// newSecret is a secret the caller gave, checked, or a new random one.
-func newSecret(s consumer.Signing, given *string) (string, error) {
-	if given != nil {
-		return *given, checkSecret(s, *given)
-	}
-	p, _ := signature.ParseProfile(s.Profile)
-	return signature.NewSecret(p)
-}
-
-func (in endpointInput) apply(e *consumer.Endpoint) error {
-	if in.URL != nil {
-		e.URL = *in.URL
-	}
-	if in.EventTypes != nil {
-		e.EventTypes = *in.EventTypes
-	}
-	if in.Description != nil {
-		e.Description = *in.Description
-	}
-	if in.Enabled != nil {
-		e.Enabled = *in.Enabled
-		if e.Enabled {
-			e.DisabledReason = ""
-		}
-	}
-	if in.Headers != nil {
-		e.Headers = *in.Headers
-	}
-	if in.ReplyFormat != nil {
-		e.ReplyFormat = *in.ReplyFormat
-	}
-	if in.Signing != nil {
-		s, err := in.Signing.signing()
-		if err != nil {
-			return err
-		}
-		e.Signing = s
-	}
-	return nil
-}
-
 func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
-	var in endpointInput
+	var in service.EndpointInput
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	ep := consumer.Endpoint{Enabled: true}
-	if err := in.apply(&ep); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	secret, err := newSecret(ep.Signing, in.Secret)
+	created, err := a.svc.CreateEndpoint(r.Context(), callerOf(r), in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	ep.Secret = consumer.NewSecret(secret)
-	if err := validate(&ep); err != nil { // before CheckURL, which may ask DNS
-		a.fail(w, r, err)
-		return
-	}
-	warnings, err := a.targets.CheckURL(r.Context(), ep.URL)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	created, err := a.reg.Create(r.Context(), ep)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	v := a.view(created)
-	v.Secret, v.Warnings = secret, warnings
 	w.Header().Set("Location", "/v1/endpoints/"+created.ID)
-	writeJSON(w, http.StatusCreated, v)
+	writeJSON(w, http.StatusCreated, viewOf(*created))
 }
 
 func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) {
-	eps, err := a.reg.List(r.Context())
+	eps, err := a.svc.Endpoints(r.Context(), callerOf(r))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	out := make([]endpointView, len(eps))
 	for i, e := range eps {
-		out[i] = a.view(e)
+		out[i] = viewOf(e)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
 }
 
 func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
-	ep, err := a.reg.Get(r.Context(), r.PathValue("id"))
+	d, err := a.svc.Endpoint(r.Context(), callerOf(r), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	v := a.view(ep)
-	v.State = a.manager.State(ep.ID)
-	if s := a.manager.Stuck(ep.ID); !s.IsZero() {
-		v.Stuck = &s
+	v := viewOf(d.Endpoint)
+	v.State, v.Breaker, v.DeadLetters = d.State, &d.Breaker, &d.DeadLetters
+	if !d.Stuck.IsZero() {
+		v.Stuck = &d.Stuck
 	}
-	b, _ := a.sender.Breaker(ep.ID)
-	v.Breaker = &b
-	n, err := a.dead.Count(r.Context(), ep.ID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	v.DeadLetters = &n
 	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
-	var in endpointInput
+	var in service.EndpointInput
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if in.Secret != nil {
-		writeError(w, http.StatusBadRequest, "secret", "cannot be changed here; rotate the secret instead")
-		return
-	}
-	// A new URL is checked, and so is the URL of an endpoint being enabled: it may have been saved
-	// before a check covered its form.
-	id := r.PathValue("id")
-	enabling := in.Enabled != nil && *in.Enabled
-	checked := in.URL
-	if checked == nil && enabling {
-		cur, err := a.reg.Get(r.Context(), id)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		checked = &cur.URL
-	}
-	var warnings []string
-	if checked != nil {
-		var err error
-		if warnings, err = a.targets.CheckURL(r.Context(), *checked); err != nil {
-			a.fail(w, r, enablingURL(err, in.URL == nil))
-			return
-		}
-	}
-	ep, err := a.reg.Update(r.Context(), id, func(e *consumer.Endpoint) error {
-		if err := in.apply(e); err != nil {
-			return err
-		}
-		if err := validate(e); err != nil {
-			return err
-		}
-		if enabling && e.URL != *checked { // changed meanwhile: check what can be without DNS
-			if _, _, err := a.targets.checkStatic(e.URL); err != nil {
-				return enablingURL(err, true)
-			}
-		}
-		if in.Signing != nil { // the secret must suit the new profile
-			if err := checkSecret(e.Signing, e.Secret.Reveal()); err != nil {
-				return &subjects.FieldError{Field: "signing.profile", Reason: "the endpoint's secret does not suit this profile: rotate it with a new secret in the same request's profile first"}
-			}
-		}
-		return nil
-	})
+	ep, err := a.svc.PatchEndpoint(r.Context(), callerOf(r), r.PathValue("id"), in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	v := a.view(ep)
-	v.Warnings = warnings
-	writeJSON(w, http.StatusOK, v)
-}
-
-// enablingURL says, of a refused URL the request did not change, that it must change before the
-// endpoint is enabled.
-func enablingURL(err error, unchanged bool) error {
-	var fe *subjects.FieldError
-	if !unchanged || !errors.As(err, &fe) {
-		return err
-	}
-	return &subjects.FieldError{Field: fe.Field, Reason: fe.Reason + "; change the url to enable the endpoint"}
+	writeJSON(w, http.StatusOK, viewOf(*ep))
 }
 
 func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := a.reg.Delete(r.Context(), id); err != nil {
+	if err := a.svc.DeleteEndpoint(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.sender.Forget(id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // rotateSecret gives an endpoint a new secret — generated, or {"secret": ...} — and keeps the old
-// one signing beside it for {"grace": "24h"} (the default; "0s" stops it at once). Standard
-// Webhooks receivers accept either signature meanwhile; hub and hex carry one signature, made
-// with the new secret.
+// one signing beside it for {"grace": "24h"} (the default; "0s" stops it at once).
 func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Secret *string `json:"secret"`
-		Grace  string  `json:"grace"`
-	}
+	var in service.RotateInput
 	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
 		return
 	}
-	grace := 24 * time.Hour
-	if in.Grace != "" {
-		d, err := time.ParseDuration(in.Grace)
-		if err != nil || d < 0 || d > 30*24*time.Hour {
-			writeError(w, http.StatusBadRequest, "grace", "must be a duration from 0s to 720h, e.g. 24h")
-			return
-		}
-		grace = d
-	}
-	var secret string
-	ep, err := a.reg.Update(r.Context(), r.PathValue("id"), func(e *consumer.Endpoint) error {
-		s, err := newSecret(e.Signing, in.Secret)
-		if err != nil {
-			return err
-		}
-		secret = s
-		e.Rotate(consumer.NewSecret(s), grace, time.Now().UTC())
-		return nil
-	})
+	ep, err := a.svc.RotateSecret(r.Context(), callerOf(r), r.PathValue("id"), in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.Info().Str("endpoint_id", ep.ID).Dur("grace", grace).Msg("secret rotated")
-	v := a.view(ep)
-	v.Secret = secret
-	writeJSON(w, http.StatusOK, v)
-}
-
-// endpointFromPath answers 404 unless the path names an existing endpoint.
-func (a *api) endpointFromPath(w http.ResponseWriter, r *http.Request) (*consumer.Endpoint, bool) {
-	ep, err := a.reg.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		a.fail(w, r, err)
-		return nil, false
-	}
-	return ep, true
+	writeJSON(w, http.StatusOK, viewOf(*ep))
 }
 
 type deadLetterView struct {
@@ -527,43 +304,22 @@ type deadLetterView struct {
 // listDeadLetters pages through an endpoint's dead letters, oldest first: ?limit= (1-1000,
 // default 100) and ?after= (the next_cursor of the previous page).
 func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) {
-	ep, ok := a.endpointFromPath(w, r)
-	if !ok {
-		return
-	}
-	limit, after := 100, uint64(0)
 	q := r.URL.Query()
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "limit", "must be a number from 1 to 1000")
-			return
-		}
-		limit = n
-	}
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "after", "must be a cursor from a previous page")
-			return
-		}
-		after = n
-	}
-	page, next, err := a.dead.List(r.Context(), ep.ID, after, limit)
+	page, err := a.svc.DeadLetters(r.Context(), callerOf(r), r.PathValue("id"), service.Page{Limit: q.Get("limit"), After: q.Get("after")})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]deadLetterView, len(page))
-	for i, dl := range page {
+	out := make([]deadLetterView, len(page.DeadLetters))
+	for i, dl := range page.DeadLetters {
 		out[i] = deadLetterView{DeadLetter: dl, Event: dl.Body}
 		if !json.Valid(dl.Body) {
 			out[i].Event, _ = json.Marshal(string(dl.Body))
 		}
 	}
 	resp := map[string]any{"dead_letters": out}
-	if next != 0 {
-		resp["next_cursor"] = strconv.FormatUint(next, 10)
+	if page.NextCursor != "" {
+		resp["next_cursor"] = page.NextCursor
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -571,17 +327,11 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 // replayDeadLetters re-delivers an endpoint's dead letters in their original order: all, or
 // {"event_ids": [...]}.
 func (a *api) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
-	ep, ok := a.endpointFromPath(w, r)
-	if !ok {
-		return
-	}
-	var in struct {
-		EventIDs []string `json:"event_ids"`
-	}
+	var in service.ReplayInput
 	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
 		return
 	}
-	n, err := a.dead.Replay(r.Context(), ep.ID, in.EventIDs)
+	n, err := a.svc.ReplayDeadLetters(r.Context(), callerOf(r), r.PathValue("id"), in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -590,11 +340,7 @@ func (a *api) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	ep, ok := a.endpointFromPath(w, r)
-	if !ok {
-		return
-	}
-	if err := a.dead.Purge(r.Context(), ep.ID); err != nil {
+	if err := a.svc.PurgeDeadLetters(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -705,15 +451,25 @@ func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// fail answers an error from a lower layer: validation 400, unknown id 404, a full stream 503,
+// fail answers an error from the service or a lower layer, the one place that maps errors to
+// statuses: validation 400, forbidden 403, unknown id 404, conflict 409, a full stream 503,
 // anything else 500 (logged, since an operator must look).
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *subjects.FieldError
+	var (
+		fe *subjects.FieldError
+		nf *service.NotFoundError
+		fb *service.ForbiddenError
+		cf *service.ConflictError
+	)
 	switch {
 	case errors.As(err, &fe):
 		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
-	case errors.Is(err, consumer.ErrNotFound):
-		writeError(w, http.StatusNotFound, "id", "no endpoint with this id")
+	case errors.As(err, &fb):
+		writeError(w, http.StatusForbidden, "", fb.Error())
+	case errors.As(err, &nf):
+		writeError(w, http.StatusNotFound, "id", nf.Error())
+	case errors.As(err, &cf):
+		writeError(w, http.StatusConflict, "", cf.Reason)
 	case errors.Is(err, consumer.ErrSealed):
 		zerolog.Ctx(r.Context()).Error().Err(err).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "endpoint secrets are encrypted: start the gateway with its --secret-key")

@@ -24,7 +24,7 @@ func call(t *testing.T, g *running, method, path, body string) (int, map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.api.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestIngestBatchIntoAFullStreamStoresAPrefix(t *testing.T) {
 		batch = append(batch, string(event(fmt.Sprintf("full-%02d", i), "cargo_loaded", "F1")))
 	}
 	req := "[" + strings.Join(batch, ",") + "]"
-	resp, err := http.Post(g.APIURL()+"/v1/events", "application/json", strings.NewReader(req))
+	resp, err := g.api.HTTP.Post(g.APIURL()+"/v1/events", "application/json", strings.NewReader(req))
 	if err != nil {
 		t.Fatal(err)
 	}

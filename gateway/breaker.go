@@ -8,6 +8,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/service"
 )
 
 // BreakerOptions tune the circuit breaker each endpoint has. The zero value of each field takes
@@ -48,14 +49,8 @@ type BreakerEvent struct {
 	Failures   uint32    `json:"consecutive_failures"`
 }
 
-// BreakerStatus is a breaker's state as the API shows it.
-type BreakerStatus struct {
-	State               string    `json:"state"` // closed, open, half-open
-	Since               time.Time `json:"since,omitzero"`
-	ConsecutiveFailures uint32    `json:"consecutive_failures"`
-	Requests            uint32    `json:"requests"` // in the current window
-	Failures            uint32    `json:"failures"` // in the current window
-}
+// BreakerStatus is a breaker's state as the API shows it: the service's, which reads it.
+type BreakerStatus = service.BreakerStatus
 
 // errAttemptFailed marks, for the breaker, an attempt that counts as a failure.
 var errAttemptFailed = errors.New("attempt failed")

@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/service"
 )
 
 // A request body trickled slower than the API's read timeout does not hold a connection: the
 // server answers 408 and closes it, on every route that reads a body.
 func TestTrickledBodyIsCutOff(t *testing.T) {
 	t.Parallel()
-	a := &api{auth: &auth{cache: map[string]cachedToken{}}, metrics: newMetrics(), log: zerolog.New(zerolog.NewTestWriter(t)), readTimeout: 200 * time.Millisecond}
+	a := &api{svc: service.New(service.Deps{}), metrics: newMetrics(), log: zerolog.New(zerolog.NewTestWriter(t)), readTimeout: 200 * time.Millisecond}
 	srv := httptest.NewServer(a.routes())
 	t.Cleanup(srv.Close)
 

@@ -433,10 +433,11 @@ func TestDeadLetters(t *testing.T) {
 	cfg.BreakerFailures = 50 // the breaker is not under test here
 	var deadAtOK2 atomic.Value
 	var deadURL atomic.Value // of this endpoint's dead letters, once known
+	api := checkedClient(t, nil)
 	failBad := func(id string, _ int, _ http.Header) int {
 		if id == "ok-2" { // what was dead-lettered when the event behind bad-1 arrived
 			if u, _ := deadURL.Load().(string); u != "" {
-				if resp, err := http.Get(u); err == nil {
+				if resp, err := api.Get(u); err == nil {
 					var p deadPage
 					_ = json.NewDecoder(resp.Body).Decode(&p)
 					resp.Body.Close()

@@ -1,5 +1,6 @@
 // Package gateway owns everything that touches HTTP, and the process: the Sender that signs
-// and POSTs events to endpoints, the JSON API (endpoints, event ingest), and Gateway.Run, which
+// and POSTs events to endpoints, the JSON API (handlers that decode a request, call the service,
+// which authorizes and decides it, and encode the answer; event ingest), and Gateway.Run, which
 // starts the embedded NATS server or dials an external one, wires the consumer side to the
-// sender and the API, and shuts everything down in order.
+// sender, the service and the API, and shuts everything down in order.
 package gateway

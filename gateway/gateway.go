@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -21,6 +21,7 @@ import (
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
+	"github.com/quaycast/quaycast/service"
 )
 
 // Gateway is one quaycast process: NATS (embedded or external), the delivery workers and the API.
@@ -58,108 +59,174 @@ func (g *Gateway) NATSURL() string {
 
 // Run serves until ctx ends, then shuts down in order: stop fetching, let in-flight deliveries
 // finish within the shutdown timeout (the rest stays unacknowledged for redelivery), stop the HTTP
-// server, drain the NATS connection, stop the embedded server.
+// server, drain the NATS connection, stop the embedded server. It returns only once every
+// goroutine it started has ended, and closes what it opened — the API's listener first among
+// them — on every path, a failed start included.
 func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.cfg.Validate(); err != nil {
 		return err
 	}
-	var (
-		srv     *server.Server
-		authn   *natsauth.Embedded
-		connect = []nats.Option{nats.Name("quaycast"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
-		url     = g.cfg.NATSURL
-		err     error
-	)
-	key, err := g.secretKey()
+	var closers undo
+	defer closers.run()
+	o, err := g.open(ctx, &closers)
 	if err != nil {
 		return err
 	}
-	if url == "" {
+	w, err := g.wire(ctx, o)
+	if err != nil {
+		return err
+	}
+	return g.serve(ctx, o, w)
+}
+
+// undo closes what Run opened, last opened first.
+type undo []func()
+
+func (u *undo) push(f func()) { *u = append(*u, f) }
+
+// run is deferred before anything is pushed: a pointer receiver, so it sees what is pushed later.
+func (u *undo) run() {
+	for i := len(*u) - 1; i >= 0; i-- {
+		(*u)[i]()
+	}
+}
+
+// opened is what open brings up: the API's listener, NATS, and quaycast's stores on it.
+type opened struct {
+	ln       net.Listener
+	tls      *tls.Config // nil: plain HTTP
+	embedded bool
+	natsURL  string // where publishers reach NATS
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	events   jetstream.Stream
+	reg      *consumer.Registry
+	tokens   *consumer.Tokens
+	attempts *consumer.AttemptLog
+	pubs     *natsauth.Publishers // nil with an external NATS
+	authn    *natsauth.Embedded   // nil with an external NATS
+}
+
+// open listens on the API's address first — a busy port fails before NATS starts — then starts
+// the embedded NATS server or dials the operator's, sets JetStream up and opens the stores. What
+// it opens is pushed on closers, to be closed when Run returns.
+func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
+	o := &opened{embedded: g.cfg.NATSURL == ""}
+	var err error
+	if o.tls, err = g.serverTLS(); err != nil {
+		return nil, err
+	}
+	if o.ln, err = net.Listen("tcp", g.cfg.Listen); err != nil {
+		return nil, listenError("listen", err)
+	}
+	closers.push(func() { o.ln.Close() }) // Shutdown closes it too; a second Close does nothing
+	key, err := g.secretKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := g.connect(o, closers); err != nil {
+		return nil, err
+	}
+
+	if o.js, err = jetstream.New(o.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	var kv jetstream.KeyValue
+	if o.events, kv, err = g.setup(ctx, o.js); err != nil {
+		return nil, err
+	}
+	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key}); err != nil {
+		return nil, err
+	}
+	if o.tokens, err = consumer.NewTokens(ctx, o.js, 1, key); err != nil {
+		return nil, err
+	}
+	if err := g.checkKey(ctx, o.js, o.reg, o.tokens); err != nil {
+		return nil, err
+	}
+	if o.embedded {
+		// Followed until Run returns, before the connection is drained.
+		bgCtx, stopBackground := context.WithCancel(ctx)
+		var background sync.WaitGroup
+		closers.push(func() { stopBackground(); background.Wait() })
+		if o.pubs, err = g.loadPublishers(bgCtx, &background, o.js, o.authn, key); err != nil {
+			return nil, err
+		}
+	}
+	if o.attempts, err = consumer.NewAttemptLog(ctx, o.nc); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// connect starts the embedded NATS server, or takes the operator's, and connects quaycast to it;
+// the server stops and the connection drains when Run returns.
+func (g *Gateway) connect(o *opened, closers *undo) error {
+	opts := []nats.Option{nats.Name("quaycast"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	dial := g.cfg.NATSURL
+	if o.embedded {
 		internal, _, err := seal.ReadOrCreate(natsauth.Path(g.cfg.DataDir, natsauth.InternalFile), natsauth.NewInternalToken)
 		if err != nil {
 			return err
 		}
-		authn = natsauth.NewEmbedded(internal, g.log.With().Str("component", "nats-auth").Logger())
-		srv, err = g.startEmbedded(authn)
+		o.authn = natsauth.NewEmbedded(internal, g.log.With().Str("component", "nats-auth").Logger())
+		srv, stop, err := g.startEmbedded(o.authn)
 		if err != nil {
 			return err
 		}
-		defer func() {
-			srv.Shutdown()
-			srv.WaitForShutdown()
-			g.log.Info().Msg("embedded NATS stopped")
-		}()
-		url = srv.ClientURL()
-		connect = append(connect, nats.InProcessServer(srv), nats.Token(internal))
+		closers.push(func() { stop(); g.log.Info().Msg("embedded NATS stopped") })
+		o.natsURL = srv.ClientURL()
+		// In-process: no socket, so no TLS either (the server offers it, we need not).
+		dial = strings.Replace(o.natsURL, "tls://", "nats://", 1)
+		opts = append(opts, nats.InProcessServer(srv), nats.Token(internal))
 	} else {
 		access, err := g.externalOptions()
 		if err != nil {
 			return err
 		}
-		connect = append(append(connect, access...), nats.RetryOnFailedConnect(true))
-	}
-	dial := url
-	if srv != nil { // in-process: no socket, so no TLS either (the server offers it, we need not)
-		dial = strings.Replace(url, "tls://", "nats://", 1)
+		o.natsURL = g.cfg.NATSURL
+		opts = append(append(opts, access...), nats.RetryOnFailedConnect(true))
 	}
 	// nats.go's own messages go to the log; and an authorization error while reconnecting (a
 	// credential being changed on the server) does not end quaycast's connection for good.
-	connect = append(connect, nats.IgnoreAuthErrorAbort())
-	connect = append(connect, natsClientOptions(g.log)...)
-	nc, err := nats.Connect(dial, append(connect,
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				g.log.Warn().Err(err).Msg("NATS disconnected")
-			}
-		}),
-	)...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", url, err)
-	}
-	defer g.drain(nc)
-	bgCtx, stopBackground := context.WithCancel(ctx)
-	var background sync.WaitGroup
-	defer func() { stopBackground(); background.Wait() }() // before the drain
-
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	events, kv, err := g.setup(ctx, js)
-	if err != nil {
-		return err
-	}
-
-	reg, err := consumer.NewRegistry(kv, events, consumer.RegistryOptions{Key: key})
-	if err != nil {
-		return err
-	}
-	tokens, err := consumer.NewTokens(ctx, js, 1, key)
-	if err != nil {
-		return err
-	}
-	if err := g.checkKey(ctx, js, reg, tokens); err != nil {
-		return err
-	}
-	var pubs *natsauth.Publishers
-	if authn != nil {
-		if pubs, err = g.loadPublishers(bgCtx, &background, js, authn, key); err != nil {
-			return err
+	opts = append(opts, nats.IgnoreAuthErrorAbort())
+	opts = append(opts, natsClientOptions(g.log)...)
+	opts = append(opts, nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		if err != nil {
+			g.log.Warn().Err(err).Msg("NATS disconnected")
 		}
-	}
-	attempts, err := consumer.NewAttemptLog(ctx, nc)
+	}))
+	nc, err := nats.Connect(dial, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to NATS %s: %w", o.natsURL, err)
 	}
+	o.nc = nc
+	closers.push(func() { g.drain(o.nc) })
+	return nil
+}
+
+// wired is the delivery side and the API over what open brought up, not started yet.
+type wired struct {
+	manager *consumer.Manager
+	metrics *metrics
+	http    *http.Server
+	// cancelRequests ends the contexts of the API's requests: at stop, for those that outlast
+	// the server's graceful shutdown.
+	cancelRequests context.CancelFunc
+}
+
+// wire builds the sender, the delivery manager, the service and the API over o.
+func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	targets, err := ParseTargetPolicy(g.cfg.AllowTargets, g.cfg.RequireHTTPS)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := newMetrics()
-	logTo := attempts // the API reads the log even when this gateway writes none
+	logTo := o.attempts // the API reads the log even when this gateway writes none
 	if g.cfg.DeliveryLog == "off" {
 		logTo = nil
 	}
+	nc := o.nc
 	sender := NewSender(g.log, SenderOptions{
 		Targets:          targets,
 		Log:              logTo,
@@ -168,7 +235,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MaxInFlight:      g.cfg.MaxInFlightTotal,
 		MaxResponseBytes: int64(g.cfg.MaxReplyBytes),
 		MaxReplyMemory:   int64(g.cfg.ReplyMemory),
-		Replies:          js,
+		Replies:          o.js,
 		OnAttempt:        m.attempt,
 		Timeout:          g.cfg.DeliveryTimeout,
 		Breaker: BreakerOptions{
@@ -183,15 +250,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.breakerChanged(nc, ev)
 		},
 	})
-	dead, err := consumer.NewDeadLetters(ctx, js, events)
+	dead, err := consumer.NewDeadLetters(ctx, o.js, o.events)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	marks, err := consumer.NewMarks(ctx, js, g.cfg.StreamMaxAge, g.cfg.MarksFlush, 1, g.log)
+	marks, err := consumer.NewMarks(ctx, o.js, g.cfg.StreamMaxAge, g.cfg.MarksFlush, 1, g.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	manager := consumer.NewManager(js, events, reg, sender, g.log, consumer.Options{
+	manager := consumer.NewManager(o.js, o.events, o.reg, sender, g.log, consumer.Options{
 		Marks:           marks,
 		MaxInFlight:     g.cfg.MaxInFlight,
 		MaxAckPending:   g.cfg.MaxAckPending,
@@ -201,54 +268,62 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MaxRetryAge:     g.cfg.MaxRetryAge,
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
 	})
-
 	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
 	m.countDegraded(manager.Degraded)
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
 
-	tlsCfg, err := g.serverTLS()
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", g.cfg.Listen)
-	if err != nil {
-		return listenError("listen", err)
-	}
-	defer ln.Close() // on every error path; Shutdown closes it too
+	svc := service.New(service.Deps{
+		Registry: o.reg, DeadLetters: dead, Attempts: o.attempts, Tokens: o.tokens, Publishers: o.pubs, NATSAuth: o.authn,
+		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager,
+		AdminToken: g.cfg.AdminToken, Log: g.log,
+	})
+	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, log: g.log, postTimeout: sender.o.Timeout}
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	return &wired{
+		manager: manager,
+		metrics: m,
+		http: &http.Server{
+			Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: o.tls,
+			BaseContext: func(net.Listener) context.Context { return reqCtx },
+		},
+		cancelRequests: cancelRequests,
+	}, nil
+}
+
+// serve runs the API and delivery until ctx ends or either fails, then stops them.
+func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	if g.cfg.AdminToken == "" {
 		g.log.Warn().Str("listen", g.cfg.Listen).Msg("NO ACCESS CONTROL: no --admin-token, so every API request is allowed; serving on loopback only")
 	}
-	a := &api{pubs: pubs, authn: authn, auth: &auth{admin: g.cfg.AdminToken, tokens: tokens, cache: map[string]cachedToken{}}, reg: reg, js: js, nc: nc, manager: manager, sender: sender, dead: dead, attempts: attempts, metrics: m, targets: targets, log: g.log}
-	httpSrv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: tlsCfg}
 	serveErr := make(chan error, 1)
 	scheme := "http://"
-	if tlsCfg != nil {
+	if o.tls != nil {
 		scheme = "https://"
-		go func() { serveErr <- httpSrv.ServeTLS(ln, "", "") }()
+		go func() { serveErr <- w.http.ServeTLS(o.ln, "", "") }()
 	} else {
-		go func() { serveErr <- httpSrv.Serve(ln) }()
+		go func() { serveErr <- w.http.Serve(o.ln) }()
 	}
-
 	managerCtx, stopManager := context.WithCancel(ctx)
-	defer stopManager()
 	managerDone := make(chan error, 1)
-	go func() { managerDone <- manager.Run(managerCtx) }()
-	go m.watchStreams(managerCtx, events, 15*time.Second, g.log)
+	go func() { managerDone <- w.manager.Run(managerCtx) }()
+	var watchers sync.WaitGroup
+	watchers.Go(func() { w.metrics.watchStreams(managerCtx, o.events, 15*time.Second, g.log) })
 
 	g.mu.Lock()
-	g.apiURL = scheme + ln.Addr().String()
-	g.natsURL = url
+	g.apiURL = scheme + o.ln.Addr().String()
+	g.natsURL = o.natsURL
 	g.mu.Unlock()
 	close(g.ready)
-	g.log.Info().Str("api", g.apiURL).Str("nats", url).Bool("embedded", srv != nil).Msg("quaycast started")
+	g.log.Info().Str("api", g.apiURL).Str("nats", o.natsURL).Bool("embedded", o.embedded).Msg("quaycast started")
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 		g.log.Info().Msg("shutting down")
 	case err := <-serveErr:
+		serveErr <- err // for stop, which waits for Serve to have returned
 		runErr = fmt.Errorf("serve API: %w", err)
 	case err := <-managerDone:
 		managerDone <- err
@@ -256,12 +331,30 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	stopManager()
 	<-managerDone
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := httpSrv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		g.log.Warn().Err(err).Msg("shut down API")
-	}
+	watchers.Wait()
+	g.stop(ctx, w, serveErr)
 	return runErr
+}
+
+// stop shuts the API down once delivery has stopped: gracefully, then — for requests that
+// outlast that — by ending their contexts; it returns once Serve and every handler have returned.
+// Run's closers then drain NATS and stop the embedded server.
+func (g *Gateway) stop(ctx context.Context, w *wired, serveErr <-chan error) {
+	defer w.cancelRequests()
+	shutdown := func(within time.Duration) error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), within)
+		defer cancel()
+		return w.http.Shutdown(sctx)
+	}
+	if err := shutdown(5 * time.Second); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		g.log.Warn().Err(err).Msg("shut down API: ending the requests still running")
+		w.cancelRequests()
+		if err := shutdown(5 * time.Second); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Warn().Err(err).Msg("shut down API: closing its connections")
+			_ = w.http.Close()
+		}
+	}
+	<-serveErr
 }
 
 // BreakerSubject is where breaker transitions are published, as JSON BreakerEvents:

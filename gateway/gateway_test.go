@@ -54,7 +54,9 @@ func startGateway(t *testing.T, cfg config.Config) *running {
 func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running {
 	t.Helper()
 	g := gatewaytest.Start(t, cfg, zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger())
-	return &running{Gateway: g, cfg: cfg, api: gateway.NewClient(g.APIURL())}
+	r := &running{Gateway: g, cfg: cfg, api: gateway.NewClient(g.APIURL())}
+	r.api.HTTP.Transport = checkedTransport{t: t, next: http.DefaultTransport} // answers held to openapi.json
+	return r
 }
 
 // waitReady waits until the gateway's consumers are running.

@@ -121,10 +121,11 @@ func ClientOptions(a NATSAccess) ([]nats.Option, error) {
 
 // startEmbedded runs the in-process NATS server with JetStream storing under the data dir, with
 // authorization always on (authn decides every connection, loopback and in-process included).
-func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error) {
+// stop shuts it down, waits for it, and then unlocks the data dir.
+func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, stop func(), err error) {
 	host, portStr, err := net.SplitHostPort(g.cfg.NATSListen)
 	if err != nil {
-		return nil, fmt.Errorf("nats-listen %q: %w", g.cfg.NATSListen, err)
+		return nil, nil, fmt.Errorf("nats-listen %q: %w", g.cfg.NATSListen, err)
 	}
 	port, _ := strconv.Atoi(portStr)
 	if port == 0 {
@@ -132,19 +133,23 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error
 	}
 	dir, err := filepath.Abs(g.cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
 	lock, err := lockDataDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var srv *server.Server
-	started := false
-	defer func() {
-		if started { // held until the server has stopped
-			go func() { srv.WaitForShutdown(); lock.Close() }()
-		} else {
-			lock.Close()
+	var running *server.Server
+	shutdown := func() { // the lock is held until the server has stopped
+		if running != nil {
+			running.Shutdown()
+			running.WaitForShutdown()
+		}
+		lock.Close()
+	}
+	defer func() { // named results are nil on the error paths: use the locals
+		if err != nil {
+			shutdown()
 		}
 	}()
 	opts := &server.Options{
@@ -161,29 +166,25 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (*server.Server, error
 	if g.cfg.NATSTLSCert != "" {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: g.cfg.NATSTLSCert, KeyFile: g.cfg.NATSTLSKey, Timeout: 2})
 		if err != nil {
-			return nil, &config.FieldError{Field: "nats-tls-cert", Reason: err.Error()}
+			return nil, nil, &config.FieldError{Field: "nats-tls-cert", Reason: err.Error()}
 		}
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, 2
 	} else if !loopbackHost(host) {
 		g.log.Warn().Str("nats_listen", g.cfg.NATSListen).Msg("NATS listens beyond loopback without TLS: publishers' credentials cross the network in clear; set --nats-tls-cert and --nats-tls-key")
 	}
-	srv, err = server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
+	if running, err = server.NewServer(opts); err != nil {
+		return nil, nil, fmt.Errorf("embedded NATS: %w", err)
 	}
 	fatal := make(chan string, 4)
-	srv.SetLoggerV2(natsLogger{log: g.log.With().Str("component", "nats").Logger(), fatal: fatal}, false, false, false)
-	srv.Start() // returns once it listens, or failed to
-	if err := embeddedReady(srv, fatal, net.JoinHostPort(host, portStr), 30*time.Second); err != nil {
-		srv.Shutdown()
-		return nil, err
+	running.SetLoggerV2(natsLogger{log: g.log.With().Str("component", "nats").Logger(), fatal: fatal}, false, false, false)
+	running.Start() // returns once it listens, or failed to
+	if err := embeddedReady(running, fatal, net.JoinHostPort(host, portStr), 30*time.Second); err != nil {
+		return nil, nil, err
 	}
-	if err := authn.Attach(srv); err != nil {
-		srv.Shutdown()
-		return nil, err
+	if err := authn.Attach(running); err != nil {
+		return nil, nil, err
 	}
-	started = true
-	return srv, nil
+	return running, shutdown, nil
 }
 
 // lockDataDir locks the data dir against a second gateway, which would run a second JetStream

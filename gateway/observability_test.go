@@ -17,7 +17,7 @@ import (
 
 func scrape(t *testing.T, g *running) string {
 	t.Helper()
-	resp, err := http.Get(g.APIURL() + "/metrics")
+	resp, err := g.api.HTTP.Get(g.APIURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestMetricsHealthAndRequestIDs(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", g.APIURL()+"/v1/endpoints", nil)
 	req.Header.Set("X-Request-Id", "trace-42")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.api.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestMetricsHealthAndRequestIDs(t *testing.T) {
 	if id := resp.Header.Get("X-Request-Id"); id != "trace-42" {
 		t.Errorf("X-Request-Id echoed as %q", id)
 	}
-	resp, err = http.Get(g.APIURL() + "/v1/endpoints")
+	resp, err = g.api.HTTP.Get(g.APIURL() + "/v1/endpoints")
 	if err != nil {
 		t.Fatal(err)
 	}

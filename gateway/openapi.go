@@ -5,7 +5,8 @@ import (
 	"net/http"
 )
 
-// openAPI is the API's OpenAPI 3 document; a test holds it and the router to the same routes.
+// openAPI is the API's OpenAPI 3 document. Tests hold it and the router to the same routes and
+// scopes, and every answer the API tests get to its response schemas (openapi_responses_test.go).
 //
 //go:embed openapi.json
 var openAPI []byte

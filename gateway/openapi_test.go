@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/service"
 )
 
 // The OpenAPI document (openapi.json, embedded as openAPI) is written by hand; these tests hold it
@@ -184,7 +185,7 @@ func routeScopes(t *testing.T) map[string]string {
 		if _, dup := out[p]; dup {
 			t.Fatalf("routeTable() has %s twice", p)
 		}
-		out[p] = rt.scope
+		out[p] = rt.scope()
 	}
 	return out
 }
@@ -405,9 +406,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		v      any
 	}{
 		{"Endpoint", endpointView{}},
-		{"EndpointInput", endpointInput{}},
-		{"EndpointPatch", endpointInput{}}, // but secret, refused on PATCH: see below
-		{"SigningInput", signingInput{}},
+		{"EndpointInput", service.EndpointInput{}},
+		{"EndpointPatch", service.EndpointInput{}}, // but secret, refused on PATCH: see below
+		{"SigningInput", service.SigningInput{}},
 		{"Signing", signingView{}},
 		{"Attempt", Attempt{}},
 		{"AttemptRequest", AttemptRequest{}},
@@ -415,6 +416,16 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Alert", Alert{}},
 		{"DisplayField", DisplayField{}},
 		{"Stuck", consumer.Stuck{}},
+		{"BreakerStatus", BreakerStatus{}},
+		{"Token", tokenView{}},
+		{"TokenInput", service.TokenInput{}},
+		{"Publisher", publisherView{}},
+		{"PublisherInput", service.PublisherInput{}},
+		{"RotateInput", service.RotateInput{}},
+		{"TestSendInput", service.TestInput{}},
+		{"ReplayInput", service.ReplayInput{}},
+		{"Published", Published{}},
+		{"Error", errorBody{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.schema, func(t *testing.T) {

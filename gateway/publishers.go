@@ -1,12 +1,11 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/service"
 )
 
 // publisherView is a publisher as listed: never its secret nor its hash.
@@ -28,47 +27,23 @@ func viewPublisher(p *natsauth.Publisher) publisherView {
 	return v
 }
 
-// external answers 409 when the NATS is the operator's: quaycast mints no credentials there.
-func (a *api) external(w http.ResponseWriter) bool {
-	if a.pubs != nil {
-		return false
-	}
-	writeError(w, http.StatusConflict, "", "publishers are managed in the operator's NATS (--nats-url): give each upstream system a user there (see the README, Securing NATS)")
-	return true
-}
-
 func (a *api) createPublisher(w http.ResponseWriter, r *http.Request) {
-	if a.external(w) {
-		return
-	}
-	var in struct {
-		Name    string   `json:"name"`
-		Sources []string `json:"sources"`
-		Replies bool     `json:"replies"`
-	}
+	var in service.PublisherInput
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if err := natsauth.ValidatePublisher(in.Name, in.Sources); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	cred, p, err := a.pubs.Create(r.Context(), in.Name, in.Sources, in.Replies)
+	cred, p, err := a.svc.CreatePublisher(r.Context(), callerOf(r), in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.authn.Add(p) // usable at once; the watch of the bucket does the same
 	v := viewPublisher(p)
 	v.Credential = cred
 	writeJSON(w, http.StatusCreated, v)
 }
 
 func (a *api) listPublishers(w http.ResponseWriter, r *http.Request) {
-	if a.external(w) {
-		return
-	}
-	ps, err := a.pubs.List(r.Context())
+	ps, err := a.svc.Publishers(r.Context(), callerOf(r))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -81,23 +56,9 @@ func (a *api) listPublishers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) revokePublisher(w http.ResponseWriter, r *http.Request) {
-	if a.external(w) {
-		return
-	}
-	id := r.PathValue("id")
-	hexPart, ok := strings.CutPrefix(id, "pub_")
-	if !ok || len(hexPart) != 20 || strings.Trim(hexPart, "0123456789abcdef") != "" {
-		writeError(w, http.StatusNotFound, "id", "no publisher with this id")
-		return
-	}
-	if err := a.pubs.Revoke(r.Context(), id); err != nil {
-		if errors.Is(err, natsauth.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "id", "no publisher with this id")
-			return
-		}
+	if err := a.svc.RevokePublisher(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.authn.Revoke(id) // at once; the watch of the bucket does the same
 	w.WriteHeader(http.StatusNoContent)
 }

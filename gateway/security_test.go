@@ -274,8 +274,7 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 	if _, err := tokens.Put(ctx, "tok_00112233445566778899", forged); err != nil {
 		t.Fatal(err)
 	}
-	attacker := gateway.NewClient(g.APIURL())
-	attacker.Token = "qct_00112233445566778899_" + secret
+	attacker := asToken(g, "qct_00112233445566778899_"+secret)
 	var apiErr *gateway.APIError
 	if err := attacker.Do(ctx, "GET", "/v1/endpoints", nil, nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
 		t.Errorf("GET /v1/endpoints with a forged token: %v, want 401", err)
@@ -294,8 +293,7 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 	if _, err := tokens.Put(ctx, real.ID, widened); err != nil {
 		t.Fatal(err)
 	}
-	edited := gateway.NewClient(g.APIURL())
-	edited.Token = real.Token
+	edited := asToken(g, real.Token)
 	testwait.For(t, 10*time.Second, "the edited token refused", func() bool { // checks are cached 5 s
 		err := edited.Do(ctx, "GET", "/v1/endpoints", nil, nil)
 		return errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized
@@ -406,7 +404,7 @@ func TestTLSListenersAndClearTextWarning(t *testing.T) {
 	pool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(ca)
 	pool.AppendCertsFromPEM(caPEM)
-	g.api.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	g.api.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: checkedTransport{t: t, next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
 	rc := newReceiver(t)
 	g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
 	g.waitReady(t)

@@ -117,14 +117,11 @@ func (p TargetPolicy) CheckURL(ctx context.Context, raw string) (warnings []stri
 	return nil, nil
 }
 
-// SavedURLError says why an endpoint URL saved earlier would be refused now, as far as can be told
-// without DNS; "" if it would not.
-func (p TargetPolicy) SavedURLError(raw string) string {
-	var fe *subjects.FieldError
-	if _, _, err := p.checkStatic(raw); errors.As(err, &fe) {
-		return fe.Reason
-	}
-	return ""
+// CheckStatic checks what can be checked of a URL without DNS: an endpoint URL saved earlier
+// that fails it would be refused now.
+func (p TargetPolicy) CheckStatic(raw string) error {
+	_, _, err := p.checkStatic(raw)
+	return err
 }
 
 // checkStatic checks what can be checked of a URL without DNS. resolve is true when its host is a

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
-	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/natsauth"
 )
@@ -60,8 +59,7 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 
 	for round := range 2 { // the second start finds nothing left to migrate
 		g := startGateway(t, cfg)
-		reader := gateway.NewClient(g.APIURL())
-		reader.Token = rel.Token.Token
+		reader := asToken(g, rel.Token.Token)
 		if err := reader.Do(t.Context(), "GET", "/v1/endpoints", nil, nil); err != nil {
 			t.Fatalf("round %d: the earlier release's API token: %v", round, err)
 		}

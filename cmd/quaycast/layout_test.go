@@ -57,6 +57,10 @@ func TestImportsKeepTheLayout(t *testing.T) {
 			p, q := ours(imp)
 			return imp == "net/http" || q && (p == "gateway" || strings.HasPrefix(p, "bench"))
 		}},
+		{"service", "what an operator can do, for every front end: no HTTP, no gateway, config or bench", func(imp string) bool {
+			p, q := ours(imp)
+			return imp == "net/http" || strings.HasPrefix(imp, "net/http/") || q && (p == "gateway" || p == "config" || strings.HasPrefix(p, "bench"))
+		}},
 		{"bench", "drives the gateway as a black box: not consumer", func(imp string) bool { p, q := ours(imp); return q && p == "consumer" }},
 	}
 	for _, r := range rules {

@@ -1,0 +1,246 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Page selects one page of a list, as a query string gives it: Limit from 1 to 1000 (default
+// 100), After the NextCursor of the previous page.
+type Page struct {
+	Limit, After string
+}
+
+// DeliveryFilter selects delivery-log records: Status is delivered, failed or an HTTP status
+// code; Since and Until are RFC 3339 times.
+type DeliveryFilter struct {
+	Page
+	Status, Since, Until string
+}
+
+// DeliveryPage is a page of the delivery log, oldest first: one JSON record per POST.
+type DeliveryPage struct {
+	Deliveries []json.RawMessage
+	NextCursor string // "" on the last page
+}
+
+// DeadLetterPage is a page of an endpoint's dead letters, oldest first.
+type DeadLetterPage struct {
+	DeadLetters []consumer.DeadLetter
+	NextCursor  string // "" on the last page
+}
+
+// TestInput is a test event: Type defaults to the first the endpoint subscribes to, Entity to
+// TEST0000001, Data to {"test":true}.
+type TestInput struct {
+	Type   string          `json:"type"`
+	Entity string          `json:"entity"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// ReplayInput picks dead letters to replay by event id; none picks all.
+type ReplayInput struct {
+	EventIDs []string `json:"event_ids"`
+}
+
+// TestSend delivers a test event to an endpoint now, through the normal signing path, and
+// returns the attempt: status, latency, response excerpt. A type the endpoint does not subscribe
+// to is refused: the receiver would never see such an event for real.
+func (s *Service) TestSend(ctx context.Context, c Caller, id string, in TestInput) (json.RawMessage, error) {
+	if err := s.Check(c, OpTestSend); err != nil {
+		return nil, err
+	}
+	ep, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Type == "" {
+		types, _ := subjects.Expand(ep.EventTypes)
+		if len(types) > 0 {
+			in.Type = types[0]
+		}
+	}
+	if in.Entity == "" {
+		in.Entity = "TEST0000001"
+	}
+	if len(in.Data) == 0 {
+		in.Data = json.RawMessage(`{"test":true}`)
+	}
+	env := subjects.Envelope{ID: "test_" + nuid.Next(), Type: in.Type, Source: "quaycast", Entity: in.Entity, OccurredAt: time.Now().UTC(), Data: in.Data}
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	if !subjects.Matches(ep.EventTypes, in.Type) {
+		return nil, &subjects.FieldError{Field: "type", Reason: "the endpoint does not subscribe to " + in.Type}
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return s.d.Sender.Test(ctx, &consumer.Delivery{Endpoint: ep, Subject: env.Subject(), Event: env, Body: body, Published: env.OccurredAt, Attempt: 1})
+}
+
+// EndpointDeliveries pages through the delivery log of one endpoint.
+func (s *Service) EndpointDeliveries(ctx context.Context, c Caller, id string, f DeliveryFilter) (*DeliveryPage, error) {
+	if err := s.Check(c, OpListDeliveries); err != nil {
+		return nil, err
+	}
+	ep, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.deliveries(ctx, consumer.AttemptQuery{EndpointID: ep.ID}, f)
+}
+
+// EventDeliveries pages through the delivery log of one event, across endpoints.
+func (s *Service) EventDeliveries(ctx context.Context, c Caller, eventID string, f DeliveryFilter) (*DeliveryPage, error) {
+	if err := s.Check(c, OpListDeliveries); err != nil {
+		return nil, err
+	}
+	if eventID == "" || len(eventID) > subjects.MaxIDBytes || strings.ContainsAny(eventID, " \t\r\n") {
+		return nil, &subjects.FieldError{Field: "id", Reason: "is not an event id"}
+	}
+	return s.deliveries(ctx, consumer.AttemptQuery{EventID: eventID}, f)
+}
+
+func (s *Service) deliveries(ctx context.Context, q consumer.AttemptQuery, f DeliveryFilter) (*DeliveryPage, error) {
+	var err error
+	if q.Limit, q.After, err = f.parse(); err != nil {
+		return nil, err
+	}
+	for _, tf := range []struct {
+		name, value string
+		into        *time.Time
+	}{{"since", f.Since, &q.Since}, {"until", f.Until, &q.Until}} {
+		if tf.value != "" {
+			t, err := time.Parse(time.RFC3339Nano, tf.value)
+			if err != nil {
+				return nil, &subjects.FieldError{Field: tf.name, Reason: "must be an RFC 3339 time"}
+			}
+			*tf.into = t
+		}
+	}
+	if f.Status != "" {
+		match, ok := statusFilter(f.Status)
+		if !ok {
+			return nil, &subjects.FieldError{Field: "status", Reason: "must be delivered, failed or an HTTP status code"}
+		}
+		q.Match = match
+	}
+	recs, next, err := s.d.Attempts.List(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &DeliveryPage{Deliveries: make([]json.RawMessage, len(recs)), NextCursor: cursor(next)}
+	for i, rec := range recs {
+		out.Deliveries[i] = rec.Data
+	}
+	return out, nil
+}
+
+// statusFilter matches log records by outcome or HTTP status.
+func statusFilter(s string) (func([]byte) bool, bool) {
+	decode := func(b []byte) (outcome string, status int) {
+		var rec struct {
+			Outcome  string
+			Response *struct{ Status int }
+		}
+		_ = json.Unmarshal(b, &rec)
+		if rec.Response != nil {
+			status = rec.Response.Status
+		}
+		return rec.Outcome, status
+	}
+	switch s {
+	case "delivered":
+		return func(b []byte) bool { o, _ := decode(b); return o == "delivered" }, true
+	case "failed":
+		return func(b []byte) bool { o, _ := decode(b); return o != "delivered" }, true
+	}
+	code, err := strconv.Atoi(s)
+	if err != nil || code < 100 || code > 599 {
+		return nil, false
+	}
+	return func(b []byte) bool { _, st := decode(b); return st == code }, true
+}
+
+// DeadLetters pages through an endpoint's dead letters, oldest first.
+func (s *Service) DeadLetters(ctx context.Context, c Caller, id string, p Page) (*DeadLetterPage, error) {
+	if err := s.Check(c, OpListDeadLetters); err != nil {
+		return nil, err
+	}
+	ep, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	limit, after, err := p.parse()
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := s.d.DeadLetters.List(ctx, ep.ID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &DeadLetterPage{DeadLetters: page, NextCursor: cursor(next)}, nil
+}
+
+// ReplayDeadLetters delivers an endpoint's dead letters again, in their original order, and
+// returns how many it replayed.
+func (s *Service) ReplayDeadLetters(ctx context.Context, c Caller, id string, in ReplayInput) (int, error) {
+	if err := s.Check(c, OpReplayDeadLetters); err != nil {
+		return 0, err
+	}
+	ep, err := s.get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return s.d.DeadLetters.Replay(ctx, ep.ID, in.EventIDs)
+}
+
+// PurgeDeadLetters deletes every dead letter of an endpoint.
+func (s *Service) PurgeDeadLetters(ctx context.Context, c Caller, id string) error {
+	if err := s.Check(c, OpPurgeDeadLetters); err != nil {
+		return err
+	}
+	ep, err := s.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.d.DeadLetters.Purge(ctx, ep.ID)
+}
+
+// parse reads a page selection: limit (default 100) and the cursor to go on after.
+func (p Page) parse() (limit int, after uint64, err error) {
+	limit = 100
+	if p.Limit != "" {
+		n, err := strconv.Atoi(p.Limit)
+		if err != nil || n < 1 || n > 1000 {
+			return 0, 0, &subjects.FieldError{Field: "limit", Reason: "must be a number from 1 to 1000"}
+		}
+		limit = n
+	}
+	if p.After != "" {
+		n, err := strconv.ParseUint(p.After, 10, 64)
+		if err != nil {
+			return 0, 0, &subjects.FieldError{Field: "after", Reason: "must be a cursor from a previous page"}
+		}
+		after = n
+	}
+	return limit, after, nil
+}
+
+// cursor is a next-page position as the caller gets it: "" for none.
+func cursor(next uint64) string {
+	if next == 0 {
+		return ""
+	}
+	return strconv.FormatUint(next, 10)
+}

@@ -1,0 +1,338 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// EndpointInput is an endpoint's definition as an operator gives it. On create, nil fields take
+// their defaults; on patch, nil fields are left as they are. Field errors name the JSON fields.
+type EndpointInput struct {
+	URL         *string            `json:"url"`
+	EventTypes  *[]string          `json:"event_types"`
+	Description *string            `json:"description"`
+	Enabled     *bool              `json:"enabled"`
+	Headers     *map[string]string `json:"headers"`
+	Signing     *SigningInput      `json:"signing"`
+	ReplyFormat *string            `json:"reply_format"`
+	Secret      *string            `json:"secret"` // create only: a receiver's existing key
+}
+
+// SigningInput is how deliveries to an endpoint are signed.
+type SigningInput struct {
+	Profile    string `json:"profile"`
+	HeaderName string `json:"header_name"`
+	HexCase    string `json:"hex_case"` // hex: "lower" (default) or "upper"
+}
+
+// Endpoint is an endpoint as an operator sees it.
+type Endpoint struct {
+	*consumer.Endpoint
+	// TargetError says why the URL would be refused if it were saved now (saved before a check
+	// covered its form): deliveries to it are refused at connection time.
+	TargetError string
+	Secret      string   // only from CreateEndpoint and RotateSecret
+	Warnings    []string // only from CreateEndpoint and PatchEndpoint: e.g. a host that does not resolve
+}
+
+// EndpointDetail is one endpoint read alone, with its delivery on this gateway.
+type EndpointDetail struct {
+	Endpoint
+	State       string // consumer.StateDelivering, StateDegraded or StateStopped
+	Stuck       consumer.Stuck
+	Breaker     BreakerStatus
+	DeadLetters uint64
+}
+
+// RotateInput is a secret rotation: a new secret — generated, or Secret — with the old one still
+// signing beside it for Grace ("24h" when empty, "0s" stops it at once).
+type RotateInput struct {
+	Secret *string `json:"secret"`
+	Grace  string  `json:"grace"`
+}
+
+// CreateEndpoint checks and stores a new endpoint, enabled unless the input says otherwise, and
+// returns it with its secret — the only answer that shows it.
+func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput) (*Endpoint, error) {
+	if err := s.Check(c, OpCreateEndpoint); err != nil {
+		return nil, err
+	}
+	ep := consumer.Endpoint{Enabled: true}
+	if err := in.apply(&ep); err != nil {
+		return nil, err
+	}
+	secret, err := newSecret(ep.Signing, in.Secret)
+	if err != nil {
+		return nil, err
+	}
+	ep.Secret = consumer.NewSecret(secret)
+	if err := s.validate(&ep); err != nil { // before CheckURL, which may ask DNS
+		return nil, err
+	}
+	warnings, err := s.d.Rules.CheckURL(ctx, ep.URL)
+	if err != nil {
+		return nil, err
+	}
+	created, err := s.d.Registry.Create(ctx, ep)
+	if err != nil {
+		return nil, err
+	}
+	v := s.endpoint(created)
+	v.Secret, v.Warnings = secret, warnings
+	return &v, nil
+}
+
+// Endpoints lists every endpoint, oldest first.
+func (s *Service) Endpoints(ctx context.Context, c Caller) ([]Endpoint, error) {
+	if err := s.Check(c, OpListEndpoints); err != nil {
+		return nil, err
+	}
+	eps, err := s.d.Registry.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Endpoint, len(eps))
+	for i, e := range eps {
+		out[i] = s.endpoint(e)
+	}
+	return out, nil
+}
+
+// Endpoint reads one endpoint with its delivery state, breaker and dead-letter count.
+func (s *Service) Endpoint(ctx context.Context, c Caller, id string) (*EndpointDetail, error) {
+	if err := s.Check(c, OpGetEndpoint); err != nil {
+		return nil, err
+	}
+	ep, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d := EndpointDetail{Endpoint: s.endpoint(ep), State: s.d.States.State(ep.ID), Stuck: s.d.States.Stuck(ep.ID)}
+	d.Breaker, _ = s.d.Sender.Breaker(ep.ID)
+	if d.DeadLetters, err = s.d.DeadLetters.Count(ctx, ep.ID); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// PatchEndpoint changes the fields in is given. A new URL is checked, and so is the URL of an
+// endpoint being enabled: it may have been saved before a check covered its form. The secret
+// changes only by RotateSecret.
+func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in EndpointInput) (*Endpoint, error) {
+	if err := s.Check(c, OpPatchEndpoint); err != nil {
+		return nil, err
+	}
+	if in.Secret != nil {
+		return nil, &subjects.FieldError{Field: "secret", Reason: "cannot be changed here; rotate the secret instead"}
+	}
+	enabling := in.Enabled != nil && *in.Enabled
+	checked := in.URL
+	if checked == nil && enabling {
+		cur, err := s.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		checked = &cur.URL
+	}
+	var warnings []string
+	if checked != nil {
+		var err error
+		if warnings, err = s.d.Rules.CheckURL(ctx, *checked); err != nil {
+			return nil, enablingURL(err, in.URL == nil)
+		}
+	}
+	ep, err := s.d.Registry.Update(ctx, id, func(e *consumer.Endpoint) error {
+		if err := in.apply(e); err != nil {
+			return err
+		}
+		if err := s.validate(e); err != nil {
+			return err
+		}
+		if enabling && e.URL != *checked { // changed meanwhile: check what can be without DNS
+			if err := s.d.Rules.CheckStatic(e.URL); err != nil {
+				return enablingURL(err, true)
+			}
+		}
+		if in.Signing != nil { // the secret must suit the new profile
+			if err := checkSecret(e.Signing, e.Secret.Reveal()); err != nil {
+				return &subjects.FieldError{Field: "signing.profile", Reason: "the endpoint's secret does not suit this profile: rotate it with a new secret in the same request's profile first"}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
+	}
+	v := s.endpoint(ep)
+	v.Warnings = warnings
+	return &v, nil
+}
+
+// DeleteEndpoint removes an endpoint; its consumer stops on every gateway watching the registry.
+func (s *Service) DeleteEndpoint(ctx context.Context, c Caller, id string) error {
+	if err := s.Check(c, OpDeleteEndpoint); err != nil {
+		return err
+	}
+	if err := s.d.Registry.Delete(ctx, id); err != nil {
+		return notFound(err, "endpoint", consumer.ErrNotFound)
+	}
+	s.d.Sender.Forget(id)
+	return nil
+}
+
+// RotateSecret gives an endpoint a new secret and keeps the old one signing beside it for the
+// grace period. Standard Webhooks receivers accept either signature meanwhile; hub and hex carry
+// one signature, made with the new secret.
+func (s *Service) RotateSecret(ctx context.Context, c Caller, id string, in RotateInput) (*Endpoint, error) {
+	if err := s.Check(c, OpRotateSecret); err != nil {
+		return nil, err
+	}
+	grace := 24 * time.Hour
+	if in.Grace != "" {
+		d, err := time.ParseDuration(in.Grace)
+		if err != nil || d < 0 || d > 30*24*time.Hour {
+			return nil, &subjects.FieldError{Field: "grace", Reason: "must be a duration from 0s to 720h, e.g. 24h"}
+		}
+		grace = d
+	}
+	var secret string
+	ep, err := s.d.Registry.Update(ctx, id, func(e *consumer.Endpoint) error {
+		sec, err := newSecret(e.Signing, in.Secret)
+		if err != nil {
+			return err
+		}
+		secret = sec
+		e.Rotate(consumer.NewSecret(sec), grace, time.Now().UTC())
+		return nil
+	})
+	if err != nil {
+		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
+	}
+	s.d.Log.Info().Str("endpoint_id", ep.ID).Dur("grace", grace).Msg("secret rotated")
+	v := s.endpoint(ep)
+	v.Secret = secret
+	return &v, nil
+}
+
+// get reads one endpoint; a *NotFoundError if there is none.
+func (s *Service) get(ctx context.Context, id string) (*consumer.Endpoint, error) {
+	ep, err := s.d.Registry.Get(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
+	}
+	return ep, nil
+}
+
+// endpoint is e as an operator sees it, flagged if its URL would be refused now.
+func (s *Service) endpoint(e *consumer.Endpoint) Endpoint {
+	v := Endpoint{Endpoint: e}
+	var fe *subjects.FieldError
+	if err := s.d.Rules.CheckStatic(e.URL); errors.As(err, &fe) {
+		v.TargetError = fe.Reason
+	}
+	return v
+}
+
+// validate checks an endpoint definition: consumer's checks, then the headers against what the
+// sender writes.
+func (s *Service) validate(e *consumer.Endpoint) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	return s.d.Rules.CheckHeaders(e)
+}
+
+// enablingURL says, of a refused URL the request did not change, that it must change before the
+// endpoint is enabled.
+func enablingURL(err error, unchanged bool) error {
+	var fe *subjects.FieldError
+	if !unchanged || !errors.As(err, &fe) {
+		return err
+	}
+	return &subjects.FieldError{Field: fe.Field, Reason: fe.Reason + "; change the url to enable the endpoint"}
+}
+
+func (in EndpointInput) apply(e *consumer.Endpoint) error {
+	if in.URL != nil {
+		e.URL = *in.URL
+	}
+	if in.EventTypes != nil {
+		e.EventTypes = *in.EventTypes
+	}
+	if in.Description != nil {
+		e.Description = *in.Description
+	}
+	if in.Enabled != nil {
+		e.Enabled = *in.Enabled
+		if e.Enabled {
+			e.DisabledReason = ""
+		}
+	}
+	if in.Headers != nil {
+		e.Headers = *in.Headers
+	}
+	if in.ReplyFormat != nil {
+		e.ReplyFormat = *in.ReplyFormat
+	}
+	if in.Signing != nil {
+		s, err := in.Signing.signing()
+		if err != nil {
+			return err
+		}
+		e.Signing = s
+	}
+	return nil
+}
+
+// signing checks a signing input and returns the endpoint's setting.
+func (in *SigningInput) signing() (consumer.Signing, error) {
+	p, err := signature.ParseProfile(in.Profile)
+	if err != nil {
+		return consumer.Signing{}, &subjects.FieldError{Field: "signing.profile", Reason: "must be standard, hub or hex"}
+	}
+	s := consumer.Signing{Profile: string(p), HeaderName: in.HeaderName}
+	switch in.HexCase {
+	case "", "lower":
+	case "upper":
+		s.HexUpper = true
+	default:
+		return s, &subjects.FieldError{Field: "signing.hex_case", Reason: "must be lower or upper"}
+	}
+	if err := p.ValidateOptions(signatureOptions(s)); err != nil {
+		field := "signing.header_name"
+		if in.HexCase != "" && p != signature.Hex {
+			field = "signing.hex_case"
+		}
+		return s, &subjects.FieldError{Field: field, Reason: err.Error()}
+	}
+	return s, nil
+}
+
+// signatureOptions maps an endpoint's signing settings to the signer's options, as the sender
+// does (gateway.SignatureOptions, which this package cannot import).
+func signatureOptions(s consumer.Signing) signature.Options {
+	return signature.Options{HeaderName: s.HeaderName, HexUpper: s.HexUpper}
+}
+
+// checkSecret reports whether secret is acceptable for the endpoint's profile.
+func checkSecret(s consumer.Signing, secret string) error {
+	p, _ := signature.ParseProfile(s.Profile)
+	if _, err := signature.ParseKey(p, secret); err != nil {
+		return &subjects.FieldError{Field: "secret", Reason: err.Error()}
+	}
+	return nil
+}
+
+// newSecret is a secret the caller gave, checked, or a new random one.
+func newSecret(s consumer.Signing, given *string) (string, error) {
+	if given != nil {
+		return *given, checkSecret(s, *given)
+	}
+	p, _ := signature.ParseProfile(s.Profile)
+	return signature.NewSecret(p)
+}

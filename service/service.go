@@ -1,0 +1,80 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/natsauth"
+)
+
+// Sender is the delivery side the service drives: the gateway's sender.
+type Sender interface {
+	// Test POSTs d now, outside the event stream and the breaker, and returns the attempt as the
+	// delivery log records it (JSON).
+	Test(ctx context.Context, d *consumer.Delivery) (json.RawMessage, error)
+	// Breaker is an endpoint's circuit breaker; ok is false before its first delivery.
+	Breaker(endpointID string) (status BreakerStatus, ok bool)
+	// Forget drops what the sender keeps for a deleted endpoint.
+	Forget(endpointID string)
+}
+
+// Rules are the delivery side's checks of an endpoint definition: where it may POST and which
+// headers it may send.
+type Rules interface {
+	// CheckURL checks a URL being saved, asking DNS; a name that does not resolve is a warning.
+	CheckURL(ctx context.Context, url string) (warnings []string, err error)
+	// CheckStatic checks what can be checked of a URL without DNS.
+	CheckStatic(url string) error
+	// CheckHeaders refuses custom and signature headers that the sender writes itself.
+	CheckHeaders(ep *consumer.Endpoint) error
+}
+
+// States tells an endpoint's delivery state on this gateway: the consumer.Manager.
+type States interface {
+	State(endpointID string) string
+	Stuck(endpointID string) consumer.Stuck // its blocked and parked entities
+}
+
+// BreakerStatus is an endpoint's circuit breaker as an operator sees it.
+type BreakerStatus struct {
+	State               string    `json:"state"` // closed, open, half-open
+	Since               time.Time `json:"since,omitzero"`
+	ConsecutiveFailures uint32    `json:"consecutive_failures"`
+	Requests            uint32    `json:"requests"` // in the current window
+	Failures            uint32    `json:"failures"` // in the current window
+}
+
+// Deps are what the service works on. All are required but Publishers and NATSAuth, which are
+// nil with an external NATS (publishers are managed there), and AdminToken, empty when the API
+// has no access control.
+type Deps struct {
+	Registry    *consumer.Registry
+	DeadLetters *consumer.DeadLetters
+	Attempts    *consumer.AttemptLog
+	Tokens      *consumer.Tokens
+	Publishers  *natsauth.Publishers
+	NATSAuth    *natsauth.Embedded
+	Sender      Sender
+	Rules       Rules
+	States      States
+	AdminToken  string
+	Log         zerolog.Logger
+}
+
+// Service is what an operator can do, authorized per caller.
+type Service struct {
+	d Deps
+
+	mu    sync.Mutex
+	cache map[string]cachedToken // presented token -> check result, briefly
+}
+
+// New returns the service over d.
+func New(d Deps) *Service {
+	return &Service{d: d, cache: map[string]cachedToken{}}
+}

@@ -1,0 +1,74 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// TokenInput is a new API token: a name for people and the scopes it grants.
+type TokenInput struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+}
+
+// CreateToken stores a new API token and returns it with its secret — shown this once.
+func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (secret string, t *consumer.Token, err error) {
+	if err := s.Check(c, OpCreateToken); err != nil {
+		return "", nil, err
+	}
+	if in.Name == "" || len(in.Name) > 128 {
+		return "", nil, &subjects.FieldError{Field: "name", Reason: "is required, at most 128 bytes"}
+	}
+	if len(in.Scopes) == 0 {
+		return "", nil, &subjects.FieldError{Field: "scopes", Reason: "at least one of " + strings.Join(Scopes, ", ")}
+	}
+	for i, sc := range in.Scopes {
+		if !slices.Contains(Scopes, sc) {
+			return "", nil, &subjects.FieldError{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + quoteShort(sc) + "; one of " + strings.Join(Scopes, ", ")}
+		}
+	}
+	return s.d.Tokens.Create(ctx, in.Name, in.Scopes)
+}
+
+// Tokens lists the API tokens (never their secrets).
+func (s *Service) Tokens(ctx context.Context, c Caller) ([]*consumer.Token, error) {
+	if err := s.Check(c, OpListTokens); err != nil {
+		return nil, err
+	}
+	return s.d.Tokens.List(ctx)
+}
+
+// RevokeToken deletes an API token: refused at once by this gateway, within the token cache's
+// lifetime by the others.
+func (s *Service) RevokeToken(ctx context.Context, c Caller, id string) error {
+	if err := s.Check(c, OpRevokeToken); err != nil {
+		return err
+	}
+	if !validTokenID(id) {
+		return &NotFoundError{Kind: "token"}
+	}
+	if err := s.d.Tokens.Revoke(ctx, id); err != nil {
+		return notFound(err, "token", consumer.ErrNotFound)
+	}
+	s.mu.Lock()
+	clear(s.cache) // revoked here: effective here at once
+	s.mu.Unlock()
+	return nil
+}
+
+func validTokenID(id string) bool {
+	hexPart, ok := strings.CutPrefix(id, "tok_")
+	return ok && len(hexPart) == 20 && strings.Trim(hexPart, "0123456789abcdef") == ""
+}
+
+func quoteShort(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return `"` + s + `"`
+}
