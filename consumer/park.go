@@ -134,9 +134,16 @@ func (w *worker) wakeLocked(entity string) {
 	}
 }
 
-// blockedWait waits out a failed head's retry wait and, meanwhile, parks every event queued
-// behind it, now and as more come. It returns false when the worker stops first.
-func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration) bool {
+// parkFrom is the failed attempt of a head from which the events behind it are parked. Not the
+// first: when a whole endpoint fails, its breaker opens within the first attempts of its entities
+// (then its consumer is paused and parking would only double the writes); one entity failing on
+// its own fails its second attempt too.
+const parkFrom = 2
+
+// blockedWait waits out a failed head's retry wait and, meanwhile — from its parkFrom'th failed
+// attempt — parks every event queued behind it, now and as more come. It returns false when the
+// worker stops first.
+func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, attempts int) bool {
 	w.mu.Lock()
 	s := w.stuckLocked(head.env.Entity)
 	s.blocked = true
@@ -145,7 +152,7 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		if !w.parkQueued(ctx, head) {
+		if attempts >= parkFrom && !w.parkQueued(ctx, head) {
 			return false
 		}
 		select {
@@ -165,6 +172,10 @@ func (w *worker) parkQueued(ctx context.Context, head *item) bool {
 	entity := head.env.Entity
 	for {
 		w.mu.Lock()
+		if time.Now().Before(w.pausedUntil) { // an open breaker: the whole endpoint waits, nothing is fetched
+			w.mu.Unlock()
+			return true
+		}
 		var next *item
 		for _, it := range w.queues[entity] {
 			if it != head {
@@ -508,12 +519,14 @@ func (w *worker) openGatesLocked(all bool) []string {
 	return starts
 }
 
-// openGatesIfIdle opens every gate once the consumer has nothing more to send and everything
-// it sent was routed: a park's head that never comes (aged out of the stream, or of a type the
-// endpoint no longer takes) does not hold its park for ever.
+// openGatesIfIdle opens every gate once the consumer has nothing more to send and every message
+// it delivered was routed: a park's head that never comes (aged out of the stream, or of a type
+// the endpoint no longer takes) does not hold its park for ever. Deliveries are counted by the
+// consumer's delivery sequence: its stream position moves past events that do not match without
+// delivering them.
 func (w *worker) openGatesIfIdle(ctx, dctx context.Context, cons jetstream.Consumer) {
 	w.mu.Lock()
-	gated, routed := w.gated, w.routed
+	gated := w.gated
 	w.mu.Unlock()
 	if gated == 0 {
 		return
@@ -521,7 +534,7 @@ func (w *worker) openGatesIfIdle(ctx, dctx context.Context, cons jetstream.Consu
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	info, err := cons.Info(ictx)
 	cancel()
-	if err != nil || info.NumPending > 0 || info.Delivered.Stream > routed {
+	if err != nil || info.NumPending > 0 || info.Delivered.Consumer > w.routedDelivery.Load() {
 		return
 	}
 	w.mu.Lock()

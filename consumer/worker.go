@@ -49,15 +49,18 @@ type worker struct {
 	unconfirmed map[uint64]time.Time // acks sent and not yet confirmed by the server
 	received    uint64               // the highest stream sequence routed
 	delivered   *delivered           // what was delivered and acked: not to be sent again
-	active      map[string]bool      // entities whose lane runs
-	stuck       map[string]*stuck    // entities blocked or parked (park.go)
-	routed      uint64               // the highest stream sequence route has seen, or where the reset restarted
-	gated       int                  // parks whose gate is not open yet
-	lowestGate  uint64               // the lowest of those gates
 	stopping    bool
 	pausedUntil time.Time
 	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
 	ackWarned   atomic.Int64 // when an unconfirmed ack was last logged, Unix seconds
+
+	// Lanes and parks (park.go), guarded by mu.
+	active         map[string]bool   // entities whose lane runs
+	stuck          map[string]*stuck // entities blocked or parked
+	routed         uint64            // the highest stream sequence route has seen, or where the reset restarted
+	gated          int               // parks whose gate is not open yet
+	lowestGate     uint64            // the lowest of those gates
+	routedDelivery atomic.Uint64     // the consumer's delivery sequence of the last message routed (not under mu)
 
 	sem   chan struct{} // bounds deliveries in flight across lanes
 	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
@@ -112,10 +115,12 @@ func (w *worker) run(ctx context.Context) error {
 			err = fmt.Errorf("reset consumer %s: %w", name, rerr)
 		} else {
 			start = rr.ResetSeq
+			w.routedDelivery.Store(rr.Delivered.Consumer)
 		}
 	}
 	if err == nil && start == 0 {
 		start = cons.CachedInfo().AckFloor.Stream + 1
+		w.routedDelivery.Store(cons.CachedInfo().Delivered.Consumer)
 	}
 	if err == nil {
 		w.park, err = w.openPark(cctx)
@@ -220,6 +225,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	if it, ok := w.held[seq]; ok { // a redelivery of what a lane holds: keep one copy, the newest handle
 		it.msg = msg
 		w.mu.Unlock()
+		w.routedDelivery.Store(meta.Sequence.Consumer)
 		return
 	}
 	stopping := w.stopping
@@ -234,6 +240,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	w.route(ctx, msg, seq, meta.Timestamp)
+	w.routedDelivery.Store(meta.Sequence.Consumer)
 }
 
 // route checks a new message and queues it on its entity's lane, starting the lane if it was
@@ -245,13 +252,15 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.routedTo(ctx, seq)
 		return
 	}
-	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
-		go w.ackMsg(ctx, msg, seq, env) // not on the callback: it waits for the server
+	// The park first: a drain marks an event delivered before it moves the park's start past it,
+	// so one of the two checks catches a copy whatever the drain does in between.
+	if w.inPark(env.Entity, seq) { // parked already: a copy of the original
+		go w.ack(ctx, msg, seq)
 		w.routedTo(ctx, seq)
 		return
 	}
-	if w.inPark(env.Entity, seq) { // parked already: a copy of the original
-		go w.ack(ctx, msg, seq)
+	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
+		go w.ackMsg(ctx, msg, seq, env) // not on the callback: it waits for the server
 		w.routedTo(ctx, seq)
 		return
 	}
@@ -449,7 +458,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			}
 			wait = w.backoff(attempts, out.RetryAfter)
 			log.Dur("retry_in", wait).Msg("delivery failed")
-			if !w.blockedWait(ctx, it, w.capWait(it, wait)) { // parks what queues behind it meanwhile
+			if !w.blockedWait(ctx, it, w.capWait(it, wait), attempts) { // parks what queues behind it meanwhile
 				return false
 			}
 			continue
