@@ -65,6 +65,7 @@ type worker struct {
 	sem   chan struct{} // bounds deliveries in flight across lanes
 	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
 	lanes sync.WaitGroup
+	acks  sync.WaitGroup // acks of copies, sent off the consumer's callback
 }
 
 // item is one event held by a lane.
@@ -189,6 +190,7 @@ func (w *worker) run(ctx context.Context) error {
 		cancelDeliveries()
 		<-finished
 	}
+	w.acks.Wait() // no Add after this: the consumer's callback has returned for good
 	return nil
 }
 
@@ -255,12 +257,12 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	// The park first: a drain marks an event delivered before it moves the park's start past it,
 	// so one of the two checks catches a copy whatever the drain does in between.
 	if w.inPark(env.Entity, seq) { // parked already: a copy of the original
-		go w.ack(ctx, msg, seq)
+		w.acks.Go(func() { w.ack(ctx, msg, seq) })
 		w.routedTo(ctx, seq)
 		return
 	}
 	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
-		go w.ackMsg(ctx, msg, seq, env) // not on the callback: it waits for the server
+		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, env) }) // not on the callback: it waits for the server
 		w.routedTo(ctx, seq)
 		return
 	}
