@@ -256,3 +256,36 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 		t.Errorf("OnDeadLetter called %d times, want %d", n, len(all))
 	}
 }
+
+// A disabled endpoint has no worker, but its events still age: each is dead-lettered before it
+// leaves the stream, and when the endpoint is enabled again none of them is POSTed.
+func TestExpiryDeadLettersEventsOfDisabledEndpoint(t *testing.T) {
+	t.Parallel()
+	const maxAge, margin = 10 * time.Second, 4 * time.Second
+	e := expiringEnv(t, maxAge)
+	ep := e.createEndpoint(t, "*")
+	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error { ep.Enabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(nil)
+	deadCount := runManager(t, e, rec, consumer.Options{ExpiryMargin: margin})
+	var all []event
+	for i := range 6 {
+		all = append(all, event{id: fmt.Sprintf("off-%d", i), typ: "cargo_loaded", entity: []string{"A", "B"}[i%2]})
+		e.publishEvent(t, all[i])
+	}
+	// Read from the stream by the sweep: an event that left the stream first is never counted.
+	waitFor(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
+	if n := deadCount(); n != len(all) {
+		t.Errorf("OnDeadLetter called %d times, want %d", n, len(all))
+	}
+
+	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error { ep.Enabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.publishEvent(t, event{id: "on", typ: "cargo_loaded", entity: "A"})
+	waitFor(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "on") })
+	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"on"}) {
+		t.Errorf("delivered %v after the endpoint was enabled, want only [on]", got)
+	}
+}

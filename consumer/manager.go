@@ -35,6 +35,7 @@ type Manager struct {
 	failed   map[string]*Endpoint     // endpoints whose consumer could not be set up: retried
 	marks    recorded                 // read at start, taken by each endpoint's first worker
 	memory   map[string]*delivered    // per endpoint, kept while it is disabled and enabled again
+	sweepers map[string]*sweeper      // disabled endpoints' expiry sweeps: no worker fetches their events
 	ready    atomic.Bool
 	bg       sync.WaitGroup // stops and deletions off the watch loop
 	park     jetstream.Stream
@@ -52,7 +53,7 @@ type runningWorker struct {
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
 	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
-		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*delivered), checked: newChecked()}
+		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*delivered), sweepers: make(map[string]*sweeper), checked: newChecked()}
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
@@ -301,27 +302,89 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 			m.stopAsync(ep.ID)
 			m.log.Info().Str("endpoint_id", ep.ID).Msg("endpoint disabled: delivery paused, position kept")
 		}
+		m.sweepDisabled(ctx, ep)
 	case rw != nil: // a running endpoint changed: later attempts use the new definition (stored above)
 		m.mu.Lock()
 		rw.filters = filters
 		m.mu.Unlock()
 	default:
+		m.stopSweep(ep.ID)
 		m.start(ctx, ep, filters)
 	}
 	return nil
 }
 
+// deliveredLocked is an endpoint's delivery marks, read from the durable record the first time.
+// Callers hold m.mu.
+func (m *Manager) deliveredLocked(id string) *delivered {
+	done := m.memory[id]
+	if done == nil {
+		done = newDelivered(id, m.o.Marks)
+		restoreInto(done, m.marks[id])
+		delete(m.marks, id)
+		m.memory[id] = done
+	}
+	return done
+}
+
+// sweeper is the expiry sweep of a disabled endpoint.
+type sweeper struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// sweepDisabled runs the expiry sweep of a disabled endpoint (expiry.go) until it is enabled or
+// deleted: its events wait on its consumer, and one about to leave the stream is dead-lettered
+// rather than dropped. It starts once the endpoint's last worker has stopped.
+func (m *Manager) sweepDisabled(ctx context.Context, ep *Endpoint) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sweepers[ep.ID] != nil {
+		return
+	}
+	w := newWorker(ep, m, m.deliveredLocked(ep.ID))
+	ctx, cancel := context.WithCancel(ctx)
+	sw := &sweeper{cancel: cancel, done: make(chan struct{})}
+	m.sweepers[ep.ID] = sw
+	previous := m.stopping[ep.ID]
+	go func() {
+		defer close(sw.done)
+		if previous != nil {
+			select {
+			case <-previous:
+			case <-ctx.Done():
+				return
+			}
+		}
+		w.sweep(ctx)
+	}()
+}
+
+// stopSweep ends a disabled endpoint's sweep; a worker started next waits for it (m.stopping).
+func (m *Manager) stopSweep(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sw := m.sweepers[id]
+	if sw == nil {
+		return
+	}
+	delete(m.sweepers, id)
+	sw.cancel()
+	m.stopping[id] = sw.done
+	m.bg.Go(func() {
+		<-sw.done
+		m.mu.Lock()
+		if m.stopping[id] == sw.done {
+			delete(m.stopping, id)
+		}
+		m.mu.Unlock()
+	})
+}
+
 func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	ctx, cancel := context.WithCancel(ctx)
 	m.mu.Lock()
-	done := m.memory[ep.ID]
-	if done == nil {
-		done = newDelivered(ep.ID, m.o.Marks)
-		restoreInto(done, m.marks[ep.ID])
-		delete(m.marks, ep.ID)
-		m.memory[ep.ID] = done
-	}
-	rw := &runningWorker{filters: filters, delivered: done, restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rw := &runningWorker{filters: filters, delivered: m.deliveredLocked(ep.ID), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	rw.w = newWorker(ep, m, rw.delivered)
 	m.running[ep.ID] = rw
 	previous := m.stopping[ep.ID] // enabled again while its last worker still stops
@@ -420,6 +483,7 @@ func (m *Manager) stopAsync(id string) <-chan struct{} {
 // remove stops an endpoint's worker and, once it has stopped, deletes its consumer — off the
 // watch loop.
 func (m *Manager) remove(ctx context.Context, id string) {
+	m.stopSweep(id)
 	done := m.stopAsync(id)
 	m.mu.Lock()
 	m.o.Marks.unregister(m.memory[id])
@@ -477,6 +541,14 @@ func (m *Manager) stopAll() {
 	}
 	for _, rw := range all {
 		<-rw.done
+	}
+	m.mu.Lock()
+	sweeps := m.sweepers
+	m.sweepers = make(map[string]*sweeper)
+	m.mu.Unlock()
+	for _, sw := range sweeps {
+		sw.cancel()
+		<-sw.done
 	}
 	m.bg.Wait()
 }
