@@ -156,11 +156,17 @@ func (m *Marks) load(ctx context.Context) (recorded, error) {
 				endpointID := strings.TrimPrefix(msg.Subject(), "quaycast.marks.")
 				var entries []markEntry
 				if json.Unmarshal(msg.Data(), &entries) != nil {
-					continue // not ours to read: it expires
+					entries = nil // not ours to read: it expires
 				}
 				for _, e := range entries {
 					out.put(endpointID, e)
 				}
+				if seq >= last {
+					break // the last one: do not wait for the fetch to expire
+				}
+			}
+			if seq >= last {
+				break
 			}
 			if err := batch.Error(); err != nil {
 				return out, fmt.Errorf("read delivery marks: %w", err)
