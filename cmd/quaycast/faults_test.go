@@ -58,12 +58,12 @@ type rigEndpoint struct {
 	behave    func(w http.ResponseWriter) bool // false: the request failed (no 2xx)
 	requests  atomic.Int64
 
-	mu      sync.Mutex
+	mu sync.Mutex
 	// Every accepted arrival, copies included: a copy accepted shortly before a kill is a
 	// delivery whose mark the kill may lose, as much as a first one.
 	accepted []time.Time
 	copies   map[string]int // event id -> accepted arrivals
-	srv     *http.Server
+	srv      *http.Server
 }
 
 // newRig has three endpoints behaving as behave, and publish sends faultEvents events.
