@@ -370,11 +370,17 @@ func (m *Manager) stopSweep(id string) {
 	}
 	delete(m.sweepers, id)
 	sw.cancel()
-	m.stopping[id] = sw.done
+	m.stoppingLocked(id, sw.done)
+}
+
+// stoppingLocked records that id's worker or sweep stops until done closes, so that whatever
+// starts next for it waits. Callers hold m.mu.
+func (m *Manager) stoppingLocked(id string, done chan struct{}) {
+	m.stopping[id] = done
 	m.bg.Go(func() {
-		<-sw.done
+		<-done
 		m.mu.Lock()
-		if m.stopping[id] == sw.done {
+		if m.stopping[id] == done {
 			delete(m.stopping, id)
 		}
 		m.mu.Unlock()
@@ -468,15 +474,7 @@ func (m *Manager) stopAsync(id string) <-chan struct{} {
 	}
 	delete(m.running, id)
 	rw.cancel()
-	m.stopping[id] = rw.done
-	m.bg.Go(func() {
-		<-rw.done
-		m.mu.Lock()
-		if m.stopping[id] == rw.done {
-			delete(m.stopping, id)
-		}
-		m.mu.Unlock()
-	})
+	m.stoppingLocked(id, rw.done)
 	return rw.done
 }
 
