@@ -44,11 +44,9 @@ type worker struct {
 	o         Options
 
 	mu          sync.Mutex
-	queues      map[string][]*item   // entity -> events waiting, head first
-	held        map[uint64]*item     // stream seq -> event, while it is ours to ack
-	unconfirmed map[uint64]time.Time // acks sent and not yet confirmed by the server
-	received    uint64               // the highest stream sequence routed
-	delivered   *delivered           // what was delivered and acked: not to be sent again
+	queues      map[string][]*item // entity -> events waiting, head first
+	held        map[uint64]*item   // stream seq -> event, while it is ours to ack
+	delivered   *delivered         // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
 	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
@@ -84,15 +82,14 @@ type item struct {
 func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 	w := &worker{
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
-		log:         m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		queues:      make(map[string][]*item),
-		held:        make(map[uint64]*item),
-		active:      make(map[string]bool),
-		stuck:       make(map[string]*stuck),
-		unconfirmed: make(map[uint64]time.Time),
-		delivered:   done,
-		sem:         make(chan struct{}, m.o.MaxInFlight),
-		stop:        make(chan struct{}),
+		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
+		queues:    make(map[string][]*item),
+		held:      make(map[uint64]*item),
+		active:    make(map[string]bool),
+		stuck:     make(map[string]*stuck),
+		delivered: done,
+		sem:       make(chan struct{}, m.o.MaxInFlight),
+		stop:      make(chan struct{}),
 	}
 	w.ep.Store(ep)
 	w.openPark = m.parkStream
@@ -273,7 +270,6 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.mu.Unlock()
 		return // left unacknowledged: redelivered to the next run
 	}
-	w.received = max(w.received, seq)
 	w.held[seq] = it
 	w.queues[env.Entity] = append(w.queues[env.Entity], it)
 	start := !w.active[env.Entity]
@@ -587,18 +583,9 @@ func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, env 
 
 // ack acknowledges an event and waits for the server's confirmation.
 func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
-	w.mu.Lock()
-	w.unconfirmed[seq] = time.Now()
-	w.mu.Unlock()
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	err := msg.DoubleAck(actx)
-	if err == nil { // an unconfirmed one stays, holding the floor down, until keepAlive forgets it
-		w.mu.Lock()
-		delete(w.unconfirmed, seq)
-		w.mu.Unlock()
-	}
-	if err != nil {
+	if err := msg.DoubleAck(actx); err != nil {
 		// Under overload this can happen for every event: say it once a minute per endpoint.
 		if now := time.Now().Unix(); now-w.ackWarned.Load() >= 60 {
 			w.ackWarned.Store(now)
@@ -614,11 +601,6 @@ func (w *worker) keepAlive() {
 	msgs := make([]jetstream.Msg, 0, len(w.held))
 	for _, it := range w.held {
 		msgs = append(msgs, it.msg)
-	}
-	for seq, at := range w.unconfirmed {
-		if time.Since(at) > 10*w.o.AckWait { // JetStream redelivered it long since: acked again
-			delete(w.unconfirmed, seq)
-		}
 	}
 	w.mu.Unlock()
 	for _, m := range msgs {
