@@ -75,7 +75,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 			for b.Loop() {
 				d := &countDeliverer{target: batch, done: make(chan struct{})}
 				m.deliver = d
-				w := newWorker(ep, m, newDelivered(ep.ID, nil))
+				w := newWorker(ep, m, newProgress(ep.ID, nil))
 				for _, msg := range msgs {
 					seq++
 					msg.meta.Sequence.Stream = seq

@@ -34,7 +34,7 @@ type Manager struct {
 	stopping map[string]chan struct{} // workers told to stop, closed once they have
 	failed   map[string]*Endpoint     // endpoints whose consumer could not be set up: retried
 	marks    recorded                 // read at start, taken by each endpoint's first worker
-	memory   map[string]*delivered    // per endpoint, kept while it is disabled and enabled again
+	memory   map[string]*progress     // per endpoint, kept while it is disabled and enabled again
 	sweepers map[string]*sweeper      // disabled endpoints' expiry sweeps: no worker fetches their events
 	ready    atomic.Bool
 	bg       sync.WaitGroup // stops and deletions off the watch loop
@@ -42,18 +42,18 @@ type Manager struct {
 }
 
 type runningWorker struct {
-	w         *worker
-	filters   []string
-	delivered *delivered
-	restart   chan struct{} // a worker restart is asked for
-	cancel    context.CancelFunc
-	done      chan struct{}
+	w        *worker
+	filters  []string
+	progress *progress
+	restart  chan struct{} // a worker restart is asked for
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
 	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
-		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*delivered), sweepers: make(map[string]*sweeper), checked: newChecked()}
+		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), sweepers: make(map[string]*sweeper), checked: newChecked()}
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
@@ -314,17 +314,17 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	return nil
 }
 
-// deliveredLocked is an endpoint's delivery marks, read from the durable record the first time.
-// Callers hold m.mu.
-func (m *Manager) deliveredLocked(id string) *delivered {
-	done := m.memory[id]
-	if done == nil {
-		done = newDelivered(id, m.o.Marks)
-		restoreInto(done, m.marks[id])
+// progressLocked is an endpoint's progress (delivery marks, retry state), read from the durable
+// record the first time. Callers hold m.mu.
+func (m *Manager) progressLocked(id string) *progress {
+	p := m.memory[id]
+	if p == nil {
+		p = newProgress(id, m.o.Marks)
+		restoreInto(p, m.marks[id])
 		delete(m.marks, id)
-		m.memory[id] = done
+		m.memory[id] = p
 	}
-	return done
+	return p
 }
 
 // sweeper is the expiry sweep of a disabled endpoint.
@@ -342,7 +342,7 @@ func (m *Manager) sweepDisabled(ctx context.Context, ep *Endpoint) {
 	if m.sweepers[ep.ID] != nil {
 		return
 	}
-	w := newWorker(ep, m, m.deliveredLocked(ep.ID))
+	w := newWorker(ep, m, m.progressLocked(ep.ID))
 	ctx, cancel := context.WithCancel(ctx)
 	sw := &sweeper{cancel: cancel, done: make(chan struct{})}
 	m.sweepers[ep.ID] = sw
@@ -390,8 +390,8 @@ func (m *Manager) stoppingLocked(id string, done chan struct{}) {
 func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	ctx, cancel := context.WithCancel(ctx)
 	m.mu.Lock()
-	rw := &runningWorker{filters: filters, delivered: m.deliveredLocked(ep.ID), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	rw.w = newWorker(ep, m, rw.delivered)
+	rw := &runningWorker{filters: filters, progress: m.progressLocked(ep.ID), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rw.w = newWorker(ep, m, rw.progress)
 	m.running[ep.ID] = rw
 	previous := m.stopping[ep.ID] // enabled again while its last worker still stops
 	m.mu.Unlock()
@@ -423,7 +423,7 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 				backoff = time.Second
 			}
 			m.mu.Lock()
-			w = newWorker(w.ep.Load(), m, rw.delivered)
+			w = newWorker(w.ep.Load(), m, rw.progress)
 			rw.w = w
 			m.mu.Unlock()
 		}

@@ -16,7 +16,7 @@ import (
 )
 
 // MarksStream is the durable delivery record: per endpoint, a log of its entities' marks (the
-// last event delivered or dead-lettered, see delivered) on the subject quaycast.marks.<endpoint>.
+// last event delivered or dead-lettered, see progress) on the subject quaycast.marks.<endpoint>.
 // Each flush appends one message per endpoint holding every mark that changed — a few writes a
 // second however many entities move, where a key per entity cost a write per delivery. Now and
 // then a snapshot of all an endpoint's marks is appended and everything before it on its subject
@@ -41,7 +41,7 @@ type Marks struct {
 	log    zerolog.Logger
 
 	mu      sync.Mutex
-	sources map[*delivered]*logSize // every endpoint's marks, whose changes flush writes
+	sources map[*progress]*logSize // every endpoint's marks, whose changes flush writes
 }
 
 // logSize is how many entries an endpoint's log holds since its last snapshot.
@@ -69,13 +69,13 @@ func NewMarks(ctx context.Context, js jetstream.JetStream, maxAge, every time.Du
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", MarksStream, err)
 	}
-	return &Marks{js: js, stream: s, every: every, maxAge: maxAge, log: log, sources: make(map[*delivered]*logSize)}, nil
+	return &Marks{js: js, stream: s, every: every, maxAge: maxAge, log: log, sources: make(map[*progress]*logSize)}, nil
 }
 
 func marksSubject(endpointID string) string { return "quaycast.marks." + endpointID }
 
 // register has flush write d's changes; unregister stops it (the endpoint was deleted).
-func (m *Marks) register(d *delivered) {
+func (m *Marks) register(d *progress) {
 	if m == nil {
 		return
 	}
@@ -84,7 +84,7 @@ func (m *Marks) register(d *delivered) {
 	m.mu.Unlock()
 }
 
-func (m *Marks) unregister(d *delivered) {
+func (m *Marks) unregister(d *progress) {
 	if m == nil || d == nil {
 		return
 	}
@@ -232,7 +232,7 @@ func (m *Marks) migrate(ctx context.Context) error {
 }
 
 // restoreInto puts an endpoint's marks read by load into d.
-func restoreInto(d *delivered, l *endpointLog) {
+func restoreInto(d *progress, l *endpointLog) {
 	if l == nil {
 		return
 	}
@@ -244,7 +244,7 @@ func restoreInto(d *delivered, l *endpointLog) {
 
 // logged records that an endpoint's log already holds n entries (read back at start), so that
 // a crash loop cannot grow it without a snapshot.
-func (m *Marks) logged(d *delivered, n int) {
+func (m *Marks) logged(d *progress, n int) {
 	if m == nil {
 		return
 	}
@@ -277,7 +277,7 @@ func (m *Marks) Run(ctx context.Context) {
 // next flush.
 func (m *Marks) flush(ctx context.Context) {
 	m.mu.Lock()
-	sources := make(map[*delivered]int, len(m.sources))
+	sources := make(map[*progress]int, len(m.sources))
 	for d, n := range m.sources {
 		sources[d] = n.entries
 	}

@@ -32,14 +32,14 @@ func openMarks(t *testing.T, js jetstream.JetStream) *Marks {
 }
 
 // reload reads the record back as a new gateway would, into a fresh delivered.
-func reload(t *testing.T, js jetstream.JetStream, endpointID string) *delivered {
+func reload(t *testing.T, js jetstream.JetStream, endpointID string) *progress {
 	t.Helper()
 	m := openMarks(t, js)
 	rec, err := m.load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDelivered(endpointID, m)
+	d := newProgress(endpointID, m)
 	restoreInto(d, rec[endpointID])
 	return d
 }
@@ -59,7 +59,7 @@ func subjectMsgs(t *testing.T, m *Marks, endpointID string) uint64 {
 func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
 	t.Parallel()
 	js, m := marksEnv(t)
-	d := newDelivered("ep1", m)
+	d := newProgress("ep1", m)
 	first := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	for i := range 500 {
 		d.add(fmt.Sprintf("C%d", i), uint64(i+1), fmt.Sprintf("evt-%d", i))
@@ -103,7 +103,7 @@ func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
 func TestMarksRewind(t *testing.T) {
 	t.Parallel()
 	js, m := marksEnv(t)
-	d := newDelivered("ep1", m)
+	d := newProgress("ep1", m)
 	d.add("A", 10, "a10")
 	d.add("B", 20, "b20")
 	m.flush(t.Context())
@@ -158,9 +158,9 @@ func BenchmarkMarksMemory(b *testing.B) {
 	for range b.N {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		all := make([]*delivered, endpoints)
+		all := make([]*progress, endpoints)
 		for e := range all {
-			d := newDelivered(fmt.Sprintf("ep%02d", e), nil)
+			d := newProgress(fmt.Sprintf("ep%02d", e), nil)
 			for i := range entities {
 				d.add(fmt.Sprintf("MSCU%07d", i), uint64(i+1), fmt.Sprintf("evt-%016x", i))
 			}

@@ -295,7 +295,7 @@ func (w *worker) next(ctx context.Context, entity string) *item {
 				return nil
 			}
 			wait = min(2*wait, 30*time.Second)
-		case it.seq == 0 || w.delivered.covers(entity, it.seq):
+		case it.seq == 0 || w.progress.covers(entity, it.seq):
 			// Delivered before a crash kept it from being deleted; or not a parked event.
 			if !w.unpark(ctx, it) {
 				return nil
@@ -361,7 +361,7 @@ func (w *worker) finish(ctx context.Context, it *item) {
 		w.ackMsg(ctx, w.handle(it), it.seq, it.env)
 		return
 	}
-	w.delivered.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again
+	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again
 	w.unpark(ctx, it)
 }
 

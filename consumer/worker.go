@@ -46,7 +46,7 @@ type worker struct {
 	mu          sync.Mutex
 	queues      map[string][]*item // entity -> events waiting, head first
 	held        map[uint64]*item   // stream seq -> event, while it is ours to ack
-	delivered   *delivered         // what was delivered and acked: not to be sent again
+	progress    *progress          // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
 	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
@@ -79,17 +79,17 @@ type item struct {
 	noPark  bool   // it cannot be parked (guarded by worker.mu)
 }
 
-func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
+func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 	w := &worker{
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
-		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		queues:    make(map[string][]*item),
-		held:      make(map[uint64]*item),
-		active:    make(map[string]bool),
-		stuck:     make(map[string]*stuck),
-		delivered: done,
-		sem:       make(chan struct{}, m.o.MaxInFlight),
-		stop:      make(chan struct{}),
+		log:      m.log.With().Str("endpoint_id", ep.ID).Logger(),
+		queues:   make(map[string][]*item),
+		held:     make(map[uint64]*item),
+		active:   make(map[string]bool),
+		stuck:    make(map[string]*stuck),
+		progress: p,
+		sem:      make(chan struct{}, m.o.MaxInFlight),
+		stop:     make(chan struct{}),
 	}
 	w.ep.Store(ep)
 	w.openPark = m.parkStream
@@ -245,7 +245,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 // route checks a new message and queues it on its entity's lane, starting the lane if it was
 // idle; an invalid message is set aside.
 func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, published time.Time) {
-	env, reason := w.check(msg, seq)
+	env, reason := w.screen(msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		w.routedTo(ctx, seq)
@@ -258,7 +258,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.routedTo(ctx, seq)
 		return
 	}
-	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
+	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
 		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, env) }) // not on the callback: it waits for the server
 		w.routedTo(ctx, seq)
 		return
@@ -286,9 +286,10 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	w.startLanes(ctx, gates)
 }
 
-// check parses and cross-checks a message, once per event however many endpoints get it;
-// reason is empty when it can be delivered.
-func (w *worker) check(msg eventMsg, seq uint64) (subjects.Envelope, string) {
+// screen decides whether a message may go to this endpoint: a replay only to its own, and an event
+// only if checkEvent passes it (once per event, however many endpoints get it). reason is empty
+// when it can be delivered.
+func (w *worker) screen(msg eventMsg, seq uint64) (subjects.Envelope, string) {
 	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
 	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
 		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
@@ -296,14 +297,14 @@ func (w *worker) check(msg eventMsg, seq uint64) (subjects.Envelope, string) {
 	if v, ok := w.checked.get(seq); ok {
 		return v.env, v.reason
 	}
-	env, reason := check(msg)
+	env, reason := checkEvent(msg)
 	env.Data = nil // the body travels as Delivery.Body
 	w.checked.put(seq, verdict{env: env, reason: reason})
 	return env, reason
 }
 
-// check parses and cross-checks a message; reason is empty when it can be delivered.
-func check(msg eventMsg) (subjects.Envelope, string) {
+// checkEvent parses and cross-checks a message; reason is empty when it can be delivered.
+func checkEvent(msg eventMsg) (subjects.Envelope, string) {
 	_, source, typ, err := subjects.ParseAny(msg.Subject())
 	if err != nil {
 		return subjects.Envelope{}, err.Error()
@@ -393,9 +394,9 @@ func (w *worker) runLane(ctx context.Context, entity string) {
 // Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published,
-		PreviousEventID: w.delivered.previous(it.env.Entity, it.seq)}
+		PreviousEventID: w.progress.previous(it.env.Entity, it.seq)}
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
-	attempts, first := w.delivered.retryState(it.env.Entity, it.seq)
+	attempts, first := w.progress.retryState(it.env.Entity, it.seq)
 	var out Outcome
 	for {
 		select {
@@ -422,7 +423,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		case Delivered: // done: the mark that follows replaces any retry state
 			attempts++
 		default:
-			attempts, first = w.delivered.attempted(it.env.Entity, it.seq, start)
+			attempts, first = w.progress.attempted(it.env.Entity, it.seq, start)
 		}
 		log := w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
 			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", time.Since(start))
@@ -577,7 +578,7 @@ func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
 // acked without being sent again — then acknowledges it and waits for the server's confirmation.
 func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, env subjects.Envelope) {
-	w.delivered.add(env.Entity, seq, env.ID)
+	w.progress.add(env.Entity, seq, env.ID)
 	w.ack(ctx, msg, seq)
 }
 

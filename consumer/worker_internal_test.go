@@ -43,7 +43,7 @@ func TestRouteStartsNoLaneOnceStopping(t *testing.T) {
 		t.Fatal("no message fetched")
 	}
 
-	w := &worker{delivered: newDelivered("ep_test", nil), checked: newChecked(), queues: map[string][]*item{}, held: map[uint64]*item{}, log: zerolog.Nop(), stopping: true}
+	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), queues: map[string][]*item{}, held: map[uint64]*item{}, log: zerolog.Nop(), stopping: true}
 	w.ep.Store(&Endpoint{ID: "ep_test"})
 	w.route(t.Context(), msg, 1, time.Now())
 	done := make(chan struct{})
