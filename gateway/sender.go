@@ -122,7 +122,7 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	if ep.SecretErr != nil {
 		next.err = ep.SecretErr
 	} else {
-		next.signer, next.validUntil, next.err = NewSigner(ep, now)
+		next.signer, next.validUntil, next.err = endpointSigner(ep, now)
 	}
 	if st != nil && st.url == ep.URL {
 		next.breaker = st.breaker
@@ -133,9 +133,9 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	return next
 }
 
-// NewSigner builds the signer of an endpoint as it is at now: its profile, its secret and the
+// endpointSigner builds the signer of an endpoint as it is at now: its profile, its secret and the
 // previous secrets still in their grace period; validUntil is when the first of those ends.
-func NewSigner(ep *consumer.Endpoint, now time.Time) (sg *signature.Signer, validUntil time.Time, err error) {
+func endpointSigner(ep *consumer.Endpoint, now time.Time) (sg *signature.Signer, validUntil time.Time, err error) {
 	profile, err := signature.ParseProfile(ep.Signing.Profile)
 	if err != nil {
 		return nil, time.Time{}, err
