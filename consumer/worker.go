@@ -41,6 +41,7 @@ type worker struct {
 	onDead    func(endpointID string)         // counts dead letters; may be nil
 	onInvalid func(endpointID, reason string) // counts invalid events; may be nil
 	log       zerolog.Logger
+	ackLog    zerolog.Logger // log sampled to a line a minute: under overload every ack may fail
 	o         Options
 
 	mu          sync.Mutex
@@ -49,8 +50,7 @@ type worker struct {
 	progress    *progress          // what was delivered and acked: not to be sent again
 	stopping    bool
 	pausedUntil time.Time
-	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
-	ackWarned   atomic.Int64 // when an unconfirmed ack was last logged, Unix seconds
+	epoch       uint64 // the connection's reconnect count when this worker reset its consumer
 
 	// Lanes and parks (park.go), guarded by mu.
 	active         map[string]bool   // entities whose lane runs
@@ -91,6 +91,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		sem:      make(chan struct{}, m.o.MaxInFlight),
 		stop:     make(chan struct{}),
 	}
+	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.ep.Store(ep)
 	w.openPark = m.parkStream
 	return w
@@ -587,11 +588,7 @@ func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := msg.DoubleAck(actx); err != nil {
-		// Under overload this can happen for every event: say it once a minute per endpoint.
-		if now := time.Now().Unix(); now-w.ackWarned.Load() >= 60 {
-			w.ackWarned.Store(now)
-			w.log.Warn().Err(err).Uint64("seq", seq).Msg("acks not confirmed (the event is not sent again if it comes back; more may follow)")
-		}
+		w.ackLog.Warn().Err(err).Uint64("seq", seq).Msg("acks not confirmed (the event is not sent again if it comes back; more may follow)")
 	}
 }
 
