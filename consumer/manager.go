@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -405,22 +406,20 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 			}
 		}
 		w := rw.w
-		backoff := time.Second
+		retry := jsRetry()
 		for {
 			err := m.runOnce(ctx, w, rw.restart)
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil { // could not open or consume: wait, then try again
-				w.log.Error().Err(err).Dur("retry_in", backoff).Msg("endpoint worker stopped")
-				select {
-				case <-time.After(backoff):
-				case <-ctx.Done():
+				wait := retry.Next()
+				w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")
+				if backoff.Sleep(ctx, wait) != nil {
 					return
 				}
-				backoff = min(2*backoff, 30*time.Second)
 			} else {
-				backoff = time.Second
+				retry.Reset()
 			}
 			m.mu.Lock()
 			w = newWorker(w.ep.Load(), m, rw.progress)

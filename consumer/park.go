@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -213,7 +214,8 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 	msg.Header.Set(hdrSubject, it.subject)
 	msg.Header.Set(hdrPublished, it.published.UTC().Format(time.RFC3339Nano))
 	var ack *jetstream.PubAck
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	retry := jsRetry()
+	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var err error
 		// The msg id makes a publish retried after a lost PubAck store one copy.
@@ -230,9 +232,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 			return true
 		}
 		w.log.Error().Err(err).Str("event_id", it.env.ID).Str("entity", it.env.Entity).Msg("park event: will retry")
-		select {
-		case <-time.After(wait):
-		case <-w.stop:
+		if !backoff.Wait(w.stop, retry.Next()) {
 			return false
 		}
 	}
@@ -259,7 +259,8 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // their delete) are deleted on the way. nil when there is nothing to deliver now — the lane
 // ends, and route starts another when something comes — or the worker stops.
 func (w *worker) next(ctx context.Context, entity string) *item {
-	for wait := time.Second; ; {
+	retry := jsRetry()
+	for {
 		w.mu.Lock()
 		q, s := w.queues[entity], w.stuck[entity]
 		parked := s != nil && s.parked
@@ -289,12 +290,9 @@ func (w *worker) next(ctx context.Context, entity string) *item {
 			w.mu.Unlock()
 		case err != nil:
 			w.log.Error().Err(err).Str("entity", entity).Msg("read parked event: will retry")
-			select {
-			case <-time.After(wait):
-			case <-w.stop:
+			if !backoff.Wait(w.stop, retry.Next()) {
 				return nil
 			}
-			wait = min(2*wait, 30*time.Second)
 		case it.seq == 0 || w.progress.covers(entity, it.seq):
 			// Delivered before a crash kept it from being deleted; or not a parked event.
 			if !w.unpark(ctx, it) {
@@ -367,7 +365,8 @@ func (w *worker) finish(ctx context.Context, it *item) {
 
 // unpark deletes a parked event, retrying until it is gone or the worker stops (false).
 func (w *worker) unpark(ctx context.Context, it *item) bool {
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	retry := jsRetry()
+	for {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := w.park.DeleteMsg(dctx, it.parkSeq)
 		if err != nil { // nats.go does not say why: gone already (expired, deleted before a crash) is done
@@ -380,9 +379,7 @@ func (w *worker) unpark(ctx context.Context, it *item) bool {
 			break
 		}
 		w.log.Error().Err(err).Uint64("park_seq", it.parkSeq).Msg("delete parked event: will retry")
-		select {
-		case <-time.After(wait):
-		case <-w.stop:
+		if !backoff.Wait(w.stop, retry.Next()) {
 			return false
 		}
 	}

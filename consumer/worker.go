@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -463,13 +464,15 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			}
 			continue
 		}
-		select {
-		case <-time.After(w.capWait(it, wait)):
-		case <-w.stop:
+		if !backoff.Wait(w.stop, w.capWait(it, wait)) {
 			return false
 		}
 	}
 }
+
+// jsRetry is the wait between tries of a JetStream read or write that keeps failing (a dead
+// letter's record, a park, a worker's consumer): 1 s doubling to 30 s.
+func jsRetry() backoff.Backoff { return backoff.Backoff{First: time.Second, Max: 30 * time.Second} }
 
 // handle is the newest message handle of it (a redelivery replaces it).
 func (w *worker) handle(it *item) jetstream.Msg {
@@ -489,7 +492,8 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 		dl.LastError = out.Err.Error()
 	}
 	msgID := deadMsgID(dl)
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	retry := jsRetry()
+	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := w.js.PublishMsg(pctx, newDeadMsg(dl), jetstream.WithMsgID(msgID))
 		cancel()
@@ -497,9 +501,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 			break
 		}
 		w.log.Error().Err(err).Str("event_id", it.env.ID).Msg("record dead letter: will retry")
-		select {
-		case <-time.After(wait):
-		case <-w.stop:
+		if !backoff.Wait(w.stop, retry.Next()) {
 			return false
 		}
 	}
