@@ -135,16 +135,10 @@ func (w *worker) wakeLocked(entity string) {
 	}
 }
 
-// parkFrom is the failed attempt of a head from which the events behind it are parked. Not the
-// first: when a whole endpoint fails, its breaker opens within the first attempts of its entities
-// (then its consumer is paused and parking would only double the writes); one entity failing on
-// its own fails its second attempt too.
-const parkFrom = 2
-
-// blockedWait waits out a failed head's retry wait and, meanwhile — from its parkFrom'th failed
-// attempt — parks every event queued behind it, now and as more come. It returns false when the
-// worker stops first.
-func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, attempts int) bool {
+// blockedWait waits out a failed head's retry wait and, meanwhile — if park (decide says from
+// which attempt) — parks every event queued behind it, now and as more come. It returns false
+// when the worker stops first.
+func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, park bool) bool {
 	w.mu.Lock()
 	s := w.stuckLocked(head.env.Entity)
 	s.blocked = true
@@ -153,7 +147,7 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		if attempts >= parkFrom && !w.parkQueued(ctx, head) {
+		if park && !w.parkQueued(ctx, head) {
 			return false
 		}
 		select {

@@ -427,44 +427,38 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		default:
 			attempts, first = w.progress.attempted(it.env.Entity, it.seq, start)
 		}
+		now := time.Now()
+		dec := decide(attempt{out: out, attempts: attempts, first: first, start: start, now: now, jitter: rand.Float64()}, w.o)
 		log := w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
-			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", time.Since(start))
+			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", now.Sub(start))
 
-		var wait time.Duration
-		switch out.Result {
-		case Delivered:
+		switch dec.act {
+		case actAck:
 			log.Msg("delivered")
 			w.finish(ctx, it)
 			w.resume(ctx)
 			return true
-		case Permanent:
-			log.Msg("refused")
-			return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("receiver refused the event (status %d)", out.Status))
-		case Gone:
+		case actDeadLetter:
+			if out.Result == Permanent {
+				log.Msg("refused")
+			}
+			return w.deadLetter(ctx, it, attempts, first, out, dec.reason)
+		case actDisable:
 			log.Msg("gone")
-			if w.disable(ctx, fmt.Sprintf("receiver answered %d Gone at %s", out.Status, start.UTC().Format(time.RFC3339))) {
+			if w.disable(ctx, dec.reason) {
 				<-w.stop // the manager stops this worker; the event stays for when it is enabled again
 				return false
 			}
-			wait = w.backoff(attempts, 0)
-		case BreakerOpen:
-			wait = max(out.RetryAfter, 100*time.Millisecond)
-			w.pause(ctx, wait)
-		default:
-			if w.o.MaxAttempts > 0 && attempts >= w.o.MaxAttempts {
-				return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("no success in %d attempts", attempts))
-			}
-			if time.Since(first) >= w.o.MaxRetryAge {
-				return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("no success within %s of the first attempt", w.o.MaxRetryAge))
-			}
-			wait = w.backoff(attempts, out.RetryAfter)
-			log.Dur("retry_in", wait).Msg("delivery failed")
-			if !w.blockedWait(ctx, it, w.capWait(it, wait), attempts) { // parks what queues behind it meanwhile
+		case actPause:
+			w.pause(ctx, dec.wait)
+		case actRetry:
+			log.Dur("retry_in", dec.wait).Msg("delivery failed")
+			if !w.blockedWait(ctx, it, w.capWait(it, dec.wait), dec.park) { // parks what queues behind it meanwhile
 				return false
 			}
 			continue
 		}
-		if !backoff.Wait(w.stop, w.capWait(it, wait)) {
+		if !backoff.Wait(w.stop, w.capWait(it, dec.wait)) {
 			return false
 		}
 	}
@@ -565,17 +559,6 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 	}
 	w.log.Warn().Str("reason", reason).Msg("endpoint disabled")
 	return true
-}
-
-// backoff is the wait before the attempt after `attempt`: the schedule with ±20 % jitter, so
-// that many endpoints failing together do not retry in step, or the receiver's Retry-After.
-func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, 24*time.Hour)
-	}
-	s := w.o.RetrySchedule
-	base := s[min(attempt-1, len(s)-1)]
-	return time.Duration(float64(base) * (0.8 + 0.4*rand.Float64()))
 }
 
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
