@@ -332,6 +332,6 @@ func (p *sweepPass) skip() { p.advancing = false }
 func (w *worker) holds(seq uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, ok := w.held[seq]
+	_, ok := w.lanes.lookup(seq)
 	return ok
 }

@@ -82,7 +82,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 					w.route(context.Background(), msg, seq, msg.meta.Timestamp)
 				}
 				<-d.done
-				w.lanes.Wait()
+				w.lanes.wg.Wait()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 		})

@@ -172,7 +172,7 @@ func (w *worker) parkQueued(ctx context.Context, head *item) bool {
 			return true
 		}
 		var next *item
-		for _, it := range w.queues[entity] {
+		for _, it := range w.lanes.queued(entity) {
 			if it != head {
 				next = it
 				break
@@ -241,8 +241,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 	w.mu.Unlock()
 	w.ack(ctx, w.handle(it), it.seq)
 	w.mu.Lock()
-	delete(w.held, it.seq)
-	w.queues[it.env.Entity] = slices.DeleteFunc(w.queues[it.env.Entity], func(x *item) bool { return x == it })
+	w.lanes.remove(it)
 	w.mu.Unlock()
 	w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Uint64("seq", it.seq).Msg("parked")
 	return true
@@ -256,14 +255,14 @@ func (w *worker) next(ctx context.Context, entity string) *item {
 	retry := jsRetry()
 	for {
 		w.mu.Lock()
-		q, s := w.queues[entity], w.stuck[entity]
+		head, s := w.lanes.head(entity), w.stuck[entity]
 		parked := s != nil && s.parked
-		if len(q) > 0 && (!parked || q[0].seq < s.first) {
+		if head != nil && (!parked || head.seq < s.first) {
 			w.mu.Unlock()
-			return q[0]
+			return head
 		}
 		if !parked || s.gate > 0 {
-			delete(w.active, entity)
+			w.lanes.idle(entity)
 			w.mu.Unlock()
 			return nil
 		}
@@ -451,20 +450,12 @@ func (w *worker) startParked(ctx context.Context) {
 	w.mu.Lock()
 	var starts []string
 	for entity, s := range w.stuck {
-		if s.parked && s.gate == 0 && !w.active[entity] && !w.stopping {
-			w.active[entity] = true
-			w.lanes.Add(1)
+		if s.parked && s.gate == 0 && w.lanes.claim(entity) {
 			starts = append(starts, entity)
 		}
 	}
 	w.mu.Unlock()
 	w.startLanes(ctx, starts)
-}
-
-func (w *worker) startLanes(ctx context.Context, entities []string) {
-	for _, entity := range entities {
-		go w.runLane(ctx, entity)
-	}
 }
 
 // routedTo notes that route has seen seq (one it did not queue).
@@ -501,9 +492,7 @@ func (w *worker) openGatesLocked(all bool) []string {
 		}
 		s.gate = 0
 		w.gated--
-		if !w.active[entity] && !w.stopping {
-			w.active[entity] = true
-			w.lanes.Add(1)
+		if w.lanes.claim(entity) {
 			starts = append(starts, entity)
 		}
 	}

@@ -45,48 +45,30 @@ type worker struct {
 	ackLog    zerolog.Logger // log sampled to a line a minute: under overload every ack may fail
 	o         Options
 
+	progress *progress // what was delivered and acked: not to be sent again
+
 	mu          sync.Mutex
-	queues      map[string][]*item // entity -> events waiting, head first
-	held        map[uint64]*item   // stream seq -> event, while it is ours to ack
-	progress    *progress          // what was delivered and acked: not to be sent again
-	stopping    bool
+	lanes       *lanes // lanes.go
 	pausedUntil time.Time
 	epoch       uint64 // the connection's reconnect count when this worker reset its consumer
 
-	// Lanes and parks (park.go), guarded by mu.
-	active         map[string]bool   // entities whose lane runs
+	// Parks (park.go), guarded by mu.
 	stuck          map[string]*stuck // entities blocked or parked
 	routed         uint64            // the highest stream sequence route has seen, or where the reset restarted
 	gated          int               // parks whose gate is not open yet
 	lowestGate     uint64            // the lowest of those gates
 	routedDelivery atomic.Uint64     // the consumer's delivery sequence of the last message routed (not under mu)
 
-	sem   chan struct{} // bounds deliveries in flight across lanes
-	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
-	lanes sync.WaitGroup
-	acks  sync.WaitGroup // acks of copies, sent off the consumer's callback
-}
-
-// item is one event held by a lane.
-type item struct {
-	seq       uint64
-	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by worker.mu)
-	subject   string
-	body      []byte
-	env       subjects.Envelope
-	published time.Time
-
-	parkSeq uint64 // a parked event: its sequence in the park (seq stays the original's); 0 otherwise
-	noPark  bool   // it cannot be parked (guarded by worker.mu)
+	sem  chan struct{}  // bounds deliveries in flight across lanes
+	stop chan struct{}  // closed at shutdown: lanes stop waiting and leave the rest unacked
+	acks sync.WaitGroup // acks of copies, sent off the consumer's callback
 }
 
 func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 	w := &worker{
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
 		log:      m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		queues:   make(map[string][]*item),
-		held:     make(map[uint64]*item),
-		active:   make(map[string]bool),
+		lanes:    newLanes(),
 		stuck:    make(map[string]*stuck),
 		progress: p,
 		sem:      make(chan struct{}, m.o.MaxInFlight),
@@ -176,12 +158,12 @@ func (w *worker) run(ctx context.Context) error {
 	cc.Stop()
 	<-cc.Closed()
 	w.mu.Lock()
-	w.stopping = true
+	w.lanes.stop()
 	w.mu.Unlock()
 	close(w.stop)
 
 	finished := make(chan struct{})
-	go func() { w.lanes.Wait(); close(finished) }()
+	go func() { w.lanes.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
 	case <-time.After(w.o.ShutdownTimeout):
@@ -223,13 +205,13 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 
 	w.mu.Lock()
-	if it, ok := w.held[seq]; ok { // a redelivery of what a lane holds: keep one copy, the newest handle
+	if it, ok := w.lanes.lookup(seq); ok { // a redelivery of what a lane holds: keep one copy, the newest handle
 		it.msg = msg
 		w.mu.Unlock()
 		w.routedDelivery.Store(meta.Sequence.Consumer)
 		return
 	}
-	stopping := w.stopping
+	stopping := w.lanes.stopping
 	w.mu.Unlock()
 	if stopping {
 		return // left unacknowledged: redelivered to the next run
@@ -268,16 +250,10 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
 
 	w.mu.Lock()
-	if w.stopping { // checked under the lock that Wait's caller sets it with: no Add after Wait
+	ok, start := w.lanes.hold(it) // under the lock that stop is set with: no lane starts after wg.Wait
+	if !ok {
 		w.mu.Unlock()
-		return // left unacknowledged: redelivered to the next run
-	}
-	w.held[seq] = it
-	w.queues[env.Entity] = append(w.queues[env.Entity], it)
-	start := !w.active[env.Entity]
-	if start {
-		w.active[env.Entity] = true
-		w.lanes.Add(1)
+		return // stopping: left unacknowledged, redelivered to the next run
 	}
 	w.wakeLocked(env.Entity)
 	gates := w.routedLocked(seq) // after it is queued: a park whose gate this opens comes after it
@@ -365,32 +341,6 @@ func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, ms
 	return true
 }
 
-// runLane delivers an entity's events one after the other, in the order next gives, until there
-// is nothing left to deliver.
-func (w *worker) runLane(ctx context.Context, entity string) {
-	defer w.lanes.Done()
-	for {
-		it := w.next(ctx, entity)
-		if it == nil {
-			return // nothing left now, or shutting down
-		}
-		if !w.deliverItem(ctx, it) {
-			return // shutting down: this event and the rest stay unacknowledged (or parked)
-		}
-		if it.parkSeq != 0 {
-			continue // finish took it out of the park
-		}
-		w.mu.Lock()
-		delete(w.held, it.seq)
-		if q := w.queues[entity][1:]; len(q) > 0 { // it was the head
-			w.queues[entity] = q
-		} else {
-			delete(w.queues, entity)
-		}
-		w.mu.Unlock()
-	}
-}
-
 // deliverItem attempts it until the receiver takes it (ack) or it is dead-lettered (record, then
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none.
@@ -467,13 +417,6 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 // jsRetry is the wait between tries of a JetStream read or write that keeps failing (a dead
 // letter's record, a park, a worker's consumer): 1 s doubling to 30 s.
 func jsRetry() backoff.Backoff { return backoff.Backoff{First: time.Second, Max: 30 * time.Second} }
-
-// handle is the newest message handle of it (a redelivery replaces it).
-func (w *worker) handle(it *item) jetstream.Msg {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return it.msg
-}
 
 // deadLetter records it in the dead-letter stream, then acks it so its entity moves on. Until the
 // record is stored the event is not acked; it returns false only if the worker stops first.
@@ -581,10 +524,7 @@ func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
 // not redeliver it behind later events of its entity while a lane retries or waits.
 func (w *worker) keepAlive() {
 	w.mu.Lock()
-	msgs := make([]jetstream.Msg, 0, len(w.held))
-	for _, it := range w.held {
-		msgs = append(msgs, it.msg)
-	}
+	msgs := w.lanes.handles()
 	w.mu.Unlock()
 	for _, m := range msgs {
 		if err := m.InProgress(); err != nil {

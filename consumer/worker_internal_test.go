@@ -43,17 +43,18 @@ func TestRouteStartsNoLaneOnceStopping(t *testing.T) {
 		t.Fatal("no message fetched")
 	}
 
-	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), queues: map[string][]*item{}, held: map[uint64]*item{}, log: zerolog.Nop(), stopping: true}
+	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), lanes: newLanes(), log: zerolog.Nop()}
+	w.lanes.stop()
 	w.ep.Store(&Endpoint{ID: "ep_test"})
 	w.route(t.Context(), msg, 1, time.Now())
 	done := make(chan struct{})
-	go func() { w.lanes.Wait(); close(done) }()
+	go func() { w.lanes.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a lane was started after the worker began stopping")
 	}
-	if len(w.held) != 0 || len(w.queues) != 0 {
-		t.Errorf("held %d, queued %d after stopping: want nothing taken on", len(w.held), len(w.queues))
+	if len(w.lanes.held) != 0 || len(w.lanes.queues) != 0 {
+		t.Errorf("held %d, queued %d after stopping: want nothing taken on", len(w.lanes.held), len(w.lanes.queues))
 	}
 }
