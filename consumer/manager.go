@@ -38,8 +38,11 @@ type Manager struct {
 	memory   map[string]*progress     // per endpoint, kept while it is disabled and enabled again
 	sweepers map[string]*sweeper      // disabled endpoints' expiry sweeps: no worker fetches their events
 	ready    atomic.Bool
-	bg       sync.WaitGroup // stops and deletions off the watch loop
-	park     jetstream.Stream
+	// reconnects counts Reconnected calls: a worker that reset its consumer before the last one
+	// routes nothing more (reconnect.go).
+	reconnects atomic.Uint64
+	bg         sync.WaitGroup // stops and deletions off the watch loop
+	park       jetstream.Stream
 }
 
 type runningWorker struct {
@@ -443,22 +446,6 @@ func (m *Manager) runOnce(ctx context.Context, w *worker, restart <-chan struct{
 		stop()
 		return <-result
 	}
-}
-
-// Reconnected restarts every endpoint's worker after the NATS connection came back. Messages
-// JetStream sent while the connection was down are lost in transit and would only come back
-// after their AckWait, behind later ones; a restarted worker resets its consumer to the ack floor
-// first, so each entity's events come again in order.
-func (m *Manager) Reconnected() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, rw := range m.running {
-		select {
-		case rw.restart <- struct{}{}:
-		default: // one is already asked for
-		}
-	}
-	m.log.Info().Int("endpoints", len(m.running)).Msg("NATS reconnected: restarting endpoint consumers from their ack floor")
 }
 
 // stopAsync tells an endpoint's worker to stop without waiting for it: a worker whose receiver

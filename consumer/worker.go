@@ -50,7 +50,6 @@ type worker struct {
 	mu          sync.Mutex
 	lanes       *lanes // lanes.go
 	pausedUntil time.Time
-	epoch       uint64 // the connection's reconnect count when this worker reset its consumer
 
 	// Parks (park.go), guarded by mu.
 	stuck          map[string]*stuck // entities blocked or parked
@@ -58,6 +57,13 @@ type worker struct {
 	gated          int               // parks whose gate is not open yet
 	lowestGate     uint64            // the lowest of those gates
 	routedDelivery atomic.Uint64     // the consumer's delivery sequence of the last message routed (not under mu)
+
+	// The connection as run found it before resetting the consumer (reconnect.go): set before
+	// consuming, then read and written by onMessage only.
+	reconnects *atomic.Uint64     // the manager's count of reconnects, moved by Reconnected
+	epoch      uint64             // its value then
+	lost       <-chan nats.Status // RECONNECTING since then
+	broken     bool               // lost was seen
 
 	sem  chan struct{}  // bounds deliveries in flight across lanes
 	stop chan struct{}  // closed at shutdown: lanes stop waiting and leave the rest unacked
@@ -75,6 +81,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		stop:     make(chan struct{}),
 	}
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
+	w.reconnects = &m.reconnects
 	w.ep.Store(ep)
 	w.openPark = m.parkStream
 	return w
@@ -84,7 +91,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 // finish within ShutdownTimeout, leave everything else unacknowledged for redelivery.
 func (w *worker) run(ctx context.Context) error {
 	name := w.ep.Load().ConsumerName()
-	w.epoch = w.js.Conn().Stats().Reconnects // before the reset: see onMessage
+	defer w.watchConnection()() // before the reset: see reconnect.go
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	cons, err := w.stream.Consumer(cctx, name)
 	var start uint64 // the first sequence JetStream may send
@@ -216,11 +223,8 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	if stopping {
 		return // left unacknowledged: redelivered to the next run
 	}
-	if w.js.Conn().Stats().Reconnects != w.epoch {
-		// The connection broke since this worker reset its consumer: messages JetStream sent
-		// meanwhile were lost and would come back only after later ones. Deliver nothing more;
-		// the manager restarts this worker, which resets the consumer to its ack floor.
-		return
+	if !w.sameConnection() {
+		return // messages may have been lost since the reset: nothing more until the restart
 	}
 	w.route(ctx, msg, seq, meta.Timestamp)
 	w.routedDelivery.Store(meta.Sequence.Consumer)
