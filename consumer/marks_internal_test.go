@@ -31,7 +31,7 @@ func openMarks(t *testing.T, js jetstream.JetStream) *Marks {
 	return m
 }
 
-// reload reads the record back as a new gateway would, into a fresh delivered.
+// reload reads the record back as a new gateway would, into a fresh progress.
 func reload(t *testing.T, js jetstream.JetStream, endpointID string) *progress {
 	t.Helper()
 	m := openMarks(t, js)
@@ -115,6 +115,30 @@ func TestMarksRewind(t *testing.T) {
 	r := reload(t, js, "ep1")
 	if !r.covers("A", 10) || r.covers("B", 16) || r.covers("B", 20) {
 		t.Errorf("after a restart the rewind is lost: A@10 %v, B@16 %v, B@20 %v", r.covers("A", 10), r.covers("B", 16), r.covers("B", 20))
+	}
+}
+
+// A flush forgets the marks set longer ago than the record's max age — their events have left
+// the stream, so nothing can come again for them to cover — and keeps the younger ones, also in
+// the record read back.
+func TestMarksFlushPrunesExpiredMarks(t *testing.T) {
+	t.Parallel()
+	js, m := marksEnv(t) // max age 1h
+	d := newProgress("ep1", m)
+	now := time.Now()
+	d.set("old", markEntry{Entity: "old", Seq: 5, ID: "e5", At: now.Add(-2 * time.Hour).Unix()})
+	d.set("young", markEntry{Entity: "young", Seq: 6, ID: "e6", At: now.Add(-50 * time.Minute).Unix()})
+	d.add("new", 7, "e7")
+	m.flush(t.Context())
+
+	if d.covers("old", 5) || d.previous("old", 8) != "" {
+		t.Error("a mark older than the max age survived the flush")
+	}
+	if !d.covers("young", 6) || !d.covers("new", 7) || d.len() != 2 {
+		t.Errorf("the marks within the max age: young %v, new %v, %d marks; want both, 2", d.covers("young", 6), d.covers("new", 7), d.len())
+	}
+	if r := reload(t, js, "ep1"); r.covers("old", 5) || !r.covers("new", 7) {
+		t.Errorf("read back: old covered %v, new covered %v; want false, true", r.covers("old", 5), r.covers("new", 7))
 	}
 }
 
