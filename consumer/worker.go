@@ -268,83 +268,6 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	w.startLanes(ctx, gates)
 }
 
-// screen decides whether a message may go to this endpoint: a replay only to its own, and an event
-// only if checkEvent passes it (once per event, however many endpoints get it). reason is empty
-// when it can be delivered.
-func (w *worker) screen(msg eventMsg, seq uint64) (subjects.Envelope, string) {
-	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
-	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
-		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
-	}
-	if v, ok := w.checked.get(seq); ok {
-		return v.env, v.reason
-	}
-	env, reason := checkEvent(msg)
-	env.Data = nil // the body travels as Delivery.Body
-	w.checked.put(seq, verdict{env: env, reason: reason})
-	return env, reason
-}
-
-// checkEvent parses and cross-checks a message; reason is empty when it can be delivered.
-func checkEvent(msg eventMsg) (subjects.Envelope, string) {
-	_, source, typ, err := subjects.ParseAny(msg.Subject())
-	if err != nil {
-		return subjects.Envelope{}, err.Error()
-	}
-	env, err := subjects.ParseEnvelope(msg.Data())
-	if err != nil {
-		return env, "envelope: " + err.Error()
-	}
-	if env.Type != typ || env.Source != source {
-		return env, fmt.Sprintf("envelope source %q and type %q do not match subject %s", env.Source, env.Type, msg.Subject())
-	}
-	if h := msg.Headers().Get(subjects.HeaderEntity); h != "" && h != env.Entity {
-		return env, fmt.Sprintf("%s header %q does not match envelope entity %q", subjects.HeaderEntity, h, env.Entity)
-	}
-	return env, ""
-}
-
-// maxInvalidCopy bounds the copy of an invalid event kept with its reason.
-const maxInvalidCopy = 64 << 10
-
-// setAside records an event that cannot be delivered in the invalid-events stream, with the
-// reason, and terminates it. If the record cannot be written, the event stays unacknowledged and
-// comes again.
-func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
-	if !w.recordInvalid(ctx, msg, seq, "invalid-"+strconv.FormatUint(seq, 10), reason) {
-		return
-	}
-	if err := msg.TermWithReason(reason); err != nil {
-		w.log.Warn().Err(err).Uint64("seq", seq).Msg("terminate invalid event")
-	}
-}
-
-// recordInvalid writes an event that cannot be delivered to the invalid-events stream, with the
-// reason, and says so; false if it could not.
-func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, msgID, reason string) bool {
-	rec := nats.NewMsg("quaycast.invalid.events")
-	rec.Data = msg.Data()
-	if len(rec.Data) > maxInvalidCopy { // an oversized event would not fit in a message again
-		rec.Data = rec.Data[:maxInvalidCopy]
-		rec.Header.Set("Quaycast-Truncated", strconv.Itoa(len(msg.Data())))
-	}
-	rec.Header.Set("Quaycast-Reason", reason)
-	rec.Header.Set("Quaycast-Subject", msg.Subject())
-	rec.Header.Set("Quaycast-Stream-Seq", strconv.FormatUint(seq, 10))
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	// One record per event (msgID), however many endpoints' consumers see it.
-	if _, err := w.js.PublishMsg(pctx, rec, jetstream.WithMsgID(msgID)); err != nil {
-		w.log.Error().Err(err).Uint64("seq", seq).Msg("record invalid event")
-		return false
-	}
-	w.log.Warn().Uint64("seq", seq).Str("subject", msg.Subject()).Str("reason", reason).Msg("invalid event set aside")
-	if w.onInvalid != nil {
-		w.onInvalid(w.ep.Load().ID, reason)
-	}
-	return true
-}
-
 // deliverItem attempts it until the receiver takes it (ack) or it is dead-lettered (record, then
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none.
@@ -421,39 +344,6 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 // jsRetry is the wait between tries of a JetStream read or write that keeps failing (a dead
 // letter's record, a park, a worker's consumer): 1 s doubling to 30 s.
 func jsRetry() backoff.Backoff { return backoff.Backoff{First: time.Second, Max: 30 * time.Second} }
-
-// deadLetter records it in the dead-letter stream, then acks it so its entity moves on. Until the
-// record is stored the event is not acked; it returns false only if the worker stops first.
-func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first time.Time, out Outcome, reason string) bool {
-	dl := DeadLetter{
-		EndpointID: w.ep.Load().ID, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
-		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body,
-	}
-	if out.Err != nil {
-		dl.LastError = out.Err.Error()
-	}
-	msgID := deadMsgID(dl)
-	retry := jsRetry()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := w.js.PublishMsg(pctx, newDeadMsg(dl), jetstream.WithMsgID(msgID))
-		cancel()
-		if err == nil {
-			break
-		}
-		w.log.Error().Err(err).Str("event_id", it.env.ID).Msg("record dead letter: will retry")
-		if !backoff.Wait(w.stop, retry.Next()) {
-			return false
-		}
-	}
-	w.log.Warn().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
-		Int("status", out.Status).Str("reason", reason).Msg("dead-lettered")
-	if w.onDead != nil {
-		w.onDead(dl.EndpointID)
-	}
-	w.finish(ctx, it)
-	return true
-}
 
 // pause asks JetStream to stop delivering to this endpoint until the breaker lets a probe
 // through: an open breaker fetches nothing more, and a paused consumer costs the server nothing.
