@@ -22,22 +22,6 @@ const (
 	actRetry
 )
 
-func (a action) String() string {
-	switch a {
-	case actAck:
-		return "ack"
-	case actDeadLetter:
-		return "dead_letter"
-	case actDisable:
-		return "disable"
-	case actPause:
-		return "pause"
-	case actRetry:
-		return "retry"
-	}
-	return "unknown"
-}
-
 // attempt is what a lane knows of its head after trying it: what decide reads.
 type attempt struct {
 	out      Outcome

@@ -58,7 +58,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			if got := decide(tc.a, tc.o); got != tc.want {
-				t.Errorf("decide = %+v (%v), want %+v (%v)", got, got.act, tc.want, tc.want.act)
+				t.Errorf("decide = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
