@@ -19,6 +19,11 @@ type Config struct {
 	NATSURL    string `name:"nats-url" env:"QUAYCAST_NATS_URL" help:"Connect to this external NATS (comma-separated URLs) instead of running an embedded server."`
 	Listen     string `name:"listen" env:"QUAYCAST_LISTEN" default:"127.0.0.1:8080" help:"Address of the HTTP API."`
 
+	Replicas int           `name:"replicas" env:"QUAYCAST_REPLICAS" default:"1" help:"Copies of every stream and bucket quaycast keeps in JetStream: 3 on a three-node NATS cluster. Raising it on existing data replicates it in place."`
+	Deliver  bool          `name:"deliver" env:"QUAYCAST_DELIVER" default:"true" negatable:"" help:"Deliver webhooks. --no-deliver (or --deliver=false) serves the API only."`
+	LeaseTTL time.Duration `name:"lease-ttl" env:"QUAYCAST_LEASE_TTL" default:"10s" help:"With --nats-url: a gateway that stops renewing its membership for this long is gone, and others take its endpoints over. It stops posting after 6/10 of it."`
+	Name     string        `name:"name" env:"QUAYCAST_NAME" help:"This gateway's name among the cluster's members (default: host name and API port)."`
+
 	TLSCert     string `name:"tls-cert" env:"QUAYCAST_TLS_CERT" help:"PEM certificate (chain) of the HTTP API: serve HTTPS." placeholder:"FILE"`
 	TLSKey      string `name:"tls-key" env:"QUAYCAST_TLS_KEY" help:"PEM private key of --tls-cert." placeholder:"FILE"`
 	NATSTLSCert string `name:"nats-tls-cert" env:"QUAYCAST_NATS_TLS_CERT" help:"PEM certificate of the embedded NATS listener: publishers must connect with TLS." placeholder:"FILE"`
@@ -82,6 +87,9 @@ func Default() Config {
 		DataDir:            "./data",
 		NATSListen:         "127.0.0.1:4222",
 		Listen:             "127.0.0.1:8080",
+		Replicas:           1,
+		Deliver:            true,
+		LeaseTTL:           10 * time.Second,
 		StreamMaxAge:       7 * 24 * time.Hour,
 		DuplicateWindow:    2 * time.Minute,
 		LogMaxAge:          72 * time.Hour,
@@ -193,6 +201,12 @@ func (c Config) Validate() error {
 		return &FieldError{"breaker-cooldown", "must be positive"}
 	case c.ShutdownTimeout <= 0:
 		return &FieldError{"shutdown-timeout", "must be positive"}
+	case c.Replicas < 1 || c.Replicas > 5:
+		return &FieldError{"replicas", "must be from 1 to 5 (JetStream's limit)"}
+	case c.Replicas > 1 && c.NATSURL == "":
+		return &FieldError{"replicas", "needs a NATS cluster: use it with --nats-url (the embedded server is a single node)"}
+	case c.LeaseTTL < time.Second:
+		return &FieldError{"lease-ttl", "must be at least 1s"}
 	}
 	for _, a := range c.AllowTargets {
 		if _, err := netip.ParsePrefix(a); err != nil {

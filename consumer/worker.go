@@ -62,8 +62,9 @@ type worker struct {
 	lowestGate     uint64            // the lowest of those gates
 	routedDelivery atomic.Uint64     // the consumer's delivery sequence of the last message routed (not under mu)
 
-	sem   chan struct{} // bounds deliveries in flight across lanes
-	stop  chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
+	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
+	sem   chan struct{}   // bounds deliveries in flight across lanes
+	stop  chan struct{}   // closed at shutdown: lanes stop waiting and leave the rest unacked
 	lanes sync.WaitGroup
 	acks  sync.WaitGroup // acks of copies, sent off the consumer's callback
 }
@@ -93,6 +94,7 @@ func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 		delivered:   done,
 		sem:         make(chan struct{}, m.o.MaxInFlight),
 		stop:        make(chan struct{}),
+		abort:       m.abort,
 	}
 	w.ep.Store(ep)
 	w.openPark = m.parkStream
@@ -187,6 +189,9 @@ func (w *worker) run(ctx context.Context) error {
 	case <-finished:
 	case <-time.After(w.o.ShutdownTimeout):
 		w.log.Warn().Dur("shutdown_timeout", w.o.ShutdownTimeout).Msg("deliveries still in flight at shutdown: cancelled, they will be redelivered")
+		cancelDeliveries()
+		<-finished
+	case <-w.abort: // this gateway lost its lease: another may start on the endpoint soon
 		cancelDeliveries()
 		<-finished
 	}

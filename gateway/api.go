@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/service"
@@ -38,6 +39,7 @@ type api struct {
 	nc      *nats.Conn          // readiness
 	manager *consumer.Manager   // readiness
 	metrics *metrics
+	cluster *cluster.Supervisor // nil unless clustered
 	log     zerolog.Logger
 
 	readTimeout time.Duration // to read a request's body; 0: defaultReadTimeout
@@ -82,6 +84,7 @@ func (a *api) routeTable() []route {
 		{"POST /v1/publishers", service.OpCreatePublisher, a.createPublisher},
 		{"GET /v1/publishers", service.OpListPublishers, a.listPublishers},
 		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.revokePublisher},
+		{"GET /v1/cluster", service.OpViewCluster, a.clusterView},
 		{"GET /v1/openapi.json", "", serveOpenAPI},
 		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -158,6 +161,7 @@ type endpointView struct {
 	DeadLetters *uint64        `json:"dead_letters,omitempty"`
 
 	Stuck *consumer.Stuck `json:"stuck,omitempty"` // entities blocked or parked on this gateway; only while there are some
+	Owner *memberView     `json:"owner,omitempty"` // the gateway delivering to it, when clustered
 }
 
 type signingView struct {
@@ -256,6 +260,9 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 	v.State, v.Breaker, v.DeadLetters = d.State, &d.Breaker, &d.DeadLetters
 	if !d.Stuck.IsZero() {
 		v.Stuck = &d.Stuck
+	}
+	if d.Owner != nil {
+		v.Owner = &memberView{ID: d.Owner.ID, Name: d.Owner.Name, API: d.Owner.API}
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -445,6 +452,8 @@ func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", "not connected to NATS")
 	case !a.manager.Ready():
 		writeError(w, http.StatusServiceUnavailable, "", "endpoint consumers starting")
+	case a.cluster != nil && !a.cluster.Held():
+		writeError(w, http.StatusServiceUnavailable, "", "not a member of the cluster: joining (or lease lost, joining again)")
 	default:
 		// Endpoints whose consumer could not be set up are retried; the gateway serves meanwhile.
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "endpoints": a.manager.Workers(), "degraded": a.manager.Degraded()})

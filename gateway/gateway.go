@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/backoff"
@@ -138,7 +139,7 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key}); err != nil {
 		return nil, err
 	}
-	if o.tokens, err = consumer.NewTokens(ctx, o.js, 1, key); err != nil {
+	if o.tokens, err = consumer.NewTokens(ctx, o.js, g.cfg.Replicas, key); err != nil {
 		return nil, err
 	}
 	if err := g.checkKey(ctx, o.js, o.reg, o.tokens); err != nil {
@@ -208,6 +209,7 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 // wired is the delivery side and the API over what open brought up, not started yet.
 type wired struct {
 	manager *consumer.Manager
+	cluster *cluster.Supervisor // nil unless clustered
 	metrics *metrics
 	http    *http.Server
 	// cancelRequests ends the contexts of the API's requests: at stop, for those that outlast
@@ -254,11 +256,16 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	if err != nil {
 		return nil, err
 	}
-	marks, err := consumer.NewMarks(ctx, o.js, g.cfg.StreamMaxAge, g.cfg.MarksFlush, 1, g.log)
+	marks, err := consumer.NewMarks(ctx, o.js, g.cfg.StreamMaxAge, g.cfg.MarksFlush, g.cfg.Replicas, g.log)
 	if err != nil {
 		return nil, err
 	}
-	manager := consumer.NewManager(o.js, o.events, o.reg, sender, g.log, consumer.Options{
+	var deliverer consumer.Deliverer = sender
+	fence := &fenced{Deliverer: sender}
+	if g.clustered() {
+		deliverer = fence
+	}
+	manager := consumer.NewManager(o.js, o.events, o.reg, deliverer, g.log, consumer.Options{
 		Marks:           marks,
 		MaxInFlight:     g.cfg.MaxInFlight,
 		MaxAckPending:   g.cfg.MaxAckPending,
@@ -273,16 +280,35 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
+	var sup *cluster.Supervisor
+	switch {
+	case g.clustered():
+		scheme := "http://"
+		if o.tls != nil {
+			scheme = "https://"
+		}
+		sup, err = cluster.New(ctx, o.js, manager, g.log, cluster.Options{
+			Name: g.memberName(o.ln), API: scheme + o.ln.Addr().String(), LeaseTTL: g.cfg.LeaseTTL, Replicas: g.cfg.Replicas,
+		})
+		if err != nil {
+			return nil, err
+		}
+		fence.lease = sup
+		manager.Supervise(sup.Kick)
+	case !g.cfg.Deliver:
+		manager.Supervise(nil) // owns nothing: the API only
+	}
 
 	svc := service.New(service.Deps{
 		Registry: o.reg, DeadLetters: dead, Attempts: o.attempts, Tokens: o.tokens, Publishers: o.pubs, NATSAuth: o.authn,
-		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager,
+		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
 		AdminToken: g.cfg.AdminToken, Log: g.log,
 	})
-	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, log: g.log, postTimeout: sender.o.Timeout}
+	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout}
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	return &wired{
 		manager: manager,
+		cluster: sup,
 		metrics: m,
 		http: &http.Server{
 			Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: o.tls,
@@ -305,11 +331,18 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	} else {
 		go func() { serveErr <- w.http.Serve(o.ln) }()
 	}
-	managerCtx, stopManager := context.WithCancel(ctx)
+	// Delivery stops after the cluster supervisor has handed this gateway's endpoints over.
+	managerCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- w.manager.Run(managerCtx) }()
 	var watchers sync.WaitGroup
 	watchers.Go(func() { w.metrics.watchStreams(managerCtx, o.events, 15*time.Second, g.log) })
+	clusterCtx, stopCluster := context.WithCancel(ctx)
+	defer stopCluster()
+	clusterDone := make(chan error, 1)
+	if w.cluster != nil {
+		go func() { clusterDone <- w.cluster.Run(clusterCtx) }()
+	}
 
 	g.mu.Lock()
 	g.apiURL = scheme + o.ln.Addr().String()
@@ -328,6 +361,13 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	case err := <-managerDone:
 		managerDone <- err
 		runErr = fmt.Errorf("delivery stopped: %w", err)
+	case err := <-clusterDone:
+		clusterDone <- err
+		runErr = fmt.Errorf("cluster membership: %w", err)
+	}
+	if w.cluster != nil {
+		stopCluster()
+		<-clusterDone
 	}
 	stopManager()
 	<-managerDone
@@ -382,6 +422,7 @@ func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.
 		Duplicates:   g.cfg.DuplicateWindow,
 		MaxConsumers: g.cfg.MaxEndpoints,
 		LogMaxAge:    g.cfg.LogMaxAge,
+		Replicas:     g.cfg.Replicas,
 	}
 	retry := backoff.Backoff{First: time.Second, Max: 15 * time.Second}
 	for {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -30,7 +31,9 @@ func streamNames() []string {
 	return names
 }
 
-func buckets() []string { return append(append([]string(nil), consumer.Buckets...), PublishersBucket) }
+func buckets() []string {
+	return append(append([]string(nil), consumer.Buckets...), PublishersBucket, cluster.MembersBucket, cluster.OwnersBucket)
+}
 
 // GatewayPermissions are the least quaycast's own NATS user needs: the JetStream API of its own
 // streams and buckets only, its data subjects, and replies to its requests.

@@ -46,6 +46,7 @@ const (
 	OpCreatePublisher   Op = "create publisher"
 	OpListPublishers    Op = "list publishers"
 	OpRevokePublisher   Op = "revoke publisher"
+	OpViewCluster       Op = "view cluster"
 )
 
 var opScopes = map[Op]string{
@@ -67,6 +68,7 @@ var opScopes = map[Op]string{
 	OpCreatePublisher:   ScopeAdmin,
 	OpListPublishers:    ScopeAdmin,
 	OpRevokePublisher:   ScopeAdmin,
+	OpViewCluster:       ScopeEndpointsRead,
 }
 
 // Scope is the scope op needs; ScopeAdmin for an operation unknown here, which only the admin

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/quaycast/quaycast/cluster"
 	"time"
 
 	"github.com/quaycast/quaycast/consumer"
@@ -43,7 +44,8 @@ type Endpoint struct {
 // EndpointDetail is one endpoint read alone, with its delivery on this gateway.
 type EndpointDetail struct {
 	Endpoint
-	State       string // consumer.StateDelivering, StateDegraded or StateStopped
+	State       string          // consumer.StateDelivering, StateDegraded or StateStopped; StateElsewhere
+	Owner       *cluster.Member // the gateway delivering to it, when clustered
 	Stuck       consumer.Stuck
 	Breaker     BreakerStatus
 	DeadLetters uint64
@@ -113,6 +115,7 @@ func (s *Service) Endpoint(ctx context.Context, c Caller, id string) (*EndpointD
 		return nil, err
 	}
 	d := EndpointDetail{Endpoint: s.endpoint(ep), State: s.d.States.State(ep.ID), Stuck: s.d.States.Stuck(ep.ID)}
+	d.Owner, d.State = s.owner(ep.ID, d.State)
 	d.Breaker, _ = s.d.Sender.Breaker(ep.ID)
 	if d.DeadLetters, err = s.d.DeadLetters.Count(ctx, ep.ID); err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ type Deps struct {
 	Sender      Sender
 	Rules       Rules
 	States      States
+	Cluster     Cluster // nil unless clustered
 	AdminToken  string
 	Log         zerolog.Logger
 }
