@@ -295,6 +295,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		}
 		fence.lease = sup
 		manager.Supervise(sup.Kick)
+		m.countCluster(sup)
 	case !g.cfg.Deliver:
 		manager.Supervise(nil) // owns nothing: the API only
 	}

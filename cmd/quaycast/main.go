@@ -62,6 +62,8 @@ func newLogger(level, format string) zerolog.Logger {
 	if format == "console" || (format == "auto" || format == "") && isatty.IsTerminal(os.Stderr.Fd()) {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
 	} else {
+		// Milliseconds: a cluster's gateways log handovers a few milliseconds apart.
+		zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 		log = zerolog.New(os.Stderr)
 	}
 	return log.Level(lvl).With().Timestamp().Logger()
