@@ -23,6 +23,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // secretKey is the key that seals endpoint secrets and binds tokens and publisher records: the
@@ -52,7 +53,7 @@ func (g *Gateway) secretKey() (*seal.Key, error) {
 
 // checkKey refuses a key that opens none of the sealed secrets in the registry, and then seals
 // what an earlier release stored in the clear and binds its API tokens, in place.
-func (g *Gateway) checkKey(ctx context.Context, js jetstream.JetStream, reg *consumer.Registry, tokens *consumer.Tokens) error {
+func (g *Gateway) checkKey(ctx context.Context, js jetstream.JetStream, reg *consumer.Registry, toks *tokens.Store) error {
 	if err := reg.CheckKey(ctx); err != nil {
 		return &config.FieldError{Field: "secret-key", Reason: err.Error()}
 	}
@@ -60,7 +61,7 @@ func (g *Gateway) checkKey(ctx context.Context, js jetstream.JetStream, reg *con
 	if err != nil {
 		return err
 	}
-	bound, err := tokens.BindAll(ctx)
+	bound, err := toks.BindAll(ctx)
 	if err != nil {
 		return err
 	}

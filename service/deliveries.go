@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nuid"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -97,7 +98,7 @@ func (s *Service) EndpointDeliveries(ctx context.Context, c Caller, id string, f
 	if err != nil {
 		return nil, err
 	}
-	return s.deliveries(ctx, consumer.AttemptQuery{EndpointID: ep.ID}, f)
+	return s.deliveries(ctx, attempts.Query{EndpointID: ep.ID}, f)
 }
 
 // EventDeliveries pages through the delivery log of one event, across endpoints.
@@ -108,10 +109,10 @@ func (s *Service) EventDeliveries(ctx context.Context, c Caller, eventID string,
 	if eventID == "" || len(eventID) > subjects.MaxIDBytes || strings.ContainsAny(eventID, " \t\r\n") {
 		return nil, &subjects.FieldError{Field: "id", Reason: "is not an event id"}
 	}
-	return s.deliveries(ctx, consumer.AttemptQuery{EventID: eventID}, f)
+	return s.deliveries(ctx, attempts.Query{EventID: eventID}, f)
 }
 
-func (s *Service) deliveries(ctx context.Context, q consumer.AttemptQuery, f DeliveryFilter) (*DeliveryPage, error) {
+func (s *Service) deliveries(ctx context.Context, q attempts.Query, f DeliveryFilter) (*DeliveryPage, error) {
 	var err error
 	if q.Limit, q.After, err = f.parse(); err != nil {
 		return nil, err

@@ -12,12 +12,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 const adminToken = "admin-0123456789abcdef"
@@ -88,7 +90,7 @@ func newRig(t *testing.T, admin string, external bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := consumer.NewTokens(ctx, js, 1, nil)
+	toks, err := tokens.New(ctx, js, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +98,16 @@ func newRig(t *testing.T, admin string, external bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	attempts, err := consumer.NewAttemptLog(ctx, nc)
+	if err := attempts.Setup(ctx, js, attempts.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	attemptLog, err := attempts.New(ctx, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	d := service.Deps{
-		Registry: reg, DeadLetters: dead, Attempts: attempts, Tokens: tokens,
+		Registry: reg, DeadLetters: dead, Attempts: attemptLog, Tokens: toks,
 		Sender: &testSender{}, Rules: rules{}, States: states{}, AdminToken: admin, Log: log,
 	}
 	if !external {

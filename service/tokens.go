@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // TokenInput is a new API token: a name for people and the scopes it grants.
@@ -17,7 +17,7 @@ type TokenInput struct {
 }
 
 // CreateToken stores a new API token and returns it with its secret — shown this once.
-func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (secret string, t *consumer.Token, err error) {
+func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (secret string, t *tokens.Token, err error) {
 	if err := s.Check(c, OpCreateToken); err != nil {
 		return "", nil, err
 	}
@@ -36,7 +36,7 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (sec
 }
 
 // Tokens lists the API tokens (never their secrets).
-func (s *Service) Tokens(ctx context.Context, c Caller) ([]*consumer.Token, error) {
+func (s *Service) Tokens(ctx context.Context, c Caller) ([]*tokens.Token, error) {
 	if err := s.Check(c, OpListTokens); err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *Service) RevokeToken(ctx context.Context, c Caller, id string) error {
 		return &NotFoundError{Kind: "token"}
 	}
 	if err := s.d.Tokens.Revoke(ctx, id); err != nil {
-		return notFound(err, "token", consumer.ErrNotFound)
+		return notFound(err, "token", tokens.ErrNotFound)
 	}
 	s.mu.Lock()
 	clear(s.cache) // revoked here: effective here at once
