@@ -18,6 +18,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -180,9 +181,9 @@ func TestReplyFlagsValidate(t *testing.T) {
 			c := config.Default()
 			tc.change(&c)
 			err := c.Validate()
-			var fe *config.FieldError
+			var fe *fielderr.Error
 			if tc.field == "" && err != nil || tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field) {
-				t.Errorf("Validate() = %v, want a FieldError for %q", err, tc.field)
+				t.Errorf("Validate() = %v, want a flag error for %q", err, tc.field)
 			}
 		})
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -22,14 +22,14 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (sec
 		return "", nil, err
 	}
 	if in.Name == "" || len(in.Name) > 128 {
-		return "", nil, &subjects.FieldError{Field: "name", Reason: "is required, at most 128 bytes"}
+		return "", nil, &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
 	}
 	if len(in.Scopes) == 0 {
-		return "", nil, &subjects.FieldError{Field: "scopes", Reason: "at least one of " + strings.Join(Scopes, ", ")}
+		return "", nil, &fielderr.Error{Field: "scopes", Reason: "at least one of " + strings.Join(Scopes, ", ")}
 	}
 	for i, sc := range in.Scopes {
 		if !slices.Contains(Scopes, sc) {
-			return "", nil, &subjects.FieldError{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + quoteShort(sc) + "; one of " + strings.Join(Scopes, ", ")}
+			return "", nil, &fielderr.Error{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + quoteShort(sc) + "; one of " + strings.Join(Scopes, ", ")}
 		}
 	}
 	return s.d.Tokens.Create(ctx, in.Name, in.Scopes)
