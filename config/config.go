@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Config is everything `quaycast serve` needs. The zero value is not useful; Default gives
@@ -116,113 +118,105 @@ func Default() Config {
 	}
 }
 
-// FieldError names the setting that is wrong, by its flag name.
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string { return "--" + e.Field + ": " + e.Reason }
-
 // Validate reports the first bad setting.
 func (c Config) Validate() error {
 	if c.NATSURL == "" {
 		if c.DataDir == "" {
-			return &FieldError{"data-dir", "must not be empty"}
+			return fielderr.Flag("data-dir", "must not be empty")
 		}
 		if err := validHostPort(c.NATSListen); err != nil {
-			return &FieldError{"nats-listen", err.Error()}
+			return fielderr.Flag("nats-listen", err.Error())
 		}
 	} else {
 		for _, u := range strings.Split(c.NATSURL, ",") {
 			if p, err := url.Parse(strings.TrimSpace(u)); err != nil || p.Host == "" {
-				return &FieldError{"nats-url", fmt.Sprintf("%q is not a URL like nats://host:4222", u)}
+				return fielderr.Flag("nats-url", fmt.Sprintf("%q is not a URL like nats://host:4222", u))
 			}
 		}
 	}
 	if err := validHostPort(c.Listen); err != nil {
-		return &FieldError{"listen", err.Error()}
+		return fielderr.Flag("listen", err.Error())
 	}
 	if err := c.validateNATSAccess(); err != nil {
 		return err
 	}
 	if c.AdminToken == "" && !loopback(c.Listen) {
-		return &FieldError{"listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)"}
+		return fielderr.Flag("listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		return &FieldError{"admin-token", "must be at least 16 characters"}
+		return fielderr.Flag("admin-token", "must be at least 16 characters")
 	}
 	switch {
 	case c.StreamMaxAge <= 0:
-		return &FieldError{"stream-max-age", "must be positive"}
+		return fielderr.Flag("stream-max-age", "must be positive")
 	case c.StreamMaxBytes < 0:
-		return &FieldError{"stream-max-bytes", "must not be negative"}
+		return fielderr.Flag("stream-max-bytes", "must not be negative")
 	case c.DuplicateWindow <= 0:
-		return &FieldError{"duplicate-window", "must be positive"}
+		return fielderr.Flag("duplicate-window", "must be positive")
 	case c.DuplicateWindow > c.StreamMaxAge:
-		return &FieldError{"duplicate-window", "must not exceed --stream-max-age"}
+		return fielderr.Flag("duplicate-window", "must not exceed --stream-max-age")
 	case c.LogMaxAge <= 0:
-		return &FieldError{"log-max-age", "must be positive"}
+		return fielderr.Flag("log-max-age", "must be positive")
 	case c.MaxEndpoints < 1:
-		return &FieldError{"max-endpoints", "must be at least 1"}
+		return fielderr.Flag("max-endpoints", "must be at least 1")
 	case c.MaxInFlight < 1:
-		return &FieldError{"max-in-flight", "must be at least 1"}
+		return fielderr.Flag("max-in-flight", "must be at least 1")
 	case c.MaxInFlightTotal < c.MaxInFlight:
-		return &FieldError{"max-in-flight-total", "must be at least --max-in-flight"}
+		return fielderr.Flag("max-in-flight-total", "must be at least --max-in-flight")
 	case c.MaxAckPending < c.MaxInFlight:
-		return &FieldError{"max-ack-pending", "must be at least --max-in-flight"}
+		return fielderr.Flag("max-ack-pending", "must be at least --max-in-flight")
 	case c.AckWait < 3*time.Second:
-		return &FieldError{"ack-wait", "must be at least 3s"}
+		return fielderr.Flag("ack-wait", "must be at least 3s")
 	case c.MaxReplyBytes < 1 || c.MaxReplyBytes > MaxReplyBytesLimit:
-		return &FieldError{"max-reply-bytes", fmt.Sprintf("must be from 1 to %d: what a NATS message carries (1MiB, the default max payload) less quaycast's headers", MaxReplyBytesLimit)}
+		return fielderr.Flag("max-reply-bytes", fmt.Sprintf("must be from 1 to %d: what a NATS message carries (1MiB, the default max payload) less quaycast's headers", MaxReplyBytesLimit))
 	case c.ReplyMemory < c.MaxReplyBytes:
-		return &FieldError{"reply-memory", "must be at least --max-reply-bytes"}
+		return fielderr.Flag("reply-memory", "must be at least --max-reply-bytes")
 	case c.DeliveryTimeout <= 0:
-		return &FieldError{"delivery-timeout", "must be positive"}
+		return fielderr.Flag("delivery-timeout", "must be positive")
 	case c.DeliveryTimeout >= c.AckWait:
-		return &FieldError{"delivery-timeout", "must be shorter than --ack-wait"}
+		return fielderr.Flag("delivery-timeout", "must be shorter than --ack-wait")
 	case len(c.RetrySchedule) == 0:
-		return &FieldError{"retry-schedule", "needs at least one wait"}
+		return fielderr.Flag("retry-schedule", "needs at least one wait")
 	case c.MaxAttempts < 0:
-		return &FieldError{"max-attempts", "must not be negative"}
+		return fielderr.Flag("max-attempts", "must not be negative")
 	case c.MarksFlush <= 0 || c.MarksFlush > time.Minute:
-		return &FieldError{"marks-flush", "must be between 1ms and 1m"}
+		return fielderr.Flag("marks-flush", "must be between 1ms and 1m")
 	case c.MaxRetryAge <= 0:
-		return &FieldError{"max-retry-age", "must be positive"}
+		return fielderr.Flag("max-retry-age", "must be positive")
 	case c.BreakerFailures < 1:
-		return &FieldError{"breaker-failures", "must be at least 1"}
+		return fielderr.Flag("breaker-failures", "must be at least 1")
 	case c.BreakerRatio <= 0 || c.BreakerRatio > 1:
-		return &FieldError{"breaker-ratio", "must be in (0, 1]"}
+		return fielderr.Flag("breaker-ratio", "must be in (0, 1]")
 	case c.BreakerMinRequests < 1:
-		return &FieldError{"breaker-min-requests", "must be at least 1"}
+		return fielderr.Flag("breaker-min-requests", "must be at least 1")
 	case c.BreakerWindow < 6*time.Millisecond:
-		return &FieldError{"breaker-window", "must be positive"}
+		return fielderr.Flag("breaker-window", "must be positive")
 	case c.BreakerCooldown <= 0:
-		return &FieldError{"breaker-cooldown", "must be positive"}
+		return fielderr.Flag("breaker-cooldown", "must be positive")
 	case c.ShutdownTimeout <= 0:
-		return &FieldError{"shutdown-timeout", "must be positive"}
+		return fielderr.Flag("shutdown-timeout", "must be positive")
 	case c.Replicas < 1 || c.Replicas > 5:
-		return &FieldError{"replicas", "must be from 1 to 5 (JetStream's limit)"}
+		return fielderr.Flag("replicas", "must be from 1 to 5 (JetStream's limit)")
 	case c.Replicas > 1 && c.NATSURL == "":
-		return &FieldError{"replicas", "needs a NATS cluster: use it with --nats-url (the embedded server is a single node)"}
+		return fielderr.Flag("replicas", "needs a NATS cluster: use it with --nats-url (the embedded server is a single node)")
 	case c.LeaseTTL < time.Second:
-		return &FieldError{"lease-ttl", "must be at least 1s"}
+		return fielderr.Flag("lease-ttl", "must be at least 1s")
 	}
 	for _, a := range c.AllowTargets {
 		if _, err := netip.ParsePrefix(a); err != nil {
 			if _, err := netip.ParseAddr(a); err != nil {
-				return &FieldError{"allow-target", fmt.Sprintf("%q is not an IP address or prefix", a)}
+				return fielderr.Flag("allow-target", fmt.Sprintf("%q is not an IP address or prefix", a))
 			}
 		}
 	}
 	if c.SecretKey != "" {
 		if _, err := c.SecretKeyBytes(); err != nil {
-			return &FieldError{"secret-key", err.Error()}
+			return fielderr.Flag("secret-key", err.Error())
 		}
 	}
 	for _, d := range c.RetrySchedule {
 		if d <= 0 {
-			return &FieldError{"retry-schedule", "waits must be positive"}
+			return fielderr.Flag("retry-schedule", "waits must be positive")
 		}
 	}
 	return nil
@@ -240,9 +234,9 @@ func (c Config) validateNATSAccess() error {
 	for _, p := range pairs {
 		if (p.a == "") != (p.b == "") {
 			if p.a == "" {
-				return &FieldError{p.an, "is required with --" + p.bn}
+				return fielderr.Flag(p.an, "is required with --"+p.bn)
 			}
-			return &FieldError{p.bn, "is required with --" + p.an}
+			return fielderr.Flag(p.bn, "is required with --"+p.an)
 		}
 	}
 	external := map[string]string{"nats-creds": c.NATSCreds, "nats-nkey": c.NATSNkey, "nats-user": c.NATSUser, "nats-token": c.NATSToken, "nats-ca": c.NATSCA, "nats-client-cert": c.NATSClientCert}
@@ -252,20 +246,20 @@ func (c Config) validateNATSAccess() error {
 			continue
 		}
 		if c.NATSURL == "" {
-			return &FieldError{name, "is for an external NATS: use it with --nats-url (the embedded server makes its own credentials)"}
+			return fielderr.Flag(name, "is for an external NATS: use it with --nats-url (the embedded server makes its own credentials)")
 		}
 		if name != "nats-ca" && name != "nats-client-cert" {
 			ways++
 		}
 	}
 	if ways > 1 {
-		return &FieldError{"nats-creds", "give one of --nats-creds, --nats-nkey, --nats-user or --nats-token"}
+		return fielderr.Flag("nats-creds", "give one of --nats-creds, --nats-nkey, --nats-user or --nats-token")
 	}
 	if c.NATSURL != "" && c.NATSTLSCert != "" {
-		return &FieldError{"nats-tls-cert", "is for the embedded server's listener; with --nats-url use --nats-ca (and --nats-client-cert)"}
+		return fielderr.Flag("nats-tls-cert", "is for the embedded server's listener; with --nats-url use --nats-ca (and --nats-client-cert)")
 	}
 	if c.NATSURL != "" && c.AdminToken != "" && c.SecretKey == "" {
-		return &FieldError{"secret-key", "is required with --nats-url and --admin-token: it seals endpoint secrets and binds API tokens, and every gateway of one NATS must use the same key"}
+		return fielderr.Flag("secret-key", "is required with --nats-url and --admin-token: it seals endpoint secrets and binds API tokens, and every gateway of one NATS must use the same key")
 	}
 	return nil
 }

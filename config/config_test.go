@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Default must be what the CLI gives with no flags: the two are written separately.
@@ -79,9 +81,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
 			tc.change(&c)
-			var fe *FieldError
-			if err := c.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
-				t.Errorf("Validate() = %v, want a FieldError for --%s", err, tc.field)
+			var fe *fielderr.Error
+			if err := c.Validate(); !errors.As(err, &fe) || fe.Field != tc.field || !fe.Flag {
+				t.Errorf("Validate() = %v, want a flag error for --%s", err, tc.field)
 			}
 		})
 	}

@@ -26,8 +26,8 @@ const MarksStream = "QUAYCAST_MARKS"
 
 const marksSubjects = "quaycast.marks.>"
 
-// legacyMarksBucket held one key per (endpoint, entity) before the log; read once and deleted.
-const legacyMarksBucket = "quaycast_delivery"
+// LegacyMarksBucket held one key per (endpoint, entity) before the log; read once and deleted.
+const LegacyMarksBucket = "quaycast_delivery"
 
 // maxMarksChunk bounds one message of the log (the server's default max payload is 1 MiB).
 const maxMarksChunk = 256 << 10
@@ -225,7 +225,7 @@ func (m *Marks) pruneLoaded(out recorded) {
 // migrate moves the bucket of the release before the log (one key per endpoint and entity) into
 // the log, then deletes it.
 func (m *Marks) migrate(ctx context.Context) error {
-	kv, err := m.js.KeyValue(ctx, legacyMarksBucket)
+	kv, err := m.js.KeyValue(ctx, LegacyMarksBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil
 	}
@@ -259,7 +259,7 @@ func (m *Marks) migrate(ctx context.Context) error {
 			return fmt.Errorf("move old delivery marks: %w", err)
 		}
 	}
-	if err := m.js.DeleteKeyValue(ctx, legacyMarksBucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+	if err := m.js.DeleteKeyValue(ctx, LegacyMarksBucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return fmt.Errorf("delete old delivery marks: %w", err)
 	}
 	m.log.Info().Int("endpoints", len(old)).Msg("delivery marks moved from the old bucket to the log")

@@ -24,6 +24,7 @@ import (
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -465,13 +466,13 @@ func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
 // anything else 500 (logged, since an operator must look).
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		fe *subjects.FieldError
+		fe *fielderr.Error
 		nf *service.NotFoundError
 		fb *service.ForbiddenError
 		cf *service.ConflictError
 	)
 	switch {
-	case errors.As(err, &fe):
+	case errors.As(err, &fe) && !fe.Flag: // a flag's error is this gateway's setup, not the request
 		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
 	case errors.As(err, &fb):
 		writeError(w, http.StatusForbidden, "", fb.Error())
@@ -530,14 +531,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // checkFields refuses, in a JSON value to be decoded into a t, object keys that name no field of
 // its structs, at any depth, and strings that are not valid UTF-8, naming the field with its path
 // ("signing.algo"). Values that do not fit t are left to the decoder, which names them too.
-func checkFields(raw []byte, t reflect.Type, path string) *subjects.FieldError {
+func checkFields(raw []byte, t reflect.Type, path string) *fielderr.Error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t == reflect.TypeFor[json.RawMessage]() || t.Kind() == reflect.String {
 		// The decoder would turn invalid UTF-8 into U+FFFD: refuse it instead of storing that.
 		if !utf8.Valid(raw) {
-			return &subjects.FieldError{Field: strings.TrimSuffix(path, "."), Reason: "must be valid UTF-8"}
+			return &fielderr.Error{Field: strings.TrimSuffix(path, "."), Reason: "must be valid UTF-8"}
 		}
 		return nil
 	}
@@ -551,7 +552,7 @@ func checkFields(raw []byte, t reflect.Type, path string) *subjects.FieldError {
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
 			f, ok := byName[k]
 			if !ok {
-				return &subjects.FieldError{Field: path + k, Reason: "unknown field"}
+				return &fielderr.Error{Field: path + k, Reason: "unknown field"}
 			}
 			if fe := checkFields(fields[k], f.Type, path+k+"."); fe != nil {
 				return fe

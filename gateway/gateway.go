@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
@@ -23,6 +24,7 @@ import (
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/service"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // Gateway is one quaycast process: NATS (embedded or external), the delivery workers and the API.
@@ -102,8 +104,8 @@ type opened struct {
 	js       jetstream.JetStream
 	events   jetstream.Stream
 	reg      *consumer.Registry
-	tokens   *consumer.Tokens
-	attempts *consumer.AttemptLog
+	tokens   *tokens.Store
+	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
 	authn    *natsauth.Embedded   // nil with an external NATS
 }
@@ -139,7 +141,7 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key}); err != nil {
 		return nil, err
 	}
-	if o.tokens, err = consumer.NewTokens(ctx, o.js, g.cfg.Replicas, key); err != nil {
+	if o.tokens, err = tokens.New(ctx, o.js, g.cfg.Replicas, key); err != nil {
 		return nil, err
 	}
 	if err := g.checkKey(ctx, o.js, o.reg, o.tokens); err != nil {
@@ -154,7 +156,7 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 			return nil, err
 		}
 	}
-	if o.attempts, err = consumer.NewAttemptLog(ctx, o.nc); err != nil {
+	if o.attempts, err = attempts.New(ctx, o.nc); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -415,20 +417,22 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
 	}
 }
 
-// setup ensures streams and bucket, retrying while NATS is not reachable yet.
+// setup ensures the streams and the registry bucket, retrying while NATS is not reachable yet.
 func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, jetstream.KeyValue, error) {
 	o := consumer.StreamOptions{
 		MaxAge:       g.cfg.StreamMaxAge,
 		MaxBytes:     int64(g.cfg.StreamMaxBytes),
 		Duplicates:   g.cfg.DuplicateWindow,
 		MaxConsumers: g.cfg.MaxEndpoints,
-		LogMaxAge:    g.cfg.LogMaxAge,
 		Replicas:     g.cfg.Replicas,
 	}
 	retry := backoff.Backoff{First: time.Second, Max: 15 * time.Second}
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		events, kv, err := consumer.Setup(sctx, js, o)
+		if err == nil {
+			err = attempts.Setup(sctx, js, attempts.StreamOptions{MaxAge: g.cfg.LogMaxAge, Replicas: g.cfg.Replicas})
+		}
 		cancel()
 		if err == nil {
 			return events, kv, nil

@@ -17,24 +17,25 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 )
 
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field.
 type SenderOptions struct {
-	Timeout          time.Duration        // one POST, connect to last byte of the reply: 10s
-	MaxResponseBytes int64                // of a reply read, kept and passed on (--max-reply-bytes): 64 KiB
-	MaxReplyMemory   int64                // replies held at once over all POSTs (--reply-memory): 32 MiB, at least MaxResponseBytes+1
-	Breaker          BreakerOptions       // per endpoint
-	OnBreakerChange  func(BreakerEvent)   // called on every breaker transition; may be nil
-	Log              *consumer.AttemptLog // the delivery log; nil: none
-	LogFailuresOnly  bool                 // record only attempts not delivered (and test sends)
-	Replies          jetstream.JetStream  // where receivers' replies are published; nil: not passed on
-	OnAttempt        func(a *Attempt)     // called after every POST (metrics); may be nil
-	Targets          TargetPolicy         // which addresses may be dialled
-	MaxInFlight      int                  // POSTs in flight over all endpoints: 1024
-	OnLogDropped     func()               // called for each delivery-log record dropped; may be nil
+	Timeout          time.Duration       // one POST, connect to last byte of the reply: 10s
+	MaxResponseBytes int64               // of a reply read, kept and passed on (--max-reply-bytes): 64 KiB
+	MaxReplyMemory   int64               // replies held at once over all POSTs (--reply-memory): 32 MiB, at least MaxResponseBytes+1
+	Breaker          BreakerOptions      // per endpoint
+	OnBreakerChange  func(BreakerEvent)  // called on every breaker transition; may be nil
+	Log              *attempts.Log       // the delivery log; nil: none
+	LogFailuresOnly  bool                // record only attempts not delivered (and test sends)
+	Replies          jetstream.JetStream // where receivers' replies are published; nil: not passed on
+	OnAttempt        func(a *Attempt)    // called after every POST (metrics); may be nil
+	Targets          TargetPolicy        // which addresses may be dialled
+	MaxInFlight      int                 // POSTs in flight over all endpoints: 1024
+	OnLogDropped     func()              // called for each delivery-log record dropped; may be nil
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -300,7 +301,7 @@ func (s *Sender) passOnReply(d *consumer.Delivery, a *Attempt, reply []byte) {
 	if s.o.Replies == nil {
 		return
 	}
-	err := consumer.PublishReply(s.o.Replies, d.Event.Source, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, reply)
+	err := attempts.PublishReply(s.o.Replies, d.Event.Source, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, reply)
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload):
 		a.ReplyError = fmt.Sprintf("reply of %d bytes is more than the NATS server's max payload (%d bytes) carries with quaycast's headers: lower --max-reply-bytes or raise max_payload", len(reply), s.o.Replies.Conn().MaxPayload())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 type cli struct {
@@ -111,10 +112,10 @@ func main() {
 	if !errors.As(err, new(loggedError)) {
 		fmt.Fprintln(os.Stderr, "quaycast:", err)
 	}
-	var fe *config.FieldError
+	var fe *fielderr.Error
 	var ae *gateway.APIError
 	switch {
-	case errors.As(err, &fe):
+	case errors.As(err, &fe) && fe.Flag: // a bad flag or setting, as kong's own
 		os.Exit(2)
 	case errors.As(err, &ae) && ae.Status == 404:
 		os.Exit(3)
