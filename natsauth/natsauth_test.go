@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/attempts"
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/tokens"
@@ -85,6 +86,9 @@ func TestInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := NewPublishers(ctx, js, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cluster.Setup(ctx, js, time.Second, 1); err != nil {
 		t.Fatal(err)
 	}
 	var created []string
