@@ -503,3 +503,86 @@ func ownsSocket(pid int, c net.Conn) bool {
 	}
 	return false
 }
+
+// Storage made with --replicas 1 on a three-node cluster becomes R3 when the gateways restart
+// with --replicas 3: every stream and bucket gets three replicas, and every endpoint's consumer
+// keeps its position (nothing delivered before is sent again, nothing is skipped).
+func TestClusterUpgradeToThreeReplicas(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	r.events = 600
+	nc := startNATSCluster(t)
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	args := func(replicas string) []string {
+		return append([]string{"--nats-url", nc.url(), "--replicas", replicas, "--lease-ttl", clusterTTL.String(),
+			"--secret-key", key, "--data-dir", t.TempDir()}, faultArgs...)
+	}
+	p := serve(t, args("1")...)
+	r.register(t, p.api)
+	upgraded := false
+	r.publish(t, nc.url(), func(n int) {
+		if n != r.events/2 {
+			return
+		}
+		for r.delivered() < r.expectedTotal()*9/10 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := p.signal(t, syscall.SIGTERM, 30*time.Second); err != nil {
+			t.Errorf("SIGTERM: %v", err)
+		}
+		assertReplicas(t, nc.url(), 1)
+		p = serve(t, args("3")...)
+		waitReady(t, p.api)
+		upgraded = true
+	})
+	if !upgraded {
+		t.Fatal("the gateway was not restarted")
+	}
+	rep := r.wait(t, nc.url())
+	assertPromise(t, rep, 0) // a graceful restart: nothing sent twice
+	assertReplicas(t, nc.url(), 3)
+}
+
+// assertReplicas checks that every stream quaycast made (buckets included) and every consumer
+// on the events stream has n replicas.
+func assertReplicas(t *testing.T, url string, n int) {
+	t.Helper()
+	conn, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	js, _ := jetstream.New(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	streams := js.ListStreams(ctx)
+	seen := 0
+	for info := range streams.Info() {
+		seen++
+		if info.Config.Replicas != n {
+			t.Errorf("stream %s has %d replicas, want %d", info.Config.Name, info.Config.Replicas, n)
+		}
+		s, err := js.Stream(ctx, info.Config.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ci := range s.ListConsumers(ctx).Info() {
+			if ci.Config.Durable == "" {
+				continue // an ordered consumer of a watcher: memory only
+			}
+			got := 1
+			if ci.Cluster != nil {
+				got += len(ci.Cluster.Replicas)
+			}
+			if got != n {
+				t.Errorf("consumer %s of %s has %d replicas, want %d", ci.Name, info.Config.Name, got, n)
+			}
+		}
+	}
+	if err := streams.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen < 8 {
+		t.Errorf("%d streams, want every stream and bucket of quaycast", seen)
+	}
+}
