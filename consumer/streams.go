@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/defaults"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -35,7 +36,7 @@ type StreamOptions struct {
 	MaxConsumers int           // one consumer per endpoint; nats-server 2.15 defaults to 1000 per stream
 	Replicas     int           // 0 = 1
 	DeadMaxAge   time.Duration // how long dead letters are kept: 0 = 30 days
-	LogMaxAge    time.Duration // how long the delivery log and receiver replies are kept: 0 = 72h
+	LogMaxAge    time.Duration // how long the delivery log and receiver replies are kept: 0 = defaults.LogMaxAge
 }
 
 // Setup creates or updates, idempotently, the events stream, the invalid-events stream and the
@@ -106,7 +107,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 	}
 	logAge := o.LogMaxAge
 	if logAge <= 0 {
-		logAge = 72 * time.Hour
+		logAge = defaults.LogMaxAge
 	}
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: AttemptsStream, Description: "quaycast: delivery log, one record per POST", Subjects: []string{attemptsSubjects}},

@@ -38,6 +38,9 @@ func TestImportsKeepTheLayout(t *testing.T) {
 	testHelpers := []string{"internal/testwait", "gateway/gatewaytest", "gateway/tlstest", "consumer/natstest"}
 	stdlib := func(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
 	ours := func(imp string) (string, bool) { return strings.CutPrefix(imp, module) }
+	leaf := func(p string) bool { // one of ours that imports the standard library only
+		return !slices.ContainsFunc(imports[p], func(imp string) bool { return !stdlib(imp) })
+	}
 	rules := []struct {
 		pkg    string
 		reason string
@@ -48,7 +51,8 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		{"seal", "the secret key: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"internal/backoff", "waits between retries, for every package: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"internal/testwait", "polling in tests: the standard library only", func(imp string) bool { return !stdlib(imp) }},
-		{"config", "nothing from quaycast", func(imp string) bool { _, q := ours(imp); return q }},
+		{"internal/defaults", "the settings' defaults, read by config, consumer and gateway: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"config", "nothing from quaycast but leaf packages", func(imp string) bool { p, q := ours(imp); return q && !leaf(p) }},
 		{"consumer", "the delivery engine: no HTTP, no gateway, config, natsauth or bench", func(imp string) bool {
 			p, q := ours(imp)
 			return imp == "net/http" || q && (p == "gateway" || p == "config" || p == "natsauth" || strings.HasPrefix(p, "bench"))

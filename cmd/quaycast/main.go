@@ -73,6 +73,7 @@ func newParser(c *cli, options ...kong.Option) (*kong.Kong, error) {
 		kong.Name("quaycast"),
 		kong.Description("Webhook fan-out gateway for logistics events on NATS JetStream."),
 		kong.UsageOnError(),
+		kong.Vars(config.Vars()), // the flags' defaults: `default:"${retry_schedule}"`
 	}, options...)...)
 }
 
