@@ -1,4 +1,5 @@
-// Package consumer owns everything that touches JetStream: the events stream and the endpoint
+// Package consumer is the delivery engine: it takes each endpoint's events off JetStream and
+// hands them on in order per entity, at least once. It holds the events stream and the endpoint
 // registry bucket, one durable pull consumer per endpoint, the per-entity lanes that keep each
 // entity's events in order, and the ack decision after each delivery.
 //

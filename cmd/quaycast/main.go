@@ -1,6 +1,3 @@
-// Command quaycast runs the webhook gateway and talks to it: `quaycast serve`, `quaycast
-// endpoints ...`, `quaycast publish`, `quaycast events types`. It parses flags, builds the
-// logger, handles signals and maps errors to exit codes; the work is in the packages.
 package main
 
 import (
