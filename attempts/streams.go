@@ -3,6 +3,7 @@ package attempts
 import (
 	"context"
 	"fmt"
+	"github.com/quaycast/quaycast/internal/defaults"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,7 +23,7 @@ var Streams = []string{LogStream, RepliesStream}
 
 // StreamOptions size the streams of the log and the replies.
 type StreamOptions struct {
-	MaxAge   time.Duration // how long records and replies are kept: 0 = 72h
+	MaxAge   time.Duration // how long records and replies are kept: 0 = defaults.LogMaxAge
 	Replicas int           // 0 = 1
 }
 
@@ -31,7 +32,7 @@ type StreamOptions struct {
 func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	age := o.MaxAge
 	if age <= 0 {
-		age = 72 * time.Hour
+		age = defaults.LogMaxAge
 	}
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: LogStream, Description: "quaycast: delivery log, one record per POST", Subjects: []string{logSubjects}},

@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/internal/defaults"
 )
 
 // The buckets the cluster lives in (see the package documentation).
@@ -26,7 +28,7 @@ const (
 // DefaultLeaseTTL is how long a member that stopped renewing stays a member. It must outlast a
 // NATS leader election (a few seconds on a three-node cluster), or losing one node would move
 // endpoints.
-const DefaultLeaseTTL = 10 * time.Second
+const DefaultLeaseTTL = defaults.LeaseTTL
 
 // Options configure this gateway as a member.
 type Options struct {

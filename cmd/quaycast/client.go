@@ -24,7 +24,7 @@ import (
 )
 
 type apiFlags struct {
-	API   string `name:"api" env:"QUAYCAST_API" default:"http://127.0.0.1:8080" help:"Base URL of the gateway's API."`
+	API   string `name:"api" env:"QUAYCAST_API" default:"http://${listen}" help:"Base URL of the gateway's API."`
 	Token string `name:"token" env:"QUAYCAST_TOKEN" help:"API token (or the admin token). Prefer the environment variable."`
 	CA    string `name:"api-ca" env:"QUAYCAST_API_CA" help:"PEM CA certificate(s) to verify an https API with (one served with --tls-cert by a private CA)." placeholder:"FILE"`
 }

@@ -1,6 +1,3 @@
-// Command quaycast runs the webhook gateway and talks to it: `quaycast serve`, `quaycast
-// endpoints ...`, `quaycast publish`, `quaycast events types`. It parses flags, builds the
-// logger, handles signals and maps errors to exit codes; the work is in the packages.
 package main
 
 import (
@@ -76,6 +73,7 @@ func newParser(c *cli, options ...kong.Option) (*kong.Kong, error) {
 		kong.Name("quaycast"),
 		kong.Description("Webhook fan-out gateway for logistics events on NATS JetStream."),
 		kong.UsageOnError(),
+		kong.Vars(config.Vars()), // the flags' defaults: `default:"${retry_schedule}"`
 	}, options...)...)
 }
 
