@@ -12,8 +12,8 @@
 //     lease has expired), so at most one gateway runs an endpoint's consumer at a time.
 //
 // Fencing. A member's lease is valid, in its own eyes, until the send time of its last successful
-// renewal plus RenewDeadline (6/10 of the TTL); NATS removes it no earlier than that send time
-// plus the TTL. Between the two lie 4/10 of the TTL, the time to cancel POSTs in flight, and the
+// renewal plus RenewDeadline (3/4 of the TTL); NATS removes it no earlier than that send time
+// plus the TTL. Between the two lie 1/4 of the TTL, the time to cancel POSTs in flight, and the
 // margin for the two clocks' rates (not their offsets: each side measures its own interval). A
 // member past its deadline starts no POST (the delivery engine asks Held before each) and stops
 // all its endpoints; it then joins again as a new session that owns nothing. A new owner

@@ -25,9 +25,9 @@ const (
 	OwnersBucket  = "quaycast_owners"
 )
 
-// DefaultLeaseTTL is how long a member that stopped renewing stays a member. It must outlast a
-// NATS leader election (a few seconds on a three-node cluster), or losing one node would move
-// endpoints.
+// DefaultLeaseTTL is how long a member that stopped renewing stays a member. Its renew deadline
+// (3/4 of it) must outlast a NATS leader election (4 to 9 s after the leader's last heartbeat),
+// or losing one node of three would move endpoints.
 const DefaultLeaseTTL = defaults.LeaseTTL
 
 // Options configure this gateway as a member.
@@ -43,7 +43,7 @@ func (o Options) RenewEvery() time.Duration { return o.ttl() / 10 }
 
 // RenewDeadline is how long after sending its last successful renewal a member may still start
 // a POST: past it, it stops (fencing).
-func (o Options) RenewDeadline() time.Duration { return o.ttl() * 6 / 10 }
+func (o Options) RenewDeadline() time.Duration { return o.ttl() * 3 / 4 }
 
 func (o Options) ttl() time.Duration {
 	if o.LeaseTTL <= 0 {

@@ -26,7 +26,7 @@ type Config struct {
 
 	Replicas int           `name:"replicas" env:"QUAYCAST_REPLICAS" default:"${replicas}" help:"Copies of every stream and bucket quaycast keeps in JetStream: 3 on a three-node NATS cluster. Raising it on existing data replicates it in place."`
 	Deliver  bool          `name:"deliver" env:"QUAYCAST_DELIVER" default:"${deliver}" negatable:"" help:"Deliver webhooks. --no-deliver (or --deliver=false) serves the API only."`
-	LeaseTTL time.Duration `name:"lease-ttl" env:"QUAYCAST_LEASE_TTL" default:"${lease_ttl}" help:"With --nats-url: a gateway that stops renewing its membership for this long is gone, and others take its endpoints over. It stops posting after 6/10 of it."`
+	LeaseTTL time.Duration `name:"lease-ttl" env:"QUAYCAST_LEASE_TTL" default:"${lease_ttl}" help:"With --nats-url: a gateway that stops renewing its membership for this long is gone, and others take its endpoints over. It stops posting after 3/4 of it. Keep it above a NATS leader election (up to about 10s)."`
 	Name     string        `name:"name" env:"QUAYCAST_NAME" help:"This gateway's name among the cluster's members (default: host name and API port)."`
 
 	TLSCert     string `name:"tls-cert" env:"QUAYCAST_TLS_CERT" help:"PEM certificate (chain) of the HTTP API: serve HTTPS." placeholder:"FILE"`

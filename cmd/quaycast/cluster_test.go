@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/defaults"
 )
 
 // These tests run quaycast as a cluster, as an operator would: a three-node nats-server cluster
@@ -29,7 +30,8 @@ import (
 // entity, duplicates within the bound, ownership spread evenly.
 
 // clusterTTL is the gateways' --lease-ttl: short, so failovers take seconds, and long enough
-// that a loaded machine renews in time (it renews every TTL/10 and fences at 6/10).
+// that a loaded machine renews in time (it renews every TTL/10 and fences at 3/4). The NATS-node test uses the default:
+// a leader election outlasts a short TTL's renew deadline.
 const clusterTTL = 4 * time.Second
 
 // natsNode is one nats-server process of a cluster, restartable on the same ports and store.
@@ -123,17 +125,18 @@ type clusterRig struct {
 	*rig
 	nats *natsCluster
 	key  string
+	ttl  time.Duration // --lease-ttl
 	gws  []*proc
 }
 
 // newClusterRig starts NATS and three gateways and registers six endpoints, two per gateway.
-func newClusterRig(t *testing.T) *clusterRig {
+func newClusterRig(t *testing.T, ttl time.Duration) *clusterRig {
 	t.Helper()
 	r := newRig(t, flaky(0.2, 13)) // "all", "gate", "loads-and-holds": one flaky receiver each
 	r.add(t, "all-healthy", []string{"*"}, nil)
 	r.add(t, "holds", []string{"group:hold"}, nil)
 	r.add(t, "reefers", []string{"reefer_plugged_in", "cargo_gated_in"}, nil)
-	c := &clusterRig{rig: r, nats: startNATSCluster(t), key: base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))}
+	c := &clusterRig{rig: r, nats: startNATSCluster(t), ttl: ttl, key: base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))}
 	for i := range 3 {
 		c.startGateway(t, i)
 	}
@@ -145,7 +148,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 // startGateway starts (or restarts) gateway i on its own data dir.
 func (c *clusterRig) startGateway(t *testing.T, i int) *proc {
 	t.Helper()
-	args := append([]string{"--nats-url", c.nats.url(), "--replicas", "3", "--lease-ttl", clusterTTL.String(),
+	args := append([]string{"--nats-url", c.nats.url(), "--replicas", "3", "--lease-ttl", c.ttl.String(),
 		"--name", fmt.Sprintf("gw%d", i), "--secret-key", c.key, "--data-dir", t.TempDir(), "--max-in-flight", "16"}, faultArgs...)
 	p := serve(t, args...)
 	if i < len(c.gws) {
@@ -228,7 +231,7 @@ func (c *clusterRig) natsURL() string { return c.nats.url() }
 // lease TTL and a little more, and the duplicates stay within what the loss-path bound allows.
 func TestClusterGatewayKilled(t *testing.T) {
 	t.Parallel()
-	c := newClusterRig(t)
+	c := newClusterRig(t, clusterTTL)
 	var killAt time.Time
 	var victim string
 	var moved []*rigEndpoint
@@ -282,7 +285,7 @@ func (ep *rigEndpoint) firstAcceptedAfter(t time.Time) time.Time {
 // move as their deliveries in flight end; nothing is sent twice but what was in flight.
 func TestClusterRollingRestart(t *testing.T) {
 	t.Parallel()
-	c := newClusterRig(t)
+	c := newClusterRig(t, clusterTTL)
 	restarted := 0
 	c.publish(t, c.natsURL(), func(n int) {
 		if restarted == 3 || n != (restarted+1)*c.events/4 {
@@ -305,7 +308,7 @@ func TestClusterRollingRestart(t *testing.T) {
 // bucket, and the lease outlasts the leader elections, so no endpoint changes owner.
 func TestClusterNATSNodeKilled(t *testing.T) {
 	t.Parallel()
-	c := newClusterRig(t)
+	c := newClusterRig(t, defaults.LeaseTTL)
 	before := c.view(t, c.gws[0])
 	c.publish(t, c.natsURL(), func(n int) {
 		if n != c.events/2 {
@@ -330,7 +333,7 @@ func TestClusterNATSNodeKilled(t *testing.T) {
 // (d) A fourth gateway joins mid-stream: it takes its share, only from the others' surplus.
 func TestClusterGatewayJoins(t *testing.T) {
 	t.Parallel()
-	c := newClusterRig(t)
+	c := newClusterRig(t, clusterTTL)
 	before := c.owners(t, c.gws[0])
 	var after map[string]string
 	c.publish(t, c.natsURL(), func(n int) {
@@ -354,7 +357,7 @@ func TestClusterGatewayJoins(t *testing.T) {
 // POST — its lease ran out — and joins again as a new member.
 func TestClusterFrozenOwnerMakesNoPOSTAfterItsLease(t *testing.T) {
 	t.Parallel()
-	c := newClusterRig(t)
+	c := newClusterRig(t, clusterTTL)
 	frozen := c.gws[2]
 	pids := func() map[int]bool { return map[int]bool{frozen.cmd.Process.Pid: true} }
 	for _, ep := range c.endpoints {

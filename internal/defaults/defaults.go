@@ -13,7 +13,7 @@ const (
 const (
 	Replicas = 1                // copies of every stream and bucket: 3 on a three-node cluster
 	Deliver  = true             // false: the API only
-	LeaseTTL = 10 * time.Second // a member that stopped renewing this long is gone
+	LeaseTTL = 20 * time.Second // a member that stopped renewing this long is gone
 )
 
 // The events stream and the records beside it.
