@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/defaults"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -27,15 +28,15 @@ import (
 // partitions served one message at a time. A failed POST is retried after 100 ms (or the
 // receiver's Retry-After) until it succeeds or the round ends.
 
-// Baseline consumer settings, the same as the gateway's defaults, and a bound on POSTs in flight
-// across all endpoints, which the gateway does not have: without it 1,000 endpoints make tens of
-// thousands of connections at once and this process runs out of file descriptors.
+// Baseline consumer settings, the gateway's defaults, with its bound on POSTs in flight across all
+// endpoints: without it 1,000 endpoints make tens of thousands of connections at once and this
+// process runs out of file descriptors.
 const (
-	baselineInFlight   = 64
-	baselineTotal      = 1024
-	baselineAckPending = 1000
+	baselineInFlight   = defaults.MaxInFlight
+	baselineTotal      = defaults.MaxInFlightTotal
+	baselineAckPending = defaults.MaxAckPending
 	baselinePull       = 256
-	baselineTimeout    = 10 * time.Second
+	baselineTimeout    = defaults.DeliveryTimeout
 	// baselineExpiry is shorter than nats.go's 30 s default. Under load a Consume sometimes
 	// stops pulling with messages pending (the server holds no pull request) until its missed
 	// heartbeat check restarts it, after twice the heartbeat, which is half the expiry: with the
@@ -112,7 +113,7 @@ func (b *baseline) add(ctx context.Context, ep *endpoint, startSeq uint64, parti
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       startSeq,
 		AckPolicy:         jetstream.AckExplicitPolicy,
-		AckWait:           time.Minute,
+		AckWait:           defaults.AckWait,
 		MaxDeliver:        -1,
 		MaxAckPending:     baselineAckPending,
 		InactiveThreshold: 10 * time.Minute, // the server removes it if the harness dies

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -114,7 +115,7 @@ func Resolve(preset string, file []byte, o Overrides) (Scenario, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(file))
 		dec.KnownFields(true)
 		if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
-			return Scenario{}, &config.FieldError{Field: "scenario", Reason: yamlReason(err)}
+			return Scenario{}, fielderr.Flag("scenario", yamlReason(err))
 		}
 		s.Preset = ""
 	}
@@ -130,7 +131,7 @@ func fromPreset(name string, file []byte) (Scenario, error) {
 	}
 	if len(file) > 0 {
 		if err := yaml.Unmarshal(file, &head); err != nil {
-			return Scenario{}, &config.FieldError{Field: "scenario", Reason: yamlReason(err)}
+			return Scenario{}, fielderr.Flag("scenario", yamlReason(err))
 		}
 	}
 	field := "preset"
@@ -143,7 +144,7 @@ func fromPreset(name string, file []byte) (Scenario, error) {
 	p, ok := presets[name]
 	if !ok {
 		names := slices.Sorted(maps.Keys(presets))
-		return Scenario{}, &config.FieldError{Field: field, Reason: fmt.Sprintf("unknown preset %q (want one of %s)", name, strings.Join(names, ", "))}
+		return Scenario{}, fielderr.Flag(field, fmt.Sprintf("unknown preset %q (want one of %s)", name, strings.Join(names, ", ")))
 	}
 	s := base()
 	p.make(&s)

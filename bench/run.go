@@ -20,6 +20,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Options configure a run. The gateway under test is, in this order: the one at APIURL and
@@ -74,13 +75,13 @@ func (o Options) validate() error {
 	switch {
 	case (o.APIURL == "") != (o.NATSURL == ""):
 		if o.APIURL == "" {
-			return &config.FieldError{Field: "api", Reason: "is needed with --nats-url (both name an existing gateway)"}
+			return fielderr.Flag("api", "is needed with --nats-url (both name an existing gateway)")
 		}
-		return &config.FieldError{Field: "nats-url", Reason: "is needed with --api (both name an existing gateway)"}
+		return fielderr.Flag("nats-url", "is needed with --api (both name an existing gateway)")
 	case o.Timeout < 0 || o.Timeout > 2*time.Hour:
-		return &config.FieldError{Field: "timeout", Reason: "must be between 1s and 2h"}
+		return fielderr.Flag("timeout", "must be between 1s and 2h")
 	case o.APIURL != "" && len(o.Scenario.GatewayArgs) > 0:
-		return &config.FieldError{Field: "gateway-arg", Reason: "only applies to a gateway the harness starts, not with --api"}
+		return fielderr.Flag("gateway-arg", "only applies to a gateway the harness starts, not with --api")
 	}
 	if o.APIURL != "" {
 		if err := loopbackURL("api", o.APIURL); err != nil {
@@ -99,14 +100,14 @@ func loopbackURL(field, raw string) error {
 	for _, one := range strings.Split(raw, ",") {
 		u, err := url.Parse(strings.TrimSpace(one))
 		if err != nil || u.Host == "" {
-			return &config.FieldError{Field: field, Reason: fmt.Sprintf("%q is not a URL", one)}
+			return fielderr.Flag(field, fmt.Sprintf("%q is not a URL", one))
 		}
 		h := u.Hostname()
 		if h == "localhost" {
 			continue
 		}
 		if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
-			return &config.FieldError{Field: field, Reason: fmt.Sprintf("%q is not a loopback address: the harness sends traffic to loopback only", h)}
+			return fielderr.Flag(field, fmt.Sprintf("%q is not a loopback address: the harness sends traffic to loopback only", h))
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/natsauth"
 )
 
@@ -194,7 +195,7 @@ func TestOptionsErrorsNameTheFlag(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Run(t.Context(), tc.o)
-			var fe *config.FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field != tc.field {
 				t.Errorf("error %v, want one naming --%s", err, tc.field)
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -68,10 +69,10 @@ const (
 	MinSize       = 256
 )
 
-// Validate reports the first bad value as a *config.FieldError naming its flag.
+// Validate reports the first bad value as a *fielderr.Error naming its flag.
 func (s Scenario) Validate() error {
 	bad := func(field, format string, a ...any) error {
-		return &config.FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}
+		return fielderr.Flag(field, fmt.Sprintf(format, a...))
 	}
 	switch {
 	case s.Events < 1 || s.Events > MaxEvents:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -117,9 +118,9 @@ func TestResolveErrorsNameTheFlag(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Resolve(tc.preset, []byte(tc.file), tc.o)
-			var fe *config.FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) {
-				t.Fatalf("error %v, want a *config.FieldError", err)
+				t.Fatalf("error %v, want a *fielderr.Error", err)
 			}
 			if fe.Field != tc.wantField || !strings.Contains(fe.Reason, tc.wantText) {
 				t.Errorf("error %q, want field %s and %q in the reason", err, tc.wantField, tc.wantText)

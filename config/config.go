@@ -6,18 +6,28 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quaycast/quaycast/internal/defaults"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Config is everything `quaycast serve` needs. The zero value is not useful; Default gives
-// the documented defaults, and the CLI fills the same values from its tags.
+// the documented defaults, and the CLI the same ones: each `default` tag names its value in Vars.
 type Config struct {
-	DataDir    string `name:"data-dir" env:"QUAYCAST_DATA_DIR" default:"./data" help:"Folder of the embedded NATS server's JetStream store."`
-	NATSListen string `name:"nats-listen" env:"QUAYCAST_NATS_LISTEN" default:"127.0.0.1:4222" help:"Address the embedded NATS server listens on for upstream publishers."`
+	DataDir    string `name:"data-dir" env:"QUAYCAST_DATA_DIR" default:"${data_dir}" help:"Folder of the embedded NATS server's JetStream store."`
+	NATSListen string `name:"nats-listen" env:"QUAYCAST_NATS_LISTEN" default:"${nats_listen}" help:"Address the embedded NATS server listens on for upstream publishers."`
 	NATSURL    string `name:"nats-url" env:"QUAYCAST_NATS_URL" help:"Connect to this external NATS (comma-separated URLs) instead of running an embedded server."`
-	Listen     string `name:"listen" env:"QUAYCAST_LISTEN" default:"127.0.0.1:8080" help:"Address of the HTTP API."`
+	Listen     string `name:"listen" env:"QUAYCAST_LISTEN" default:"${listen}" help:"Address of the HTTP API."`
+
+	Replicas int           `name:"replicas" env:"QUAYCAST_REPLICAS" default:"${replicas}" help:"Copies of every stream and bucket quaycast keeps in JetStream: 3 on a three-node NATS cluster. Raising it on existing data replicates it in place."`
+	Deliver  bool          `name:"deliver" env:"QUAYCAST_DELIVER" default:"${deliver}" negatable:"" help:"Deliver webhooks. --no-deliver (or --deliver=false) serves the API only."`
+	LeaseTTL time.Duration `name:"lease-ttl" env:"QUAYCAST_LEASE_TTL" default:"${lease_ttl}" help:"With --nats-url: a gateway that stops renewing its membership for this long is gone, and others take its endpoints over. It stops posting after 3/4 of it. Keep it above a NATS leader election (up to about 10s)."`
+	Name     string        `name:"name" env:"QUAYCAST_NAME" help:"This gateway's name among the cluster's members (default: host name and API port)."`
 
 	TLSCert     string `name:"tls-cert" env:"QUAYCAST_TLS_CERT" help:"PEM certificate (chain) of the HTTP API: serve HTTPS." placeholder:"FILE"`
 	TLSKey      string `name:"tls-key" env:"QUAYCAST_TLS_KEY" help:"PEM private key of --tls-cert." placeholder:"FILE"`
@@ -33,32 +43,32 @@ type Config struct {
 	NATSClientCert string `name:"nats-client-cert" env:"QUAYCAST_NATS_CLIENT_CERT" help:"External NATS: PEM client certificate for TLS client authentication." placeholder:"FILE"`
 	NATSClientKey  string `name:"nats-client-key" env:"QUAYCAST_NATS_CLIENT_KEY" help:"External NATS: PEM private key of --nats-client-cert." placeholder:"FILE"`
 
-	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"168h" help:"How long the events stream keeps events (the retry horizon). An event still undelivered to an endpoint min(this/10, 1h) before it leaves is dead-lettered."`
-	StreamMaxBytes  ByteSize      `name:"stream-max-bytes" env:"QUAYCAST_STREAM_MAX_BYTES" default:"0" help:"Size cap of the events stream, e.g. 20GiB; when full, publishes are refused (0 = no cap)."`
-	DuplicateWindow time.Duration `name:"duplicate-window" env:"QUAYCAST_DUPLICATE_WINDOW" default:"2m" help:"Publishes with an event id seen within this window are dropped as duplicates."`
-	DeliveryLog     string        `name:"delivery-log" env:"QUAYCAST_DELIVERY_LOG" default:"all" enum:"all,failures,off" help:"Which POSTs the delivery log records: all, failures (not delivered, and test sends), or off."`
-	LogMaxAge       time.Duration `name:"log-max-age" env:"QUAYCAST_LOG_MAX_AGE" default:"72h" help:"How long the delivery log and receivers' replies are kept."`
-	MaxEndpoints    int           `name:"max-endpoints" env:"QUAYCAST_MAX_ENDPOINTS" default:"100000" help:"Consumer limit of the events stream: one consumer per endpoint."`
+	StreamMaxAge    time.Duration `name:"stream-max-age" env:"QUAYCAST_STREAM_MAX_AGE" default:"${stream_max_age}" help:"How long the events stream keeps events (the retry horizon). An event still undelivered to an endpoint min(this/10, 1h) before it leaves is dead-lettered."`
+	StreamMaxBytes  ByteSize      `name:"stream-max-bytes" env:"QUAYCAST_STREAM_MAX_BYTES" default:"${stream_max_bytes}" help:"Size cap of the events stream, e.g. 20GiB; when full, publishes are refused (0 = no cap)."`
+	DuplicateWindow time.Duration `name:"duplicate-window" env:"QUAYCAST_DUPLICATE_WINDOW" default:"${duplicate_window}" help:"Publishes with an event id seen within this window are dropped as duplicates."`
+	DeliveryLog     string        `name:"delivery-log" env:"QUAYCAST_DELIVERY_LOG" default:"${delivery_log}" enum:"all,failures,off" help:"Which POSTs the delivery log records: all, failures (not delivered, and test sends), or off."`
+	LogMaxAge       time.Duration `name:"log-max-age" env:"QUAYCAST_LOG_MAX_AGE" default:"${log_max_age}" help:"How long the delivery log and receivers' replies are kept."`
+	MaxEndpoints    int           `name:"max-endpoints" env:"QUAYCAST_MAX_ENDPOINTS" default:"${max_endpoints}" help:"Consumer limit of the events stream: one consumer per endpoint."`
 
-	MaxInFlight      int             `name:"max-in-flight" env:"QUAYCAST_MAX_IN_FLIGHT" default:"64" help:"Per endpoint: deliveries in flight at once, across entities."`
-	MaxInFlightTotal int             `name:"max-in-flight-total" env:"QUAYCAST_MAX_IN_FLIGHT_TOTAL" default:"1024" help:"Deliveries in flight at once over all endpoints (bounds sockets and memory)."`
-	MaxAckPending    int             `name:"max-ack-pending" env:"QUAYCAST_MAX_ACK_PENDING" default:"1000" help:"Per endpoint: events held by the gateway, delivered or queued, not yet acknowledged."`
-	AckWait          time.Duration   `name:"ack-wait" env:"QUAYCAST_ACK_WAIT" default:"60s" help:"JetStream redelivers an event not acknowledged or kept alive within this time."`
-	MaxReplyBytes    ByteSize        `name:"max-reply-bytes" env:"QUAYCAST_MAX_REPLY_BYTES" default:"64KiB" help:"Largest receiver's reply read and passed on to NATS; at most 1047552 (1MiB, NATS's default max payload, less 1KiB of headers)."`
-	ReplyMemory      ByteSize        `name:"reply-memory" env:"QUAYCAST_REPLY_MEMORY" default:"32MiB" help:"Receivers' replies held in memory at once, over all deliveries; a reply that does not fit is not passed on (the delivery still counts). At least --max-reply-bytes."`
-	DeliveryTimeout  time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"10s" help:"Deadline of one webhook POST."`
-	RetrySchedule    []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"5s,30s,2m,10m,30m,1h" help:"Waits between attempts; the last one repeats."`
-	MaxAttempts      int             `name:"max-attempts" env:"QUAYCAST_MAX_ATTEMPTS" default:"0" help:"POSTs of one event before it is dead-lettered (0 = no limit but --max-retry-age)."`
-	MarksFlush       time.Duration   `name:"marks-flush" env:"QUAYCAST_MARKS_FLUSH" default:"1s" help:"How often the durable delivery record is written: after a crash, what was delivered within it may be sent again."`
-	MaxRetryAge      time.Duration   `name:"max-retry-age" env:"QUAYCAST_MAX_RETRY_AGE" default:"24h" help:"An event still failing this long after its first attempt is dead-lettered."`
+	MaxInFlight      int             `name:"max-in-flight" env:"QUAYCAST_MAX_IN_FLIGHT" default:"${max_in_flight}" help:"Per endpoint: deliveries in flight at once, across entities."`
+	MaxInFlightTotal int             `name:"max-in-flight-total" env:"QUAYCAST_MAX_IN_FLIGHT_TOTAL" default:"${max_in_flight_total}" help:"Deliveries in flight at once over all endpoints (bounds sockets and memory)."`
+	MaxAckPending    int             `name:"max-ack-pending" env:"QUAYCAST_MAX_ACK_PENDING" default:"${max_ack_pending}" help:"Per endpoint: events held by the gateway, delivered or queued, not yet acknowledged."`
+	AckWait          time.Duration   `name:"ack-wait" env:"QUAYCAST_ACK_WAIT" default:"${ack_wait}" help:"JetStream redelivers an event not acknowledged or kept alive within this time."`
+	MaxReplyBytes    ByteSize        `name:"max-reply-bytes" env:"QUAYCAST_MAX_REPLY_BYTES" default:"${max_reply_bytes}" help:"Largest receiver's reply read and passed on to NATS; at most ${max_reply_bytes_limit} (1MiB, NATS's default max payload, less 1KiB of headers)."`
+	ReplyMemory      ByteSize        `name:"reply-memory" env:"QUAYCAST_REPLY_MEMORY" default:"${reply_memory}" help:"Receivers' replies held in memory at once, over all deliveries; a reply that does not fit is not passed on (the delivery still counts). At least --max-reply-bytes."`
+	DeliveryTimeout  time.Duration   `name:"delivery-timeout" env:"QUAYCAST_DELIVERY_TIMEOUT" default:"${delivery_timeout}" help:"Deadline of one webhook POST."`
+	RetrySchedule    []time.Duration `name:"retry-schedule" env:"QUAYCAST_RETRY_SCHEDULE" default:"${retry_schedule}" help:"Waits between attempts; the last one repeats."`
+	MaxAttempts      int             `name:"max-attempts" env:"QUAYCAST_MAX_ATTEMPTS" default:"${max_attempts}" help:"POSTs of one event before it is dead-lettered (0 = no limit but --max-retry-age)."`
+	MarksFlush       time.Duration   `name:"marks-flush" env:"QUAYCAST_MARKS_FLUSH" default:"${marks_flush}" help:"How often the durable delivery record is written: after a crash, what was delivered within it may be sent again."`
+	MaxRetryAge      time.Duration   `name:"max-retry-age" env:"QUAYCAST_MAX_RETRY_AGE" default:"${max_retry_age}" help:"An event still failing this long after its first attempt is dead-lettered."`
 
-	BreakerFailures    uint32        `name:"breaker-failures" env:"QUAYCAST_BREAKER_FAILURES" default:"5" help:"Consecutive failed attempts that open an endpoint's circuit breaker."`
-	BreakerRatio       float64       `name:"breaker-ratio" env:"QUAYCAST_BREAKER_RATIO" default:"0.5" help:"Or this share of failed attempts within --breaker-window ..."`
-	BreakerMinRequests uint32        `name:"breaker-min-requests" env:"QUAYCAST_BREAKER_MIN_REQUESTS" default:"20" help:"... once the window holds at least this many attempts."`
-	BreakerWindow      time.Duration `name:"breaker-window" env:"QUAYCAST_BREAKER_WINDOW" default:"60s" help:"Rolling window of the failure ratio."`
-	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"30s" help:"How long an open breaker waits before letting one probe through."`
+	BreakerFailures    uint32        `name:"breaker-failures" env:"QUAYCAST_BREAKER_FAILURES" default:"${breaker_failures}" help:"Consecutive failed attempts that open an endpoint's circuit breaker."`
+	BreakerRatio       float64       `name:"breaker-ratio" env:"QUAYCAST_BREAKER_RATIO" default:"${breaker_ratio}" help:"Or this share of failed attempts within --breaker-window ..."`
+	BreakerMinRequests uint32        `name:"breaker-min-requests" env:"QUAYCAST_BREAKER_MIN_REQUESTS" default:"${breaker_min_requests}" help:"... once the window holds at least this many attempts."`
+	BreakerWindow      time.Duration `name:"breaker-window" env:"QUAYCAST_BREAKER_WINDOW" default:"${breaker_window}" help:"Rolling window of the failure ratio."`
+	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"${breaker_cooldown}" help:"How long an open breaker waits before letting one probe through."`
 
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"15s" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"${shutdown_timeout}" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
 
 	AllowTargets []string `name:"allow-target" env:"QUAYCAST_ALLOW_TARGETS" help:"Addresses or prefixes deliveries may go to although they are loopback, private, link-local or metadata (e.g. 127.0.0.1, 10.20.0.0/16); repeatable." placeholder:"IP|CIDR"`
 	RequireHTTPS bool     `name:"require-https" env:"QUAYCAST_REQUIRE_HTTPS" help:"Refuse endpoint URLs that are not https."`
@@ -67,8 +77,8 @@ type Config struct {
 
 	SecretKey string `name:"secret-key" env:"QUAYCAST_SECRET_KEY" help:"Base64 of 32 random bytes: encrypts endpoint secrets at rest (AES-256-GCM). Prefer the environment variable to the flag." placeholder:"BASE64"`
 
-	LogLevel  string `name:"log-level" env:"QUAYCAST_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
-	LogFormat string `name:"log-format" env:"QUAYCAST_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"Log format: auto is console on a terminal, JSON otherwise."`
+	LogLevel  string `name:"log-level" env:"QUAYCAST_LOG_LEVEL" default:"${log_level}" enum:"debug,info,warn,error" help:"Log level."`
+	LogFormat string `name:"log-format" env:"QUAYCAST_LOG_FORMAT" default:"${log_format}" enum:"auto,json,console" help:"Log format: auto is console on a terminal, JSON otherwise."`
 }
 
 // MaxReplyBytesLimit is the largest --max-reply-bytes: a reply is passed on as one NATS message,
@@ -76,36 +86,101 @@ type Config struct {
 // headers on a reply (delivery id, endpoint id, entity, each at its longest) take under 1 KiB.
 const MaxReplyBytesLimit = 1<<20 - 1<<10
 
-// Default returns the documented defaults, the same as the CLI tags give.
+// Default returns the documented defaults: package defaults holds each value once, and the CLI's
+// tags read them from here through Vars.
 func Default() Config {
 	return Config{
-		DataDir:            "./data",
-		NATSListen:         "127.0.0.1:4222",
-		Listen:             "127.0.0.1:8080",
-		StreamMaxAge:       7 * 24 * time.Hour,
-		DuplicateWindow:    2 * time.Minute,
-		LogMaxAge:          72 * time.Hour,
-		DeliveryLog:        "all",
-		MaxEndpoints:       100_000,
-		MaxInFlight:        64,
-		MaxInFlightTotal:   1024,
-		MaxAckPending:      1000,
-		AckWait:            time.Minute,
-		MaxReplyBytes:      64 << 10,
-		ReplyMemory:        32 << 20,
-		DeliveryTimeout:    10 * time.Second,
-		RetrySchedule:      []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour},
-		MaxRetryAge:        24 * time.Hour,
-		MarksFlush:         time.Second,
-		BreakerFailures:    5,
-		BreakerRatio:       0.5,
-		BreakerMinRequests: 20,
-		BreakerWindow:      time.Minute,
-		BreakerCooldown:    30 * time.Second,
-		ShutdownTimeout:    15 * time.Second,
-		LogLevel:           "info",
-		LogFormat:          "auto",
+		DataDir:            defaults.DataDir,
+		NATSListen:         defaults.NATSListen,
+		Listen:             defaults.Listen,
+		Replicas:           defaults.Replicas,
+		Deliver:            defaults.Deliver,
+		LeaseTTL:           defaults.LeaseTTL,
+		StreamMaxAge:       defaults.StreamMaxAge,
+		StreamMaxBytes:     defaults.StreamMaxBytes,
+		DuplicateWindow:    defaults.DuplicateWindow,
+		DeliveryLog:        defaults.DeliveryLog,
+		LogMaxAge:          defaults.LogMaxAge,
+		MaxEndpoints:       defaults.MaxEndpoints,
+		MaxInFlight:        defaults.MaxInFlight,
+		MaxInFlightTotal:   defaults.MaxInFlightTotal,
+		MaxAckPending:      defaults.MaxAckPending,
+		AckWait:            defaults.AckWait,
+		MaxReplyBytes:      defaults.MaxReplyBytes,
+		ReplyMemory:        defaults.ReplyMemory,
+		DeliveryTimeout:    defaults.DeliveryTimeout,
+		RetrySchedule:      defaults.RetrySchedule(),
+		MaxAttempts:        defaults.MaxAttempts,
+		MarksFlush:         defaults.MarksFlush,
+		MaxRetryAge:        defaults.MaxRetryAge,
+		BreakerFailures:    defaults.BreakerFailures,
+		BreakerRatio:       defaults.BreakerRatio,
+		BreakerMinRequests: defaults.BreakerMinRequests,
+		BreakerWindow:      defaults.BreakerWindow,
+		BreakerCooldown:    defaults.BreakerCooldown,
+		ShutdownTimeout:    defaults.ShutdownTimeout,
+		LogLevel:           defaults.LogLevel,
+		LogFormat:          defaults.LogFormat,
 	}
+}
+
+// Vars are the variables the struct tags use, for the CLI library to interpolate (kong.Vars):
+// each setting's default as the flag spells it, named by its flag with "_" for "-"
+// (`default:"${retry_schedule}"`), and max_reply_bytes_limit.
+func Vars() map[string]string {
+	vars := map[string]string{"max_reply_bytes_limit": strconv.Itoa(MaxReplyBytesLimit)}
+	d := reflect.ValueOf(Default())
+	for i := range d.NumField() {
+		if name := d.Type().Field(i).Tag.Get("name"); name != "" {
+			vars[strings.ReplaceAll(name, "-", "_")] = flagText(d.Field(i).Interface())
+		}
+	}
+	return vars
+}
+
+// flagText writes a default as a user would type it on the command line.
+func flagText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []string:
+		return strings.Join(v, ",")
+	case time.Duration:
+		return flagDuration(v)
+	case []time.Duration:
+		s := make([]string, len(v))
+		for i, d := range v {
+			s[i] = flagDuration(d)
+		}
+		return strings.Join(s, ",")
+	case ByteSize:
+		for _, u := range slices.Backward(units[:4]) { // the largest binary unit that divides it
+			if n := int64(u.mult); v != 0 && int64(v)%n == 0 {
+				return strconv.FormatInt(int64(v)/n, 10) + u.suffix
+			}
+		}
+		return strconv.FormatInt(int64(v), 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	default: // int, uint32, bool
+		return fmt.Sprint(v)
+	}
+}
+
+// flagDuration writes d in the largest unit that gives a whole number ("168h", "2m", "5s"), except
+// that a minute reads "60s", as the flags have always shown it.
+func flagDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0 && d > time.Minute:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
 }
 
 // FieldError names the setting that is wrong, by its flag name.
@@ -120,95 +195,101 @@ func (e *FieldError) Error() string { return "--" + e.Field + ": " + e.Reason }
 func (c Config) Validate() error {
 	if c.NATSURL == "" {
 		if c.DataDir == "" {
-			return &FieldError{"data-dir", "must not be empty"}
+			return fielderr.Flag("data-dir", "must not be empty")
 		}
 		if err := validHostPort(c.NATSListen); err != nil {
-			return &FieldError{"nats-listen", err.Error()}
+			return fielderr.Flag("nats-listen", err.Error())
 		}
 	} else {
 		for _, u := range strings.Split(c.NATSURL, ",") {
 			if p, err := url.Parse(strings.TrimSpace(u)); err != nil || p.Host == "" {
-				return &FieldError{"nats-url", fmt.Sprintf("%q is not a URL like nats://host:4222", u)}
+				return fielderr.Flag("nats-url", fmt.Sprintf("%q is not a URL like nats://host:4222", u))
 			}
 		}
 	}
 	if err := validHostPort(c.Listen); err != nil {
-		return &FieldError{"listen", err.Error()}
+		return fielderr.Flag("listen", err.Error())
 	}
 	if err := c.validateNATSAccess(); err != nil {
 		return err
 	}
 	if c.AdminToken == "" && !loopback(c.Listen) {
-		return &FieldError{"listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)"}
+		return fielderr.Flag("listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		return &FieldError{"admin-token", "must be at least 16 characters"}
+		return fielderr.Flag("admin-token", "must be at least 16 characters")
 	}
 	switch {
 	case c.StreamMaxAge <= 0:
-		return &FieldError{"stream-max-age", "must be positive"}
+		return fielderr.Flag("stream-max-age", "must be positive")
 	case c.StreamMaxBytes < 0:
-		return &FieldError{"stream-max-bytes", "must not be negative"}
+		return fielderr.Flag("stream-max-bytes", "must not be negative")
 	case c.DuplicateWindow <= 0:
-		return &FieldError{"duplicate-window", "must be positive"}
+		return fielderr.Flag("duplicate-window", "must be positive")
 	case c.DuplicateWindow > c.StreamMaxAge:
-		return &FieldError{"duplicate-window", "must not exceed --stream-max-age"}
+		return fielderr.Flag("duplicate-window", "must not exceed --stream-max-age")
 	case c.LogMaxAge <= 0:
-		return &FieldError{"log-max-age", "must be positive"}
+		return fielderr.Flag("log-max-age", "must be positive")
 	case c.MaxEndpoints < 1:
-		return &FieldError{"max-endpoints", "must be at least 1"}
+		return fielderr.Flag("max-endpoints", "must be at least 1")
 	case c.MaxInFlight < 1:
-		return &FieldError{"max-in-flight", "must be at least 1"}
+		return fielderr.Flag("max-in-flight", "must be at least 1")
 	case c.MaxInFlightTotal < c.MaxInFlight:
-		return &FieldError{"max-in-flight-total", "must be at least --max-in-flight"}
+		return fielderr.Flag("max-in-flight-total", "must be at least --max-in-flight")
 	case c.MaxAckPending < c.MaxInFlight:
-		return &FieldError{"max-ack-pending", "must be at least --max-in-flight"}
+		return fielderr.Flag("max-ack-pending", "must be at least --max-in-flight")
 	case c.AckWait < 3*time.Second:
-		return &FieldError{"ack-wait", "must be at least 3s"}
+		return fielderr.Flag("ack-wait", "must be at least 3s")
 	case c.MaxReplyBytes < 1 || c.MaxReplyBytes > MaxReplyBytesLimit:
-		return &FieldError{"max-reply-bytes", fmt.Sprintf("must be from 1 to %d: what a NATS message carries (1MiB, the default max payload) less quaycast's headers", MaxReplyBytesLimit)}
+		return fielderr.Flag("max-reply-bytes", fmt.Sprintf("must be from 1 to %d: what a NATS message carries (1MiB, the default max payload) less quaycast's headers", MaxReplyBytesLimit))
 	case c.ReplyMemory < c.MaxReplyBytes:
-		return &FieldError{"reply-memory", "must be at least --max-reply-bytes"}
+		return fielderr.Flag("reply-memory", "must be at least --max-reply-bytes")
 	case c.DeliveryTimeout <= 0:
-		return &FieldError{"delivery-timeout", "must be positive"}
+		return fielderr.Flag("delivery-timeout", "must be positive")
 	case c.DeliveryTimeout >= c.AckWait:
-		return &FieldError{"delivery-timeout", "must be shorter than --ack-wait"}
+		return fielderr.Flag("delivery-timeout", "must be shorter than --ack-wait")
 	case len(c.RetrySchedule) == 0:
-		return &FieldError{"retry-schedule", "needs at least one wait"}
+		return fielderr.Flag("retry-schedule", "needs at least one wait")
 	case c.MaxAttempts < 0:
-		return &FieldError{"max-attempts", "must not be negative"}
+		return fielderr.Flag("max-attempts", "must not be negative")
 	case c.MarksFlush <= 0 || c.MarksFlush > time.Minute:
-		return &FieldError{"marks-flush", "must be between 1ms and 1m"}
+		return fielderr.Flag("marks-flush", "must be between 1ms and 1m")
 	case c.MaxRetryAge <= 0:
-		return &FieldError{"max-retry-age", "must be positive"}
+		return fielderr.Flag("max-retry-age", "must be positive")
 	case c.BreakerFailures < 1:
-		return &FieldError{"breaker-failures", "must be at least 1"}
+		return fielderr.Flag("breaker-failures", "must be at least 1")
 	case c.BreakerRatio <= 0 || c.BreakerRatio > 1:
-		return &FieldError{"breaker-ratio", "must be in (0, 1]"}
+		return fielderr.Flag("breaker-ratio", "must be in (0, 1]")
 	case c.BreakerMinRequests < 1:
-		return &FieldError{"breaker-min-requests", "must be at least 1"}
+		return fielderr.Flag("breaker-min-requests", "must be at least 1")
 	case c.BreakerWindow < 6*time.Millisecond:
-		return &FieldError{"breaker-window", "must be positive"}
+		return fielderr.Flag("breaker-window", "must be positive")
 	case c.BreakerCooldown <= 0:
-		return &FieldError{"breaker-cooldown", "must be positive"}
+		return fielderr.Flag("breaker-cooldown", "must be positive")
 	case c.ShutdownTimeout <= 0:
-		return &FieldError{"shutdown-timeout", "must be positive"}
+		return fielderr.Flag("shutdown-timeout", "must be positive")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fielderr.Flag("replicas", "must be from 1 to 5 (JetStream's limit)")
+	case c.Replicas > 1 && c.NATSURL == "":
+		return fielderr.Flag("replicas", "needs a NATS cluster: use it with --nats-url (the embedded server is a single node)")
+	case c.LeaseTTL < time.Second:
+		return fielderr.Flag("lease-ttl", "must be at least 1s")
 	}
 	for _, a := range c.AllowTargets {
 		if _, err := netip.ParsePrefix(a); err != nil {
 			if _, err := netip.ParseAddr(a); err != nil {
-				return &FieldError{"allow-target", fmt.Sprintf("%q is not an IP address or prefix", a)}
+				return fielderr.Flag("allow-target", fmt.Sprintf("%q is not an IP address or prefix", a))
 			}
 		}
 	}
 	if c.SecretKey != "" {
 		if _, err := c.SecretKeyBytes(); err != nil {
-			return &FieldError{"secret-key", err.Error()}
+			return fielderr.Flag("secret-key", err.Error())
 		}
 	}
 	for _, d := range c.RetrySchedule {
 		if d <= 0 {
-			return &FieldError{"retry-schedule", "waits must be positive"}
+			return fielderr.Flag("retry-schedule", "waits must be positive")
 		}
 	}
 	return nil
@@ -226,9 +307,9 @@ func (c Config) validateNATSAccess() error {
 	for _, p := range pairs {
 		if (p.a == "") != (p.b == "") {
 			if p.a == "" {
-				return &FieldError{p.an, "is required with --" + p.bn}
+				return fielderr.Flag(p.an, "is required with --"+p.bn)
 			}
-			return &FieldError{p.bn, "is required with --" + p.an}
+			return fielderr.Flag(p.bn, "is required with --"+p.an)
 		}
 	}
 	external := map[string]string{"nats-creds": c.NATSCreds, "nats-nkey": c.NATSNkey, "nats-user": c.NATSUser, "nats-token": c.NATSToken, "nats-ca": c.NATSCA, "nats-client-cert": c.NATSClientCert}
@@ -238,20 +319,20 @@ func (c Config) validateNATSAccess() error {
 			continue
 		}
 		if c.NATSURL == "" {
-			return &FieldError{name, "is for an external NATS: use it with --nats-url (the embedded server makes its own credentials)"}
+			return fielderr.Flag(name, "is for an external NATS: use it with --nats-url (the embedded server makes its own credentials)")
 		}
 		if name != "nats-ca" && name != "nats-client-cert" {
 			ways++
 		}
 	}
 	if ways > 1 {
-		return &FieldError{"nats-creds", "give one of --nats-creds, --nats-nkey, --nats-user or --nats-token"}
+		return fielderr.Flag("nats-creds", "give one of --nats-creds, --nats-nkey, --nats-user or --nats-token")
 	}
 	if c.NATSURL != "" && c.NATSTLSCert != "" {
-		return &FieldError{"nats-tls-cert", "is for the embedded server's listener; with --nats-url use --nats-ca (and --nats-client-cert)"}
+		return fielderr.Flag("nats-tls-cert", "is for the embedded server's listener; with --nats-url use --nats-ca (and --nats-client-cert)")
 	}
 	if c.NATSURL != "" && c.AdminToken != "" && c.SecretKey == "" {
-		return &FieldError{"secret-key", "is required with --nats-url and --admin-token: it seals endpoint secrets and binds API tokens, and every gateway of one NATS must use the same key"}
+		return fielderr.Flag("secret-key", "is required with --nats-url and --admin-token: it seals endpoint secrets and binds API tokens, and every gateway of one NATS must use the same key")
 	}
 	return nil
 }
@@ -292,6 +373,7 @@ func validHostPort(s string) error {
 // ByteSize is a size in bytes that reads "512MiB", "20GiB", "1.5GB" or a plain number.
 type ByteSize int64
 
+// units are the suffixes a size may have: the binary ones first, from KiB up.
 var units = []struct {
 	suffix string
 	mult   float64

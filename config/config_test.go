@@ -9,14 +9,17 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
-// Default must be what the CLI gives with no flags: the two are written separately.
+// Default must be what the CLI gives with no flags: the tags' defaults are Default's values
+// written out by Vars and parsed back by kong.
 func TestDefaultMatchesFlagDefaults(t *testing.T) {
 	var cli struct {
 		Config `embed:""`
 	}
-	p, err := kong.New(&cli, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	p, err := kong.New(&cli, kong.Vars(Vars()), kong.Exit(func(int) { t.Fatal("kong exited") }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +37,63 @@ func TestDefaultMatchesFlagDefaults(t *testing.T) {
 	}
 	if err := Default().Validate(); err != nil {
 		t.Errorf("Default() does not validate: %v", err)
+	}
+}
+
+// A default written into a tag would be a second copy of it, free to differ from Default: every
+// `default` tag is the variable of its own flag.
+func TestTagsTakeDefaultsFromVars(t *testing.T) {
+	vars := Vars()
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name := f.Tag.Get("name")
+		def, ok := f.Tag.Lookup("default")
+		if !ok {
+			if !reflect.ValueOf(Default()).Field(i).IsZero() {
+				t.Errorf("--%s: Default() sets %s, but the flag has no default tag", name, f.Name)
+			}
+			continue
+		}
+		if want := "${" + strings.ReplaceAll(name, "-", "_") + "}"; def != want {
+			t.Errorf("--%s: tag default:%q, want default:%q (the value comes from package defaults)", name, def, want)
+		}
+		if _, ok := vars[strings.ReplaceAll(name, "-", "_")]; !ok {
+			t.Errorf("--%s: no variable in Vars()", name)
+		}
+	}
+}
+
+func TestFlagText(t *testing.T) {
+	tests := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"hours", 168 * time.Hour, "168h"},
+		{"one hour", time.Hour, "1h"},
+		{"minutes", 2 * time.Minute, "2m"},
+		{"a minute reads in seconds", time.Minute, "60s"},
+		{"seconds", 90 * time.Second, "90s"},
+		{"below a second", 1500 * time.Millisecond, "1.5s"},
+		{"zero duration", time.Duration(0), "0s"},
+		{"schedule", []time.Duration{5 * time.Second, time.Hour}, "5s,1h"},
+		{"KiB", ByteSize(64 << 10), "64KiB"},
+		{"MiB", ByteSize(32 << 20), "32MiB"},
+		{"not a whole MiB", ByteSize(1536 << 10), "1536KiB"},
+		{"bytes", ByteSize(1000), "1000"},
+		{"zero size", ByteSize(0), "0"},
+		{"ratio", 0.5, "0.5"},
+		{"count", uint32(20), "20"},
+		{"bool", false, "false"},
+		{"list", []string{"a", "b"}, "a,b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := flagText(tc.in); got != tc.want {
+				t.Errorf("flagText(%v) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -79,9 +139,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
 			tc.change(&c)
-			var fe *FieldError
-			if err := c.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
-				t.Errorf("Validate() = %v, want a FieldError for --%s", err, tc.field)
+			var fe *fielderr.Error
+			if err := c.Validate(); !errors.As(err, &fe) || fe.Field != tc.field || !fe.Flag {
+				t.Errorf("Validate() = %v, want a flag error for --%s", err, tc.field)
 			}
 		})
 	}

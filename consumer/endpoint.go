@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -146,60 +147,60 @@ func ValidID(s string) bool {
 	return true
 }
 
-// Validate checks an endpoint definition; the error is a *subjects.FieldError naming the field.
+// Validate checks an endpoint definition; the error is a *fielderr.Error naming the field.
 // Which header names are reserved depends on what the sender writes: the gateway checks that.
 func (e *Endpoint) Validate() error {
 	if e.URL == "" {
-		return &subjects.FieldError{Field: "url", Reason: "is required"}
+		return &fielderr.Error{Field: "url", Reason: "is required"}
 	}
 	if len(e.URL) > MaxURLBytes {
-		return &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("longer than %d bytes", MaxURLBytes)}
+		return &fielderr.Error{Field: "url", Reason: fmt.Sprintf("longer than %d bytes", MaxURLBytes)}
 	}
 	u, err := url.Parse(e.URL)
 	if err != nil || !u.IsAbs() || u.Hostname() == "" {
-		return &subjects.FieldError{Field: "url", Reason: "must be an absolute http or https URL"}
+		return &fielderr.Error{Field: "url", Reason: "must be an absolute http or https URL"}
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("scheme %q is not http or https", u.Scheme)}
+		return &fielderr.Error{Field: "url", Reason: fmt.Sprintf("scheme %q is not http or https", u.Scheme)}
 	}
 	if u.User != nil {
-		return &subjects.FieldError{Field: "url", Reason: "must not carry credentials; use headers"}
+		return &fielderr.Error{Field: "url", Reason: "must not carry credentials; use headers"}
 	}
 	if strings.ContainsAny(e.URL, " \t") {
-		return &subjects.FieldError{Field: "url", Reason: "must not contain spaces: percent-encode them (%20)"}
+		return &fielderr.Error{Field: "url", Reason: "must not contain spaces: percent-encode them (%20)"}
 	}
 	if strings.Contains(e.URL, "#") {
-		return &subjects.FieldError{Field: "url", Reason: "must not have a #fragment: it is never sent to the receiver"}
+		return &fielderr.Error{Field: "url", Reason: "must not have a #fragment: it is never sent to the receiver"}
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("port %s is not from 1 to 65535", truncate(p, 16))}
+			return &fielderr.Error{Field: "url", Reason: fmt.Sprintf("port %s is not from 1 to 65535", truncate(p, 16))}
 		}
 	}
 	if e.ReplyFormat != "" && e.ReplyFormat != "alerts" {
-		return &subjects.FieldError{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}
+		return &fielderr.Error{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}
 	}
 	if err := subjects.ValidateSelectors(e.EventTypes); err != nil {
 		return err
 	}
 	if len(e.Description) > MaxDescriptionBytes || !utf8.ValidString(e.Description) {
-		return &subjects.FieldError{Field: "description", Reason: fmt.Sprintf("must be UTF-8 of at most %d bytes", MaxDescriptionBytes)}
+		return &fielderr.Error{Field: "description", Reason: fmt.Sprintf("must be UTF-8 of at most %d bytes", MaxDescriptionBytes)}
 	}
 	if len(e.Headers) > MaxHeaders {
-		return &subjects.FieldError{Field: "headers", Reason: fmt.Sprintf("more than %d headers", MaxHeaders)}
+		return &fielderr.Error{Field: "headers", Reason: fmt.Sprintf("more than %d headers", MaxHeaders)}
 	}
 	seen := make(map[string]bool, len(e.Headers))
 	for _, name := range slices.Sorted(maps.Keys(e.Headers)) {
 		value, field := e.Headers[name], "headers."+name
 		if seen[strings.ToLower(name)] {
-			return &subjects.FieldError{Field: field, Reason: "is given twice, in different case"}
+			return &fielderr.Error{Field: field, Reason: "is given twice, in different case"}
 		}
 		seen[strings.ToLower(name)] = true
 		if !validHeaderName(name) {
-			return &subjects.FieldError{Field: field, Reason: "is not a valid HTTP header name"}
+			return &fielderr.Error{Field: field, Reason: "is not a valid HTTP header name"}
 		}
 		if len(value) > MaxHeaderValueBytes || strings.ContainsAny(value, "\r\n\x00") {
-			return &subjects.FieldError{Field: field, Reason: fmt.Sprintf("value must be one line of at most %d bytes", MaxHeaderValueBytes)}
+			return &fielderr.Error{Field: field, Reason: fmt.Sprintf("value must be one line of at most %d bytes", MaxHeaderValueBytes)}
 		}
 	}
 	return nil

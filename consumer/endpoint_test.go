@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/consumer"
-	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // validEndpoint is a definition that passes Validate; each case changes one thing.
@@ -136,9 +136,9 @@ func TestEndpointValidate(t *testing.T) {
 				}
 				return
 			}
-			var fe *subjects.FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) {
-				t.Fatalf("Validate() = %v (%T), want a *subjects.FieldError for %q", err, err, tt.wantField)
+				t.Fatalf("Validate() = %v (%T), want a *fielderr.Error for %q", err, err, tt.wantField)
 			}
 			if fe.Field != tt.wantField {
 				t.Errorf("Field = %q, want %q (reason %q)", fe.Field, tt.wantField, fe.Reason)
@@ -160,7 +160,7 @@ func TestEndpointValidateReportsFirstField(t *testing.T) {
 		Description: "\xff",
 		Headers:     map[string]string{"X Bad": "x"},
 	}
-	var fe *subjects.FieldError
+	var fe *fielderr.Error
 	for _, want := range []string{"url", "event_types", "description", "headers.X Bad"} {
 		err := e.Validate()
 		if !errors.As(err, &fe) || fe.Field != want {

@@ -38,11 +38,19 @@ type Manager struct {
 	memory   map[string]*progress     // per endpoint, kept while it is disabled and enabled again
 	sweepers map[string]*sweeper      // disabled endpoints' expiry sweeps: no worker fetches their events
 	ready    atomic.Bool
+	bg       sync.WaitGroup // stops and deletions off the watch loop
+	park     jetstream.Stream
 	// reconnects counts Reconnected calls: a worker that reset its consumer before the last one
 	// routes nothing more (reconnect.go).
 	reconnects atomic.Uint64
-	bg         sync.WaitGroup // stops and deletions off the watch loop
-	park       jetstream.Stream
+
+	// Ownership (ownership.go): with several gateways, only the endpoints this one was told to own.
+	supervised bool
+	onChange   func()                     // the set of endpoints changed
+	defs       map[string]*Endpoint       // every endpoint in the registry; nil: unreadable
+	owned      map[string]bool            // supervised: the endpoints this gateway delivers to
+	abort      chan struct{}              // closed by Fence: workers stopping cancel their POSTs at once
+	do         chan func(context.Context) // run on Run's goroutine, with its context
 }
 
 type runningWorker struct {
@@ -57,7 +65,8 @@ type runningWorker struct {
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
 	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
-		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), sweepers: make(map[string]*sweeper), checked: newChecked()}
+		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), sweepers: make(map[string]*sweeper), checked: newChecked(),
+		defs: make(map[string]*Endpoint), do: make(chan func(context.Context))}
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
@@ -175,15 +184,17 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer stopMarks()
 	}
 	defer m.stopAll()
-	lctx, cancel := context.WithTimeout(ctx, time.Minute)
-	marks, err := m.o.Marks.load(lctx)
-	cancel()
-	if err != nil {
-		m.log.Warn().Err(err).Msg("read delivery marks: events delivered before this start may be sent again")
+	if !m.supervised { // supervised, each endpoint's marks are read when it is owned here
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		marks, err := m.o.Marks.load(lctx)
+		cancel()
+		if err != nil {
+			m.log.Warn().Err(err).Msg("read delivery marks: events delivered before this start may be sent again")
+		}
+		m.mu.Lock()
+		m.marks = marks
+		m.mu.Unlock()
 	}
-	m.mu.Lock()
-	m.marks = marks
-	m.mu.Unlock()
 	changes, err := m.reg.watch(ctx)
 	if err != nil {
 		return err
@@ -196,11 +207,14 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-tick.C:
 			m.retryFailed(ctx)
 			continue
+		case f := <-m.do:
+			f(ctx)
 		case c, ok := <-changes:
 			if !ok {
 				return nil
 			}
 			m.change(ctx, c, known)
+			m.defined(c)
 		}
 	}
 }
@@ -306,11 +320,14 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 			m.stopAsync(ep.ID)
 			m.log.Info().Str("endpoint_id", ep.ID).Msg("endpoint disabled: delivery paused, position kept")
 		}
-		m.sweepDisabled(ctx, ep)
+		if m.owns(ep.ID) {
+			m.sweepDisabled(ctx, ep)
+		}
 	case rw != nil: // a running endpoint changed: later attempts use the new definition (stored above)
 		m.mu.Lock()
 		rw.filters = filters
 		m.mu.Unlock()
+	case !m.owns(ep.ID): // another gateway delivers to it
 	default:
 		m.stopSweep(ep.ID)
 		m.start(ctx, ep, filters)

@@ -26,8 +26,8 @@ const MarksStream = "QUAYCAST_MARKS"
 
 const marksSubjects = "quaycast.marks.>"
 
-// legacyMarksBucket held one key per (endpoint, entity) before the log; read once and deleted.
-const legacyMarksBucket = "quaycast_delivery"
+// LegacyMarksBucket held one key per (endpoint, entity) before the log; read once and deleted.
+const LegacyMarksBucket = "quaycast_delivery"
 
 // maxMarksChunk bounds one message of the log (the server's default max payload is 1 MiB).
 const maxMarksChunk = 256 << 10
@@ -39,6 +39,8 @@ type Marks struct {
 	every  time.Duration
 	maxAge time.Duration
 	log    zerolog.Logger
+
+	flushing sync.Mutex // one writer at a time, so an endpoint's entries land in the order taken
 
 	mu      sync.Mutex
 	sources map[*progress]*logSize // every endpoint's marks, whose changes flush writes
@@ -136,46 +138,80 @@ func (m *Marks) load(ctx context.Context) (recorded, error) {
 	if err != nil {
 		return out, fmt.Errorf("read delivery marks: %w", err)
 	}
-	last := info.State.LastSeq
 	if info.State.Msgs > 0 {
-		cons, err := m.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-		if err != nil {
-			return out, fmt.Errorf("read delivery marks: %w", err)
-		}
-		for seq := uint64(0); seq < last; {
-			batch, err := cons.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
-			if err != nil {
-				return out, fmt.Errorf("read delivery marks: %w", err)
-			}
-			n := 0
-			for msg := range batch.Messages() {
-				n++
-				if meta, err := msg.Metadata(); err == nil {
-					seq = meta.Sequence.Stream
-				}
-				endpointID := strings.TrimPrefix(msg.Subject(), "quaycast.marks.")
-				var entries []markEntry
-				if json.Unmarshal(msg.Data(), &entries) != nil {
-					entries = nil // not ours to read: it expires
-				}
-				for _, e := range entries {
-					out.put(endpointID, e)
-				}
-				if seq >= last {
-					break // the last one: do not wait for the fetch to expire
-				}
-			}
-			if seq >= last {
-				break
-			}
-			if err := batch.Error(); err != nil {
-				return out, fmt.Errorf("read delivery marks: %w", err)
-			}
-			if n == 0 {
-				break // the rest expired meanwhile
-			}
+		if err := m.read(ctx, marksSubjects, info.State.LastSeq, out); err != nil {
+			return out, err
 		}
 	}
+	m.pruneLoaded(out)
+	return out, nil
+}
+
+// loadEndpoint reads one endpoint's log: when a gateway takes an endpoint over from another, what
+// that one delivered since this one started.
+func (m *Marks) loadEndpoint(ctx context.Context, endpointID string) (*endpointLog, error) {
+	if m == nil {
+		return nil, nil
+	}
+	last, err := m.stream.GetLastMsgForSubject(ctx, marksSubject(endpointID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read delivery marks of %s: %w", endpointID, err)
+	}
+	out := make(recorded)
+	if err := m.read(ctx, marksSubject(endpointID), last.Sequence, out); err != nil {
+		return nil, err
+	}
+	m.pruneLoaded(out)
+	return out[endpointID], nil
+}
+
+// read puts the entries of the log on filter, up to sequence last, into out.
+func (m *Marks) read(ctx context.Context, filter string, last uint64, out recorded) error {
+	cons, err := m.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return fmt.Errorf("read delivery marks: %w", err)
+	}
+	for seq := uint64(0); seq < last; {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("read delivery marks: %w", err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			if meta, err := msg.Metadata(); err == nil {
+				seq = meta.Sequence.Stream
+			}
+			endpointID := strings.TrimPrefix(msg.Subject(), "quaycast.marks.")
+			var entries []markEntry
+			if json.Unmarshal(msg.Data(), &entries) != nil {
+				entries = nil // not ours to read: it expires
+			}
+			for _, e := range entries {
+				out.put(endpointID, e)
+			}
+			if seq >= last {
+				break // the last one: do not wait for the fetch to expire
+			}
+		}
+		if seq >= last {
+			break
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("read delivery marks: %w", err)
+		}
+		if n == 0 {
+			break // the rest expired meanwhile
+		}
+	}
+	return nil
+}
+
+// pruneLoaded drops marks whose events have left the stream.
+func (m *Marks) pruneLoaded(out recorded) {
 	cutoff := time.Now().Add(-m.maxAge).Unix()
 	for _, l := range out {
 		for entity, e := range l.entries {
@@ -184,13 +220,12 @@ func (m *Marks) load(ctx context.Context) (recorded, error) {
 			}
 		}
 	}
-	return out, nil
 }
 
 // migrate moves the bucket of the release before the log (one key per endpoint and entity) into
 // the log, then deletes it.
 func (m *Marks) migrate(ctx context.Context) error {
-	kv, err := m.js.KeyValue(ctx, legacyMarksBucket)
+	kv, err := m.js.KeyValue(ctx, LegacyMarksBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil
 	}
@@ -224,7 +259,7 @@ func (m *Marks) migrate(ctx context.Context) error {
 			return fmt.Errorf("move old delivery marks: %w", err)
 		}
 	}
-	if err := m.js.DeleteKeyValue(ctx, legacyMarksBucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+	if err := m.js.DeleteKeyValue(ctx, LegacyMarksBucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return fmt.Errorf("delete old delivery marks: %w", err)
 	}
 	m.log.Info().Int("endpoints", len(old)).Msg("delivery marks moved from the old bucket to the log")
@@ -276,6 +311,8 @@ func (m *Marks) Run(ctx context.Context) {
 // to twice its marks, a snapshot of them all that replaces the log. What fails is kept for the
 // next flush.
 func (m *Marks) flush(ctx context.Context) {
+	m.flushing.Lock()
+	defer m.flushing.Unlock()
 	m.mu.Lock()
 	sources := make(map[*progress]int, len(m.sources))
 	for d, n := range m.sources {
@@ -285,33 +322,63 @@ func (m *Marks) flush(ctx context.Context) {
 	cutoff := time.Now().Add(-m.maxAge).Unix()
 	failed := 0
 	for d, logged := range sources {
-		d.prune(cutoff)
-		entries := d.takeDirty()
-		if len(entries) == 0 {
-			continue
-		}
-		snapshot := logged+len(entries) > 2*d.len()+1000
-		if snapshot {
-			entries = d.snapshot()
-		}
-		if err := m.write(ctx, d.endpointID, entries, snapshot); err != nil {
-			d.redirty(entries)
+		if err := m.flushOne(ctx, d, logged, cutoff); err != nil {
 			failed++
 			m.log.Debug().Err(err).Str("endpoint_id", d.endpointID).Msg("write delivery marks")
-			continue
 		}
-		m.mu.Lock()
-		if n := m.sources[d]; n != nil {
-			if snapshot {
-				n.entries = 0
-			}
-			n.entries += len(entries)
-		}
-		m.mu.Unlock()
 	}
 	if failed > 0 {
 		m.log.Warn().Int("endpoints", failed).Msg("write delivery marks: kept for the next flush")
 	}
+}
+
+// flushOne writes what changed in d's marks; logged is how many entries its log holds.
+func (m *Marks) flushOne(ctx context.Context, d *progress, logged int, cutoff int64) error {
+	d.prune(cutoff)
+	entries := d.takeDirty()
+	if len(entries) == 0 {
+		return nil
+	}
+	snapshot := logged+len(entries) > 2*d.len()+1000
+	if snapshot {
+		entries = d.snapshot()
+	}
+	if err := m.write(ctx, d.endpointID, entries, snapshot); err != nil {
+		d.redirty(entries)
+		return err
+	}
+	m.mu.Lock()
+	if n := m.sources[d]; n != nil {
+		if snapshot {
+			n.entries = 0
+		}
+		n.entries += len(entries)
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// release writes what changed in d's marks, then stops writing them: the endpoint is handed to
+// another gateway, which reads them back.
+func (m *Marks) release(ctx context.Context, d *progress) error {
+	if m == nil || d == nil {
+		return nil
+	}
+	m.flushing.Lock()
+	defer m.flushing.Unlock()
+	m.mu.Lock()
+	n := m.sources[d]
+	logged := 0
+	if n != nil {
+		logged = n.entries
+	}
+	m.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	err := m.flushOne(ctx, d, logged, time.Now().Add(-m.maxAge).Unix())
+	m.unregister(d)
+	return err
 }
 
 // write appends entries to an endpoint's log in messages of at most maxMarksChunk; a snapshot

@@ -150,7 +150,7 @@ func TestMarksMovedFromOldBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: legacyMarksBucket})
+	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: LegacyMarksBucket})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestMarksMovedFromOldBucket(t *testing.T) {
 	if a, _ := r.retryState("MSCU 1234567", 42); a != 3 {
 		t.Errorf("old retry state not moved: %d attempts, want 3", a)
 	}
-	if _, err := js.KeyValue(t.Context(), legacyMarksBucket); err == nil {
+	if _, err := js.KeyValue(t.Context(), LegacyMarksBucket); err == nil {
 		t.Errorf("old bucket still there after the move")
 	}
 	if r := reload(t, js, "ep1"); !r.covers("MSCU 1234567", 41) {

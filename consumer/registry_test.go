@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -152,9 +153,9 @@ func TestRegistryCreateInvalid(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	_, err := e.reg.Create(t.Context(), consumer.Endpoint{URL: "https://receiver.example/", EventTypes: []string{"group:nope"}})
-	var fe *subjects.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "event_types[0]" {
-		t.Fatalf("Create with an unknown group = %v, want a FieldError for event_types[0]", err)
+		t.Fatalf("Create with an unknown group = %v, want a field error for event_types[0]", err)
 	}
 	if list, err := e.reg.List(t.Context()); err != nil || len(list) != 0 {
 		t.Errorf("List = %d endpoints, %v; want nothing stored", len(list), err)
@@ -171,9 +172,9 @@ func TestRegistryUpdateInvalidStoresNothing(t *testing.T) {
 		ep.URL = "ftp://receiver.example/"
 		return nil
 	})
-	var fe *subjects.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "url" {
-		t.Fatalf("Update to an ftp URL = %v, want a FieldError for url", err)
+		t.Fatalf("Update to an ftp URL = %v, want a field error for url", err)
 	}
 
 	refused := errors.New("refused by the caller")

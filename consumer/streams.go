@@ -11,20 +11,13 @@ import (
 	"github.com/quaycast/quaycast/subjects"
 )
 
-// Names of what quaycast keeps in JetStream.
+// Names of what the delivery engine keeps in JetStream. The NATS permissions of quaycast's own
+// user are made from every package's names (package natsauth): a new stream or bucket goes there too.
 const (
 	EventsStream    = "QUAYCAST_EVENTS"
 	EndpointsBucket = "quaycast_endpoints"
 	InvalidStream   = "QUAYCAST_INVALID"
 	invalidSubjects = "quaycast.invalid.>"
-)
-
-// Streams and Buckets list every stream and KV bucket quaycast creates or reads. The NATS
-// permissions of quaycast's own user are made from them (package natsauth): add a new one here.
-// The old marks bucket is read once, to move it into MarksStream.
-var (
-	Streams = []string{EventsStream, InvalidStream, DeadStream, AttemptsStream, RepliesStream, MarksStream, ParkStream}
-	Buckets = []string{EndpointsBucket, TokensBucket, legacyMarksBucket}
 )
 
 // StreamOptions size the events stream. The zero value is not valid; gateway fills it from config.
@@ -35,11 +28,11 @@ type StreamOptions struct {
 	MaxConsumers int           // one consumer per endpoint; nats-server 2.15 defaults to 1000 per stream
 	Replicas     int           // 0 = 1
 	DeadMaxAge   time.Duration // how long dead letters are kept: 0 = 30 days
-	LogMaxAge    time.Duration // how long the delivery log and receiver replies are kept: 0 = 72h
 }
 
-// Setup creates or updates, idempotently, the events stream, the invalid-events stream and the
-// endpoint registry bucket. It is safe to call from every gateway at start.
+// Setup creates or updates, idempotently, the events stream, the invalid-events, park and
+// dead-letter streams and the endpoint registry bucket. It is safe to call from every gateway at
+// start.
 func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.Stream, jetstream.KeyValue, error) {
 	replicas := max(o.Replicas, 1)
 	maxBytes := o.MaxBytes
@@ -103,19 +96,6 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 		AllowDirect: true,
 	}); err != nil {
 		return nil, nil, fmt.Errorf("ensure stream %s: %w", DeadStream, err)
-	}
-	logAge := o.LogMaxAge
-	if logAge <= 0 {
-		logAge = 72 * time.Hour
-	}
-	for _, sc := range []jetstream.StreamConfig{
-		{Name: AttemptsStream, Description: "quaycast: delivery log, one record per POST", Subjects: []string{attemptsSubjects}},
-		{Name: RepliesStream, Description: "quaycast: receivers' replies to deliveries", Subjects: []string{repliesSubjects}},
-	} {
-		sc.Storage, sc.MaxAge, sc.Replicas, sc.AllowDirect = jetstream.FileStorage, logAge, replicas, true
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return nil, nil, fmt.Errorf("ensure stream %s: %w", sc.Name, err)
-		}
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      EndpointsBucket,

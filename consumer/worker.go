@@ -65,9 +65,10 @@ type worker struct {
 	lost       <-chan nats.Status // RECONNECTING since then
 	broken     bool               // lost was seen
 
-	sem  chan struct{}  // bounds deliveries in flight across lanes
-	stop chan struct{}  // closed at shutdown: lanes stop waiting and leave the rest unacked
-	acks sync.WaitGroup // acks of copies, sent off the consumer's callback
+	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
+	sem   chan struct{}   // bounds deliveries in flight across lanes
+	stop  chan struct{}   // closed at shutdown: lanes stop waiting and leave the rest unacked
+	acks  sync.WaitGroup  // acks of copies, sent off the consumer's callback
 }
 
 func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
@@ -79,6 +80,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		progress: p,
 		sem:      make(chan struct{}, m.o.MaxInFlight),
 		stop:     make(chan struct{}),
+		abort:    m.abort,
 	}
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.reconnects = &m.reconnects
@@ -175,6 +177,9 @@ func (w *worker) run(ctx context.Context) error {
 	case <-finished:
 	case <-time.After(w.o.ShutdownTimeout):
 		w.log.Warn().Dur("shutdown_timeout", w.o.ShutdownTimeout).Msg("deliveries still in flight at shutdown: cancelled, they will be redelivered")
+		cancelDeliveries()
+		<-finished
+	case <-w.abort: // this gateway lost its lease: another may start on the endpoint soon
 		cancelDeliveries()
 		<-finished
 	}

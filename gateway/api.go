@@ -21,8 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -38,6 +40,7 @@ type api struct {
 	nc      *nats.Conn          // readiness
 	manager *consumer.Manager   // readiness
 	metrics *metrics
+	cluster *cluster.Supervisor // nil unless clustered
 	log     zerolog.Logger
 
 	readTimeout time.Duration // to read a request's body; 0: defaultReadTimeout
@@ -82,6 +85,7 @@ func (a *api) routeTable() []route {
 		{"POST /v1/publishers", service.OpCreatePublisher, a.createPublisher},
 		{"GET /v1/publishers", service.OpListPublishers, a.listPublishers},
 		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.revokePublisher},
+		{"GET /v1/cluster", service.OpViewCluster, a.clusterView},
 		{"GET /v1/openapi.json", "", serveOpenAPI},
 		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -158,6 +162,7 @@ type endpointView struct {
 	DeadLetters *uint64        `json:"dead_letters,omitempty"`
 
 	Stuck *consumer.Stuck `json:"stuck,omitempty"` // entities blocked or parked on this gateway; only while there are some
+	Owner *memberView     `json:"owner,omitempty"` // the gateway delivering to it, when clustered
 }
 
 type signingView struct {
@@ -256,6 +261,9 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 	v.State, v.Breaker, v.DeadLetters = d.State, &d.Breaker, &d.DeadLetters
 	if !d.Stuck.IsZero() {
 		v.Stuck = &d.Stuck
+	}
+	if d.Owner != nil {
+		v.Owner = &memberView{ID: d.Owner.ID, Name: d.Owner.Name, API: d.Owner.API}
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -445,6 +453,8 @@ func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", "not connected to NATS")
 	case !a.manager.Ready():
 		writeError(w, http.StatusServiceUnavailable, "", "endpoint consumers starting")
+	case a.cluster != nil && !a.cluster.Held():
+		writeError(w, http.StatusServiceUnavailable, "", "not a member of the cluster: joining (or lease lost, joining again)")
 	default:
 		// Endpoints whose consumer could not be set up are retried; the gateway serves meanwhile.
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "endpoints": a.manager.Workers(), "degraded": a.manager.Degraded()})
@@ -456,13 +466,13 @@ func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
 // anything else 500 (logged, since an operator must look).
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		fe *subjects.FieldError
+		fe *fielderr.Error
 		nf *service.NotFoundError
 		fb *service.ForbiddenError
 		cf *service.ConflictError
 	)
 	switch {
-	case errors.As(err, &fe):
+	case errors.As(err, &fe) && !fe.Flag: // a flag's error is this gateway's setup, not the request
 		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
 	case errors.As(err, &fb):
 		writeError(w, http.StatusForbidden, "", fb.Error())
@@ -521,14 +531,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // checkFields refuses, in a JSON value to be decoded into a t, object keys that name no field of
 // its structs, at any depth, and strings that are not valid UTF-8, naming the field with its path
 // ("signing.algo"). Values that do not fit t are left to the decoder, which names them too.
-func checkFields(raw []byte, t reflect.Type, path string) *subjects.FieldError {
+func checkFields(raw []byte, t reflect.Type, path string) *fielderr.Error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t == reflect.TypeFor[json.RawMessage]() || t.Kind() == reflect.String {
 		// The decoder would turn invalid UTF-8 into U+FFFD: refuse it instead of storing that.
 		if !utf8.Valid(raw) {
-			return &subjects.FieldError{Field: strings.TrimSuffix(path, "."), Reason: "must be valid UTF-8"}
+			return &fielderr.Error{Field: strings.TrimSuffix(path, "."), Reason: "must be valid UTF-8"}
 		}
 		return nil
 	}
@@ -542,7 +552,7 @@ func checkFields(raw []byte, t reflect.Type, path string) *subjects.FieldError {
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
 			f, ok := byName[k]
 			if !ok {
-				return &subjects.FieldError{Field: path + k, Reason: "unknown field"}
+				return &fielderr.Error{Field: path + k, Reason: "unknown field"}
 			}
 			if fe := checkFields(fields[k], f.Type, path+k+"."); fe != nil {
 				return fe

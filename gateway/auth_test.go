@@ -9,9 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 const adminToken = "admin-0123456789abcdef"
@@ -120,7 +120,7 @@ func TestAccessControl(t *testing.T) {
 	nc, _ := g.natsAs(natsauth.InternalFile)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	kv, _ := js.KeyValue(ctx, consumer.TokensBucket)
+	kv, _ := js.KeyValue(ctx, tokens.Bucket)
 	id := list.Tokens[0]["id"].(string)
 	if e, err := kv.Get(ctx, id); err != nil || strings.Contains(string(e.Value()), secretPart) {
 		t.Errorf("stored token %s: %v", id, err)

@@ -8,34 +8,35 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/defaults"
 	"github.com/quaycast/quaycast/service"
 )
 
 // BreakerOptions tune the circuit breaker each endpoint has. The zero value of each field takes
-// the default beside it.
+// the default of package defaults named beside it, which the --breaker-* flags show.
 type BreakerOptions struct {
-	ConsecutiveFailures uint32        // failures in a row that open it: 5
-	FailureRatio        float64       // or this share of failures in the window ...: 0.5
-	MinRequests         uint32        // ... over at least this many requests: 20
-	Window              time.Duration // rolling window of the ratio: 60s
-	Cooldown            time.Duration // open time before one probe is let through: 30s
+	ConsecutiveFailures uint32        // failures in a row that open it: defaults.BreakerFailures
+	FailureRatio        float64       // or this share of failures in the window ...: defaults.BreakerRatio
+	MinRequests         uint32        // ... over at least this many requests: defaults.BreakerMinRequests
+	Window              time.Duration // rolling window of the ratio: defaults.BreakerWindow
+	Cooldown            time.Duration // open time before one probe is let through: defaults.BreakerCooldown
 }
 
 func (o BreakerOptions) withDefaults() BreakerOptions {
 	if o.ConsecutiveFailures == 0 {
-		o.ConsecutiveFailures = 5
+		o.ConsecutiveFailures = defaults.BreakerFailures
 	}
 	if o.FailureRatio <= 0 {
-		o.FailureRatio = 0.5
+		o.FailureRatio = defaults.BreakerRatio
 	}
 	if o.MinRequests == 0 {
-		o.MinRequests = 20
+		o.MinRequests = defaults.BreakerMinRequests
 	}
 	if o.Window <= 0 {
-		o.Window = time.Minute
+		o.Window = defaults.BreakerWindow
 	}
 	if o.Cooldown <= 0 {
-		o.Cooldown = 30 * time.Second
+		o.Cooldown = defaults.BreakerCooldown
 	}
 	return o
 }

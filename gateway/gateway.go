@@ -16,12 +16,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/service"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // Gateway is one quaycast process: NATS (embedded or external), the delivery workers and the API.
@@ -101,8 +104,8 @@ type opened struct {
 	js       jetstream.JetStream
 	events   jetstream.Stream
 	reg      *consumer.Registry
-	tokens   *consumer.Tokens
-	attempts *consumer.AttemptLog
+	tokens   *tokens.Store
+	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
 	authn    *natsauth.Embedded   // nil with an external NATS
 }
@@ -138,7 +141,7 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key}); err != nil {
 		return nil, err
 	}
-	if o.tokens, err = consumer.NewTokens(ctx, o.js, 1, key); err != nil {
+	if o.tokens, err = tokens.New(ctx, o.js, g.cfg.Replicas, key); err != nil {
 		return nil, err
 	}
 	if err := g.checkKey(ctx, o.js, o.reg, o.tokens); err != nil {
@@ -153,7 +156,7 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 			return nil, err
 		}
 	}
-	if o.attempts, err = consumer.NewAttemptLog(ctx, o.nc); err != nil {
+	if o.attempts, err = attempts.New(ctx, o.nc); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -208,6 +211,7 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 // wired is the delivery side and the API over what open brought up, not started yet.
 type wired struct {
 	manager *consumer.Manager
+	cluster *cluster.Supervisor // nil unless clustered
 	metrics *metrics
 	http    *http.Server
 	// cancelRequests ends the contexts of the API's requests: at stop, for those that outlast
@@ -254,11 +258,16 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	if err != nil {
 		return nil, err
 	}
-	marks, err := consumer.NewMarks(ctx, o.js, g.cfg.StreamMaxAge, g.cfg.MarksFlush, 1, g.log)
+	marks, err := consumer.NewMarks(ctx, o.js, g.cfg.StreamMaxAge, g.cfg.MarksFlush, g.cfg.Replicas, g.log)
 	if err != nil {
 		return nil, err
 	}
-	manager := consumer.NewManager(o.js, o.events, o.reg, sender, g.log, consumer.Options{
+	var deliverer consumer.Deliverer = sender
+	fence := &fenced{Deliverer: sender}
+	if g.clustered() {
+		deliverer = fence
+	}
+	manager := consumer.NewManager(o.js, o.events, o.reg, deliverer, g.log, consumer.Options{
 		Marks:           marks,
 		MaxInFlight:     g.cfg.MaxInFlight,
 		MaxAckPending:   g.cfg.MaxAckPending,
@@ -273,16 +282,36 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
+	var sup *cluster.Supervisor
+	switch {
+	case g.clustered():
+		scheme := "http://"
+		if o.tls != nil {
+			scheme = "https://"
+		}
+		sup, err = cluster.New(ctx, o.js, manager, g.log, cluster.Options{
+			Name: g.memberName(o.ln), API: scheme + o.ln.Addr().String(), LeaseTTL: g.cfg.LeaseTTL, Replicas: g.cfg.Replicas,
+		})
+		if err != nil {
+			return nil, err
+		}
+		fence.lease = sup
+		manager.Supervise(sup.Kick)
+		m.countCluster(sup)
+	case !g.cfg.Deliver:
+		manager.Supervise(nil) // owns nothing: the API only
+	}
 
 	svc := service.New(service.Deps{
 		Registry: o.reg, DeadLetters: dead, Attempts: o.attempts, Tokens: o.tokens, Publishers: o.pubs, NATSAuth: o.authn,
-		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager,
+		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
 		AdminToken: g.cfg.AdminToken, Log: g.log,
 	})
-	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, log: g.log, postTimeout: sender.o.Timeout}
+	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout}
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	return &wired{
 		manager: manager,
+		cluster: sup,
 		metrics: m,
 		http: &http.Server{
 			Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: o.tls,
@@ -305,11 +334,18 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	} else {
 		go func() { serveErr <- w.http.Serve(o.ln) }()
 	}
-	managerCtx, stopManager := context.WithCancel(ctx)
+	// Delivery stops after the cluster supervisor has handed this gateway's endpoints over.
+	managerCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- w.manager.Run(managerCtx) }()
 	var watchers sync.WaitGroup
 	watchers.Go(func() { w.metrics.watchStreams(managerCtx, o.events, 15*time.Second, g.log) })
+	clusterCtx, stopCluster := context.WithCancel(ctx)
+	defer stopCluster()
+	clusterDone := make(chan error, 1)
+	if w.cluster != nil {
+		go func() { clusterDone <- w.cluster.Run(clusterCtx) }()
+	}
 
 	g.mu.Lock()
 	g.apiURL = scheme + o.ln.Addr().String()
@@ -328,6 +364,13 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	case err := <-managerDone:
 		managerDone <- err
 		runErr = fmt.Errorf("delivery stopped: %w", err)
+	case err := <-clusterDone:
+		clusterDone <- err
+		runErr = fmt.Errorf("cluster membership: %w", err)
+	}
+	if w.cluster != nil {
+		stopCluster()
+		<-clusterDone
 	}
 	stopManager()
 	<-managerDone
@@ -374,19 +417,22 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
 	}
 }
 
-// setup ensures streams and bucket, retrying while NATS is not reachable yet.
+// setup ensures the streams and the registry bucket, retrying while NATS is not reachable yet.
 func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, jetstream.KeyValue, error) {
 	o := consumer.StreamOptions{
 		MaxAge:       g.cfg.StreamMaxAge,
 		MaxBytes:     int64(g.cfg.StreamMaxBytes),
 		Duplicates:   g.cfg.DuplicateWindow,
 		MaxConsumers: g.cfg.MaxEndpoints,
-		LogMaxAge:    g.cfg.LogMaxAge,
+		Replicas:     g.cfg.Replicas,
 	}
 	retry := backoff.Backoff{First: time.Second, Max: 15 * time.Second}
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		events, kv, err := consumer.Setup(sctx, js, o)
+		if err == nil {
+			err = attempts.Setup(sctx, js, attempts.StreamOptions{MaxAge: g.cfg.LogMaxAge, Replicas: g.cfg.Replicas})
+		}
 		cancel()
 		if err == nil {
 			return events, kv, nil

@@ -11,7 +11,7 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
-	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // The headers of a delivery, in one place: what the sender writes, the names that reserves, and
@@ -118,15 +118,15 @@ func checkHeaders(ep *consumer.Endpoint) error {
 	for _, name := range slices.Sorted(maps.Keys(ep.Headers)) {
 		switch {
 		case strings.EqualFold(name, sig):
-			return &subjects.FieldError{Field: "headers." + name, Reason: fmt.Sprintf("is the signature header %s (compared ignoring case): the receiver would get both", sig)}
+			return &fielderr.Error{Field: "headers." + name, Reason: fmt.Sprintf("is the signature header %s (compared ignoring case): the receiver would get both", sig)}
 		case !customAllowed(name, sig):
-			return &subjects.FieldError{Field: "headers." + name, Reason: "is set by quaycast or its HTTP client and cannot be overridden"}
+			return &fielderr.Error{Field: "headers." + name, Reason: "is set by quaycast or its HTTP client and cannot be overridden"}
 		}
 	}
 	if name := ep.Signing.HeaderName; name != "" {
 		lower := strings.ToLower(name)
 		if writtenNames()[lower] || reservedPrefix(lower) || slices.ContainsFunc(clientHeaders, func(c string) bool { return strings.EqualFold(c, name) }) {
-			return &subjects.FieldError{Field: "signing.header_name", Reason: fmt.Sprintf("%s is set by quaycast or its HTTP client: choose another header for the signature", name)}
+			return &fielderr.Error{Field: "signing.header_name", Reason: fmt.Sprintf("%s is set by quaycast or its HTTP client: choose another header for the signature", name)}
 		}
 	}
 	return nil

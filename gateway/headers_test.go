@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/quaycast/quaycast/consumer"
-	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 func TestCheckHeaders(t *testing.T) {
@@ -57,9 +57,9 @@ func TestCheckHeaders(t *testing.T) {
 				}
 				return
 			}
-			var fe *subjects.FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field != tc.wantField || fe.Reason == "" {
-				t.Fatalf("checkHeaders() = %v, want a FieldError naming %s", err, tc.wantField)
+				t.Fatalf("checkHeaders() = %v, want a field error naming %s", err, tc.wantField)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 )
 
@@ -158,4 +159,28 @@ func (m *metrics) countDegraded(degraded func() []string) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "quaycast_endpoints_degraded", Help: "Endpoints whose consumer could not be created or updated on this gateway (retried until they converge; listed by /readyz).",
 	}, func() float64 { return float64(len(degraded())) }))
+}
+
+// countCluster exports this gateway's membership: what it owns, how many members it sees, whether
+// its lease is held, and how often it lost it.
+func (m *metrics) countCluster(s *cluster.Supervisor) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "quaycast_cluster_endpoints_owned", Help: "Endpoints this gateway delivers to.",
+		}, func() float64 { return float64(s.Owned()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "quaycast_cluster_members", Help: "Live gateways this one sees in the cluster, itself included.",
+		}, func() float64 { return float64(len(s.Members())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "quaycast_cluster_lease_held", Help: "1 while this gateway's lease is valid (it may post), 0 otherwise.",
+		}, func() float64 {
+			if s.Held() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "quaycast_cluster_fences_total", Help: "Times this gateway lost its lease and stopped every endpoint.",
+		}, func() float64 { return float64(s.Fences()) }),
+	)
 }

@@ -19,10 +19,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // secretKey is the key that seals endpoint secrets and binds tokens and publisher records: the
@@ -32,7 +33,7 @@ import (
 func (g *Gateway) secretKey() (*seal.Key, error) {
 	raw, err := g.cfg.SecretKeyBytes()
 	if err != nil {
-		return nil, &config.FieldError{Field: "secret-key", Reason: err.Error()}
+		return nil, fielderr.Flag("secret-key", err.Error())
 	}
 	if raw == nil && g.cfg.NATSURL == "" {
 		path := natsauth.Path(g.cfg.DataDir, natsauth.KeyFile)
@@ -52,15 +53,15 @@ func (g *Gateway) secretKey() (*seal.Key, error) {
 
 // checkKey refuses a key that opens none of the sealed secrets in the registry, and then seals
 // what an earlier release stored in the clear and binds its API tokens, in place.
-func (g *Gateway) checkKey(ctx context.Context, js jetstream.JetStream, reg *consumer.Registry, tokens *consumer.Tokens) error {
+func (g *Gateway) checkKey(ctx context.Context, js jetstream.JetStream, reg *consumer.Registry, toks *tokens.Store) error {
 	if err := reg.CheckKey(ctx); err != nil {
-		return &config.FieldError{Field: "secret-key", Reason: err.Error()}
+		return fielderr.Flag("secret-key", err.Error())
 	}
 	sealed, err := reg.SealAll(ctx, js)
 	if err != nil {
 		return err
 	}
-	bound, err := tokens.BindAll(ctx)
+	bound, err := toks.BindAll(ctx)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, s
 	if g.cfg.NATSTLSCert != "" {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: g.cfg.NATSTLSCert, KeyFile: g.cfg.NATSTLSKey, Timeout: 2})
 		if err != nil {
-			return nil, nil, &config.FieldError{Field: "nats-tls-cert", Reason: err.Error()}
+			return nil, nil, fielderr.Flag("nats-tls-cert", err.Error())
 		}
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, 2
 	} else if !loopbackHost(host) {
@@ -205,7 +206,7 @@ func lockDataDir(dir string) (*os.File, error) {
 			return nil, fmt.Errorf("lock data dir %s: %w", dir, err)
 		case time.Now().After(deadline):
 			f.Close()
-			return nil, &config.FieldError{Field: "data-dir", Reason: dir + " is in use by another quaycast (two gateways must not share a JetStream store): stop it, or give this one a data dir of its own"}
+			return nil, fielderr.Flag("data-dir", dir+" is in use by another quaycast (two gateways must not share a JetStream store): stop it, or give this one a data dir of its own")
 		}
 	}
 }
@@ -249,7 +250,7 @@ func listenError(flag string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
 		reason += " (another process — a second quaycast? — uses this port: stop it, or choose another address with --" + flag + "; two gateways need a --data-dir each)"
 	}
-	return &config.FieldError{Field: flag, Reason: reason}
+	return fielderr.Flag(flag, reason)
 }
 
 func loopbackHost(host string) bool {
@@ -267,7 +268,7 @@ func (g *Gateway) serverTLS() (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(g.cfg.TLSCert, g.cfg.TLSKey)
 	if err != nil {
-		return nil, &config.FieldError{Field: "tls-cert", Reason: err.Error()}
+		return nil, fielderr.Flag("tls-cert", err.Error())
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -44,7 +45,7 @@ func NewEventMsg(env subjects.Envelope, raw []byte) *nats.Msg {
 
 // PublishEvents validates every event, then publishes them in order and returns only once
 // JetStream has stored each (or recognised it as a duplicate). Nothing is published if one is
-// invalid: the error is a *subjects.FieldError, its Field prefixed with "[i]." when there are
+// invalid: the error is a *fielderr.Error, its Field prefixed with "[i]." when there are
 // several events. A batch is stored as an in-order prefix: each event is published once the one
 // before it is stored, so when one fails (a full stream) none after it is stored, and a client
 // that publishes again the events not stored keeps their order. The results then say, per event,
@@ -54,9 +55,9 @@ func PublishEvents(ctx context.Context, js jetstream.JetStream, raws [][]byte) (
 	for i, raw := range raws {
 		env, err := subjects.ParseEnvelope(raw)
 		if err != nil {
-			var fe *subjects.FieldError
+			var fe *fielderr.Error
 			if len(raws) > 1 && errors.As(err, &fe) {
-				return nil, &subjects.FieldError{Field: fmt.Sprintf("[%d].%s", i, fe.Field), Reason: fe.Reason}
+				return nil, &fielderr.Error{Field: fmt.Sprintf("[%d].%s", i, fe.Field), Reason: fe.Reason}
 			}
 			return nil, err
 		}

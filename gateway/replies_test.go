@@ -14,9 +14,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -42,6 +44,9 @@ func newStreams(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 	if _, _, err := consumer.Setup(t.Context(), js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10}); err != nil {
 		t.Fatal(err)
 	}
+	if err := attempts.Setup(t.Context(), js, attempts.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	return nc, js
 }
 
@@ -49,7 +54,7 @@ func newReplyRig(t *testing.T, o SenderOptions) *replyRig {
 	t.Helper()
 	nc, js := newStreams(t)
 	rig := &replyRig{replies: make(chan *nats.Msg, 4)}
-	sub, err := nc.ChanSubscribe(consumer.ReplyPrefix+">", rig.replies)
+	sub, err := nc.ChanSubscribe(attempts.ReplyPrefix+">", rig.replies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,9 +181,9 @@ func TestReplyFlagsValidate(t *testing.T) {
 			c := config.Default()
 			tc.change(&c)
 			err := c.Validate()
-			var fe *config.FieldError
+			var fe *fielderr.Error
 			if tc.field == "" && err != nil || tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field) {
-				t.Errorf("Validate() = %v, want a FieldError for %q", err, tc.field)
+				t.Errorf("Validate() = %v, want a flag error for %q", err, tc.field)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
@@ -102,7 +103,7 @@ func TestEmbeddedNATSFailingFreesThePort(t *testing.T) {
 	cfg.Listen = freePort(t)
 	cfg.NATSListen = busy.Addr().String()
 	err = waitRun(t, runGateway(t, context.Background(), cfg))
-	var fe *config.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "nats-listen" {
 		t.Fatalf("Run = %v, want a --nats-listen error", err)
 	}

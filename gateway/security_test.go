@@ -28,6 +28,7 @@ import (
 	"github.com/quaycast/quaycast/gateway/tlstest"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // natsErrors collects the asynchronous errors of a connection (permission violations).
@@ -167,7 +168,7 @@ func TestPublisherMayOnlyPublishItsSource(t *testing.T) {
 	if _, err := stream.Consumer(ctx, ep.ID); err != nil {
 		t.Errorf("endpoint consumer: %v", err)
 	}
-	for bucket, key := range map[string]string{consumer.TokensBucket: "tok_00112233445566778899", natsauth.PublishersBucket: "pub_00112233445566778899"} {
+	for bucket, key := range map[string]string{tokens.Bucket: "tok_00112233445566778899", natsauth.PublishersBucket: "pub_00112233445566778899"} {
 		kv, err := ijs.KeyValue(ctx, bucket)
 		if err != nil {
 			t.Fatal(err)
@@ -266,12 +267,12 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 	hash := hex.EncodeToString(sum[:])
 
 	// A token record with every scope and a hash of the attacker's choice.
-	tokens, err := js.KeyValue(ctx, consumer.TokensBucket)
+	tokenKV, err := js.KeyValue(ctx, tokens.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged, _ := json.Marshal(map[string]any{"id": "tok_00112233445566778899", "name": "x", "scopes": []string{"endpoints:read", "endpoints:write"}, "created_at": time.Now(), "hash": hash})
-	if _, err := tokens.Put(ctx, "tok_00112233445566778899", forged); err != nil {
+	if _, err := tokenKV.Put(ctx, "tok_00112233445566778899", forged); err != nil {
 		t.Fatal(err)
 	}
 	attacker := asToken(g, "qct_00112233445566778899_"+secret)
@@ -285,12 +286,12 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 	if err := g.api.Do(ctx, "POST", "/v1/tokens", map[string]any{"name": "reader", "scopes": []string{"endpoints:read"}}, &real); err != nil {
 		t.Fatal(err)
 	}
-	entry, err := tokens.Get(ctx, real.ID)
+	entry, err := tokenKV.Get(ctx, real.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	widened := bytes.Replace(entry.Value(), []byte(`["endpoints:read"]`), []byte(`["endpoints:read","endpoints:delete"]`), 1)
-	if _, err := tokens.Put(ctx, real.ID, widened); err != nil {
+	if _, err := tokenKV.Put(ctx, real.ID, widened); err != nil {
 		t.Fatal(err)
 	}
 	edited := asToken(g, real.Token)

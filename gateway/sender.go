@@ -17,23 +17,26 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/defaults"
 )
 
-// SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field.
+// SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field
+// (package defaults, whose values the flags of the same name show).
 type SenderOptions struct {
-	Timeout          time.Duration        // one POST, connect to last byte of the reply: 10s
-	MaxResponseBytes int64                // of a reply read, kept and passed on (--max-reply-bytes): 64 KiB
-	MaxReplyMemory   int64                // replies held at once over all POSTs (--reply-memory): 32 MiB, at least MaxResponseBytes+1
+	Timeout          time.Duration        // one POST, connect to last byte of the reply (--delivery-timeout): defaults.DeliveryTimeout
+	MaxResponseBytes int64                // of a reply read, kept and passed on (--max-reply-bytes): defaults.MaxReplyBytes
+	MaxReplyMemory   int64                // replies held at once over all POSTs (--reply-memory): defaults.ReplyMemory, at least MaxResponseBytes+1
 	Breaker          BreakerOptions       // per endpoint
 	OnBreakerChange  func(BreakerEvent)   // called on every breaker transition; may be nil
-	Log              *consumer.AttemptLog // the delivery log; nil: none
+	Log              *attempts.Log // the delivery log; nil: none
 	LogFailuresOnly  bool                 // record only attempts not delivered (and test sends)
 	Replies          jetstream.JetStream  // where receivers' replies are published; nil: not passed on
 	OnAttempt        func(a *Attempt)     // called after every POST (metrics); may be nil
 	Targets          TargetPolicy         // which addresses may be dialled
-	MaxInFlight      int                  // POSTs in flight over all endpoints: 1024
+	MaxInFlight      int                  // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
 	OnLogDropped     func()               // called for each delivery-log record dropped; may be nil
 }
 
@@ -70,18 +73,18 @@ type endpointState struct {
 // NewSender builds a Sender.
 func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
+		o.Timeout = defaults.DeliveryTimeout
 	}
 	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = 64 << 10
+		o.MaxResponseBytes = defaults.MaxReplyBytes
 	}
 	if o.MaxReplyMemory <= 0 {
-		o.MaxReplyMemory = 32 << 20
+		o.MaxReplyMemory = defaults.ReplyMemory
 	}
 	o.MaxReplyMemory = max(o.MaxReplyMemory, o.MaxResponseBytes+1)
 	o.Breaker = o.Breaker.withDefaults()
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 1024
+		o.MaxInFlight = defaults.MaxInFlightTotal
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: o.Targets.control}
@@ -300,7 +303,7 @@ func (s *Sender) passOnReply(d *consumer.Delivery, a *Attempt, reply []byte) {
 	if s.o.Replies == nil {
 		return
 	}
-	err := consumer.PublishReply(s.o.Replies, d.Event.Source, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, reply)
+	err := attempts.PublishReply(s.o.Replies, d.Event.Source, d.Endpoint.ID, d.Event.Type, d.Event.Entity, d.Event.ID, reply)
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload):
 		a.ReplyError = fmt.Sprintf("reply of %d bytes is more than the NATS server's max payload (%d bytes) carries with quaycast's headers: lower --max-reply-bytes or raise max_payload", len(reply), s.o.Replies.Conn().MaxPayload())

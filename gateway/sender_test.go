@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/subjects"
@@ -386,7 +387,7 @@ func TestBreakerEventCountsFailures(t *testing.T) {
 func TestDroppedLogRecordsAreCountedEachAndSaidOnce(t *testing.T) {
 	t.Parallel()
 	nc, _ := newStreams(t)
-	attempts, err := consumer.NewAttemptLog(t.Context(), nc)
+	attemptLog, err := attempts.New(t.Context(), nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +400,7 @@ func TestDroppedLogRecordsAreCountedEachAndSaidOnce(t *testing.T) {
 	}
 	var logged bytes.Buffer
 	var dropped atomic.Int64
-	s := NewSender(zerolog.New(zerolog.SyncWriter(&logged)), SenderOptions{Log: attempts, Targets: targets, OnLogDropped: func() { dropped.Add(1) }})
+	s := NewSender(zerolog.New(zerolog.SyncWriter(&logged)), SenderOptions{Log: attemptLog, Targets: targets, OnLogDropped: func() { dropped.Add(1) }})
 	// The sender's own sampler with an hour for its minute, so that a slow machine cannot make it two.
 	s.droppedLog = s.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Hour})
 	ep := &consumer.Endpoint{ID: "ep_dropped", URL: rcv.URL, EventTypes: []string{"*"}, Enabled: true, Revision: 1,

@@ -12,10 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/natsauth"
 )
 
@@ -192,7 +192,7 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	noKey := cfg
 	noKey.SecretKey = ""
 	err = gateway.New(noKey, zerolog.New(zerolog.NewTestWriter(t))).Run(t.Context())
-	var fe *config.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "secret-key" {
 		t.Errorf("start with another key: %v, want an error naming --secret-key", err)
 	}

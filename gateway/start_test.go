@@ -6,9 +6,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // A gateway that cannot run says why at Start.
@@ -17,7 +17,7 @@ func TestStartFailsWithRunsError(t *testing.T) {
 	cfg := gatewaytest.Config(t)
 	cfg.MarksFlush = 0
 	stop, err := gateway.New(cfg, zerolog.New(zerolog.NewTestWriter(t))).Start(t.Context())
-	var fe *config.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "marks-flush" || stop != nil {
 		t.Errorf("Start: %v (stop %v), want the error naming --marks-flush", err, stop != nil)
 	}

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Target safety: quaycast POSTs to URLs that API callers choose, so without a check anyone with
@@ -111,7 +111,7 @@ func (p TargetPolicy) CheckURL(ctx context.Context, raw string) (warnings []stri
 	}
 	for _, a := range addrs {
 		if why := p.why(a); why != "" {
-			return nil, &subjects.FieldError{Field: "url", Reason: fmt.Sprintf("host %s resolves to %s, a %s address: refused unless allowed with --allow-target", host, a.Unmap(), why)}
+			return nil, &fielderr.Error{Field: "url", Reason: fmt.Sprintf("host %s resolves to %s, a %s address: refused unless allowed with --allow-target", host, a.Unmap(), why)}
 		}
 	}
 	return nil, nil
@@ -132,14 +132,14 @@ func (p TargetPolicy) checkStatic(raw string) (host string, resolve bool, err er
 		return "", false, nil // Endpoint.Validate reports it
 	}
 	if p.RequireHTTPS && u.Scheme != "https" {
-		return "", false, &subjects.FieldError{Field: "url", Reason: "must be https (--require-https)"}
+		return "", false, &fielderr.Error{Field: "url", Reason: "must be https (--require-https)"}
 	}
 	host = u.Hostname()
 	if host == "" {
 		return "", false, nil // Endpoint.Validate reports it
 	}
 	refuse := func(format string, args ...any) (string, bool, error) {
-		return host, false, &subjects.FieldError{Field: "url", Reason: fmt.Sprintf(format, args...)}
+		return host, false, &fielderr.Error{Field: "url", Reason: fmt.Sprintf(format, args...)}
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if why := p.why(a); why != "" {

@@ -14,9 +14,9 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
-	"github.com/quaycast/quaycast/subjects"
 )
 
 // Without an allow-list, URLs that reach the gateway's own networks are refused when saved, and —
@@ -113,9 +113,9 @@ func TestCheckURLRefusesEveryForm(t *testing.T) {
 			t.Parallel()
 			for _, u := range []string{"http://" + host + "/hook", "https://" + host + ":8443/hook"} {
 				warnings, err := p.CheckURL(t.Context(), u)
-				var fe *subjects.FieldError
+				var fe *fielderr.Error
 				if !errors.As(err, &fe) || fe.Field != "url" {
-					t.Errorf("%s (%s): CheckURL() = %v, warnings %v; want a FieldError on url", u, what, err, warnings)
+					t.Errorf("%s (%s): CheckURL() = %v, warnings %v; want a field error on url", u, what, err, warnings)
 				}
 			}
 		})

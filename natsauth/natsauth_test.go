@@ -6,6 +6,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/attempts"
+	"github.com/quaycast/quaycast/cluster"
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 var update = flag.Bool("update", false, "rewrite ../examples/nats-accounts.conf from ServerConfig")
@@ -39,7 +49,7 @@ func TestGatewayPermissionsCoverEveryStreamAndNothingElse(t *testing.T) {
 			}
 		}
 	}
-	for _, b := range buckets() {
+	for _, b := range buckets {
 		if !slices.Contains(p.Publish.Allow, "$KV."+b+".>") {
 			t.Errorf("missing $KV.%s.>", b)
 		}
@@ -51,6 +61,54 @@ func TestGatewayPermissionsCoverEveryStreamAndNothingElse(t *testing.T) {
 	}
 	if !slices.Equal(p.Subscribe.Allow, []string{"_INBOX.>"}) {
 		t.Errorf("subscribe %v, want only _INBOX.>", p.Subscribe.Allow)
+	}
+}
+
+// The inventory the permissions are made from names every stream and bucket the packages that
+// keep records create, and nothing they do not (but the old marks bucket, only read to migrate it).
+func TestInventory(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := consumer.Setup(ctx, js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consumer.NewMarks(ctx, js, time.Hour, time.Second, 1, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	if err := attempts.Setup(ctx, js, attempts.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokens.New(ctx, js, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPublishers(ctx, js, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cluster.Setup(ctx, js, time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	var created []string
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		created = append(created, name)
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	listed := streamNames()
+	for _, name := range created {
+		if !slices.Contains(listed, name) {
+			t.Errorf("stream %s is created but not in the inventory: quaycast's NATS user may not use it", name)
+		}
+	}
+	for _, name := range listed {
+		if !slices.Contains(created, name) && name != "KV_"+consumer.LegacyMarksBucket {
+			t.Errorf("%s is in the inventory but no package creates it", name)
+		}
 	}
 }
 

@@ -6,8 +6,11 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/quaycast/quaycast/attempts"
+	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // What quaycast exports from its account to publishers' accounts: publishing events (a service,
@@ -15,22 +18,34 @@ import (
 // quaycast's own notices (streams).
 const (
 	EventsExport  = subjects.StreamSubjects // evt.>
-	RepliesExport = consumer.ReplyPrefix + ">"
+	RepliesExport = attempts.ReplyPrefix + ">"
 	SysExport     = "quaycast.sys.>"
 )
 
-// Streams and Buckets are everything quaycast keeps in JetStream: its own user's permissions are
-// made from these lists, so a stream or bucket added to consumer.Streams or consumer.Buckets is
-// covered, embedded or external.
+// streams and buckets are everything quaycast creates or reads in JetStream, named by the
+// packages that keep them: its own user's permissions are made from these lists, embedded or
+// external, so a stream or bucket any package adds must be listed here (TestInventory checks them
+// against a server set up by every package). The order is the accounts block's, unchanged since
+// the records left package consumer. The old marks bucket is read once, to move it into
+// consumer.MarksStream.
+var (
+	streams = []string{
+		consumer.EventsStream, consumer.InvalidStream, consumer.DeadStream,
+		attempts.LogStream, attempts.RepliesStream,
+		consumer.MarksStream, consumer.ParkStream,
+	}
+	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket,
+		cluster.MembersBucket, cluster.OwnersBucket}
+)
+
+// streamNames are the streams, KV buckets' included.
 func streamNames() []string {
-	names := append([]string(nil), consumer.Streams...)
-	for _, b := range buckets() {
+	names := append([]string(nil), streams...)
+	for _, b := range buckets {
 		names = append(names, "KV_"+b)
 	}
 	return names
 }
-
-func buckets() []string { return append(append([]string(nil), consumer.Buckets...), PublishersBucket) }
 
 // GatewayPermissions are the least quaycast's own NATS user needs: the JetStream API of its own
 // streams and buckets only, its data subjects, and replies to its requests.
@@ -49,7 +64,7 @@ func GatewayPermissions() *server.Permissions {
 			"$JS.FC."+s+".>",               // flow control of ordered consumers (watches)
 		)
 	}
-	for _, b := range buckets() {
+	for _, b := range buckets {
 		pub = append(pub, "$KV."+b+".>")
 	}
 	pub = append(pub, subjects.StreamSubjects, subjects.ReplayStreamSubjects, "quaycast.>")
@@ -94,7 +109,7 @@ func repliesOf(source string) string {
 	if source == AllSources {
 		return RepliesExport
 	}
-	return consumer.ReplyPrefix + source + ".>"
+	return attempts.ReplyPrefix + source + ".>"
 }
 
 // ServerConfig is the accounts block an operator adds to an external nats-server's configuration:

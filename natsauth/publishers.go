@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -53,14 +54,14 @@ func (p *Publisher) fields() []string {
 // ValidatePublisher checks what a caller may choose: name and sources. Errors name the field.
 func ValidatePublisher(name string, sources []string) error {
 	if name == "" || len(name) > 128 {
-		return &subjects.FieldError{Field: "name", Reason: "is required, at most 128 bytes"}
+		return &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
 	}
 	if len(sources) == 0 || len(sources) > 64 {
-		return &subjects.FieldError{Field: "sources", Reason: `1 to 64 sources (subject tokens of [a-z0-9_-]), or "*" for all`}
+		return &fielderr.Error{Field: "sources", Reason: `1 to 64 sources (subject tokens of [a-z0-9_-]), or "*" for all`}
 	}
 	for i, s := range sources {
 		if s != AllSources && !subjects.ValidToken(s) {
-			return &subjects.FieldError{Field: "sources[" + strconv.Itoa(i) + "]", Reason: `must be 1-64 characters of [a-z0-9_-], or "*" for all`}
+			return &fielderr.Error{Field: "sources[" + strconv.Itoa(i) + "]", Reason: `must be 1-64 characters of [a-z0-9_-], or "*" for all`}
 		}
 	}
 	return nil

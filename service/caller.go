@@ -5,7 +5,7 @@ import (
 	"crypto/subtle"
 	"time"
 
-	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // Scopes of API tokens: the read, write and delete rights on webhook configuration the terminal
@@ -46,6 +46,7 @@ const (
 	OpCreatePublisher   Op = "create publisher"
 	OpListPublishers    Op = "list publishers"
 	OpRevokePublisher   Op = "revoke publisher"
+	OpViewCluster       Op = "view cluster"
 )
 
 var opScopes = map[Op]string{
@@ -67,6 +68,7 @@ var opScopes = map[Op]string{
 	OpCreatePublisher:   ScopeAdmin,
 	OpListPublishers:    ScopeAdmin,
 	OpRevokePublisher:   ScopeAdmin,
+	OpViewCluster:       ScopeEndpointsRead,
 }
 
 // Scope is the scope op needs; ScopeAdmin for an operation unknown here, which only the admin
@@ -81,7 +83,7 @@ func (op Op) Scope() string {
 // Caller is who asks: the admin, or the holder of an API token. The zero Caller may do nothing.
 type Caller struct {
 	admin bool
-	token *consumer.Token
+	token *tokens.Token
 }
 
 // Admin is the caller that may do everything: the admin token's holder, or anyone when the API
@@ -98,7 +100,7 @@ func (c Caller) may(scope string) bool {
 const tokenCacheTTL = 5 * time.Second
 
 type cachedToken struct {
-	token *consumer.Token
+	token *tokens.Token
 	until time.Time
 }
 

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // Each operation is allowed to exactly the callers holding its scope: the admin always, a token
@@ -23,10 +23,10 @@ func TestCheckByScope(t *testing.T) {
 				t.Errorf("admin: %v, want allowed", err)
 			}
 			others := slices.DeleteFunc(slices.Clone(Scopes), func(sc string) bool { return sc == scope })
-			if err := s.Check(Caller{token: &consumer.Token{Scopes: others}}, op); !errors.As(err, &fb) {
+			if err := s.Check(Caller{token: &tokens.Token{Scopes: others}}, op); !errors.As(err, &fb) {
 				t.Errorf("token with every other scope: %v, want forbidden", err)
 			}
-			err := s.Check(Caller{token: &consumer.Token{Scopes: []string{scope}}}, op)
+			err := s.Check(Caller{token: &tokens.Token{Scopes: []string{scope}}}, op)
 			if scope == ScopeAdmin && !errors.As(err, &fb) {
 				t.Errorf("token claiming the admin scope: %v, want forbidden", err)
 			}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/nats-io/nuid"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -79,7 +81,7 @@ func (s *Service) TestSend(ctx context.Context, c Caller, id string, in TestInpu
 		return nil, err
 	}
 	if !subjects.Matches(ep.EventTypes, in.Type) {
-		return nil, &subjects.FieldError{Field: "type", Reason: "the endpoint does not subscribe to " + in.Type}
+		return nil, &fielderr.Error{Field: "type", Reason: "the endpoint does not subscribe to " + in.Type}
 	}
 	body, err := json.Marshal(env)
 	if err != nil {
@@ -97,7 +99,7 @@ func (s *Service) EndpointDeliveries(ctx context.Context, c Caller, id string, f
 	if err != nil {
 		return nil, err
 	}
-	return s.deliveries(ctx, consumer.AttemptQuery{EndpointID: ep.ID}, f)
+	return s.deliveries(ctx, attempts.Query{EndpointID: ep.ID}, f)
 }
 
 // EventDeliveries pages through the delivery log of one event, across endpoints.
@@ -106,12 +108,12 @@ func (s *Service) EventDeliveries(ctx context.Context, c Caller, eventID string,
 		return nil, err
 	}
 	if eventID == "" || len(eventID) > subjects.MaxIDBytes || strings.ContainsAny(eventID, " \t\r\n") {
-		return nil, &subjects.FieldError{Field: "id", Reason: "is not an event id"}
+		return nil, &fielderr.Error{Field: "id", Reason: "is not an event id"}
 	}
-	return s.deliveries(ctx, consumer.AttemptQuery{EventID: eventID}, f)
+	return s.deliveries(ctx, attempts.Query{EventID: eventID}, f)
 }
 
-func (s *Service) deliveries(ctx context.Context, q consumer.AttemptQuery, f DeliveryFilter) (*DeliveryPage, error) {
+func (s *Service) deliveries(ctx context.Context, q attempts.Query, f DeliveryFilter) (*DeliveryPage, error) {
 	var err error
 	if q.Limit, q.After, err = f.parse(); err != nil {
 		return nil, err
@@ -123,7 +125,7 @@ func (s *Service) deliveries(ctx context.Context, q consumer.AttemptQuery, f Del
 		if tf.value != "" {
 			t, err := time.Parse(time.RFC3339Nano, tf.value)
 			if err != nil {
-				return nil, &subjects.FieldError{Field: tf.name, Reason: "must be an RFC 3339 time"}
+				return nil, &fielderr.Error{Field: tf.name, Reason: "must be an RFC 3339 time"}
 			}
 			*tf.into = t
 		}
@@ -131,7 +133,7 @@ func (s *Service) deliveries(ctx context.Context, q consumer.AttemptQuery, f Del
 	if f.Status != "" {
 		match, ok := statusFilter(f.Status)
 		if !ok {
-			return nil, &subjects.FieldError{Field: "status", Reason: "must be delivered, failed or an HTTP status code"}
+			return nil, &fielderr.Error{Field: "status", Reason: "must be delivered, failed or an HTTP status code"}
 		}
 		q.Match = match
 	}
@@ -223,14 +225,14 @@ func (p Page) parse() (limit int, after uint64, err error) {
 	if p.Limit != "" {
 		n, err := strconv.Atoi(p.Limit)
 		if err != nil || n < 1 || n > 1000 {
-			return 0, 0, &subjects.FieldError{Field: "limit", Reason: "must be a number from 1 to 1000"}
+			return 0, 0, &fielderr.Error{Field: "limit", Reason: "must be a number from 1 to 1000"}
 		}
 		limit = n
 	}
 	if p.After != "" {
 		n, err := strconv.ParseUint(p.After, 10, 64)
 		if err != nil {
-			return 0, 0, &subjects.FieldError{Field: "after", Reason: "must be a cursor from a previous page"}
+			return 0, 0, &fielderr.Error{Field: "after", Reason: "must be a cursor from a previous page"}
 		}
 		after = n
 	}

@@ -3,11 +3,12 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/quaycast/quaycast/cluster"
 	"time"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
-	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // EndpointInput is an endpoint's definition as an operator gives it. On create, nil fields take
@@ -43,7 +44,8 @@ type Endpoint struct {
 // EndpointDetail is one endpoint read alone, with its delivery on this gateway.
 type EndpointDetail struct {
 	Endpoint
-	State       string // consumer.StateDelivering, StateDegraded or StateStopped
+	State       string          // consumer.StateDelivering, StateDegraded or StateStopped; StateElsewhere
+	Owner       *cluster.Member // the gateway delivering to it, when clustered
 	Stuck       consumer.Stuck
 	Breaker     BreakerStatus
 	DeadLetters uint64
@@ -113,6 +115,7 @@ func (s *Service) Endpoint(ctx context.Context, c Caller, id string) (*EndpointD
 		return nil, err
 	}
 	d := EndpointDetail{Endpoint: s.endpoint(ep), State: s.d.States.State(ep.ID), Stuck: s.d.States.Stuck(ep.ID)}
+	d.Owner, d.State = s.owner(ep.ID, d.State)
 	d.Breaker, _ = s.d.Sender.Breaker(ep.ID)
 	if d.DeadLetters, err = s.d.DeadLetters.Count(ctx, ep.ID); err != nil {
 		return nil, err
@@ -128,7 +131,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 		return nil, err
 	}
 	if in.Secret != nil {
-		return nil, &subjects.FieldError{Field: "secret", Reason: "cannot be changed here; rotate the secret instead"}
+		return nil, &fielderr.Error{Field: "secret", Reason: "cannot be changed here; rotate the secret instead"}
 	}
 	enabling := in.Enabled != nil && *in.Enabled
 	checked := in.URL
@@ -160,7 +163,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 		}
 		if in.Signing != nil { // the secret must suit the new profile
 			if err := checkSecret(e.Signing, e.Secret.Reveal()); err != nil {
-				return &subjects.FieldError{Field: "signing.profile", Reason: "the endpoint's secret does not suit this profile: rotate it with a new secret in the same request's profile first"}
+				return &fielderr.Error{Field: "signing.profile", Reason: "the endpoint's secret does not suit this profile: rotate it with a new secret in the same request's profile first"}
 			}
 		}
 		return nil
@@ -196,7 +199,7 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, id string, in Rota
 	if in.Grace != "" {
 		d, err := time.ParseDuration(in.Grace)
 		if err != nil || d < 0 || d > 30*24*time.Hour {
-			return nil, &subjects.FieldError{Field: "grace", Reason: "must be a duration from 0s to 720h, e.g. 24h"}
+			return nil, &fielderr.Error{Field: "grace", Reason: "must be a duration from 0s to 720h, e.g. 24h"}
 		}
 		grace = d
 	}
@@ -231,7 +234,7 @@ func (s *Service) get(ctx context.Context, id string) (*consumer.Endpoint, error
 // endpoint is e as an operator sees it, flagged if its URL would be refused now.
 func (s *Service) endpoint(e *consumer.Endpoint) Endpoint {
 	v := Endpoint{Endpoint: e}
-	var fe *subjects.FieldError
+	var fe *fielderr.Error
 	if err := s.d.Rules.CheckStatic(e.URL); errors.As(err, &fe) {
 		v.TargetError = fe.Reason
 	}
@@ -250,11 +253,11 @@ func (s *Service) validate(e *consumer.Endpoint) error {
 // enablingURL says, of a refused URL the request did not change, that it must change before the
 // endpoint is enabled.
 func enablingURL(err error, unchanged bool) error {
-	var fe *subjects.FieldError
+	var fe *fielderr.Error
 	if !unchanged || !errors.As(err, &fe) {
 		return err
 	}
-	return &subjects.FieldError{Field: fe.Field, Reason: fe.Reason + "; change the url to enable the endpoint"}
+	return &fielderr.Error{Field: fe.Field, Reason: fe.Reason + "; change the url to enable the endpoint"}
 }
 
 func (in EndpointInput) apply(e *consumer.Endpoint) error {
@@ -293,7 +296,7 @@ func (in EndpointInput) apply(e *consumer.Endpoint) error {
 func (in *SigningInput) signing() (consumer.Signing, error) {
 	p, err := signature.ParseProfile(in.Profile)
 	if err != nil {
-		return consumer.Signing{}, &subjects.FieldError{Field: "signing.profile", Reason: "must be standard, hub or hex"}
+		return consumer.Signing{}, &fielderr.Error{Field: "signing.profile", Reason: "must be standard, hub or hex"}
 	}
 	s := consumer.Signing{Profile: string(p), HeaderName: in.HeaderName}
 	switch in.HexCase {
@@ -301,14 +304,14 @@ func (in *SigningInput) signing() (consumer.Signing, error) {
 	case "upper":
 		s.HexUpper = true
 	default:
-		return s, &subjects.FieldError{Field: "signing.hex_case", Reason: "must be lower or upper"}
+		return s, &fielderr.Error{Field: "signing.hex_case", Reason: "must be lower or upper"}
 	}
 	if err := p.ValidateOptions(signatureOptions(s)); err != nil {
 		field := "signing.header_name"
 		if in.HexCase != "" && p != signature.Hex {
 			field = "signing.hex_case"
 		}
-		return s, &subjects.FieldError{Field: field, Reason: err.Error()}
+		return s, &fielderr.Error{Field: field, Reason: err.Error()}
 	}
 	return s, nil
 }
@@ -323,7 +326,7 @@ func signatureOptions(s consumer.Signing) signature.Options {
 func checkSecret(s consumer.Signing, secret string) error {
 	p, _ := signature.ParseProfile(s.Profile)
 	if _, err := signature.ParseKey(p, secret); err != nil {
-		return &subjects.FieldError{Field: "secret", Reason: err.Error()}
+		return &fielderr.Error{Field: "secret", Reason: err.Error()}
 	}
 	return nil
 }

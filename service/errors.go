@@ -3,7 +3,7 @@ package service
 import (
 	"errors"
 
-	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // NotFoundError is an id that names nothing of its kind.
@@ -31,7 +31,7 @@ func (e *ConflictError) Error() string { return e.Reason }
 var ErrNoToken = errors.New("no API token")
 
 // ErrBadToken is a token that is malformed, unknown, revoked or wrong.
-var ErrBadToken = consumer.ErrBadToken
+var ErrBadToken = tokens.ErrInvalid
 
 // notFound turns a store's not-found error into a NotFoundError of kind; other errors pass.
 func notFound(err error, kind string, storeErr error) error {

@@ -8,8 +8,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // Sender is the delivery side the service drives: the gateway's sender.
@@ -55,13 +57,14 @@ type BreakerStatus struct {
 type Deps struct {
 	Registry    *consumer.Registry
 	DeadLetters *consumer.DeadLetters
-	Attempts    *consumer.AttemptLog
-	Tokens      *consumer.Tokens
+	Attempts    *attempts.Log
+	Tokens      *tokens.Store
 	Publishers  *natsauth.Publishers
 	NATSAuth    *natsauth.Embedded
 	Sender      Sender
 	Rules       Rules
 	States      States
+	Cluster     Cluster // nil unless clustered
 	AdminToken  string
 	Log         zerolog.Logger
 }

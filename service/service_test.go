@@ -12,12 +12,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 const adminToken = "admin-0123456789abcdef"
@@ -53,7 +56,7 @@ type rules struct{ gateway.TargetPolicy }
 
 func (rules) CheckHeaders(ep *consumer.Endpoint) error {
 	if _, ok := ep.Headers["X-Sender-Owned"]; ok {
-		return &subjects.FieldError{Field: "headers.X-Sender-Owned", Reason: "is set by the sender"}
+		return &fielderr.Error{Field: "headers.X-Sender-Owned", Reason: "is set by the sender"}
 	}
 	return nil
 }
@@ -88,7 +91,7 @@ func newRig(t *testing.T, admin string, external bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := consumer.NewTokens(ctx, js, 1, nil)
+	toks, err := tokens.New(ctx, js, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +99,16 @@ func newRig(t *testing.T, admin string, external bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	attempts, err := consumer.NewAttemptLog(ctx, nc)
+	if err := attempts.Setup(ctx, js, attempts.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	attemptLog, err := attempts.New(ctx, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	d := service.Deps{
-		Registry: reg, DeadLetters: dead, Attempts: attempts, Tokens: tokens,
+		Registry: reg, DeadLetters: dead, Attempts: attemptLog, Tokens: toks,
 		Sender: &testSender{}, Rules: rules{}, States: states{}, AdminToken: admin, Log: log,
 	}
 	if !external {
@@ -152,9 +158,9 @@ func wantForbidden(t *testing.T, err error, scope string) {
 
 func wantField(t *testing.T, err error, field string) {
 	t.Helper()
-	var fe *subjects.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != field {
-		t.Errorf("got %v, want a FieldError naming %s", err, field)
+		t.Errorf("got %v, want a field error naming %s", err, field)
 	}
 }
 
@@ -378,9 +384,9 @@ func TestEndpointValidation(t *testing.T) {
 		t.Errorf("listed %+v, want the loopback URL flagged with a target error", list)
 	}
 	_, err = r.svc.PatchEndpoint(ctx, admin, saved.ID, service.EndpointInput{Enabled: ptr(true)})
-	var fe *subjects.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "url" || !strings.Contains(fe.Reason, "change the url to enable the endpoint") {
-		t.Errorf("enabling an endpoint with a refused URL: %v, want a FieldError asking for a new url", err)
+		t.Errorf("enabling an endpoint with a refused URL: %v, want a field error asking for a new url", err)
 	}
 }
 

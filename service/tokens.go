@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/quaycast/quaycast/consumer"
-	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // TokenInput is a new API token: a name for people and the scopes it grants.
@@ -17,26 +17,26 @@ type TokenInput struct {
 }
 
 // CreateToken stores a new API token and returns it with its secret — shown this once.
-func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (secret string, t *consumer.Token, err error) {
+func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (secret string, t *tokens.Token, err error) {
 	if err := s.Check(c, OpCreateToken); err != nil {
 		return "", nil, err
 	}
 	if in.Name == "" || len(in.Name) > 128 {
-		return "", nil, &subjects.FieldError{Field: "name", Reason: "is required, at most 128 bytes"}
+		return "", nil, &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
 	}
 	if len(in.Scopes) == 0 {
-		return "", nil, &subjects.FieldError{Field: "scopes", Reason: "at least one of " + strings.Join(Scopes, ", ")}
+		return "", nil, &fielderr.Error{Field: "scopes", Reason: "at least one of " + strings.Join(Scopes, ", ")}
 	}
 	for i, sc := range in.Scopes {
 		if !slices.Contains(Scopes, sc) {
-			return "", nil, &subjects.FieldError{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + quoteShort(sc) + "; one of " + strings.Join(Scopes, ", ")}
+			return "", nil, &fielderr.Error{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + quoteShort(sc) + "; one of " + strings.Join(Scopes, ", ")}
 		}
 	}
 	return s.d.Tokens.Create(ctx, in.Name, in.Scopes)
 }
 
 // Tokens lists the API tokens (never their secrets).
-func (s *Service) Tokens(ctx context.Context, c Caller) ([]*consumer.Token, error) {
+func (s *Service) Tokens(ctx context.Context, c Caller) ([]*tokens.Token, error) {
 	if err := s.Check(c, OpListTokens); err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *Service) RevokeToken(ctx context.Context, c Caller, id string) error {
 		return &NotFoundError{Kind: "token"}
 	}
 	if err := s.d.Tokens.Revoke(ctx, id); err != nil {
-		return notFound(err, "token", consumer.ErrNotFound)
+		return notFound(err, "token", tokens.ErrNotFound)
 	}
 	s.mu.Lock()
 	clear(s.cache) // revoked here: effective here at once

@@ -59,7 +59,7 @@
 //   - data: a JSON object, the event's own payload.
 //
 // Other top-level fields are allowed and passed through untouched; a key may
-// not appear twice. ParseEnvelope and Envelope.Validate report a *FieldError
+// not appear twice. ParseEnvelope and Envelope.Validate report a *fielderr.Error
 // naming the JSON field ("body" for the message as a whole).
 //
 // # Selectors

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Envelope limits, in bytes.
@@ -36,21 +38,21 @@ var envelopeFields = [...]string{"id", "type", "source", "entity", "occurred_at"
 // object, that no top-level key appears twice, the JSON kind of each field,
 // and then what Validate checks. Keys match exactly (case-sensitive), as
 // receivers in other languages read them; unknown extra top-level fields are
-// allowed. Every error is a *FieldError: Field "body" for the message as a
+// allowed. Every error is a *fielderr.Error: Field "body" for the message as a
 // whole, otherwise the JSON field name. The first bad field, in the order id,
 // type, source, entity, occurred_at, data, is reported.
 func ParseEnvelope(b []byte) (Envelope, error) {
 	if len(b) > MaxEventBytes {
-		return Envelope{}, &FieldError{Field: "body", Reason: fmt.Sprintf("%d bytes exceeds the limit of %d", len(b), MaxEventBytes)}
+		return Envelope{}, &fielderr.Error{Field: "body", Reason: fmt.Sprintf("%d bytes exceeds the limit of %d", len(b), MaxEventBytes)}
 	}
 	if !utf8.Valid(b) {
-		return Envelope{}, &FieldError{Field: "body", Reason: "not valid UTF-8"}
+		return Envelope{}, &fielderr.Error{Field: "body", Reason: "not valid UTF-8"}
 	}
 	if !json.Valid(b) {
-		return Envelope{}, &FieldError{Field: "body", Reason: "not valid JSON"}
+		return Envelope{}, &fielderr.Error{Field: "body", Reason: "not valid JSON"}
 	}
 	if !isObject(b) {
-		return Envelope{}, &FieldError{Field: "body", Reason: "not a JSON object"}
+		return Envelope{}, &fielderr.Error{Field: "body", Reason: "not a JSON object"}
 	}
 	raw, err := topLevel(b)
 	if err != nil {
@@ -61,17 +63,17 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 	for _, f := range envelopeFields {
 		v, ok := raw[f]
 		if !ok || string(v) == "null" {
-			return Envelope{}, &FieldError{Field: f, Reason: "is required"}
+			return Envelope{}, &fielderr.Error{Field: f, Reason: "is required"}
 		}
 		switch f {
 		case "id", "type", "source", "entity":
 			var s string
 			if v[0] != '"' || json.Unmarshal(v, &s) != nil {
-				return Envelope{}, &FieldError{Field: f, Reason: "must be a string"}
+				return Envelope{}, &fielderr.Error{Field: f, Reason: "must be a string"}
 			}
 			if unpairedSurrogate(v) {
 				// encoding/json turns it into U+FFFD; a receiver's parser may not.
-				return Envelope{}, &FieldError{Field: f, Reason: `has a \u escape of an unpaired UTF-16 surrogate`}
+				return Envelope{}, &fielderr.Error{Field: f, Reason: `has a \u escape of an unpaired UTF-16 surrogate`}
 			}
 			switch f {
 			case "id":
@@ -85,13 +87,13 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 			}
 		case "occurred_at":
 			if v[0] != '"' || e.OccurredAt.UnmarshalJSON(v) != nil {
-				return Envelope{}, &FieldError{Field: f, Reason: "must be an RFC 3339 timestamp, e.g. \"2026-03-01T14:05:09Z\""}
+				return Envelope{}, &fielderr.Error{Field: f, Reason: "must be an RFC 3339 timestamp, e.g. \"2026-03-01T14:05:09Z\""}
 			}
 		case "data":
 			e.Data = v
 		}
 		if reason := e.fieldReason(f); reason != "" {
-			return Envelope{}, &FieldError{Field: f, Reason: reason}
+			return Envelope{}, &fielderr.Error{Field: f, Reason: reason}
 		}
 	}
 	return e, nil
@@ -105,7 +107,7 @@ func topLevel(b []byte) (map[string]json.RawMessage, error) {
 	raw := make(map[string]json.RawMessage, len(envelopeFields)+2)
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, &FieldError{Field: "body", Reason: "not a JSON object"}
+		return nil, &fielderr.Error{Field: "body", Reason: "not a JSON object"}
 	}
 	i = skipSpace(b, i+1)
 	for i < len(b) && b[i] != '}' {
@@ -113,7 +115,7 @@ func topLevel(b []byte) (map[string]json.RawMessage, error) {
 		key := string(b[i+1 : end-1])
 		if bytes.IndexByte(b[i:end], '\\') >= 0 { // an escaped key: decode it properly
 			if err := json.Unmarshal(b[i:end], &key); err != nil {
-				return nil, &FieldError{Field: "body", Reason: "not valid JSON"}
+				return nil, &fielderr.Error{Field: "body", Reason: "not valid JSON"}
 			}
 		}
 		i = skipSpace(b, end)
@@ -121,9 +123,9 @@ func topLevel(b []byte) (map[string]json.RawMessage, error) {
 		vEnd := valueEnd(b, i)
 		if _, dup := raw[key]; dup {
 			if isEnvelopeField(key) {
-				return nil, &FieldError{Field: key, Reason: "appears more than once"}
+				return nil, &fielderr.Error{Field: key, Reason: "appears more than once"}
 			}
-			return nil, &FieldError{Field: "body", Reason: fmt.Sprintf("key %s appears more than once", quote(key))}
+			return nil, &fielderr.Error{Field: "body", Reason: fmt.Sprintf("key %s appears more than once", quote(key))}
 		}
 		raw[key] = json.RawMessage(bytes.Clone(b[i:vEnd]))
 		i = skipSpace(b, vEnd)
@@ -245,12 +247,12 @@ func isObject(b []byte) bool {
 }
 
 // Validate checks every field of an envelope built in code, in the order id,
-// type, source, entity, occurred_at, data, and returns a *FieldError naming the
+// type, source, entity, occurred_at, data, and returns a *fielderr.Error naming the
 // JSON field of the first bad one. A zero OccurredAt counts as missing.
 func (e Envelope) Validate() error {
 	for _, f := range envelopeFields {
 		if reason := e.fieldReason(f); reason != "" {
-			return &FieldError{Field: f, Reason: reason}
+			return &fielderr.Error{Field: f, Reason: reason}
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // FuzzTokenCodec: EncodeToken always yields one valid subject token, and
@@ -84,7 +86,7 @@ func FuzzParse(f *testing.F) {
 }
 
 // FuzzParseEnvelope: ParseEnvelope never panics; what it accepts validates,
-// has a subject Parse accepts, and it returns only *FieldError.
+// has a subject Parse accepts, and it returns only *fielderr.Error.
 func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"id":"e1","type":"cargo_gated_in","source":"tos","entity":"MSCU1234567","occurred_at":"2026-03-01T14:05:09Z","data":{}}`))
 	f.Add([]byte(`{"id":"e1","type":"load_plan_saved","source":"cargo-planner","entity":"plan 7","occurred_at":"2026-03-01T14:05:09.5+01:00","data":{"a":[1,{"b":null}]},"x":1}`))
@@ -99,9 +101,9 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseEnvelope(b)
 		if err != nil {
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field == "" || fe.Reason == "" {
-				t.Fatalf("ParseEnvelope error %v (%T) is not a *FieldError with field and reason", err, err)
+				t.Fatalf("ParseEnvelope error %v (%T) is not a *fielderr.Error with field and reason", err, err)
 			}
 			return
 		}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Selector forms, besides an exact type name.
@@ -17,16 +19,16 @@ const (
 
 // ValidateSelectors checks an endpoint's event_types: at least one selector,
 // and every selector an exact type name, "group:<group>" of a known group, or
-// "*". Duplicates are allowed. The error is a *FieldError with Field
+// "*". Duplicates are allowed. The error is a *fielderr.Error with Field
 // "event_types" for an empty list, or "event_types[i]" for the first bad
 // selector, with a reason naming the bad value.
 func ValidateSelectors(sel []string) error {
 	if len(sel) == 0 {
-		return &FieldError{Field: "event_types", Reason: "at least one event type is required"}
+		return &fielderr.Error{Field: "event_types", Reason: "at least one event type is required"}
 	}
 	for i, s := range sel {
 		if reason := selectorReason(s); reason != "" {
-			return &FieldError{Field: "event_types[" + strconv.Itoa(i) + "]", Reason: reason}
+			return &fielderr.Error{Field: "event_types[" + strconv.Itoa(i) + "]", Reason: reason}
 		}
 	}
 	return nil

@@ -11,7 +11,7 @@ func TestValidateSelectors(t *testing.T) {
 	tests := []struct {
 		name       string
 		in         []string
-		wantField  string // non-empty: want a *FieldError on this field
+		wantField  string // non-empty: want a *fielderr.Error on this field
 		wantReason string // substring of the reason
 	}{
 		{name: "one type", in: []string{"cargo_gated_in"}},

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Subject grammar and the NATS headers an event carries.
@@ -45,14 +47,14 @@ func ValidToken(s string) bool {
 }
 
 // Subject returns the subject "evt.<source>.<type>" an event is published to.
-// It returns a *FieldError with Field "source" or "type" when a token is not
+// It returns a *fielderr.Error with Field "source" or "type" when a token is not
 // valid. It checks the grammar only: typ need not be in the catalogue.
 func Subject(source, typ string) (string, error) {
 	if reason := tokenReason(source); reason != "" {
-		return "", &FieldError{Field: "source", Reason: reason}
+		return "", &fielderr.Error{Field: "source", Reason: reason}
 	}
 	if reason := tokenReason(typ); reason != "" {
-		return "", &FieldError{Field: "type", Reason: reason}
+		return "", &fielderr.Error{Field: "type", Reason: reason}
 	}
 	return Prefix + "." + source + "." + typ, nil
 }

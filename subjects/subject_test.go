@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 func TestValidToken(t *testing.T) {
@@ -46,7 +48,7 @@ func TestSubject(t *testing.T) {
 		source    string
 		typ       string
 		want      string
-		wantField string // non-empty: want a *FieldError on this field
+		wantField string // non-empty: want a *fielderr.Error on this field
 	}{
 		{name: "tos event", source: "tos", typ: "cargo_gated_in", want: "evt.tos.cargo_gated_in"},
 		{name: "dashed source", source: "octopi-rtm", typ: "reefer_plugged_in", want: "evt.octopi-rtm.reefer_plugged_in"},
@@ -165,38 +167,18 @@ func TestParseErrorEchoIsBounded(t *testing.T) {
 	}
 }
 
-func TestFieldErrorMessage(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		in   *FieldError
-		want string
-	}{
-		{name: "field and reason", in: &FieldError{Field: "type", Reason: `unknown event type "foo"`}, want: `type: unknown event type "foo"`},
-		{name: "reason only", in: &FieldError{Reason: "is required"}, want: "is required"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := tt.in.Error(); got != tt.want {
-				t.Errorf("Error() = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-// assertField fails the test unless err is a *FieldError on field.
-func assertField(t *testing.T, err error, field string) *FieldError {
+// assertField fails the test unless err is a *fielderr.Error on field.
+func assertField(t *testing.T, err error, field string) *fielderr.Error {
 	t.Helper()
-	var fe *FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) {
-		t.Fatalf("error = %v (%T), want a *FieldError on %q", err, err, field)
+		t.Fatalf("error = %v (%T), want a *fielderr.Error on %q", err, err, field)
 	}
 	if fe.Field != field {
-		t.Fatalf("FieldError.Field = %q (%v), want %q", fe.Field, fe, field)
+		t.Fatalf("field = %q (%v), want %q", fe.Field, fe, field)
 	}
 	if fe.Reason == "" {
-		t.Fatalf("FieldError on %q has an empty reason", field)
+		t.Fatalf("the error on %q has an empty reason", field)
 	}
 	if r := fe.Reason; r != strings.ToLower(r[:1])+r[1:] || strings.Contains(r, "failed to") {
 		t.Errorf("reason %q: want lower case, no \"failed to\"", r)

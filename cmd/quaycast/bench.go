@@ -14,6 +14,7 @@ import (
 	"github.com/quaycast/quaycast/bench"
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 type benchCmd struct {
@@ -63,7 +64,7 @@ func (c *benchCmd) Run(ctx context.Context) error {
 	if c.Scenario != "" {
 		var err error
 		if file, err = os.ReadFile(c.Scenario); err != nil {
-			return &config.FieldError{Field: "scenario", Reason: err.Error()}
+			return fielderr.Flag("scenario", err.Error())
 		}
 	}
 	sc, err := bench.Resolve(c.Preset, file, bench.Overrides{
@@ -76,7 +77,7 @@ func (c *benchCmd) Run(ctx context.Context) error {
 	}
 	sc.GatewayArgs = append(sc.GatewayArgs, c.GatewayArg...)
 	if c.Timeout < time.Second {
-		return &config.FieldError{Field: "timeout", Reason: "must be at least 1s"}
+		return fielderr.Flag("timeout", "must be at least 1s")
 	}
 	o := bench.Options{
 		Scenario: sc, APIURL: c.API, NATSURL: c.NATSURL, GatewayLogLevel: c.GatewayLog,

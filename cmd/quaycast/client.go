@@ -18,13 +18,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
-	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
 
 type apiFlags struct {
-	API   string `name:"api" env:"QUAYCAST_API" default:"http://127.0.0.1:8080" help:"Base URL of the gateway's API."`
+	API   string `name:"api" env:"QUAYCAST_API" default:"http://${listen}" help:"Base URL of the gateway's API."`
 	Token string `name:"token" env:"QUAYCAST_TOKEN" help:"API token (or the admin token). Prefer the environment variable."`
 	CA    string `name:"api-ca" env:"QUAYCAST_API_CA" help:"PEM CA certificate(s) to verify an https API with (one served with --tls-cert by a private CA)." placeholder:"FILE"`
 }
@@ -284,11 +284,11 @@ func parseHeaders(flags []string) (map[string]string, error) {
 	for _, f := range flags {
 		name, value, ok := strings.Cut(f, "=")
 		if !ok || name == "" {
-			return nil, &config.FieldError{Field: "header", Reason: fmt.Sprintf("%q: want NAME=VALUE", f)}
+			return nil, fielderr.Flag("header", fmt.Sprintf("%q: want NAME=VALUE", f))
 		}
 		for have := range h {
 			if strings.EqualFold(have, name) {
-				return nil, &config.FieldError{Field: "header", Reason: fmt.Sprintf("%s given twice", name)}
+				return nil, fielderr.Flag("header", fmt.Sprintf("%s given twice", name))
 			}
 		}
 		h[name] = value
@@ -338,7 +338,7 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	}
 	switch {
 	case c.ClearHeaders && len(c.Header) > 0:
-		return nil, &config.FieldError{Field: "clear-headers", Reason: "cannot be used with --header"}
+		return nil, fielderr.Flag("clear-headers", "cannot be used with --header")
 	case c.ClearHeaders:
 		body["headers"] = map[string]string{}
 	case len(c.Header) > 0:

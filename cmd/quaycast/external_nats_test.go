@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/bench"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
@@ -128,7 +129,7 @@ func TestExternalNATSWithGeneratedAccounts(t *testing.T) {
 		repliesMu sync.Mutex
 		replies   = map[string]reply{} // by delivery (event) id
 	)
-	if _, err := pub.Subscribe(consumer.ReplyPrefix+source+".>", func(m *nats.Msg) {
+	if _, err := pub.Subscribe(attempts.ReplyPrefix+source+".>", func(m *nats.Msg) {
 		repliesMu.Lock()
 		replies[m.Header.Get("Quaycast-Delivery-Id")] = reply{m.Subject, string(m.Data)}
 		repliesMu.Unlock()
@@ -210,7 +211,7 @@ func TestExternalNATSWithGeneratedAccounts(t *testing.T) {
 	}
 	repliesMu.Lock()
 	for id, rep := range replies {
-		want := consumer.ReplyPrefix + source + "." + subjects.EncodeToken(loads.ep.id) + ".cargo_loaded." + subjects.EncodeToken(entities[id])
+		want := attempts.ReplyPrefix + source + "." + subjects.EncodeToken(loads.ep.id) + ".cargo_loaded." + subjects.EncodeToken(entities[id])
 		if rep.subject != want || rep.body != fmt.Sprintf(`{"received":%q}`, id) {
 			t.Errorf("reply to %q: subject %q body %s; want subject %q and the receiver's body", id, rep.subject, rep.body, want)
 		}

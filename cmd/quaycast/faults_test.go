@@ -64,7 +64,18 @@ type rigEndpoint struct {
 	accepted []time.Time
 	copies   map[string]int // event id -> accepted arrivals
 	srv      *http.Server
+	// With senderOf (cluster tests), every request's arrival and the process that sent it.
+	senderOf func(net.Conn) int
+	arrivals []arrival
 }
+
+// arrival is a request as a receiver saw it: when, and from which process (0: not tracked).
+type arrival struct {
+	at  time.Time
+	pid int
+}
+
+type senderKey struct{}
 
 // newRig has three endpoints behaving as behave, and publish sends faultEvents events.
 func newRig(t *testing.T, behave func(w http.ResponseWriter) bool) *rig {
@@ -92,6 +103,11 @@ func (r *rig) add(t *testing.T, name string, selectors []string, behave func(w h
 func (ep *rigEndpoint) serve(ln net.Listener, c *bench.Checker) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ep.requests.Add(1)
+		if pid, ok := req.Context().Value(senderKey{}).(int); ok {
+			ep.mu.Lock()
+			ep.arrivals = append(ep.arrivals, arrival{at: time.Now(), pid: pid})
+			ep.mu.Unlock()
+		}
 		if ep.behave != nil && !ep.behave(w) {
 			return
 		}
@@ -105,7 +121,15 @@ func (ep *rigEndpoint) serve(ln net.Listener, c *bench.Checker) {
 		ep.mu.Unlock()
 		c.Received(ep.name, id)
 		w.WriteHeader(http.StatusNoContent)
-	})}
+	}), ConnContext: func(ctx context.Context, conn net.Conn) context.Context {
+		ep.mu.Lock()
+		senderOf := ep.senderOf
+		ep.mu.Unlock()
+		if senderOf == nil {
+			return ctx
+		}
+		return context.WithValue(ctx, senderKey{}, senderOf(conn))
+	}}
 	ep.mu.Lock()
 	ep.srv = srv
 	ep.mu.Unlock()

@@ -1,6 +1,3 @@
-// Command quaycast runs the webhook gateway and talks to it: `quaycast serve`, `quaycast
-// endpoints ...`, `quaycast publish`, `quaycast events types`. It parses flags, builds the
-// logger, handles signals and maps errors to exit codes; the work is in the packages.
 package main
 
 import (
@@ -18,6 +15,7 @@ import (
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 type cli struct {
@@ -62,6 +60,8 @@ func newLogger(level, format string) zerolog.Logger {
 	if format == "console" || (format == "auto" || format == "") && isatty.IsTerminal(os.Stderr.Fd()) {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
 	} else {
+		// Milliseconds: a cluster's gateways log handovers a few milliseconds apart.
+		zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 		log = zerolog.New(os.Stderr)
 	}
 	return log.Level(lvl).With().Timestamp().Logger()
@@ -73,6 +73,7 @@ func newParser(c *cli, options ...kong.Option) (*kong.Kong, error) {
 		kong.Name("quaycast"),
 		kong.Description("Webhook fan-out gateway for logistics events on NATS JetStream."),
 		kong.UsageOnError(),
+		kong.Vars(config.Vars()), // the flags' defaults: `default:"${retry_schedule}"`
 	}, options...)...)
 }
 
@@ -109,10 +110,10 @@ func main() {
 	if !errors.As(err, new(loggedError)) {
 		fmt.Fprintln(os.Stderr, "quaycast:", err)
 	}
-	var fe *config.FieldError
+	var fe *fielderr.Error
 	var ae *gateway.APIError
 	switch {
-	case errors.As(err, &fe):
+	case errors.As(err, &fe) && fe.Flag: // a bad flag or setting, as kong's own
 		os.Exit(2)
 	case errors.As(err, &ae) && ae.Status == 404:
 		os.Exit(3)

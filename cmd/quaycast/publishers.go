@@ -57,14 +57,14 @@ func (c *publishersRevokeCmd) Run(ctx context.Context) error {
 
 // natsFlags are how a client command authenticates to NATS.
 type natsFlags struct {
-	NATSURL      string `name:"nats-url" env:"QUAYCAST_NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS to connect to."`
+	NATSURL      string `name:"nats-url" env:"QUAYCAST_NATS_URL" default:"nats://${nats_listen}" help:"NATS to connect to."`
 	NATSCreds    string `name:"nats-creds" env:"QUAYCAST_NATS_CREDS" help:"A .creds file (external NATS)." placeholder:"FILE"`
 	NATSNkey     string `name:"nats-nkey" env:"QUAYCAST_NATS_NKEY" help:"A file holding an nkey seed." placeholder:"FILE"`
 	NATSUser     string `name:"nats-user" env:"QUAYCAST_NATS_USER" help:"User name (with --nats-password)."`
 	NATSPassword string `name:"nats-password" env:"QUAYCAST_NATS_PASSWORD" help:"Password of --nats-user." placeholder:"PASSWORD"`
 	NATSToken    string `name:"nats-token" env:"QUAYCAST_NATS_TOKEN" help:"A token: a publisher credential (qcp_...) of the embedded NATS." placeholder:"TOKEN"`
 	NATSCA       string `name:"nats-ca" env:"QUAYCAST_NATS_CA" help:"PEM CA to verify the NATS server's TLS certificate with." placeholder:"FILE"`
-	DataDir      string `name:"data-dir" env:"QUAYCAST_DATA_DIR" default:"./data" help:"Without a credential, use the local publisher credential of the gateway on this machine (<data-dir>/auth/publisher.token)."`
+	DataDir      string `name:"data-dir" env:"QUAYCAST_DATA_DIR" default:"${data_dir}" help:"Without a credential, use the local publisher credential of the gateway on this machine (<data-dir>/auth/publisher.token)."`
 }
 
 // connect dials NATS with the given credential or, without one, the local publisher's —

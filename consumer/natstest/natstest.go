@@ -1,5 +1,3 @@
-// Package natstest starts an embedded JetStream server for a test, as httptest does for HTTP.
-// It is imported from _test.go files only.
 package natstest
 
 import (

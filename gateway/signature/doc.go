@@ -1,6 +1,6 @@
-// Package signature owns how quaycast signs webhook deliveries and how a
-// receiver verifies them: the three signing profiles, the secrets they accept,
-// and the verification rules the shared test vectors
+// Package signature owns the webhook signature schemes, by which quaycast signs
+// a delivery and a receiver verifies it: the three signing profiles, the
+// secrets they accept, and the verification rules the shared test vectors
 // (shared/vectors/signatures.json, copied to testdata/) pin down.
 //
 // It imports only the standard library: the sender, the API and the

@@ -1,6 +1,3 @@
-// Package tlstest is a test helper only: it writes a throwaway CA and a server certificate for
-// 127.0.0.1 and localhost, for tests of the TLS listeners (like httptest for certificates).
-// Imported from _test.go files only.
 package tlstest
 
 import (

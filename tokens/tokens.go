@@ -1,4 +1,4 @@
-package consumer
+package tokens
 
 import (
 	"context"
@@ -19,14 +19,15 @@ import (
 	"github.com/quaycast/quaycast/seal"
 )
 
-// API tokens, stored hashed in the KV bucket quaycast_tokens: a token is "qct_<id>_<secret>";
-// the bucket keeps its id, name, scopes and the SHA-256 of the secret, never the secret, and a
-// binding of all of them made with the gateways' secret key: a record written by anyone else,
-// or edited (more scopes), does not verify and is refused.
-const TokensBucket = "quaycast_tokens"
+// Bucket is the KV bucket of the API tokens.
+const Bucket = "quaycast_tokens"
 
-// ErrBadToken is returned for a token that is malformed, unknown, revoked or wrong.
-var ErrBadToken = errors.New("invalid API token")
+var (
+	// ErrInvalid is returned for a token that is malformed, unknown, revoked or wrong.
+	ErrInvalid = errors.New("invalid API token")
+	// ErrNotFound is returned for a token id the bucket does not hold.
+	ErrNotFound = errors.New("token not found")
+)
 
 // Token is a stored API token.
 type Token struct {
@@ -48,23 +49,23 @@ func (t *Token) fields() []string {
 // Has reports whether the token grants scope.
 func (t *Token) Has(scope string) bool { return slices.Contains(t.Scopes, scope) }
 
-// Tokens stores API tokens.
-type Tokens struct {
+// Store stores API tokens.
+type Store struct {
 	kv  jetstream.KeyValue
 	key *seal.Key
 }
 
-// NewTokens opens (creating if needed) the tokens bucket. key binds the records; nil leaves
-// them unbound (no access control needs them then).
-func NewTokens(ctx context.Context, js jetstream.JetStream, replicas int, key *seal.Key) (*Tokens, error) {
+// New opens (creating if needed) the tokens bucket. key binds the records; nil leaves them
+// unbound (no access control needs them then).
+func New(ctx context.Context, js jetstream.JetStream, replicas int, key *seal.Key) (*Store, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: TokensBucket, Description: "quaycast: API tokens, hashed", History: 1,
+		Bucket: Bucket, Description: "quaycast: API tokens, hashed", History: 1,
 		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", TokensBucket, err)
+		return nil, fmt.Errorf("ensure bucket %s: %w", Bucket, err)
 	}
-	return &Tokens{kv: kv, key: key}, nil
+	return &Store{kv: kv, key: key}, nil
 }
 
 func hashSecret(secret string) string {
@@ -73,7 +74,7 @@ func hashSecret(secret string) string {
 }
 
 // Create makes a token; the returned string is the only time its secret exists in the clear.
-func (s *Tokens) Create(ctx context.Context, name string, scopes []string) (string, *Token, error) {
+func (s *Store) Create(ctx context.Context, name string, scopes []string) (string, *Token, error) {
 	var id [10]byte
 	var secret [32]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
@@ -94,16 +95,16 @@ func (s *Tokens) Create(ctx context.Context, name string, scopes []string) (stri
 	return "qct_" + strings.TrimPrefix(t.ID, "tok_") + "_" + sec, t, nil
 }
 
-// Check returns the token a presented string stands for, or ErrBadToken.
-func (s *Tokens) Check(ctx context.Context, presented string) (*Token, error) {
+// Check returns the token a presented string stands for, or ErrInvalid.
+func (s *Store) Check(ctx context.Context, presented string) (*Token, error) {
 	rest, ok := strings.CutPrefix(presented, "qct_")
 	id, secret, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || len(id) != 20 || secret == "" {
-		return nil, ErrBadToken
+		return nil, ErrInvalid
 	}
 	entry, err := s.kv.Get(ctx, "tok_"+id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, ErrBadToken
+		return nil, ErrInvalid
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read token: %w", err)
@@ -113,13 +114,13 @@ func (s *Tokens) Check(ctx context.Context, presented string) (*Token, error) {
 		return nil, fmt.Errorf("decode token: %w", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(t.Hash)) != 1 || !s.key.Verify(t.Binding, t.fields()...) {
-		return nil, ErrBadToken
+		return nil, ErrInvalid
 	}
 	return &t, nil
 }
 
 // List returns every token (hashes included: callers show only the rest).
-func (s *Tokens) List(ctx context.Context) ([]*Token, error) {
+func (s *Store) List(ctx context.Context) ([]*Token, error) {
 	keys, err := s.kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
@@ -141,7 +142,7 @@ func (s *Tokens) List(ctx context.Context) ([]*Token, error) {
 }
 
 // Revoke deletes a token; ErrNotFound if there is none.
-func (s *Tokens) Revoke(ctx context.Context, id string) error {
+func (s *Store) Revoke(ctx context.Context, id string) error {
 	if _, err := s.kv.Get(ctx, id); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return ErrNotFound
@@ -161,7 +162,7 @@ const boundMarker = "meta_bound"
 // BindAll binds, once, the tokens stored unbound by an earlier release (plain SHA-256 records),
 // so they keep working. Records that carry a binding that does not verify are left refused.
 // It is idempotent, and does nothing without a key. It returns how many it bound.
-func (s *Tokens) BindAll(ctx context.Context) (int, error) {
+func (s *Store) BindAll(ctx context.Context) (int, error) {
 	if s.key == nil {
 		return 0, nil
 	}

@@ -1,4 +1,4 @@
-package consumer
+package attempts
 
 import (
 	"context"
@@ -12,36 +12,28 @@ import (
 	"github.com/quaycast/quaycast/subjects"
 )
 
-// The delivery log: one record per POST made, in the stream QUAYCAST_ATTEMPTS on
+// Log appends and reads the delivery log: one record per POST made, in LogStream on
 // quaycast.attempts.<endpoint>.<event id> (both encoded as tokens), so that both "everything sent
 // to this endpoint" and "everything sent for this event" are a subject filter. The record itself is
 // the gateway's JSON; this package only stores and pages.
-const (
-	AttemptsStream   = "QUAYCAST_ATTEMPTS"
-	attemptsSubjects = "quaycast.attempts.>"
-	RepliesStream    = "QUAYCAST_REPLIES"
-	repliesSubjects  = ReplyPrefix + ">"
-)
-
-// AttemptLog appends and reads delivery-log records.
-type AttemptLog struct {
+type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 }
 
-// NewAttemptLog opens the log (Setup creates its stream). It publishes through a JetStream
+// New opens the log (Setup creates its stream). It publishes through a JetStream
 // context of its own, with a deep queue of unacknowledged publishes and a short stall: when the
 // server falls behind, records are dropped (Append fails) rather than deliveries held up.
-func NewAttemptLog(ctx context.Context, nc *nats.Conn) (*AttemptLog, error) {
+func New(ctx context.Context, nc *nats.Conn) (*Log, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	st, err := js.Stream(ctx, AttemptsStream)
+	st, err := js.Stream(ctx, LogStream)
 	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", AttemptsStream, err)
+		return nil, fmt.Errorf("open stream %s: %w", LogStream, err)
 	}
-	return &AttemptLog{js: js, stream: st}, nil
+	return &Log{js: js, stream: st}, nil
 }
 
 func attemptSubject(endpointID, eventID string) string {
@@ -50,7 +42,7 @@ func attemptSubject(endpointID, eventID string) string {
 
 // Append stores a record without waiting for the server: the log is for people and must not slow
 // delivery. A failed append is returned only if it fails at once.
-func (l *AttemptLog) Append(endpointID, eventID string, record []byte) error {
+func (l *Log) Append(endpointID, eventID string, record []byte) error {
 	m := nats.NewMsg(attemptSubject(endpointID, eventID))
 	m.Data = record
 	if _, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Millisecond)); err != nil {
@@ -59,15 +51,15 @@ func (l *AttemptLog) Append(endpointID, eventID string, record []byte) error {
 	return nil
 }
 
-// LogRecord is one stored record and its position, the pagination cursor.
-type LogRecord struct {
+// Record is one stored record and its position, the pagination cursor.
+type Record struct {
 	Seq  uint64
 	Time time.Time
 	Data []byte
 }
 
-// AttemptQuery selects records: of one endpoint, or of one event, or both.
-type AttemptQuery struct {
+// Query selects records: of one endpoint, or of one event, or both.
+type Query struct {
 	EndpointID, EventID string
 	After               uint64                 // cursor: records with a greater position
 	Since, Until        time.Time              // zero: unbounded
@@ -81,7 +73,7 @@ const maxScan = 5000
 
 // List returns up to q.Limit matching records, oldest first, and the cursor to continue from
 // (0 when the log is exhausted).
-func (l *AttemptLog) List(ctx context.Context, q AttemptQuery) ([]LogRecord, uint64, error) {
+func (l *Log) List(ctx context.Context, q Query) ([]Record, uint64, error) {
 	ep, ev := "*", "*"
 	if q.EndpointID != "" {
 		ep = subjects.EncodeToken(q.EndpointID)
@@ -90,7 +82,7 @@ func (l *AttemptLog) List(ctx context.Context, q AttemptQuery) ([]LogRecord, uin
 		ev = subjects.EncodeToken(q.EventID)
 	}
 	filter := "quaycast.attempts." + ep + "." + ev
-	var out []LogRecord
+	var out []Record
 	seq := q.After + 1
 	for scanned := 0; len(out) < q.Limit; scanned++ {
 		if scanned == maxScan {
@@ -110,26 +102,7 @@ func (l *AttemptLog) List(ctx context.Context, q AttemptQuery) ([]LogRecord, uin
 		if !q.Since.IsZero() && m.Time.Before(q.Since) || q.Match != nil && !q.Match(m.Data) {
 			continue
 		}
-		out = append(out, LogRecord{Seq: m.Sequence, Time: m.Time, Data: m.Data})
+		out = append(out, Record{Seq: m.Sequence, Time: m.Time, Data: m.Data})
 	}
 	return out, seq - 1, nil
-}
-
-// ReplyPrefix starts the subjects of receivers' replies.
-const ReplyPrefix = "quaycast.reply."
-
-// PublishReply stores a receiver's reply to a delivery on
-// quaycast.reply.<source>.<endpoint>.<type>.<entity>, with the delivery id in a header, for
-// upstream systems to consume. The source comes first so that a publisher's NATS credential can
-// be limited to the replies to its own events (quaycast.reply.<source>.>).
-func PublishReply(js jetstream.JetStream, source, endpointID, typ, entity, deliveryID string, body []byte) error {
-	m := nats.NewMsg(ReplyPrefix + source + "." + subjects.EncodeToken(endpointID) + "." + typ + "." + subjects.EncodeToken(entity))
-	m.Data = body
-	m.Header.Set("Quaycast-Delivery-Id", deliveryID)
-	m.Header.Set(hdrEndpoint, endpointID)
-	m.Header.Set(subjects.HeaderEntity, entity)
-	if _, err := js.PublishMsgAsync(m); err != nil {
-		return fmt.Errorf("publish reply of %s to %s: %w", deliveryID, endpointID, err)
-	}
-	return nil
 }

@@ -1,0 +1,616 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/internal/defaults"
+)
+
+// The buckets the cluster lives in (see the package documentation).
+const (
+	MembersBucket = "quaycast_members"
+	OwnersBucket  = "quaycast_owners"
+)
+
+// DefaultLeaseTTL is how long a member that stopped renewing stays a member. Its renew deadline
+// (3/4 of it) must outlast a NATS leader election (4 to 9 s after the leader's last heartbeat),
+// or losing one node of three would move endpoints.
+const DefaultLeaseTTL = defaults.LeaseTTL
+
+// Options configure this gateway as a member.
+type Options struct {
+	Name     string        // shown to operators; every session of one gateway shares it
+	API      string        // the gateway's API URL, shown in GET /v1/cluster
+	LeaseTTL time.Duration // 0 = DefaultLeaseTTL
+	Replicas int           // of the two buckets; 0 = 1
+}
+
+// RenewEvery is how often a member renews its lease.
+func (o Options) RenewEvery() time.Duration { return o.ttl() / 10 }
+
+// RenewDeadline is how long after sending its last successful renewal a member may still start
+// a POST: past it, it stops (fencing).
+func (o Options) RenewDeadline() time.Duration { return o.ttl() * 3 / 4 }
+
+func (o Options) ttl() time.Duration {
+	if o.LeaseTTL <= 0 {
+		return DefaultLeaseTTL
+	}
+	return o.LeaseTTL
+}
+
+// Engine is the delivery side the supervisor drives (consumer.Manager): it runs an endpoint's
+// consumer only while told to own it.
+type Engine interface {
+	// Endpoints are the ids of every registered endpoint, as the engine last saw the registry.
+	Endpoints() []string
+	// Own starts delivering to an endpoint here, from the durable record of what was delivered.
+	Own(ctx context.Context, id string) error
+	// Disown stops delivering to it; the channel closes once its deliveries in flight have ended
+	// and what was delivered is written down.
+	Disown(id string) <-chan struct{}
+	// Fence stops every endpoint at once, cancelling the POSTs in flight, and returns once all
+	// have stopped.
+	Fence()
+}
+
+// Member is a gateway session as every gateway sees it.
+type Member struct {
+	ID      string    `json:"id"` // this session: a gateway that lost its lease joins again as a new one
+	Name    string    `json:"name"`
+	API     string    `json:"api,omitempty"`
+	Started time.Time `json:"started"`
+	Leaving bool      `json:"leaving,omitempty"` // shutting down: it takes nothing new
+	// Heartbeat is when NATS stored its last renewal.
+	Heartbeat time.Time `json:"-"`
+}
+
+// claim is an endpoint's owner, as stored in the owners bucket.
+type claim struct {
+	Member string    `json:"member"`
+	Name   string    `json:"name"`
+	Since  time.Time `json:"since"`
+	rev    uint64
+}
+
+// Supervisor is this gateway's membership, and the one component that decides which endpoints'
+// consumers it runs.
+type Supervisor struct {
+	members, owners jetstream.KeyValue
+	engine          Engine
+	log             zerolog.Logger
+	o               Options
+
+	base  time.Time    // monotonic origin of lease
+	lease atomic.Int64 // nanoseconds since base until which POSTs may start
+
+	turn sync.Mutex // one reconcile, or the fence, at a time
+
+	mu        sync.Mutex
+	self      Member
+	selfRev   uint64
+	view      map[string]Member // live sessions, by id
+	claims    map[string]claim  // by endpoint
+	running   map[string]bool   // endpoints this session runs
+	releasing map[string]bool   // stopping here: claim deleted once stopped
+	lost      bool              // our own key went away: fence at once
+	stopRec   context.CancelFunc
+	fences    int
+
+	kick      chan struct{}
+	renewSoon chan struct{} // a leave tells the others at once
+	watchers  sync.WaitGroup
+	handovers sync.WaitGroup
+}
+
+// New creates (or opens) the buckets and returns a supervisor for engine; Run joins.
+func New(ctx context.Context, js jetstream.JetStream, engine Engine, log zerolog.Logger, o Options) (*Supervisor, error) {
+	o.LeaseTTL = o.ttl()
+	members, owners, err := Setup(ctx, js, o.LeaseTTL, o.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	s := &Supervisor{members: members, owners: owners, engine: engine, log: log.With().Str("component", "cluster").Logger(), o: o,
+		base: time.Now(), view: make(map[string]Member), claims: make(map[string]claim),
+		running: make(map[string]bool), releasing: make(map[string]bool), kick: make(chan struct{}, 1), renewSoon: make(chan struct{}, 1)}
+	s.self = s.newSession()
+	return s, nil
+}
+
+// Setup ensures the members bucket (keys expire ttl after their last renewal, with a delete
+// marker that watchers see) and the owners bucket.
+func Setup(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (members, owners jetstream.KeyValue, err error) {
+	members, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: MembersBucket, Description: "quaycast: gateways delivering, one key per session, renewed while it lives",
+		History: 1, TTL: ttl, LimitMarkerTTL: max(ttl, time.Minute), Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure bucket %s: %w", MembersBucket, err)
+	}
+	owners, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: OwnersBucket, Description: "quaycast: which gateway session delivers to each endpoint",
+		History: 1, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure bucket %s: %w", OwnersBucket, err)
+	}
+	return members, owners, nil
+}
+
+func (s *Supervisor) newSession() Member {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return Member{ID: hex.EncodeToString(b), Name: s.o.Name, API: s.o.API, Started: time.Now().UTC()}
+}
+
+// Held reports whether this gateway's lease is valid now: a POST may start. It is cheap enough
+// to ask before every POST.
+func (s *Supervisor) Held() bool { return int64(time.Since(s.base)) < s.lease.Load() }
+
+// Kick asks for a reconcile soon: the registry changed.
+func (s *Supervisor) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run joins, keeps the lease and the endpoints this gateway should own until ctx ends, then
+// leaves: it takes nothing new, hands each endpoint over as soon as its deliveries in flight
+// have ended, and removes itself.
+func (s *Supervisor) Run(ctx context.Context) error {
+	// The lease outlives ctx: it must stay valid while the endpoints are handed over.
+	lctx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLease()
+	if err := s.watch(lctx); err != nil {
+		return err
+	}
+	var renewing sync.WaitGroup
+	renewing.Go(func() { s.renew(lctx) })
+	defer func() {
+		stopLease()
+		renewing.Wait()
+		s.watchers.Wait()
+		s.handovers.Wait()
+		// Gone at once rather than when the key expires: what it owned is handed over.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.members.Delete(dctx, s.Self().ID)
+	}()
+
+	tick := time.NewTicker(s.o.RenewEvery())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.leave(lctx)
+			return nil
+		case <-s.kick:
+		case <-tick.C:
+		}
+		s.reconcile(ctx)
+	}
+}
+
+// watch follows both buckets into s.view and s.claims.
+func (s *Supervisor) watch(ctx context.Context) error {
+	mw, err := s.members.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", MembersBucket, err)
+	}
+	ow, err := s.owners.WatchAll(ctx)
+	if err != nil {
+		_ = mw.Stop()
+		return fmt.Errorf("watch %s: %w", OwnersBucket, err)
+	}
+	s.watchers.Go(func() {
+		defer func() { _ = mw.Stop() }()
+		for e := range mw.Updates() {
+			if e != nil {
+				s.memberChanged(e)
+			}
+		}
+	})
+	s.watchers.Go(func() {
+		defer func() { _ = ow.Stop() }()
+		for e := range ow.Updates() {
+			if e != nil {
+				s.claimChanged(e)
+			}
+		}
+	})
+	return nil
+}
+
+func (s *Supervisor) memberChanged(e jetstream.KeyValueEntry) {
+	s.mu.Lock()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(s.view, e.Key())
+		if e.Key() == s.self.ID && s.selfRev != 0 {
+			s.lost = true // expired or removed under us: others may take our endpoints now
+		}
+	} else {
+		var m Member
+		if json.Unmarshal(e.Value(), &m) == nil {
+			m.ID, m.Heartbeat = e.Key(), e.Created()
+			s.view[m.ID] = m
+		}
+	}
+	lost := s.lost
+	s.mu.Unlock()
+	if lost {
+		s.lease.Store(0) // no POST starts from now; renew fences
+	}
+	s.Kick()
+}
+
+func (s *Supervisor) claimChanged(e jetstream.KeyValueEntry) {
+	s.mu.Lock()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(s.claims, e.Key())
+	} else {
+		var c claim
+		if json.Unmarshal(e.Value(), &c) == nil {
+			c.rev = e.Revision()
+			s.claims[e.Key()] = c
+		}
+	}
+	s.mu.Unlock()
+	s.Kick()
+}
+
+// renew keeps the lease until ctx ends. A renewal is a compare-and-set on the member's own key,
+// so one that finds the key gone (expired while this process was stopped or cut off) fails
+// instead of bringing a dead session back.
+func (s *Supervisor) renew(ctx context.Context) {
+	every := s.o.RenewEvery()
+	for ctx.Err() == nil {
+		s.mu.Lock()
+		lost, self, rev := s.lost, s.self, s.selfRev
+		s.mu.Unlock()
+		now := time.Since(s.base)
+		if rev != 0 && (lost || int64(now) >= s.lease.Load()) {
+			s.fence(ctx)
+			continue
+		}
+		// Wait for an answer no longer than the lease lasts: past it, fence.
+		wait := 3 * every
+		if rev != 0 {
+			wait = max(time.Duration(s.lease.Load())-now, every)
+		}
+		sent := time.Since(s.base)
+		b, _ := json.Marshal(self)
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		var err error
+		var newRev uint64
+		if rev == 0 {
+			newRev, err = s.members.Create(pctx, self.ID, b)
+		} else {
+			newRev, err = s.members.Update(pctx, self.ID, b, rev)
+		}
+		cancel()
+		switch {
+		case err == nil:
+			s.mu.Lock()
+			renewed := s.self.ID == self.ID && !s.lost
+			if renewed {
+				s.selfRev = newRev
+			}
+			s.mu.Unlock()
+			if renewed {
+				s.lease.Store(int64(sent + s.o.RenewDeadline()))
+				if rev == 0 {
+					s.log.Info().Str("session", self.ID).Str("name", self.Name).Dur("lease_ttl", s.o.LeaseTTL).Msg("joined the cluster")
+					s.Kick()
+				}
+			}
+		case ctx.Err() != nil:
+			return
+		case rev != 0 && errors.Is(err, jetstream.ErrKeyExists):
+			s.log.Warn().Str("session", self.ID).Msg("lease lost: another process changed or removed this gateway's member key")
+			s.mu.Lock()
+			s.lost = true
+			s.mu.Unlock()
+			continue
+		default:
+			s.log.Warn().Err(err).Str("session", self.ID).Msg("renew lease")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(every):
+		case <-s.renewSoon:
+		}
+	}
+}
+
+// fence stops everything this session runs, cancelling POSTs in flight, and starts a new session
+// that owns nothing: the old one's claims are taken over by others once its key has expired
+// (or at once, when this gateway can remove the key itself).
+func (s *Supervisor) fence(ctx context.Context) {
+	s.lease.Store(0)
+	s.mu.Lock()
+	if s.stopRec != nil {
+		s.stopRec() // a reconcile waiting on NATS returns now
+	}
+	s.mu.Unlock()
+	s.turn.Lock()
+	defer s.turn.Unlock()
+	s.engine.Fence()
+	s.mu.Lock()
+	old := s.self
+	s.self, s.selfRev, s.lost = s.newSession(), 0, false
+	s.running = make(map[string]bool)
+	s.fences++
+	s.mu.Unlock()
+	s.log.Warn().Str("session", old.ID).Str("new_session", s.self.ID).Dur("renew_deadline", s.o.RenewDeadline()).
+		Msg("lease not renewed in time: stopped every endpoint, joining again as a new session")
+	// Every endpoint of the old session has stopped: others need not wait for its key to expire.
+	dctx, cancel := context.WithTimeout(ctx, s.o.RenewEvery())
+	_ = s.members.Delete(dctx, old.ID)
+	cancel()
+}
+
+// Fences is how many times this gateway lost its lease.
+func (s *Supervisor) Fences() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fences
+}
+
+// reconcile converges what this session runs on what assign says it should: it releases what
+// moved away and claims what moved here once free.
+func (s *Supervisor) reconcile(ctx context.Context) {
+	s.turn.Lock()
+	defer s.turn.Unlock()
+	if !s.Held() {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.stopRec = cancel
+	self := s.self
+	var active []string
+	live := make(map[string]bool, len(s.view))
+	for id, m := range s.view {
+		live[id] = true
+		if !m.Leaving {
+			active = append(active, id)
+		}
+	}
+	if self.Leaving {
+		active = slices.DeleteFunc(active, func(id string) bool { return id == self.ID })
+	}
+	claims := make(map[string]claim, len(s.claims))
+	held := make(map[string]string, len(s.claims))
+	for ep, c := range s.claims {
+		claims[ep] = c
+		if live[c.Member] {
+			held[ep] = c.Member
+		}
+	}
+	running := make(map[string]bool, len(s.running))
+	for ep := range s.running {
+		running[ep] = true
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.stopRec = nil
+		s.mu.Unlock()
+	}()
+
+	eps := s.engine.Endpoints()
+	known := make(map[string]bool, len(eps))
+	for _, ep := range eps {
+		known[ep] = true
+	}
+	target := assign(active, eps, held)
+	for ep := range running {
+		if target[ep] != self.ID || claims[ep].Member != self.ID {
+			s.release(ep)
+		}
+	}
+	for _, ep := range eps {
+		if target[ep] != self.ID || running[ep] || ctx.Err() != nil || !s.Held() {
+			continue
+		}
+		s.mu.Lock()
+		busy := s.releasing[ep]
+		s.mu.Unlock()
+		if busy {
+			continue // its last run here is still stopping
+		}
+		c, claimed := claims[ep]
+		if claimed && c.Member != self.ID && live[c.Member] {
+			continue // its owner hands it over once its deliveries in flight have ended
+		}
+		if err := s.take(ctx, self, ep, c, claimed); err != nil {
+			s.log.Debug().Err(err).Str("endpoint_id", ep).Msg("claim endpoint")
+		}
+	}
+	// Claims of deleted endpoints, left by sessions that are gone.
+	for ep, c := range claims {
+		if !known[ep] && !live[c.Member] && s.engine != nil {
+			dctx, cancel := context.WithTimeout(ctx, s.o.RenewEvery())
+			_ = s.owners.Delete(dctx, ep, jetstream.LastRevision(c.rev))
+			cancel()
+		}
+	}
+}
+
+// take claims ep for this session and starts it.
+func (s *Supervisor) take(ctx context.Context, self Member, ep string, c claim, claimed bool) error {
+	b, _ := json.Marshal(claim{Member: self.ID, Name: self.Name, Since: time.Now().UTC()})
+	cctx, cancel := context.WithTimeout(ctx, 2*s.o.RenewEvery())
+	defer cancel()
+	var err error
+	switch {
+	case !claimed:
+		_, err = s.owners.Create(cctx, ep, b)
+	case c.Member != self.ID: // its session is gone: its key expired, so it has stopped
+		_, err = s.owners.Update(cctx, ep, b, c.rev)
+	}
+	if err != nil {
+		return err
+	}
+	// Between the claim and the start the lease may have run out: the fence waits for this
+	// reconcile (turn), and Own's worker checks Held before each POST.
+	if err := s.engine.Own(ctx, ep); err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.RenewEvery())
+		defer cancel()
+		if rev, gerr := s.owners.Get(dctx, ep); gerr == nil {
+			_ = s.owners.Delete(dctx, ep, jetstream.LastRevision(rev.Revision()))
+		}
+		return fmt.Errorf("start delivery: %w", err)
+	}
+	s.mu.Lock()
+	s.running[ep] = true
+	s.mu.Unlock()
+	s.log.Info().Str("endpoint_id", ep).Str("from", c.Name).Msg("endpoint owned here")
+	return nil
+}
+
+// release stops ep here and, once its deliveries in flight have ended, deletes the claim so the
+// next owner may start.
+func (s *Supervisor) release(ep string) {
+	s.mu.Lock()
+	delete(s.running, ep)
+	s.releasing[ep] = true
+	self := s.self.ID
+	s.mu.Unlock()
+	done := s.engine.Disown(ep)
+	s.handovers.Go(func() {
+		<-done
+		s.mu.Lock()
+		c, ok := s.claims[ep]
+		s.mu.Unlock()
+		if ok && c.Member == self {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.owners.Delete(ctx, ep, jetstream.LastRevision(c.rev)); err != nil {
+				s.log.Warn().Err(err).Str("endpoint_id", ep).Msg("hand endpoint over: others take it once this gateway's lease expires")
+			}
+			cancel()
+		}
+		s.mu.Lock()
+		delete(s.releasing, ep)
+		s.mu.Unlock()
+		s.log.Info().Str("endpoint_id", ep).Msg("endpoint handed over")
+		s.Kick()
+	})
+}
+
+// leave tells the others it is leaving (so they stop counting it) and hands every endpoint over.
+func (s *Supervisor) leave(ctx context.Context) {
+	s.mu.Lock()
+	s.self.Leaving = true
+	rev := s.selfRev
+	var eps []string
+	for ep := range s.running {
+		eps = append(eps, ep)
+	}
+	s.mu.Unlock()
+	if rev != 0 { // wait for the renewal that says so, briefly: the handover works without it
+		select {
+		case s.renewSoon <- struct{}{}:
+		default:
+		}
+		for deadline := time.Now().Add(2 * s.o.RenewEvery()); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			s.mu.Lock()
+			renewed := s.selfRev != rev
+			s.mu.Unlock()
+			if renewed {
+				break
+			}
+		}
+	}
+	s.log.Info().Int("endpoints", len(eps)).Msg("leaving the cluster: handing endpoints over")
+	s.turn.Lock()
+	for _, ep := range eps {
+		s.release(ep)
+	}
+	s.turn.Unlock()
+	s.handovers.Wait()
+}
+
+// MemberView is a member and the endpoints it owns, for operators.
+type MemberView struct {
+	Member
+	Self      bool     `json:"self"`
+	Endpoints []string `json:"endpoints"`
+}
+
+// Members is every live member with what it owns, this gateway's session first.
+func (s *Supervisor) Members() []MemberView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	by := make(map[string]*MemberView, len(s.view))
+	for id, m := range s.view {
+		by[id] = &MemberView{Member: m, Self: id == s.self.ID, Endpoints: []string{}}
+	}
+	for ep, c := range s.claims {
+		if v := by[c.Member]; v != nil {
+			v.Endpoints = append(v.Endpoints, ep)
+		}
+	}
+	out := make([]MemberView, 0, len(by))
+	for _, v := range by {
+		sort.Strings(v.Endpoints)
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(a, b MemberView) int {
+		switch {
+		case a.Self != b.Self:
+			if a.Self {
+				return -1
+			}
+			return 1
+		case a.Name != b.Name:
+			if a.Name < b.Name {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Owner is the member that owns an endpoint, if a live one does.
+func (s *Supervisor) Owner(endpointID string) (Member, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.claims[endpointID]
+	if !ok {
+		return Member{}, false
+	}
+	m, ok := s.view[c.Member]
+	return m, ok
+}
+
+// Self is this gateway's current session.
+func (s *Supervisor) Self() Member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.self
+}
+
+// Owned is how many endpoints this gateway runs.
+func (s *Supervisor) Owned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.running)
+}
