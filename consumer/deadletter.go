@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -110,6 +111,39 @@ func fromDeadMsg(m *jetstream.RawStreamMsg) DeadLetter {
 		dl.Type = typ
 	}
 	return dl
+}
+
+// deadLetter records it in the dead-letter stream, then acks it so its entity moves on. Until the
+// record is stored the event is not acked; it returns false only if the worker stops first.
+func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first time.Time, out Outcome, reason string) bool {
+	dl := DeadLetter{
+		EndpointID: w.ep.Load().ID, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
+		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body,
+	}
+	if out.Err != nil {
+		dl.LastError = out.Err.Error()
+	}
+	msgID := deadMsgID(dl)
+	retry := jsRetry()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := w.js.PublishMsg(pctx, newDeadMsg(dl), jetstream.WithMsgID(msgID))
+		cancel()
+		if err == nil {
+			break
+		}
+		w.log.Error().Err(err).Str("event_id", it.env.ID).Msg("record dead letter: will retry")
+		if !backoff.Wait(w.stop, retry.Next()) {
+			return false
+		}
+	}
+	w.log.Warn().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
+		Int("status", out.Status).Str("reason", reason).Msg("dead-lettered")
+	if w.onDead != nil {
+		w.onDead(dl.EndpointID)
+	}
+	w.finish(ctx, it)
+	return true
 }
 
 // DeadLetters lists, replays and purges dead letters.

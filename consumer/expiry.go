@@ -78,7 +78,7 @@ func (w *worker) capWait(it *item, wait time.Duration) time.Duration {
 // has dead-lettered it already (JetStream sent it while the sweeper wrote its record), it is
 // only acknowledged.
 func (w *worker) expire(ctx context.Context, it *item, attempts int, first time.Time, last Outcome) bool {
-	if w.delivered.covers(it.env.Entity, it.seq) {
+	if w.progress.covers(it.env.Entity, it.seq) {
 		w.finish(ctx, it)
 		return true
 	}
@@ -102,7 +102,7 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// eventMsg is what check reads of an event: a message JetStream delivered, or one read from the
+// eventMsg is what checkEvent reads of an event: a message JetStream delivered, or one read from the
 // stream by the sweeper.
 type eventMsg interface {
 	Subject() string
@@ -286,7 +286,7 @@ func (p *sweepPass) pastHorizon(m *jetstream.RawStreamMsg) bool {
 // handle dead-letters one event past its horizon, unless it is done, held, or behind one held.
 func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 	w, seq := p.w, m.Sequence
-	env, reason := w.check(storedMsg{m}, seq)
+	env, reason := w.screen(storedMsg{m}, seq)
 	switch {
 	case reason != "": // as route does; its Term comes when JetStream sends it
 		if !w.recordInvalid(p.ctx, storedMsg{m}, seq, "invalid-"+strconv.FormatUint(seq, 10), reason) {
@@ -299,9 +299,9 @@ func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 		p.blocked[env.Entity] = true
 		p.skip()
 		return nil
-	case w.delivered.covers(env.Entity, seq): // delivered, acked above the ack floor
+	case w.progress.covers(env.Entity, seq): // delivered, acked above the ack floor
 	default:
-		attempts, first := w.delivered.retryState(env.Entity, seq)
+		attempts, first := w.progress.retryState(env.Entity, seq)
 		dl := DeadLetter{
 			EndpointID: w.ep.Load().ID, EventID: env.ID, EventSeq: seq, Subject: m.Subject, Entity: env.Entity,
 			Attempts: attempts, Reason: expiryReason(p.maxAge), FirstAttempt: first, Body: m.Data,
@@ -312,7 +312,7 @@ func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 		if err != nil {
 			return fmt.Errorf("record dead letter: %w", err)
 		}
-		w.delivered.add(env.Entity, seq, env.ID)
+		w.progress.add(env.Entity, seq, env.ID)
 		if !ack.Duplicate { // a lane recorded it already (JetStream sent it meanwhile)
 			p.dead++
 			if w.onDead != nil {
@@ -332,6 +332,6 @@ func (p *sweepPass) skip() { p.advancing = false }
 func (w *worker) holds(seq uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, ok := w.held[seq]
+	_, ok := w.lanes.lookup(seq)
 	return ok
 }

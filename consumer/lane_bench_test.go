@@ -75,14 +75,14 @@ func BenchmarkLaneDispatch(b *testing.B) {
 			for b.Loop() {
 				d := &countDeliverer{target: batch, done: make(chan struct{})}
 				m.deliver = d
-				w := newWorker(ep, m, newDelivered(ep.ID, nil))
+				w := newWorker(ep, m, newProgress(ep.ID, nil))
 				for _, msg := range msgs {
 					seq++
 					msg.meta.Sequence.Stream = seq
 					w.route(context.Background(), msg, seq, msg.meta.Timestamp)
 				}
 				<-d.done
-				w.lanes.Wait()
+				w.lanes.wg.Wait()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -34,11 +35,14 @@ type Manager struct {
 	stopping map[string]chan struct{} // workers told to stop, closed once they have
 	failed   map[string]*Endpoint     // endpoints whose consumer could not be set up: retried
 	marks    recorded                 // read at start, taken by each endpoint's first worker
-	memory   map[string]*delivered    // per endpoint, kept while it is disabled and enabled again
+	memory   map[string]*progress     // per endpoint, kept while it is disabled and enabled again
 	sweepers map[string]*sweeper      // disabled endpoints' expiry sweeps: no worker fetches their events
 	ready    atomic.Bool
 	bg       sync.WaitGroup // stops and deletions off the watch loop
 	park     jetstream.Stream
+	// reconnects counts Reconnected calls: a worker that reset its consumer before the last one
+	// routes nothing more (reconnect.go).
+	reconnects atomic.Uint64
 
 	// Ownership (ownership.go): with several gateways, only the endpoints this one was told to own.
 	supervised bool
@@ -50,18 +54,18 @@ type Manager struct {
 }
 
 type runningWorker struct {
-	w         *worker
-	filters   []string
-	delivered *delivered
-	restart   chan struct{} // a worker restart is asked for
-	cancel    context.CancelFunc
-	done      chan struct{}
+	w        *worker
+	filters  []string
+	progress *progress
+	restart  chan struct{} // a worker restart is asked for
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
 	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
-		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*delivered), sweepers: make(map[string]*sweeper), checked: newChecked(),
+		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), sweepers: make(map[string]*sweeper), checked: newChecked(),
 		defs: make(map[string]*Endpoint), do: make(chan func(context.Context))}
 }
 
@@ -331,17 +335,17 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	return nil
 }
 
-// deliveredLocked is an endpoint's delivery marks, read from the durable record the first time.
-// Callers hold m.mu.
-func (m *Manager) deliveredLocked(id string) *delivered {
-	done := m.memory[id]
-	if done == nil {
-		done = newDelivered(id, m.o.Marks)
-		restoreInto(done, m.marks[id])
+// progressLocked is an endpoint's progress (delivery marks, retry state), read from the durable
+// record the first time. Callers hold m.mu.
+func (m *Manager) progressLocked(id string) *progress {
+	p := m.memory[id]
+	if p == nil {
+		p = newProgress(id, m.o.Marks)
+		restoreInto(p, m.marks[id])
 		delete(m.marks, id)
-		m.memory[id] = done
+		m.memory[id] = p
 	}
-	return done
+	return p
 }
 
 // sweeper is the expiry sweep of a disabled endpoint.
@@ -359,7 +363,7 @@ func (m *Manager) sweepDisabled(ctx context.Context, ep *Endpoint) {
 	if m.sweepers[ep.ID] != nil {
 		return
 	}
-	w := newWorker(ep, m, m.deliveredLocked(ep.ID))
+	w := newWorker(ep, m, m.progressLocked(ep.ID))
 	ctx, cancel := context.WithCancel(ctx)
 	sw := &sweeper{cancel: cancel, done: make(chan struct{})}
 	m.sweepers[ep.ID] = sw
@@ -407,8 +411,8 @@ func (m *Manager) stoppingLocked(id string, done chan struct{}) {
 func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 	ctx, cancel := context.WithCancel(ctx)
 	m.mu.Lock()
-	rw := &runningWorker{filters: filters, delivered: m.deliveredLocked(ep.ID), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	rw.w = newWorker(ep, m, rw.delivered)
+	rw := &runningWorker{filters: filters, progress: m.progressLocked(ep.ID), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	rw.w = newWorker(ep, m, rw.progress)
 	m.running[ep.ID] = rw
 	previous := m.stopping[ep.ID] // enabled again while its last worker still stops
 	m.mu.Unlock()
@@ -422,25 +426,23 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 			}
 		}
 		w := rw.w
-		backoff := time.Second
+		retry := jsRetry()
 		for {
 			err := m.runOnce(ctx, w, rw.restart)
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil { // could not open or consume: wait, then try again
-				w.log.Error().Err(err).Dur("retry_in", backoff).Msg("endpoint worker stopped")
-				select {
-				case <-time.After(backoff):
-				case <-ctx.Done():
+				wait := retry.Next()
+				w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")
+				if backoff.Sleep(ctx, wait) != nil {
 					return
 				}
-				backoff = min(2*backoff, 30*time.Second)
 			} else {
-				backoff = time.Second
+				retry.Reset()
 			}
 			m.mu.Lock()
-			w = newWorker(w.ep.Load(), m, rw.delivered)
+			w = newWorker(w.ep.Load(), m, rw.progress)
 			rw.w = w
 			m.mu.Unlock()
 		}
@@ -461,22 +463,6 @@ func (m *Manager) runOnce(ctx context.Context, w *worker, restart <-chan struct{
 		stop()
 		return <-result
 	}
-}
-
-// Reconnected restarts every endpoint's worker after the NATS connection came back. Messages
-// JetStream sent while the connection was down are lost in transit and would only come back
-// after their AckWait, behind later ones; a restarted worker resets its consumer to the ack floor
-// first, so each entity's events come again in order.
-func (m *Manager) Reconnected() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, rw := range m.running {
-		select {
-		case rw.restart <- struct{}{}:
-		default: // one is already asked for
-		}
-	}
-	m.log.Info().Int("endpoints", len(m.running)).Msg("NATS reconnected: restarting endpoint consumers from their ack floor")
 }
 
 // stopAsync tells an endpoint's worker to stop without waiting for it: a worker whose receiver

@@ -16,7 +16,7 @@ import (
 )
 
 // MarksStream is the durable delivery record: per endpoint, a log of its entities' marks (the
-// last event delivered or dead-lettered, see delivered) on the subject quaycast.marks.<endpoint>.
+// last event delivered or dead-lettered, see progress) on the subject quaycast.marks.<endpoint>.
 // Each flush appends one message per endpoint holding every mark that changed — a few writes a
 // second however many entities move, where a key per entity cost a write per delivery. Now and
 // then a snapshot of all an endpoint's marks is appended and everything before it on its subject
@@ -43,7 +43,7 @@ type Marks struct {
 	flushing sync.Mutex // one writer at a time, so an endpoint's entries land in the order taken
 
 	mu      sync.Mutex
-	sources map[*delivered]*logSize // every endpoint's marks, whose changes flush writes
+	sources map[*progress]*logSize // every endpoint's marks, whose changes flush writes
 }
 
 // logSize is how many entries an endpoint's log holds since its last snapshot.
@@ -71,13 +71,13 @@ func NewMarks(ctx context.Context, js jetstream.JetStream, maxAge, every time.Du
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", MarksStream, err)
 	}
-	return &Marks{js: js, stream: s, every: every, maxAge: maxAge, log: log, sources: make(map[*delivered]*logSize)}, nil
+	return &Marks{js: js, stream: s, every: every, maxAge: maxAge, log: log, sources: make(map[*progress]*logSize)}, nil
 }
 
 func marksSubject(endpointID string) string { return "quaycast.marks." + endpointID }
 
 // register has flush write d's changes; unregister stops it (the endpoint was deleted).
-func (m *Marks) register(d *delivered) {
+func (m *Marks) register(d *progress) {
 	if m == nil {
 		return
 	}
@@ -86,7 +86,7 @@ func (m *Marks) register(d *delivered) {
 	m.mu.Unlock()
 }
 
-func (m *Marks) unregister(d *delivered) {
+func (m *Marks) unregister(d *progress) {
 	if m == nil || d == nil {
 		return
 	}
@@ -267,7 +267,7 @@ func (m *Marks) migrate(ctx context.Context) error {
 }
 
 // restoreInto puts an endpoint's marks read by load into d.
-func restoreInto(d *delivered, l *endpointLog) {
+func restoreInto(d *progress, l *endpointLog) {
 	if l == nil {
 		return
 	}
@@ -279,7 +279,7 @@ func restoreInto(d *delivered, l *endpointLog) {
 
 // logged records that an endpoint's log already holds n entries (read back at start), so that
 // a crash loop cannot grow it without a snapshot.
-func (m *Marks) logged(d *delivered, n int) {
+func (m *Marks) logged(d *progress, n int) {
 	if m == nil {
 		return
 	}
@@ -314,7 +314,7 @@ func (m *Marks) flush(ctx context.Context) {
 	m.flushing.Lock()
 	defer m.flushing.Unlock()
 	m.mu.Lock()
-	sources := make(map[*delivered]int, len(m.sources))
+	sources := make(map[*progress]int, len(m.sources))
 	for d, n := range m.sources {
 		sources[d] = n.entries
 	}
@@ -333,7 +333,7 @@ func (m *Marks) flush(ctx context.Context) {
 }
 
 // flushOne writes what changed in d's marks; logged is how many entries its log holds.
-func (m *Marks) flushOne(ctx context.Context, d *delivered, logged int, cutoff int64) error {
+func (m *Marks) flushOne(ctx context.Context, d *progress, logged int, cutoff int64) error {
 	d.prune(cutoff)
 	entries := d.takeDirty()
 	if len(entries) == 0 {
@@ -360,7 +360,7 @@ func (m *Marks) flushOne(ctx context.Context, d *delivered, logged int, cutoff i
 
 // release writes what changed in d's marks, then stops writing them: the endpoint is handed to
 // another gateway, which reads them back.
-func (m *Marks) release(ctx context.Context, d *delivered) error {
+func (m *Marks) release(ctx context.Context, d *progress) error {
 	if m == nil || d == nil {
 		return nil
 	}

@@ -31,15 +31,15 @@ func openMarks(t *testing.T, js jetstream.JetStream) *Marks {
 	return m
 }
 
-// reload reads the record back as a new gateway would, into a fresh delivered.
-func reload(t *testing.T, js jetstream.JetStream, endpointID string) *delivered {
+// reload reads the record back as a new gateway would, into a fresh progress.
+func reload(t *testing.T, js jetstream.JetStream, endpointID string) *progress {
 	t.Helper()
 	m := openMarks(t, js)
 	rec, err := m.load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDelivered(endpointID, m)
+	d := newProgress(endpointID, m)
 	restoreInto(d, rec[endpointID])
 	return d
 }
@@ -59,7 +59,7 @@ func subjectMsgs(t *testing.T, m *Marks, endpointID string) uint64 {
 func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
 	t.Parallel()
 	js, m := marksEnv(t)
-	d := newDelivered("ep1", m)
+	d := newProgress("ep1", m)
 	first := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	for i := range 500 {
 		d.add(fmt.Sprintf("C%d", i), uint64(i+1), fmt.Sprintf("evt-%d", i))
@@ -103,7 +103,7 @@ func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
 func TestMarksRewind(t *testing.T) {
 	t.Parallel()
 	js, m := marksEnv(t)
-	d := newDelivered("ep1", m)
+	d := newProgress("ep1", m)
 	d.add("A", 10, "a10")
 	d.add("B", 20, "b20")
 	m.flush(t.Context())
@@ -115,6 +115,30 @@ func TestMarksRewind(t *testing.T) {
 	r := reload(t, js, "ep1")
 	if !r.covers("A", 10) || r.covers("B", 16) || r.covers("B", 20) {
 		t.Errorf("after a restart the rewind is lost: A@10 %v, B@16 %v, B@20 %v", r.covers("A", 10), r.covers("B", 16), r.covers("B", 20))
+	}
+}
+
+// A flush forgets the marks set longer ago than the record's max age — their events have left
+// the stream, so nothing can come again for them to cover — and keeps the younger ones, also in
+// the record read back.
+func TestMarksFlushPrunesExpiredMarks(t *testing.T) {
+	t.Parallel()
+	js, m := marksEnv(t) // max age 1h
+	d := newProgress("ep1", m)
+	now := time.Now()
+	d.set("old", markEntry{Entity: "old", Seq: 5, ID: "e5", At: now.Add(-2 * time.Hour).Unix()})
+	d.set("young", markEntry{Entity: "young", Seq: 6, ID: "e6", At: now.Add(-50 * time.Minute).Unix()})
+	d.add("new", 7, "e7")
+	m.flush(t.Context())
+
+	if d.covers("old", 5) || d.previous("old", 8) != "" {
+		t.Error("a mark older than the max age survived the flush")
+	}
+	if !d.covers("young", 6) || !d.covers("new", 7) || d.len() != 2 {
+		t.Errorf("the marks within the max age: young %v, new %v, %d marks; want both, 2", d.covers("young", 6), d.covers("new", 7), d.len())
+	}
+	if r := reload(t, js, "ep1"); r.covers("old", 5) || !r.covers("new", 7) {
+		t.Errorf("read back: old covered %v, new covered %v; want false, true", r.covers("old", 5), r.covers("new", 7))
 	}
 }
 
@@ -158,9 +182,9 @@ func BenchmarkMarksMemory(b *testing.B) {
 	for range b.N {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		all := make([]*delivered, endpoints)
+		all := make([]*progress, endpoints)
 		for e := range all {
-			d := newDelivered(fmt.Sprintf("ep%02d", e), nil)
+			d := newProgress(fmt.Sprintf("ep%02d", e), nil)
 			for i := range entities {
 				d.add(fmt.Sprintf("MSCU%07d", i), uint64(i+1), fmt.Sprintf("evt-%016x", i))
 			}

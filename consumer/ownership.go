@@ -73,9 +73,9 @@ func (m *Manager) Own(ctx context.Context, id string) error {
 		if old := m.memory[id]; old != nil { // from an earlier turn here: the record is newer
 			m.o.Marks.unregister(old)
 		}
-		done := newDelivered(id, m.o.Marks)
-		restoreInto(done, log)
-		m.memory[id] = done
+		p := newProgress(id, m.o.Marks)
+		restoreInto(p, log)
+		m.memory[id] = p
 		m.owned[id] = true
 		ep := m.defs[id]
 		m.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -134,16 +135,10 @@ func (w *worker) wakeLocked(entity string) {
 	}
 }
 
-// parkFrom is the failed attempt of a head from which the events behind it are parked. Not the
-// first: when a whole endpoint fails, its breaker opens within the first attempts of its entities
-// (then its consumer is paused and parking would only double the writes); one entity failing on
-// its own fails its second attempt too.
-const parkFrom = 2
-
-// blockedWait waits out a failed head's retry wait and, meanwhile — from its parkFrom'th failed
-// attempt — parks every event queued behind it, now and as more come. It returns false when the
-// worker stops first.
-func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, attempts int) bool {
+// blockedWait waits out a failed head's retry wait and, meanwhile — if park (decide says from
+// which attempt) — parks every event queued behind it, now and as more come. It returns false
+// when the worker stops first.
+func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, park bool) bool {
 	w.mu.Lock()
 	s := w.stuckLocked(head.env.Entity)
 	s.blocked = true
@@ -152,7 +147,7 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		if attempts >= parkFrom && !w.parkQueued(ctx, head) {
+		if park && !w.parkQueued(ctx, head) {
 			return false
 		}
 		select {
@@ -177,7 +172,7 @@ func (w *worker) parkQueued(ctx context.Context, head *item) bool {
 			return true
 		}
 		var next *item
-		for _, it := range w.queues[entity] {
+		for _, it := range w.lanes.queued(entity) {
 			if it != head {
 				next = it
 				break
@@ -213,7 +208,8 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 	msg.Header.Set(hdrSubject, it.subject)
 	msg.Header.Set(hdrPublished, it.published.UTC().Format(time.RFC3339Nano))
 	var ack *jetstream.PubAck
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	retry := jsRetry()
+	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var err error
 		// The msg id makes a publish retried after a lost PubAck store one copy.
@@ -230,9 +226,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 			return true
 		}
 		w.log.Error().Err(err).Str("event_id", it.env.ID).Str("entity", it.env.Entity).Msg("park event: will retry")
-		select {
-		case <-time.After(wait):
-		case <-w.stop:
+		if !backoff.Wait(w.stop, retry.Next()) {
 			return false
 		}
 	}
@@ -247,8 +241,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 	w.mu.Unlock()
 	w.ack(ctx, w.handle(it), it.seq)
 	w.mu.Lock()
-	delete(w.held, it.seq)
-	w.queues[it.env.Entity] = slices.DeleteFunc(w.queues[it.env.Entity], func(x *item) bool { return x == it })
+	w.lanes.remove(it)
 	w.mu.Unlock()
 	w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Uint64("seq", it.seq).Msg("parked")
 	return true
@@ -259,16 +252,17 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // their delete) are deleted on the way. nil when there is nothing to deliver now — the lane
 // ends, and route starts another when something comes — or the worker stops.
 func (w *worker) next(ctx context.Context, entity string) *item {
-	for wait := time.Second; ; {
+	retry := jsRetry()
+	for {
 		w.mu.Lock()
-		q, s := w.queues[entity], w.stuck[entity]
+		head, s := w.lanes.head(entity), w.stuck[entity]
 		parked := s != nil && s.parked
-		if len(q) > 0 && (!parked || q[0].seq < s.first) {
+		if head != nil && (!parked || head.seq < s.first) {
 			w.mu.Unlock()
-			return q[0]
+			return head
 		}
 		if !parked || s.gate > 0 {
-			delete(w.active, entity)
+			w.lanes.idle(entity)
 			w.mu.Unlock()
 			return nil
 		}
@@ -289,13 +283,10 @@ func (w *worker) next(ctx context.Context, entity string) *item {
 			w.mu.Unlock()
 		case err != nil:
 			w.log.Error().Err(err).Str("entity", entity).Msg("read parked event: will retry")
-			select {
-			case <-time.After(wait):
-			case <-w.stop:
+			if !backoff.Wait(w.stop, retry.Next()) {
 				return nil
 			}
-			wait = min(2*wait, 30*time.Second)
-		case it.seq == 0 || w.delivered.covers(entity, it.seq):
+		case it.seq == 0 || w.progress.covers(entity, it.seq):
 			// Delivered before a crash kept it from being deleted; or not a parked event.
 			if !w.unpark(ctx, it) {
 				return nil
@@ -361,13 +352,14 @@ func (w *worker) finish(ctx context.Context, it *item) {
 		w.ackMsg(ctx, w.handle(it), it.seq, it.env)
 		return
 	}
-	w.delivered.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again
+	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again
 	w.unpark(ctx, it)
 }
 
 // unpark deletes a parked event, retrying until it is gone or the worker stops (false).
 func (w *worker) unpark(ctx context.Context, it *item) bool {
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	retry := jsRetry()
+	for {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := w.park.DeleteMsg(dctx, it.parkSeq)
 		if err != nil { // nats.go does not say why: gone already (expired, deleted before a crash) is done
@@ -380,9 +372,7 @@ func (w *worker) unpark(ctx context.Context, it *item) bool {
 			break
 		}
 		w.log.Error().Err(err).Uint64("park_seq", it.parkSeq).Msg("delete parked event: will retry")
-		select {
-		case <-time.After(wait):
-		case <-w.stop:
+		if !backoff.Wait(w.stop, retry.Next()) {
 			return false
 		}
 	}
@@ -460,20 +450,12 @@ func (w *worker) startParked(ctx context.Context) {
 	w.mu.Lock()
 	var starts []string
 	for entity, s := range w.stuck {
-		if s.parked && s.gate == 0 && !w.active[entity] && !w.stopping {
-			w.active[entity] = true
-			w.lanes.Add(1)
+		if s.parked && s.gate == 0 && w.lanes.claim(entity) {
 			starts = append(starts, entity)
 		}
 	}
 	w.mu.Unlock()
 	w.startLanes(ctx, starts)
-}
-
-func (w *worker) startLanes(ctx context.Context, entities []string) {
-	for _, entity := range entities {
-		go w.runLane(ctx, entity)
-	}
 }
 
 // routedTo notes that route has seen seq (one it did not queue).
@@ -510,9 +492,7 @@ func (w *worker) openGatesLocked(all bool) []string {
 		}
 		s.gate = 0
 		w.gated--
-		if !w.active[entity] && !w.stopping {
-			w.active[entity] = true
-			w.lanes.Add(1)
+		if w.lanes.claim(entity) {
 			starts = append(starts, entity)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -41,61 +42,48 @@ type worker struct {
 	onDead    func(endpointID string)         // counts dead letters; may be nil
 	onInvalid func(endpointID, reason string) // counts invalid events; may be nil
 	log       zerolog.Logger
+	ackLog    zerolog.Logger // log sampled to a line a minute: under overload every ack may fail
 	o         Options
 
-	mu          sync.Mutex
-	queues      map[string][]*item   // entity -> events waiting, head first
-	held        map[uint64]*item     // stream seq -> event, while it is ours to ack
-	unconfirmed map[uint64]time.Time // acks sent and not yet confirmed by the server
-	received    uint64               // the highest stream sequence routed
-	delivered   *delivered           // what was delivered and acked: not to be sent again
-	stopping    bool
-	pausedUntil time.Time
-	epoch       uint64       // the connection's reconnect count when this worker reset its consumer
-	ackWarned   atomic.Int64 // when an unconfirmed ack was last logged, Unix seconds
+	progress *progress // what was delivered and acked: not to be sent again
 
-	// Lanes and parks (park.go), guarded by mu.
-	active         map[string]bool   // entities whose lane runs
+	mu          sync.Mutex
+	lanes       *lanes // lanes.go
+	pausedUntil time.Time
+
+	// Parks (park.go), guarded by mu.
 	stuck          map[string]*stuck // entities blocked or parked
 	routed         uint64            // the highest stream sequence route has seen, or where the reset restarted
 	gated          int               // parks whose gate is not open yet
 	lowestGate     uint64            // the lowest of those gates
 	routedDelivery atomic.Uint64     // the consumer's delivery sequence of the last message routed (not under mu)
 
+	// The connection as run found it before resetting the consumer (reconnect.go): set before
+	// consuming, then read and written by onMessage only.
+	reconnects *atomic.Uint64     // the manager's count of reconnects, moved by Reconnected
+	epoch      uint64             // its value then
+	lost       <-chan nats.Status // RECONNECTING since then
+	broken     bool               // lost was seen
+
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
 	sem   chan struct{}   // bounds deliveries in flight across lanes
 	stop  chan struct{}   // closed at shutdown: lanes stop waiting and leave the rest unacked
-	lanes sync.WaitGroup
-	acks  sync.WaitGroup // acks of copies, sent off the consumer's callback
+	acks  sync.WaitGroup  // acks of copies, sent off the consumer's callback
 }
 
-// item is one event held by a lane.
-type item struct {
-	seq       uint64
-	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by worker.mu)
-	subject   string
-	body      []byte
-	env       subjects.Envelope
-	published time.Time
-
-	parkSeq uint64 // a parked event: its sequence in the park (seq stays the original's); 0 otherwise
-	noPark  bool   // it cannot be parked (guarded by worker.mu)
-}
-
-func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
+func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 	w := &worker{
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
-		log:         m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		queues:      make(map[string][]*item),
-		held:        make(map[uint64]*item),
-		active:      make(map[string]bool),
-		stuck:       make(map[string]*stuck),
-		unconfirmed: make(map[uint64]time.Time),
-		delivered:   done,
-		sem:         make(chan struct{}, m.o.MaxInFlight),
-		stop:        make(chan struct{}),
-		abort:       m.abort,
+		log:      m.log.With().Str("endpoint_id", ep.ID).Logger(),
+		lanes:    newLanes(),
+		stuck:    make(map[string]*stuck),
+		progress: p,
+		sem:      make(chan struct{}, m.o.MaxInFlight),
+		stop:     make(chan struct{}),
+		abort:    m.abort,
 	}
+	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
+	w.reconnects = &m.reconnects
 	w.ep.Store(ep)
 	w.openPark = m.parkStream
 	return w
@@ -105,7 +93,7 @@ func newWorker(ep *Endpoint, m *Manager, done *delivered) *worker {
 // finish within ShutdownTimeout, leave everything else unacknowledged for redelivery.
 func (w *worker) run(ctx context.Context) error {
 	name := w.ep.Load().ConsumerName()
-	w.epoch = w.js.Conn().Stats().Reconnects // before the reset: see onMessage
+	defer w.watchConnection()() // before the reset: see reconnect.go
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	cons, err := w.stream.Consumer(cctx, name)
 	var start uint64 // the first sequence JetStream may send
@@ -179,12 +167,12 @@ func (w *worker) run(ctx context.Context) error {
 	cc.Stop()
 	<-cc.Closed()
 	w.mu.Lock()
-	w.stopping = true
+	w.lanes.stop()
 	w.mu.Unlock()
 	close(w.stop)
 
 	finished := make(chan struct{})
-	go func() { w.lanes.Wait(); close(finished) }()
+	go func() { w.lanes.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
 	case <-time.After(w.o.ShutdownTimeout):
@@ -229,22 +217,19 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 
 	w.mu.Lock()
-	if it, ok := w.held[seq]; ok { // a redelivery of what a lane holds: keep one copy, the newest handle
+	if it, ok := w.lanes.lookup(seq); ok { // a redelivery of what a lane holds: keep one copy, the newest handle
 		it.msg = msg
 		w.mu.Unlock()
 		w.routedDelivery.Store(meta.Sequence.Consumer)
 		return
 	}
-	stopping := w.stopping
+	stopping := w.lanes.stopping
 	w.mu.Unlock()
 	if stopping {
 		return // left unacknowledged: redelivered to the next run
 	}
-	if w.js.Conn().Stats().Reconnects != w.epoch {
-		// The connection broke since this worker reset its consumer: messages JetStream sent
-		// meanwhile were lost and would come back only after later ones. Deliver nothing more;
-		// the manager restarts this worker, which resets the consumer to its ack floor.
-		return
+	if !w.sameConnection() {
+		return // messages may have been lost since the reset: nothing more until the restart
 	}
 	w.route(ctx, msg, seq, meta.Timestamp)
 	w.routedDelivery.Store(meta.Sequence.Consumer)
@@ -253,7 +238,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 // route checks a new message and queues it on its entity's lane, starting the lane if it was
 // idle; an invalid message is set aside.
 func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, published time.Time) {
-	env, reason := w.check(msg, seq)
+	env, reason := w.screen(msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		w.routedTo(ctx, seq)
@@ -266,7 +251,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.routedTo(ctx, seq)
 		return
 	}
-	if w.delivered.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
+	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
 		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, env) }) // not on the callback: it waits for the server
 		w.routedTo(ctx, seq)
 		return
@@ -274,17 +259,10 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
 
 	w.mu.Lock()
-	if w.stopping { // checked under the lock that Wait's caller sets it with: no Add after Wait
+	ok, start := w.lanes.hold(it) // under the lock that stop is set with: no lane starts after wg.Wait
+	if !ok {
 		w.mu.Unlock()
-		return // left unacknowledged: redelivered to the next run
-	}
-	w.received = max(w.received, seq)
-	w.held[seq] = it
-	w.queues[env.Entity] = append(w.queues[env.Entity], it)
-	start := !w.active[env.Entity]
-	if start {
-		w.active[env.Entity] = true
-		w.lanes.Add(1)
+		return // stopping: left unacknowledged, redelivered to the next run
 	}
 	w.wakeLocked(env.Entity)
 	gates := w.routedLocked(seq) // after it is queued: a park whose gate this opens comes after it
@@ -295,116 +273,14 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	w.startLanes(ctx, gates)
 }
 
-// check parses and cross-checks a message, once per event however many endpoints get it;
-// reason is empty when it can be delivered.
-func (w *worker) check(msg eventMsg, seq uint64) (subjects.Envelope, string) {
-	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
-	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
-		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
-	}
-	if v, ok := w.checked.get(seq); ok {
-		return v.env, v.reason
-	}
-	env, reason := check(msg)
-	env.Data = nil // the body travels as Delivery.Body
-	w.checked.put(seq, verdict{env: env, reason: reason})
-	return env, reason
-}
-
-// check parses and cross-checks a message; reason is empty when it can be delivered.
-func check(msg eventMsg) (subjects.Envelope, string) {
-	_, source, typ, err := subjects.ParseAny(msg.Subject())
-	if err != nil {
-		return subjects.Envelope{}, err.Error()
-	}
-	env, err := subjects.ParseEnvelope(msg.Data())
-	if err != nil {
-		return env, "envelope: " + err.Error()
-	}
-	if env.Type != typ || env.Source != source {
-		return env, fmt.Sprintf("envelope source %q and type %q do not match subject %s", env.Source, env.Type, msg.Subject())
-	}
-	if h := msg.Headers().Get(subjects.HeaderEntity); h != "" && h != env.Entity {
-		return env, fmt.Sprintf("%s header %q does not match envelope entity %q", subjects.HeaderEntity, h, env.Entity)
-	}
-	return env, ""
-}
-
-// maxInvalidCopy bounds the copy of an invalid event kept with its reason.
-const maxInvalidCopy = 64 << 10
-
-// setAside records an event that cannot be delivered in the invalid-events stream, with the
-// reason, and terminates it. If the record cannot be written, the event stays unacknowledged and
-// comes again.
-func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
-	if !w.recordInvalid(ctx, msg, seq, "invalid-"+strconv.FormatUint(seq, 10), reason) {
-		return
-	}
-	if err := msg.TermWithReason(reason); err != nil {
-		w.log.Warn().Err(err).Uint64("seq", seq).Msg("terminate invalid event")
-	}
-}
-
-// recordInvalid writes an event that cannot be delivered to the invalid-events stream, with the
-// reason, and says so; false if it could not.
-func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, msgID, reason string) bool {
-	rec := nats.NewMsg("quaycast.invalid.events")
-	rec.Data = msg.Data()
-	if len(rec.Data) > maxInvalidCopy { // an oversized event would not fit in a message again
-		rec.Data = rec.Data[:maxInvalidCopy]
-		rec.Header.Set("Quaycast-Truncated", strconv.Itoa(len(msg.Data())))
-	}
-	rec.Header.Set("Quaycast-Reason", reason)
-	rec.Header.Set("Quaycast-Subject", msg.Subject())
-	rec.Header.Set("Quaycast-Stream-Seq", strconv.FormatUint(seq, 10))
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	// One record per event (msgID), however many endpoints' consumers see it.
-	if _, err := w.js.PublishMsg(pctx, rec, jetstream.WithMsgID(msgID)); err != nil {
-		w.log.Error().Err(err).Uint64("seq", seq).Msg("record invalid event")
-		return false
-	}
-	w.log.Warn().Uint64("seq", seq).Str("subject", msg.Subject()).Str("reason", reason).Msg("invalid event set aside")
-	if w.onInvalid != nil {
-		w.onInvalid(w.ep.Load().ID, reason)
-	}
-	return true
-}
-
-// runLane delivers an entity's events one after the other, in the order next gives, until there
-// is nothing left to deliver.
-func (w *worker) runLane(ctx context.Context, entity string) {
-	defer w.lanes.Done()
-	for {
-		it := w.next(ctx, entity)
-		if it == nil {
-			return // nothing left now, or shutting down
-		}
-		if !w.deliverItem(ctx, it) {
-			return // shutting down: this event and the rest stay unacknowledged (or parked)
-		}
-		if it.parkSeq != 0 {
-			continue // finish took it out of the park
-		}
-		w.mu.Lock()
-		delete(w.held, it.seq)
-		if q := w.queues[entity][1:]; len(q) > 0 { // it was the head
-			w.queues[entity] = q
-		} else {
-			delete(w.queues, entity)
-		}
-		w.mu.Unlock()
-	}
-}
-
 // deliverItem attempts it until the receiver takes it (ack) or it is dead-lettered (record, then
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published,
-		PreviousEventID: w.delivered.previous(it.env.Entity, it.seq)}
+		PreviousEventID: w.progress.previous(it.env.Entity, it.seq)}
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
-	attempts, first := w.delivered.retryState(it.env.Entity, it.seq)
+	attempts, first := w.progress.retryState(it.env.Entity, it.seq)
 	var out Outcome
 	for {
 		select {
@@ -431,93 +307,48 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		case Delivered: // done: the mark that follows replaces any retry state
 			attempts++
 		default:
-			attempts, first = w.delivered.attempted(it.env.Entity, it.seq, start)
+			attempts, first = w.progress.attempted(it.env.Entity, it.seq, start)
 		}
+		now := time.Now()
+		dec := decide(attempt{out: out, attempts: attempts, first: first, start: start, now: now, jitter: rand.Float64()}, w.o)
 		log := w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
-			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", time.Since(start))
+			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", now.Sub(start))
 
-		var wait time.Duration
-		switch out.Result {
-		case Delivered:
+		switch dec.act {
+		case actAck:
 			log.Msg("delivered")
 			w.finish(ctx, it)
 			w.resume(ctx)
 			return true
-		case Permanent:
-			log.Msg("refused")
-			return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("receiver refused the event (status %d)", out.Status))
-		case Gone:
+		case actDeadLetter:
+			if out.Result == Permanent {
+				log.Msg("refused")
+			}
+			return w.deadLetter(ctx, it, attempts, first, out, dec.reason)
+		case actDisable:
 			log.Msg("gone")
-			if w.disable(ctx, fmt.Sprintf("receiver answered %d Gone at %s", out.Status, start.UTC().Format(time.RFC3339))) {
+			if w.disable(ctx, dec.reason) {
 				<-w.stop // the manager stops this worker; the event stays for when it is enabled again
 				return false
 			}
-			wait = w.backoff(attempts, 0)
-		case BreakerOpen:
-			wait = max(out.RetryAfter, 100*time.Millisecond)
-			w.pause(ctx, wait)
-		default:
-			if w.o.MaxAttempts > 0 && attempts >= w.o.MaxAttempts {
-				return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("no success in %d attempts", attempts))
-			}
-			if time.Since(first) >= w.o.MaxRetryAge {
-				return w.deadLetter(ctx, it, attempts, first, out, fmt.Sprintf("no success within %s of the first attempt", w.o.MaxRetryAge))
-			}
-			wait = w.backoff(attempts, out.RetryAfter)
-			log.Dur("retry_in", wait).Msg("delivery failed")
-			if !w.blockedWait(ctx, it, w.capWait(it, wait), attempts) { // parks what queues behind it meanwhile
+		case actPause:
+			w.pause(ctx, dec.wait)
+		case actRetry:
+			log.Dur("retry_in", dec.wait).Msg("delivery failed")
+			if !w.blockedWait(ctx, it, w.capWait(it, dec.wait), dec.park) { // parks what queues behind it meanwhile
 				return false
 			}
 			continue
 		}
-		select {
-		case <-time.After(w.capWait(it, wait)):
-		case <-w.stop:
+		if !backoff.Wait(w.stop, w.capWait(it, dec.wait)) {
 			return false
 		}
 	}
 }
 
-// handle is the newest message handle of it (a redelivery replaces it).
-func (w *worker) handle(it *item) jetstream.Msg {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return it.msg
-}
-
-// deadLetter records it in the dead-letter stream, then acks it so its entity moves on. Until the
-// record is stored the event is not acked; it returns false only if the worker stops first.
-func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first time.Time, out Outcome, reason string) bool {
-	dl := DeadLetter{
-		EndpointID: w.ep.Load().ID, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
-		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body,
-	}
-	if out.Err != nil {
-		dl.LastError = out.Err.Error()
-	}
-	msgID := deadMsgID(dl)
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := w.js.PublishMsg(pctx, newDeadMsg(dl), jetstream.WithMsgID(msgID))
-		cancel()
-		if err == nil {
-			break
-		}
-		w.log.Error().Err(err).Str("event_id", it.env.ID).Msg("record dead letter: will retry")
-		select {
-		case <-time.After(wait):
-		case <-w.stop:
-			return false
-		}
-	}
-	w.log.Warn().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
-		Int("status", out.Status).Str("reason", reason).Msg("dead-lettered")
-	if w.onDead != nil {
-		w.onDead(dl.EndpointID)
-	}
-	w.finish(ctx, it)
-	return true
-}
+// jsRetry is the wait between tries of a JetStream read or write that keeps failing (a dead
+// letter's record, a park, a worker's consumer): 1 s doubling to 30 s.
+func jsRetry() backoff.Backoff { return backoff.Backoff{First: time.Second, Max: 30 * time.Second} }
 
 // pause asks JetStream to stop delivering to this endpoint until the breaker lets a probe
 // through: an open breaker fetches nothing more, and a paused consumer costs the server nothing.
@@ -572,43 +403,19 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 	return true
 }
 
-// backoff is the wait before the attempt after `attempt`: the schedule with ±20 % jitter, so
-// that many endpoints failing together do not retry in step, or the receiver's Retry-After.
-func (w *worker) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, 24*time.Hour)
-	}
-	s := w.o.RetrySchedule
-	base := s[min(attempt-1, len(s)-1)]
-	return time.Duration(float64(base) * (0.8 + 0.4*rand.Float64()))
-}
-
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
 // acked without being sent again — then acknowledges it and waits for the server's confirmation.
 func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, env subjects.Envelope) {
-	w.delivered.add(env.Entity, seq, env.ID)
+	w.progress.add(env.Entity, seq, env.ID)
 	w.ack(ctx, msg, seq)
 }
 
 // ack acknowledges an event and waits for the server's confirmation.
 func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
-	w.mu.Lock()
-	w.unconfirmed[seq] = time.Now()
-	w.mu.Unlock()
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	err := msg.DoubleAck(actx)
-	if err == nil { // an unconfirmed one stays, holding the floor down, until keepAlive forgets it
-		w.mu.Lock()
-		delete(w.unconfirmed, seq)
-		w.mu.Unlock()
-	}
-	if err != nil {
-		// Under overload this can happen for every event: say it once a minute per endpoint.
-		if now := time.Now().Unix(); now-w.ackWarned.Load() >= 60 {
-			w.ackWarned.Store(now)
-			w.log.Warn().Err(err).Uint64("seq", seq).Msg("acks not confirmed (the event is not sent again if it comes back; more may follow)")
-		}
+	if err := msg.DoubleAck(actx); err != nil {
+		w.ackLog.Warn().Err(err).Uint64("seq", seq).Msg("acks not confirmed (the event is not sent again if it comes back; more may follow)")
 	}
 }
 
@@ -616,15 +423,7 @@ func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
 // not redeliver it behind later events of its entity while a lane retries or waits.
 func (w *worker) keepAlive() {
 	w.mu.Lock()
-	msgs := make([]jetstream.Msg, 0, len(w.held))
-	for _, it := range w.held {
-		msgs = append(msgs, it.msg)
-	}
-	for seq, at := range w.unconfirmed {
-		if time.Since(at) > 10*w.o.AckWait { // JetStream redelivered it long since: acked again
-			delete(w.unconfirmed, seq)
-		}
-	}
+	msgs := w.lanes.handles()
 	w.mu.Unlock()
 	for _, m := range msgs {
 		if err := m.InProgress(); err != nil {

@@ -1,6 +1,9 @@
 package consumer
 
 import (
+	"bytes"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,17 +46,83 @@ func TestRouteStartsNoLaneOnceStopping(t *testing.T) {
 		t.Fatal("no message fetched")
 	}
 
-	w := &worker{delivered: newDelivered("ep_test", nil), checked: newChecked(), queues: map[string][]*item{}, held: map[uint64]*item{}, log: zerolog.Nop(), stopping: true}
+	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), lanes: newLanes(), log: zerolog.Nop()}
+	w.lanes.stop()
 	w.ep.Store(&Endpoint{ID: "ep_test"})
 	w.route(t.Context(), msg, 1, time.Now())
 	done := make(chan struct{})
-	go func() { w.lanes.Wait(); close(done) }()
+	go func() { w.lanes.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a lane was started after the worker began stopping")
 	}
-	if len(w.held) != 0 || len(w.queues) != 0 {
-		t.Errorf("held %d, queued %d after stopping: want nothing taken on", len(w.held), len(w.queues))
+	if len(w.lanes.held) != 0 || len(w.lanes.queues) != 0 {
+		t.Errorf("held %d, queued %d after stopping: want nothing taken on", len(w.lanes.held), len(w.lanes.queues))
+	}
+}
+
+// spiedMsg is a message from the server whose InProgress calls are counted on their way to it.
+type spiedMsg struct {
+	jetstream.Msg
+	calls atomic.Int32
+	err   atomic.Value // the last InProgress error, if any
+}
+
+func (m *spiedMsg) InProgress() error {
+	m.calls.Add(1)
+	err := m.Msg.InProgress()
+	if err != nil {
+		m.err.Store(err)
+	}
+	return err
+}
+
+// keepAlive tells the server that every event a lane holds is still being worked on, through its
+// newest handle (a redelivery replaces it), and goes on past a handle that fails.
+func TestKeepAliveReachesEveryHeldEvent(t *testing.T) {
+	t.Parallel()
+	b := newBareConsumer(t)
+	_, w := bareWorker(t, b, &idDeliverer{})
+	acked := &spiedMsg{Msg: b.next(t, "e0", "A")}
+	if err := acked.Msg.DoubleAck(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	live := &spiedMsg{Msg: b.next(t, "e1", "B")}
+	stale := &spiedMsg{Msg: live.Msg}
+	w.mu.Lock()
+	w.lanes.held[streamSeq(t, acked)] = &item{seq: streamSeq(t, acked), msg: acked}
+	w.lanes.held[streamSeq(t, live)] = &item{seq: streamSeq(t, live), msg: stale}
+	w.mu.Unlock()
+	w.onMessage(t.Context(), live) // a redelivery of a held event: its handle replaces the stale one
+
+	w.keepAlive()
+	if acked.calls.Load() != 1 || acked.err.Load() == nil {
+		t.Errorf("the acked event: %d InProgress calls, error %v; want 1, failed", acked.calls.Load(), acked.err.Load())
+	}
+	if live.calls.Load() != 1 || live.err.Load() != nil {
+		t.Errorf("the held event: %d InProgress calls, error %v; want 1, none", live.calls.Load(), live.err.Load())
+	}
+	if stale.calls.Load() != 0 {
+		t.Error("keepAlive used a replaced handle")
+	}
+}
+
+// Acks that are not confirmed are logged a line a minute per endpoint, however many fail.
+func TestAckFailuresLoggedOnceAMinute(t *testing.T) {
+	t.Parallel()
+	b := newBareConsumer(t)
+	var logged bytes.Buffer
+	m := &Manager{js: b.js, o: Options{}.withDefaults(), checked: newChecked(), log: zerolog.New(&logged)}
+	w := newWorker(&Endpoint{ID: "ep_test"}, m, newProgress("ep_test", nil))
+	msg := b.next(t, "e1", "A")
+	if err := msg.DoubleAck(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		w.ack(t.Context(), msg, 1) // acked already: fails
+	}
+	if n := strings.Count(logged.String(), "acks not confirmed"); n != 1 {
+		t.Errorf("5 failed acks logged %d times, want once:\n%s", n, logged.String())
 	}
 }

@@ -26,18 +26,18 @@ import (
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field
 // (package defaults, whose values the flags of the same name show).
 type SenderOptions struct {
-	Timeout          time.Duration        // one POST, connect to last byte of the reply (--delivery-timeout): defaults.DeliveryTimeout
-	MaxResponseBytes int64                // of a reply read, kept and passed on (--max-reply-bytes): defaults.MaxReplyBytes
-	MaxReplyMemory   int64                // replies held at once over all POSTs (--reply-memory): defaults.ReplyMemory, at least MaxResponseBytes+1
-	Breaker          BreakerOptions       // per endpoint
-	OnBreakerChange  func(BreakerEvent)   // called on every breaker transition; may be nil
-	Log              *attempts.Log // the delivery log; nil: none
-	LogFailuresOnly  bool                 // record only attempts not delivered (and test sends)
-	Replies          jetstream.JetStream  // where receivers' replies are published; nil: not passed on
-	OnAttempt        func(a *Attempt)     // called after every POST (metrics); may be nil
-	Targets          TargetPolicy         // which addresses may be dialled
-	MaxInFlight      int                  // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
-	OnLogDropped     func()               // called for each delivery-log record dropped; may be nil
+	Timeout          time.Duration       // one POST, connect to last byte of the reply (--delivery-timeout): defaults.DeliveryTimeout
+	MaxResponseBytes int64               // of a reply read, kept and passed on (--max-reply-bytes): defaults.MaxReplyBytes
+	MaxReplyMemory   int64               // replies held at once over all POSTs (--reply-memory): defaults.ReplyMemory, at least MaxResponseBytes+1
+	Breaker          BreakerOptions      // per endpoint
+	OnBreakerChange  func(BreakerEvent)  // called on every breaker transition; may be nil
+	Log              *attempts.Log       // the delivery log; nil: none
+	LogFailuresOnly  bool                // record only attempts not delivered (and test sends)
+	Replies          jetstream.JetStream // where receivers' replies are published; nil: not passed on
+	OnAttempt        func(a *Attempt)    // called after every POST (metrics); may be nil
+	Targets          TargetPolicy        // which addresses may be dialled
+	MaxInFlight      int                 // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
+	OnLogDropped     func()              // called for each delivery-log record dropped; may be nil
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -125,7 +125,7 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	if ep.SecretErr != nil {
 		next.err = ep.SecretErr
 	} else {
-		next.signer, next.validUntil, next.err = NewSigner(ep, now)
+		next.signer, next.validUntil, next.err = endpointSigner(ep, now)
 	}
 	if st != nil && st.url == ep.URL {
 		next.breaker = st.breaker
@@ -136,9 +136,9 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	return next
 }
 
-// NewSigner builds the signer of an endpoint as it is at now: its profile, its secret and the
+// endpointSigner builds the signer of an endpoint as it is at now: its profile, its secret and the
 // previous secrets still in their grace period; validUntil is when the first of those ends.
-func NewSigner(ep *consumer.Endpoint, now time.Time) (sg *signature.Signer, validUntil time.Time, err error) {
+func endpointSigner(ep *consumer.Endpoint, now time.Time) (sg *signature.Signer, validUntil time.Time, err error) {
 	profile, err := signature.ParseProfile(ep.Signing.Profile)
 	if err != nil {
 		return nil, time.Time{}, err

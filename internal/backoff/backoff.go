@@ -33,12 +33,21 @@ func (b *Backoff) Reset() { b.next = 0 }
 
 // Sleep waits for d, or until ctx ends, and then returns ctx's error.
 func Sleep(ctx context.Context, d time.Duration) error {
+	if !Wait(ctx.Done(), d) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Wait waits for d and returns true, or returns false as soon as stop is closed: for a loop that
+// is stopped by a channel rather than a context.
+func Wait(stop <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		return true
+	case <-stop:
+		return false
 	}
 }

@@ -56,3 +56,15 @@ func TestSleep(t *testing.T) {
 		t.Errorf("a sleep whose ctx ended: %v, want context.Canceled", err)
 	}
 }
+
+func TestWait(t *testing.T) {
+	t.Parallel()
+	if !backoff.Wait(make(chan struct{}), time.Millisecond) {
+		t.Error("a short wait whose stop stays open returned false")
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if backoff.Wait(stop, time.Hour) {
+		t.Error("a wait whose stop is closed returned true")
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// delivered remembers, per entity of one endpoint, the last event delivered (or dead-lettered)
+// progress remembers, per entity of one endpoint, the last event delivered (or dead-lettered)
 // to it: its stream sequence and its id. Delivery is strictly ordered per entity, so every event
 // of that entity at or below the mark is done: when JetStream sends one again — a copy
 // redelivered after its AckWait while it waited in the client's buffer, everything above the ack
@@ -18,7 +18,7 @@ import (
 // durable record (Marks) every flush interval and read back at start, so a restart or a crash
 // resends only what was in flight or delivered within the last interval. A mark is forgotten
 // when the events stream no longer holds its event (Marks' max age).
-type delivered struct {
+type progress struct {
 	endpointID string
 	durable    *Marks // where changes are also written, in batches; nil: memory only
 
@@ -48,8 +48,8 @@ type head struct {
 // carries no previous id: duplicates and a missing hint, never loss).
 const maxDelivered = 100_000
 
-func newDelivered(endpointID string, durable *Marks) *delivered {
-	d := &delivered{endpointID: endpointID, durable: durable,
+func newProgress(endpointID string, durable *Marks) *progress {
+	d := &progress{endpointID: endpointID, durable: durable,
 		marks: make(map[string]mark), heads: make(map[string]head), dirty: make(map[string]struct{})}
 	durable.register(d)
 	return d
@@ -57,7 +57,7 @@ func newDelivered(endpointID string, durable *Marks) *delivered {
 
 // add records that seq (id) of entity was delivered or dead-lettered, ending its head's retry
 // state.
-func (d *delivered) add(entity string, seq uint64, id string) {
+func (d *progress) add(entity string, seq uint64, id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if m, ok := d.marks[entity]; ok && seq <= m.seq {
@@ -75,7 +75,7 @@ func (d *delivered) add(entity string, seq uint64, id string) {
 
 // set puts an entity's stored state back as the durable record has it (at start, or a rewind):
 // the mark replaced, not only raised.
-func (d *delivered) set(entity string, e markEntry) {
+func (d *progress) set(entity string, e markEntry) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if e.Seq == 0 {
@@ -93,7 +93,7 @@ func (d *delivered) set(entity string, e markEntry) {
 // rewind lowers the mark of every entity to below seq, so that events from seq on are delivered
 // again when JetStream sends them (a "redeliver from here"). The previous id is kept only where
 // the mark stays.
-func (d *delivered) rewind(seq uint64) {
+func (d *progress) rewind(seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for e, m := range d.marks {
@@ -107,7 +107,7 @@ func (d *delivered) rewind(seq uint64) {
 // attempted records a POST of seq, the entity's head, and returns how many it has had and when
 // the first was: counted across worker restarts (and, through the durable record, gateway
 // restarts).
-func (d *delivered) attempted(entity string, seq uint64, at time.Time) (attempts int, first time.Time) {
+func (d *progress) attempted(entity string, seq uint64, at time.Time) (attempts int, first time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	h := d.heads[entity]
@@ -121,7 +121,7 @@ func (d *delivered) attempted(entity string, seq uint64, at time.Time) (attempts
 }
 
 // retryState is what attempted has counted for seq so far.
-func (d *delivered) retryState(entity string, seq uint64) (attempts int, first time.Time) {
+func (d *progress) retryState(entity string, seq uint64) (attempts int, first time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if h, ok := d.heads[entity]; ok && h.seq == seq {
@@ -131,14 +131,14 @@ func (d *delivered) retryState(entity string, seq uint64) (attempts int, first t
 }
 
 // touch marks entity to be written to the durable record. Callers hold d.mu.
-func (d *delivered) touch(entity string) {
+func (d *progress) touch(entity string) {
 	if d.durable != nil {
 		d.dirty[entity] = struct{}{}
 	}
 }
 
 // covers reports whether seq of entity was delivered already.
-func (d *delivered) covers(entity string, seq uint64) bool {
+func (d *progress) covers(entity string, seq uint64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m, ok := d.marks[entity]
@@ -147,7 +147,7 @@ func (d *delivered) covers(entity string, seq uint64) bool {
 
 // previous is the id of the last event of entity done, for the event seq: empty when there is
 // none, or when the mark is not below seq (seq is being sent again).
-func (d *delivered) previous(entity string, seq uint64) string {
+func (d *progress) previous(entity string, seq uint64) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if m, ok := d.marks[entity]; ok && m.seq < seq {
@@ -157,7 +157,7 @@ func (d *delivered) previous(entity string, seq uint64) string {
 }
 
 // entry is what the durable record stores for entity. Callers hold d.mu.
-func (d *delivered) entry(entity string) markEntry {
+func (d *progress) entry(entity string) markEntry {
 	m := d.marks[entity]
 	e := markEntry{Entity: entity, Seq: m.seq, ID: m.id, At: m.at}
 	if h, ok := d.heads[entity]; ok && h.seq > m.seq {
@@ -167,7 +167,7 @@ func (d *delivered) entry(entity string) markEntry {
 }
 
 // takeDirty returns the entries changed since the last call.
-func (d *delivered) takeDirty() []markEntry {
+func (d *progress) takeDirty() []markEntry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]markEntry, 0, len(d.dirty))
@@ -179,7 +179,7 @@ func (d *delivered) takeDirty() []markEntry {
 }
 
 // snapshot returns every entry, and clears the changes it includes.
-func (d *delivered) snapshot() []markEntry {
+func (d *progress) snapshot() []markEntry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]markEntry, 0, len(d.marks)+len(d.heads))
@@ -196,7 +196,7 @@ func (d *delivered) snapshot() []markEntry {
 }
 
 // redirty has entities written again (their write failed).
-func (d *delivered) redirty(entries []markEntry) {
+func (d *progress) redirty(entries []markEntry) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, e := range entries {
@@ -205,7 +205,7 @@ func (d *delivered) redirty(entries []markEntry) {
 }
 
 // prune forgets the marks set before cutoff (Unix seconds): their events have left the stream.
-func (d *delivered) prune(cutoff int64) {
+func (d *progress) prune(cutoff int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for e, m := range d.marks {
@@ -215,7 +215,7 @@ func (d *delivered) prune(cutoff int64) {
 	}
 }
 
-func (d *delivered) forgetOldest(n int) {
+func (d *progress) forgetOldest(n int) {
 	type aged struct {
 		entity string
 		at     int64
@@ -230,7 +230,7 @@ func (d *delivered) forgetOldest(n int) {
 	}
 }
 
-func (d *delivered) len() int {
+func (d *progress) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.marks)

@@ -1,0 +1,137 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// What may be delivered: an event is checked once (checkEvent, its verdict cached in checked for
+// the other endpoints' workers), and one that fails is set aside in the invalid-events stream
+// with the reason.
+
+// checked remembers the verdict on recent events by stream sequence. An event that fans out to
+// many endpoints reaches each endpoint's consumer as its own copy; parsing and validating the
+// envelope once instead of once per endpoint takes that cost off the fan-out.
+type checked struct {
+	mu      sync.Mutex
+	entries map[uint64]verdict
+	order   []uint64 // ring of sequences in insertion order
+	next    int
+}
+
+type verdict struct {
+	env    subjects.Envelope // Data left out: the body travels as Delivery.Body
+	reason string            // why it cannot be delivered; "" when it can
+}
+
+const checkedSize = 8192
+
+func newChecked() *checked {
+	return &checked{entries: make(map[uint64]verdict, checkedSize), order: make([]uint64, checkedSize)}
+}
+
+func (c *checked) get(seq uint64) (verdict, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.entries[seq]
+	return v, ok
+}
+
+func (c *checked) put(seq uint64, v verdict) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[seq]; ok {
+		return
+	}
+	if old := c.order[c.next]; old != 0 {
+		delete(c.entries, old)
+	}
+	c.order[c.next] = seq
+	c.next = (c.next + 1) % len(c.order)
+	c.entries[seq] = v
+}
+
+// screen decides whether a message may go to this endpoint: a replay only to its own, and an event
+// only if checkEvent passes it (once per event, however many endpoints get it). reason is empty
+// when it can be delivered.
+func (w *worker) screen(msg eventMsg, seq uint64) (subjects.Envelope, string) {
+	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
+	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
+		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
+	}
+	if v, ok := w.checked.get(seq); ok {
+		return v.env, v.reason
+	}
+	env, reason := checkEvent(msg)
+	env.Data = nil // the body travels as Delivery.Body
+	w.checked.put(seq, verdict{env: env, reason: reason})
+	return env, reason
+}
+
+// checkEvent parses and cross-checks a message; reason is empty when it can be delivered.
+func checkEvent(msg eventMsg) (subjects.Envelope, string) {
+	_, source, typ, err := subjects.ParseAny(msg.Subject())
+	if err != nil {
+		return subjects.Envelope{}, err.Error()
+	}
+	env, err := subjects.ParseEnvelope(msg.Data())
+	if err != nil {
+		return env, "envelope: " + err.Error()
+	}
+	if env.Type != typ || env.Source != source {
+		return env, fmt.Sprintf("envelope source %q and type %q do not match subject %s", env.Source, env.Type, msg.Subject())
+	}
+	if h := msg.Headers().Get(subjects.HeaderEntity); h != "" && h != env.Entity {
+		return env, fmt.Sprintf("%s header %q does not match envelope entity %q", subjects.HeaderEntity, h, env.Entity)
+	}
+	return env, ""
+}
+
+// maxInvalidCopy bounds the copy of an invalid event kept with its reason.
+const maxInvalidCopy = 64 << 10
+
+// setAside records an event that cannot be delivered in the invalid-events stream, with the
+// reason, and terminates it. If the record cannot be written, the event stays unacknowledged and
+// comes again.
+func (w *worker) setAside(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
+	if !w.recordInvalid(ctx, msg, seq, "invalid-"+strconv.FormatUint(seq, 10), reason) {
+		return
+	}
+	if err := msg.TermWithReason(reason); err != nil {
+		w.log.Warn().Err(err).Uint64("seq", seq).Msg("terminate invalid event")
+	}
+}
+
+// recordInvalid writes an event that cannot be delivered to the invalid-events stream, with the
+// reason, and says so; false if it could not.
+func (w *worker) recordInvalid(ctx context.Context, msg eventMsg, seq uint64, msgID, reason string) bool {
+	rec := nats.NewMsg("quaycast.invalid.events")
+	rec.Data = msg.Data()
+	if len(rec.Data) > maxInvalidCopy { // an oversized event would not fit in a message again
+		rec.Data = rec.Data[:maxInvalidCopy]
+		rec.Header.Set("Quaycast-Truncated", strconv.Itoa(len(msg.Data())))
+	}
+	rec.Header.Set("Quaycast-Reason", reason)
+	rec.Header.Set("Quaycast-Subject", msg.Subject())
+	rec.Header.Set("Quaycast-Stream-Seq", strconv.FormatUint(seq, 10))
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// One record per event (msgID), however many endpoints' consumers see it.
+	if _, err := w.js.PublishMsg(pctx, rec, jetstream.WithMsgID(msgID)); err != nil {
+		w.log.Error().Err(err).Uint64("seq", seq).Msg("record invalid event")
+		return false
+	}
+	w.log.Warn().Uint64("seq", seq).Str("subject", msg.Subject()).Str("reason", reason).Msg("invalid event set aside")
+	if w.onInvalid != nil {
+		w.onInvalid(w.ep.Load().ID, reason)
+	}
+	return true
+}
