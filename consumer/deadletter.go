@@ -116,6 +116,10 @@ func fromDeadMsg(m *jetstream.RawStreamMsg) DeadLetter {
 // deadLetter records it in the dead-letter stream, then acks it so its entity moves on. Until the
 // record is stored the event is not acked; it returns false only if the worker stops first.
 func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first time.Time, out Outcome, reason string) bool {
+	if w.fenced() { // its next owner decides
+		<-w.stop
+		return false
+	}
 	dl := DeadLetter{
 		EndpointID: w.ep.Load().ID, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
 		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body,

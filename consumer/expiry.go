@@ -173,7 +173,7 @@ func (w *worker) sweep(ctx context.Context) {
 // an earlier one is (the mark says everything up to it is done).
 func (w *worker) sweepOnce(ctx context.Context, s *sweepState) (full bool) {
 	maxAge, _ := w.expiry()
-	if maxAge == 0 {
+	if maxAge == 0 || w.fenced() {
 		return false
 	}
 	name := w.ep.Load().ConsumerName()

@@ -46,6 +46,7 @@ type Manager struct {
 
 	// Ownership (ownership.go): with several gateways, only the endpoints this one was told to own.
 	supervised bool
+	lease      Lease                      // supervised: checked before anything another owner must know of
 	onChange   func()                     // the set of endpoints changed
 	defs       map[string]*Endpoint       // every endpoint in the registry; nil: unreadable
 	owned      map[string]bool            // supervised: the endpoints this gateway delivers to

@@ -6,12 +6,19 @@ import (
 	"time"
 )
 
+// Lease is this gateway's right to act on the endpoints it owns (cluster.Supervisor): once it
+// has run out another gateway may take them over at any moment.
+type Lease interface{ Held() bool }
+
 // Supervise makes the manager deliver only to the endpoints it is told to own (Own, Disown,
 // Fence): several gateways share the endpoints and cluster.Supervisor decides which runs where.
-// Every gateway still keeps every endpoint's consumer defined. onChange is called after each
-// change of the registry. Call before Run.
-func (m *Manager) Supervise(onChange func()) {
+// Every gateway still keeps every endpoint's consumer defined. A worker does nothing that another
+// owner would have to know of — a POST, a park, a dead letter, disabling its endpoint — unless
+// lease is held (nil: never, an API-only gateway owns nothing anyway). onChange is called after
+// each change of the registry. Call before Run.
+func (m *Manager) Supervise(lease Lease, onChange func()) {
 	m.supervised = true
+	m.lease = lease
 	m.onChange = onChange
 	m.owned = make(map[string]bool)
 	m.abort = make(chan struct{})

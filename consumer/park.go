@@ -195,6 +195,10 @@ func (w *worker) parkQueued(ctx context.Context, head *item) bool {
 // it parked, ack the original, then drop it from the queue. A crash in between leaves the
 // original unacked: it comes again within the park's range and is dropped then.
 func (w *worker) parkOne(ctx context.Context, it *item) bool {
+	if w.fenced() { // its next owner has read the park already: what is parked now it would miss
+		<-w.stop
+		return false
+	}
 	id := w.ep.Load().ID
 	msg := nats.NewMsg(parkSubject(id, it.env.Entity))
 	msg.Data = it.body

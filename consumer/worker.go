@@ -66,6 +66,7 @@ type worker struct {
 	broken     bool               // lost was seen
 
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
+	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
 	sem   chan struct{}   // bounds deliveries in flight across lanes
 	stop  chan struct{}   // closed at shutdown: lanes stop waiting and leave the rest unacked
 	acks  sync.WaitGroup  // acks of copies, sent off the consumer's callback
@@ -81,6 +82,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		sem:      make(chan struct{}, m.o.MaxInFlight),
 		stop:     make(chan struct{}),
 		abort:    m.abort,
+		lease:    m.lease,
 	}
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.reconnects = &m.reconnects
@@ -294,6 +296,11 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			return false
 		default:
 		}
+		if w.fenced() { // the manager stops this worker soon: another gateway owns the endpoint now
+			<-w.sem
+			<-w.stop
+			return false
+		}
 		if w.expiring(it) { // before it leaves the stream undelivered: see expiry.go
 			<-w.sem
 			return w.expire(ctx, it, attempts, first, out)
@@ -386,8 +393,16 @@ func (w *worker) resume(ctx context.Context) {
 	}
 }
 
+// fenced reports whether this gateway's lease ran out: another gateway may own the endpoint now,
+// so the worker must act on nothing more — the manager stops it soon (Fence). A process frozen
+// with its lanes mid-loop (SIGSTOP, a long pause) resumes here.
+func (w *worker) fenced() bool { return w.lease != nil && !w.lease.Held() }
+
 // disable switches the endpoint off in the registry, saying why.
 func (w *worker) disable(ctx context.Context, reason string) bool {
+	if w.fenced() {
+		return false
+	}
 	id := w.ep.Load().ID
 	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/cluster"
-	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/service"
 )
 
@@ -32,26 +30,6 @@ func (g *Gateway) memberName(ln net.Listener) string {
 		return net.JoinHostPort(host, strconv.Itoa(a.Port))
 	}
 	return host
-}
-
-// errLeaseLost is the outcome of a POST not made: this gateway's lease ran out.
-var errLeaseLost = errors.New("not posted: this gateway's cluster lease ran out")
-
-// fenced is the deliverer of a clustered gateway: no POST starts once its lease has run out,
-// even in the moments before the supervisor has stopped the endpoint's worker (a process that
-// was stopped, SIGSTOP or a long GC pause, resumes with its lanes mid-loop). The worker retries
-// it later; by then it is stopped and another gateway owns the endpoint.
-type fenced struct {
-	consumer.Deliverer
-	lease *cluster.Supervisor
-}
-
-func (f fenced) Deliver(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
-	if !f.lease.Held() {
-		<-ctx.Done() // the fence cancels the deliveries of every worker it stops
-		return consumer.Outcome{Result: consumer.Retry, Err: errLeaseLost}
-	}
-	return f.Deliverer.Deliver(ctx, d)
 }
 
 // memberView is a gateway of the cluster as the API shows it.
@@ -90,3 +68,21 @@ func clusterOrNil(s *cluster.Supervisor) service.Cluster {
 	}
 	return s
 }
+
+// fencedConn is a connection to a receiver that writes only while this gateway's lease is held.
+// The check sits as close to the socket as it can: a gateway frozen (SIGSTOP, a long pause)
+// between deciding to POST and writing resumes here, past its lease, and sends nothing.
+type fencedConn struct {
+	net.Conn
+	held func() bool
+}
+
+func (c fencedConn) Write(b []byte) (int, error) {
+	if !c.held() {
+		return 0, errLeaseLost
+	}
+	return c.Conn.Write(b)
+}
+
+// errLeaseLost fails a write to a receiver once this gateway's lease ran out.
+var errLeaseLost = errors.New("not sent: this gateway's cluster lease ran out")

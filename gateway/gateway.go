@@ -231,7 +231,13 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		logTo = nil
 	}
 	nc := o.nc
+	var sup *cluster.Supervisor // set below when clustered, before anything is sent
+	var fence func() bool
+	if g.clustered() {
+		fence = func() bool { return sup.Held() }
+	}
 	sender := NewSender(g.log, SenderOptions{
+		Fence:            fence,
 		Targets:          targets,
 		Log:              logTo,
 		LogFailuresOnly:  g.cfg.DeliveryLog == "failures",
@@ -262,12 +268,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	if err != nil {
 		return nil, err
 	}
-	var deliverer consumer.Deliverer = sender
-	fence := &fenced{Deliverer: sender}
-	if g.clustered() {
-		deliverer = fence
-	}
-	manager := consumer.NewManager(o.js, o.events, o.reg, deliverer, g.log, consumer.Options{
+	manager := consumer.NewManager(o.js, o.events, o.reg, sender, g.log, consumer.Options{
 		Marks:           marks,
 		MaxInFlight:     g.cfg.MaxInFlight,
 		MaxAckPending:   g.cfg.MaxAckPending,
@@ -282,7 +283,6 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
-	var sup *cluster.Supervisor
 	switch {
 	case g.clustered():
 		scheme := "http://"
@@ -295,11 +295,10 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		if err != nil {
 			return nil, err
 		}
-		fence.lease = sup
-		manager.Supervise(sup.Kick)
+		manager.Supervise(sup, sup.Kick)
 		m.countCluster(sup)
 	case !g.cfg.Deliver:
-		manager.Supervise(nil) // owns nothing: the API only
+		manager.Supervise(nil, nil) // owns nothing: the API only
 	}
 
 	svc := service.New(service.Deps{

@@ -36,8 +36,11 @@ type SenderOptions struct {
 	Replies          jetstream.JetStream // where receivers' replies are published; nil: not passed on
 	OnAttempt        func(a *Attempt)    // called after every POST (metrics); may be nil
 	Targets          TargetPolicy        // which addresses may be dialled
-	MaxInFlight      int                 // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
-	OnLogDropped     func()              // called for each delivery-log record dropped; may be nil
+	// Fence, when set, is asked before every write to a receiver's connection: once it says no (a
+	// clustered gateway's lease ran out) not one more byte leaves for a receiver.
+	Fence        func() bool
+	MaxInFlight  int    // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
+	OnLogDropped func() // called for each delivery-log record dropped; may be nil
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -89,6 +92,15 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: o.Targets.control}
 	tr.DialContext = dialer.DialContext
+	if fence := o.Fence; fence != nil {
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return fencedConn{Conn: c, held: fence}, nil
+		}
+	}
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
