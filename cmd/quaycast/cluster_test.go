@@ -291,8 +291,17 @@ func TestClusterRollingRestart(t *testing.T) {
 		if restarted == 3 || n != (restarted+1)*c.events/4 {
 			return
 		}
-		if err := c.gws[restarted].signal(t, syscall.SIGTERM, 30*time.Second); err != nil {
-			t.Errorf("gw%d at SIGTERM: %v", restarted, err)
+		name, other := fmt.Sprintf("gw%d", restarted), c.gws[(restarted+1)%3]
+		sent := time.Now()
+		if err := c.gws[restarted].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		moved := c.waitMovedFrom(t, other, name)
+		t.Logf("SIGTERM to %s: its endpoints owned by the others %v later", name, moved.Sub(sent).Round(time.Millisecond))
+		select {
+		case <-c.gws[restarted].exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s still running 30s after SIGTERM", name)
 		}
 		c.waitSpread(t, 2)
 		c.startGateway(t, restarted)
@@ -302,6 +311,26 @@ func TestClusterRollingRestart(t *testing.T) {
 	rep := c.wait(t, c.natsURL())
 	assertPromise(t, rep, len(c.endpoints)*3*16)
 	t.Logf("rolling restart of 3 gateways: %d duplicates over %d endpoints", rep.Duplicates, len(c.endpoints))
+}
+
+// waitMovedFrom waits until p sees no endpoint owned by the gateway named name, and returns when.
+func (c *clusterRig) waitMovedFrom(t *testing.T, p *proc, name string) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		owners := c.owners(t, p)
+		left := len(owners) == len(c.endpoints)
+		for _, owner := range owners {
+			left = left && owner != name
+		}
+		if left {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoints of %s not taken over within 60s: %v", name, owners)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // (c) One NATS node of three killed with SIGKILL and brought back: R3 keeps every stream and
