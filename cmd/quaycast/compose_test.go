@@ -752,7 +752,11 @@ func TestComposeStackOnLoopback(t *testing.T) {
 	for i, gw := range gws {
 		waitReady(t, gw.api)
 		// The service's health check, aimed at this gateway's API.
-		hc := slices.Clone([]string(s.gateways[i].HealthCheck.Test[3:])) // after CMD /quaycast healthcheck
+		test := s.gateways[i].HealthCheck.Test
+		if len(test) < 3 || test[2] != "healthcheck" {
+			t.Fatalf("service %s: health check %q", s.gateways[i].Name, test)
+		}
+		hc := slices.Clone([]string(test[3:])) // after CMD /quaycast healthcheck
 		for j, a := range hc {
 			if u, err := url.Parse(a); err == nil && u.Scheme == "http" {
 				u.Host = strings.TrimPrefix(gw.api, "http://")
