@@ -635,8 +635,9 @@ func moduleVersion(t *testing.T, module string) string {
 // form a cluster and pass their health check; both gateways join it and pass theirs; every
 // stream and bucket quaycast made has a replica on each node; and an event the example publisher
 // account publishes on one node reaches an endpoint registered on a gateway.
+//
+// Not parallel: five processes would crowd the fault tests' timing on two cores.
 func TestComposeStackOnLoopback(t *testing.T) {
-	t.Parallel()
 	p, err := loadCompose(t, composeSamples())
 	if err != nil {
 		t.Fatal(err)
