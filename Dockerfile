@@ -8,7 +8,7 @@
 # quaycast stops at once and its log says why. The embedded NATS listens on all interfaces for
 # publishers, each with a credential of its own (`quaycast publishers add`); add TLS with
 # QUAYCAST_NATS_TLS_CERT and QUAYCAST_NATS_TLS_KEY (files mounted into the container). See
-# README "In a container". `docker compose up` runs it against a NATS server of its own instead.
+# README "In a container". `docker compose up` runs two of it on a three-node NATS cluster instead.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

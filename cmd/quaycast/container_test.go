@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path"
@@ -13,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
-	"gopkg.in/yaml.v3"
 )
 
 // There is no Docker engine where the tests run, so the container files are checked by reading
@@ -95,31 +95,7 @@ func execForm(t *testing.T, file, s string, wordsOK bool) []string {
 // returns the serve command's configuration.
 func serveConfig(t *testing.T, where string, args []string, env map[string]string) (*serveCmd, error) {
 	t.Helper()
-	serveNode := commandNode(t, "serve")
-	flagOf := map[string]string{}
-	for _, f := range serveNode.Flags {
-		for _, e := range f.Envs {
-			flagOf[e] = f.Name
-		}
-	}
-	var envArgs []string
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range env {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		if !strings.HasPrefix(k, "QUAYCAST_") {
-			continue
-		}
-		name, ok := flagOf[k]
-		if !ok {
-			t.Errorf("%s: the environment variable %s is no setting of quaycast serve", where, k)
-			continue
-		}
-		envArgs = append(envArgs, "--"+name+"="+env[k])
-	}
+	envArgs := envFlags(t, where, env)
 	if len(args) == 0 || args[0] != "serve" {
 		t.Fatalf("%s: command %q does not run quaycast serve", where, args)
 	}
@@ -133,6 +109,31 @@ func serveConfig(t *testing.T, where string, args []string, env map[string]strin
 		return nil, fmt.Errorf("%s: quaycast %s: %w", where, strings.Join(args, " "), err)
 	}
 	return &c.Serve, nil
+}
+
+// envFlags is the QUAYCAST_ variables of env as the flags of quaycast serve they set; a
+// variable the binary does not know fails the test.
+func envFlags(t *testing.T, where string, env map[string]string) []string {
+	t.Helper()
+	flagOf := map[string]string{}
+	for _, f := range commandNode(t, "serve").Flags {
+		for _, e := range f.Envs {
+			flagOf[e] = f.Name
+		}
+	}
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if !strings.HasPrefix(k, "QUAYCAST_") {
+			continue
+		}
+		name, ok := flagOf[k]
+		if !ok {
+			t.Errorf("%s: the environment variable %s is no setting of quaycast serve", where, k)
+			continue
+		}
+		args = append(args, "--"+name+"="+env[k])
+	}
+	return args
 }
 
 func portOf(t *testing.T, addr string) string {
@@ -230,80 +231,6 @@ func TestDockerfileWithoutAdminToken(t *testing.T) {
 		t.Errorf("the image's command without QUAYCAST_ADMIN_TOKEN: exit %d, stderr\n%s\nwant exit 2 naming QUAYCAST_ADMIN_TOKEN", code, out)
 	}
 	checkJSONLines(t, out)
-}
-
-// The compose file: quaycast's command and environment over the image's, valid once the variables
-// it requires are set; its published port is the one the API listens on.
-func TestComposeFile(t *testing.T) {
-	t.Parallel()
-	raw, err := os.ReadFile("../../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var compose struct {
-		Services map[string]struct {
-			Build       any               `yaml:"build"`
-			Command     []string          `yaml:"command"`
-			Environment map[string]string `yaml:"environment"`
-			Ports       []string          `yaml:"ports"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(raw, &compose); err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
-	}
-	image := readDockerfile(t, "../../Dockerfile")
-	built := 0
-	for name, svc := range compose.Services {
-		if svc.Build == nil { // another image (NATS)
-			continue
-		}
-		built++
-		where := "docker-compose.yml service " + name
-		args := svc.Command
-		if args == nil {
-			args = image.cmd
-		}
-		// ${VAR:?message} is required: the documented value; ${VAR:-default}: the default.
-		samples := map[string]string{"QUAYCAST_ADMIN_TOKEN": sampleAdminToken, "QUAYCAST_SECRET_KEY": sampleSecretKey}
-		env := merged(image.env, nil)
-		for k, v := range svc.Environment {
-			env[k] = interpolate(t, where, v, samples)
-		}
-		s, err := serveConfig(t, where, args, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Validate(); err != nil {
-			t.Errorf("%s with its required variables set: %v", where, err)
-		}
-		apiPort := portOf(t, s.Listen)
-		if !slices.ContainsFunc(svc.Ports, func(p string) bool { return path.Base(strings.ReplaceAll(p, ":", "/")) == apiPort }) {
-			t.Errorf("%s: ports %v do not publish the API's port %s", where, svc.Ports, apiPort)
-		}
-	}
-	if built == 0 {
-		t.Error("docker-compose.yml builds no quaycast service")
-	}
-}
-
-var composeVar = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}`)
-
-// interpolate replaces compose's ${VAR...} references: required ones by their sample value.
-func interpolate(t *testing.T, where, v string, samples map[string]string) string {
-	return composeVar.ReplaceAllStringFunc(v, func(ref string) string {
-		m := composeVar.FindStringSubmatch(ref)
-		switch m[2] {
-		case "?":
-			s, ok := samples[m[1]]
-			if !ok {
-				t.Errorf("%s requires %s: give the test a sample value", where, m[1])
-			}
-			return s
-		case "-":
-			return m[3]
-		}
-		return samples[m[1]]
-	})
 }
 
 func merged(a, b map[string]string) map[string]string {

@@ -494,36 +494,57 @@ func (l *extNATSLog) String() string {
 // until quaycast's user can reach JetStream.
 func startConfiguredNATS(t *testing.T, conf, url, gwPass, pubPass string) *extNATSLog {
 	t.Helper()
-	log := &extNATSLog{}
-	cmd := exec.Command(natsServer, "-c", conf)
-	cmd.Env = append(os.Environ(), "QUAYCAST_NATS_PASSWORD="+gwPass, "TOS_ROTTERDAM_NATS_PASSWORD="+pubPass)
-	cmd.Stdout, cmd.Stderr = log, log
+	n := startNATSProcess(t, []string{"QUAYCAST_NATS_PASSWORD=" + gwPass, "TOS_ROTTERDAM_NATS_PASSWORD=" + pubPass}, "-c", conf)
+	n.waitJetStream(t, url, nats.UserInfo("quaycast", gwPass))
+	return n.log
+}
+
+// natsProcess is a nats-server running as a process of its own.
+type natsProcess struct {
+	log    *extNATSLog
+	exited chan struct{}
+}
+
+// startNATSProcess runs nats-server with args and this process's environment plus env; it is
+// killed at the end of the test, and its log shown if the test failed.
+func startNATSProcess(t *testing.T, env []string, args ...string) *natsProcess {
+	t.Helper()
+	n := &natsProcess{log: &extNATSLog{}, exited: make(chan struct{})}
+	cmd := exec.Command(natsServer, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = n.log, n.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(n.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		<-n.exited
 		if t.Failed() {
-			text := log.String()
+			text := n.log.String()
 			for _, line := range strings.Split(text, "\n") {
 				if gatewayViolation(line) != "" {
 					t.Logf("nats-server refused quaycast's user: %s", line)
 				}
 			}
-			t.Logf("nats-server log:\n%s", text)
+			t.Logf("nats-server %q log:\n%s", args, text)
 		}
 	})
+	return n
+}
+
+// waitJetStream waits until a user can reach JetStream at url: on a cluster, once it has a
+// JetStream leader.
+func (n *natsProcess) waitJetStream(t *testing.T, url string, user nats.Option) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case <-exited:
-			t.Fatalf("nats-server exited at start:\n%s", log.String())
+		case <-n.exited:
+			t.Fatalf("nats-server exited at start:\n%s", n.log.String())
 		default:
 		}
-		nc, err := nats.Connect(url, nats.UserInfo("quaycast", gwPass), nats.Timeout(time.Second))
+		nc, err := nats.Connect(url, user, nats.Timeout(time.Second))
 		if err == nil {
 			js, _ := jetstream.New(nc)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -531,11 +552,11 @@ func startConfiguredNATS(t *testing.T, conf, url, gwPass, pubPass string) *extNA
 			cancel()
 			nc.Close()
 			if err == nil {
-				return log
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nats-server at %s not ready: %v\n%s", url, err, log.String())
+			t.Fatalf("nats-server at %s not ready: %v\n%s", url, err, n.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -29,6 +29,7 @@ type cli struct {
 	Tokens      tokensCmd      `cmd:"" help:"Manage API tokens (with the admin token)."`
 	Publishers  publishersCmd  `cmd:"" help:"Manage the NATS credentials of upstream systems on the embedded NATS (with the admin token)."`
 	NATSConfig  natsConfigCmd  `cmd:"" name:"nats-config" help:"Print the accounts block an external nats-server needs for quaycast and one publisher."`
+	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 if a URL (the gateway's /readyz) answers 200, 1 otherwise: a container's health check."`
 }
 
 type serveCmd struct {
