@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,7 +38,7 @@ type natsNode struct {
 	name            string
 	port, routePort int
 	dir             string
-	cmd             *exec.Cmd
+	proc            *natsProcess
 }
 
 type natsCluster struct {
@@ -55,15 +54,7 @@ func startNATSCluster(t *testing.T) *natsCluster {
 	for _, n := range c.nodes {
 		c.start(t, n)
 	}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			if n.cmd != nil {
-				_ = n.cmd.Process.Kill()
-				_ = n.cmd.Wait()
-			}
-		}
-	})
-	c.waitJetStream(t)
+	c.nodes[0].proc.waitJetStream(t, c.url(), nats.Name("test")) // a JetStream meta leader
 	return c
 }
 
@@ -73,20 +64,8 @@ func (c *natsCluster) start(t *testing.T, n *natsNode) {
 	for _, o := range c.nodes {
 		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(o.routePort))
 	}
-	n.cmd = exec.Command(natsServer, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-n", n.name, "-js", "-sd", n.dir,
+	n.proc = startNATSProcess(t, nil, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-n", n.name, "-js", "-sd", n.dir,
 		"--cluster_name", "qc", "--cluster", "nats://127.0.0.1:"+strconv.Itoa(n.routePort), "--routes", strings.Join(routes, ","))
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// kill stops a node with SIGKILL, as a crash would.
-func (c *natsCluster) kill(t *testing.T, i int) {
-	t.Helper()
-	n := c.nodes[i]
-	_ = n.cmd.Process.Signal(syscall.SIGKILL)
-	_ = n.cmd.Wait()
-	n.cmd = nil
 }
 
 func (c *natsCluster) url() string {
@@ -95,29 +74,6 @@ func (c *natsCluster) url() string {
 		urls = append(urls, "nats://127.0.0.1:"+strconv.Itoa(n.port))
 	}
 	return strings.Join(urls, ",")
-}
-
-// waitJetStream waits until the cluster has a JetStream meta leader.
-func (c *natsCluster) waitJetStream(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		nc, err := nats.Connect(c.url(), nats.Timeout(time.Second))
-		if err == nil {
-			js, _ := jetstream.New(nc)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err = js.AccountInfo(ctx)
-			cancel()
-			nc.Close()
-			if err == nil {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats cluster has no JetStream leader: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // clusterRig is the cluster, its gateways and the rig of endpoints they deliver to.
@@ -346,7 +302,7 @@ func TestClusterNATSNodeKilled(t *testing.T) {
 		for c.delivered() < c.expectedTotal()/3 {
 			time.Sleep(5 * time.Millisecond)
 		}
-		c.nats.kill(t, 0)
+		c.nats.nodes[0].proc.kill()
 		t.Logf("killed nats node n0 after %d deliveries", c.delivered())
 		time.Sleep(3 * time.Second)
 		c.nats.start(t, c.nats.nodes[0])

@@ -501,16 +501,23 @@ func startConfiguredNATS(t *testing.T, conf, url, gwPass, pubPass string) *extNA
 
 // natsProcess is a nats-server running as a process of its own.
 type natsProcess struct {
+	cmd    *exec.Cmd
 	log    *extNATSLog
 	exited chan struct{}
+}
+
+// kill stops it with SIGKILL, as a crash would, and waits for it to exit.
+func (n *natsProcess) kill() {
+	_ = n.cmd.Process.Kill()
+	<-n.exited
 }
 
 // startNATSProcess runs nats-server with args and this process's environment plus env; it is
 // killed at the end of the test, and its log shown if the test failed.
 func startNATSProcess(t *testing.T, env []string, args ...string) *natsProcess {
 	t.Helper()
-	n := &natsProcess{log: &extNATSLog{}, exited: make(chan struct{})}
 	cmd := exec.Command(natsServer, args...)
+	n := &natsProcess{cmd: cmd, log: &extNATSLog{}, exited: make(chan struct{})}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	if err := cmd.Start(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -448,8 +447,7 @@ func TestFaultNATSRestart(t *testing.T) {
 		for r.delivered() < r.expectedTotal()/3 {
 			time.Sleep(5 * time.Millisecond)
 		}
-		_ = ns.Process.Signal(syscall.SIGKILL)
-		_ = ns.Wait()
+		ns.kill()
 		t.Logf("killed nats-server after %d deliveries", r.delivered())
 		time.Sleep(time.Second)
 		ns = startNATS(t, port, storeDir)
@@ -458,34 +456,11 @@ func TestFaultNATSRestart(t *testing.T) {
 }
 
 // startNATS runs nats-server with JetStream on a loopback port and waits until it answers.
-func startNATS(t *testing.T, port int, storeDir string) *exec.Cmd {
+func startNATS(t *testing.T, port int, storeDir string) *natsProcess {
 	t.Helper()
-	cmd := exec.Command(natsServer, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", storeDir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		nc, err := nats.Connect("nats://127.0.0.1:"+strconv.Itoa(port), nats.Timeout(time.Second))
-		if err == nil {
-			js, _ := jetstream.New(nc)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err = js.AccountInfo(ctx)
-			cancel()
-			nc.Close()
-			if err == nil {
-				return cmd
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server on port %d not ready: %v", port, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	n := startNATSProcess(t, nil, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", storeDir)
+	n.waitJetStream(t, "nats://127.0.0.1:"+strconv.Itoa(port), nats.Name("test"))
+	return n
 }
 
 // withFlag is a copy of args with flag's value replaced (a repeated list flag would add to it).
