@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,10 +154,6 @@ func (s *Supervisor) newSession() Member {
 	return Member{ID: hex.EncodeToString(b), Name: s.o.Name, API: s.o.API, Started: time.Now().UTC()}
 }
 
-// Held reports whether this gateway's lease is valid now: a POST may start. It is cheap enough
-// to ask before every POST.
-func (s *Supervisor) Held() bool { return int64(time.Since(s.base)) < s.lease.Load() }
-
 // Kick asks for a reconcile soon: the registry changed.
 func (s *Supervisor) Kick() {
 	select {
@@ -203,171 +197,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		s.reconcile(ctx)
 	}
-}
-
-// watch follows both buckets into s.view and s.claims.
-func (s *Supervisor) watch(ctx context.Context) error {
-	mw, err := s.members.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", MembersBucket, err)
-	}
-	ow, err := s.owners.WatchAll(ctx)
-	if err != nil {
-		_ = mw.Stop()
-		return fmt.Errorf("watch %s: %w", OwnersBucket, err)
-	}
-	s.watchers.Go(func() {
-		defer func() { _ = mw.Stop() }()
-		for e := range mw.Updates() {
-			if e != nil {
-				s.memberChanged(e)
-			}
-		}
-	})
-	s.watchers.Go(func() {
-		defer func() { _ = ow.Stop() }()
-		for e := range ow.Updates() {
-			if e != nil {
-				s.claimChanged(e)
-			}
-		}
-	})
-	return nil
-}
-
-func (s *Supervisor) memberChanged(e jetstream.KeyValueEntry) {
-	s.mu.Lock()
-	if e.Operation() != jetstream.KeyValuePut {
-		delete(s.view, e.Key())
-		if e.Key() == s.self.ID && s.selfRev != 0 {
-			s.lost = true // expired or removed under us: others may take our endpoints now
-		}
-	} else {
-		var m Member
-		if json.Unmarshal(e.Value(), &m) == nil {
-			m.ID, m.Heartbeat = e.Key(), e.Created()
-			s.view[m.ID] = m
-		}
-	}
-	lost := s.lost
-	s.mu.Unlock()
-	if lost {
-		s.lease.Store(0) // no POST starts from now; renew fences
-	}
-	s.Kick()
-}
-
-func (s *Supervisor) claimChanged(e jetstream.KeyValueEntry) {
-	s.mu.Lock()
-	if e.Operation() != jetstream.KeyValuePut {
-		delete(s.claims, e.Key())
-	} else {
-		var c claim
-		if json.Unmarshal(e.Value(), &c) == nil {
-			c.rev = e.Revision()
-			s.claims[e.Key()] = c
-		}
-	}
-	s.mu.Unlock()
-	s.Kick()
-}
-
-// renew keeps the lease until ctx ends. A renewal is a compare-and-set on the member's own key,
-// so one that finds the key gone (expired while this process was stopped or cut off) fails
-// instead of bringing a dead session back.
-func (s *Supervisor) renew(ctx context.Context) {
-	every := s.o.RenewEvery()
-	for ctx.Err() == nil {
-		s.mu.Lock()
-		lost, self, rev := s.lost, s.self, s.selfRev
-		s.mu.Unlock()
-		now := time.Since(s.base)
-		if rev != 0 && (lost || int64(now) >= s.lease.Load()) {
-			s.fence(ctx)
-			continue
-		}
-		// Wait for an answer no longer than the lease lasts: past it, fence.
-		wait := 3 * every
-		if rev != 0 {
-			wait = max(time.Duration(s.lease.Load())-now, every)
-		}
-		sent := time.Since(s.base)
-		b, _ := json.Marshal(self)
-		pctx, cancel := context.WithTimeout(ctx, wait)
-		var err error
-		var newRev uint64
-		if rev == 0 {
-			newRev, err = s.members.Create(pctx, self.ID, b)
-		} else {
-			newRev, err = s.members.Update(pctx, self.ID, b, rev)
-		}
-		cancel()
-		switch {
-		case err == nil:
-			s.mu.Lock()
-			renewed := s.self.ID == self.ID && !s.lost
-			if renewed {
-				s.selfRev = newRev
-			}
-			s.mu.Unlock()
-			if renewed {
-				s.lease.Store(int64(sent + s.o.RenewDeadline()))
-				if rev == 0 {
-					s.log.Info().Str("session", self.ID).Str("name", self.Name).Dur("lease_ttl", s.o.LeaseTTL).Msg("joined the cluster")
-					s.Kick()
-				}
-			}
-		case ctx.Err() != nil:
-			return
-		case rev != 0 && errors.Is(err, jetstream.ErrKeyExists):
-			s.log.Warn().Str("session", self.ID).Msg("lease lost: another process changed or removed this gateway's member key")
-			s.mu.Lock()
-			s.lost = true
-			s.mu.Unlock()
-			continue
-		default:
-			s.log.Warn().Err(err).Str("session", self.ID).Msg("renew lease")
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(every):
-		case <-s.renewSoon:
-		}
-	}
-}
-
-// fence stops everything this session runs, cancelling POSTs in flight, and starts a new session
-// that owns nothing: the old one's claims are taken over by others once its key has expired
-// (or at once, when this gateway can remove the key itself).
-func (s *Supervisor) fence(ctx context.Context) {
-	s.lease.Store(0)
-	s.mu.Lock()
-	if s.stopRec != nil {
-		s.stopRec() // a reconcile waiting on NATS returns now
-	}
-	s.mu.Unlock()
-	s.turn.Lock()
-	defer s.turn.Unlock()
-	s.engine.Fence()
-	s.mu.Lock()
-	old := s.self
-	s.self, s.selfRev, s.lost = s.newSession(), 0, false
-	s.running = make(map[string]bool)
-	s.fences++
-	s.mu.Unlock()
-	s.log.Warn().Str("session", old.ID).Str("new_session", s.self.ID).Dur("renew_deadline", s.o.RenewDeadline()).
-		Msg("lease not renewed in time: stopped every endpoint, joining again as a new session")
-	// Every endpoint of the old session has stopped: others need not wait for its key to expire.
-	dctx, cancel := context.WithTimeout(ctx, s.o.RenewEvery())
-	_ = s.members.Delete(dctx, old.ID)
-	cancel()
-}
-
-// Fences is how many times this gateway lost its lease.
-func (s *Supervisor) Fences() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fences
 }
 
 // reconcile converges what this session runs on what assign says it should: it releases what
@@ -544,73 +373,4 @@ func (s *Supervisor) leave(ctx context.Context) {
 	}
 	s.turn.Unlock()
 	s.handovers.Wait()
-}
-
-// MemberView is a member and the endpoints it owns, for operators.
-type MemberView struct {
-	Member
-	Self      bool     `json:"self"`
-	Endpoints []string `json:"endpoints"`
-}
-
-// Members is every live member with what it owns, this gateway's session first.
-func (s *Supervisor) Members() []MemberView {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	by := make(map[string]*MemberView, len(s.view))
-	for id, m := range s.view {
-		by[id] = &MemberView{Member: m, Self: id == s.self.ID, Endpoints: []string{}}
-	}
-	for ep, c := range s.claims {
-		if v := by[c.Member]; v != nil {
-			v.Endpoints = append(v.Endpoints, ep)
-		}
-	}
-	out := make([]MemberView, 0, len(by))
-	for _, v := range by {
-		sort.Strings(v.Endpoints)
-		out = append(out, *v)
-	}
-	slices.SortFunc(out, func(a, b MemberView) int {
-		switch {
-		case a.Self != b.Self:
-			if a.Self {
-				return -1
-			}
-			return 1
-		case a.Name != b.Name:
-			if a.Name < b.Name {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
-	return out
-}
-
-// Owner is the member that owns an endpoint, if a live one does.
-func (s *Supervisor) Owner(endpointID string) (Member, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.claims[endpointID]
-	if !ok {
-		return Member{}, false
-	}
-	m, ok := s.view[c.Member]
-	return m, ok
-}
-
-// Self is this gateway's current session.
-func (s *Supervisor) Self() Member {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.self
-}
-
-// Owned is how many endpoints this gateway runs.
-func (s *Supervisor) Owned() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.running)
 }

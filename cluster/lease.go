@@ -1,0 +1,112 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Held reports whether this gateway's lease is valid now: a POST may start. It is cheap enough
+// to ask before every POST.
+func (s *Supervisor) Held() bool { return int64(time.Since(s.base)) < s.lease.Load() }
+
+// renew keeps the lease until ctx ends. A renewal is a compare-and-set on the member's own key,
+// so one that finds the key gone (expired while this process was stopped or cut off) fails
+// instead of bringing a dead session back.
+func (s *Supervisor) renew(ctx context.Context) {
+	every := s.o.RenewEvery()
+	for ctx.Err() == nil {
+		s.mu.Lock()
+		lost, self, rev := s.lost, s.self, s.selfRev
+		s.mu.Unlock()
+		now := time.Since(s.base)
+		if rev != 0 && (lost || int64(now) >= s.lease.Load()) {
+			s.fence(ctx)
+			continue
+		}
+		// Wait for an answer no longer than the lease lasts: past it, fence.
+		wait := 3 * every
+		if rev != 0 {
+			wait = max(time.Duration(s.lease.Load())-now, every)
+		}
+		sent := time.Since(s.base)
+		b, _ := json.Marshal(self)
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		var err error
+		var newRev uint64
+		if rev == 0 {
+			newRev, err = s.members.Create(pctx, self.ID, b)
+		} else {
+			newRev, err = s.members.Update(pctx, self.ID, b, rev)
+		}
+		cancel()
+		switch {
+		case err == nil:
+			s.mu.Lock()
+			renewed := s.self.ID == self.ID && !s.lost
+			if renewed {
+				s.selfRev = newRev
+			}
+			s.mu.Unlock()
+			if renewed {
+				s.lease.Store(int64(sent + s.o.RenewDeadline()))
+				if rev == 0 {
+					s.log.Info().Str("session", self.ID).Str("name", self.Name).Dur("lease_ttl", s.o.LeaseTTL).Msg("joined the cluster")
+					s.Kick()
+				}
+			}
+		case ctx.Err() != nil:
+			return
+		case rev != 0 && errors.Is(err, jetstream.ErrKeyExists):
+			s.log.Warn().Str("session", self.ID).Msg("lease lost: another process changed or removed this gateway's member key")
+			s.mu.Lock()
+			s.lost = true
+			s.mu.Unlock()
+			continue
+		default:
+			s.log.Warn().Err(err).Str("session", self.ID).Msg("renew lease")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(every):
+		case <-s.renewSoon:
+		}
+	}
+}
+
+// fence stops everything this session runs, cancelling POSTs in flight, and starts a new session
+// that owns nothing: the old one's claims are taken over by others once its key has expired
+// (or at once, when this gateway can remove the key itself).
+func (s *Supervisor) fence(ctx context.Context) {
+	s.lease.Store(0)
+	s.mu.Lock()
+	if s.stopRec != nil {
+		s.stopRec() // a reconcile waiting on NATS returns now
+	}
+	s.mu.Unlock()
+	s.turn.Lock()
+	defer s.turn.Unlock()
+	s.engine.Fence()
+	s.mu.Lock()
+	old := s.self
+	s.self, s.selfRev, s.lost = s.newSession(), 0, false
+	s.running = make(map[string]bool)
+	s.fences++
+	s.mu.Unlock()
+	s.log.Warn().Str("session", old.ID).Str("new_session", s.self.ID).Dur("renew_deadline", s.o.RenewDeadline()).
+		Msg("lease not renewed in time: stopped every endpoint, joining again as a new session")
+	// Every endpoint of the old session has stopped: others need not wait for its key to expire.
+	dctx, cancel := context.WithTimeout(ctx, s.o.RenewEvery())
+	_ = s.members.Delete(dctx, old.ID)
+	cancel()
+}
+
+// Fences is how many times this gateway lost its lease.
+func (s *Supervisor) Fences() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fences
+}
