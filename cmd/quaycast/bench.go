@@ -115,3 +115,17 @@ func (c *benchCmd) print(w io.Writer, res *bench.Result) error {
 	}
 	return res.WriteText(w)
 }
+
+// natsNodeCmd is one NATS node of the cluster `quaycast bench --gateways` starts: a process of
+// its own, so that the report has each node's CPU time and memory.
+type natsNodeCmd struct {
+	Name     string   `name:"name" required:"" help:"Server name."`
+	Listen   string   `name:"listen" required:"" help:"Loopback host:port of its clients."`
+	Cluster  string   `name:"cluster" required:"" help:"Loopback host:port of its routes."`
+	Routes   []string `name:"routes" required:"" help:"host:port of every node's routes, its own included."`
+	StoreDir string   `name:"store-dir" required:"" help:"Its JetStream store."`
+}
+
+func (c *natsNodeCmd) Run(ctx context.Context) error {
+	return bench.RunNATSNode(ctx, bench.NATSNode{Name: c.Name, Listen: c.Listen, Cluster: c.Cluster, Routes: c.Routes, StoreDir: c.StoreDir})
+}
