@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -105,48 +106,110 @@ func RaiseOpenFileLimit() (from, to uint64, err error) {
 	return from, want.Cur, nil
 }
 
-// meter measures the gateway (when it is a process of ours) and this process over a round: CPU
-// time, memory at the end, and the most open files seen.
-type meter struct {
-	tgt            *target
-	gw0, gwLast    ProcStats // gwLast: the last figures read, for when the gateway is gone at the end
-	gwOK           bool
-	self0          ProcStats
-	selfErr        error
-	gwFDs, selfFDs int
+// procMeter follows one process over a round: its CPU time, its memory at the end, and the most
+// open files seen.
+type procMeter struct {
+	pid         int
+	start, last ProcStats // last: the last figures read, for when the process is gone at the end
+	ok          bool
+	fds         int
 }
 
-func startMeter(tgt *target) *meter {
-	m := &meter{tgt: tgt}
-	m.gw0, m.gwOK = tgt.procStats()
-	m.gwLast = m.gw0
+func newProcMeter(t *target) *procMeter {
+	p := &procMeter{pid: t.pid}
+	p.start, p.ok = t.procStats()
+	p.last = p.start
+	return p
+}
+
+func (p *procMeter) sample() {
+	if p.pid == 0 {
+		return
+	}
+	p.fds = max(p.fds, openFiles(p.pid))
+	if ps, err := readProc(p.pid); err == nil {
+		p.last = ps
+	}
+}
+
+// sumUsage is the CPU time of ps over the round, also per 1,000 of deliveries, and their memory
+// and open files at the end, added up; nil when none of them is a process of ours.
+func sumUsage(ps []*procMeter, deliveries int) *Usage {
+	var end ProcStats
+	var cpu time.Duration
+	var fds int
+	n := 0
+	for _, p := range ps {
+		if !p.ok {
+			continue
+		}
+		n++
+		cpu += p.last.CPU - p.start.CPU
+		end.RSS += p.last.RSS
+		end.PeakRSS += p.last.PeakRSS
+		fds += p.fds
+	}
+	if n == 0 {
+		return nil
+	}
+	u := usage(end, cpu)
+	if deliveries > 0 {
+		u.CPUMsPer1k = 1e6 * u.CPUSeconds / float64(deliveries)
+	}
+	u.PeakFDs = fds
+	return u
+}
+
+// meter measures the gateways and NATS nodes (those that are processes of ours) and this process
+// over a round: CPU time, memory at the end, and the most open files seen. In a cluster it also
+// reads each gateway's delivery counter at the start.
+type meter struct {
+	inProcess bool
+	gws       []*procMeter // as r.gws at the start of the round
+	nodes     []*procMeter
+	counters  []*gatewayMetrics // cluster only: per gateway at the start, nil if unreadable
+	self0     ProcStats
+	selfErr   error
+	selfFDs   int
+}
+
+func (r *runner) startMeter(ctx context.Context) *meter {
+	m := &meter{inProcess: r.tgt.kind == TargetInProcess}
+	for _, t := range r.gws {
+		m.gws = append(m.gws, newProcMeter(t))
+		if r.clustered() {
+			var c *gatewayMetrics
+			if gm, err := scrape(ctx, t.client); err == nil {
+				c = &gm
+			}
+			m.counters = append(m.counters, c)
+		}
+	}
+	for _, t := range r.nodes {
+		m.nodes = append(m.nodes, newProcMeter(t))
+	}
 	m.self0, m.selfErr = readProc(os.Getpid())
 	return m
 }
 
-// sample reads both processes' open files, and the gateway's figures.
+// sample reads the processes' open files, and their figures.
 func (m *meter) sample() {
-	if m.tgt.pid != 0 {
-		m.gwFDs = max(m.gwFDs, openFiles(m.tgt.pid))
-		if ps, ok := m.tgt.procStats(); ok {
-			m.gwLast = ps
-		}
+	for _, p := range m.gws {
+		p.sample()
+	}
+	for _, p := range m.nodes {
+		p.sample()
 	}
 	m.selfFDs = max(m.selfFDs, openFiles(os.Getpid()))
 }
 
-// fill writes the round's gateway and harness usage; the gateway's CPU time is also given per
+// fill writes the round's gateway and harness usage; the gateways' CPU time is also given per
 // 1,000 of the deliveries. The harness's CPU time means nothing with the gateway inside it.
 func (m *meter) fill(rd *Round, deliveries int) {
-	if m.gwOK {
-		u := usage(m.gwLast, m.gwLast.CPU-m.gw0.CPU)
-		if deliveries > 0 {
-			u.CPUMsPer1k = 1e6 * u.CPUSeconds / float64(deliveries)
-		}
-		u.PeakFDs = m.gwFDs
+	if u := sumUsage(m.gws, deliveries); u != nil {
 		rd.Gateway = u
 	}
-	if self1, err := readProc(os.Getpid()); err == nil && m.selfErr == nil && m.tgt.kind != TargetInProcess {
+	if self1, err := readProc(os.Getpid()); err == nil && m.selfErr == nil && !m.inProcess {
 		rd.Harness = &Usage{CPUSeconds: (self1.CPU - m.self0.CPU).Seconds(), PeakFDs: m.selfFDs}
 	}
 }
