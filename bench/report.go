@@ -144,6 +144,9 @@ func (res *Result) clusterRows() []tableRow {
 		{label: "gateways (owned max − min)", has: hasCluster, optional: true, cell: func(rd *Round) string {
 			return fmt.Sprintf("%d (%d)", rd.Cluster.Gateways, rd.Cluster.OwnedSpread)
 		}},
+		{label: "NATS idle CPU % (RSS MiB)", has: func(rd *Round) bool { return rd.Idle != nil && rd.Idle.NATSRSSMiB > 0 }, optional: true, cell: func(rd *Round) string {
+			return fmt.Sprintf("%.1f%% (%.0f)", rd.Idle.NATSCPUPercent, rd.Idle.NATSRSSMiB)
+		}},
 		{label: "gateways added: spread after s", has: func(rd *Round) bool { return rd.Cluster != nil && rd.Cluster.JoinSeconds > 0 }, optional: true, cell: func(rd *Round) string {
 			return fmt.Sprintf("%.2f", rd.Cluster.JoinSeconds)
 		}},

@@ -135,7 +135,7 @@ func clusterResult() *Result {
 			rd.Cluster.JoinSeconds = 1.25 + float64(i)
 		} else {
 			rd.Registration = &Registration{Endpoints: 12, Seconds: 0.1, PerEndpointMs: 8.3, ReadySeconds: 0.6}
-			rd.Idle = &Idle{Seconds: 2, CPUPercent: 3.5, RSSMiB: 45, PeakRSSMiB: 46}
+			rd.Idle = &Idle{Seconds: 2, CPUPercent: 3.5, RSSMiB: 45, PeakRSSMiB: 46, NATSCPUPercent: 4.25, NATSRSSMiB: 150}
 		}
 		for g, o := range owned[i] {
 			f := GatewayFigures{Name: fmt.Sprintf("gw%d", g+1), Owned: o, Deliveries: rd.Delivered * o / 12}

@@ -159,6 +159,10 @@ type Idle struct {
 	CPUPercent float64 `json:"cpu_percent"` // of one core
 	RSSMiB     float64 `json:"rss_mib"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// The NATS nodes of a cluster of the harness's own, added up: consumers cost the server
+	// even when nothing is published.
+	NATSCPUPercent float64 `json:"nats_cpu_percent,omitempty"`
+	NATSRSSMiB     float64 `json:"nats_rss_mib,omitempty"`
 }
 
 // Usage is a process's CPU time over a span and its memory at its end.

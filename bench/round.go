@@ -111,8 +111,8 @@ func (r *runner) registerAll(ctx context.Context, name string, eps []*endpoint, 
 }
 
 // measureIdle leaves the gateway idle for the scenario's idle time and measures its CPU time and
-// memory (of several gateways: added up); nil without an idle time or when the gateway is not a
-// process of ours.
+// memory (of several gateways: added up; and of the NATS nodes of the harness's own); nil without
+// an idle time or when the gateway is not a process of ours.
 func (r *runner) measureIdle(ctx context.Context, name string) (*Idle, error) {
 	idle := time.Duration(r.sc.Idle)
 	if idle <= 0 {
@@ -120,16 +120,22 @@ func (r *runner) measureIdle(ctx context.Context, name string) (*Idle, error) {
 	}
 	r.bar.phase(fmt.Sprintf("%s: idle for %s", name, idle), 0)
 	ps0, ok := r.gatewayStats()
+	ns0, nok := sumStats(r.nodes)
 	select {
 	case <-time.After(idle):
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	ps1, ok1 := r.gatewayStats()
+	ns1, nok1 := sumStats(r.nodes)
 	if !ok || !ok1 {
 		return nil, nil
 	}
-	return &Idle{Seconds: idle.Seconds(), CPUPercent: 100 * (ps1.CPU - ps0.CPU).Seconds() / idle.Seconds(), RSSMiB: mib(ps1.RSS), PeakRSSMiB: mib(ps1.PeakRSS)}, nil
+	id := &Idle{Seconds: idle.Seconds(), CPUPercent: 100 * (ps1.CPU - ps0.CPU).Seconds() / idle.Seconds(), RSSMiB: mib(ps1.RSS), PeakRSSMiB: mib(ps1.PeakRSS)}
+	if nok && nok1 {
+		id.NATSCPUPercent, id.NATSRSSMiB = 100*(ns1.CPU-ns0.CPU).Seconds()/idle.Seconds(), mib(ns1.RSS)
+	}
+	return id, nil
 }
 
 func downEndpoints(eps []*endpoint) []*endpoint {

@@ -221,10 +221,13 @@ func (r *runner) noteTarget(res *Result) {
 }
 
 // gatewayStats adds up the gateways' figures; ok is false when none is a process of ours.
-func (r *runner) gatewayStats() (ProcStats, bool) {
+func (r *runner) gatewayStats() (ProcStats, bool) { return sumStats(r.gws) }
+
+// sumStats adds up the figures of ts; ok is false when none is a process of ours.
+func sumStats(ts []*target) (ProcStats, bool) {
 	var sum ProcStats
 	ok := false
-	for _, t := range r.gws {
+	for _, t := range ts {
 		if ps, ok1 := t.procStats(); ok1 {
 			sum.CPU += ps.CPU
 			sum.RSS += ps.RSS
