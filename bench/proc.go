@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,6 +107,30 @@ func RaiseOpenFileLimit() (from, to uint64, err error) {
 	return from, want.Cur, nil
 }
 
+// machineBusy is the CPU time every core of the machine spent busy since boot (user, nice,
+// system, irq, softirq and steal of /proc/stat's "cpu" line): less the run's own processes, what
+// other work on the machine took during a round.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("read /proc/stat: unexpected format")
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system (idle iowait) irq softirq steal
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, errors.New("read /proc/stat: unexpected format")
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
 // procMeter follows one process over a round: its CPU time, its memory at the end, and the most
 // open files seen.
 type procMeter struct {
@@ -171,6 +196,9 @@ type meter struct {
 	self0     ProcStats
 	selfErr   error
 	selfFDs   int
+	busy0     time.Duration // machineBusy at the start
+	busyErr   error
+	start     time.Time
 }
 
 func (r *runner) startMeter(ctx context.Context) *meter {
@@ -189,6 +217,8 @@ func (r *runner) startMeter(ctx context.Context) *meter {
 		m.nodes = append(m.nodes, newProcMeter(t))
 	}
 	m.self0, m.selfErr = readProc(os.Getpid())
+	m.busy0, m.busyErr = machineBusy()
+	m.start = time.Now()
 	return m
 }
 
@@ -209,7 +239,23 @@ func (m *meter) fill(rd *Round, deliveries int) {
 	if u := sumUsage(m.gws, deliveries); u != nil {
 		rd.Gateway = u
 	}
-	if self1, err := readProc(os.Getpid()); err == nil && m.selfErr == nil && !m.inProcess {
+	self1, err := readProc(os.Getpid())
+	if err == nil && m.selfErr == nil && !m.inProcess {
 		rd.Harness = &Usage{CPUSeconds: (self1.CPU - m.self0.CPU).Seconds(), PeakFDs: m.selfFDs}
+	}
+	// What the rest of the machine took meanwhile: the busy time of every core less the run's own
+	// processes (those that are ours to read), in cores on average over the round.
+	busy1, berr := machineBusy()
+	if berr != nil || m.busyErr != nil || err != nil || m.selfErr != nil {
+		return
+	}
+	ours := self1.CPU - m.self0.CPU
+	for _, p := range append(slices.Clone(m.gws), m.nodes...) {
+		if p.ok {
+			ours += p.last.CPU - p.start.CPU
+		}
+	}
+	if wall := time.Since(m.start).Seconds(); wall > 0 {
+		rd.OthersCPU = max(0, (busy1-m.busy0-ours).Seconds()/wall)
 	}
 }

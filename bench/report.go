@@ -123,6 +123,9 @@ var tableRows = []tableRow{
 	{label: "harness CPU s (peak open files)", has: func(rd *Round) bool { return rd.Harness != nil }, optional: true, cell: func(rd *Round) string {
 		return fmt.Sprintf("%.2f (%d)", rd.Harness.CPUSeconds, rd.Harness.PeakFDs)
 	}},
+	{label: "other processes' CPU, cores", has: func(rd *Round) bool { return rd.OthersCPU > 0 }, optional: true, cell: func(rd *Round) string {
+		return fmt.Sprintf("%.2f", rd.OthersCPU)
+	}},
 }
 
 // rows are the table's lines for res: tableRows, with the rows of a cluster's gateways and NATS

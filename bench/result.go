@@ -72,22 +72,25 @@ type Round struct {
 	PublishRetries  int     `json:"publish_retries"`
 	PublishFailures int     `json:"publish_failures"`
 
-	Delivered        int           `json:"delivered"` // 2xx answers, duplicates included
-	DeliverSeconds   float64       `json:"deliver_s"` // first publish to last delivery
-	DeliveriesPerSec float64       `json:"deliveries_per_s"`
-	Latency          Latency       `json:"latency_ms"` // publish to receiver, checked endpoints
-	PerEndpoint      Spread        `json:"per_endpoint"`
-	Requests         int64         `json:"requests"`       // every POST the receivers got
-	FailedOnPurpose  int64         `json:"failed_answers"` // 503s of flaky receivers, requests hanging endpoints held
-	BadSignatures    int64         `json:"bad_signatures"`
-	Drain            *Drain        `json:"drain,omitempty"`
-	Verdict          Verdict       `json:"verdict"`
-	Gateway          *Usage        `json:"gateway,omitempty"` // the gateway process (or processes, added up) during publish and delivery
-	Harness          *Usage        `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
-	Cluster          *RoundCluster `json:"cluster,omitempty"` // several gateways: figures per gateway and NATS node
-	TimedOut         bool          `json:"timed_out"`
-	Notes            []string      `json:"notes,omitempty"`
-	hist             Histogram     // merged, for comparisons
+	Delivered        int     `json:"delivered"` // 2xx answers, duplicates included
+	DeliverSeconds   float64 `json:"deliver_s"` // first publish to last delivery
+	DeliveriesPerSec float64 `json:"deliveries_per_s"`
+	Latency          Latency `json:"latency_ms"` // publish to receiver, checked endpoints
+	PerEndpoint      Spread  `json:"per_endpoint"`
+	Requests         int64   `json:"requests"`       // every POST the receivers got
+	FailedOnPurpose  int64   `json:"failed_answers"` // 503s of flaky receivers, requests hanging endpoints held
+	BadSignatures    int64   `json:"bad_signatures"`
+	Drain            *Drain  `json:"drain,omitempty"`
+	Verdict          Verdict `json:"verdict"`
+	Gateway          *Usage  `json:"gateway,omitempty"` // the gateway process (or processes, added up) during publish and delivery
+	Harness          *Usage  `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
+	// OthersCPU is how many cores the machine's other processes kept busy during the round, on
+	// average: what the run's figures shared the machine with.
+	OthersCPU float64       `json:"others_cpu_cores,omitempty"`
+	Cluster   *RoundCluster `json:"cluster,omitempty"` // several gateways: figures per gateway and NATS node
+	TimedOut  bool          `json:"timed_out"`
+	Notes     []string      `json:"notes,omitempty"`
+	hist      Histogram     // merged, for comparisons
 }
 
 // Cluster is the gateways of a run and the NATS nodes the harness started for them.
