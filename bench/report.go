@@ -244,8 +244,8 @@ func (res *Result) writeFindings(b *strings.Builder) {
 	}
 	for _, st := range res.Scaling[min(1, len(res.Scaling)):] {
 		first := res.Scaling[0]
-		fmt.Fprintf(b, "scaling on one cluster: %s %.2fx the deliveries/s of %s (%.0f vs %.0f); CPU per 1k deliveries: gateways %.0f vs %.0f ms, NATS %.0f vs %.0f ms\n",
-			st.Round, st.VsFirst, first.Round, st.DeliveriesPerSec, first.DeliveriesPerSec, st.GatewayCPUMsPer1k, first.GatewayCPUMsPer1k, st.NATSCPUMsPer1k, first.NATSCPUMsPer1k)
+		fmt.Fprintf(b, "scaling on one cluster: %s %.2fx the deliveries/s of %s (%.0f vs %.0f); CPU per 1k deliveries: gateways %.0f vs %.0f ms, NATS %.0f vs %.0f ms; other processes %.2f vs %.2f cores\n",
+			st.Round, st.VsFirst, first.Round, st.DeliveriesPerSec, first.DeliveriesPerSec, st.GatewayCPUMsPer1k, first.GatewayCPUMsPer1k, st.NATSCPUMsPer1k, first.NATSCPUMsPer1k, st.OthersCPU, first.OthersCPU)
 	}
 	if h := res.Hanging; h != nil {
 		fmt.Fprintf(b, "healthy endpoints' p99 beside a hanging one: %.1f ms vs %.1f ms without: %.2fx (goal: at most 1.1x)\n", h.WithP99Ms, h.WithoutP99Ms, h.Ratio)

@@ -146,6 +146,9 @@ type ScaleStep struct {
 	// CPU of the gateways and of the NATS nodes, added up, per 1,000 deliveries.
 	GatewayCPUMsPer1k float64 `json:"gateway_cpu_ms_per_1k,omitempty"`
 	NATSCPUMsPer1k    float64 `json:"nats_cpu_ms_per_1k,omitempty"`
+	// OthersCPU is the round's Round.OthersCPU: a ratio between rounds whose machines differed
+	// this much says little.
+	OthersCPU float64 `json:"others_cpu_cores,omitempty"`
 }
 
 // Registration is how long endpoints took to register and to have their consumer running.
@@ -300,7 +303,7 @@ func (res *Result) scaling() {
 		if rd.Pipeline != "gateway" || rd.Cluster == nil || rd.TimedOut || rd.DeliveriesPerSec <= 0 {
 			continue
 		}
-		st := ScaleStep{Round: rd.Name, Gateways: rd.Cluster.Gateways, DeliveriesPerSec: rd.DeliveriesPerSec}
+		st := ScaleStep{Round: rd.Name, Gateways: rd.Cluster.Gateways, DeliveriesPerSec: rd.DeliveriesPerSec, OthersCPU: rd.OthersCPU}
 		if rd.Gateway != nil {
 			st.GatewayCPUMsPer1k = rd.Gateway.CPUMsPer1k
 		}
