@@ -43,7 +43,11 @@ func (res *Result) writeHeading(b *strings.Builder) {
 		fmt.Fprintf(b, ", %g of requests fail", sc.Failure)
 	}
 	if c := res.Cluster; c != nil {
-		fmt.Fprintf(b, "\ntarget: %d %s gateways (%s)", len(c.Gateways), res.Target, processes(c.Gateways))
+		plural := "s"
+		if len(c.Gateways) == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(b, "\ntarget: %d %s gateway%s (%s)", len(c.Gateways), res.Target, plural, processes(c.Gateways))
 		if len(c.NATS) > 0 {
 			fmt.Fprintf(b, " on %d NATS nodes, R%d (%s)", len(c.NATS), c.Replicas, processes(c.NATS))
 		}
