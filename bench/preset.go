@@ -71,6 +71,9 @@ var presets = map[string]struct {
 	"backlog": {"100,000 events published while the endpoint is down, then it comes back: the drain", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Down, s.Size = 100_000, 1, 1, 512
 	}},
+	"cluster": {"a 3-node NATS cluster (R3) and 1, then 2, then 3 gateways: the same events to the same 12 endpoints each round", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Gateways = 10_000, 12, []int{1, 2, 3}
+	}},
 	"endpoints-10k": {"10,000 endpoints, one type each: registration time, memory, idle CPU, throughput", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Entities, s.Size = 200, 10_000, 100, 512
 		s.Types, s.Subscribe, s.Idle = allTypes(), SubscribeSpread, Duration(10*time.Second)
@@ -101,6 +104,7 @@ type Overrides struct {
 	Idle                        *time.Duration
 	Servers                     *int
 	Seed                        *uint64
+	Gateways                    []int
 }
 
 // Resolve builds the scenario of a run: the preset (from the flag, else the file's preset key,
@@ -175,6 +179,9 @@ func (o Overrides) apply(s *Scenario) {
 	}
 	if o.Types != nil {
 		s.Types = o.Types
+	}
+	if o.Gateways != nil {
+		s.Gateways = o.Gateways
 	}
 	if o.Entities == nil && s.Entities > s.Events {
 		s.Entities = max(s.Events, 1)

@@ -2,9 +2,11 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,48 +107,155 @@ func RaiseOpenFileLimit() (from, to uint64, err error) {
 	return from, want.Cur, nil
 }
 
-// meter measures the gateway (when it is a process of ours) and this process over a round: CPU
-// time, memory at the end, and the most open files seen.
-type meter struct {
-	tgt            *target
-	gw0, gwLast    ProcStats // gwLast: the last figures read, for when the gateway is gone at the end
-	gwOK           bool
-	self0          ProcStats
-	selfErr        error
-	gwFDs, selfFDs int
+// machineBusy is the CPU time every core of the machine spent busy since boot (user, nice,
+// system, irq, softirq and steal of /proc/stat's "cpu" line): less the run's own processes, what
+// other work on the machine took during a round.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("read /proc/stat: unexpected format")
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system (idle iowait) irq softirq steal
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, errors.New("read /proc/stat: unexpected format")
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
-func startMeter(tgt *target) *meter {
-	m := &meter{tgt: tgt}
-	m.gw0, m.gwOK = tgt.procStats()
-	m.gwLast = m.gw0
+// procMeter follows one process over a round: its CPU time, its memory at the end, and the most
+// open files seen.
+type procMeter struct {
+	pid         int
+	start, last ProcStats // last: the last figures read, for when the process is gone at the end
+	ok          bool
+	fds         int
+}
+
+func newProcMeter(t *target) *procMeter {
+	p := &procMeter{pid: t.pid}
+	p.start, p.ok = t.procStats()
+	p.last = p.start
+	return p
+}
+
+func (p *procMeter) sample() {
+	if p.pid == 0 {
+		return
+	}
+	p.fds = max(p.fds, openFiles(p.pid))
+	if ps, err := readProc(p.pid); err == nil {
+		p.last = ps
+	}
+}
+
+// sumUsage is the CPU time of ps over the round, also per 1,000 of deliveries, and their memory
+// and open files at the end, added up; nil when none of them is a process of ours.
+func sumUsage(ps []*procMeter, deliveries int) *Usage {
+	var end ProcStats
+	var cpu time.Duration
+	var fds int
+	n := 0
+	for _, p := range ps {
+		if !p.ok {
+			continue
+		}
+		n++
+		cpu += p.last.CPU - p.start.CPU
+		end.RSS += p.last.RSS
+		end.PeakRSS += p.last.PeakRSS
+		fds += p.fds
+	}
+	if n == 0 {
+		return nil
+	}
+	u := usage(end, cpu)
+	if deliveries > 0 {
+		u.CPUMsPer1k = 1e6 * u.CPUSeconds / float64(deliveries)
+	}
+	u.PeakFDs = fds
+	return u
+}
+
+// meter measures the gateways and NATS nodes (those that are processes of ours) and this process
+// over a round: CPU time, memory at the end, and the most open files seen. In a cluster it also
+// reads each gateway's delivery counter at the start.
+type meter struct {
+	inProcess bool
+	gws       []*procMeter // as r.gws at the start of the round
+	nodes     []*procMeter
+	counters  []*gatewayMetrics // cluster only: per gateway at the start, nil if unreadable
+	self0     ProcStats
+	selfErr   error
+	selfFDs   int
+	busy0     time.Duration // machineBusy at the start
+	busyErr   error
+	start     time.Time
+}
+
+func (r *runner) startMeter(ctx context.Context) *meter {
+	m := &meter{inProcess: r.tgt.kind == TargetInProcess}
+	for _, t := range r.gws {
+		m.gws = append(m.gws, newProcMeter(t))
+		if r.clustered() {
+			var c *gatewayMetrics
+			if gm, err := scrape(ctx, t.client); err == nil {
+				c = &gm
+			}
+			m.counters = append(m.counters, c)
+		}
+	}
+	for _, t := range r.nodes {
+		m.nodes = append(m.nodes, newProcMeter(t))
+	}
 	m.self0, m.selfErr = readProc(os.Getpid())
+	m.busy0, m.busyErr = machineBusy()
+	m.start = time.Now()
 	return m
 }
 
-// sample reads both processes' open files, and the gateway's figures.
+// sample reads the processes' open files, and their figures.
 func (m *meter) sample() {
-	if m.tgt.pid != 0 {
-		m.gwFDs = max(m.gwFDs, openFiles(m.tgt.pid))
-		if ps, ok := m.tgt.procStats(); ok {
-			m.gwLast = ps
-		}
+	for _, p := range m.gws {
+		p.sample()
+	}
+	for _, p := range m.nodes {
+		p.sample()
 	}
 	m.selfFDs = max(m.selfFDs, openFiles(os.Getpid()))
 }
 
-// fill writes the round's gateway and harness usage; the gateway's CPU time is also given per
+// fill writes the round's gateway and harness usage; the gateways' CPU time is also given per
 // 1,000 of the deliveries. The harness's CPU time means nothing with the gateway inside it.
 func (m *meter) fill(rd *Round, deliveries int) {
-	if m.gwOK {
-		u := usage(m.gwLast, m.gwLast.CPU-m.gw0.CPU)
-		if deliveries > 0 {
-			u.CPUMsPer1k = 1e6 * u.CPUSeconds / float64(deliveries)
-		}
-		u.PeakFDs = m.gwFDs
+	if u := sumUsage(m.gws, deliveries); u != nil {
 		rd.Gateway = u
 	}
-	if self1, err := readProc(os.Getpid()); err == nil && m.selfErr == nil && m.tgt.kind != TargetInProcess {
+	self1, err := readProc(os.Getpid())
+	if err == nil && m.selfErr == nil && !m.inProcess {
 		rd.Harness = &Usage{CPUSeconds: (self1.CPU - m.self0.CPU).Seconds(), PeakFDs: m.selfFDs}
+	}
+	// What the rest of the machine took meanwhile: the busy time of every core less the run's own
+	// processes (those that are ours to read), in cores on average over the round.
+	busy1, berr := machineBusy()
+	if berr != nil || m.busyErr != nil || err != nil || m.selfErr != nil {
+		return
+	}
+	ours := self1.CPU - m.self0.CPU
+	for _, p := range append(slices.Clone(m.gws), m.nodes...) {
+		if p.ok {
+			ours += p.last.CPU - p.start.CPU
+		}
+	}
+	if wall := time.Since(m.start).Seconds(); wall > 0 {
+		rd.OthersCPU = max(0, (busy1-m.busy0-ours).Seconds()/wall)
 	}
 }

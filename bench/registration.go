@@ -13,17 +13,7 @@ import (
 
 // workers reads how many endpoints the gateway delivers to, from /readyz; -1 while it is not
 // ready.
-func (r *runner) workers(ctx context.Context) int {
-	var out struct {
-		Endpoints int `json:"endpoints"`
-	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := r.api.Do(rctx, "GET", "/readyz", nil, &out); err != nil {
-		return -1
-	}
-	return out.Endpoints
-}
+func (r *runner) workers(ctx context.Context) int { return r.workersOf(ctx, r.tgt) }
 
 // waitWorkers waits until the gateway delivers to n endpoints.
 func (r *runner) waitWorkers(ctx context.Context, n int) error {
@@ -40,11 +30,11 @@ func (r *runner) waitReady(ctx context.Context) error {
 	return r.poll(ctx, func() bool { return r.workers(ctx) >= 0 }, func() string { return "gateway not ready" })
 }
 
-// poll asks done every 100 ms until it says yes, the gateway exits or ctx ends; then the error
-// starts with what.
+// poll asks done every 100 ms until it says yes, a process of the run exits or ctx ends; then the
+// error starts with what.
 func (r *runner) poll(ctx context.Context, done func() bool, what func() string) error {
 	for !done() {
-		if err := r.tgt.gone(); err != nil {
+		if err := r.gone(); err != nil {
 			return err
 		}
 		select {

@@ -42,11 +42,34 @@ func (res *Result) writeHeading(b *strings.Builder) {
 	if sc.Failure > 0 {
 		fmt.Fprintf(b, ", %g of requests fail", sc.Failure)
 	}
-	fmt.Fprintf(b, "\ntarget: %s gateway", res.Target)
-	if res.GatewayPID != 0 {
-		fmt.Fprintf(b, " (pid %d)", res.GatewayPID)
+	if c := res.Cluster; c != nil {
+		plural := "s"
+		if len(c.Gateways) == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(b, "\ntarget: %d %s gateway%s (%s)", len(c.Gateways), res.Target, plural, processes(c.Gateways))
+		if len(c.NATS) > 0 {
+			fmt.Fprintf(b, " on %d NATS nodes, R%d (%s)", len(c.NATS), c.Replicas, processes(c.NATS))
+		}
+	} else {
+		fmt.Fprintf(b, "\ntarget: %s gateway", res.Target)
+		if res.GatewayPID != 0 {
+			fmt.Fprintf(b, " (pid %d)", res.GatewayPID)
+		}
 	}
 	fmt.Fprintf(b, "; %d CPUs, %s; run %s took %.1fs\n\n", res.Machine.CPUs, res.Machine.GoVersion, res.Run, res.Seconds)
+}
+
+// processes lists gateways or NATS nodes by name, with their pids when they are children.
+func processes(ps []Process) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
+		if p.PID != 0 {
+			out[i] += fmt.Sprintf(" pid %d", p.PID)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // tableRow is one line of the table: a label and a cell per round. A row with a has is printed
@@ -104,6 +127,76 @@ var tableRows = []tableRow{
 	{label: "harness CPU s (peak open files)", has: func(rd *Round) bool { return rd.Harness != nil }, optional: true, cell: func(rd *Round) string {
 		return fmt.Sprintf("%.2f (%d)", rd.Harness.CPUSeconds, rd.Harness.PeakFDs)
 	}},
+	{label: "other processes' CPU, cores", has: func(rd *Round) bool { return rd.OthersCPU > 0 }, optional: true, cell: func(rd *Round) string {
+		return fmt.Sprintf("%.2f", rd.OthersCPU)
+	}},
+}
+
+// rows are the table's lines for res: tableRows, with the rows of a cluster's gateways and NATS
+// nodes before the harness's.
+func (res *Result) rows() []tableRow {
+	rows := slices.Clone(tableRows)
+	i := slices.IndexFunc(rows, func(r tableRow) bool { return strings.HasPrefix(r.label, "harness") })
+	return slices.Insert(rows, i, res.clusterRows()...)
+}
+
+// clusterRows are a row pair per gateway (its deliveries and what it owns; its process), one for
+// the NATS nodes added up and one per node.
+func (res *Result) clusterRows() []tableRow {
+	if res.Cluster == nil {
+		return nil
+	}
+	hasCluster := func(rd *Round) bool { return rd.Cluster != nil && rd.Cluster.Gateways > 0 }
+	rows := []tableRow{
+		{label: "gateways (owned max − min)", has: hasCluster, optional: true, cell: func(rd *Round) string {
+			return fmt.Sprintf("%d (%d)", rd.Cluster.Gateways, rd.Cluster.OwnedSpread)
+		}},
+		{label: "NATS idle CPU % (RSS MiB)", has: func(rd *Round) bool { return rd.Idle != nil && rd.Idle.NATSRSSMiB > 0 }, optional: true, cell: func(rd *Round) string {
+			return fmt.Sprintf("%.1f%% (%.0f)", rd.Idle.NATSCPUPercent, rd.Idle.NATSRSSMiB)
+		}},
+		{label: "gateways added: spread after s", has: func(rd *Round) bool { return rd.Cluster != nil && rd.Cluster.JoinSeconds > 0 }, optional: true, cell: func(rd *Round) string {
+			return fmt.Sprintf("%.2f", rd.Cluster.JoinSeconds)
+		}},
+	}
+	for _, g := range res.Cluster.Gateways {
+		of := func(rd *Round) *GatewayFigures {
+			if rd.Cluster == nil {
+				return nil
+			}
+			for i := range rd.Cluster.PerGateway {
+				if rd.Cluster.PerGateway[i].Name == g.Name {
+					return &rd.Cluster.PerGateway[i]
+				}
+			}
+			return nil
+		}
+		rows = append(rows,
+			tableRow{label: g.Name + " deliveries/s (owned)", has: func(rd *Round) bool { return of(rd) != nil }, optional: true, cell: func(rd *Round) string {
+				f := of(rd)
+				return fmt.Sprintf("%.0f (%d)", f.DeliveriesPerSec, f.Owned)
+			}},
+			tableRow{label: g.Name + " CPU s (ms/1k) / RSS MiB", has: func(rd *Round) bool { f := of(rd); return f != nil && f.Process != nil }, optional: true, cell: func(rd *Round) string {
+				u := of(rd).Process
+				return fmt.Sprintf("%.2f (%.0f) / %.0f", u.CPUSeconds, u.CPUMsPer1k, u.RSSMiB)
+			}},
+		)
+	}
+	rows = append(rows, tableRow{label: "NATS CPU s (ms/1k deliveries)", has: func(rd *Round) bool { return rd.Cluster != nil && rd.Cluster.NATS != nil }, optional: true, cell: func(rd *Round) string {
+		return fmt.Sprintf("%.2f (%.0f)", rd.Cluster.NATS.CPUSeconds, rd.Cluster.NATS.CPUMsPer1k)
+	}})
+	for i, n := range res.Cluster.NATS {
+		node := func(rd *Round) *Usage {
+			if rd.Cluster == nil || i >= len(rd.Cluster.NATSNodes) {
+				return nil
+			}
+			return rd.Cluster.NATSNodes[i].Process
+		}
+		rows = append(rows, tableRow{label: "NATS " + n.Name + " CPU s / RSS / peak MiB", has: func(rd *Round) bool { return node(rd) != nil }, optional: true, cell: func(rd *Round) string {
+			u := node(rd)
+			return fmt.Sprintf("%.2f / %.0f / %.0f", u.CPUSeconds, u.RSSMiB, u.PeakRSSMiB)
+		}})
+	}
+	return rows
 }
 
 func hasRegistration(rd *Round) bool { return rd.Registration != nil }
@@ -129,7 +222,7 @@ func verdictCell(rd *Round) string {
 // writeTable writes the figures, one column per round.
 func (res *Result) writeTable(b *strings.Builder) {
 	tw := tabwriter.NewWriter(b, 0, 0, 3, ' ', 0)
-	for _, row := range tableRows {
+	for _, row := range res.rows() {
 		if row.has != nil && !slices.ContainsFunc(res.Rounds, func(rd Round) bool { return row.has(&rd) }) {
 			continue
 		}
@@ -152,6 +245,11 @@ func (res *Result) writeTable(b *strings.Builder) {
 func (res *Result) writeFindings(b *strings.Builder) {
 	if r := res.VsBaseline; r != nil {
 		fmt.Fprintf(b, "gateway / baseline: deliveries/s %.2f, p99 %.2f (goal: 0.8 or better of the ceiling)\n", r.DeliveriesPerSec, r.P99)
+	}
+	for _, st := range res.Scaling[min(1, len(res.Scaling)):] {
+		first := res.Scaling[0]
+		fmt.Fprintf(b, "scaling on one cluster: %s %.2fx the deliveries/s of %s (%.0f vs %.0f); CPU per 1k deliveries: gateways %.0f vs %.0f ms, NATS %.0f vs %.0f ms; other processes %.2f vs %.2f cores\n",
+			st.Round, st.VsFirst, first.Round, st.DeliveriesPerSec, first.DeliveriesPerSec, st.GatewayCPUMsPer1k, first.GatewayCPUMsPer1k, st.NATSCPUMsPer1k, first.NATSCPUMsPer1k, st.OthersCPU, first.OthersCPU)
 	}
 	if h := res.Hanging; h != nil {
 		fmt.Fprintf(b, "healthy endpoints' p99 beside a hanging one: %.1f ms vs %.1f ms without: %.2fx (goal: at most 1.1x)\n", h.WithP99Ms, h.WithoutP99Ms, h.Ratio)

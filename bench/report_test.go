@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,7 +89,70 @@ func sampleResults() map[string]*Result {
 		Notes: []string{"gateway runs inside the harness: no gateway CPU or memory figures"},
 	}
 	clean.judge()
-	return map[string]*Result{"failed": full, "clean": clean}
+	return map[string]*Result{"failed": full, "clean": clean, "cluster": clusterResult()}
+}
+
+// clusterResult is a scaling run on a cluster the harness started: 1, 2, then 3 gateways.
+func clusterResult() *Result {
+	sc, err := Resolve("cluster", nil, Overrides{Events: ptr(1000)})
+	if err != nil {
+		panic(err)
+	}
+	res := &Result{
+		Scenario: sc, Run: "qrstuvwx", Started: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC), Seconds: 95.5,
+		Machine: Machine{CPUs: 2, GoVersion: "go1.26.8", OS: "linux/amd64"}, Target: TargetChild,
+		Cluster: &Cluster{
+			Gateways: []Process{{"gw1", "http://127.0.0.1:40001", 501}, {"gw2", "http://127.0.0.1:40002", 502}, {"gw3", "http://127.0.0.1:40003", 503}},
+			NATS:     []Process{{"n1", "nats://127.0.0.1:41001", 401}, {"n2", "nats://127.0.0.1:41002", 402}, {"n3", "nats://127.0.0.1:41003", 403}},
+			Replicas: 3,
+		},
+		GatewayStart: &Usage{RSSMiB: 30, PeakRSSMiB: 30},
+		GatewayEnd:   &Usage{RSSMiB: 150, PeakRSSMiB: 160},
+		Notes:        []string{"the gateway rows add the gateways up (idle, CPU, memory, open files); the rows named for a gateway or NATS node are its own"},
+	}
+	usage := func(cpu float64, deliveries int, rss float64) *Usage {
+		return &Usage{CPUSeconds: cpu, CPUMsPer1k: 1e6 * cpu / float64(deliveries), RSSMiB: rss, PeakRSSMiB: rss + 5}
+	}
+	owned := [][]int{{12}, {7, 5}, {4, 4, 4}} // per round, per gateway
+	for i, n := range []int{1, 2, 3} {
+		rd := Round{
+			Name: []string{"1 gateway", "2 gateways", "3 gateways"}[i], Pipeline: "gateway", Endpoints: 12, Checked: 12, Events: 1000, Deliveries: 12_000,
+			Published: 1000, PublishSeconds: 0.5, PublishRate: 2000, Delivered: 12_000, DeliverSeconds: []float64{6, 4.8, 4.4}[i],
+			Latency:     Latency{Count: 12_000, P50: 900, P90: 1800, P99: 2500, Max: 2700, Mean: 1000},
+			PerEndpoint: Spread{DeliveriesPerSec: MinMedMax{160, 170, 200}, P99Ms: MinMedMax{2000, 2400, 2600}, MaxGapMs: MinMedMax{50, 80, 300}},
+			Requests:    12_000,
+			Harness:     &Usage{CPUSeconds: 1.5, PeakFDs: 80},
+			OthersCPU:   []float64{0.25, 0.5, 0}[i], // 0: nothing else ran, or unreadable
+			Cluster:     &RoundCluster{Gateways: n, OwnedSpread: []int{0, 2, 0}[i]},
+		}
+		rd.DeliveriesPerSec = float64(rd.Delivered) / rd.DeliverSeconds
+		rd.Gateway = usage(3+float64(i), rd.Delivered, 50*float64(n))
+		rd.Gateway.PeakFDs = 40 * n
+		rd.Cluster.NATS = usage(7.5-float64(i), rd.Delivered, 240)
+		for _, name := range []string{"n1", "n2", "n3"} {
+			rd.Cluster.NATSNodes = append(rd.Cluster.NATSNodes, NodeFigures{Name: name, Process: usage((7.5-float64(i))/3, rd.Delivered, 80)})
+		}
+		if i > 0 {
+			rd.Cluster.JoinSeconds = 1.25 + float64(i)
+		} else {
+			rd.Registration = &Registration{Endpoints: 12, Seconds: 0.1, PerEndpointMs: 8.3, ReadySeconds: 0.6}
+			rd.Idle = &Idle{Seconds: 2, CPUPercent: 3.5, RSSMiB: 45, PeakRSSMiB: 46, NATSCPUPercent: 4.25, NATSRSSMiB: 150}
+		}
+		for g, o := range owned[i] {
+			f := GatewayFigures{Name: fmt.Sprintf("gw%d", g+1), Owned: o, Deliveries: rd.Delivered * o / 12}
+			f.DeliveriesPerSec = float64(f.Deliveries) / rd.DeliverSeconds
+			if g != 2 { // gw3's process unreadable: its second row is left out
+				f.Process = usage((3+float64(i))/float64(n), f.Deliveries, 50)
+			}
+			rd.Cluster.PerGateway = append(rd.Cluster.PerGateway, f)
+		}
+		res.Rounds = append(res.Rounds, rd)
+	}
+	res.GatewayLog.Warnings = 3
+	res.GatewayLog.Lines = map[string]int{"gw1: warn: NO ACCESS CONTROL": 1, "gw2: warn: NO ACCESS CONTROL": 1, "gw3: warn: NO ACCESS CONTROL": 1}
+	res.compare()
+	res.judge()
+	return res
 }
 
 // The report's text and JSON stay as they are: operators and scripts read them. Regenerate with

@@ -24,6 +24,13 @@ type Result struct {
 	// Hanging compares the healthy endpoints' latency with and without a hanging endpoint.
 	Hanging *HangingEffect `json:"hanging_effect,omitempty"`
 
+	// Cluster is set when several gateways share the endpoints: who they are, and the NATS nodes
+	// the harness started for them. The gateway figures of the rounds (and GatewayStart and
+	// GatewayEnd) are then summed over the gateways; each round's Cluster has them one by one.
+	Cluster *Cluster `json:"cluster,omitempty"`
+	// Scaling compares the rounds of a run with several Scenario.Gateways values.
+	Scaling []ScaleStep `json:"scaling,omitempty"`
+
 	GatewayStart *Usage `json:"gateway_at_start,omitempty"` // after it started, before any endpoint
 	GatewayEnd   *Usage `json:"gateway_at_end,omitempty"`
 	GatewayLog   struct {
@@ -65,21 +72,83 @@ type Round struct {
 	PublishRetries  int     `json:"publish_retries"`
 	PublishFailures int     `json:"publish_failures"`
 
-	Delivered        int       `json:"delivered"` // 2xx answers, duplicates included
-	DeliverSeconds   float64   `json:"deliver_s"` // first publish to last delivery
-	DeliveriesPerSec float64   `json:"deliveries_per_s"`
-	Latency          Latency   `json:"latency_ms"` // publish to receiver, checked endpoints
-	PerEndpoint      Spread    `json:"per_endpoint"`
-	Requests         int64     `json:"requests"`       // every POST the receivers got
-	FailedOnPurpose  int64     `json:"failed_answers"` // 503s of flaky receivers, requests hanging endpoints held
-	BadSignatures    int64     `json:"bad_signatures"`
-	Drain            *Drain    `json:"drain,omitempty"`
-	Verdict          Verdict   `json:"verdict"`
-	Gateway          *Usage    `json:"gateway,omitempty"` // the gateway process during publish and delivery
-	Harness          *Usage    `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
-	TimedOut         bool      `json:"timed_out"`
-	Notes            []string  `json:"notes,omitempty"`
-	hist             Histogram // merged, for comparisons
+	Delivered        int     `json:"delivered"` // 2xx answers, duplicates included
+	DeliverSeconds   float64 `json:"deliver_s"` // first publish to last delivery
+	DeliveriesPerSec float64 `json:"deliveries_per_s"`
+	Latency          Latency `json:"latency_ms"` // publish to receiver, checked endpoints
+	PerEndpoint      Spread  `json:"per_endpoint"`
+	Requests         int64   `json:"requests"`       // every POST the receivers got
+	FailedOnPurpose  int64   `json:"failed_answers"` // 503s of flaky receivers, requests hanging endpoints held
+	BadSignatures    int64   `json:"bad_signatures"`
+	Drain            *Drain  `json:"drain,omitempty"`
+	Verdict          Verdict `json:"verdict"`
+	Gateway          *Usage  `json:"gateway,omitempty"` // the gateway process (or processes, added up) during publish and delivery
+	Harness          *Usage  `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
+	// OthersCPU is how many cores the machine's other processes kept busy during the round, on
+	// average: what the run's figures shared the machine with.
+	OthersCPU float64       `json:"others_cpu_cores,omitempty"`
+	Cluster   *RoundCluster `json:"cluster,omitempty"` // several gateways: figures per gateway and NATS node
+	TimedOut  bool          `json:"timed_out"`
+	Notes     []string      `json:"notes,omitempty"`
+	hist      Histogram     // merged, for comparisons
+}
+
+// Cluster is the gateways of a run and the NATS nodes the harness started for them.
+type Cluster struct {
+	Gateways []Process `json:"gateways"`
+	NATS     []Process `json:"nats_nodes,omitempty"` // none for gateways at --api
+	Replicas int       `json:"replicas,omitempty"`   // of every stream and bucket on the harness's NATS nodes
+}
+
+// Process is a gateway or NATS node: its name (a gateway's --name, as GET /v1/cluster shows it),
+// where it answers, and its pid when it is a child of the harness.
+type Process struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	PID  int    `json:"pid,omitempty"`
+}
+
+// RoundCluster is a round of several gateways, one by one.
+type RoundCluster struct {
+	Gateways int `json:"gateways"` // running during the round; 0 in the baseline's round
+	// JoinSeconds is, when gateways were added before the round, the time from starting them
+	// until the endpoints were spread over every gateway and each delivered to what it owned.
+	JoinSeconds float64          `json:"join_s,omitempty"`
+	OwnedSpread int              `json:"owned_spread"` // max − min endpoints owned by a gateway, at the round's end
+	PerGateway  []GatewayFigures `json:"per_gateway"`
+	NATS        *Usage           `json:"nats,omitempty"` // the NATS nodes added up
+	NATSNodes   []NodeFigures    `json:"nats_nodes,omitempty"`
+}
+
+// GatewayFigures are one gateway's share of a round, from its /metrics and its process.
+type GatewayFigures struct {
+	Name  string `json:"name"`
+	Owned int    `json:"endpoints_owned"` // at the round's end
+	// Deliveries is how much its counter of POSTs answered 2xx rose over the round; per second
+	// over the round's delivery time (first publish to last delivery).
+	Deliveries       int     `json:"deliveries"`
+	DeliveriesPerSec float64 `json:"deliveries_per_s"`
+	Process          *Usage  `json:"process,omitempty"` // CPU per 1,000 of its own deliveries
+}
+
+// NodeFigures are one NATS node's process over a round.
+type NodeFigures struct {
+	Name    string `json:"name"`
+	Process *Usage `json:"process,omitempty"` // CPU per 1,000 of the round's deliveries
+}
+
+// ScaleStep is one round of a run with several Scenario.Gateways values.
+type ScaleStep struct {
+	Round            string  `json:"round"`
+	Gateways         int     `json:"gateways"`
+	DeliveriesPerSec float64 `json:"deliveries_per_s"`
+	VsFirst          float64 `json:"vs_first"` // deliveries/s over the first step's
+	// CPU of the gateways and of the NATS nodes, added up, per 1,000 deliveries.
+	GatewayCPUMsPer1k float64 `json:"gateway_cpu_ms_per_1k,omitempty"`
+	NATSCPUMsPer1k    float64 `json:"nats_cpu_ms_per_1k,omitempty"`
+	// OthersCPU is the round's Round.OthersCPU: a ratio between rounds whose machines differed
+	// this much says little.
+	OthersCPU float64 `json:"others_cpu_cores,omitempty"`
 }
 
 // Registration is how long endpoints took to register and to have their consumer running.
@@ -96,6 +165,10 @@ type Idle struct {
 	CPUPercent float64 `json:"cpu_percent"` // of one core
 	RSSMiB     float64 `json:"rss_mib"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// The NATS nodes of a cluster of the harness's own, added up: consumers cost the server
+	// even when nothing is published.
+	NATSCPUPercent float64 `json:"nats_cpu_percent,omitempty"`
+	NATSRSSMiB     float64 `json:"nats_rss_mib,omitempty"`
 }
 
 // Usage is a process's CPU time over a span and its memory at its end.
@@ -199,7 +272,14 @@ func (res *Result) compare() {
 		}
 		return nil
 	}
-	base, gw := find("baseline"), find("gateway")
+	// The gateway round with every endpoint: the last, with the most gateways of a scaling run.
+	var gw *Round
+	for i := range res.Rounds {
+		if rd := &res.Rounds[i]; rd.Pipeline == "gateway" && rd.Name != "gateway, no hanging endpoint" && !rd.TimedOut {
+			gw = rd
+		}
+	}
+	base := find("baseline")
 	if without := find("gateway, no hanging endpoint"); without != nil {
 		if gw != nil && without.Latency.P99 > 0 {
 			res.Hanging = &HangingEffect{WithoutP99Ms: without.Latency.P99, WithP99Ms: gw.Latency.P99, Ratio: gw.Latency.P99 / without.Latency.P99}
@@ -209,6 +289,35 @@ func (res *Result) compare() {
 	if base != nil && gw != nil && base.DeliveriesPerSec > 0 && base.Latency.P99 > 0 {
 		res.VsBaseline = &Ratios{Gateway: gw.Name, Baseline: base.Name,
 			DeliveriesPerSec: gw.DeliveriesPerSec / base.DeliveriesPerSec, P99: gw.Latency.P99 / base.Latency.P99}
+	}
+	res.scaling()
+}
+
+// scaling compares the rounds of a run with several Scenario.Gateways values with the first.
+func (res *Result) scaling() {
+	if len(res.Scenario.Gateways) < 2 {
+		return
+	}
+	res.Scaling = nil
+	for _, rd := range res.Rounds {
+		if rd.Pipeline != "gateway" || rd.Cluster == nil || rd.TimedOut || rd.DeliveriesPerSec <= 0 {
+			continue
+		}
+		st := ScaleStep{Round: rd.Name, Gateways: rd.Cluster.Gateways, DeliveriesPerSec: rd.DeliveriesPerSec, OthersCPU: rd.OthersCPU}
+		if rd.Gateway != nil {
+			st.GatewayCPUMsPer1k = rd.Gateway.CPUMsPer1k
+		}
+		if rd.Cluster.NATS != nil {
+			st.NATSCPUMsPer1k = rd.Cluster.NATS.CPUMsPer1k
+		}
+		res.Scaling = append(res.Scaling, st)
+	}
+	if len(res.Scaling) < 2 {
+		res.Scaling = nil
+		return
+	}
+	for i := range res.Scaling {
+		res.Scaling[i].VsFirst = res.Scaling[i].DeliveriesPerSec / res.Scaling[0].DeliveriesPerSec
 	}
 }
 

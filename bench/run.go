@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,9 +26,12 @@ import (
 )
 
 // Options configure a run. The gateway under test is, in this order: the one at APIURL and
-// NATSURL (both or neither); a child `Executable serve ...` on loopback with a temporary data
-// dir, whose CPU time and memory are measured; or, when Executable is empty, a gateway.New in
-// this process (for tests: no CPU or memory figures).
+// NATSURL (both or neither; APIURL may list several gateways of one cluster, comma-separated,
+// NATSURL the cluster's nodes); with Scenario.Gateways, a cluster the harness starts: three NATS
+// nodes, each a child `Executable bench-nats-node ...`, and gateways on them, each a child
+// `Executable serve ...`; a child `Executable serve ...` on loopback with a temporary data dir,
+// whose CPU time and memory are measured; or, when Executable is empty, a gateway.New in this
+// process (for tests: no CPU or memory figures).
 type Options struct {
 	Scenario Scenario
 	APIURL   string
@@ -82,6 +87,10 @@ func (o Options) validate() error {
 		return fielderr.Flag("timeout", "must be between 1s and 2h")
 	case o.APIURL != "" && len(o.Scenario.GatewayArgs) > 0:
 		return fielderr.Flag("gateway-arg", "only applies to a gateway the harness starts, not with --api")
+	case o.APIURL != "" && len(o.Scenario.Gateways) > 0:
+		return fielderr.Flag("gateways", "starts a cluster of the harness's own, not with --api (list the gateways there)")
+	case o.Executable == "" && len(o.Scenario.Gateways) > 0:
+		return fielderr.Flag("gateways", "needs the quaycast binary (Options.Executable) to start the cluster's processes")
 	}
 	if o.APIURL != "" {
 		if err := loopbackURL("api", o.APIURL); err != nil {
@@ -125,10 +134,17 @@ type runner struct {
 	pubJS    jetstream.JetStream
 	subJS    jetstream.JetStream
 	stream   jetstream.Stream
-	api      *gateway.Client
+	api      *gateway.Client // of tgt
+	gws      []*target       // every gateway under test; tgt is the first
+	nodes    []*target       // the NATS nodes of a cluster of the harness's own
+	natsURL  string          // of those nodes, comma-separated
 	bar      *progress
 	conns    []*nats.Conn
 	natsErrs errorLog
+
+	// clusterDir holds the nodes' stores and the gateways' data dirs; secretKey is the gateways'
+	// shared --secret-key.
+	clusterDir, secretKey string
 }
 
 // Run runs the scenario and returns its result. The error wraps ErrVerdict when the result is
@@ -152,9 +168,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer r.rec.close()
-	r.bar.phase("starting the gateway", 0)
+	if len(r.sc.Gateways) > 0 {
+		r.bar.phase("starting the NATS cluster and the gateways", 0)
+	} else {
+		r.bar.phase("starting the gateway", 0)
+	}
 	if err := r.startTarget(ctx); err != nil {
 		r.bar.done()
+		r.stopProcesses() // those that started before the error
 		return nil, err
 	}
 	defer r.stopTarget(res)
@@ -180,16 +201,69 @@ func runID() string {
 // noteTarget records which gateway is under test and its figures at start, or says why there
 // are none.
 func (r *runner) noteTarget(res *Result) {
-	res.Target, res.GatewayPID = r.tgt.kind, r.tgt.pid
-	if ps, ok := r.tgt.procStats(); ok {
+	res.Target = r.tgt.kind
+	if !r.clustered() {
+		res.GatewayPID = r.tgt.pid
+	}
+	if ps, ok := r.gatewayStats(); ok {
 		res.GatewayStart = usage(ps, 0)
 	}
-	switch r.tgt.kind {
-	case TargetRemote:
+	switch {
+	case r.tgt.kind == TargetRemote && r.clustered():
+		res.Notes = append(res.Notes, "gateways at "+r.o.APIURL+" are not processes of this harness: no gateway CPU or memory figures")
+	case r.tgt.kind == TargetRemote:
 		res.Notes = append(res.Notes, "gateway at "+r.o.APIURL+" is not a process of this harness: no gateway CPU or memory figures")
-	case TargetInProcess:
+	case r.tgt.kind == TargetInProcess:
 		res.Notes = append(res.Notes, "gateway runs inside the harness: no gateway CPU or memory figures")
+	case len(r.nodes) > 0:
+		res.Notes = append(res.Notes, "the gateway rows add the gateways up (idle, CPU, memory, open files); the rows named for a gateway or NATS node are its own")
 	}
+}
+
+// gatewayStats adds up the gateways' figures; ok is false when none is a process of ours.
+func (r *runner) gatewayStats() (ProcStats, bool) { return sumStats(r.gws) }
+
+// sumStats adds up the figures of ts; ok is false when none is a process of ours.
+func sumStats(ts []*target) (ProcStats, bool) {
+	var sum ProcStats
+	ok := false
+	for _, t := range ts {
+		if ps, ok1 := t.procStats(); ok1 {
+			sum.CPU += ps.CPU
+			sum.RSS += ps.RSS
+			sum.PeakRSS += ps.PeakRSS
+			ok = true
+		}
+	}
+	return sum, ok
+}
+
+// gone returns an error if a gateway or NATS node of the run's own has exited.
+func (r *runner) gone() error {
+	for _, t := range append(slices.Clone(r.gws), r.nodes...) {
+		if err := t.gone(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cluster describes the gateways and the NATS nodes of a run with several gateways.
+func (r *runner) cluster() *Cluster {
+	if !r.clustered() {
+		return nil
+	}
+	c := &Cluster{}
+	for _, t := range r.gws {
+		c.Gateways = append(c.Gateways, Process{Name: cmp.Or(t.member, t.api), URL: t.api, PID: t.pid})
+	}
+	for _, t := range r.nodes {
+		c.NATS = append(c.NATS, Process{Name: t.member, URL: t.nats, PID: t.pid})
+	}
+	if len(r.nodes) > 0 {
+		c.Replicas = clusterNodes
+	}
+	return c
 }
 
 // rounds runs the baseline (if asked for), the gateway without the hanging endpoints (if there
@@ -213,33 +287,55 @@ func (r *runner) rounds(ctx context.Context, res *Result) error {
 	if ctx.Err() != nil {
 		return nil
 	}
+	if len(r.sc.Gateways) > 1 {
+		return r.scalingRounds(ctx, add)
+	}
 	return add(r.gatewayRound(ctx, "gateway", "g", r.rec.eps, r.tgt.kind == TargetRemote))
 }
 
-// stopTarget closes the harness's connections, then stops a gateway of its own; it may be called
-// again.
+// scalingRounds runs a round per value of Scenario.Gateways on the same cluster, events like each
+// other and the same endpoints: the first registers them, each later one adds gateways first.
+func (r *runner) scalingRounds(ctx context.Context, add func(Round, error) error) error {
+	for i, n := range r.sc.Gateways {
+		name := fmt.Sprintf("%d gateways", n)
+		if n == 1 {
+			name = "1 gateway"
+		}
+		letter := "g" + strconv.Itoa(n)
+		var err error
+		if i == 0 {
+			err = add(r.gatewayRound(ctx, name, letter, r.rec.eps, false))
+		} else {
+			err = add(r.joinRound(ctx, name, letter, n))
+		}
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopTarget closes the harness's connections, then stops the gateways and NATS nodes of its
+// own; it may be called again.
 func (r *runner) stopTarget(res *Result) {
 	for _, nc := range r.conns { // ours first, before the server goes
 		nc.Close()
 	}
 	r.conns = nil
-	if r.tgt.stop == nil {
-		return
-	}
 	r.rec.letGo() // hanging requests would hold the gateway's shutdown
-	if err := r.tgt.stop(); err != nil {
-		res.Notes = append(res.Notes, "gateway stop: "+err.Error())
+	for _, p := range r.stopProcesses() {
+		res.Notes = append(res.Notes, "gateway stop: "+p)
 	}
-	r.tgt.stop = nil
 }
 
 // finish reads the gateway's last figures and its log's counts, leaves an existing gateway as it
 // was found, stops one of the harness's own, and judges the result.
 func (r *runner) finish(ctx context.Context, res *Result) {
-	if ps, ok := r.tgt.procStats(); ok {
+	if ps, ok := r.gatewayStats(); ok {
 		res.GatewayEnd = usage(ps, 0)
 	}
-	res.GatewayLog.Warnings, res.GatewayLog.Errors, res.GatewayLog.Lines = r.tgt.logs.counts()
+	res.Cluster = r.cluster()
+	r.gatewayLogs(res)
 	if r.tgt.kind == TargetRemote {
 		r.rec.letGo()
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -254,12 +350,37 @@ func (r *runner) finish(ctx context.Context, res *Result) {
 	res.judge()
 }
 
+// gatewayLogs counts the warnings and errors the gateways logged; in a cluster each kind is
+// prefixed with the gateway's name.
+func (r *runner) gatewayLogs(res *Result) {
+	for _, t := range r.gws {
+		w, e, lines := t.logs.counts()
+		res.GatewayLog.Warnings += w
+		res.GatewayLog.Errors += e
+		for k, n := range lines {
+			if r.clustered() {
+				k = t.member + ": " + k
+			}
+			if res.GatewayLog.Lines == nil {
+				res.GatewayLog.Lines = map[string]int{}
+			}
+			res.GatewayLog.Lines[k] += n
+		}
+	}
+}
+
 // verdict is the error Run returns with res: the rounds' error (with the gateway's last log lines
 // unless it is a verdict), a timeout, or why res is not OK.
 func (r *runner) verdict(ctx context.Context, res *Result, roundsErr error) error {
 	switch {
-	case roundsErr != nil && r.tgt.logs != nil && !errors.Is(roundsErr, ErrVerdict):
+	case roundsErr != nil && r.tgt.logs != nil && !errors.Is(roundsErr, ErrVerdict) && !r.clustered():
 		return fmt.Errorf("%w\ngateway log (last lines):\n%s", roundsErr, r.tgt.logs)
+	case roundsErr != nil && r.tgt.logs != nil && !errors.Is(roundsErr, ErrVerdict):
+		var b strings.Builder
+		for _, t := range append(slices.Clone(r.gws), r.nodes...) {
+			fmt.Fprintf(&b, "\n%s log (last lines):\n%s", t.name, t.logs)
+		}
+		return fmt.Errorf("%w%s", roundsErr, b.String())
 	case roundsErr != nil:
 		return roundsErr
 	case ctx.Err() != nil:

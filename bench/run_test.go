@@ -191,6 +191,8 @@ func TestOptionsErrorsNameTheFlag(t *testing.T) {
 		{"nats not on loopback", Options{Scenario: sc, APIURL: "http://localhost:8080", NATSURL: "nats://127.0.0.1:4222,nats://example.com:4222"}, "nats-url"},
 		{"gateway args with an existing gateway", Options{Scenario: func() Scenario { s := sc; s.GatewayArgs = []string{"--max-in-flight=8"}; return s }(), APIURL: "http://127.0.0.1:8080", NATSURL: "nats://127.0.0.1:4222"}, "gateway-arg"},
 		{"bad scenario", Options{Scenario: func() Scenario { s := sc; s.Events = 0; return s }()}, "events"},
+		{"gateways with an existing gateway", Options{Scenario: func() Scenario { s := sc; s.Gateways = []int{2}; return s }(), APIURL: "http://127.0.0.1:8080", NATSURL: "nats://127.0.0.1:4222", Executable: "quaycast"}, "gateways"},
+		{"gateways without the binary to start them", Options{Scenario: func() Scenario { s := sc; s.Gateways = []int{2}; return s }()}, "gateways"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,10 @@ type Scenario struct {
 	Seed      uint64          `yaml:"seed" json:"seed"`
 	// GatewayArgs are extra `quaycast serve` flags for a gateway the harness starts itself.
 	GatewayArgs []string `yaml:"gateway_args" json:"gateway_args,omitempty"`
+	// Gateways, when given, makes the harness start a cluster: three NATS nodes (R3) and this many
+	// gateways sharing the endpoints. Several values ([1, 2, 3]) make one round each on the same
+	// cluster and the same endpoints, gateways added between rounds: how throughput scales.
+	Gateways []int `yaml:"gateways" json:"gateways,omitempty"`
 }
 
 // Subscription modes: how endpoints choose their event types.
@@ -67,6 +71,7 @@ const (
 	MaxEndpoints  = 20_000
 	MaxDeliveries = 20_000_000
 	MinSize       = 256
+	MaxGateways   = 9
 )
 
 // Validate reports the first bad value as a *fielderr.Error naming its flag.
@@ -107,6 +112,16 @@ func (s Scenario) Validate() error {
 		return bad("idle", "must be between 0 and 5m")
 	case s.Servers < 1 || s.Servers > 1000:
 		return bad("receiver-servers", "must be between 1 and 1000")
+	case len(s.Gateways) > 1 && s.Hanging > 0:
+		return bad("hanging", "cannot be combined with several --gateways values (one round each)")
+	}
+	for i, n := range s.Gateways {
+		switch {
+		case n < 1 || n > MaxGateways:
+			return bad("gateways", "%d: must be between 1 and %d", n, MaxGateways)
+		case i > 0 && n <= s.Gateways[i-1]:
+			return bad("gateways", "%v: must grow from one value to the next (gateways are only added between rounds)", s.Gateways)
+		}
 	}
 	for i, t := range s.Types {
 		if _, ok := subjects.Lookup(t); !ok {

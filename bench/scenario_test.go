@@ -62,6 +62,16 @@ func TestResolve(t *testing.T) {
 				t.Errorf("%+v", s)
 			}
 		}},
+		{name: "preset cluster scales 1, 2, 3 gateways over endpoints they share evenly", preset: "cluster", check: func(t *testing.T, s Scenario) {
+			if len(s.Gateways) != 3 || s.Gateways[0] != 1 || s.Gateways[2] != 3 || s.Endpoints%6 != 0 {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "gateways from a file and from the flag", file: "gateways: [2, 4]\n", o: Overrides{Gateways: []int{3}}, check: func(t *testing.T, s Scenario) {
+			if len(s.Gateways) != 1 || s.Gateways[0] != 3 {
+				t.Errorf("%+v", s)
+			}
+		}},
 		{name: "every preset is valid", check: func(t *testing.T, _ Scenario) {
 			for name := range presets {
 				if _, err := Resolve(name, nil, Overrides{}); err != nil {
@@ -114,6 +124,10 @@ func TestResolveErrorsNameTheFlag(t *testing.T) {
 		{"down and hanging", "hanging", "", Overrides{Down: ptr(1)}, "down", "hanging"},
 		{"too many deliveries", "", "", Overrides{Events: ptr(MaxEvents), Endpoints: ptr(100), Entities: ptr(10)}, "events", "bound"},
 		{"receiver servers zero", "", "", Overrides{Servers: ptr(0)}, "receiver-servers", ""},
+		{"no gateways", "", "", Overrides{Gateways: []int{0}}, "gateways", "between 1"},
+		{"too many gateways", "", "gateways: [1, 10]\n", Overrides{}, "gateways", "between 1"},
+		{"gateways removed between rounds", "", "", Overrides{Gateways: []int{3, 2}}, "gateways", "grow"},
+		{"a hanging endpoint in a scaling run", "hanging", "", Overrides{Gateways: []int{1, 2}}, "hanging", "several --gateways"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,11 +28,14 @@ const (
 	TargetInProcess = "in-process" // gateway.New in the harness's own process (tests)
 )
 
-// target is the gateway under test.
+// target is a gateway under test, or a NATS node the harness started for a cluster of gateways.
 type target struct {
 	kind    string
+	name    string // in messages: "gateway", "gateway gw2", "NATS node n1"
+	member  string // in a cluster: its name there (a gateway's --name, as GET /v1/cluster shows it)
 	api     string
 	nats    string
+	client  *gateway.Client
 	pub     []nats.Option // how the publisher authenticates
 	sub     []nats.Option // how the baseline's consumers authenticate
 	pid     int           // child only
@@ -42,14 +45,14 @@ type target struct {
 	logs    *tail
 }
 
-// gone returns an error if the gateway process has exited.
+// gone returns an error if the process has exited.
 func (t *target) gone() error {
 	if t.exited == nil {
 		return nil
 	}
 	select {
 	case <-t.exited:
-		return fmt.Errorf("the gateway (pid %d) exited during the run; its last log lines:\n%s", t.pid, t.logs)
+		return fmt.Errorf("the %s (pid %d) exited during the run; its last log lines:\n%s", t.name, t.pid, t.logs)
 	default:
 		return nil
 	}
@@ -64,28 +67,52 @@ func (t *target) procStats() (ProcStats, bool) {
 	return ps, err == nil
 }
 
-// startTarget finds the gateway under test — the one at Options.APIURL, or one of the harness's
-// own — and checks that its API answers.
+// startTarget finds the gateways under test — the ones at Options.APIURL, a cluster of the
+// harness's own, or one gateway of its own — and checks that their APIs answer. The endpoints
+// are registered through the first.
 func (r *runner) startTarget(ctx context.Context) error {
-	if r.o.APIURL != "" {
+	switch {
+	case r.o.APIURL != "":
 		access, err := gateway.ClientOptions(r.o.NATS)
 		if err != nil {
 			return err
 		}
-		r.tgt = &target{kind: TargetRemote, api: strings.TrimRight(r.o.APIURL, "/"), nats: r.o.NATSURL, pub: access, sub: access}
-	} else {
+		for i, api := range strings.Split(r.o.APIURL, ",") {
+			name := "gateway"
+			if strings.Contains(r.o.APIURL, ",") {
+				name = fmt.Sprintf("gateway %d (%s)", i+1, strings.TrimSpace(api))
+			}
+			r.gws = append(r.gws, &target{kind: TargetRemote, name: name, api: strings.TrimRight(strings.TrimSpace(api), "/"), nats: r.o.NATSURL, pub: access, sub: access})
+		}
+	case len(r.sc.Gateways) > 0:
+		if err := r.startCluster(ctx); err != nil {
+			return err
+		}
+	default:
 		t, err := r.startOwnGateway(ctx)
 		if err != nil {
 			return err
 		}
-		r.tgt = t
+		r.gws = []*target{t}
 	}
-	r.api = gateway.NewClient(r.tgt.api)
-	r.api.Token = r.o.APIToken
+	r.tgt = r.gws[0]
+	for _, t := range r.gws {
+		if err := r.checkAPI(ctx, t); err != nil {
+			return err
+		}
+	}
+	r.api = r.tgt.client
+	return nil
+}
+
+// checkAPI gives t its API client and checks that the API answers.
+func (r *runner) checkAPI(ctx context.Context, t *target) error {
+	t.client = gateway.NewClient(t.api)
+	t.client.Token = r.o.APIToken
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := r.api.Do(hctx, "GET", "/healthz", nil, nil); err != nil {
-		return fmt.Errorf("gateway API at %s: %w", r.tgt.api, err)
+	if err := t.client.Do(hctx, "GET", "/healthz", nil, nil); err != nil {
+		return fmt.Errorf("gateway API at %s: %w", t.api, err)
 	}
 	return nil
 }
@@ -99,7 +126,7 @@ func (r *runner) startOwnGateway(ctx context.Context) (*target, error) {
 	}
 	var t *target
 	if r.o.Executable != "" {
-		t, err = startChild(ctx, r.o.Executable, dir, r.o.GatewayLogLevel, r.sc.GatewayArgs)
+		t, err = startGateway(ctx, childGateway{exe: r.o.Executable, name: "gateway", dataDir: dir, logLevel: r.o.GatewayLogLevel, extra: r.sc.GatewayArgs})
 	} else {
 		t, err = startInProcess(ctx, r.inProcessConfig(dir), r.o.Log)
 	}
@@ -144,9 +171,20 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startChild runs `exe serve` on loopback with its own data dir, and waits until its API answers.
-func startChild(ctx context.Context, exe, dataDir, logLevel string, extra []string) (*target, error) {
-	t, err := launchChild(exe, dataDir, logLevel, extra)
+// childGateway is how a gateway child is started.
+type childGateway struct {
+	exe, name, dataDir, logLevel string
+	// natsArgs are the flags of its NATS: --nats-url and the cluster's flags; without them it
+	// runs an embedded NATS on a free loopback port, which natsURL then names.
+	natsArgs []string
+	natsURL  string
+	extra    []string // Scenario.GatewayArgs
+	env      []string // added to its environment (the cluster's secret key)
+}
+
+// startGateway runs `exe serve` on loopback with its own data dir, and waits until its API answers.
+func startGateway(ctx context.Context, g childGateway) (*target, error) {
+	t, err := launchGateway(g)
 	if err != nil {
 		return nil, err
 	}
@@ -156,37 +194,52 @@ func startChild(ctx context.Context, exe, dataDir, logLevel string, extra []stri
 	return t, nil
 }
 
-// launchChild starts `exe serve` on free loopback ports; what it writes to stderr is kept in the
-// target's log tail.
-func launchChild(exe, dataDir, logLevel string, extra []string) (*target, error) {
-	natsAddr, err := freeAddr()
-	if err != nil {
-		return nil, fmt.Errorf("free port: %w", err)
+// launchGateway starts `exe serve` on a free loopback port.
+func launchGateway(g childGateway) (*target, error) {
+	if g.natsArgs == nil {
+		natsAddr, err := freeAddr()
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		g.natsArgs, g.natsURL = []string{"--nats-listen", natsAddr}, "nats://"+natsAddr
 	}
 	apiAddr, err := freeAddr()
 	if err != nil {
 		return nil, fmt.Errorf("free port: %w", err)
 	}
-	args := append([]string{"serve", "--data-dir", dataDir, "--nats-listen", natsAddr, "--listen", apiAddr,
-		"--log-format", "json", "--log-level", logLevel,
+	args := append([]string{"serve", "--data-dir", g.dataDir}, g.natsArgs...)
+	args = append(append(args, "--listen", apiAddr,
+		"--log-format", "json", "--log-level", g.logLevel,
 		"--allow-target", "127.0.0.1", // the receivers are on loopback, which the gateway refuses by default
-	}, extra...)
+	), g.extra...)
+	t, err := launch(g.name, g.exe, args, g.env)
+	if err != nil {
+		return nil, err
+	}
+	t.api, t.nats = "http://"+apiAddr, g.natsURL
+	return t, nil
+}
+
+// launch starts exe with args as a child; what it writes to stderr is kept in the target's log
+// tail.
+func launch(name, exe string, args, env []string) (*target, error) {
 	cmd := exec.Command(exe, args...)
-	// The child is configured by its flags only: a QUAYCAST_NATS_URL in our environment must not
-	// point it elsewhere.
+	// The child is configured by its flags and env only: a QUAYCAST_NATS_URL in our environment
+	// must not point it elsewhere.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "QUAYCAST_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start gateway %s: %w", exe, err)
+		return nil, fmt.Errorf("start %s %s: %w", name, exe, err)
 	}
-	t := &target{kind: TargetChild, api: "http://" + apiAddr, nats: "nats://" + natsAddr, pid: cmd.Process.Pid, logs: &tail{}, exited: make(chan struct{})}
+	t := &target{kind: TargetChild, name: name, pid: cmd.Process.Pid, logs: &tail{}, exited: make(chan struct{})}
 	go t.follow(cmd, stderr)
 	t.stop = func() error { return t.stopChild(cmd.Process) }
 	return t, nil
@@ -215,10 +268,10 @@ func (t *target) stopChild(p *os.Process) error {
 	case <-time.After(30 * time.Second):
 		_ = p.Kill()
 		<-t.exited
-		return fmt.Errorf("gateway pid %d did not stop within 30s of SIGTERM: killed", t.pid)
+		return fmt.Errorf("%s pid %d did not stop within 30s of SIGTERM: killed", t.name, t.pid)
 	}
 	if t.exitErr != nil {
-		return fmt.Errorf("gateway exited: %w", t.exitErr)
+		return fmt.Errorf("%s exited: %w", t.name, t.exitErr)
 	}
 	return nil
 }
@@ -237,7 +290,7 @@ func (t *target) waitHealthy(ctx context.Context, within time.Duration) error {
 		}
 		select {
 		case <-t.exited:
-			return fmt.Errorf("gateway exited at start: %v\n%s", t.exitErr, t.logs)
+			return fmt.Errorf("%s exited at start: %v\n%s", t.name, t.exitErr, t.logs)
 		case <-ctx.Done():
 			_ = t.stop()
 			return ctx.Err()
@@ -259,7 +312,7 @@ func startInProcess(ctx context.Context, cfg config.Config, log zerolog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	return &target{kind: TargetInProcess, api: g.APIURL(), nats: g.NATSURL(), stop: stop}, nil
+	return &target{kind: TargetInProcess, name: "gateway", api: g.APIURL(), nats: g.NATSURL(), stop: stop}, nil
 }
 
 // localAccess reads the credentials a gateway the harness started keeps in its data dir: the local

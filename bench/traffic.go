@@ -27,7 +27,7 @@ type roundTraffic struct {
 func (r *runner) traffic(ctx context.Context, rd *Round, letter string, eps []*endpoint, up func(context.Context) error) error {
 	t := r.newRoundTraffic(rd, letter, eps)
 	r.rec.sink.Store(t.sink)
-	m := startMeter(r.tgt)
+	m := r.startMeter(ctx)
 	r.bar.phase(rd.Name+": publishing", int64(t.expected))
 	pubCtx, stopPublishing := context.WithCancel(ctx)
 	defer stopPublishing()
@@ -40,6 +40,9 @@ func (r *runner) traffic(ctx context.Context, rd *Round, letter string, eps []*e
 	m.sample()
 	m.fill(rd, t.expected)
 	t.fill(verdict, end)
+	if r.clustered() {
+		r.clusterFigures(ctx, rd, m, t.expected)
+	}
 	return t.gone
 }
 
@@ -108,7 +111,7 @@ func (t *roundTraffic) await(ctx context.Context, stopPublishing context.CancelF
 				return verdict, nil
 			}
 		}
-		if t.gone = t.r.tgt.gone(); t.gone != nil {
+		if t.gone = t.r.gone(); t.gone != nil {
 			t.rd.Notes = append(t.rd.Notes, "the gateway exited before everything was delivered")
 			stopPublishing()
 			<-t.pubDone

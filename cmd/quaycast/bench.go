@@ -18,7 +18,7 @@ import (
 )
 
 type benchCmd struct {
-	Preset   string `name:"preset" help:"Named scenario to start from: smoke, standard (the default), latency, fanout, many-entities, hot-entity, flaky, slow, hanging, backlog, endpoints-10k. --list-presets says what each does."`
+	Preset   string `name:"preset" help:"Named scenario to start from: smoke, standard (the default), latency, fanout, many-entities, hot-entity, flaky, slow, hanging, backlog, cluster, endpoints-10k. --list-presets says what each does."`
 	Scenario string `name:"scenario" type:"existingfile" help:"YAML file of scenario values (keys as the flags, with underscores; 'preset: NAME' to start from a preset). Flags override it."`
 	List     bool   `name:"list-presets" help:"Print the presets and exit."`
 
@@ -38,10 +38,11 @@ type benchCmd struct {
 	ReceiverServers *int             `name:"receiver-servers" help:"Loopback HTTP servers the healthy endpoints are spread over."`
 	Seed            *uint64          `name:"seed" help:"Seed of the events' types and entities."`
 	GatewayArg      []string         `name:"gateway-arg" sep:"none" help:"Extra flag for the gateway the harness starts, e.g. --gateway-arg=--max-in-flight=128 (repeatable)."`
+	Gateways        []int            `name:"gateways" help:"Start a cluster instead of one gateway: 3 NATS nodes (R3) and this many gateways sharing the endpoints. Several values (1,2,3) run a round each on the same cluster, adding gateways between rounds."`
 
 	Baseline   bool          `name:"baseline" help:"Also run the minimal pipeline (consume, sign, POST, ack) over the same events and receivers first, and report the gateway as a ratio of it."`
-	NATSURL    string        `name:"nats-url" help:"NATS of an existing gateway (with --api); by default the harness starts a gateway of its own."`
-	API        string        `name:"api" help:"API of an existing gateway (with --nats-url)."`
+	NATSURL    string        `name:"nats-url" help:"NATS of an existing gateway (with --api), comma-separated URLs for a cluster; by default the harness starts a gateway of its own."`
+	API        string        `name:"api" help:"API of an existing gateway (with --nats-url); comma-separated, several gateways of one cluster (endpoints are registered through the first)."`
 	NATSToken  string        `name:"nats-token" env:"QUAYCAST_NATS_TOKEN" help:"NATS credential for an existing gateway: a publisher credential, or with --baseline one with JetStream access (embedded NATS: <data-dir>/auth/internal.token)." placeholder:"TOKEN"`
 	NATSCreds  string        `name:"nats-creds" env:"QUAYCAST_NATS_CREDS" help:"A .creds file for an existing gateway's external NATS (as --nats-token)." placeholder:"FILE"`
 	NATSCA     string        `name:"nats-ca" env:"QUAYCAST_NATS_CA" help:"PEM CA of the NATS server's TLS certificate (an existing gateway's, or one started with --gateway-arg=--nats-tls-cert=...)." placeholder:"FILE"`
@@ -70,7 +71,7 @@ func (c *benchCmd) Run(ctx context.Context) error {
 	sc, err := bench.Resolve(c.Preset, file, bench.Overrides{
 		Events: c.Events, Endpoints: c.Endpoints, Entities: c.Entities, Size: c.Size, Rate: c.Rate,
 		Window: c.Window, Types: c.Types, Subscribe: c.Subscribe, Latency: c.Latency, Failure: c.FailureRatio,
-		Hanging: c.Hanging, Down: c.Down, Idle: c.Idle, Servers: c.ReceiverServers, Seed: c.Seed,
+		Hanging: c.Hanging, Down: c.Down, Idle: c.Idle, Servers: c.ReceiverServers, Seed: c.Seed, Gateways: c.Gateways,
 	})
 	if err != nil {
 		return err
@@ -114,4 +115,18 @@ func (c *benchCmd) print(w io.Writer, res *bench.Result) error {
 		return enc.Encode(res)
 	}
 	return res.WriteText(w)
+}
+
+// natsNodeCmd is one NATS node of the cluster `quaycast bench --gateways` starts: a process of
+// its own, so that the report has each node's CPU time and memory.
+type natsNodeCmd struct {
+	Name     string   `name:"name" required:"" help:"Server name."`
+	Listen   string   `name:"listen" required:"" help:"Loopback host:port of its clients."`
+	Cluster  string   `name:"cluster" required:"" help:"Loopback host:port of its routes."`
+	Routes   []string `name:"routes" required:"" help:"host:port of every node's routes, its own included."`
+	StoreDir string   `name:"store-dir" required:"" help:"Its JetStream store."`
+}
+
+func (c *natsNodeCmd) Run(ctx context.Context) error {
+	return bench.RunNATSNode(ctx, bench.NATSNode{Name: c.Name, Listen: c.Listen, Cluster: c.Cluster, Routes: c.Routes, StoreDir: c.StoreDir})
 }

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/quaycast/quaycast/gateway"
 )
 
 // `quaycast bench` with the real binary: it starts a gateway of its own as a child process,
@@ -79,11 +85,180 @@ func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--api", "http://127.0.0.1:8080"}, "--nats-url"},
 		{[]string{"--api", "http://192.0.2.1:8080", "--nats-url", "nats://127.0.0.1:4222"}, "--api"},
 		{[]string{"--timeout", "10ms"}, "--timeout"},
+		{[]string{"--gateways", "0"}, "--gateways"},
+		{[]string{"--gateways", "2,1"}, "--gateways"},
+		{[]string{"--gateways", "2", "--api", "http://127.0.0.1:8080", "--nats-url", "nats://127.0.0.1:4222"}, "--gateways"},
 	} {
 		out, err := exec.Command(binary, append([]string{"bench"}, tc.args...)...).CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.flag) {
 			t.Errorf("bench %v: exit %v, output %q; want exit 2 naming %s", tc.args, err, out, tc.flag)
 		}
+	}
+}
+
+// clusterResult is the part of `quaycast bench --json` a run on several gateways adds.
+type clusterResult struct {
+	OK      bool   `json:"ok"`
+	Target  string `json:"target"`
+	Cluster struct {
+		Gateways []struct {
+			Name string `json:"name"`
+			URL  string `json:"url"`
+			PID  int    `json:"pid"`
+		} `json:"gateways"`
+		NATS []struct {
+			Name string `json:"name"`
+			PID  int    `json:"pid"`
+		} `json:"nats_nodes"`
+		Replicas int `json:"replicas"`
+	} `json:"cluster"`
+	Scaling []struct {
+		Gateways int     `json:"gateways"`
+		VsFirst  float64 `json:"vs_first"`
+	} `json:"scaling"`
+	Rounds []struct {
+		Name      string `json:"name"`
+		Endpoints int    `json:"endpoints"`
+		Delivered int    `json:"delivered"`
+		Verdict   struct {
+			Lost, Duplicates int
+			OutOfOrder       int `json:"out_of_order"`
+		} `json:"verdict"`
+		Cluster *struct {
+			Gateways    int     `json:"gateways"`
+			JoinSeconds float64 `json:"join_s"`
+			OwnedSpread int     `json:"owned_spread"`
+			PerGateway  []struct {
+				Name             string  `json:"name"`
+				Owned            int     `json:"endpoints_owned"`
+				Deliveries       int     `json:"deliveries"`
+				DeliveriesPerSec float64 `json:"deliveries_per_s"`
+				Process          *struct {
+					CPUSeconds float64 `json:"cpu_s"`
+					RSSMiB     float64 `json:"rss_mib"`
+				} `json:"process"`
+			} `json:"per_gateway"`
+			NATSNodes []struct {
+				Process *struct {
+					RSSMiB float64 `json:"rss_mib"`
+				} `json:"process"`
+			} `json:"nats_nodes"`
+		} `json:"cluster"`
+	} `json:"rounds"`
+}
+
+// runBench runs `quaycast bench args...` in a process group of its own, which is killed when
+// the test ends (a harness that failed half-way must not leave NATS nodes or gateways behind),
+// and decodes its JSON result.
+func runBench(t *testing.T, args ...string) clusterResult {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"bench", "--json"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	})
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench %v: %v\n%s\n%s", args, err, out, stderr.String())
+	}
+	var res clusterResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return res
+}
+
+// checkPerGateway holds a round of several gateways to what the receivers saw: every gateway
+// owns some endpoints, they own every endpoint once and evenly, and their delivered counters
+// rose by what the receivers counted.
+func checkPerGateway(t *testing.T, res clusterResult, round, gateways, endpoints int) {
+	t.Helper()
+	rd := res.Rounds[round]
+	if rd.Verdict.Lost+rd.Verdict.Duplicates+rd.Verdict.OutOfOrder != 0 || rd.Delivered == 0 {
+		t.Errorf("%s: delivered %d, verdict %+v", rd.Name, rd.Delivered, rd.Verdict)
+	}
+	c := rd.Cluster
+	if c == nil || c.Gateways != gateways || len(c.PerGateway) != gateways || c.OwnedSpread > 1 {
+		t.Fatalf("%s: cluster figures %+v", rd.Name, c)
+	}
+	owned, delivered := 0, 0
+	for _, g := range c.PerGateway {
+		if g.Owned < 1 || g.Deliveries < 1 || g.DeliveriesPerSec <= 0 {
+			t.Errorf("%s: gateway %+v delivered nothing of its own", rd.Name, g)
+		}
+		owned += g.Owned
+		delivered += g.Deliveries
+	}
+	if owned != endpoints || delivered != rd.Delivered {
+		t.Errorf("%s: the gateways own %d endpoints and counted %d deliveries; want %d and the receivers' %d", rd.Name, owned, delivered, endpoints, rd.Delivered)
+	}
+}
+
+// `quaycast bench --gateways 1,2` starts a three-node NATS cluster and gateways on it, runs a
+// round with one gateway, adds a second, and reports each gateway's share, each process's
+// figures, and the scaling between the rounds.
+func TestBenchStartsACluster(t *testing.T) {
+	t.Parallel()
+	res := runBench(t, "--preset", "smoke", "--events", "200", "--entities", "100", "--endpoints", "4", "--gateways", "1,2", "--timeout", "3m")
+	if !res.OK || res.Target != "child" || len(res.Rounds) != 2 || len(res.Cluster.Gateways) != 2 || len(res.Cluster.NATS) != 3 || res.Cluster.Replicas != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	for i, g := range res.Cluster.Gateways {
+		if want := "gw" + string(rune('1'+i)); g.Name != want || g.PID == 0 || !strings.HasPrefix(g.URL, "http://127.0.0.1:") {
+			t.Errorf("gateway %d: %+v, want %s", i, g, want)
+		}
+	}
+	checkPerGateway(t, res, 0, 1, 4)
+	checkPerGateway(t, res, 1, 2, 4)
+	if res.Rounds[1].Cluster.JoinSeconds <= 0 {
+		t.Errorf("no time for the second gateway to take its share: %+v", res.Rounds[1].Cluster)
+	}
+	for _, rd := range res.Rounds {
+		for _, g := range rd.Cluster.PerGateway {
+			if g.Process == nil || g.Process.CPUSeconds <= 0 || g.Process.RSSMiB <= 0 {
+				t.Errorf("%s: %s has no process figures", rd.Name, g.Name)
+			}
+		}
+		if len(rd.Cluster.NATSNodes) != 3 || rd.Cluster.NATSNodes[0].Process == nil || rd.Cluster.NATSNodes[0].Process.RSSMiB <= 0 {
+			t.Errorf("%s: NATS nodes %+v", rd.Name, rd.Cluster.NATSNodes)
+		}
+	}
+	if len(res.Scaling) != 2 || res.Scaling[1].Gateways != 2 || res.Scaling[1].VsFirst <= 0 {
+		t.Errorf("scaling %+v", res.Scaling)
+	}
+}
+
+// `quaycast bench --api a,b --nats-url ...` drives two gateways of a cluster it did not start:
+// it registers through the first, waits until both say every endpoint is owned, reads each
+// gateway's share from its /metrics, and deletes the endpoints again.
+func TestBenchDrivesGatewaysOfACluster(t *testing.T) {
+	t.Parallel()
+	nc := startNATSCluster(t)
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	var apis []string
+	for i := range 2 {
+		p := serve(t, "--nats-url", nc.url(), "--replicas", "3", "--name", "member"+string(rune('A'+i)), "--secret-key", key, "--data-dir", t.TempDir())
+		apis = append(apis, p.api)
+	}
+	res := runBench(t, "--preset", "smoke", "--events", "150", "--entities", "75", "--endpoints", "4", "--api", strings.Join(apis, ","), "--nats-url", nc.url(), "--timeout", "2m")
+	if !res.OK || res.Target != "remote" || len(res.Rounds) != 1 || len(res.Cluster.Gateways) != 2 || len(res.Cluster.NATS) != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	for i, g := range res.Cluster.Gateways {
+		if want := "member" + string(rune('A'+i)); g.Name != want || g.URL != apis[i] || g.PID != 0 {
+			t.Errorf("gateway %d: %+v, want %s at %s", i, g, want, apis[i])
+		}
+	}
+	checkPerGateway(t, res, 0, 2, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var list struct{ Endpoints []json.RawMessage }
+	if err := gateway.NewClient(apis[1]).Do(ctx, "GET", "/v1/endpoints", nil, &list); err != nil || len(list.Endpoints) != 0 {
+		t.Errorf("after the run the cluster has %d endpoints (%v), want none", len(list.Endpoints), err)
 	}
 }

@@ -25,6 +25,7 @@ type cli struct {
 	DeadLetters deadLettersCmd `cmd:"" name:"dead-letters" help:"List, replay and purge an endpoint's dead letters."`
 	Events      eventsCmd      `cmd:"" help:"The event catalogue."`
 	Bench       benchCmd       `cmd:"" help:"Run a bounded load scenario on loopback and report throughput, latency and the delivery verdict."`
+	BenchNode   natsNodeCmd    `cmd:"" name:"bench-nats-node" hidden:"" help:"A NATS node of the cluster bench --gateways starts (started by the harness)."`
 	Verify      verifyCmd      `cmd:"" help:"Check a saved webhook request's signature against a secret, as a receiver would."`
 	Tokens      tokensCmd      `cmd:"" help:"Manage API tokens (with the admin token)."`
 	Publishers  publishersCmd  `cmd:"" help:"Manage the NATS credentials of upstream systems on the embedded NATS (with the admin token)."`

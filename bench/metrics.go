@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/quaycast/quaycast/gateway"
+)
+
+// gatewayMetrics are what the harness reads from a gateway's /metrics.
+type gatewayMetrics struct {
+	delivered float64 // POSTs answered 2xx, over every endpoint: quaycast_delivery_attempts_total{outcome="delivered"}
+	owned     float64 // endpoints it delivers to: quaycast_cluster_endpoints_owned
+}
+
+// scrape reads a gateway's /metrics.
+func scrape(ctx context.Context, c *gateway.Client) (gatewayMetrics, error) {
+	var raw json.RawMessage // the text exposition format, kept as it came
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.Do(sctx, "GET", "/metrics", nil, &raw); err != nil {
+		return gatewayMetrics{}, err
+	}
+	return parseMetrics(raw)
+}
+
+func parseMetrics(text []byte) (gatewayMetrics, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return gatewayMetrics{}, fmt.Errorf("read /metrics: %w", err)
+	}
+	var m gatewayMetrics
+	if f := fams["quaycast_delivery_attempts_total"]; f != nil {
+		for _, s := range f.GetMetric() {
+			if label(s, "outcome") == "delivered" {
+				m.delivered += s.GetCounter().GetValue()
+			}
+		}
+	}
+	if f := fams["quaycast_cluster_endpoints_owned"]; f != nil {
+		for _, s := range f.GetMetric() {
+			m.owned += s.GetGauge().GetValue()
+		}
+	}
+	return m, nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
