@@ -36,11 +36,7 @@ type replyRig struct {
 // newStreams starts an embedded JetStream server with quaycast's streams, and connects to it.
 func newStreams(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc := natstest.Connect(t, natstest.Start(t))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	if _, _, err := consumer.Setup(t.Context(), js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10}); err != nil {
 		t.Fatal(err)
 	}
