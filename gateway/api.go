@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,15 +241,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	eps, err := a.svc.Endpoints(r.Context(), callerOf(r))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := make([]endpointView, len(eps))
-	for i, e := range eps {
-		out[i] = viewOf(e)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
+	writeList(a, w, r, "endpoints", eps, err, viewOf)
 }
 
 func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -269,39 +262,21 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
-	var in service.EndpointInput
-	if !decodeJSON(w, r, &in) {
-		return
+	if ep, ok := callWithBody(a, w, r, bodyRequired, a.svc.PatchEndpoint); ok {
+		writeJSON(w, http.StatusOK, viewOf(*ep))
 	}
-	ep, err := a.svc.PatchEndpoint(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(*ep))
 }
 
 func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.DeleteEndpoint(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.svc.DeleteEndpoint(r.Context(), callerOf(r), r.PathValue("id")))
 }
 
 // rotateSecret gives an endpoint a new secret — generated, or {"secret": ...} — and keeps the old
 // one signing beside it for {"grace": "24h"} (the default; "0s" stops it at once).
 func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
-	var in service.RotateInput
-	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
-		return
+	if ep, ok := callWithBody(a, w, r, bodyOptional, a.svc.RotateSecret); ok {
+		writeJSON(w, http.StatusOK, viewOf(*ep))
 	}
-	ep, err := a.svc.RotateSecret(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(*ep))
 }
 
 type deadLetterView struct {
@@ -325,34 +300,19 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 			out[i].Event, _ = json.Marshal(string(dl.Body))
 		}
 	}
-	resp := map[string]any{"dead_letters": out}
-	if page.NextCursor != "" {
-		resp["next_cursor"] = page.NextCursor
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writePage(w, "dead_letters", out, page.NextCursor)
 }
 
 // replayDeadLetters re-delivers an endpoint's dead letters in their original order: all, or
 // {"event_ids": [...]}.
 func (a *api) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
-	var in service.ReplayInput
-	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
-		return
+	if n, ok := callWithBody(a, w, r, bodyOptional, a.svc.ReplayDeadLetters); ok {
+		writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
 	}
-	n, err := a.svc.ReplayDeadLetters(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
 }
 
 func (a *api) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.PurgeDeadLetters(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.svc.PurgeDeadLetters(r.Context(), callerOf(r), r.PathValue("id")))
 }
 
 // ingest takes one event or a JSON array of events and answers once JetStream stored them.
@@ -492,6 +452,60 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
+}
+
+// Whether an operation's body may be left out; then the operation gets the zero input.
+const (
+	bodyRequired = false
+	bodyOptional = true
+)
+
+// callWithBody decodes the request's body into an In and calls op with it, the caller and the
+// path's id. ok is false once it has answered an error: the body's or op's.
+func callWithBody[In, Out any](a *api, w http.ResponseWriter, r *http.Request, optional bool, op func(context.Context, service.Caller, string, In) (Out, error)) (out Out, ok bool) {
+	var in In
+	if (!optional || r.ContentLength != 0) && !decodeJSON(w, r, &in) {
+		return out, false
+	}
+	out, err := op(r.Context(), callerOf(r), r.PathValue("id"), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return out, false
+	}
+	return out, true
+}
+
+// noContent answers an operation that returns nothing: 204, or its error.
+func (a *api) noContent(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// writeList answers a list, each item as view shows it, under key; or the error that came
+// instead.
+func writeList[T, V any](a *api, w http.ResponseWriter, r *http.Request, key string, items []T, err error, view func(T) V) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]V, len(items))
+	for i, it := range items {
+		out[i] = view(it)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: out})
+}
+
+// writePage answers one page of a list: its items under key, and the cursor of the next page
+// if there is one.
+func writePage(w http.ResponseWriter, key string, items any, next string) {
+	resp := map[string]any{key: items}
+	if next != "" {
+		resp["next_cursor"] = next
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // decodeJSON reads a bounded JSON object into v (a pointer to a struct with json tags),

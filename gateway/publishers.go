@@ -44,21 +44,9 @@ func (a *api) createPublisher(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) listPublishers(w http.ResponseWriter, r *http.Request) {
 	ps, err := a.svc.Publishers(r.Context(), callerOf(r))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := make([]publisherView, len(ps))
-	for i, p := range ps {
-		out[i] = viewPublisher(p)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"publishers": out})
+	writeList(a, w, r, "publishers", ps, err, viewPublisher)
 }
 
 func (a *api) revokePublisher(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.RevokePublisher(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.svc.RevokePublisher(r.Context(), callerOf(r), r.PathValue("id")))
 }
