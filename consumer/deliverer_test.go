@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // recorder is a consumer.Deliverer for tests. It answers from answer (Delivered when nil) and
@@ -165,7 +166,7 @@ func startManager(t *testing.T, e *env, d consumer.Deliverer, o consumer.Options
 	m := &manager{Manager: consumer.NewManager(e.js, e.stream, e.reg, d, log, o), cancel: cancel, done: make(chan error, 1)}
 	go func() { m.done <- m.Run(ctx) }()
 	t.Cleanup(func() { m.stop(t, 30*time.Second) })
-	waitFor(t, 10*time.Second, "manager ready", m.Ready)
+	testwait.For(t, 10*time.Second, "manager ready", m.Ready)
 	return m
 }
 

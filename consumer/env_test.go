@@ -80,16 +80,12 @@ type event struct {
 	id, typ, entity string
 }
 
-// envelope is the JSON body of ev, with the fields in the documented order.
+// envelope is the JSON body of ev, with the fields in the documented order (Envelope's).
 func envelope(ev event) []byte {
-	b, err := json.Marshal(struct {
-		ID         string          `json:"id"`
-		Type       string          `json:"type"`
-		Source     string          `json:"source"`
-		Entity     string          `json:"entity"`
-		OccurredAt time.Time       `json:"occurred_at"`
-		Data       json.RawMessage `json:"data"`
-	}{ev.id, ev.typ, "tos", ev.entity, time.Date(2026, 3, 1, 14, 5, 9, 0, time.UTC), json.RawMessage(`{"gate":"G3"}`)})
+	b, err := json.Marshal(subjects.Envelope{
+		ID: ev.id, Type: ev.typ, Source: "tos", Entity: ev.entity,
+		OccurredAt: time.Date(2026, 3, 1, 14, 5, 9, 0, time.UTC), Data: json.RawMessage(`{"gate":"G3"}`),
+	})
 	if err != nil {
 		panic(err) // a fixed struct always marshals
 	}
@@ -185,16 +181,4 @@ func (e *env) drained(t *testing.T, id string) bool {
 	t.Helper()
 	info := e.consumerInfo(t, id)
 	return info.NumPending == 0 && info.NumAckPending == 0
-}
-
-// waitFor polls cond until it holds, and fails the test if it does not within timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

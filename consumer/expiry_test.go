@@ -15,6 +15,7 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // expiringEnv is an env whose events stream keeps events for maxAge only.
@@ -34,7 +35,7 @@ func runManager(t *testing.T, e *env, d consumer.Deliverer, o consumer.Options) 
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, 10*time.Second, "manager ready", m.Ready)
+	testwait.For(t, 10*time.Second, "manager ready", m.Ready)
 	return func() int { return int(n.Load()) }
 }
 
@@ -111,15 +112,15 @@ func TestExpiryDeadLettersHeldEvent(t *testing.T) {
 
 	stuck := event{id: "stuck", typ: "cargo_loaded", entity: "MSCU1111111"}
 	seq := e.publishEvent(t, stuck)
-	waitFor(t, 10*time.Second, "stuck attempted twice", func() bool { return len(rec.callsFor(ep.ID, "stuck")) >= 2 })
+	testwait.For(t, 10*time.Second, "stuck attempted twice", func() bool { return len(rec.callsFor(ep.ID, "stuck")) >= 2 })
 	published := rec.callsFor(ep.ID, "stuck")[0].pubTime
 	// The entity's next event comes while the first waits, late enough in the first one's life
 	// that it is far from its own horizon when its turn comes.
 	time.Sleep(time.Until(published.Add(3 * time.Second)))
 	e.publishEvent(t, event{id: "next", typ: "cargo_gated_out", entity: stuck.entity})
 
-	waitFor(t, 3*maxAge, "next delivered", func() bool { return rec.hasDelivered(ep.ID, "next") })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 3*maxAge, "next delivered", func() bool { return rec.hasDelivered(ep.ID, "next") })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	dls := e.deadLetters(t, ep.ID)
 	checkExpired(t, dls, []event{stuck}, maxAge, margin, map[string]time.Time{"stuck": published})
 	if dl := dls[0]; dl.EventSeq != seq || dl.Attempts != 2 || dl.LastStatus != 503 || dl.Reason != "about to expire from the events stream (max age 10s) undelivered" {
@@ -154,7 +155,7 @@ func TestExpiryDeadLettersEventsNotFetchedWhileBreakerOpen(t *testing.T) {
 
 	first := event{id: "evt-0", typ: "cargo_loaded", entity: "A"}
 	e.publishEvent(t, first)
-	waitFor(t, 10*time.Second, "consumer paused by the open breaker", func() bool { return e.consumerInfo(t, ep.ID).Paused })
+	testwait.For(t, 10*time.Second, "consumer paused by the open breaker", func() bool { return e.consumerInfo(t, ep.ID).Paused })
 	all := []event{first}
 	entities := []string{"A", "B", "C", "D"}
 	for i := 1; i < 9; i++ {
@@ -162,7 +163,7 @@ func TestExpiryDeadLettersEventsNotFetchedWhileBreakerOpen(t *testing.T) {
 		e.publishEvent(t, all[i])
 	}
 
-	waitFor(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
+	testwait.For(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
 	published := map[string]time.Time{}
 	for _, c := range rec.snapshot() {
 		published[c.id] = c.pubTime
@@ -181,8 +182,8 @@ func TestExpiryDeadLettersEventsNotFetchedWhileBreakerOpen(t *testing.T) {
 		t.Fatalf("resume consumer: %v", err)
 	}
 	e.publishEvent(t, event{id: "after", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	for _, c := range rec.snapshot() {
 		if c.result != consumer.BreakerOpen && c.id != "after" {
 			t.Errorf("%s was POSTed (%v) after it was dead-lettered", c.id, c.result)
@@ -220,7 +221,7 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 	head := event{id: "head", typ: "cargo_loaded", entity: "A"}
 	all := []event{head}
 	e.publishEvent(t, head)
-	waitFor(t, 10*time.Second, "head attempted", func() bool { return len(rec.startedCalls()) == 1 })
+	testwait.For(t, 10*time.Second, "head attempted", func() bool { return len(rec.startedCalls()) == 1 })
 	entities := []string{"B", "A", "C"}
 	var others []event // not of the head's entity
 	for i := 1; i < 10; i++ {
@@ -233,14 +234,14 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 	}
 
 	// While the head is held, the sweeper dead-letters the other entities' events, not the head's.
-	waitFor(t, 3*maxAge, "other entities' events dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(others) })
+	testwait.For(t, 3*maxAge, "other entities' events dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(others) })
 	checkExpired(t, e.deadLetters(t, ep.ID), others, maxAge, margin, nil)
 
 	releaseOnce.Do(func() { close(release) })
-	waitFor(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
+	testwait.For(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
 	e.publishEvent(t, event{id: "after", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 
 	published := map[string]time.Time{"head": rec.callsFor(ep.ID, "head")[0].pubTime}
 	checkExpired(t, e.deadLetters(t, ep.ID), all, maxAge, margin, published)
@@ -275,7 +276,7 @@ func TestExpiryDeadLettersEventsOfDisabledEndpoint(t *testing.T) {
 		e.publishEvent(t, all[i])
 	}
 	// Read from the stream by the sweep: an event that left the stream first is never counted.
-	waitFor(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
+	testwait.For(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
 	if n := deadCount(); n != len(all) {
 		t.Errorf("OnDeadLetter called %d times, want %d", n, len(all))
 	}
@@ -284,7 +285,7 @@ func TestExpiryDeadLettersEventsOfDisabledEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.publishEvent(t, event{id: "on", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "on") })
+	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "on") })
 	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"on"}) {
 		t.Errorf("delivered %v after the endpoint was enabled, want only [on]", got)
 	}
