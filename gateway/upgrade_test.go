@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/natsauth"
@@ -63,11 +61,7 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 		if err := reader.Do(t.Context(), "GET", "/v1/endpoints", nil, nil); err != nil {
 			t.Fatalf("round %d: the earlier release's API token: %v", round, err)
 		}
-		nc, err := g.natsAs(natsauth.InternalFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, _ := jetstream.New(nc)
+		js := jsAs(t, g, natsauth.InternalFile)
 		kv, err := js.KeyValue(t.Context(), consumer.EndpointsBucket)
 		if err != nil {
 			t.Fatal(err)
@@ -83,7 +77,7 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 				}
 			}
 		}
-		nc.Close()
+		js.Conn().Close()
 
 		g.api.Token = rel.AdminToken
 		for i, ep := range rel.Endpoints {
