@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
@@ -120,6 +123,38 @@ func (e *env) publishRaw(t *testing.T, subject string, body []byte, headers map[
 		t.Fatalf("publish %s: dropped as a duplicate", subject)
 	}
 	return ack.Sequence
+}
+
+// publishAcross publishes n cargo_loaded events, evt-0 to evt-<n-1>, round robin over entities
+// MSCU0 to MSCU<entities-1>, and returns their ids in publish order.
+func (e *env) publishAcross(t *testing.T, n, entities int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = "evt-" + strconv.Itoa(i)
+		e.publishEvent(t, event{id: ids[i], typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%entities)})
+	}
+	return ids
+}
+
+// newMarks opens the durable delivered marks, flushed every 20 ms.
+func (e *env) newMarks(t *testing.T) *consumer.Marks {
+	t.Helper()
+	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("marks: %v", err)
+	}
+	return marks
+}
+
+// gate is a channel that open closes, or the end of the test at the latest, so that deliveries
+// waiting on it never outlive the test.
+func gate(t *testing.T) (released <-chan struct{}, open func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	open = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(open)
+	return ch, open
 }
 
 // createEndpoint registers an enabled endpoint on a loopback URL that is never dialled: the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,9 +202,7 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 	const maxAge, margin = 10 * time.Second, 4 * time.Second
 	e := expiringEnv(t, maxAge)
 	ep := e.createEndpoint(t, "*")
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	release, open := gate(t)
 	rec := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
 		if d.Event.ID == "head" {
 			select { // the receiver hangs, then fails
@@ -237,7 +234,7 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 	testwait.For(t, 3*maxAge, "other entities' events dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(others) })
 	checkExpired(t, e.deadLetters(t, ep.ID), others, maxAge, margin, nil)
 
-	releaseOnce.Do(func() { close(release) })
+	open()
 	testwait.For(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
 	e.publishEvent(t, event{id: "after", typ: "cargo_loaded", entity: "A"})
 	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })

@@ -109,9 +109,7 @@ func TestManagerEntitiesInParallel(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	release, open := gate(t)
 	rec := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
 		if d.Event.Entity == "slow" {
 			select {
@@ -147,7 +145,7 @@ func TestManagerEntitiesInParallel(t *testing.T) {
 		t.Fatal("slow-1 returned before it was released")
 	}
 
-	releaseOnce.Do(func() { close(release) })
+	open()
 	testwait.For(t, 10*time.Second, "slow entity delivered once released", func() bool { return rec.hasDelivered(ep.ID, "slow-1", "slow-2") })
 	var slow []string
 	for _, id := range rec.delivered(ep.ID) {
@@ -454,12 +452,7 @@ func TestManagerShutdownLosesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	var all []string
-	for i := range 48 {
-		id := "evt-" + strconv.Itoa(i)
-		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%12)})
-		all = append(all, id)
-	}
+	all := e.publishAcross(t, 48, 12)
 	o := consumer.Options{MaxInFlight: 4, ShutdownTimeout: 3 * time.Second, AckWait: 5 * time.Second}
 	slow := newRecorder(func(ctx context.Context, _ *consumer.Delivery) consumer.Outcome {
 		select {
@@ -509,9 +502,7 @@ func TestManagerShutdownStartsNoNewDelivery(t *testing.T) {
 	e := newEnv(t)
 	e.createEndpoint(t, "*")
 	const entities = 12
-	for i := range entities * 3 {
-		e.publishEvent(t, event{id: "evt-" + strconv.Itoa(i), typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%entities)})
-	}
+	e.publishAcross(t, entities*3, entities)
 	gate := make(chan struct{})
 	rec := newRecorder(func(ctx context.Context, _ *consumer.Delivery) consumer.Outcome {
 		select {
@@ -547,12 +538,7 @@ func TestManagerShutdownCancelsAfterTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	var all []string
-	for i := range 6 {
-		id := "evt-" + strconv.Itoa(i)
-		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%3)})
-		all = append(all, id)
-	}
+	all := e.publishAcross(t, 6, 3)
 	hang := newRecorder(func(ctx context.Context, _ *consumer.Delivery) consumer.Outcome {
 		<-ctx.Done()
 		return consumer.Outcome{Result: consumer.Retry, Err: ctx.Err()}

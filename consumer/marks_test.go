@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
@@ -27,11 +25,7 @@ func TestDurableMarksStopResendsAfterRestart(t *testing.T) {
 			ep := e.createEndpoint(t, "*")
 			var marks *consumer.Marks
 			if durable {
-				var err error
-				marks, err = consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-				if err != nil {
-					t.Fatal(err)
-				}
+				marks = e.newMarks(t)
 			}
 			// B-1 fails while the first gateway runs, so the ack floor stays below A's events.
 			var healthy atomic.Bool
@@ -88,10 +82,7 @@ func TestRetryBudgetSurvivesRestarts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	marks := e.newMarks(t)
 	var m1 atomic.Pointer[manager]
 	var seen []int
 	var mu sync.Mutex
@@ -132,10 +123,7 @@ func TestPreviousEventID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	marks := e.newMarks(t)
 	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
 		if d.Event.ID == "A-3" {
 			return consumer.Outcome{Result: consumer.Permanent, Status: 422}

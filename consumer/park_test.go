@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
@@ -185,10 +184,7 @@ func TestParkDeliveredBeforeCrashNotSentAgain(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	e1 := envOn(t, srv, nc, streamOptions)
-	marks1, err := consumer.NewMarks(t.Context(), e1.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	marks1 := e1.newMarks(t)
 	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second, ShutdownTimeout: time.Second}
 
 	var healthy atomic.Bool
@@ -210,10 +206,7 @@ func TestParkDeliveredBeforeCrashNotSentAgain(t *testing.T) {
 		t.Fatalf("%d events parked after the first gateway stopped, want 9 (A-01 delivered, not deleted)", n)
 	}
 
-	marks2, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	marks2 := e.newMarks(t)
 	o.Marks = marks2
 	rec2 := newRecorder(nil)
 	startManager(t, e, rec2, o)
