@@ -2,19 +2,13 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"net"
 	"net/http"
-	"reflect"
-	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,25 +61,25 @@ func (rt route) scope() string {
 func (a *api) routeTable() []route {
 	return []route{
 		{"POST /v1/endpoints", service.OpCreateEndpoint, a.createEndpoint},
-		{"GET /v1/endpoints", service.OpListEndpoints, a.listEndpoints},
+		{"GET /v1/endpoints", service.OpListEndpoints, listed(a, "endpoints", a.svc.Endpoints, viewOf)},
 		{"GET /v1/endpoints/{id}", service.OpGetEndpoint, a.getEndpoint},
 		{"PATCH /v1/endpoints/{id}", service.OpPatchEndpoint, a.patchEndpoint},
-		{"DELETE /v1/endpoints/{id}", service.OpDeleteEndpoint, a.deleteEndpoint},
+		{"DELETE /v1/endpoints/{id}", service.OpDeleteEndpoint, a.deleted(a.svc.DeleteEndpoint)},
 		{"POST /v1/endpoints/{id}/secret/rotate", service.OpRotateSecret, a.rotateSecret},
 		{"POST /v1/endpoints/{id}/test", service.OpTestSend, a.testSend},
 		{"GET /v1/endpoints/{id}/deliveries", service.OpListDeliveries, a.listEndpointDeliveries},
 		{"GET /v1/endpoints/{id}/dead-letters", service.OpListDeadLetters, a.listDeadLetters},
 		{"POST /v1/endpoints/{id}/dead-letters/replay", service.OpReplayDeadLetters, a.replayDeadLetters},
-		{"DELETE /v1/endpoints/{id}/dead-letters", service.OpPurgeDeadLetters, a.purgeDeadLetters},
+		{"DELETE /v1/endpoints/{id}/dead-letters", service.OpPurgeDeadLetters, a.deleted(a.svc.PurgeDeadLetters)},
 		{"POST /v1/events", service.OpPublishEvents, a.ingest},
 		{"GET /v1/events/{id}/deliveries", service.OpListDeliveries, a.listEventDeliveries},
 		{"GET /v1/event-types", "", a.eventTypes},
 		{"POST /v1/tokens", service.OpCreateToken, a.createToken},
-		{"GET /v1/tokens", service.OpListTokens, a.listTokens},
-		{"DELETE /v1/tokens/{id}", service.OpRevokeToken, a.revokeToken},
+		{"GET /v1/tokens", service.OpListTokens, listed(a, "tokens", a.svc.Tokens, viewToken)},
+		{"DELETE /v1/tokens/{id}", service.OpRevokeToken, a.deleted(a.svc.RevokeToken)},
 		{"POST /v1/publishers", service.OpCreatePublisher, a.createPublisher},
-		{"GET /v1/publishers", service.OpListPublishers, a.listPublishers},
-		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.revokePublisher},
+		{"GET /v1/publishers", service.OpListPublishers, listed(a, "publishers", a.svc.Publishers, viewPublisher)},
+		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.deleted(a.svc.RevokePublisher)},
 		{"GET /v1/cluster", service.OpViewCluster, a.clusterView},
 		{"GET /v1/openapi.json", "", serveOpenAPI},
 		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
@@ -239,11 +233,6 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, viewOf(*created))
 }
 
-func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) {
-	eps, err := a.svc.Endpoints(r.Context(), callerOf(r))
-	writeList(a, w, r, "endpoints", eps, err, viewOf)
-}
-
 func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 	d, err := a.svc.Endpoint(r.Context(), callerOf(r), r.PathValue("id"))
 	if err != nil {
@@ -265,10 +254,6 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 	if ep, ok := callWithBody(a, w, r, bodyRequired, a.svc.PatchEndpoint); ok {
 		writeJSON(w, http.StatusOK, viewOf(*ep))
 	}
-}
-
-func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
-	a.noContent(w, r, a.svc.DeleteEndpoint(r.Context(), callerOf(r), r.PathValue("id")))
 }
 
 // rotateSecret gives an endpoint a new secret — generated, or {"secret": ...} — and keeps the old
@@ -309,10 +294,6 @@ func (a *api) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if n, ok := callWithBody(a, w, r, bodyOptional, a.svc.ReplayDeadLetters); ok {
 		writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
 	}
-}
-
-func (a *api) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	a.noContent(w, r, a.svc.PurgeDeadLetters(r.Context(), callerOf(r), r.PathValue("id")))
 }
 
 // ingest takes one event or a JSON array of events and answers once JetStream stored them.
@@ -452,203 +433,6 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
-}
-
-// Whether an operation's body may be left out; then the operation gets the zero input.
-const (
-	bodyRequired = false
-	bodyOptional = true
-)
-
-// callWithBody decodes the request's body into an In and calls op with it, the caller and the
-// path's id. ok is false once it has answered an error: the body's or op's.
-func callWithBody[In, Out any](a *api, w http.ResponseWriter, r *http.Request, optional bool, op func(context.Context, service.Caller, string, In) (Out, error)) (out Out, ok bool) {
-	var in In
-	if (!optional || r.ContentLength != 0) && !decodeJSON(w, r, &in) {
-		return out, false
-	}
-	out, err := op(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return out, false
-	}
-	return out, true
-}
-
-// noContent answers an operation that returns nothing: 204, or its error.
-func (a *api) noContent(w http.ResponseWriter, r *http.Request, err error) {
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// writeList answers a list, each item as view shows it, under key; or the error that came
-// instead.
-func writeList[T, V any](a *api, w http.ResponseWriter, r *http.Request, key string, items []T, err error, view func(T) V) {
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := make([]V, len(items))
-	for i, it := range items {
-		out[i] = view(it)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{key: out})
-}
-
-// writePage answers one page of a list: its items under key, and the cursor of the next page
-// if there is one.
-func writePage(w http.ResponseWriter, key string, items any, next string) {
-	resp := map[string]any{key: items}
-	if next != "" {
-		resp["next_cursor"] = next
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// decodeJSON reads a bounded JSON object into v (a pointer to a struct with json tags),
-// answering 400 naming the field when it cannot.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("larger than %d bytes", maxAPIBody))
-		return false
-	}
-	if timedOut(err) {
-		writeError(w, http.StatusRequestTimeout, "body", "not received in time")
-		return false
-	}
-	var fields map[string]json.RawMessage
-	if err != nil || json.Unmarshal(body, &fields) != nil || fields == nil {
-		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
-		return false
-	}
-	if fe := checkFields(body, reflect.TypeOf(v), ""); fe != nil {
-		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
-		return false
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			writeError(w, http.StatusBadRequest, typeErr.Field, "must be a JSON "+jsonKind(typeErr.Type))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
-		return false
-	}
-	return true
-}
-
-// checkFields refuses, in a JSON value to be decoded into a t, object keys that name no field of
-// its structs, at any depth, and strings that are not valid UTF-8, naming the field with its path
-// ("signing.algo"). Values that do not fit t are left to the decoder, which names them too.
-func checkFields(raw []byte, t reflect.Type, path string) *fielderr.Error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == reflect.TypeFor[json.RawMessage]() || t.Kind() == reflect.String {
-		// The decoder would turn invalid UTF-8 into U+FFFD: refuse it instead of storing that.
-		if !utf8.Valid(raw) {
-			return &fielderr.Error{Field: strings.TrimSuffix(path, "."), Reason: "must be valid UTF-8"}
-		}
-		return nil
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		var fields map[string]json.RawMessage
-		if json.Unmarshal(raw, &fields) != nil {
-			return nil
-		}
-		byName := jsonFields(t)
-		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			f, ok := byName[k]
-			if !ok {
-				return &fielderr.Error{Field: path + k, Reason: "unknown field"}
-			}
-			if fe := checkFields(fields[k], f.Type, path+k+"."); fe != nil {
-				return fe
-			}
-		}
-	case reflect.Map:
-		var items map[string]json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
-			return nil
-		}
-		for _, k := range slices.Sorted(maps.Keys(items)) {
-			if fe := checkFields(items[k], t.Elem(), path+k+"."); fe != nil {
-				return fe
-			}
-		}
-	case reflect.Slice:
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
-			return nil
-		}
-		for i, it := range items {
-			if fe := checkFields(it, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i)); fe != nil {
-				return fe
-			}
-		}
-	}
-	return nil
-}
-
-// jsonFields maps the JSON names of a struct's fields to the fields.
-func jsonFields(t reflect.Type) map[string]reflect.StructField {
-	out := make(map[string]reflect.StructField, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		out[name] = f
-	}
-	return out
-}
-
-// timedOut reports a read that ended at its deadline.
-func timedOut(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// jsonKind names a Go type as the JSON a client should send.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice:
-		return "array of " + jsonKind(t.Elem()) + "s"
-	case reflect.Map, reflect.Struct:
-		return "object"
-	case reflect.Pointer:
-		return jsonKind(t.Elem())
-	}
-	return "number"
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-}
-
-// writeError is the one place that writes JSON errors.
-func writeError(w http.ResponseWriter, status int, field, msg string) {
-	if field != "" {
-		msg = field + ": " + msg
-	}
-	writeJSON(w, status, errorBody{Error: msg, Field: field})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }
 
 // logRequests gives every API request an id (the caller's X-Request-Id if it is sane), echoes

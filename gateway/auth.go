@@ -82,25 +82,9 @@ func viewToken(t *tokens.Token) tokenView {
 }
 
 func (a *api) createToken(w http.ResponseWriter, r *http.Request) {
-	var in service.TokenInput
-	if !decodeJSON(w, r, &in) {
-		return
+	if secret, t, ok := callCreate(a, w, r, a.svc.CreateToken); ok {
+		v := viewToken(t)
+		v.Token = secret
+		writeJSON(w, http.StatusCreated, v)
 	}
-	secret, t, err := a.svc.CreateToken(r.Context(), callerOf(r), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	v := viewToken(t)
-	v.Token = secret
-	writeJSON(w, http.StatusCreated, v)
-}
-
-func (a *api) listTokens(w http.ResponseWriter, r *http.Request) {
-	ts, err := a.svc.Tokens(r.Context(), callerOf(r))
-	writeList(a, w, r, "tokens", ts, err, viewToken)
-}
-
-func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) {
-	a.noContent(w, r, a.svc.RevokeToken(r.Context(), callerOf(r), r.PathValue("id")))
 }
