@@ -286,19 +286,24 @@ func jsAs(t *testing.T, g natsConnector, file string) jetstream.JetStream {
 	return js
 }
 
+// endpointsKV is the endpoint registry's bucket, read as quaycast over a connection of its own.
+func (r *running) endpointsKV(t *testing.T) jetstream.KeyValue {
+	t.Helper()
+	kv, err := jsAs(t, r, natsauth.InternalFile).KeyValue(t.Context(), consumer.EndpointsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
 // registry opens the endpoint registry straight from its bucket, as another process would.
 func (r *running) registry(t *testing.T, o consumer.RegistryOptions) *consumer.Registry {
 	t.Helper()
-	js := jsAs(t, r, natsauth.InternalFile)
-	stream, err := js.Stream(t.Context(), consumer.EventsStream)
+	stream, err := jsAs(t, r, natsauth.InternalFile).Stream(t.Context(), consumer.EventsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(t.Context(), consumer.EndpointsBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := consumer.NewRegistry(kv, stream, o)
+	reg, err := consumer.NewRegistry(r.endpointsKV(t), stream, o)
 	if err != nil {
 		t.Fatal(err)
 	}

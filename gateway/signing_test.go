@@ -11,11 +11,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
-	"github.com/quaycast/quaycast/natsauth"
 )
 
 // Each endpoint is signed the way its receiver verifies: Standard Webhooks, GitHub-style hub, or
@@ -163,12 +161,7 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	g := startGateway(t, cfg)
 	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
 
-	js := jsAs(t, g, natsauth.InternalFile)
-	kv, err := js.KeyValue(context.Background(), consumer.EndpointsBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry, err := kv.Get(context.Background(), ep.ID)
+	entry, err := g.endpointsKV(t).Get(context.Background(), ep.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +169,6 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	if strings.Contains(raw, strings.TrimPrefix(ep.Secret, "whsec_")) || !strings.Contains(raw, "aesgcm:") {
 		t.Errorf("stored endpoint holds the secret in the clear: %s", raw)
 	}
-	js.Conn().Close()
 	g.Stop(t)
 
 	// Started with another key (here the one it generates in the data dir when none is given),
