@@ -53,8 +53,8 @@ func (p *Publisher) fields() []string {
 
 // ValidatePublisher checks what a caller may choose: name and sources. Errors name the field.
 func ValidatePublisher(name string, sources []string) error {
-	if name == "" || len(name) > 128 {
-		return &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
+	if err := credential.CheckName(name); err != nil {
+		return err
 	}
 	if len(sources) == 0 || len(sources) > 64 {
 		return &fielderr.Error{Field: "sources", Reason: `1 to 64 sources (subject tokens of [a-z0-9_-]), or "*" for all`}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quaycast/quaycast/internal/credential"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/tokens"
 )
@@ -21,8 +22,8 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (sec
 	if err := s.Check(c, OpCreateToken); err != nil {
 		return "", nil, err
 	}
-	if in.Name == "" || len(in.Name) > 128 {
-		return "", nil, &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
+	if err := credential.CheckName(in.Name); err != nil {
+		return "", nil, err
 	}
 	if len(in.Scopes) == 0 {
 		return "", nil, &fielderr.Error{Field: "scopes", Reason: "at least one of " + strings.Join(Scopes, ", ")}

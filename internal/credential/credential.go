@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
+
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 // Kind describes one kind of credential and its bucket.
@@ -50,6 +52,15 @@ func (k Kind) Parse(presented string) (id, secret string, ok bool) {
 func (k Kind) ValidID(id string) bool {
 	hexPart, ok := strings.CutPrefix(id, k.IDPrefix)
 	return ok && len(hexPart) == hexLen && strings.Trim(hexPart, "0123456789abcdef") == ""
+}
+
+// CheckName refuses a credential's name, which is for people, when it is empty or longer than
+// 128 bytes.
+func CheckName(name string) error {
+	if name == "" || len(name) > 128 {
+		return &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
+	}
+	return nil
 }
 
 // Hash is the stored form of a secret: hex SHA-256.

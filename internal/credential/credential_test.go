@@ -10,6 +10,7 @@ import (
 
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/internal/credential"
+	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
 var errMissing = errors.New("thing not found")
@@ -59,6 +60,20 @@ func TestValidID(t *testing.T) {
 	for _, bad := range []string{"", "thg_0123456789ABCDEF0123", "thg_0123456789abcdef012", "tok_0123456789abcdef0123", "thg_0123456789abcdef012z"} {
 		if kind.ValidID(bad) {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A name is for people: required, and at most 128 bytes; the error names the field.
+func TestCheckName(t *testing.T) {
+	t.Parallel()
+	if err := credential.CheckName(strings.Repeat("n", 128)); err != nil {
+		t.Errorf("128 bytes refused: %v", err)
+	}
+	for _, bad := range []string{"", strings.Repeat("n", 129)} {
+		var fe *fielderr.Error
+		if err := credential.CheckName(bad); !errors.As(err, &fe) || fe.Field != "name" {
+			t.Errorf("CheckName of %d bytes = %v, want an error naming name", len(bad), err)
 		}
 	}
 }
