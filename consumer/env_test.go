@@ -173,6 +173,20 @@ func (e *env) createEndpoint(t *testing.T, types ...string) *consumer.Endpoint {
 	return ep
 }
 
+// deadLetters lists every dead letter of an endpoint, oldest first.
+func (e *env) deadLetters(t *testing.T, endpointID string) []consumer.DeadLetter {
+	t.Helper()
+	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
+	if err != nil {
+		t.Fatalf("dead letters: %v", err)
+	}
+	list, _, err := dls.List(t.Context(), endpointID, 0, 1000)
+	if err != nil {
+		t.Fatalf("list dead letters: %v", err)
+	}
+	return list
+}
+
 // consumerInfo reads the endpoint's durable consumer.
 func (e *env) consumerInfo(t *testing.T, id string) *jetstream.ConsumerInfo {
 	t.Helper()

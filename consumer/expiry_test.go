@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/internal/testwait"
@@ -26,30 +24,11 @@ func expiringEnv(t *testing.T, maxAge time.Duration) *env {
 // runManager runs a manager like startManager does, counting its dead letters.
 func runManager(t *testing.T, e *env, d consumer.Deliverer, o consumer.Options) (deadCount func() int) {
 	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	m := consumer.NewManager(e.js, e.stream, e.reg, d, log, o)
+	m := newManager(t, e, d, o)
 	var n atomic.Int64
 	m.OnDeadLetter(func(string) { n.Add(1) })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	testwait.For(t, 10*time.Second, "manager ready", m.Ready)
+	m.start(t)
 	return func() int { return int(n.Load()) }
-}
-
-// deadLetters lists every dead letter of an endpoint, oldest first.
-func (e *env) deadLetters(t *testing.T, endpointID string) []consumer.DeadLetter {
-	t.Helper()
-	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
-	if err != nil {
-		t.Fatalf("dead letters: %v", err)
-	}
-	list, _, err := dls.List(t.Context(), endpointID, 0, 1000)
-	if err != nil {
-		t.Fatalf("list dead letters: %v", err)
-	}
-	return list
 }
 
 const expiryReason = "about to expire from the events stream (max age "
@@ -101,12 +80,8 @@ func TestExpiryDeadLettersHeldEvent(t *testing.T) {
 	const maxAge, margin = 10 * time.Second, 4 * time.Second
 	e := expiringEnv(t, maxAge)
 	ep := e.createEndpoint(t, "*")
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "stuck" {
-			return consumer.Outcome{Result: consumer.Retry, Status: 503, Err: errors.New("503 Service Unavailable")}
-		}
-		return delivered
-	})
+	unavailable := consumer.Outcome{Result: consumer.Retry, Status: 503, Err: errors.New("503 Service Unavailable")}
+	rec := failingWhen(unavailable, func(d *consumer.Delivery) bool { return d.Event.ID == "stuck" })
 	deadCount := runManager(t, e, rec, consumer.Options{ExpiryMargin: margin, RetrySchedule: []time.Duration{300 * time.Millisecond, time.Hour}})
 
 	stuck := event{id: "stuck", typ: "cargo_loaded", entity: "MSCU1111111"}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/testwait"
@@ -395,12 +394,7 @@ func TestManagerRestartKeepsOrder(t *testing.T) {
 	ep := e.createEndpoint(t, "*")
 	o := consumer.Options{RetrySchedule: []time.Duration{20 * time.Millisecond}, AckWait: 2 * time.Second, ShutdownTimeout: 2 * time.Second}
 
-	failing := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "E" {
-			return retry
-		}
-		return delivered
-	})
+	failing := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "E" })
 	m1 := startManager(t, e, failing, o)
 	var eIDs, others []string
 	for i := range 5 {
@@ -625,21 +619,13 @@ func TestManagerPermanentIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "refused" {
-			return consumer.Outcome{Result: consumer.Permanent, Status: 422, Err: errors.New("schema mismatch")}
-		}
-		return delivered
-	})
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	m := consumer.NewManager(e.js, e.stream, e.reg, rec, log, consumer.Options{RetrySchedule: []time.Duration{20 * time.Millisecond}})
+	refused := consumer.Outcome{Result: consumer.Permanent, Status: 422, Err: errors.New("schema mismatch")}
+	rec := failingWhen(refused, func(d *consumer.Delivery) bool { return d.Event.ID == "refused" })
+	m := newManager(t, e, rec, consumer.Options{RetrySchedule: []time.Duration{20 * time.Millisecond}})
 	var mu sync.Mutex
 	var dead []string
 	m.OnDeadLetter(func(id string) { mu.Lock(); dead = append(dead, id); mu.Unlock() })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	m.start(t)
 
 	refusedSeq := e.publishEvent(t, event{id: "refused", typ: "cargo_loaded", entity: "E"})
 	e.publishEvent(t, event{id: "after", typ: "cargo_loaded", entity: "E"})
@@ -655,14 +641,7 @@ func TestManagerPermanentIsDeadLettered(t *testing.T) {
 	}
 	mu.Unlock()
 
-	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
-	if err != nil {
-		t.Fatalf("dead letters: %v", err)
-	}
-	list, _, err := dls.List(t.Context(), ep.ID, 0, 10)
-	if err != nil {
-		t.Fatalf("list dead letters: %v", err)
-	}
+	list := e.deadLetters(t, ep.ID)
 	if len(list) != 1 {
 		t.Fatalf("%d dead letters, want 1: %+v", len(list), list)
 	}
@@ -713,12 +692,7 @@ func TestHeldEventsKeptAlive(t *testing.T) {
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
 	var healthy atomic.Bool
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if !healthy.Load() {
-			return retry
-		}
-		return delivered
-	})
+	rec := failingWhen(retry, func(*consumer.Delivery) bool { return !healthy.Load() })
 	const ackWait = 600 * time.Millisecond
 	startManager(t, e, rec, consumer.Options{AckWait: ackWait, RetrySchedule: []time.Duration{100 * time.Millisecond}})
 	e.publishEvent(t, event{id: "A-1", typ: "cargo_loaded", entity: "A"})

@@ -29,12 +29,7 @@ func TestDurableMarksStopResendsAfterRestart(t *testing.T) {
 			}
 			// B-1 fails while the first gateway runs, so the ack floor stays below A's events.
 			var healthy atomic.Bool
-			rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-				if d.Event.Entity == "B" && !healthy.Load() {
-					return retry
-				}
-				return delivered
-			})
+			rec := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "B" && !healthy.Load() })
 			o := consumer.Options{Marks: marks, RetrySchedule: []time.Duration{20 * time.Millisecond}, ShutdownTimeout: time.Second}
 			m1 := startManager(t, e, rec, o)
 			e.publishEvent(t, event{id: "B-1", typ: "cargo_loaded", entity: "B"})
@@ -124,12 +119,7 @@ func TestPreviousEventID(t *testing.T) {
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
 	marks := e.newMarks(t)
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "A-3" {
-			return consumer.Outcome{Result: consumer.Permanent, Status: 422}
-		}
-		return delivered
-	})
+	rec := failingWhen(consumer.Outcome{Result: consumer.Permanent, Status: 422}, func(d *consumer.Delivery) bool { return d.Event.ID == "A-3" })
 	o := consumer.Options{Marks: marks, ShutdownTimeout: time.Second}
 	m1 := startManager(t, e, rec, o)
 	for _, ev := range []event{{id: "A-1", entity: "A"}, {id: "B-1", entity: "B"}, {id: "A-2", entity: "A"}, {id: "A-3", entity: "A"}} {

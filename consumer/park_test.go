@@ -90,12 +90,7 @@ func TestParkKeepsOtherEntitiesFlowing(t *testing.T) {
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
 	var healthy atomic.Bool
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "A" && !healthy.Load() {
-			return retry
-		}
-		return delivered
-	})
+	rec := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "A" && !healthy.Load() })
 	m := startManager(t, e, rec, consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second})
 
 	as, others := e.publishInterleaved(t, 0, 50, 20)
@@ -129,12 +124,7 @@ func TestParkSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
 	o := consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second, ShutdownTimeout: time.Second}
-	failing := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "A" {
-			return retry
-		}
-		return delivered
-	})
+	failing := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "A" })
 	m1 := startManager(t, e, failing, o)
 	as, others := e.publishInterleaved(t, 0, 20, 5)
 	testwait.For(t, 30*time.Second, "others delivered and A parked", func() bool {
@@ -188,12 +178,7 @@ func TestParkDeliveredBeforeCrashNotSentAgain(t *testing.T) {
 	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second, ShutdownTimeout: time.Second}
 
 	var healthy atomic.Bool
-	rec1 := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "A" && !healthy.Load() {
-			return retry
-		}
-		return delivered
-	})
+	rec1 := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "A" && !healthy.Load() })
 	o.Marks = marks1
 	m1 := startManager(t, e1, rec1, o)
 	as, _ := e.publishInterleaved(t, 0, 10, 0)
@@ -223,12 +208,7 @@ func TestParkDrainsAfterDeadLetter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "A-00" {
-			return retry
-		}
-		return delivered
-	})
+	rec := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.ID == "A-00" })
 	as, _ := e.publishInterleaved(t, 0, 10, 0) // before the start: all queued behind A-00 at once
 	startManager(t, e, rec, consumer.Options{MaxAttempts: 3, RetrySchedule: []time.Duration{300 * time.Millisecond}})
 
@@ -252,15 +232,7 @@ func TestParkDrainsAfterDeadLetter(t *testing.T) {
 	if info, err := st.Info(t.Context()); err != nil || info.State.LastSeq != 9 {
 		t.Errorf("park stream: %+v (%v), want the 9 events behind A-00 to have gone through it", info.State, err)
 	}
-	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, _, err := dls.List(t.Context(), ep.ID, 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 1 || list[0].EventID != "A-00" || list[0].Attempts != 3 {
+	if list := e.deadLetters(t, ep.ID); len(list) != 1 || list[0].EventID != "A-00" || list[0].Attempts != 3 {
 		t.Errorf("dead letters %+v, want A-00 after 3 attempts", list)
 	}
 }
