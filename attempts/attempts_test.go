@@ -17,11 +17,7 @@ import (
 
 func setup(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc := natstest.Connect(t, natstest.Start(t))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	if err := attempts.Setup(t.Context(), js, attempts.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}

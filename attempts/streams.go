@@ -31,9 +31,7 @@ type StreamOptions struct {
 // replies. It is safe to call from every gateway at start.
 func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	age := o.MaxAge
-	if age <= 0 {
-		age = defaults.LogMaxAge
-	}
+	defaults.Fill(&age, defaults.LogMaxAge)
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: LogStream, Description: "quaycast: delivery log, one record per POST", Subjects: []string{logSubjects}},
 		{Name: RepliesStream, Description: "quaycast: receivers' replies to deliveries", Subjects: []string{repliesSubjects}},

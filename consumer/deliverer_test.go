@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // recorder is a consumer.Deliverer for tests. It answers from answer (Delivered when nil) and
@@ -49,6 +50,16 @@ type call struct {
 
 func newRecorder(answer func(ctx context.Context, d *consumer.Delivery) consumer.Outcome) *recorder {
 	return &recorder{answer: answer, inFlight: make(map[string]int)}
+}
+
+// failingWhen is a recorder that answers o to the deliveries when picks, and delivers the rest.
+func failingWhen(o consumer.Outcome, when func(d *consumer.Delivery) bool) *recorder {
+	return newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if when(d) {
+			return o
+		}
+		return delivered
+	})
 }
 
 func (r *recorder) Deliver(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
@@ -160,12 +171,24 @@ type manager struct {
 // until it is ready.
 func startManager(t *testing.T, e *env, d consumer.Deliverer, o consumer.Options) *manager {
 	t.Helper()
+	return newManager(t, e, d, o).start(t)
+}
+
+// newManager makes a manager on e with d that start runs, for a test that sets it up first
+// (OnDeadLetter).
+func newManager(t *testing.T, e *env, d consumer.Deliverer, o consumer.Options) *manager {
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	return &manager{Manager: consumer.NewManager(e.js, e.stream, e.reg, d, log, o), done: make(chan error, 1)}
+}
+
+// start runs m until the test ends or stop is called, and waits until it is ready.
+func (m *manager) start(t *testing.T) *manager {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	m := &manager{Manager: consumer.NewManager(e.js, e.stream, e.reg, d, log, o), cancel: cancel, done: make(chan error, 1)}
+	m.cancel = cancel
 	go func() { m.done <- m.Run(ctx) }()
 	t.Cleanup(func() { m.stop(t, 30*time.Second) })
-	waitFor(t, 10*time.Second, "manager ready", m.Ready)
+	testwait.For(t, 10*time.Second, "manager ready", m.Ready)
 	return m
 }
 

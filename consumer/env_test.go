@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
@@ -80,16 +83,12 @@ type event struct {
 	id, typ, entity string
 }
 
-// envelope is the JSON body of ev, with the fields in the documented order.
+// envelope is the JSON body of ev, with the fields in the documented order (Envelope's).
 func envelope(ev event) []byte {
-	b, err := json.Marshal(struct {
-		ID         string          `json:"id"`
-		Type       string          `json:"type"`
-		Source     string          `json:"source"`
-		Entity     string          `json:"entity"`
-		OccurredAt time.Time       `json:"occurred_at"`
-		Data       json.RawMessage `json:"data"`
-	}{ev.id, ev.typ, "tos", ev.entity, time.Date(2026, 3, 1, 14, 5, 9, 0, time.UTC), json.RawMessage(`{"gate":"G3"}`)})
+	b, err := json.Marshal(subjects.Envelope{
+		ID: ev.id, Type: ev.typ, Source: "tos", Entity: ev.entity,
+		OccurredAt: time.Date(2026, 3, 1, 14, 5, 9, 0, time.UTC), Data: json.RawMessage(`{"gate":"G3"}`),
+	})
 	if err != nil {
 		panic(err) // a fixed struct always marshals
 	}
@@ -126,6 +125,38 @@ func (e *env) publishRaw(t *testing.T, subject string, body []byte, headers map[
 	return ack.Sequence
 }
 
+// publishAcross publishes n cargo_loaded events, evt-0 to evt-<n-1>, round robin over entities
+// MSCU0 to MSCU<entities-1>, and returns their ids in publish order.
+func (e *env) publishAcross(t *testing.T, n, entities int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = "evt-" + strconv.Itoa(i)
+		e.publishEvent(t, event{id: ids[i], typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%entities)})
+	}
+	return ids
+}
+
+// newMarks opens the durable delivered marks, flushed every 20 ms.
+func (e *env) newMarks(t *testing.T) *consumer.Marks {
+	t.Helper()
+	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("marks: %v", err)
+	}
+	return marks
+}
+
+// gate is a channel that open closes, or the end of the test at the latest, so that deliveries
+// waiting on it never outlive the test.
+func gate(t *testing.T) (released <-chan struct{}, open func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	open = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(open)
+	return ch, open
+}
+
 // createEndpoint registers an enabled endpoint on a loopback URL that is never dialled: the
 // tests deliver through their own Deliverer.
 func (e *env) createEndpoint(t *testing.T, types ...string) *consumer.Endpoint {
@@ -140,6 +171,20 @@ func (e *env) createEndpoint(t *testing.T, types ...string) *consumer.Endpoint {
 		t.Fatalf("create endpoint: %v", err)
 	}
 	return ep
+}
+
+// deadLetters lists every dead letter of an endpoint, oldest first.
+func (e *env) deadLetters(t *testing.T, endpointID string) []consumer.DeadLetter {
+	t.Helper()
+	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
+	if err != nil {
+		t.Fatalf("dead letters: %v", err)
+	}
+	list, _, err := dls.List(t.Context(), endpointID, 0, 1000)
+	if err != nil {
+		t.Fatalf("list dead letters: %v", err)
+	}
+	return list
 }
 
 // consumerInfo reads the endpoint's durable consumer.
@@ -185,16 +230,4 @@ func (e *env) drained(t *testing.T, id string) bool {
 	t.Helper()
 	info := e.consumerInfo(t, id)
 	return info.NumPending == 0 && info.NumAckPending == 0
-}
-
-// waitFor polls cond until it holds, and fails the test if it does not within timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // expiringEnv is an env whose events stream keeps events for maxAge only.
@@ -26,30 +24,11 @@ func expiringEnv(t *testing.T, maxAge time.Duration) *env {
 // runManager runs a manager like startManager does, counting its dead letters.
 func runManager(t *testing.T, e *env, d consumer.Deliverer, o consumer.Options) (deadCount func() int) {
 	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	m := consumer.NewManager(e.js, e.stream, e.reg, d, log, o)
+	m := newManager(t, e, d, o)
 	var n atomic.Int64
 	m.OnDeadLetter(func(string) { n.Add(1) })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, 10*time.Second, "manager ready", m.Ready)
+	m.start(t)
 	return func() int { return int(n.Load()) }
-}
-
-// deadLetters lists every dead letter of an endpoint, oldest first.
-func (e *env) deadLetters(t *testing.T, endpointID string) []consumer.DeadLetter {
-	t.Helper()
-	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
-	if err != nil {
-		t.Fatalf("dead letters: %v", err)
-	}
-	list, _, err := dls.List(t.Context(), endpointID, 0, 1000)
-	if err != nil {
-		t.Fatalf("list dead letters: %v", err)
-	}
-	return list
 }
 
 const expiryReason = "about to expire from the events stream (max age "
@@ -101,25 +80,21 @@ func TestExpiryDeadLettersHeldEvent(t *testing.T) {
 	const maxAge, margin = 10 * time.Second, 4 * time.Second
 	e := expiringEnv(t, maxAge)
 	ep := e.createEndpoint(t, "*")
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "stuck" {
-			return consumer.Outcome{Result: consumer.Retry, Status: 503, Err: errors.New("503 Service Unavailable")}
-		}
-		return delivered
-	})
+	unavailable := consumer.Outcome{Result: consumer.Retry, Status: 503, Err: errors.New("503 Service Unavailable")}
+	rec := failingWhen(unavailable, func(d *consumer.Delivery) bool { return d.Event.ID == "stuck" })
 	deadCount := runManager(t, e, rec, consumer.Options{ExpiryMargin: margin, RetrySchedule: []time.Duration{300 * time.Millisecond, time.Hour}})
 
 	stuck := event{id: "stuck", typ: "cargo_loaded", entity: "MSCU1111111"}
 	seq := e.publishEvent(t, stuck)
-	waitFor(t, 10*time.Second, "stuck attempted twice", func() bool { return len(rec.callsFor(ep.ID, "stuck")) >= 2 })
+	testwait.For(t, 10*time.Second, "stuck attempted twice", func() bool { return len(rec.callsFor(ep.ID, "stuck")) >= 2 })
 	published := rec.callsFor(ep.ID, "stuck")[0].pubTime
 	// The entity's next event comes while the first waits, late enough in the first one's life
 	// that it is far from its own horizon when its turn comes.
 	time.Sleep(time.Until(published.Add(3 * time.Second)))
 	e.publishEvent(t, event{id: "next", typ: "cargo_gated_out", entity: stuck.entity})
 
-	waitFor(t, 3*maxAge, "next delivered", func() bool { return rec.hasDelivered(ep.ID, "next") })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 3*maxAge, "next delivered", func() bool { return rec.hasDelivered(ep.ID, "next") })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	dls := e.deadLetters(t, ep.ID)
 	checkExpired(t, dls, []event{stuck}, maxAge, margin, map[string]time.Time{"stuck": published})
 	if dl := dls[0]; dl.EventSeq != seq || dl.Attempts != 2 || dl.LastStatus != 503 || dl.Reason != "about to expire from the events stream (max age 10s) undelivered" {
@@ -154,7 +129,7 @@ func TestExpiryDeadLettersEventsNotFetchedWhileBreakerOpen(t *testing.T) {
 
 	first := event{id: "evt-0", typ: "cargo_loaded", entity: "A"}
 	e.publishEvent(t, first)
-	waitFor(t, 10*time.Second, "consumer paused by the open breaker", func() bool { return e.consumerInfo(t, ep.ID).Paused })
+	testwait.For(t, 10*time.Second, "consumer paused by the open breaker", func() bool { return e.consumerInfo(t, ep.ID).Paused })
 	all := []event{first}
 	entities := []string{"A", "B", "C", "D"}
 	for i := 1; i < 9; i++ {
@@ -162,7 +137,7 @@ func TestExpiryDeadLettersEventsNotFetchedWhileBreakerOpen(t *testing.T) {
 		e.publishEvent(t, all[i])
 	}
 
-	waitFor(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
+	testwait.For(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
 	published := map[string]time.Time{}
 	for _, c := range rec.snapshot() {
 		published[c.id] = c.pubTime
@@ -181,8 +156,8 @@ func TestExpiryDeadLettersEventsNotFetchedWhileBreakerOpen(t *testing.T) {
 		t.Fatalf("resume consumer: %v", err)
 	}
 	e.publishEvent(t, event{id: "after", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	for _, c := range rec.snapshot() {
 		if c.result != consumer.BreakerOpen && c.id != "after" {
 			t.Errorf("%s was POSTed (%v) after it was dead-lettered", c.id, c.result)
@@ -202,9 +177,7 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 	const maxAge, margin = 10 * time.Second, 4 * time.Second
 	e := expiringEnv(t, maxAge)
 	ep := e.createEndpoint(t, "*")
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	release, open := gate(t)
 	rec := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
 		if d.Event.ID == "head" {
 			select { // the receiver hangs, then fails
@@ -220,7 +193,7 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 	head := event{id: "head", typ: "cargo_loaded", entity: "A"}
 	all := []event{head}
 	e.publishEvent(t, head)
-	waitFor(t, 10*time.Second, "head attempted", func() bool { return len(rec.startedCalls()) == 1 })
+	testwait.For(t, 10*time.Second, "head attempted", func() bool { return len(rec.startedCalls()) == 1 })
 	entities := []string{"B", "A", "C"}
 	var others []event // not of the head's entity
 	for i := 1; i < 10; i++ {
@@ -233,14 +206,14 @@ func TestExpiryDeadLettersEventsBehindMaxAckPending(t *testing.T) {
 	}
 
 	// While the head is held, the sweeper dead-letters the other entities' events, not the head's.
-	waitFor(t, 3*maxAge, "other entities' events dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(others) })
+	testwait.For(t, 3*maxAge, "other entities' events dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(others) })
 	checkExpired(t, e.deadLetters(t, ep.ID), others, maxAge, margin, nil)
 
-	releaseOnce.Do(func() { close(release) })
-	waitFor(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
+	open()
+	testwait.For(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
 	e.publishEvent(t, event{id: "after", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 
 	published := map[string]time.Time{"head": rec.callsFor(ep.ID, "head")[0].pubTime}
 	checkExpired(t, e.deadLetters(t, ep.ID), all, maxAge, margin, published)
@@ -275,7 +248,7 @@ func TestExpiryDeadLettersEventsOfDisabledEndpoint(t *testing.T) {
 		e.publishEvent(t, all[i])
 	}
 	// Read from the stream by the sweep: an event that left the stream first is never counted.
-	waitFor(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
+	testwait.For(t, 3*maxAge, "every event dead-lettered", func() bool { return len(e.deadLetters(t, ep.ID)) >= len(all) })
 	if n := deadCount(); n != len(all) {
 		t.Errorf("OnDeadLetter called %d times, want %d", n, len(all))
 	}
@@ -284,7 +257,7 @@ func TestExpiryDeadLettersEventsOfDisabledEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.publishEvent(t, event{id: "on", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "on") })
+	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "on") })
 	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"on"}) {
 		t.Errorf("delivered %v after the endpoint was enabled, want only [on]", got)
 	}

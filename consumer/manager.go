@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -164,10 +165,7 @@ func (m *Manager) State(id string) string {
 func (m *Manager) Degraded() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]string, 0, len(m.failed))
-	for id := range m.failed {
-		out = append(out, id)
-	}
+	out := slices.AppendSeq(make([]string, 0, len(m.failed)), maps.Keys(m.failed)) // [] rather than null in JSON
 	slices.Sort(out)
 	return out
 }

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -62,8 +62,8 @@ func TestManagerOrderPerEntityUnderRetries(t *testing.T) {
 		all = append(all, ev.id)
 	}
 
-	waitFor(t, 30*time.Second, "every event delivered", func() bool { return rec.hasDelivered(ep.ID, all...) })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 30*time.Second, "every event delivered", func() bool { return rec.hasDelivered(ep.ID, all...) })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 
 	calls := rec.snapshot()
 	count := make(map[string]int)
@@ -108,9 +108,7 @@ func TestManagerEntitiesInParallel(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	release, open := gate(t)
 	rec := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
 		if d.Event.Entity == "slow" {
 			select {
@@ -132,7 +130,7 @@ func TestManagerEntitiesInParallel(t *testing.T) {
 		fast = append(fast, id)
 	}
 
-	waitFor(t, 10*time.Second, "other entities delivered while slow is blocked", func() bool { return rec.hasDelivered(ep.ID, fast...) })
+	testwait.For(t, 10*time.Second, "other entities delivered while slow is blocked", func() bool { return rec.hasDelivered(ep.ID, fast...) })
 	var started []string
 	for _, c := range rec.startedCalls() {
 		if c.entity == "slow" {
@@ -146,8 +144,8 @@ func TestManagerEntitiesInParallel(t *testing.T) {
 		t.Fatal("slow-1 returned before it was released")
 	}
 
-	releaseOnce.Do(func() { close(release) })
-	waitFor(t, 10*time.Second, "slow entity delivered once released", func() bool { return rec.hasDelivered(ep.ID, "slow-1", "slow-2") })
+	open()
+	testwait.For(t, 10*time.Second, "slow entity delivered once released", func() bool { return rec.hasDelivered(ep.ID, "slow-1", "slow-2") })
 	var slow []string
 	for _, id := range rec.delivered(ep.ID) {
 		if id == "slow-1" || id == "slow-2" {
@@ -169,7 +167,7 @@ func (e *env) barrier(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create barrier endpoint: %v", err)
 	}
-	waitFor(t, 10*time.Second, "barrier endpoint applied", func() bool { return e.hasConsumer(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "barrier endpoint applied", func() bool { return e.hasConsumer(t, ep.ID) })
 }
 
 // The consumers follow the registry: its filters, its enabled flag, its deletion.
@@ -196,7 +194,7 @@ func TestManagerFollowsRegistry(t *testing.T) {
 	// Subscribed to cargo_loaded only: a cargo_gated_in before it is not sent.
 	pub("gated-1", "cargo_gated_in")
 	pub("loaded-1", "cargo_loaded")
-	waitFor(t, 10*time.Second, "loaded-1 delivered", func() bool {
+	testwait.For(t, 10*time.Second, "loaded-1 delivered", func() bool {
 		return rec.hasDelivered(ep.ID, "loaded-1") && rec.hasDelivered(witness.ID, "gated-1", "loaded-1")
 	})
 	assertGot("subscribed to cargo_loaded", "loaded-1")
@@ -209,13 +207,13 @@ func TestManagerFollowsRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("update types: %v", err)
 	}
-	waitFor(t, 10*time.Second, "consumer filters updated", func() bool {
+	testwait.For(t, 10*time.Second, "consumer filters updated", func() bool {
 		f := e.consumerInfo(t, ep.ID).Config.FilterSubjects
 		return slices.Contains(f, "evt.*.cargo_gated_in") && slices.Contains(f, "evt.*.cargo_loaded")
 	})
 	pub("gated-2", "cargo_gated_in")
 	pub("loaded-2", "cargo_loaded")
-	waitFor(t, 10*time.Second, "gated-2 and loaded-2 delivered", func() bool { return rec.hasDelivered(ep.ID, "gated-2", "loaded-2") })
+	testwait.For(t, 10*time.Second, "gated-2 and loaded-2 delivered", func() bool { return rec.hasDelivered(ep.ID, "gated-2", "loaded-2") })
 	assertGot("after adding cargo_gated_in", "loaded-1", "gated-2", "loaded-2")
 	if c := rec.callsFor(ep.ID, "loaded-2"); c[len(c)-1].revision < updated.Revision {
 		t.Errorf("loaded-2 delivered with definition revision %d, want at least %d", c[len(c)-1].revision, updated.Revision)
@@ -231,7 +229,7 @@ func TestManagerFollowsRegistry(t *testing.T) {
 	}
 	pub("loaded-3", "cargo_loaded")
 	pub("gated-3", "cargo_gated_in")
-	waitFor(t, 10*time.Second, "witness got loaded-3, gated-3", func() bool { return rec.hasDelivered(witness.ID, "loaded-3", "gated-3") })
+	testwait.For(t, 10*time.Second, "witness got loaded-3, gated-3", func() bool { return rec.hasDelivered(witness.ID, "loaded-3", "gated-3") })
 	assertGot("while disabled", "loaded-1", "gated-2", "loaded-2")
 	if info := e.consumerInfo(t, ep.ID); info.NumPending != 2 || info.NumAckPending != 0 {
 		t.Fatalf("disabled endpoint's consumer: %d pending, %d ack pending; want 2 waiting, none out", info.NumPending, info.NumAckPending)
@@ -241,7 +239,7 @@ func TestManagerFollowsRegistry(t *testing.T) {
 	if _, err := e.reg.Update(ctx, ep.ID, func(ep *consumer.Endpoint) error { ep.Enabled = true; return nil }); err != nil {
 		t.Fatalf("enable: %v", err)
 	}
-	waitFor(t, 10*time.Second, "loaded-3 and gated-3 delivered after re-enabling", func() bool {
+	testwait.For(t, 10*time.Second, "loaded-3 and gated-3 delivered after re-enabling", func() bool {
 		return rec.hasDelivered(ep.ID, "loaded-3", "gated-3")
 	})
 	assertGot("after re-enabling", "loaded-1", "gated-2", "loaded-2", "loaded-3", "gated-3")
@@ -250,9 +248,9 @@ func TestManagerFollowsRegistry(t *testing.T) {
 	if err := e.reg.Delete(ctx, ep.ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	waitFor(t, 10*time.Second, "consumer deleted", func() bool { return !e.hasConsumer(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "consumer deleted", func() bool { return !e.hasConsumer(t, ep.ID) })
 	pub("loaded-4", "cargo_loaded")
-	waitFor(t, 10*time.Second, "witness got loaded-4", func() bool { return rec.hasDelivered(witness.ID, "loaded-4") })
+	testwait.For(t, 10*time.Second, "witness got loaded-4", func() bool { return rec.hasDelivered(witness.ID, "loaded-4") })
 	assertGot("after delete", "loaded-1", "gated-2", "loaded-2", "loaded-3", "gated-3")
 	if e.hasConsumer(t, ep.ID) {
 		t.Error("deleted endpoint's consumer came back")
@@ -281,8 +279,8 @@ func TestManagerNewEndpointStartsAfterCreation(t *testing.T) {
 		seqs[ev.id] = e.publishEvent(t, ev)
 		ids = append(ids, ev.id)
 	}
-	waitFor(t, 10*time.Second, "new endpoint running", func() bool { return m.Workers() == 1 })
-	waitFor(t, 10*time.Second, "new events delivered", func() bool { return rec.hasDelivered(ep.ID, ids...) })
+	testwait.For(t, 10*time.Second, "new endpoint running", func() bool { return m.Workers() == 1 })
+	testwait.For(t, 10*time.Second, "new events delivered", func() bool { return rec.hasDelivered(ep.ID, ids...) })
 
 	calls := rec.snapshot()
 	if len(calls) != len(events) {
@@ -337,8 +335,8 @@ func TestManagerSetsInvalidEventsAside(t *testing.T) {
 	e.publishEvent(t, event{id: "valid-2", typ: "cargo_loaded", entity: entity})
 
 	for _, ep := range []*consumer.Endpoint{a, b} {
-		waitFor(t, 10*time.Second, "valid events delivered to "+ep.ID, func() bool { return rec.hasDelivered(ep.ID, "valid-1", "valid-2") })
-		waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+		testwait.For(t, 10*time.Second, "valid events delivered to "+ep.ID, func() bool { return rec.hasDelivered(ep.ID, "valid-1", "valid-2") })
+		testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 		if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"valid-1", "valid-2"}) {
 			t.Errorf("%s got %v, want [valid-1 valid-2]", ep.ID, got)
 		}
@@ -396,12 +394,7 @@ func TestManagerRestartKeepsOrder(t *testing.T) {
 	ep := e.createEndpoint(t, "*")
 	o := consumer.Options{RetrySchedule: []time.Duration{20 * time.Millisecond}, AckWait: 2 * time.Second, ShutdownTimeout: 2 * time.Second}
 
-	failing := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "E" {
-			return retry
-		}
-		return delivered
-	})
+	failing := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "E" })
 	m1 := startManager(t, e, failing, o)
 	var eIDs, others []string
 	for i := range 5 {
@@ -414,7 +407,7 @@ func TestManagerRestartKeepsOrder(t *testing.T) {
 			others = append(others, id)
 		}
 	}
-	waitFor(t, 10*time.Second, "other entities delivered while E fails", func() bool {
+	testwait.For(t, 10*time.Second, "other entities delivered while E fails", func() bool {
 		return failing.hasDelivered(ep.ID, others...) && len(failing.callsFor(ep.ID, "E-0")) >= 3
 	})
 	for _, c := range failing.startedCalls() {
@@ -432,7 +425,7 @@ func TestManagerRestartKeepsOrder(t *testing.T) {
 	e2 := connectEnv(t, e.srv) // as a restarted gateway: a new connection
 	ok := newRecorder(nil)
 	startManager(t, e2, ok, o)
-	waitFor(t, 15*time.Second, "E delivered after restart", func() bool { return ok.hasDelivered(ep.ID, append(eIDs, "Oa-5")...) })
+	testwait.For(t, 15*time.Second, "E delivered after restart", func() bool { return ok.hasDelivered(ep.ID, append(eIDs, "Oa-5")...) })
 	var eCalls []string
 	for _, c := range ok.startedCalls() {
 		if c.entity == "E" {
@@ -442,7 +435,7 @@ func TestManagerRestartKeepsOrder(t *testing.T) {
 	if !slices.Equal(eCalls, eIDs) {
 		t.Errorf("E attempted after restart in order %v, want each once in publish order %v", eCalls, eIDs)
 	}
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
 	failing.checkNoOverlap(t)
 	ok.checkNoOverlap(t)
 }
@@ -453,12 +446,7 @@ func TestManagerShutdownLosesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	var all []string
-	for i := range 48 {
-		id := "evt-" + strconv.Itoa(i)
-		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%12)})
-		all = append(all, id)
-	}
+	all := e.publishAcross(t, 48, 12)
 	o := consumer.Options{MaxInFlight: 4, ShutdownTimeout: 3 * time.Second, AckWait: 5 * time.Second}
 	slow := newRecorder(func(ctx context.Context, _ *consumer.Delivery) consumer.Outcome {
 		select {
@@ -469,7 +457,7 @@ func TestManagerShutdownLosesNothing(t *testing.T) {
 		}
 	})
 	m1 := startManager(t, e, slow, o)
-	waitFor(t, 10*time.Second, "deliveries in flight", func() bool { return slow.running() == o.MaxInFlight })
+	testwait.For(t, 10*time.Second, "deliveries in flight", func() bool { return slow.running() == o.MaxInFlight })
 	m1.stop(t, o.ShutdownTimeout+10*time.Second)
 	if limit := o.ShutdownTimeout + time.Second; m1.took > limit {
 		t.Errorf("Run returned %v after cancel, want within %v", m1.took, limit)
@@ -496,8 +484,8 @@ func TestManagerShutdownLosesNothing(t *testing.T) {
 			rest = append(rest, id)
 		}
 	}
-	waitFor(t, 15*time.Second, "the unacknowledged events delivered by the next manager", func() bool { return fast.hasDelivered(ep.ID, rest...) })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
+	testwait.For(t, 15*time.Second, "the unacknowledged events delivered by the next manager", func() bool { return fast.hasDelivered(ep.ID, rest...) })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
 	t.Logf("first manager delivered %d of %d; Run returned %v after cancel", len(first), len(all), m1.took)
 }
 
@@ -508,9 +496,7 @@ func TestManagerShutdownStartsNoNewDelivery(t *testing.T) {
 	e := newEnv(t)
 	e.createEndpoint(t, "*")
 	const entities = 12
-	for i := range entities * 3 {
-		e.publishEvent(t, event{id: "evt-" + strconv.Itoa(i), typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%entities)})
-	}
+	e.publishAcross(t, entities*3, entities)
 	gate := make(chan struct{})
 	rec := newRecorder(func(ctx context.Context, _ *consumer.Delivery) consumer.Outcome {
 		select {
@@ -521,7 +507,7 @@ func TestManagerShutdownStartsNoNewDelivery(t *testing.T) {
 		}
 	})
 	m := startManager(t, e, rec, consumer.Options{MaxInFlight: entities, ShutdownTimeout: 10 * time.Second})
-	waitFor(t, 10*time.Second, "one delivery per entity in flight", func() bool { return rec.running() == entities })
+	testwait.For(t, 10*time.Second, "one delivery per entity in flight", func() bool { return rec.running() == entities })
 
 	m.cancel()
 	// Not an assertion: give the worker time to see the cancellation and stop fetching, while
@@ -546,19 +532,14 @@ func TestManagerShutdownCancelsAfterTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	var all []string
-	for i := range 6 {
-		id := "evt-" + strconv.Itoa(i)
-		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "MSCU" + strconv.Itoa(i%3)})
-		all = append(all, id)
-	}
+	all := e.publishAcross(t, 6, 3)
 	hang := newRecorder(func(ctx context.Context, _ *consumer.Delivery) consumer.Outcome {
 		<-ctx.Done()
 		return consumer.Outcome{Result: consumer.Retry, Err: ctx.Err()}
 	})
 	o := consumer.Options{ShutdownTimeout: 300 * time.Millisecond}
 	m1 := startManager(t, e, hang, o)
-	waitFor(t, 10*time.Second, "deliveries in flight", func() bool { return hang.running() == 3 })
+	testwait.For(t, 10*time.Second, "deliveries in flight", func() bool { return hang.running() == 3 })
 	m1.stop(t, 10*time.Second)
 	if m1.took < o.ShutdownTimeout || m1.took > o.ShutdownTimeout+3*time.Second {
 		t.Errorf("Run returned %v after cancel, want just after ShutdownTimeout %v", m1.took, o.ShutdownTimeout)
@@ -572,8 +553,8 @@ func TestManagerShutdownCancelsAfterTimeout(t *testing.T) {
 	ok := newRecorder(nil)
 	e2 := connectEnv(t, e.srv)
 	startManager(t, e2, ok, o)
-	waitFor(t, 10*time.Second, "every event delivered by the next manager", func() bool { return ok.hasDelivered(ep.ID, all...) })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "every event delivered by the next manager", func() bool { return ok.hasDelivered(ep.ID, all...) })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
 }
 
 // Attempts are ours: a retry counts one, an open breaker none; the wait between attempts
@@ -603,7 +584,7 @@ func TestManagerAttemptsAndWaits(t *testing.T) {
 	for _, id := range []string{"retry-twice", "retry-after", "breaker"} {
 		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: id})
 	}
-	waitFor(t, 10*time.Second, "all delivered", func() bool { return rec.hasDelivered(ep.ID, "retry-twice", "retry-after", "breaker") })
+	testwait.For(t, 10*time.Second, "all delivered", func() bool { return rec.hasDelivered(ep.ID, "retry-twice", "retry-after", "breaker") })
 
 	tests := []struct {
 		id       string
@@ -638,44 +619,29 @@ func TestManagerPermanentIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "refused" {
-			return consumer.Outcome{Result: consumer.Permanent, Status: 422, Err: errors.New("schema mismatch")}
-		}
-		return delivered
-	})
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	m := consumer.NewManager(e.js, e.stream, e.reg, rec, log, consumer.Options{RetrySchedule: []time.Duration{20 * time.Millisecond}})
+	refused := consumer.Outcome{Result: consumer.Permanent, Status: 422, Err: errors.New("schema mismatch")}
+	rec := failingWhen(refused, func(d *consumer.Delivery) bool { return d.Event.ID == "refused" })
+	m := newManager(t, e, rec, consumer.Options{RetrySchedule: []time.Duration{20 * time.Millisecond}})
 	var mu sync.Mutex
 	var dead []string
 	m.OnDeadLetter(func(id string) { mu.Lock(); dead = append(dead, id); mu.Unlock() })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	m.start(t)
 
 	refusedSeq := e.publishEvent(t, event{id: "refused", typ: "cargo_loaded", entity: "E"})
 	e.publishEvent(t, event{id: "after", typ: "cargo_loaded", entity: "E"})
 
-	waitFor(t, 10*time.Second, "the event after a permanently refused one delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
+	testwait.For(t, 10*time.Second, "the event after a permanently refused one delivered", func() bool { return rec.hasDelivered(ep.ID, "after") })
 	if n := len(rec.callsFor(ep.ID, "refused")); n != 1 {
 		t.Errorf("permanently refused event attempted %d times, want 1", n)
 	}
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	mu.Lock()
 	if !slices.Equal(dead, []string{ep.ID}) {
 		t.Errorf("OnDeadLetter called for %v, want once for %s", dead, ep.ID)
 	}
 	mu.Unlock()
 
-	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
-	if err != nil {
-		t.Fatalf("dead letters: %v", err)
-	}
-	list, _, err := dls.List(t.Context(), ep.ID, 0, 10)
-	if err != nil {
-		t.Fatalf("list dead letters: %v", err)
-	}
+	list := e.deadLetters(t, ep.ID)
 	if len(list) != 1 {
 		t.Fatalf("%d dead letters, want 1: %+v", len(list), list)
 	}
@@ -712,7 +678,7 @@ func TestManagerRemovesOrphanConsumers(t *testing.T) {
 	want := []string{"audit", kept.ID}
 	slices.Sort(want)
 	var got []string
-	waitFor(t, 10*time.Second, "the orphans removed", func() bool { // off the watch loop
+	testwait.For(t, 10*time.Second, "the orphans removed", func() bool { // off the watch loop
 		got = e.consumerNames(t)
 		slices.Sort(got)
 		return slices.Equal(got, want)
@@ -726,23 +692,18 @@ func TestHeldEventsKeptAlive(t *testing.T) {
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
 	var healthy atomic.Bool
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if !healthy.Load() {
-			return retry
-		}
-		return delivered
-	})
+	rec := failingWhen(retry, func(*consumer.Delivery) bool { return !healthy.Load() })
 	const ackWait = 600 * time.Millisecond
 	startManager(t, e, rec, consumer.Options{AckWait: ackWait, RetrySchedule: []time.Duration{100 * time.Millisecond}})
 	e.publishEvent(t, event{id: "A-1", typ: "cargo_loaded", entity: "A"})
 	e.publishEvent(t, event{id: "A-2", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "A-1 tried", func() bool { return len(rec.callsFor(ep.ID, "A-1")) > 0 })
+	testwait.For(t, 10*time.Second, "A-1 tried", func() bool { return len(rec.callsFor(ep.ID, "A-1")) > 0 })
 	time.Sleep(5 * ackWait) // the condition: several AckWaits pass while A-1 is held
 	if n := e.consumerInfo(t, ep.ID).NumRedelivered; n != 0 {
 		t.Errorf("%d events redelivered by JetStream while their lane held them", n)
 	}
 	healthy.Store(true)
-	waitFor(t, 10*time.Second, "A delivered", func() bool { return rec.hasDelivered(ep.ID, "A-1", "A-2") })
+	testwait.For(t, 10*time.Second, "A delivered", func() bool { return rec.hasDelivered(ep.ID, "A-1", "A-2") })
 	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"A-1", "A-2"}) {
 		t.Errorf("delivered %v, want [A-1 A-2]", got)
 	}

@@ -15,10 +15,7 @@ import (
 
 func marksEnv(t *testing.T) (jetstream.JetStream, *Marks) {
 	t.Helper()
-	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	return js, openMarks(t, js)
 }
 
@@ -146,10 +143,7 @@ func TestMarksFlushPrunesExpiredMarks(t *testing.T) {
 // is deleted.
 func TestMarksMovedFromOldBucket(t *testing.T) {
 	t.Parallel()
-	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: LegacyMarksBucket})
 	if err != nil {
 		t.Fatal(err)

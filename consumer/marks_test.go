@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // After a restart, events acknowledged above the ack floor come again (ResetConsumer restarts
@@ -26,20 +25,11 @@ func TestDurableMarksStopResendsAfterRestart(t *testing.T) {
 			ep := e.createEndpoint(t, "*")
 			var marks *consumer.Marks
 			if durable {
-				var err error
-				marks, err = consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-				if err != nil {
-					t.Fatal(err)
-				}
+				marks = e.newMarks(t)
 			}
 			// B-1 fails while the first gateway runs, so the ack floor stays below A's events.
 			var healthy atomic.Bool
-			rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-				if d.Event.Entity == "B" && !healthy.Load() {
-					return retry
-				}
-				return delivered
-			})
+			rec := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "B" && !healthy.Load() })
 			o := consumer.Options{Marks: marks, RetrySchedule: []time.Duration{20 * time.Millisecond}, ShutdownTimeout: time.Second}
 			m1 := startManager(t, e, rec, o)
 			e.publishEvent(t, event{id: "B-1", typ: "cargo_loaded", entity: "B"})
@@ -49,13 +39,13 @@ func TestDurableMarksStopResendsAfterRestart(t *testing.T) {
 				as = append(as, id)
 				e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "A"})
 			}
-			waitFor(t, 10*time.Second, "A's events delivered", func() bool { return rec.hasDelivered(ep.ID, as...) })
+			testwait.For(t, 10*time.Second, "A's events delivered", func() bool { return rec.hasDelivered(ep.ID, as...) })
 			m1.stop(t, 10*time.Second)
 
 			healthy.Store(true)
 			startManager(t, e, rec, o) // a new gateway: nothing of the first one's memory
-			waitFor(t, 10*time.Second, "B-1 delivered", func() bool { return rec.hasDelivered(ep.ID, "B-1") })
-			waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+			testwait.For(t, 10*time.Second, "B-1 delivered", func() bool { return rec.hasDelivered(ep.ID, "B-1") })
+			testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 			resent := 0
 			for _, id := range as {
 				resent += len(deliveredCalls(rec, ep.ID, id)) - 1
@@ -87,10 +77,7 @@ func TestRetryBudgetSurvivesRestarts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	marks := e.newMarks(t)
 	var m1 atomic.Pointer[manager]
 	var seen []int
 	var mu sync.Mutex
@@ -106,11 +93,11 @@ func TestRetryBudgetSurvivesRestarts(t *testing.T) {
 	o := consumer.Options{Marks: marks, MaxAttempts: 3, RetrySchedule: []time.Duration{50 * time.Millisecond}, ShutdownTimeout: time.Second}
 	m1.Store(startManager(t, e, rec, o))
 	e.publishEvent(t, event{id: "poison", typ: "cargo_loaded", entity: "P"})
-	waitFor(t, 10*time.Second, "two attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 })
+	testwait.For(t, 10*time.Second, "two attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 })
 	m1.Load().stop(t, 10*time.Second)
 
 	startManager(t, e, rec, o) // a new gateway: the budget comes from the durable record
-	waitFor(t, 10*time.Second, "the event dead-lettered", func() bool {
+	testwait.For(t, 10*time.Second, "the event dead-lettered", func() bool {
 		dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
 		if err != nil {
 			return false
@@ -131,28 +118,20 @@ func TestPreviousEventID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	marks, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "A-3" {
-			return consumer.Outcome{Result: consumer.Permanent, Status: 422}
-		}
-		return delivered
-	})
+	marks := e.newMarks(t)
+	rec := failingWhen(consumer.Outcome{Result: consumer.Permanent, Status: 422}, func(d *consumer.Delivery) bool { return d.Event.ID == "A-3" })
 	o := consumer.Options{Marks: marks, ShutdownTimeout: time.Second}
 	m1 := startManager(t, e, rec, o)
 	for _, ev := range []event{{id: "A-1", entity: "A"}, {id: "B-1", entity: "B"}, {id: "A-2", entity: "A"}, {id: "A-3", entity: "A"}} {
 		ev.typ = "cargo_loaded"
 		e.publishEvent(t, ev)
 	}
-	waitFor(t, 10*time.Second, "the first events done", func() bool { return e.drained(t, ep.ID) && len(rec.callsFor(ep.ID, "A-3")) == 1 })
+	testwait.For(t, 10*time.Second, "the first events done", func() bool { return e.drained(t, ep.ID) && len(rec.callsFor(ep.ID, "A-3")) == 1 })
 	m1.stop(t, 10*time.Second)
 
 	startManager(t, e, rec, o) // a new gateway: the previous ids come from the durable record
 	e.publishEvent(t, event{id: "A-4", typ: "cargo_loaded", entity: "A"})
-	waitFor(t, 10*time.Second, "A-4 delivered", func() bool { return rec.hasDelivered(ep.ID, "A-4") })
+	testwait.For(t, 10*time.Second, "A-4 delivered", func() bool { return rec.hasDelivered(ep.ID, "A-4") })
 	for id, want := range map[string]string{"A-1": "", "B-1": "", "A-2": "A-1", "A-3": "A-2", "A-4": "A-3"} {
 		calls := rec.callsFor(ep.ID, id)
 		if len(calls) != 1 {

@@ -22,26 +22,14 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = defaults.MaxInFlight
-	}
-	if o.MaxAckPending <= 0 {
-		o.MaxAckPending = defaults.MaxAckPending
-	}
-	if o.AckWait <= 0 {
-		o.AckWait = defaults.AckWait
-	}
+	defaults.Fill(&o.MaxInFlight, defaults.MaxInFlight)
+	defaults.Fill(&o.MaxAckPending, defaults.MaxAckPending)
+	defaults.Fill(&o.AckWait, defaults.AckWait)
 	if len(o.RetrySchedule) == 0 {
 		o.RetrySchedule = defaults.RetrySchedule()
 	}
-	if o.MaxRetryAge <= 0 {
-		o.MaxRetryAge = defaults.MaxRetryAge
-	}
-	if o.ReconcileEvery <= 0 {
-		o.ReconcileEvery = 5 * time.Second
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = defaults.ShutdownTimeout
-	}
+	defaults.Fill(&o.MaxRetryAge, defaults.MaxRetryAge)
+	defaults.Fill(&o.ReconcileEvery, 5*time.Second)
+	defaults.Fill(&o.ShutdownTimeout, defaults.ShutdownTimeout)
 	return o
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // testLease is a lease the test holds or lets go of.
@@ -25,7 +26,7 @@ func startSupervised(t *testing.T, e *env, d consumer.Deliverer, lease consumer.
 	m.Supervise(lease, changed)
 	go func() { m.done <- m.Run(ctx) }()
 	t.Cleanup(func() { m.stop(t, 30*time.Second) })
-	waitFor(t, 10*time.Second, "manager ready", m.Ready)
+	testwait.For(t, 10*time.Second, "manager ready", m.Ready)
 	return m
 }
 
@@ -41,13 +42,13 @@ func TestSupervisedManagerDeliversWhatItOwnsWhileItsLeaseHolds(t *testing.T) {
 	lease.held.Store(true)
 	var changes atomic.Int64
 	m := startSupervised(t, e, rec, lease, func() { changes.Add(1) })
-	waitFor(t, 10*time.Second, "both endpoints known", func() bool { return len(m.Endpoints()) == 2 })
+	testwait.For(t, 10*time.Second, "both endpoints known", func() bool { return len(m.Endpoints()) == 2 })
 
 	if err := m.Own(t.Context(), a.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.publishEvent(t, event{id: "ev-1", typ: "cargo_loaded", entity: "MSCU1"})
-	waitFor(t, 10*time.Second, "ev-1 delivered to the owned endpoint", func() bool { return rec.hasDelivered(a.ID, "ev-1") })
+	testwait.For(t, 10*time.Second, "ev-1 delivered to the owned endpoint", func() bool { return rec.hasDelivered(a.ID, "ev-1") })
 	if got := rec.delivered(b.ID); len(got) != 0 {
 		t.Fatalf("delivered %v to an endpoint this gateway does not own", got)
 	}
@@ -57,7 +58,7 @@ func TestSupervisedManagerDeliversWhatItOwnsWhileItsLeaseHolds(t *testing.T) {
 
 	lease.held.Store(false) // run out, not yet fenced
 	e.publishEvent(t, event{id: "ev-2", typ: "cargo_loaded", entity: "MSCU1"})
-	waitFor(t, 10*time.Second, "ev-2 fetched by the worker", func() bool { return e.consumerInfo(t, a.ID).NumAckPending == 1 })
+	testwait.For(t, 10*time.Second, "ev-2 fetched by the worker", func() bool { return e.consumerInfo(t, a.ID).NumAckPending == 1 })
 	time.Sleep(200 * time.Millisecond) // a worker without the check would have posted it by now
 	m.Fence()
 	if calls := rec.callsFor(a.ID, "ev-2"); len(calls) != 0 {
@@ -71,7 +72,7 @@ func TestSupervisedManagerDeliversWhatItOwnsWhileItsLeaseHolds(t *testing.T) {
 	if err := m.Own(t.Context(), a.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "ev-2 delivered once owned again", func() bool { return rec.hasDelivered(a.ID, "ev-2") })
+	testwait.For(t, 10*time.Second, "ev-2 delivered once owned again", func() bool { return rec.hasDelivered(a.ID, "ev-2") })
 	if got := rec.delivered(a.ID); len(got) != 2 {
 		t.Errorf("deliveries to the owned endpoint %v, want ev-1 then ev-2 once each", got)
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -90,31 +90,26 @@ func TestParkKeepsOtherEntitiesFlowing(t *testing.T) {
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
 	var healthy atomic.Bool
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "A" && !healthy.Load() {
-			return retry
-		}
-		return delivered
-	})
+	rec := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "A" && !healthy.Load() })
 	m := startManager(t, e, rec, consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second})
 
 	as, others := e.publishInterleaved(t, 0, 50, 20)
-	waitFor(t, 30*time.Second, "the other entities delivered while A fails", func() bool { return rec.hasDelivered(ep.ID, others...) })
+	testwait.For(t, 30*time.Second, "the other entities delivered while A fails", func() bool { return rec.hasDelivered(ep.ID, others...) })
 	if got := rec.startedFor("A"); slices.ContainsFunc(got, func(id string) bool { return id != "A-00" }) {
 		t.Fatalf("A's calls while its head fails: %v, want A-00 only", got)
 	}
-	waitFor(t, 10*time.Second, "A's 49 later events parked", func() bool { return e.parked(t, ep.ID) == 49 })
+	testwait.For(t, 10*time.Second, "A's 49 later events parked", func() bool { return e.parked(t, ep.ID) == 49 })
 	want := consumer.Stuck{Blocked: 1, Parked: 1, ParkedEvents: 49, Entities: []string{"A"}}
-	waitFor(t, 10*time.Second, fmt.Sprintf("Stuck = %+v", want), func() bool { // counted just after each PubAck
+	testwait.For(t, 10*time.Second, fmt.Sprintf("Stuck = %+v", want), func() bool { // counted just after each PubAck
 		return equalStuck(m.Stuck(ep.ID), want)
 	})
 
 	healthy.Store(true)
-	waitFor(t, 30*time.Second, "A's events delivered once it recovers", func() bool { return rec.hasDelivered(ep.ID, as...) })
-	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 30*time.Second, "A's events delivered once it recovers", func() bool { return rec.hasDelivered(ep.ID, as...) })
+	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	rec.deliveredOnce(t, ep.ID, "A", as)
-	waitFor(t, 10*time.Second, "nothing stuck", func() bool { return m.Stuck(ep.ID).IsZero() })
+	testwait.For(t, 10*time.Second, "nothing stuck", func() bool { return m.Stuck(ep.ID).IsZero() })
 	rec.checkNoOverlap(t)
 }
 
@@ -129,15 +124,10 @@ func TestParkSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
 	o := consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second, ShutdownTimeout: time.Second}
-	failing := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "A" {
-			return retry
-		}
-		return delivered
-	})
+	failing := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "A" })
 	m1 := startManager(t, e, failing, o)
 	as, others := e.publishInterleaved(t, 0, 20, 5)
-	waitFor(t, 30*time.Second, "others delivered and A parked", func() bool {
+	testwait.For(t, 30*time.Second, "others delivered and A parked", func() bool {
 		return failing.hasDelivered(ep.ID, others...) && e.parked(t, ep.ID) == 19
 	})
 	m1.stop(t, 10*time.Second)
@@ -148,9 +138,9 @@ func TestParkSurvivesRestart(t *testing.T) {
 	e2 := connectEnv(t, e.srv) // as a restarted gateway: a new connection
 	ok := newRecorder(nil)
 	m2 := startManager(t, e2, ok, o)
-	waitFor(t, 30*time.Second, "A delivered after the restart", func() bool { return ok.hasDelivered(ep.ID, as...) })
-	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
+	testwait.For(t, 30*time.Second, "A delivered after the restart", func() bool { return ok.hasDelivered(ep.ID, as...) })
+	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e2.drained(t, ep.ID) })
 	ok.deliveredOnce(t, ep.ID, "A", as)
 	if got := ok.startedFor("A"); !slices.Equal(got, as) {
 		t.Errorf("A attempted after the restart in order\n%v\nwant\n%v", got, as)
@@ -184,41 +174,30 @@ func TestParkDeliveredBeforeCrashNotSentAgain(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	e1 := envOn(t, srv, nc, streamOptions)
-	marks1, err := consumer.NewMarks(t.Context(), e1.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	marks1 := e1.newMarks(t)
 	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second, ShutdownTimeout: time.Second}
 
 	var healthy atomic.Bool
-	rec1 := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.Entity == "A" && !healthy.Load() {
-			return retry
-		}
-		return delivered
-	})
+	rec1 := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.Entity == "A" && !healthy.Load() })
 	o.Marks = marks1
 	m1 := startManager(t, e1, rec1, o)
 	as, _ := e.publishInterleaved(t, 0, 10, 0)
-	waitFor(t, 10*time.Second, "A-01..A-09 parked", func() bool { return e.parked(t, ep.ID) == 9 })
+	testwait.For(t, 10*time.Second, "A-01..A-09 parked", func() bool { return e.parked(t, ep.ID) == 9 })
 	healthy.Store(true)
-	waitFor(t, 10*time.Second, "A-00 and the first parked event delivered", func() bool { return rec1.hasDelivered(ep.ID, "A-00", "A-01") })
+	testwait.For(t, 10*time.Second, "A-00 and the first parked event delivered", func() bool { return rec1.hasDelivered(ep.ID, "A-00", "A-01") })
 	m1.stop(t, 15*time.Second) // its lane was retrying the delete of A-01; marks are written at stop
 	rec1.deliveredOnce(t, ep.ID, "A", as[:2])
 	if n := e.parked(t, ep.ID); n != 9 {
 		t.Fatalf("%d events parked after the first gateway stopped, want 9 (A-01 delivered, not deleted)", n)
 	}
 
-	marks2, err := consumer.NewMarks(t.Context(), e.js, time.Hour, 20*time.Millisecond, 1, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	marks2 := e.newMarks(t)
 	o.Marks = marks2
 	rec2 := newRecorder(nil)
 	startManager(t, e, rec2, o)
-	waitFor(t, 10*time.Second, "the rest of A delivered", func() bool { return rec2.hasDelivered(ep.ID, as[2:]...) })
-	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "the rest of A delivered", func() bool { return rec2.hasDelivered(ep.ID, as[2:]...) })
+	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	if got := rec2.startedFor("A"); !slices.Equal(got, as[2:]) {
 		t.Errorf("the next gateway sent A's\n%v\nwant\n%v (A-00, A-01 were delivered before)", got, as[2:])
 	}
@@ -229,18 +208,13 @@ func TestParkDrainsAfterDeadLetter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ep := e.createEndpoint(t, "*")
-	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
-		if d.Event.ID == "A-00" {
-			return retry
-		}
-		return delivered
-	})
+	rec := failingWhen(retry, func(d *consumer.Delivery) bool { return d.Event.ID == "A-00" })
 	as, _ := e.publishInterleaved(t, 0, 10, 0) // before the start: all queued behind A-00 at once
 	startManager(t, e, rec, consumer.Options{MaxAttempts: 3, RetrySchedule: []time.Duration{300 * time.Millisecond}})
 
-	waitFor(t, 10*time.Second, "A-01..A-09 delivered", func() bool { return rec.hasDelivered(ep.ID, as[1:]...) })
-	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
-	waitFor(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	testwait.For(t, 10*time.Second, "A-01..A-09 delivered", func() bool { return rec.hasDelivered(ep.ID, as[1:]...) })
+	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	rec.deliveredOnce(t, ep.ID, "A", as[1:])
 	heads := rec.callsFor(ep.ID, "A-00")
 	if len(heads) != 3 {
@@ -258,15 +232,7 @@ func TestParkDrainsAfterDeadLetter(t *testing.T) {
 	if info, err := st.Info(t.Context()); err != nil || info.State.LastSeq != 9 {
 		t.Errorf("park stream: %+v (%v), want the 9 events behind A-00 to have gone through it", info.State, err)
 	}
-	dls, err := consumer.NewDeadLetters(t.Context(), e.js, e.stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, _, err := dls.List(t.Context(), ep.ID, 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 1 || list[0].EventID != "A-00" || list[0].Attempts != 3 {
+	if list := e.deadLetters(t, ep.ID); len(list) != 1 || list[0].EventID != "A-00" || list[0].Attempts != 3 {
 		t.Errorf("dead letters %+v, want A-00 after 3 attempts", list)
 	}
 }
@@ -279,11 +245,11 @@ func TestParkPurgedWithEndpoint(t *testing.T) {
 	rec := newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry })
 	startManager(t, e, rec, consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}})
 	e.publishInterleaved(t, 0, 5, 0)
-	waitFor(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
+	testwait.For(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
 	if err := e.reg.Delete(t.Context(), ep.ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	waitFor(t, 10*time.Second, "consumer and park gone", func() bool { return !e.hasConsumer(t, ep.ID) && e.parked(t, ep.ID) == 0 })
+	testwait.For(t, 10*time.Second, "consumer and park gone", func() bool { return !e.hasConsumer(t, ep.ID) && e.parked(t, ep.ID) == 0 })
 }
 
 // A park whose head never comes again after a restart — the endpoint no longer takes its type —
@@ -295,7 +261,7 @@ func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
 	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 3 * time.Second, ShutdownTimeout: time.Second}
 	m1 := startManager(t, e, newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry }), o)
 	as, _ := e.publishInterleaved(t, 0, 5, 0) // cargo_loaded
-	waitFor(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
+	testwait.For(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
 	m1.stop(t, 10*time.Second)
 	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error {
 		ep.EventTypes = []string{"cargo_gated_in"}
@@ -306,7 +272,7 @@ func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
 
 	rec := newRecorder(nil)
 	startManager(t, e, rec, o)
-	waitFor(t, 15*time.Second, "the parked events delivered", func() bool { return rec.hasDelivered(ep.ID, as[1:]...) })
+	testwait.For(t, 15*time.Second, "the parked events delivered", func() bool { return rec.hasDelivered(ep.ID, as[1:]...) })
 	rec.deliveredOnce(t, ep.ID, "A", as[1:])
-	waitFor(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
 }

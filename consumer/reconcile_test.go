@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // A record that cannot be decoded (after a rollback, say) keeps its consumer and position: the
@@ -27,7 +28,7 @@ func TestManagerKeepsConsumerOfUnreadableRecord(t *testing.T) {
 
 	startManager(t, e, newRecorder(nil), consumer.Options{})
 	// The deleted endpoint's consumer going is the sign that the sweep ran.
-	waitFor(t, 10*time.Second, "the deleted endpoint's consumer removed", func() bool { return !e.hasConsumer(t, gone.ID) })
+	testwait.For(t, 10*time.Second, "the deleted endpoint's consumer removed", func() bool { return !e.hasConsumer(t, gone.ID) })
 	if !e.hasConsumer(t, unreadable.ID) {
 		t.Error("the consumer of an endpoint whose record is unreadable was deleted: its position is lost")
 	}
@@ -52,7 +53,7 @@ func TestManagerRetriesConsumersUntilTheyConverge(t *testing.T) {
 	second := e.createEndpoint(t, "*")
 	rec := newRecorder(nil)
 	m := startManager(t, e, rec, consumer.Options{ReconcileEvery: 50 * time.Millisecond})
-	waitFor(t, 10*time.Second, "one endpoint degraded", func() bool { return len(m.Degraded()) == 1 })
+	testwait.For(t, 10*time.Second, "one endpoint degraded", func() bool { return len(m.Degraded()) == 1 })
 	stuck := m.Degraded()[0]
 	if stuck != first.ID && stuck != second.ID {
 		t.Fatalf("degraded %v", m.Degraded())
@@ -68,9 +69,9 @@ func TestManagerRetriesConsumersUntilTheyConverge(t *testing.T) {
 	if err := e.reg.Delete(t.Context(), other); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "every endpoint converged", func() bool { return len(m.Degraded()) == 0 && e.hasConsumer(t, stuck) })
+	testwait.For(t, 10*time.Second, "every endpoint converged", func() bool { return len(m.Degraded()) == 0 && e.hasConsumer(t, stuck) })
 	e.publishEvent(t, event{id: "after-1", typ: "cargo_loaded", entity: "C1"})
-	waitFor(t, 10*time.Second, "the once-stuck endpoint delivers", func() bool { return rec.hasDelivered(stuck, "after-1") })
+	testwait.For(t, 10*time.Second, "the once-stuck endpoint delivers", func() bool { return rec.hasDelivered(stuck, "after-1") })
 }
 
 // Stopping a worker whose receiver hangs does not hold up other registry changes: another
@@ -108,7 +109,7 @@ func TestManagerStopsWorkersOffTheWatchLoop(t *testing.T) {
 	}
 	other := e.createEndpoint(t, "cargo_gated_in")
 	e.publishEvent(t, event{id: "other-1", typ: "cargo_gated_in", entity: "C2"})
-	waitFor(t, 20*time.Second, "the other endpoint delivers while the hanging one stops", func() bool {
+	testwait.For(t, 20*time.Second, "the other endpoint delivers while the hanging one stops", func() bool {
 		return rec.hasDelivered(other.ID, "other-1")
 	})
 	if slices.Contains(m.Degraded(), other.ID) {

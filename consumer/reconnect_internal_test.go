@@ -46,11 +46,7 @@ type bareConsumer struct {
 
 func newBareConsumer(t *testing.T) *bareConsumer {
 	t.Helper()
-	nc := natstest.Connect(t, natstest.Start(t))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	stream, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "S", Subjects: []string{"evt.>"}})
 	if err != nil {
 		t.Fatal(err)
@@ -195,11 +191,7 @@ func TestWorkerRoutesAfterItsOwnReset(t *testing.T) {
 func TestManagerRestartsWorkersWhenNATSComesBack(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Start(t)
-	nc := natstest.Connect(t, srv)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.ConnectJetStream(t, srv)
 	stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
 	if err != nil {
 		t.Fatal(err)

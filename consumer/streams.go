@@ -57,45 +57,34 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 	if err != nil {
 		return nil, nil, fmt.Errorf("ensure stream %s: %w", EventsStream, err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        InvalidStream,
-		Description: "quaycast: events set aside because they could not be delivered as published, with the reason",
-		Subjects:    []string{invalidSubjects},
-		Storage:     jetstream.FileStorage,
-		MaxAge:      o.MaxAge,
-		Duplicates:  o.Duplicates,
-		Replicas:    replicas,
-	}); err != nil {
-		return nil, nil, fmt.Errorf("ensure stream %s: %w", InvalidStream, err)
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        ParkStream,
-		Description: "quaycast: events parked per endpoint and entity behind a head that waits for its next attempt",
-		Subjects:    []string{parkSubjects},
-		Storage:     jetstream.FileStorage,
-		MaxAge:      o.MaxAge,
-		Duplicates:  o.Duplicates,
-		MaxMsgSize:  subjects.MaxEventBytes + 8192, // room for the event's headers and the park's
-		Replicas:    replicas,
-		// No AllowDirect: a lane reads its park right after writing it, from the leader.
-	}); err != nil {
-		return nil, nil, fmt.Errorf("ensure stream %s: %w", ParkStream, err)
-	}
 	deadAge := o.DeadMaxAge
 	if deadAge <= 0 {
 		deadAge = 30 * 24 * time.Hour
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	// The records beside the events: file storage, deduplicated and replicated as they are.
+	for _, cfg := range []jetstream.StreamConfig{{
+		Name:        InvalidStream,
+		Description: "quaycast: events set aside because they could not be delivered as published, with the reason",
+		Subjects:    []string{invalidSubjects},
+		MaxAge:      o.MaxAge,
+	}, {
+		Name:        ParkStream,
+		Description: "quaycast: events parked per endpoint and entity behind a head that waits for its next attempt",
+		Subjects:    []string{parkSubjects},
+		MaxAge:      o.MaxAge,
+		MaxMsgSize:  subjects.MaxEventBytes + 8192, // room for the event's headers and the park's
+		// No AllowDirect: a lane reads its park right after writing it, from the leader.
+	}, {
 		Name:        DeadStream,
 		Description: "quaycast: dead letters, events an endpoint did not take, with the reason",
 		Subjects:    []string{deadSubjects},
-		Storage:     jetstream.FileStorage,
 		MaxAge:      deadAge,
-		Duplicates:  o.Duplicates,
-		Replicas:    replicas,
 		AllowDirect: true,
-	}); err != nil {
-		return nil, nil, fmt.Errorf("ensure stream %s: %w", DeadStream, err)
+	}} {
+		cfg.Storage, cfg.Duplicates, cfg.Replicas = jetstream.FileStorage, o.Duplicates, replicas
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return nil, nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      EndpointsBucket,

@@ -6,14 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"net"
 	"net/http"
-	"reflect"
-	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,25 +61,25 @@ func (rt route) scope() string {
 func (a *api) routeTable() []route {
 	return []route{
 		{"POST /v1/endpoints", service.OpCreateEndpoint, a.createEndpoint},
-		{"GET /v1/endpoints", service.OpListEndpoints, a.listEndpoints},
+		{"GET /v1/endpoints", service.OpListEndpoints, listed(a, "endpoints", a.svc.Endpoints, viewOf)},
 		{"GET /v1/endpoints/{id}", service.OpGetEndpoint, a.getEndpoint},
 		{"PATCH /v1/endpoints/{id}", service.OpPatchEndpoint, a.patchEndpoint},
-		{"DELETE /v1/endpoints/{id}", service.OpDeleteEndpoint, a.deleteEndpoint},
+		{"DELETE /v1/endpoints/{id}", service.OpDeleteEndpoint, a.deleted(a.svc.DeleteEndpoint)},
 		{"POST /v1/endpoints/{id}/secret/rotate", service.OpRotateSecret, a.rotateSecret},
 		{"POST /v1/endpoints/{id}/test", service.OpTestSend, a.testSend},
 		{"GET /v1/endpoints/{id}/deliveries", service.OpListDeliveries, a.listEndpointDeliveries},
 		{"GET /v1/endpoints/{id}/dead-letters", service.OpListDeadLetters, a.listDeadLetters},
 		{"POST /v1/endpoints/{id}/dead-letters/replay", service.OpReplayDeadLetters, a.replayDeadLetters},
-		{"DELETE /v1/endpoints/{id}/dead-letters", service.OpPurgeDeadLetters, a.purgeDeadLetters},
+		{"DELETE /v1/endpoints/{id}/dead-letters", service.OpPurgeDeadLetters, a.deleted(a.svc.PurgeDeadLetters)},
 		{"POST /v1/events", service.OpPublishEvents, a.ingest},
 		{"GET /v1/events/{id}/deliveries", service.OpListDeliveries, a.listEventDeliveries},
 		{"GET /v1/event-types", "", a.eventTypes},
 		{"POST /v1/tokens", service.OpCreateToken, a.createToken},
-		{"GET /v1/tokens", service.OpListTokens, a.listTokens},
-		{"DELETE /v1/tokens/{id}", service.OpRevokeToken, a.revokeToken},
+		{"GET /v1/tokens", service.OpListTokens, listed(a, "tokens", a.svc.Tokens, viewToken)},
+		{"DELETE /v1/tokens/{id}", service.OpRevokeToken, a.deleted(a.svc.RevokeToken)},
 		{"POST /v1/publishers", service.OpCreatePublisher, a.createPublisher},
-		{"GET /v1/publishers", service.OpListPublishers, a.listPublishers},
-		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.revokePublisher},
+		{"GET /v1/publishers", service.OpListPublishers, listed(a, "publishers", a.svc.Publishers, viewPublisher)},
+		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.deleted(a.svc.RevokePublisher)},
 		{"GET /v1/cluster", service.OpViewCluster, a.clusterView},
 		{"GET /v1/openapi.json", "", serveOpenAPI},
 		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
@@ -238,19 +233,6 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, viewOf(*created))
 }
 
-func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) {
-	eps, err := a.svc.Endpoints(r.Context(), callerOf(r))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := make([]endpointView, len(eps))
-	for i, e := range eps {
-		out[i] = viewOf(e)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
-}
-
 func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 	d, err := a.svc.Endpoint(r.Context(), callerOf(r), r.PathValue("id"))
 	if err != nil {
@@ -269,39 +251,17 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
-	var in service.EndpointInput
-	if !decodeJSON(w, r, &in) {
-		return
+	if ep, ok := callWithBody(a, w, r, bodyRequired, a.svc.PatchEndpoint); ok {
+		writeJSON(w, http.StatusOK, viewOf(*ep))
 	}
-	ep, err := a.svc.PatchEndpoint(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(*ep))
-}
-
-func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.DeleteEndpoint(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // rotateSecret gives an endpoint a new secret — generated, or {"secret": ...} — and keeps the old
 // one signing beside it for {"grace": "24h"} (the default; "0s" stops it at once).
 func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) {
-	var in service.RotateInput
-	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
-		return
+	if ep, ok := callWithBody(a, w, r, bodyOptional, a.svc.RotateSecret); ok {
+		writeJSON(w, http.StatusOK, viewOf(*ep))
 	}
-	ep, err := a.svc.RotateSecret(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(*ep))
 }
 
 type deadLetterView struct {
@@ -325,34 +285,15 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 			out[i].Event, _ = json.Marshal(string(dl.Body))
 		}
 	}
-	resp := map[string]any{"dead_letters": out}
-	if page.NextCursor != "" {
-		resp["next_cursor"] = page.NextCursor
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writePage(w, "dead_letters", out, page.NextCursor)
 }
 
 // replayDeadLetters re-delivers an endpoint's dead letters in their original order: all, or
 // {"event_ids": [...]}.
 func (a *api) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
-	var in service.ReplayInput
-	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
-		return
+	if n, ok := callWithBody(a, w, r, bodyOptional, a.svc.ReplayDeadLetters); ok {
+		writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
 	}
-	n, err := a.svc.ReplayDeadLetters(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
-}
-
-func (a *api) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.PurgeDeadLetters(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // ingest takes one event or a JSON array of events and answers once JetStream stored them.
@@ -492,149 +433,6 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
-}
-
-// decodeJSON reads a bounded JSON object into v (a pointer to a struct with json tags),
-// answering 400 naming the field when it cannot.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("larger than %d bytes", maxAPIBody))
-		return false
-	}
-	if timedOut(err) {
-		writeError(w, http.StatusRequestTimeout, "body", "not received in time")
-		return false
-	}
-	var fields map[string]json.RawMessage
-	if err != nil || json.Unmarshal(body, &fields) != nil || fields == nil {
-		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
-		return false
-	}
-	if fe := checkFields(body, reflect.TypeOf(v), ""); fe != nil {
-		writeError(w, http.StatusBadRequest, fe.Field, fe.Reason)
-		return false
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			writeError(w, http.StatusBadRequest, typeErr.Field, "must be a JSON "+jsonKind(typeErr.Type))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, "body", "not a JSON object")
-		return false
-	}
-	return true
-}
-
-// checkFields refuses, in a JSON value to be decoded into a t, object keys that name no field of
-// its structs, at any depth, and strings that are not valid UTF-8, naming the field with its path
-// ("signing.algo"). Values that do not fit t are left to the decoder, which names them too.
-func checkFields(raw []byte, t reflect.Type, path string) *fielderr.Error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == reflect.TypeFor[json.RawMessage]() || t.Kind() == reflect.String {
-		// The decoder would turn invalid UTF-8 into U+FFFD: refuse it instead of storing that.
-		if !utf8.Valid(raw) {
-			return &fielderr.Error{Field: strings.TrimSuffix(path, "."), Reason: "must be valid UTF-8"}
-		}
-		return nil
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		var fields map[string]json.RawMessage
-		if json.Unmarshal(raw, &fields) != nil {
-			return nil
-		}
-		byName := jsonFields(t)
-		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			f, ok := byName[k]
-			if !ok {
-				return &fielderr.Error{Field: path + k, Reason: "unknown field"}
-			}
-			if fe := checkFields(fields[k], f.Type, path+k+"."); fe != nil {
-				return fe
-			}
-		}
-	case reflect.Map:
-		var items map[string]json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
-			return nil
-		}
-		for _, k := range slices.Sorted(maps.Keys(items)) {
-			if fe := checkFields(items[k], t.Elem(), path+k+"."); fe != nil {
-				return fe
-			}
-		}
-	case reflect.Slice:
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
-			return nil
-		}
-		for i, it := range items {
-			if fe := checkFields(it, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i)); fe != nil {
-				return fe
-			}
-		}
-	}
-	return nil
-}
-
-// jsonFields maps the JSON names of a struct's fields to the fields.
-func jsonFields(t reflect.Type) map[string]reflect.StructField {
-	out := make(map[string]reflect.StructField, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		out[name] = f
-	}
-	return out
-}
-
-// timedOut reports a read that ended at its deadline.
-func timedOut(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// jsonKind names a Go type as the JSON a client should send.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice:
-		return "array of " + jsonKind(t.Elem()) + "s"
-	case reflect.Map, reflect.Struct:
-		return "object"
-	case reflect.Pointer:
-		return jsonKind(t.Elem())
-	}
-	return "number"
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-}
-
-// writeError is the one place that writes JSON errors.
-func writeError(w http.ResponseWriter, status int, field, msg string) {
-	if field != "" {
-		msg = field + ": " + msg
-	}
-	writeJSON(w, status, errorBody{Error: msg, Field: field})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }
 
 // logRequests gives every API request an id (the caller's X-Request-Id if it is sane), echoes

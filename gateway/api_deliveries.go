@@ -35,25 +35,14 @@ func (a *api) writeDeliveries(w http.ResponseWriter, r *http.Request, page *serv
 		a.fail(w, r, err)
 		return
 	}
-	resp := map[string]any{"deliveries": page.Deliveries}
-	if page.NextCursor != "" {
-		resp["next_cursor"] = page.NextCursor
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writePage(w, "deliveries", page.Deliveries, page.NextCursor)
 }
 
 // testSend delivers a test event to an endpoint now, through the normal signing path, and answers
 // with the attempt: status, latency, response excerpt. {"type": ...} picks the event type
 // (default: the first the endpoint subscribes to), {"data": {...}} its data.
 func (a *api) testSend(w http.ResponseWriter, r *http.Request) {
-	var in service.TestInput
-	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
-		return
+	if attempt, ok := callWithBody(a, w, r, bodyOptional, a.svc.TestSend); ok {
+		writeJSON(w, http.StatusOK, attempt)
 	}
-	attempt, err := a.svc.TestSend(r.Context(), callerOf(r), r.PathValue("id"), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, attempt)
 }

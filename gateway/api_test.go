@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/natsauth"
 )
@@ -218,10 +216,7 @@ func TestIngest(t *testing.T) {
 // clients trim header values, so the ingest path must not put it in the entity header).
 func TestIngestEntityWithOuterSpaces(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, testConfig(t))
-	rc := newReceiver(t)
-	g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
-	g.waitReady(t)
+	g, rc, _ := startWithEndpoint(t, "*")
 	if status, body := call(t, g, "POST", "/v1/events", string(event("sp-1", "cargo_loaded", " MSCU1 "))); status != 202 {
 		t.Fatalf("ingest: %d %v", status, body)
 	}
@@ -235,9 +230,7 @@ func TestIngestEntityWithOuterSpaces(t *testing.T) {
 // would never get such an event for real.
 func TestTestSendRefusesUnsubscribedType(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, testConfig(t))
-	rc := newReceiver(t)
-	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"group:gate"}})
+	g, rc, ep := startWithEndpoint(t, "group:gate")
 	if status, body := call(t, g, "POST", "/v1/endpoints/"+ep.ID+"/test", `{"type":"cargo_loaded"}`); status != 400 || body["field"] != "type" {
 		t.Errorf("test send of an unsubscribed type: %d %v, want 400 naming type", status, body)
 	}
@@ -289,12 +282,7 @@ func TestIngestBatchIntoAFullStreamStoresAPrefix(t *testing.T) {
 			t.Errorf("event %d after the first refused one: %+v, want not stored, with an error", stored+i, p)
 		}
 	}
-	nc, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jsAs(t, g, natsauth.InternalFile)
 	s, err := js.Stream(t.Context(), "QUAYCAST_EVENTS")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/service"
+	"github.com/quaycast/quaycast/tokens"
 )
 
 // Scopes of API tokens, as the service defines them.
@@ -76,36 +77,14 @@ type tokenView struct {
 	Token     string    `json:"token,omitempty"` // only in the answer that creates it
 }
 
+func viewToken(t *tokens.Token) tokenView {
+	return tokenView{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt}
+}
+
 func (a *api) createToken(w http.ResponseWriter, r *http.Request) {
-	var in service.TokenInput
-	if !decodeJSON(w, r, &in) {
-		return
+	if secret, t, ok := callCreate(a, w, r, a.svc.CreateToken); ok {
+		v := viewToken(t)
+		v.Token = secret
+		writeJSON(w, http.StatusCreated, v)
 	}
-	secret, t, err := a.svc.CreateToken(r.Context(), callerOf(r), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, tokenView{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt, Token: secret})
-}
-
-func (a *api) listTokens(w http.ResponseWriter, r *http.Request) {
-	ts, err := a.svc.Tokens(r.Context(), callerOf(r))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := make([]tokenView, len(ts))
-	for i, t := range ts {
-		out[i] = tokenView{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
-}
-
-func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.RevokeToken(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

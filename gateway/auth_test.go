@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/tokens"
@@ -117,9 +115,7 @@ func TestAccessControl(t *testing.T) {
 	if strings.Contains(string(raw), secretPart) || strings.Contains(string(raw), "hash") {
 		t.Errorf("token listing shows secrets: %s", raw)
 	}
-	nc, _ := g.natsAs(natsauth.InternalFile)
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jsAs(t, g, natsauth.InternalFile)
 	kv, _ := js.KeyValue(ctx, tokens.Bucket)
 	id := list.Tokens[0]["id"].(string)
 	if e, err := kv.Get(ctx, id); err != nil || strings.Contains(string(e.Value()), secretPart) {

@@ -23,21 +23,11 @@ type BreakerOptions struct {
 }
 
 func (o BreakerOptions) withDefaults() BreakerOptions {
-	if o.ConsecutiveFailures == 0 {
-		o.ConsecutiveFailures = defaults.BreakerFailures
-	}
-	if o.FailureRatio <= 0 {
-		o.FailureRatio = defaults.BreakerRatio
-	}
-	if o.MinRequests == 0 {
-		o.MinRequests = defaults.BreakerMinRequests
-	}
-	if o.Window <= 0 {
-		o.Window = defaults.BreakerWindow
-	}
-	if o.Cooldown <= 0 {
-		o.Cooldown = defaults.BreakerCooldown
-	}
+	defaults.Fill(&o.ConsecutiveFailures, defaults.BreakerFailures)
+	defaults.Fill(&o.FailureRatio, defaults.BreakerRatio)
+	defaults.Fill(&o.MinRequests, defaults.BreakerMinRequests)
+	defaults.Fill(&o.Window, defaults.BreakerWindow)
+	defaults.Fill(&o.Cooldown, defaults.BreakerCooldown)
 	return o
 }
 

@@ -85,13 +85,7 @@ func TestClusterSharesEndpointsAndHandsThemOver(t *testing.T) {
 	}
 	want := map[string][]string{}
 	publish := func(from, to int) {
-		var evs [][]byte
-		for i := from; i < to; i++ {
-			id, entity := fmt.Sprintf("ev-%04d", i), fmt.Sprintf("MSCU%d", i%entities)
-			want[entity] = append(want[entity], id)
-			evs = append(evs, event(id, "cargo_loaded", entity))
-		}
-		publishNATS(t, externalNATS(ns.ClientURL()), evs...)
+		publishNATS(t, externalNATS(ns.ClientURL()), spread(want, "ev-%04d", from, to, entities)...)
 	}
 	check := func(n int) {
 		t.Helper()

@@ -124,9 +124,7 @@ func TestDeliveryLog(t *testing.T) {
 // A test send goes through the normal signing path now and answers with the attempt.
 func TestTestSend(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, testConfig(t))
-	rc := newReceiver(t)
-	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"group:gate"}})
+	g, rc, ep := startWithEndpoint(t, "group:gate")
 	status, body := call(t, g, "POST", "/v1/endpoints/"+ep.ID+"/test", `{"type":"truck_gated_out"}`)
 	resp, _ := body["response"].(map[string]any)
 	if status != 200 || body["outcome"] != "delivered" || resp["status"] != float64(200) || body["test"] != true {
@@ -155,33 +153,16 @@ func TestTestSend(t *testing.T) {
 func TestReceiverReplies(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
-	reply := func(body string) *httptest.Server {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, body)
-		}))
-		t.Cleanup(srv.Close)
-		return srv
-	}
+	reply := func(body string) string { return answering(t, "application/json", body) }
 	alerts := `[{"message":"Draft exceeds berth limit","level":"warning","id":"5f0c","mutation":{"cargo":{"qty":900}},"displayFields":[{"label":"Max draft","value":"12.5 m"}],"link":"https://planner.example/v/77"}]`
-	good := g.addEndpoint(t, map[string]any{"url": reply(alerts).URL, "event_types": []string{"*"}, "reply_format": "alerts"})
-	bad := g.addEndpoint(t, map[string]any{"url": reply(`[{"level":"info"}]`).URL, "event_types": []string{"*"}, "reply_format": "alerts"})
-	raw := g.addEndpoint(t, map[string]any{"url": reply(`{"ok":true}`).URL, "event_types": []string{"*"}})
+	good := g.addEndpoint(t, map[string]any{"url": reply(alerts), "event_types": []string{"*"}, "reply_format": "alerts"})
+	bad := g.addEndpoint(t, map[string]any{"url": reply(`[{"level":"info"}]`), "event_types": []string{"*"}, "reply_format": "alerts"})
+	raw := g.addEndpoint(t, map[string]any{"url": reply(`{"ok":true}`), "event_types": []string{"*"}})
 	if status, body := call(t, g, "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["*"],"reply_format":"xml"}`); status != 400 || body["field"] != "reply_format" {
 		t.Errorf("bad reply_format: %d %v", status, body)
 	}
 
-	nc, err := g.publisherConn(t, []string{"*"}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	replies := make(chan *nats.Msg, 10)
-	sub, err := nc.ChanSubscribe("quaycast.reply.>", replies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	replies := g.followReplies(t)
 	g.waitReady(t)
 	publishNATS(t, g, event("rp-1", "voyage_updated", "V 77"))
 
@@ -337,29 +318,13 @@ func TestCredentialHeadersRedactedEverywhere(t *testing.T) {
 func TestAlertsReplies(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
-	answer := func(body string) string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.WriteString(w, body)
-		}))
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
+	answer := func(body string) string { return answering(t, "", body) }
 	objectForm := "\n  [{\"message\":\"Draft exceeds berth limit\", \"displayFields\":{\"label\":\"Max draft\",\"value\":\"12.5 m\"}}]  \n"
 	notJSON := g.addEndpoint(t, map[string]any{"url": answer("OK, thanks"), "event_types": []string{"*"}, "reply_format": "alerts"})
 	object := g.addEndpoint(t, map[string]any{"url": answer(objectForm), "event_types": []string{"*"}, "reply_format": "alerts"})
 	plain := g.addEndpoint(t, map[string]any{"url": answer("OK, thanks"), "event_types": []string{"*"}})
 
-	nc, err := g.publisherConn(t, []string{"*"}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	replies := make(chan *nats.Msg, 10)
-	sub, err := nc.ChanSubscribe("quaycast.reply.>", replies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	replies := g.followReplies(t)
 	g.waitReady(t)
 	publishNATS(t, g, event("ar-1", "voyage_updated", "V77"))
 
@@ -401,4 +366,35 @@ func TestAlertsReplies(t *testing.T) {
 		t.Errorf("passed on %q from %s: only the valid alerts reply should be", m.Data, m.Header.Get("Quaycast-Endpoint"))
 	default:
 	}
+}
+
+// answering is the URL of a receiver that answers every request 200 with body, of contentType
+// unless that is "".
+func answering(t *testing.T, contentType, body string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// followReplies subscribes, as a publisher granted the replies, to every receiver reply the
+// gateway passes on.
+func (r *running) followReplies(t *testing.T) <-chan *nats.Msg {
+	t.Helper()
+	nc, err := r.publisherConn(t, []string{"*"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	replies := make(chan *nats.Msg, 10)
+	sub, err := nc.ChanSubscribe("quaycast.reply.>", replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return replies
 }

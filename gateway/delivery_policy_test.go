@@ -17,9 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
 
-	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/testwait"
@@ -178,18 +177,11 @@ func getEndpoint(t *testing.T, g *running, id string) endpointDetail {
 	return d
 }
 
-// deadLetter is one entry of GET /v1/endpoints/{id}/dead-letters.
+// deadLetter is one entry of GET /v1/endpoints/{id}/dead-letters: the record and the event (the
+// answers are held to openapi.json, so the names are checked there).
 type deadLetter struct {
-	Seq        uint64          `json:"seq"`
-	EventID    string          `json:"event_id"`
-	Entity     string          `json:"entity"`
-	Type       string          `json:"type"`
-	Attempts   int             `json:"attempts"`
-	LastStatus int             `json:"last_status"`
-	LastError  string          `json:"last_error"`
-	Reason     string          `json:"reason"`
-	DeadAt     time.Time       `json:"dead_at"`
-	Event      json.RawMessage `json:"event"`
+	consumer.DeadLetter
+	Event json.RawMessage `json:"event"`
 }
 
 type deadPage struct {
@@ -240,31 +232,6 @@ func checkOrder(t *testing.T, got, want map[string][]string) {
 	}
 }
 
-// logSink keeps every log line of a gateway.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// startGatewayLogged is startGateway with every log line, at every level, also kept in a sink.
-func startGatewayLogged(t *testing.T, cfg config.Config) (*running, *logSink) {
-	t.Helper()
-	sink := &logSink{}
-	return startGatewayWriting(t, cfg, io.MultiWriter(zerolog.NewTestWriter(t), sink)), sink
-}
-
 // An endpoint whose receiver hangs past the delivery timeout never holds up another endpoint:
 // the healthy one gets every event, in order per entity, while the hanging one's breaker opens.
 // Nothing here is timed: the healthy endpoint is compared by count with what was published (its
@@ -310,13 +277,7 @@ func TestHangingEndpointDoesNotSlowOthers(t *testing.T) {
 
 	const events, entities = 200, 20
 	want := map[string][]string{}
-	var evs [][]byte
-	for i := range events {
-		id, entity := fmt.Sprintf("hang-%03d", i), fmt.Sprintf("MSCU%02d", i%entities)
-		want[entity] = append(want[entity], id)
-		evs = append(evs, event(id, "cargo_loaded", entity))
-	}
-	publishNATS(t, g, evs...)
+	publishNATS(t, g, spread(want, "hang-%03d", 0, events, entities)...)
 
 	healthy.waitCount(t, events)
 	hangSeen := hangArrivals.Load()
@@ -360,13 +321,7 @@ func TestBreakerOpensAndResumesWithoutLoss(t *testing.T) {
 
 	const events, entities = 30, 5
 	want := map[string][]string{}
-	var evs [][]byte
-	for i := range events {
-		id, entity := fmt.Sprintf("br-%02d", i), fmt.Sprintf("MSCU%d", i%entities)
-		want[entity] = append(want[entity], id)
-		evs = append(evs, event(id, "cargo_loaded", entity))
-	}
-	publishNATS(t, g, evs...)
+	publishNATS(t, g, spread(want, "br-%02d", 0, events, entities)...)
 
 	testwait.For(t, 20*time.Second, "breaker open published", func() bool { return watch.count("open") >= 1 })
 	testwait.For(t, 20*time.Second, "GET shows the breaker open", func() bool {

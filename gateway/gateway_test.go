@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/gateway/signature"
@@ -57,6 +58,31 @@ func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running 
 	r := &running{Gateway: g, cfg: cfg, api: gateway.NewClient(g.APIURL())}
 	r.api.HTTP.Transport = checkedTransport{t: t, next: http.DefaultTransport} // answers held to openapi.json
 	return r
+}
+
+// logSink keeps every log line of a gateway.
+type logSink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// startGatewayLogged is startGateway with every log line, at every level, also kept in a sink.
+func startGatewayLogged(t *testing.T, cfg config.Config) (*running, *logSink) {
+	t.Helper()
+	sink := &logSink{}
+	return startGatewayWriting(t, cfg, io.MultiWriter(zerolog.NewTestWriter(t), sink)), sink
 }
 
 // waitReady waits until the gateway's consumers are running.
@@ -167,6 +193,17 @@ func (rc *receiver) byEntity(t *testing.T) map[string][]string {
 	return out
 }
 
+// startWithEndpoint runs a gateway with one endpoint, subscribed to types and delivering to a new
+// receiver, and waits until it is ready.
+func startWithEndpoint(t *testing.T, types ...string) (*running, *receiver, endpoint) {
+	t.Helper()
+	g := startGateway(t, testConfig(t))
+	rc := newReceiver(t)
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": types})
+	g.waitReady(t)
+	return g, rc, ep
+}
+
 // waitCount waits until the receiver accepted at least n requests.
 func (rc *receiver) waitCount(t *testing.T, n int) {
 	t.Helper()
@@ -176,6 +213,19 @@ func (rc *receiver) waitCount(t *testing.T, n int) {
 // event builds an envelope's bytes.
 func event(id, typ, entity string) []byte {
 	return fmt.Appendf(nil, `{"id":%q,"type":%q,"source":"tos","entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{"n":%q}}`, id, typ, entity, id)
+}
+
+// spread makes the cargo_loaded events from to to (ids by idFormat), round robin over entities
+// MSCU0, MSCU1, ...; it appends each id to want[entity], so want holds each entity's ids in
+// publish order.
+func spread(want map[string][]string, idFormat string, from, to, entities int) [][]byte {
+	var evs [][]byte
+	for i := from; i < to; i++ {
+		id, entity := fmt.Sprintf(idFormat, i), fmt.Sprintf("MSCU%d", i%entities)
+		want[entity] = append(want[entity], id)
+		evs = append(evs, event(id, "cargo_loaded", entity))
+	}
+	return evs
 }
 
 // natsAs connects to the gateway's embedded NATS with a credential file of its data dir:
@@ -220,6 +270,46 @@ type externalNATS string
 
 func (u externalNATS) natsAs(string) (*nats.Conn, error) { return nats.Connect(string(u)) }
 
+// jsAs is JetStream over a connection made as natsAs makes it; the connection is closed when the
+// test ends, or before by js.Conn().Close().
+func jsAs(t *testing.T, g natsConnector, file string) jetstream.JetStream {
+	t.Helper()
+	nc, err := g.natsAs(file)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// endpointsKV is the endpoint registry's bucket, read as quaycast over a connection of its own.
+func (r *running) endpointsKV(t *testing.T) jetstream.KeyValue {
+	t.Helper()
+	kv, err := jsAs(t, r, natsauth.InternalFile).KeyValue(t.Context(), consumer.EndpointsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// registry opens the endpoint registry straight from its bucket, as another process would.
+func (r *running) registry(t *testing.T, o consumer.RegistryOptions) *consumer.Registry {
+	t.Helper()
+	stream, err := jsAs(t, r, natsauth.InternalFile).Stream(t.Context(), consumer.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := consumer.NewRegistry(r.endpointsKV(t), stream, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
 // publisherConn creates a publisher credential through the API and connects with it.
 func (r *running) publisherConn(t *testing.T, sources []string, replies bool) (*nats.Conn, error) {
 	t.Helper()
@@ -234,15 +324,8 @@ func (r *running) publisherConn(t *testing.T, sources []string, replies bool) (*
 // credential.
 func publishNATS(t *testing.T, g natsConnector, events ...[]byte) {
 	t.Helper()
-	nc, err := g.natsAs(natsauth.PublisherFile)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jsAs(t, g, natsauth.PublisherFile)
+	defer js.Conn().Close()
 	for _, ev := range events {
 		var env struct{ ID, Type, Source, Entity string }
 		if err := json.Unmarshal(ev, &env); err != nil {
@@ -266,12 +349,8 @@ func publishNATS(t *testing.T, g natsConnector, events ...[]byte) {
 // expected delivery arrived: it then proves that nothing more is on its way.
 func waitDrained(t *testing.T, g natsConnector, ids ...string) {
 	t.Helper()
-	nc, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jsAs(t, g, natsauth.InternalFile)
+	defer js.Conn().Close()
 	for _, id := range ids {
 		testwait.For(t, 30*time.Second, "consumer "+id+" drained", func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 )
@@ -40,12 +38,7 @@ func TestMetricsHealthAndRequestIDs(t *testing.T) {
 		t.Fatalf("ingest: %d", status)
 	}
 	call(t, g, "POST", "/v1/events", string(event("m-1", "cargo_loaded", "C1"))) // a duplicate
-	nc, err := g.natsAs(natsauth.PublisherFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jsAs(t, g, natsauth.PublisherFile)
 	if _, err := js.Publish(context.Background(), "evt.tos.cargo_loaded", []byte(`not json`)); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/natsauth"
-	"github.com/quaycast/quaycast/service"
 )
 
 // publisherView is a publisher as listed: never its secret nor its hash.
@@ -28,37 +27,9 @@ func viewPublisher(p *natsauth.Publisher) publisherView {
 }
 
 func (a *api) createPublisher(w http.ResponseWriter, r *http.Request) {
-	var in service.PublisherInput
-	if !decodeJSON(w, r, &in) {
-		return
+	if cred, p, ok := callCreate(a, w, r, a.svc.CreatePublisher); ok {
+		v := viewPublisher(p)
+		v.Credential = cred
+		writeJSON(w, http.StatusCreated, v)
 	}
-	cred, p, err := a.svc.CreatePublisher(r.Context(), callerOf(r), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	v := viewPublisher(p)
-	v.Credential = cred
-	writeJSON(w, http.StatusCreated, v)
-}
-
-func (a *api) listPublishers(w http.ResponseWriter, r *http.Request) {
-	ps, err := a.svc.Publishers(r.Context(), callerOf(r))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := make([]publisherView, len(ps))
-	for i, p := range ps {
-		out[i] = viewPublisher(p)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"publishers": out})
-}
-
-func (a *api) revokePublisher(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.RevokePublisher(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
@@ -32,28 +30,15 @@ func TestDeliveriesFollowRegistryChanges(t *testing.T) {
 	}
 
 	// Another process adds a subscription, through its own registry handle.
-	nc, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	stream, err := js.Stream(ctx, consumer.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, consumer.EndpointsBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := consumer.NewRegistry(kv, stream, consumer.RegistryOptions{Key: g.secretKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := g.registry(t, consumer.RegistryOptions{Key: g.secretKey(t)})
 	if _, err := other.Update(ctx, ep.ID, func(e *consumer.Endpoint) error {
 		e.EventTypes = append(e.EventTypes, "cargo_gated_in")
 		return nil
 	}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := jsAs(t, g, natsauth.InternalFile).Stream(ctx, consumer.EventsStream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	testwait.For(t, 10*time.Second, "consumer filter updated", func() bool {

@@ -36,11 +36,7 @@ type replyRig struct {
 // newStreams starts an embedded JetStream server with quaycast's streams, and connects to it.
 func newStreams(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc := natstest.Connect(t, natstest.Start(t))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	if _, _, err := consumer.Setup(t.Context(), js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +94,19 @@ func (rig *replyRig) send(t *testing.T, reply string) *Attempt {
 	return a
 }
 
+// passedOn waits for the next reply passed on, and checks it is reply.
+func (rig *replyRig) passedOn(t *testing.T, reply string) {
+	t.Helper()
+	select {
+	case m := <-rig.replies:
+		if string(m.Data) != reply {
+			t.Errorf("passed on %d bytes, want the %d of the reply", len(m.Data), len(reply))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reply was not passed on within 10 s")
+	}
+}
+
 // jsonOf is a JSON string of exactly n bytes.
 func jsonOf(n int) string { return `"` + strings.Repeat("x", n-2) + `"` }
 
@@ -110,14 +119,7 @@ func TestReplyOfTheLargestSizeIsPassedOn(t *testing.T) {
 	if a := rig.send(t, reply); a.ReplyError != "" {
 		t.Fatalf("a reply of %d bytes: reply_error %q", len(reply), a.ReplyError)
 	}
-	select {
-	case m := <-rig.replies:
-		if string(m.Data) != reply {
-			t.Errorf("passed on %d bytes, want the %d of the reply", len(m.Data), len(reply))
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the reply was not passed on within 10 s")
-	}
+	rig.passedOn(t, reply)
 	if a := rig.send(t, jsonOf(config.MaxReplyBytesLimit+1)); !strings.Contains(a.ReplyError, "--max-reply-bytes") {
 		t.Errorf("a reply one byte over: reply_error %q, want one naming --max-reply-bytes", a.ReplyError)
 	}
@@ -143,14 +145,7 @@ func TestReplyMemoryIsCapped(t *testing.T) {
 	if a := rig.send(t, reply); a.ReplyError != "" {
 		t.Errorf("with nothing held: reply_error %q", a.ReplyError)
 	}
-	select {
-	case m := <-rig.replies:
-		if string(m.Data) != reply {
-			t.Errorf("passed on %d bytes, want %d", len(m.Data), len(reply))
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the reply was not passed on within 10 s")
-	}
+	rig.passedOn(t, reply)
 	select {
 	case m := <-rig.replies:
 		t.Errorf("a second reply was passed on (%d bytes): the one over the cap should not be", len(m.Data))

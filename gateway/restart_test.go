@@ -23,11 +23,7 @@ func TestRestartResumesWhereItLeftOff(t *testing.T) {
 	g.waitReady(t)
 	want := map[string][]string{} // entity -> ids in publish order
 	publish := func(from, to int) {
-		for i := from; i < to; i++ {
-			id, entity := fmt.Sprintf("ev-%03d", i), fmt.Sprintf("MSCU%d", i%3)
-			want[entity] = append(want[entity], id)
-			publishNATS(t, externalNATS(ns.ClientURL()), event(id, "cargo_loaded", entity))
-		}
+		publishNATS(t, externalNATS(ns.ClientURL()), spread(want, "ev-%03d", from, to, 3)...)
 	}
 	publish(0, 10)
 	recv.waitCount(t, 10)

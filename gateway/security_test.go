@@ -93,10 +93,7 @@ func TestNATSRefusesClientsWithoutCredentials(t *testing.T) {
 // replay, not the KV buckets, not the JetStream API; and it sees none of quaycast's own traffic.
 func TestPublisherMayOnlyPublishItsSource(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, testConfig(t))
-	rc := newReceiver(t)
-	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
-	g.waitReady(t)
+	g, rc, ep := startWithEndpoint(t, "*")
 	_, cred := createPublisher(t, g, "tos-rotterdam", []string{"tos"}, false)
 
 	// A second publisher listens on every inbox its account has: quaycast's requests and answers,
@@ -129,12 +126,7 @@ func TestPublisherMayOnlyPublishItsSource(t *testing.T) {
 	}
 	rc.waitCount(t, 1)
 
-	internal, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer internal.Close()
-	ijs, _ := jetstream.New(internal)
+	ijs := jsAs(t, g, natsauth.InternalFile)
 	replay := "replay." + ep.ID + ".tos.cargo_loaded"
 	forbidden := map[string][]byte{
 		"evt.tms.shipment_booked": []byte(`{"id":"other-1","type":"shipment_booked","source":"tms","entity":"S1","occurred_at":"2026-11-23T10:00:00Z","data":{}}`),
@@ -194,11 +186,8 @@ func TestPublisherMayOnlyPublishItsSource(t *testing.T) {
 // With replies granted, a publisher follows the replies to its own source's events only.
 func TestPublisherFollowsRepliesOfItsSourceOnly(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, testConfig(t))
-	rc := newReceiver(t)
-	rc.replyWith(`{"ack":true}`)
-	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
-	g.waitReady(t)
+	g, rc, ep := startWithEndpoint(t, "*")
+	rc.replyWith(`{"ack":true}`) // before any event is published
 	_, tosCred := createPublisher(t, g, "tos", []string{"tos"}, true)
 	_, tmsCred := createPublisher(t, g, "tms", []string{"tms"}, false)
 
@@ -255,12 +244,7 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 	cfg.AdminToken = "admin-token-for-the-forgery-test"
 	g := startGateway(t, cfg)
 	g.api.Token = cfg.AdminToken
-	nc, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jsAs(t, g, natsauth.InternalFile)
 	ctx := t.Context()
 	const secret = "chosen-by-the-attacker"
 	sum := sha256.Sum256([]byte(secret))
@@ -331,10 +315,7 @@ func TestForgedRecordsAreRefused(t *testing.T) {
 // next publish fails and stores nothing.
 func TestRevokedPublisherRefusedAtNextPublish(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, testConfig(t))
-	rc := newReceiver(t)
-	g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
-	g.waitReady(t)
+	g, rc, _ := startWithEndpoint(t, "*")
 	id, cred := createPublisher(t, g, "tos", []string{"tos"}, false)
 	disconnected := make(chan struct{}, 1)
 	nc, err := nats.Connect(g.NATSURL(), nats.Token(cred), nats.ReconnectWait(50*time.Millisecond),
@@ -397,7 +378,7 @@ func TestTLSListenersAndClearTextWarning(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.NATSTLSCert, cfg.NATSTLSKey = cert, key
 	cfg.TLSCert, cfg.TLSKey = cert, key
-	var logs syncBuffer
+	var logs logSink
 	g := startGatewayWriting(t, cfg, io.MultiWriter(&logs, zerolog.NewTestWriter(t)))
 	if !strings.HasPrefix(g.APIURL(), "https://") {
 		t.Fatalf("API URL %s, want https", g.APIURL())
@@ -438,7 +419,7 @@ func TestTLSListenersAndClearTextWarning(t *testing.T) {
 
 	clear := testConfig(t)
 	clear.NATSListen = "0.0.0.0:0" // beyond loopback; the test only connects over loopback
-	var clearLogs syncBuffer
+	var clearLogs logSink
 	startGatewayWriting(t, clear, &clearLogs)
 	if !strings.Contains(clearLogs.String(), "cross the network in clear") {
 		t.Errorf("no clear-text warning for --nats-listen 0.0.0.0 without TLS; logs:\n%s", clearLogs.String())
@@ -451,7 +432,7 @@ func TestDataDirAndLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.AdminToken = "admin-token-that-must-not-be-logged"
-	var logs syncBuffer
+	var logs logSink
 	g := startGatewayWriting(t, cfg, &logs)
 	g.api.Token = cfg.AdminToken
 	rc := newReceiver(t)
@@ -530,22 +511,4 @@ func TestDataDirAndLogsHoldNoSecrets(t *testing.T) {
 	if !strings.Contains(out, "publisher revoked") {
 		t.Error("the logs do not show the revocation (were the logs captured?)")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -75,20 +75,12 @@ type endpointState struct {
 
 // NewSender builds a Sender.
 func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
-	if o.Timeout <= 0 {
-		o.Timeout = defaults.DeliveryTimeout
-	}
-	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = defaults.MaxReplyBytes
-	}
-	if o.MaxReplyMemory <= 0 {
-		o.MaxReplyMemory = defaults.ReplyMemory
-	}
+	defaults.Fill(&o.Timeout, defaults.DeliveryTimeout)
+	defaults.Fill(&o.MaxResponseBytes, defaults.MaxReplyBytes)
+	defaults.Fill(&o.MaxReplyMemory, defaults.ReplyMemory)
 	o.MaxReplyMemory = max(o.MaxReplyMemory, o.MaxResponseBytes+1)
 	o.Breaker = o.Breaker.withDefaults()
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = defaults.MaxInFlightTotal
-	}
+	defaults.Fill(&o.MaxInFlight, defaults.MaxInFlightTotal)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: o.Targets.control}
 	tr.DialContext = dialer.DialContext

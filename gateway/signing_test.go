@@ -9,14 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
-	"github.com/quaycast/quaycast/natsauth"
 )
 
 // Each endpoint is signed the way its receiver verifies: Standard Webhooks, GitHub-style hub, or
@@ -113,10 +110,7 @@ func TestSigningValidation(t *testing.T) {
 // both signatures); with no grace the old one stops at once.
 func TestSecretRotation(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, testConfig(t))
-	rc := newReceiver(t)
-	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
-	g.waitReady(t)
+	g, rc, ep := startWithEndpoint(t, "*")
 
 	var rotated endpoint
 	if err := g.api.Do(context.Background(), "POST", "/v1/endpoints/"+ep.ID+"/secret/rotate", map[string]any{"grace": "1h"}, &rotated); err != nil {
@@ -167,16 +161,7 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	g := startGateway(t, cfg)
 	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
 
-	nc, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := jetstream.New(nc)
-	kv, err := js.KeyValue(context.Background(), consumer.EndpointsBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry, err := kv.Get(context.Background(), ep.ID)
+	entry, err := g.endpointsKV(t).Get(context.Background(), ep.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +169,6 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	if strings.Contains(raw, strings.TrimPrefix(ep.Secret, "whsec_")) || !strings.Contains(raw, "aesgcm:") {
 		t.Errorf("stored endpoint holds the secret in the clear: %s", raw)
 	}
-	nc.Close()
 	g.Stop(t)
 
 	// Started with another key (here the one it generates in the data dir when none is given),

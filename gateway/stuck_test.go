@@ -51,17 +51,18 @@ func TestStuckEntityShown(t *testing.T) {
 	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
 	g.waitReady(t)
 
-	var as []string
-	for i := range 5 {
-		id := fmt.Sprintf("A-%d", i)
-		as = append(as, id)
-		if status, body := call(t, g, "POST", "/v1/events", string(event(id, "cargo_loaded", "A"))); status != http.StatusAccepted {
+	ingest := func(id, entity string) {
+		t.Helper()
+		if status, body := call(t, g, "POST", "/v1/events", string(event(id, "cargo_loaded", entity))); status != http.StatusAccepted {
 			t.Fatalf("ingest %s: %d %v", id, status, body)
 		}
 	}
-	if status, body := call(t, g, "POST", "/v1/events", string(event("B-0", "cargo_loaded", "B"))); status != http.StatusAccepted {
-		t.Fatalf("ingest B-0: %d %v", status, body)
+	var as []string
+	for i := range 5 {
+		as = append(as, fmt.Sprintf("A-%d", i))
+		ingest(as[i], "A")
 	}
+	ingest("B-0", "B")
 
 	wantStuck := map[string]any{"blocked": 1.0, "parked": 1.0, "parked_events": 4.0, "entities": []any{"A"}}
 	var stuck any

@@ -10,13 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/internal/testwait"
-	"github.com/quaycast/quaycast/natsauth"
 )
 
 // Without an allow-list, URLs that reach the gateway's own networks are refused when saved, and —
@@ -43,20 +40,8 @@ func TestTargetSafety(t *testing.T) {
 
 	// Dial time: an endpoint stored without the API's check.
 	rc := newReceiver(t)
-	nc, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	stream, _ := js.Stream(ctx, consumer.EventsStream)
-	kv, _ := js.KeyValue(ctx, consumer.EndpointsBucket)
-	reg, err := consumer.NewRegistry(kv, stream, consumer.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := reg.Create(ctx, consumer.Endpoint{URL: rc.URL, EventTypes: []string{"*"}, Enabled: true, Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")})
+	ep, err := g.registry(t, consumer.RegistryOptions{}).Create(ctx, consumer.Endpoint{URL: rc.URL, EventTypes: []string{"*"}, Enabled: true, Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,19 +170,8 @@ func TestTargetSavedBeforeIsFlagged(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AllowTargets = nil
 	g := startGateway(t, cfg)
-	nc, err := g.natsAs(natsauth.InternalFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	ctx := t.Context()
-	stream, _ := js.Stream(ctx, consumer.EventsStream)
-	kv, _ := js.KeyValue(ctx, consumer.EndpointsBucket)
-	reg, err := consumer.NewRegistry(kv, stream, consumer.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := g.registry(t, consumer.RegistryOptions{})
 	for _, u := range []string{"http://127.1:9000/hook", "http://metadata.google.internal/computeMetadata/v1/", "http://foo.localhost/"} {
 		for _, enabled := range []bool{false, true} {
 			ep, err := reg.Create(ctx, consumer.Endpoint{URL: u, EventTypes: []string{"*"}, Enabled: enabled, Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")})

@@ -12,11 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
-	"github.com/quaycast/quaycast/natsauth"
 )
 
 // release2582dc1 describes testdata/release-2582dc1-data.tar.gz: a data dir written by the release
@@ -63,15 +59,7 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 		if err := reader.Do(t.Context(), "GET", "/v1/endpoints", nil, nil); err != nil {
 			t.Fatalf("round %d: the earlier release's API token: %v", round, err)
 		}
-		nc, err := g.natsAs(natsauth.InternalFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, _ := jetstream.New(nc)
-		kv, err := js.KeyValue(t.Context(), consumer.EndpointsBucket)
-		if err != nil {
-			t.Fatal(err)
-		}
+		kv := g.endpointsKV(t)
 		for _, ep := range rel.Endpoints {
 			hist, err := kv.History(t.Context(), ep.ID)
 			if err != nil {
@@ -83,7 +71,6 @@ func TestUpgradeFromRelease2582dc1(t *testing.T) {
 				}
 			}
 		}
-		nc.Close()
 
 		g.api.Token = rel.AdminToken
 		for i, ep := range rel.Endpoints {

@@ -67,7 +67,7 @@ func (e *Embedded) Check(c server.ClientAuthentication) bool {
 		c.RegisterUser(&server.User{Username: "quaycast", Permissions: GatewayPermissions()})
 		return true
 	}
-	id, secret, ok := parseCredential(presented)
+	id, secret, ok := kind.Parse(presented)
 	if !ok {
 		return false
 	}

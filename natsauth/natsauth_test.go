@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/attempts"
@@ -69,10 +68,7 @@ func TestGatewayPermissionsCoverEveryStreamAndNothingElse(t *testing.T) {
 func TestInventory(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	if _, _, err := consumer.Setup(ctx, js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +165,12 @@ func TestValidatePublisher(t *testing.T) {
 }
 
 func TestParseCredential(t *testing.T) {
-	id, secret, ok := parseCredential("qcp_0123456789abcdef0123_c2VjcmV0")
+	id, secret, ok := kind.Parse("qcp_0123456789abcdef0123_c2VjcmV0")
 	if !ok || id != "pub_0123456789abcdef0123" || secret != "c2VjcmV0" {
 		t.Errorf("parse: %q %q %v", id, secret, ok)
 	}
 	for _, bad := range []string{"", "qcp_", "qcp_0123_x", "qct_0123456789abcdef0123_x", "qcp_0123456789abcdef0123_", "qci_x"} {
-		if _, _, ok := parseCredential(bad); ok {
+		if _, _, ok := kind.Parse(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}
 	}

@@ -2,11 +2,6 @@ package natsauth
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/credential"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/subjects"
@@ -27,11 +23,15 @@ import (
 // with the gateways' secret key. A record that does not verify is never loaded into the server.
 const PublishersBucket = "quaycast_publishers"
 
-// A credential is "qcp_<id>_<secret>", presented to NATS as a token.
-const credentialPrefix = "qcp_"
-
 // ErrNotFound is returned for a publisher id the bucket does not hold.
 var ErrNotFound = errors.New("publisher not found")
+
+// kind is what publisher credentials share with the other credentials. A credential is
+// "qcp_<id>_<secret>", presented to NATS as a token.
+var kind = credential.Kind{
+	Noun: "publisher", IDPrefix: "pub_", Prefix: "qcp_", NotFound: ErrNotFound,
+	Bucket: PublishersBucket, Description: "quaycast: publisher credentials of the embedded NATS, hashed and bound",
+}
 
 // Publisher is one upstream system's NATS credential.
 type Publisher struct {
@@ -53,8 +53,8 @@ func (p *Publisher) fields() []string {
 
 // ValidatePublisher checks what a caller may choose: name and sources. Errors name the field.
 func ValidatePublisher(name string, sources []string) error {
-	if name == "" || len(name) > 128 {
-		return &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
+	if err := credential.CheckName(name); err != nil {
+		return err
 	}
 	if len(sources) == 0 || len(sources) > 64 {
 		return &fielderr.Error{Field: "sources", Reason: `1 to 64 sources (subject tokens of [a-z0-9_-]), or "*" for all`}
@@ -69,20 +69,19 @@ func ValidatePublisher(name string, sources []string) error {
 
 // Publishers stores publisher credentials.
 type Publishers struct {
-	kv  jetstream.KeyValue
-	key *seal.Key
+	recs *credential.Bucket[*Publisher]
+	key  *seal.Key
 }
 
 // NewPublishers opens (creating if needed) the bucket. key binds the records.
 func NewPublishers(ctx context.Context, js jetstream.JetStream, replicas int, key *seal.Key) (*Publishers, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: PublishersBucket, Description: "quaycast: publisher credentials of the embedded NATS, hashed and bound",
-		History: 1, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
-	})
+	s := &Publishers{key: key}
+	recs, err := credential.Open(ctx, js, kind, replicas, s.decode, func(p *Publisher) time.Time { return p.CreatedAt })
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", PublishersBucket, err)
+		return nil, err
 	}
-	return &Publishers{kv: kv, key: key}, nil
+	s.recs = recs
+	return s, nil
 }
 
 // Create stores a publisher; the returned credential is the only time its secret exists.
@@ -90,57 +89,20 @@ func (s *Publishers) Create(ctx context.Context, name string, sources []string, 
 	if err := ValidatePublisher(name, sources); err != nil {
 		return "", nil, err
 	}
-	var id [10]byte
-	var secret [32]byte
-	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
-	_, _ = rand.Read(secret[:])
-	p := &Publisher{ID: "pub_" + hex.EncodeToString(id[:]), Name: name, Sources: slices.Clone(sources), Replies: replies, CreatedAt: time.Now().UTC()}
-	sec := base64.RawURLEncoding.EncodeToString(secret[:])
-	p.Hash = hashSecret(sec)
+	id, presented, hash := kind.Mint()
+	p := &Publisher{ID: id, Name: name, Sources: slices.Clone(sources), Replies: replies, CreatedAt: time.Now().UTC(), Hash: hash}
 	p.Binding = s.key.Bind(p.fields()...)
-	b, err := json.Marshal(p)
-	if err != nil {
-		return "", nil, fmt.Errorf("encode publisher: %w", err)
+	if err := s.recs.Create(ctx, p.ID, p); err != nil {
+		return "", nil, err
 	}
-	if _, err := s.kv.Create(ctx, p.ID, b); err != nil {
-		return "", nil, fmt.Errorf("store publisher %s: %w", p.ID, err)
-	}
-	return credentialPrefix + strings.TrimPrefix(p.ID, "pub_") + "_" + sec, p, nil
+	return presented, p, nil
 }
 
 // List returns every publisher, oldest first; records that do not verify are marked Forged.
-func (s *Publishers) List(ctx context.Context) ([]*Publisher, error) {
-	keys, err := s.kv.ListKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list publishers: %w", err)
-	}
-	var out []*Publisher
-	for k := range keys.Keys() {
-		entry, err := s.kv.Get(ctx, k)
-		if err != nil {
-			continue // revoked meanwhile
-		}
-		if p, err := s.decode(entry.Value()); err == nil {
-			out = append(out, p)
-		}
-	}
-	slices.SortFunc(out, func(a, b *Publisher) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out, nil
-}
+func (s *Publishers) List(ctx context.Context) ([]*Publisher, error) { return s.recs.List(ctx) }
 
 // Revoke deletes a publisher; ErrNotFound if there is none.
-func (s *Publishers) Revoke(ctx context.Context, id string) error {
-	if _, err := s.kv.Get(ctx, id); err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		return fmt.Errorf("read publisher %s: %w", id, err)
-	}
-	if err := s.kv.Purge(ctx, id); err != nil {
-		return fmt.Errorf("revoke publisher %s: %w", id, err)
-	}
-	return nil
-}
+func (s *Publishers) Revoke(ctx context.Context, id string) error { return s.recs.Revoke(ctx, id) }
 
 func (s *Publishers) decode(b []byte) (*Publisher, error) {
 	var p Publisher
@@ -154,7 +116,7 @@ func (s *Publishers) decode(b []byte) (*Publisher, error) {
 // watch calls apply with every publisher now in the bucket and every change after it (nil for a
 // revoked id), until ctx ends. ready is closed once the current records were applied.
 func (s *Publishers) watch(ctx context.Context, apply func(id string, p *Publisher), ready chan<- struct{}) error {
-	w, err := s.kv.WatchAll(ctx)
+	w, err := s.recs.KV().WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch publishers: %w", err)
 	}
@@ -187,22 +149,5 @@ func (s *Publishers) watch(ctx context.Context, apply func(id string, p *Publish
 	}
 }
 
-func hashSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
-
-// parseCredential splits "qcp_<id>_<secret>" into the publisher id and the secret.
-func parseCredential(c string) (id, secret string, ok bool) {
-	rest, ok := strings.CutPrefix(c, credentialPrefix)
-	hexID, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || len(hexID) != 20 || secret == "" {
-		return "", "", false
-	}
-	return "pub_" + hexID, secret, true
-}
-
 // matches reports in constant time whether secret is the publisher's.
-func (p *Publisher) matches(secret string) bool {
-	return subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(p.Hash)) == 1
-}
+func (p *Publisher) matches(secret string) bool { return credential.Matches(secret, p.Hash) }

@@ -57,10 +57,7 @@ type ReplayInput struct {
 // returns the attempt: status, latency, response excerpt. A type the endpoint does not subscribe
 // to is refused: the receiver would never see such an event for real.
 func (s *Service) TestSend(ctx context.Context, c Caller, id string, in TestInput) (json.RawMessage, error) {
-	if err := s.Check(c, OpTestSend); err != nil {
-		return nil, err
-	}
-	ep, err := s.get(ctx, id)
+	ep, err := s.endpointFor(ctx, c, OpTestSend, id)
 	if err != nil {
 		return nil, err
 	}
@@ -92,10 +89,7 @@ func (s *Service) TestSend(ctx context.Context, c Caller, id string, in TestInpu
 
 // EndpointDeliveries pages through the delivery log of one endpoint.
 func (s *Service) EndpointDeliveries(ctx context.Context, c Caller, id string, f DeliveryFilter) (*DeliveryPage, error) {
-	if err := s.Check(c, OpListDeliveries); err != nil {
-		return nil, err
-	}
-	ep, err := s.get(ctx, id)
+	ep, err := s.endpointFor(ctx, c, OpListDeliveries, id)
 	if err != nil {
 		return nil, err
 	}
@@ -176,10 +170,7 @@ func statusFilter(s string) (func([]byte) bool, bool) {
 
 // DeadLetters pages through an endpoint's dead letters, oldest first.
 func (s *Service) DeadLetters(ctx context.Context, c Caller, id string, p Page) (*DeadLetterPage, error) {
-	if err := s.Check(c, OpListDeadLetters); err != nil {
-		return nil, err
-	}
-	ep, err := s.get(ctx, id)
+	ep, err := s.endpointFor(ctx, c, OpListDeadLetters, id)
 	if err != nil {
 		return nil, err
 	}
@@ -197,10 +188,7 @@ func (s *Service) DeadLetters(ctx context.Context, c Caller, id string, p Page) 
 // ReplayDeadLetters delivers an endpoint's dead letters again, in their original order, and
 // returns how many it replayed.
 func (s *Service) ReplayDeadLetters(ctx context.Context, c Caller, id string, in ReplayInput) (int, error) {
-	if err := s.Check(c, OpReplayDeadLetters); err != nil {
-		return 0, err
-	}
-	ep, err := s.get(ctx, id)
+	ep, err := s.endpointFor(ctx, c, OpReplayDeadLetters, id)
 	if err != nil {
 		return 0, err
 	}
@@ -209,10 +197,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, c Caller, id string, in
 
 // PurgeDeadLetters deletes every dead letter of an endpoint.
 func (s *Service) PurgeDeadLetters(ctx context.Context, c Caller, id string) error {
-	if err := s.Check(c, OpPurgeDeadLetters); err != nil {
-		return err
-	}
-	ep, err := s.get(ctx, id)
+	ep, err := s.endpointFor(ctx, c, OpPurgeDeadLetters, id)
 	if err != nil {
 		return err
 	}

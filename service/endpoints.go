@@ -107,10 +107,7 @@ func (s *Service) Endpoints(ctx context.Context, c Caller) ([]Endpoint, error) {
 
 // Endpoint reads one endpoint with its delivery state, breaker and dead-letter count.
 func (s *Service) Endpoint(ctx context.Context, c Caller, id string) (*EndpointDetail, error) {
-	if err := s.Check(c, OpGetEndpoint); err != nil {
-		return nil, err
-	}
-	ep, err := s.get(ctx, id)
+	ep, err := s.endpointFor(ctx, c, OpGetEndpoint, id)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +220,14 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, id string, in Rota
 }
 
 // get reads one endpoint; a *NotFoundError if there is none.
+// endpointFor reads endpoint id for c, once c may do op.
+func (s *Service) endpointFor(ctx context.Context, c Caller, op Op, id string) (*consumer.Endpoint, error) {
+	if err := s.Check(c, op); err != nil {
+		return nil, err
+	}
+	return s.get(ctx, id)
+}
+
 func (s *Service) get(ctx context.Context, id string) (*consumer.Endpoint, error) {
 	ep, err := s.d.Registry.Get(ctx, id)
 	if err != nil {

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"strings"
 
 	"github.com/quaycast/quaycast/natsauth"
 )
@@ -44,10 +43,6 @@ func (s *Service) Publishers(ctx context.Context, c Caller) ([]*natsauth.Publish
 func (s *Service) RevokePublisher(ctx context.Context, c Caller, id string) error {
 	if err := s.Check(c, OpRevokePublisher); err != nil {
 		return err
-	}
-	hexPart, ok := strings.CutPrefix(id, "pub_")
-	if !ok || len(hexPart) != 20 || strings.Trim(hexPart, "0123456789abcdef") != "" {
-		return &NotFoundError{Kind: "publisher"}
 	}
 	if err := s.d.Publishers.Revoke(ctx, id); err != nil {
 		return notFound(err, "publisher", natsauth.ErrNotFound)

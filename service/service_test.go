@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/attempts"
@@ -78,11 +77,7 @@ func newRig(t *testing.T, admin string, external bool) *rig {
 	t.Helper()
 	ctx := t.Context()
 	srv := natstest.Start(t)
-	nc := natstest.Connect(t, srv)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.ConnectJetStream(t, srv)
 	events, kv, err := consumer.Setup(ctx, js, consumer.StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 100})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quaycast/quaycast/internal/credential"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/tokens"
 )
@@ -21,8 +22,8 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (sec
 	if err := s.Check(c, OpCreateToken); err != nil {
 		return "", nil, err
 	}
-	if in.Name == "" || len(in.Name) > 128 {
-		return "", nil, &fielderr.Error{Field: "name", Reason: "is required, at most 128 bytes"}
+	if err := credential.CheckName(in.Name); err != nil {
+		return "", nil, err
 	}
 	if len(in.Scopes) == 0 {
 		return "", nil, &fielderr.Error{Field: "scopes", Reason: "at least one of " + strings.Join(Scopes, ", ")}
@@ -49,9 +50,6 @@ func (s *Service) RevokeToken(ctx context.Context, c Caller, id string) error {
 	if err := s.Check(c, OpRevokeToken); err != nil {
 		return err
 	}
-	if !validTokenID(id) {
-		return &NotFoundError{Kind: "token"}
-	}
 	if err := s.d.Tokens.Revoke(ctx, id); err != nil {
 		return notFound(err, "token", tokens.ErrNotFound)
 	}
@@ -59,11 +57,6 @@ func (s *Service) RevokeToken(ctx context.Context, c Caller, id string) error {
 	clear(s.cache) // revoked here: effective here at once
 	s.mu.Unlock()
 	return nil
-}
-
-func validTokenID(id string) bool {
-	hexPart, ok := strings.CutPrefix(id, "tok_")
-	return ok && len(hexPart) == 20 && strings.Trim(hexPart, "0123456789abcdef") == ""
 }
 
 func quoteShort(s string) string {

@@ -297,12 +297,20 @@ func (e Envelope) fieldReason(f string) string {
 	return ""
 }
 
-func idReason(id string) string {
-	if id == "" {
+// lengthReason refuses a value that is empty or longer than limit bytes.
+func lengthReason(v string, limit int) string {
+	switch {
+	case v == "":
 		return "is required"
+	case len(v) > limit:
+		return "is longer than " + strconv.Itoa(limit) + " bytes"
 	}
-	if len(id) > MaxIDBytes {
-		return "is longer than " + strconv.Itoa(MaxIDBytes) + " bytes"
+	return ""
+}
+
+func idReason(id string) string {
+	if r := lengthReason(id, MaxIDBytes); r != "" {
+		return r
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c < 0x21 || c > 0x7e {
@@ -313,11 +321,8 @@ func idReason(id string) string {
 }
 
 func entityReason(entity string) string {
-	if entity == "" {
-		return "is required"
-	}
-	if len(entity) > MaxEntityBytes {
-		return "is longer than " + strconv.Itoa(MaxEntityBytes) + " bytes"
+	if r := lengthReason(entity, MaxEntityBytes); r != "" {
+		return r
 	}
 	if !utf8.ValidString(entity) {
 		return "not valid UTF-8"

@@ -2,11 +2,6 @@ package tokens
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/credential"
 	"github.com/quaycast/quaycast/seal"
 )
 
@@ -49,111 +45,76 @@ func (t *Token) fields() []string {
 // Has reports whether the token grants scope.
 func (t *Token) Has(scope string) bool { return slices.Contains(t.Scopes, scope) }
 
+// kind is what the API tokens share with the other credentials.
+var kind = credential.Kind{
+	Noun: "token", IDPrefix: "tok_", Prefix: "qct_", NotFound: ErrNotFound,
+	Bucket: Bucket, Description: "quaycast: API tokens, hashed",
+}
+
 // Store stores API tokens.
 type Store struct {
-	kv  jetstream.KeyValue
-	key *seal.Key
+	recs *credential.Bucket[*Token]
+	kv   jetstream.KeyValue
+	key  *seal.Key
 }
 
 // New opens (creating if needed) the tokens bucket. key binds the records; nil leaves them
 // unbound (no access control needs them then).
 func New(ctx context.Context, js jetstream.JetStream, replicas int, key *seal.Key) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: Bucket, Description: "quaycast: API tokens, hashed", History: 1,
-		Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
-	})
+	s := &Store{key: key}
+	recs, err := credential.Open(ctx, js, kind, replicas, s.decode, func(t *Token) time.Time { return t.CreatedAt })
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", Bucket, err)
+		return nil, err
 	}
-	return &Store{kv: kv, key: key}, nil
+	s.recs, s.kv = recs, recs.KV()
+	return s, nil
 }
 
-func hashSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
+// decode reads a record, marking it Forged when its binding does not verify.
+func (s *Store) decode(b []byte) (*Token, error) {
+	var t Token
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("decode token: %w", err)
+	}
+	t.Forged = !s.key.Verify(t.Binding, t.fields()...)
+	return &t, nil
 }
 
 // Create makes a token; the returned string is the only time its secret exists in the clear.
 func (s *Store) Create(ctx context.Context, name string, scopes []string) (string, *Token, error) {
-	var id [10]byte
-	var secret [32]byte
-	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
-	_, _ = rand.Read(secret[:])
-	t := &Token{
-		ID: "tok_" + hex.EncodeToString(id[:]), Name: name, Scopes: scopes, CreatedAt: time.Now().UTC(),
-	}
-	sec := base64.RawURLEncoding.EncodeToString(secret[:])
-	t.Hash = hashSecret(sec)
+	id, presented, hash := kind.Mint()
+	t := &Token{ID: id, Name: name, Scopes: scopes, CreatedAt: time.Now().UTC(), Hash: hash}
 	t.Binding = s.key.Bind(t.fields()...)
-	b, err := json.Marshal(t)
-	if err != nil {
-		return "", nil, fmt.Errorf("encode token: %w", err)
+	if err := s.recs.Create(ctx, t.ID, t); err != nil {
+		return "", nil, err
 	}
-	if _, err := s.kv.Create(ctx, t.ID, b); err != nil {
-		return "", nil, fmt.Errorf("store token %s: %w", t.ID, err)
-	}
-	return "qct_" + strings.TrimPrefix(t.ID, "tok_") + "_" + sec, t, nil
+	return presented, t, nil
 }
 
 // Check returns the token a presented string stands for, or ErrInvalid.
 func (s *Store) Check(ctx context.Context, presented string) (*Token, error) {
-	rest, ok := strings.CutPrefix(presented, "qct_")
-	id, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || len(id) != 20 || secret == "" {
+	id, secret, ok := kind.Parse(presented)
+	if !ok {
 		return nil, ErrInvalid
 	}
-	entry, err := s.kv.Get(ctx, "tok_"+id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	t, err := s.recs.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalid
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read token: %w", err)
+		return nil, err
 	}
-	var t Token
-	if err := json.Unmarshal(entry.Value(), &t); err != nil {
-		return nil, fmt.Errorf("decode token: %w", err)
-	}
-	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(t.Hash)) != 1 || !s.key.Verify(t.Binding, t.fields()...) {
+	if !credential.Matches(secret, t.Hash) || t.Forged {
 		return nil, ErrInvalid
 	}
-	return &t, nil
+	return t, nil
 }
 
-// List returns every token (hashes included: callers show only the rest).
-func (s *Store) List(ctx context.Context) ([]*Token, error) {
-	keys, err := s.kv.ListKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	var out []*Token
-	for k := range keys.Keys() {
-		entry, err := s.kv.Get(ctx, k)
-		if err != nil {
-			continue // revoked meanwhile
-		}
-		var t Token
-		if json.Unmarshal(entry.Value(), &t) == nil {
-			t.Forged = !s.key.Verify(t.Binding, t.fields()...)
-			out = append(out, &t)
-		}
-	}
-	slices.SortFunc(out, func(a, b *Token) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out, nil
-}
+// List returns every token, oldest first (hashes included: callers show only the rest).
+func (s *Store) List(ctx context.Context) ([]*Token, error) { return s.recs.List(ctx) }
 
 // Revoke deletes a token; ErrNotFound if there is none.
-func (s *Store) Revoke(ctx context.Context, id string) error {
-	if _, err := s.kv.Get(ctx, id); err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		return fmt.Errorf("read token %s: %w", id, err)
-	}
-	if err := s.kv.Purge(ctx, id); err != nil {
-		return fmt.Errorf("revoke token %s: %w", id, err)
-	}
-	return nil
-}
+func (s *Store) Revoke(ctx context.Context, id string) error { return s.recs.Revoke(ctx, id) }
 
 // boundMarker is the key of a bound record saying the tokens were bound once; its absence makes
 // BindAll bind the records of a release that stored them unbound.

@@ -19,10 +19,7 @@ import (
 
 func newStore(t *testing.T, key *seal.Key) (*tokens.Store, jetstream.KeyValue) {
 	t.Helper()
-	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	s, err := tokens.New(t.Context(), js, 1, key)
 	if err != nil {
 		t.Fatal(err)

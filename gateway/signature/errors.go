@@ -36,21 +36,22 @@ var (
 // "signature_mismatch", "invalid_secret"), or "" when err is nil or none of
 // them. Use it for logs, metrics and the verify command's output.
 func Reason(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrMissingHeader):
-		return "missing_header"
-	case errors.Is(err, ErrInvalidTimestamp):
-		return "invalid_timestamp"
-	case errors.Is(err, ErrTimestampTooOld):
-		return "timestamp_too_old"
-	case errors.Is(err, ErrTimestampTooNew):
-		return "timestamp_too_new"
-	case errors.Is(err, ErrSignatureMismatch):
-		return "signature_mismatch"
-	case errors.Is(err, ErrInvalidSecret):
-		return "invalid_secret"
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
 	}
 	return ""
+}
+
+var reasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrMissingHeader, "missing_header"},
+	{ErrInvalidTimestamp, "invalid_timestamp"},
+	{ErrTimestampTooOld, "timestamp_too_old"},
+	{ErrTimestampTooNew, "timestamp_too_new"},
+	{ErrSignatureMismatch, "signature_mismatch"},
+	{ErrInvalidSecret, "invalid_secret"},
 }

@@ -41,6 +41,13 @@ const (
 	ShutdownTimeout  = 15 * time.Second // how long in-flight deliveries may finish at shutdown
 )
 
+// Fill sets *v to d when it is zero (or less): an Options field left at zero takes its default.
+func Fill[T ~int | ~int64 | ~uint32 | ~float64](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 // RetrySchedule returns the waits between attempts, the last repeating; a new slice each call,
 // so that no caller can change another's.
 func RetrySchedule() []time.Duration {
