@@ -95,11 +95,14 @@ type tokensRevokeCmd struct {
 	ID string `arg:"" help:"Token id (tok_...)."`
 }
 
-func (c *tokensRevokeCmd) Run(ctx context.Context) error {
-	if err := c.client().Do(ctx, "DELETE", "/v1/tokens/"+url.PathEscape(c.ID), nil, nil); err != nil {
+func (c *tokensRevokeCmd) Run(ctx context.Context) error { return c.revoke(ctx, "/v1/tokens/", c.ID) }
+
+// revoke deletes the credential id under collection and says so.
+func (f apiFlags) revoke(ctx context.Context, collection, id string) error {
+	if err := f.client().Do(ctx, "DELETE", collection+url.PathEscape(id), nil, nil); err != nil {
 		return err
 	}
-	fmt.Println("revoked", c.ID)
+	fmt.Println("revoked", id)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"strings"
 
@@ -48,11 +47,7 @@ type publishersRevokeCmd struct {
 }
 
 func (c *publishersRevokeCmd) Run(ctx context.Context) error {
-	if err := c.client().Do(ctx, "DELETE", "/v1/publishers/"+url.PathEscape(c.ID), nil, nil); err != nil {
-		return err
-	}
-	fmt.Println("revoked", c.ID)
-	return nil
+	return c.revoke(ctx, "/v1/publishers/", c.ID)
 }
 
 // natsFlags are how a client command authenticates to NATS.
