@@ -54,7 +54,6 @@ var kind = credential.Kind{
 // Store stores API tokens.
 type Store struct {
 	recs *credential.Bucket[*Token]
-	kv   jetstream.KeyValue
 	key  *seal.Key
 }
 
@@ -66,7 +65,7 @@ func New(ctx context.Context, js jetstream.JetStream, replicas int, key *seal.Ke
 	if err != nil {
 		return nil, err
 	}
-	s.recs, s.kv = recs, recs.KV()
+	s.recs = recs
 	return s, nil
 }
 
@@ -127,12 +126,13 @@ func (s *Store) BindAll(ctx context.Context) (int, error) {
 	if s.key == nil {
 		return 0, nil
 	}
-	if entry, err := s.kv.Get(ctx, boundMarker); err == nil && s.key.Verify(string(entry.Value()), boundMarker) {
+	kv := s.recs.KV()
+	if entry, err := kv.Get(ctx, boundMarker); err == nil && s.key.Verify(string(entry.Value()), boundMarker) {
 		return 0, nil
 	} else if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, fmt.Errorf("read token marker: %w", err)
 	}
-	keys, err := s.kv.ListKeys(ctx)
+	keys, err := kv.ListKeys(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list tokens: %w", err)
 	}
@@ -141,7 +141,7 @@ func (s *Store) BindAll(ctx context.Context) (int, error) {
 		if !strings.HasPrefix(k, "tok_") {
 			continue
 		}
-		entry, err := s.kv.Get(ctx, k)
+		entry, err := kv.Get(ctx, k)
 		if err != nil {
 			continue // revoked meanwhile
 		}
@@ -154,12 +154,12 @@ func (s *Store) BindAll(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("encode token: %w", err)
 		}
-		if _, err := s.kv.Update(ctx, k, b, entry.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		if _, err := kv.Update(ctx, k, b, entry.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return n, fmt.Errorf("bind token %s: %w", k, err)
 		}
 		n++
 	}
-	if _, err := s.kv.Put(ctx, boundMarker, []byte(s.key.Bind(boundMarker))); err != nil {
+	if _, err := kv.Put(ctx, boundMarker, []byte(s.key.Bind(boundMarker))); err != nil {
 		return n, fmt.Errorf("store token marker: %w", err)
 	}
 	return n, nil
