@@ -21,7 +21,7 @@ trap 'kill $stress 2>/dev/null || true; wait $stress 2>/dev/null || true' EXIT
 failed=0
 for i in $(seq "$runs"); do
   start=$(date +%s)
-  if go test -race -count=1 "${args[@]}" >"/tmp/stress-test.$i.log" 2>&1; then
+  if go test -race -count=1 -timeout 20m "${args[@]}" >"/tmp/stress-test.$i.log" 2>&1; then
     result=passed
   else
     result=FAILED

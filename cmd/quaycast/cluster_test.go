@@ -92,6 +92,7 @@ func newClusterRig(t *testing.T, ttl time.Duration) *clusterRig {
 	r.add(t, "all-healthy", []string{"*"}, nil)
 	r.add(t, "holds", []string{"group:hold"}, nil)
 	r.add(t, "reefers", []string{"reefer_plugged_in", "cargo_gated_in"}, nil)
+	r.events = 1000 // six tests of six processes each: the package must stay within go test's timeout on a loaded machine
 	c := &clusterRig{rig: r, nats: startNATSCluster(t), ttl: ttl, key: base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))}
 	for i := range 3 {
 		c.startGateway(t, i)
