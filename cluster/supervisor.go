@@ -273,7 +273,7 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 	}
 	// Claims of deleted endpoints, left by sessions that are gone.
 	for ep, c := range claims {
-		if !known[ep] && !live[c.Member] && s.engine != nil {
+		if !known[ep] && !live[c.Member] {
 			dctx, cancel := context.WithTimeout(ctx, s.o.RenewEvery())
 			_ = s.owners.Delete(dctx, ep, jetstream.LastRevision(c.rev))
 			cancel()
