@@ -95,6 +95,8 @@ type EndpointReport struct {
 	OutOfOrder int      `json:"out_of_order"`
 	Unexpected int      `json:"unexpected"` // received but not meant for this endpoint
 	Examples   []string `json:"examples,omitempty"`
+	// LostExamples name up to five lost events, earliest published first: where to start looking.
+	LostExamples []string `json:"lost_examples,omitempty"`
 }
 
 // Report is the verdict over all endpoints.
@@ -120,6 +122,9 @@ func (r Report) String() string {
 		e := r.Endpoints[n]
 		s += fmt.Sprintf("\n  %s: expected %d, delivered %d, lost %d, duplicates %d, out of order %d, unexpected %d %v",
 			n, e.Expected, e.Delivered, e.Lost, e.Duplicates, e.OutOfOrder, e.Unexpected, e.Examples)
+		if len(e.LostExamples) > 0 {
+			s += fmt.Sprintf(" lost: %v", e.LostExamples)
+		}
 	}
 	return s
 }
@@ -149,6 +154,10 @@ func (c *Checker) Report() Report {
 				e.Delivered++
 			} else {
 				e.Lost++
+				if len(e.LostExamples) < 5 {
+					ev := c.events[id]
+					e.LostExamples = append(e.LostExamples, fmt.Sprintf("%s (#%d of %s)", id, ev.index, ev.entity))
+				}
 			}
 		}
 		for id, k := range a.count {

@@ -30,6 +30,11 @@ func TestChecker(t *testing.T) {
 			if r.Lost != tc.want.Lost || r.Duplicates != tc.want.Duplicates || r.OutOfOrder != tc.want.OutOfOrder || r.Unexpected != tc.want.Unexpected {
 				t.Errorf("got %v\nwant lost %d, duplicates %d, out of order %d, unexpected %d", r, tc.want.Lost, tc.want.Duplicates, tc.want.OutOfOrder, tc.want.Unexpected)
 			}
+			if tc.want.Lost > 0 {
+				if got := r.Endpoints["A"].LostExamples; len(got) != 1 || got[0] != "a2 (#1 of A)" {
+					t.Errorf("lost examples %q, want the lost event a2 named with its place", got)
+				}
+			}
 			if r.OK() != (tc.want.Lost == 0 && tc.want.OutOfOrder == 0 && tc.want.Unexpected == 0) {
 				t.Errorf("OK() = %v for %v", r.OK(), r)
 			}

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -431,7 +432,11 @@ func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil { // could not open or consume: wait, then try again
+			if errors.Is(err, errDiverted) { // the other subscriber's pull requests expire soon
+				if backoff.Sleep(ctx, divertedWait) != nil {
+					return
+				}
+			} else if err != nil { // could not open or consume: wait, then try again
 				wait := retry.Next()
 				w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")
 				if backoff.Sleep(ctx, wait) != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -693,12 +694,14 @@ func TestHeldEventsKeptAlive(t *testing.T) {
 	ep := e.createEndpoint(t, "*")
 	var healthy atomic.Bool
 	rec := failingWhen(retry, func(*consumer.Delivery) bool { return !healthy.Load() })
-	const ackWait = 600 * time.Millisecond
+	// Long enough that a keep-alive (every AckWait/3) is not late on a starved machine: it
+	// failed beside stress-ng with 600 ms.
+	const ackWait = 2 * time.Second
 	startManager(t, e, rec, consumer.Options{AckWait: ackWait, RetrySchedule: []time.Duration{100 * time.Millisecond}})
 	e.publishEvent(t, event{id: "A-1", typ: "cargo_loaded", entity: "A"})
 	e.publishEvent(t, event{id: "A-2", typ: "cargo_loaded", entity: "A"})
 	testwait.For(t, 10*time.Second, "A-1 tried", func() bool { return len(rec.callsFor(ep.ID, "A-1")) > 0 })
-	time.Sleep(5 * ackWait) // the condition: several AckWaits pass while A-1 is held
+	time.Sleep(3 * ackWait) // the condition: several AckWaits pass while A-1 is held
 	if n := e.consumerInfo(t, ep.ID).NumRedelivered; n != 0 {
 		t.Errorf("%d events redelivered by JetStream while their lane held them", n)
 	}
@@ -707,4 +710,46 @@ func TestHeldEventsKeptAlive(t *testing.T) {
 	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"A-1", "A-2"}) {
 		t.Errorf("delivered %v, want [A-1 A-2]", got)
 	}
+}
+
+// Another subscriber pulls from the endpoint's consumer and never acks: the pull requests of a
+// gateway frozen past its lease, which stay open on the server until they expire. What it takes
+// comes back only after AckWait, behind later events of its entity, and must not then be acked
+// as sent because a later event raised the entity's mark: the worker restarts from the ack floor
+// when a delivery goes elsewhere. Every event arrives once, each entity's in publish order.
+func TestManagerDeliveriesTakenByAnotherSubscriber(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	rec := newRecorder(nil)
+	startManager(t, e, rec, consumer.Options{AckWait: 2 * time.Second})
+	testwait.For(t, 10*time.Second, "consumer created", func() bool {
+		_, err := e.stream.Consumer(t.Context(), ep.ConsumerName())
+		return err == nil
+	})
+
+	frozen, err := jetstream.New(natstest.Connect(t, e.srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := frozen.Consumer(t.Context(), consumer.EventsStream, ep.ConsumerName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Open before anything is published: the server serves it with the worker's own request.
+	if _, err := cons.Fetch(5, jetstream.FetchMaxWait(4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ids := e.publishAcross(t, 40, 4)
+
+	testwait.For(t, 30*time.Second, "every event delivered", func() bool { return rec.hasDelivered(ep.ID, ids...) })
+	for k := range 4 {
+		var want []string
+		for i := k; i < len(ids); i += 4 {
+			want = append(want, ids[i])
+		}
+		rec.deliveredOnce(t, ep.ID, "MSCU"+strconv.Itoa(k), want)
+	}
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	rec.checkNoOverlap(t)
 }

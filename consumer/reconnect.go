@@ -1,6 +1,11 @@
 package consumer
 
-import "github.com/nats-io/nats.go"
+import (
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
 
 // After a reconnect, messages JetStream sent while the connection was down are lost in transit:
 // they come again only when their AckWait runs out, behind later ones — and a later event of the
@@ -62,4 +67,33 @@ func (w *worker) sameConnection() bool {
 	default:
 	}
 	return w.reconnects.Load() == w.epoch
+}
+
+// errDiverted ends a worker's run that found a delivery of its consumer gone elsewhere
+// (inSequence): the manager starts it again, from the ack floor, after divertedWait.
+var errDiverted = errors.New("a delivery of the consumer went to another subscriber")
+
+// divertedWait is the pause before that restart: the other subscriber's pull requests expire
+// within the pull expiry (10 s), and each restart that meets one of them again costs a reset.
+const divertedWait = time.Second
+
+// inSequence reports whether a message's delivery sequence follows the last one this run received.
+// JetStream numbers a consumer's deliveries 1, 2, 3… from the reset. A gap means that a delivery
+// went to another subscriber of the same consumer — the pull requests of a gateway frozen past its
+// lease stay open on the server until they expire — and a message that reappears out of turn would
+// be acked unsent, as after a reconnect. So the run routes nothing more and ends (errDiverted).
+// Called by onMessage only.
+func (w *worker) inSequence(delivery uint64) bool {
+	if w.diverted {
+		return false
+	}
+	if delivery == w.received+1 {
+		w.received = delivery
+		return true
+	}
+	w.diverted = true
+	w.log.Warn().Uint64("expected", w.received+1).Uint64("got", delivery).
+		Msg("deliveries of this endpoint's consumer went to another subscriber (a gateway frozen past its lease?): restarting from the ack floor")
+	close(w.divert)
+	return false
 }

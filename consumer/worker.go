@@ -64,6 +64,11 @@ type worker struct {
 	epoch      uint64             // its value then
 	lost       <-chan nats.Status // RECONNECTING since then
 	broken     bool               // lost was seen
+	// The consumer's deliveries as this run received them (inSequence), read and written by
+	// onMessage only; divert is closed when one went elsewhere.
+	received uint64
+	diverted bool
+	divert   chan struct{}
 
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
 	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
@@ -81,6 +86,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		progress: p,
 		sem:      make(chan struct{}, m.o.MaxInFlight),
 		stop:     make(chan struct{}),
+		divert:   make(chan struct{}),
 		abort:    m.abort,
 		lease:    m.lease,
 	}
@@ -94,6 +100,8 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 // run consumes until ctx ends, then shuts down in order: stop fetching, let deliveries in flight
 // finish within ShutdownTimeout, leave everything else unacknowledged for redelivery.
 func (w *worker) run(ctx context.Context) error {
+	ctx, end := context.WithCancel(ctx) // a diverted delivery ends the run as a shutdown does
+	defer end()
 	name := w.ep.Load().ConsumerName()
 	defer w.watchConnection()() // before the reset: see reconnect.go
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -109,11 +117,13 @@ func (w *worker) run(ctx context.Context) error {
 		} else {
 			start = rr.ResetSeq
 			w.routedDelivery.Store(rr.Delivered.Consumer)
+			w.received = rr.Delivered.Consumer
 		}
 	}
 	if err == nil && start == 0 {
 		start = cons.CachedInfo().AckFloor.Stream + 1
 		w.routedDelivery.Store(cons.CachedInfo().Delivered.Consumer)
+		w.received = cons.CachedInfo().Delivered.Consumer
 	}
 	if err == nil {
 		w.park, err = w.openPark(cctx)
@@ -156,10 +166,14 @@ func (w *worker) run(ctx context.Context) error {
 
 	tick := time.NewTicker(w.o.AckWait / 3)
 	defer tick.Stop()
+	var result error
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
+		case <-w.divert:
+			end()
+			done, result = true, errDiverted
 		case <-tick.C:
 			w.keepAlive()
 			w.openGatesIfIdle(ctx, dctx, cons)
@@ -186,7 +200,7 @@ func (w *worker) run(ctx context.Context) error {
 		<-finished
 	}
 	w.acks.Wait() // no Add after this: the consumer's callback has returned for good
-	return nil
+	return result
 }
 
 // canReset reports whether the server has ResetConsumer (nats-server 2.14). Older servers do
@@ -217,6 +231,9 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
+	if !w.inSequence(meta.Sequence.Consumer) {
+		return // left unacknowledged: the restart sends it again, in order
+	}
 
 	w.mu.Lock()
 	if it, ok := w.lanes.lookup(seq); ok { // a redelivery of what a lane holds: keep one copy, the newest handle

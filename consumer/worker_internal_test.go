@@ -66,7 +66,12 @@ func TestKeepAliveReachesEveryHeldEvent(t *testing.T) {
 	w.lanes.held[streamSeq(t, acked)] = &item{seq: streamSeq(t, acked), msg: acked}
 	w.lanes.held[streamSeq(t, live)] = &item{seq: streamSeq(t, live), msg: stale}
 	w.mu.Unlock()
-	w.onMessage(t.Context(), live) // a redelivery of a held event: its handle replaces the stale one
+	meta, err := live.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.received = meta.Sequence.Consumer - 1 // the delivery that follows the run's last
+	w.onMessage(t.Context(), live)          // a redelivery of a held event: its handle replaces the stale one
 
 	w.keepAlive()
 	if acked.calls.Load() != 1 || acked.err.Load() == nil {
