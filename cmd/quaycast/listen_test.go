@@ -11,20 +11,34 @@ import (
 )
 
 // A second `serve` while one runs fails at once — not after the embedded server's 30 s readiness
-// wait — naming the port that is taken and the flag that chooses another.
+// wait — naming the port that is taken and the flag that chooses another: the NATS port
+// (--nats-listen) or the API's (--listen).
 func TestSecondServeFailsOnBusyPort(t *testing.T) {
 	t.Parallel()
-	first := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
-	natsAddr := strings.TrimPrefix(first.nats, "nats://")
-	_, natsPort, err := net.SplitHostPort(natsAddr)
-	if err != nil {
-		t.Fatalf("first gateway's NATS URL %q: %v", first.nats, err)
+	tests := []struct {
+		flag string
+		addr func(first *proc) string // the first gateway's address the second is given
+	}{
+		{"--nats-listen", func(first *proc) string { return strings.TrimPrefix(first.nats, "nats://") }},
+		{"--listen", func(first *proc) string { return strings.TrimPrefix(first.api, "http://") }},
 	}
-	out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", natsAddr)
-	if code != 2 || !strings.Contains(out, "--nats-listen") || !strings.Contains(out, ":"+natsPort) || !strings.Contains(out, "address already in use") {
-		t.Errorf("second serve on the NATS port %s: exit %d, stderr\n%s\nwant exit 2 naming --nats-listen, the port and why", natsPort, code, out)
+	for _, tc := range tests {
+		t.Run(tc.flag, func(t *testing.T) {
+			t.Parallel()
+			first := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
+			addr := tc.addr(first)
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("first gateway's address %q: %v", addr, err)
+			}
+			// The flag given last wins over the free ports given before it.
+			out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", tc.flag, addr)
+			if code != 2 || !strings.Contains(out, tc.flag+": ") || !strings.Contains(out, ":"+port) || !strings.Contains(out, "address already in use") {
+				t.Errorf("second serve on the port %s: exit %d, stderr\n%s\nwant exit 2 naming %s, the port and why", port, code, out, tc.flag)
+			}
+			checkJSONLines(t, out)
+		})
 	}
-	checkJSONLines(t, out)
 }
 
 // serveUntilExit runs `quaycast serve` with args on a free API port and JSON logs, and returns its
