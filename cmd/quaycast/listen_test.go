@@ -15,26 +15,22 @@ import (
 // (--nats-listen) or the API's (--listen).
 func TestSecondServeFailsOnBusyPort(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		flag string
-		addr func(first *proc) string // the first gateway's address the second is given
-	}{
-		{"--nats-listen", func(first *proc) string { return strings.TrimPrefix(first.nats, "nats://") }},
-		{"--listen", func(first *proc) string { return strings.TrimPrefix(first.api, "http://") }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.flag, func(t *testing.T) {
+	for _, flag := range []string{"--nats-listen", "--listen"} {
+		t.Run(flag, func(t *testing.T) {
 			t.Parallel()
 			first := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
-			addr := tc.addr(first)
+			addr := strings.TrimPrefix(first.api, "http://")
+			if flag == "--nats-listen" {
+				addr = strings.TrimPrefix(first.nats, "nats://")
+			}
 			_, port, err := net.SplitHostPort(addr)
 			if err != nil {
 				t.Fatalf("first gateway's address %q: %v", addr, err)
 			}
 			// The flag given last wins over the free ports given before it.
-			out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", tc.flag, addr)
-			if code != 2 || !strings.Contains(out, tc.flag+": ") || !strings.Contains(out, ":"+port) || !strings.Contains(out, "address already in use") {
-				t.Errorf("second serve on the port %s: exit %d, stderr\n%s\nwant exit 2 naming %s, the port and why", port, code, out, tc.flag)
+			out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", flag, addr)
+			if code != 2 || !strings.Contains(out, flag+": ") || !strings.Contains(out, ":"+port) || !strings.Contains(out, "address already in use") {
+				t.Errorf("second serve on the port %s: exit %d, stderr\n%s\nwant exit 2 naming %s, the port and why", port, code, out, flag)
 			}
 			checkJSONLines(t, out)
 		})
