@@ -90,21 +90,25 @@ func Presets() []string {
 	return out
 }
 
-// Overrides are the scenario values given as flags; nil means not given.
+// Overrides are the scenario values given as flags; nil means not given. The tags make them the
+// flags of `quaycast bench`, which embeds them.
 type Overrides struct {
-	Events, Endpoints, Entities *int
-	Size                        *config.ByteSize
-	Rate                        *float64
-	Window                      *int
-	Types                       []string
-	Subscribe                   *string
-	Latency                     *time.Duration
-	Failure                     *float64
-	Hanging, Down               *int
-	Idle                        *time.Duration
-	Servers                     *int
-	Seed                        *uint64
-	Gateways                    []int
+	Events    *int             `name:"events" help:"Events published per round."`
+	Endpoints *int             `name:"endpoints" help:"Healthy endpoints registered."`
+	Entities  *int             `name:"entities" help:"Entities the events are spread over (order is kept per entity)."`
+	Size      *config.ByteSize `name:"size" help:"Size of each event, e.g. 1KiB (the envelope's data is padded)."`
+	Rate      *float64         `name:"rate" help:"Events per second; 0 publishes as fast as the window allows."`
+	Window    *int             `name:"window" help:"Publishes awaiting their PubAck at most."`
+	Types     []string         `name:"types" help:"Event types published (comma-separated catalogue names)."`
+	Subscribe *string          `name:"subscribe" help:"How endpoints subscribe: same (every published type), all (*), spread (one type each)."`
+	Latency   *time.Duration   `name:"latency" help:"Receivers answer after this long."`
+	Failure   *float64         `name:"failure-ratio" help:"Share of requests receivers answer with 503 (Retry-After: 1)."`
+	Hanging   *int             `name:"hanging" help:"Extra endpoints that never answer; the run is also made without them, for comparison."`
+	Down      *int             `name:"down" help:"Endpoints that refuse connections while events are published, then come back (the drain is timed)."`
+	Idle      *time.Duration   `name:"idle" help:"Measure the gateway idle this long after registration."`
+	Servers   *int             `name:"receiver-servers" help:"Loopback HTTP servers the healthy endpoints are spread over."`
+	Seed      *uint64          `name:"seed" help:"Seed of the events' types and entities."`
+	Gateways  []int            `name:"gateways" help:"Start a cluster instead of one gateway: 3 NATS nodes (R3) and this many gateways sharing the endpoints. Several values (1,2,3) run a round each on the same cluster, adding gateways between rounds."`
 }
 
 // Resolve builds the scenario of a run: the preset (from the flag, else the file's preset key,

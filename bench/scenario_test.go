@@ -12,6 +12,8 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+// Resolve layers preset, file and flags into a valid scenario, and every error it returns names
+// the flag (or --scenario, --preset) at fault.
 func TestResolve(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -19,7 +21,10 @@ func TestResolve(t *testing.T) {
 		preset string
 		file   string
 		o      Overrides
-		check  func(t *testing.T, s Scenario)
+		check  func(t *testing.T, s Scenario) // of a valid scenario
+		// Or: the flag the error names (every error from Resolve names one) and text in its reason.
+		wantField string
+		wantText  string
 	}{
 		{name: "default is standard", check: func(t *testing.T, s Scenario) {
 			if s.Name != "standard" || s.Endpoints != 10 || s.Size != 1024 || s.Rate != 0 || len(s.Types) != 4 {
@@ -79,59 +84,44 @@ func TestResolve(t *testing.T) {
 				}
 			}
 		}},
+		{name: "unknown preset", preset: "nope", wantField: "preset", wantText: "unknown preset"},
+		{name: "unknown preset in the file", file: "preset: nope\n", wantField: "scenario", wantText: "unknown preset"},
+		{name: "unknown key in the file", file: "evnets: 3\n", wantField: "scenario", wantText: "evnets"},
+		{name: "not YAML", file: "events: [\n", wantField: "scenario"},
+		{name: "bad size in the file", file: "size: lots\n", wantField: "scenario", wantText: "size"},
+		{name: "bad duration in the file", file: "latency: soon\n", wantField: "scenario", wantText: "duration"},
+		{name: "no events", o: Overrides{Events: ptr(0)}, wantField: "events", wantText: "between 1"},
+		{name: "too many endpoints", o: Overrides{Endpoints: ptr(MaxEndpoints + 1)}, wantField: "endpoints", wantText: "between 1"},
+		{name: "more entities than events", o: Overrides{Events: ptr(10), Entities: ptr(11)}, wantField: "entities", wantText: "more entities"},
+		{name: "size too small", o: Overrides{Size: ptr(config.ByteSize(10))}, wantField: "size", wantText: "between"},
+		{name: "size too large", o: Overrides{Size: ptr(config.ByteSize(2 << 20))}, wantField: "size", wantText: "between"},
+		{name: "negative rate", o: Overrides{Rate: ptr(-1.0)}, wantField: "rate"},
+		{name: "window zero", o: Overrides{Window: ptr(0)}, wantField: "window"},
+		{name: "unknown type", o: Overrides{Types: []string{"cargo_loaded", "teleported"}}, wantField: "types", wantText: `"teleported"`},
+		{name: "no types", file: "types: []\n", wantField: "types", wantText: "at least one"},
+		{name: "bad subscribe", o: Overrides{Subscribe: ptr("some")}, wantField: "subscribe", wantText: "same, all or spread"},
+		{name: "spread needs endpoints", o: Overrides{Subscribe: ptr("spread"), Endpoints: ptr(2)}, wantField: "subscribe", wantText: "spread"},
+		{name: "failure ratio of 1", o: Overrides{Failure: ptr(1.0)}, wantField: "failure-ratio"},
+		{name: "negative latency", o: Overrides{Latency: ptr(-time.Second)}, wantField: "latency"},
+		{name: "down beyond endpoints", o: Overrides{Endpoints: ptr(2), Down: ptr(3)}, wantField: "down"},
+		{name: "down and hanging", preset: "hanging", o: Overrides{Down: ptr(1)}, wantField: "down", wantText: "hanging"},
+		{name: "too many deliveries", o: Overrides{Events: ptr(MaxEvents), Endpoints: ptr(100), Entities: ptr(10)}, wantField: "events", wantText: "bound"},
+		{name: "receiver servers zero", o: Overrides{Servers: ptr(0)}, wantField: "receiver-servers"},
+		{name: "no gateways", o: Overrides{Gateways: []int{0}}, wantField: "gateways", wantText: "between 1"},
+		{name: "too many gateways", file: "gateways: [1, 10]\n", wantField: "gateways", wantText: "between 1"},
+		{name: "gateways removed between rounds", o: Overrides{Gateways: []int{3, 2}}, wantField: "gateways", wantText: "grow"},
+		{name: "a hanging endpoint in a scaling run", preset: "hanging", o: Overrides{Gateways: []int{1, 2}}, wantField: "hanging", wantText: "several --gateways"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Resolve(tc.preset, []byte(tc.file), tc.o)
-			if err != nil {
-				t.Fatal(err)
+			if tc.wantField == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.check(t, s)
+				return
 			}
-			tc.check(t, s)
-		})
-	}
-}
-
-func TestResolveErrorsNameTheFlag(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name      string
-		preset    string
-		file      string
-		o         Overrides
-		wantField string
-		wantText  string
-	}{
-		{"unknown preset", "nope", "", Overrides{}, "preset", "unknown preset"},
-		{"unknown preset in the file", "", "preset: nope\n", Overrides{}, "scenario", "unknown preset"},
-		{"unknown key in the file", "", "evnets: 3\n", Overrides{}, "scenario", "evnets"},
-		{"not YAML", "", "events: [\n", Overrides{}, "scenario", ""},
-		{"bad size in the file", "", "size: lots\n", Overrides{}, "scenario", "size"},
-		{"bad duration in the file", "", "latency: soon\n", Overrides{}, "scenario", "duration"},
-		{"no events", "", "", Overrides{Events: ptr(0)}, "events", "between 1"},
-		{"too many endpoints", "", "", Overrides{Endpoints: ptr(MaxEndpoints + 1)}, "endpoints", "between 1"},
-		{"more entities than events", "", "", Overrides{Events: ptr(10), Entities: ptr(11)}, "entities", "more entities"},
-		{"size too small", "", "", Overrides{Size: ptr(config.ByteSize(10))}, "size", "between"},
-		{"size too large", "", "", Overrides{Size: ptr(config.ByteSize(2 << 20))}, "size", "between"},
-		{"negative rate", "", "", Overrides{Rate: ptr(-1.0)}, "rate", ""},
-		{"window zero", "", "", Overrides{Window: ptr(0)}, "window", ""},
-		{"unknown type", "", "", Overrides{Types: []string{"cargo_loaded", "teleported"}}, "types", `"teleported"`},
-		{"no types", "", "types: []\n", Overrides{}, "types", "at least one"},
-		{"bad subscribe", "", "", Overrides{Subscribe: ptr("some")}, "subscribe", "same, all or spread"},
-		{"spread needs endpoints", "", "", Overrides{Subscribe: ptr("spread"), Endpoints: ptr(2)}, "subscribe", "spread"},
-		{"failure ratio of 1", "", "", Overrides{Failure: ptr(1.0)}, "failure-ratio", ""},
-		{"negative latency", "", "", Overrides{Latency: ptr(-time.Second)}, "latency", ""},
-		{"down beyond endpoints", "", "", Overrides{Endpoints: ptr(2), Down: ptr(3)}, "down", ""},
-		{"down and hanging", "hanging", "", Overrides{Down: ptr(1)}, "down", "hanging"},
-		{"too many deliveries", "", "", Overrides{Events: ptr(MaxEvents), Endpoints: ptr(100), Entities: ptr(10)}, "events", "bound"},
-		{"receiver servers zero", "", "", Overrides{Servers: ptr(0)}, "receiver-servers", ""},
-		{"no gateways", "", "", Overrides{Gateways: []int{0}}, "gateways", "between 1"},
-		{"too many gateways", "", "gateways: [1, 10]\n", Overrides{}, "gateways", "between 1"},
-		{"gateways removed between rounds", "", "", Overrides{Gateways: []int{3, 2}}, "gateways", "grow"},
-		{"a hanging endpoint in a scaling run", "hanging", "", Overrides{Gateways: []int{1, 2}}, "hanging", "several --gateways"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Resolve(tc.preset, []byte(tc.file), tc.o)
 			var fe *fielderr.Error
 			if !errors.As(err, &fe) {
 				t.Fatalf("error %v, want a *fielderr.Error", err)

@@ -654,16 +654,22 @@ func TestManagerPermanentIsDeadLettered(t *testing.T) {
 	}
 }
 
-// At start, a manager deletes endpoint consumers whose endpoint is gone, and only those.
+// At start, a manager deletes endpoint consumers whose endpoint is gone, and only those: not a
+// consumer that is no endpoint's, nor one whose record cannot be decoded (after a rollback, say),
+// which keeps its consumer and position.
 func TestManagerRemovesOrphanConsumers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	deleted := e.createEndpoint(t, "*")
 	kept := e.createEndpoint(t, "cargo_loaded")
+	unreadable := e.createEndpoint(t, "*")
 	m1 := startManager(t, e, newRecorder(nil), consumer.Options{})
 	m1.stop(t, 10*time.Second)
 	if err := e.reg.Delete(t.Context(), deleted.ID); err != nil {
 		t.Fatalf("delete: %v", err)
+	}
+	if _, err := e.kv.Put(t.Context(), unreadable.ID, []byte(`{"id": "written by a later release", "url": 7}`)); err != nil {
+		t.Fatal(err)
 	}
 	stray := consumer.NewID() // an endpoint consumer with no registry entry at all
 	for _, name := range []string{stray, "audit"} {
@@ -676,10 +682,10 @@ func TestManagerRemovesOrphanConsumers(t *testing.T) {
 	}
 
 	startManager(t, e, newRecorder(nil), consumer.Options{})
-	want := []string{"audit", kept.ID}
+	want := []string{"audit", kept.ID, unreadable.ID}
 	slices.Sort(want)
 	var got []string
-	testwait.For(t, 10*time.Second, "the orphans removed", func() bool { // off the watch loop
+	testwait.For(t, 10*time.Second, "the orphans removed and only those", func() bool { // off the watch loop
 		got = e.consumerNames(t)
 		slices.Sort(got)
 		return slices.Equal(got, want)

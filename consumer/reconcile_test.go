@@ -10,30 +10,6 @@ import (
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
-// A record that cannot be decoded (after a rollback, say) keeps its consumer and position: the
-// orphan sweep at start removes only consumers whose endpoint is really gone.
-func TestManagerKeepsConsumerOfUnreadableRecord(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	unreadable := e.createEndpoint(t, "*")
-	gone := e.createEndpoint(t, "*")
-	m1 := startManager(t, e, newRecorder(nil), consumer.Options{})
-	m1.stop(t, 10*time.Second)
-	if _, err := e.kv.Put(t.Context(), unreadable.ID, []byte(`{"id": "written by a later release", "url": 7}`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.reg.Delete(t.Context(), gone.ID); err != nil {
-		t.Fatal(err)
-	}
-
-	startManager(t, e, newRecorder(nil), consumer.Options{})
-	// The deleted endpoint's consumer going is the sign that the sweep ran.
-	testwait.For(t, 10*time.Second, "the deleted endpoint's consumer removed", func() bool { return !e.hasConsumer(t, gone.ID) })
-	if !e.hasConsumer(t, unreadable.ID) {
-		t.Error("the consumer of an endpoint whose record is unreadable was deleted: its position is lost")
-	}
-}
-
 // A consumer that cannot be created (here: the stream's consumer limit) is retried on a timer,
 // and the endpoint is listed as degraded until it converges — nobody edits it.
 func TestManagerRetriesConsumersUntilTheyConverge(t *testing.T) {

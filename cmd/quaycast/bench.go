@@ -12,7 +12,6 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/quaycast/quaycast/bench"
-	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/internal/fielderr"
 )
@@ -22,23 +21,8 @@ type benchCmd struct {
 	Scenario string `name:"scenario" type:"existingfile" help:"YAML file of scenario values (keys as the flags, with underscores; 'preset: NAME' to start from a preset). Flags override it."`
 	List     bool   `name:"list-presets" help:"Print the presets and exit."`
 
-	Events          *int             `name:"events" help:"Events published per round."`
-	Endpoints       *int             `name:"endpoints" help:"Healthy endpoints registered."`
-	Entities        *int             `name:"entities" help:"Entities the events are spread over (order is kept per entity)."`
-	Size            *config.ByteSize `name:"size" help:"Size of each event, e.g. 1KiB (the envelope's data is padded)."`
-	Rate            *float64         `name:"rate" help:"Events per second; 0 publishes as fast as the window allows."`
-	Window          *int             `name:"window" help:"Publishes awaiting their PubAck at most."`
-	Types           []string         `name:"types" help:"Event types published (comma-separated catalogue names)."`
-	Subscribe       *string          `name:"subscribe" help:"How endpoints subscribe: same (every published type), all (*), spread (one type each)."`
-	Latency         *time.Duration   `name:"latency" help:"Receivers answer after this long."`
-	FailureRatio    *float64         `name:"failure-ratio" help:"Share of requests receivers answer with 503 (Retry-After: 1)."`
-	Hanging         *int             `name:"hanging" help:"Extra endpoints that never answer; the run is also made without them, for comparison."`
-	Down            *int             `name:"down" help:"Endpoints that refuse connections while events are published, then come back (the drain is timed)."`
-	Idle            *time.Duration   `name:"idle" help:"Measure the gateway idle this long after registration."`
-	ReceiverServers *int             `name:"receiver-servers" help:"Loopback HTTP servers the healthy endpoints are spread over."`
-	Seed            *uint64          `name:"seed" help:"Seed of the events' types and entities."`
-	GatewayArg      []string         `name:"gateway-arg" sep:"none" help:"Extra flag for the gateway the harness starts, e.g. --gateway-arg=--max-in-flight=128 (repeatable)."`
-	Gateways        []int            `name:"gateways" help:"Start a cluster instead of one gateway: 3 NATS nodes (R3) and this many gateways sharing the endpoints. Several values (1,2,3) run a round each on the same cluster, adding gateways between rounds."`
+	bench.Overrides
+	GatewayArg []string `name:"gateway-arg" sep:"none" help:"Extra flag for the gateway the harness starts, e.g. --gateway-arg=--max-in-flight=128 (repeatable)."`
 
 	Baseline   bool          `name:"baseline" help:"Also run the minimal pipeline (consume, sign, POST, ack) over the same events and receivers first, and report the gateway as a ratio of it."`
 	NATSURL    string        `name:"nats-url" help:"NATS of an existing gateway (with --api), comma-separated URLs for a cluster; by default the harness starts a gateway of its own."`
@@ -68,11 +52,7 @@ func (c *benchCmd) Run(ctx context.Context) error {
 			return fielderr.Flag("scenario", err.Error())
 		}
 	}
-	sc, err := bench.Resolve(c.Preset, file, bench.Overrides{
-		Events: c.Events, Endpoints: c.Endpoints, Entities: c.Entities, Size: c.Size, Rate: c.Rate,
-		Window: c.Window, Types: c.Types, Subscribe: c.Subscribe, Latency: c.Latency, Failure: c.FailureRatio,
-		Hanging: c.Hanging, Down: c.Down, Idle: c.Idle, Servers: c.ReceiverServers, Seed: c.Seed, Gateways: c.Gateways,
-	})
+	sc, err := bench.Resolve(c.Preset, file, c.Overrides)
 	if err != nil {
 		return err
 	}

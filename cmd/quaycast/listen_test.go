@@ -11,20 +11,30 @@ import (
 )
 
 // A second `serve` while one runs fails at once — not after the embedded server's 30 s readiness
-// wait — naming the port that is taken and the flag that chooses another.
+// wait — naming the port that is taken and the flag that chooses another: the NATS port
+// (--nats-listen) or the API's (--listen).
 func TestSecondServeFailsOnBusyPort(t *testing.T) {
 	t.Parallel()
-	first := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
-	natsAddr := strings.TrimPrefix(first.nats, "nats://")
-	_, natsPort, err := net.SplitHostPort(natsAddr)
-	if err != nil {
-		t.Fatalf("first gateway's NATS URL %q: %v", first.nats, err)
+	for _, flag := range []string{"--nats-listen", "--listen"} {
+		t.Run(flag, func(t *testing.T) {
+			t.Parallel()
+			first := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
+			addr := strings.TrimPrefix(first.api, "http://")
+			if flag == "--nats-listen" {
+				addr = strings.TrimPrefix(first.nats, "nats://")
+			}
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("first gateway's address %q: %v", addr, err)
+			}
+			// The flag given last wins over the free ports given before it.
+			out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", flag, addr)
+			if code != 2 || !strings.Contains(out, flag+": ") || !strings.Contains(out, ":"+port) || !strings.Contains(out, "address already in use") {
+				t.Errorf("second serve on the port %s: exit %d, stderr\n%s\nwant exit 2 naming %s, the port and why", port, code, out, flag)
+			}
+			checkJSONLines(t, out)
+		})
 	}
-	out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", natsAddr)
-	if code != 2 || !strings.Contains(out, "--nats-listen") || !strings.Contains(out, ":"+natsPort) || !strings.Contains(out, "address already in use") {
-		t.Errorf("second serve on the NATS port %s: exit %d, stderr\n%s\nwant exit 2 naming --nats-listen, the port and why", natsPort, code, out)
-	}
-	checkJSONLines(t, out)
 }
 
 // serveUntilExit runs `quaycast serve` with args on a free API port and JSON logs, and returns its

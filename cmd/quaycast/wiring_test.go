@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -18,22 +17,6 @@ import (
 
 	"github.com/quaycast/quaycast/gateway"
 )
-
-// A second `serve` on the API port of a running one fails at once naming the port and --listen.
-func TestSecondServeFailsOnBusyAPIPort(t *testing.T) {
-	t.Parallel()
-	first := serve(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0")
-	apiAddr := strings.TrimPrefix(first.api, "http://")
-	_, apiPort, err := net.SplitHostPort(apiAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, code := serveUntilExit(t, "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", "--listen", apiAddr)
-	if code != 2 || !strings.Contains(out, "--listen: ") || !strings.Contains(out, ":"+apiPort) || !strings.Contains(out, "address already in use") {
-		t.Errorf("second serve on the API port %s: exit %d, stderr\n%s\nwant exit 2 naming --listen, the port and why", apiPort, code, out)
-	}
-	checkJSONLines(t, out)
-}
 
 // With --log-format json every line quaycast writes to stderr is JSON while its external
 // nats-server is killed and restarted under load, and restarted once more with quaycast's
