@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -74,7 +73,7 @@ type worker struct {
 	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
 	sem   chan struct{}   // bounds deliveries in flight across lanes
 	stop  chan struct{}   // closed at shutdown: lanes stop waiting and leave the rest unacked
-	acks  sync.WaitGroup  // acks of copies, sent off the consumer's callback
+	acks  sync.WaitGroup  // acks of copies, sent off the pulling goroutine
 }
 
 func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
@@ -141,25 +140,7 @@ func (w *worker) run(ctx context.Context) error {
 	dctx, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliveries()
 
-	cc, err := cons.Consume(func(msg jetstream.Msg) { w.onMessage(dctx, msg) },
-		jetstream.PullMaxMessages(min(w.o.MaxAckPending, 256)),
-		// Shorter pull requests than nats.go's 30 s: a consumer whose pulls the client lost
-		// track of sat idle with events pending until the missed-heartbeat check (2 x expiry/2)
-		// renewed them — 28 s in the bench. Shorter still costs idle CPU with thousands of
-		// endpoints (heartbeats every expiry/2 each): 10 s is the compromise.
-		jetstream.PullExpiry(10*time.Second),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			switch {
-			case errors.Is(err, nats.ErrConnectionClosed):
-			case errors.Is(err, jetstream.ErrNoHeartbeat):
-				w.log.Debug().Err(err).Msg("consume: pull request renewed")
-			default:
-				w.log.Warn().Err(err).Msg("consume")
-			}
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", name, err)
-	}
+	stopPulling := w.startPulling(ctx, cons, func(msg jetstream.Msg) { w.onMessage(dctx, msg) })
 	w.log.Debug().Msg("consuming")
 	defer w.startSweeper(ctx)() // events about to expire unfetched: see expiry.go
 	w.startParked(dctx)
@@ -180,8 +161,7 @@ func (w *worker) run(ctx context.Context) error {
 		}
 	}
 
-	cc.Stop()
-	<-cc.Closed()
+	stopPulling()
 	w.mu.Lock()
 	w.lanes.stop()
 	w.mu.Unlock()
@@ -199,7 +179,7 @@ func (w *worker) run(ctx context.Context) error {
 		cancelDeliveries()
 		<-finished
 	}
-	w.acks.Wait() // no Add after this: the consumer's callback has returned for good
+	w.acks.Wait() // no Add after this: the pulling goroutine has returned for good
 	return result
 }
 
@@ -222,8 +202,8 @@ func (w *worker) canReset() bool {
 
 var oldServerOnce sync.Once
 
-// onMessage routes one message to its entity's lane. It runs on the consumer's callback
-// goroutine, so it never blocks on a delivery.
+// onMessage routes one message to its entity's lane. It runs on the pulling goroutine (pull.go),
+// so it never blocks on a delivery.
 func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -271,7 +251,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		return
 	}
 	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
-		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, env) }) // not on the callback: it waits for the server
+		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, env) }) // not on the pulling goroutine: it waits for the server
 		w.routedTo(ctx, seq)
 		return
 	}
