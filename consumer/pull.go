@@ -2,7 +2,10 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,29 +15,44 @@ import (
 )
 
 // pullExpiry is how long one pull request waits on the server for events: an idle endpoint costs
-// one request per expiry. A reconnect restarts the worker, so a request lost with the old
-// connection does not hold the endpoint back for this long.
+// one request per expiry, and no heartbeats.
 const pullExpiry = 10 * time.Second
 
-// startPulling fetches the consumer's events and hands them to handle in delivery order, one pull
-// request at a time, until ctx ends. The returned function stops it and returns once handle will
-// not be called again; what was fetched and not handled stays unacknowledged for the next run.
-//
-// Each request is a Fetch, which ends by itself: its batch full, or expired. nats.go's Consume
-// instead keeps a running count of what it has asked for and pulls again below half of it. In 12
-// of 15 bench runs at 10 endpoints that count drifted from the server's: the client waited on a
-// request the server no longer had (num_waiting 0, events pending) until the missed-heartbeat
-// check renewed it, 6–10 s later. A bare Consume loop with no quaycast code stalled the same way
-// (notes §7).
-func (w *worker) startPulling(ctx context.Context, cons jetstream.Consumer, handle func(jetstream.Msg)) (stop func()) {
+// The worker makes its own pull requests, on one inbox per run, one request at a time: the next
+// is sent once the server has ended the last (its batch delivered, or its 408 at expiry).
+// nats.go offers two ways, and each failed here (notes §7):
+//   - Consume keeps a running count of what it has asked for and pulls again below half of it.
+//     In 12 of 15 bench runs at 10 endpoints that count drifted from the server's: the client
+//     waited on a request the server no longer had (num_waiting 0, events pending) until the
+//     missed-heartbeat check renewed it, 6–10 s later. A bare Consume loop stalled the same way.
+//   - Fetch gives up on a request by its own clock, one second after the expiry, and drops its
+//     inbox. On a busy server the request outlives that second; what it delivers then is lost
+//     in transit, a gap in the delivery sequence: 603 worker restarts (inSequence) in one run
+//     at 2,000 endpoints.
+// A request can still be lost without a word (a server restart): it is renewed after two
+// expiries, and anything the old one delivers late lands in the same inbox.
+
+// startPulling fetches the consumer's events and hands them to handle in delivery order until ctx
+// ends. The returned function stops it and returns once handle will not be called again; what
+// was fetched and not handled stays unacknowledged for the next run.
+func (w *worker) startPulling(ctx context.Context, stream, consumer string, handle func(jetstream.Msg)) (stop func(), err error) {
+	nc := w.js.Conn()
+	p := &puller{nc: nc, inbox: nc.NewInbox(), next: "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
+		batch: min(w.o.MaxAckPending, 256), handle: handle, ended: make(chan error, 1)}
+	// A callback subscription: its queue grows as needed (a SubscribeSync allocates 64k slots,
+	// 512 KiB per endpoint), and with no limit nothing is dropped — a drop would be a gap.
+	sub, err := nc.Subscribe(p.inbox, p.receive)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to pulled events: %w", err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		batch := min(w.o.MaxAckPending, 256)
 		retry := backoff.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
 		for ctx.Err() == nil {
-			err := w.fetch(ctx, cons, batch, handle)
+			err := p.request(ctx)
 			if err == nil || ctx.Err() != nil {
 				retry.Reset()
 				continue
@@ -50,25 +68,126 @@ func (w *worker) startPulling(ctx context.Context, cons jetstream.Consumer, hand
 	return func() {
 		cancel()
 		<-done
+		p.mu.Lock() // waits for a message being handled
+		p.stopped = true
+		p.mu.Unlock()
+		_ = sub.Unsubscribe()
+	}, nil
+}
+
+// puller makes the pull requests of one run and receives what they deliver.
+type puller struct {
+	nc          *nats.Conn
+	inbox, next string
+	batch       int
+	handle      func(jetstream.Msg)
+	ended       chan error // the request in flight is over (with why, if something is wrong)
+
+	mu      sync.RWMutex
+	stopped bool
+	got     int // of the request in flight; on the subscription's goroutine only
+}
+
+// request sends one pull request and waits until the server has ended it, or for two expiries:
+// a request lost without a word (a server restart) is renewed then.
+func (p *puller) request(ctx context.Context) error {
+	req, _ := json.Marshal(struct {
+		Batch   int           `json:"batch"`
+		Expires time.Duration `json:"expires"`
+	}{p.batch, pullExpiry})
+	if err := p.nc.PublishRequest(p.next, p.inbox, req); err != nil {
+		return err
+	}
+	lost := time.NewTimer(2 * pullExpiry)
+	defer lost.Stop()
+	select {
+	case err := <-p.ended:
+		return err
+	case <-lost.C:
+		return nil
+	case <-ctx.Done():
+		return nil
 	}
 }
 
-// fetch makes one pull request of up to batch events and hands each to handle as it arrives.
-func (w *worker) fetch(ctx context.Context, cons jetstream.Consumer, batch int, handle func(jetstream.Msg)) error {
-	fctx, cancel := context.WithTimeout(ctx, pullExpiry) // the server's expiry is set just below it
-	defer cancel()
-	msgs, err := cons.Fetch(batch, jetstream.FetchContext(fctx))
-	if err != nil {
-		return err
+// receive handles one message of the inbox: an event, or a status that ends the request.
+func (p *puller) receive(msg *nats.Msg) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.stopped {
+		return // left unacknowledged for the next run
 	}
-	for msg := range msgs.Messages() {
-		if ctx.Err() != nil {
-			return nil // stopping: the rest stays unacknowledged for the next run
+	switch status := msg.Header.Get("Status"); {
+	case status == "" || len(msg.Data) > 0:
+		p.handle(pulledMsg{m: msg, nc: p.nc})
+		if p.got++; p.got >= p.batch {
+			p.end(nil)
 		}
-		handle(msg)
+	case status == "100": // a heartbeat: not asked for, harmless
+	case status == "408" || status == "404": // expired: the next request follows at once
+		p.end(nil)
+	default: // 409 and the like: the request is over, and says why
+		p.end(fmt.Errorf("pull request ended: %s %s", status, msg.Header.Get("Description")))
 	}
-	if err := msgs.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return err
+}
+
+func (p *puller) end(err error) {
+	p.got = 0
+	select {
+	case p.ended <- err:
+	default: // a late status of a request given up on, while another is in flight
 	}
-	return nil
+}
+
+// pulledMsg is an event from a pull request, acknowledged as nats.go's jetstream messages are:
+// by a reply to its subject.
+type pulledMsg struct {
+	m  *nats.Msg
+	nc *nats.Conn
+}
+
+var _ jetstream.Msg = pulledMsg{}
+
+func (p pulledMsg) Data() []byte         { return p.m.Data }
+func (p pulledMsg) Headers() nats.Header { return p.m.Header }
+func (p pulledMsg) Subject() string      { return p.m.Subject }
+func (p pulledMsg) Reply() string        { return p.m.Reply }
+func (p pulledMsg) Ack() error           { return p.reply("+ACK") }
+func (p pulledMsg) Nak() error           { return p.reply("-NAK") }
+func (p pulledMsg) InProgress() error    { return p.reply("+WPI") }
+func (p pulledMsg) Term() error          { return p.reply("+TERM") }
+
+func (p pulledMsg) TermWithReason(reason string) error { return p.reply("+TERM " + reason) }
+
+func (p pulledMsg) NakWithDelay(delay time.Duration) error {
+	return p.reply(fmt.Sprintf(`-NAK {"delay": %d}`, delay.Nanoseconds()))
+}
+
+// DoubleAck acknowledges and waits for the server to confirm it.
+func (p pulledMsg) DoubleAck(ctx context.Context) error {
+	if p.m.Reply == "" {
+		return jetstream.ErrMsgNoReply
+	}
+	_, err := p.nc.RequestWithContext(ctx, p.m.Reply, []byte("+ACK"))
+	return err
+}
+
+func (p pulledMsg) reply(body string) error {
+	if p.m.Reply == "" {
+		return jetstream.ErrMsgNoReply
+	}
+	return p.nc.Publish(p.m.Reply, []byte(body))
+}
+
+// Metadata is read from the reply subject, as nats.go does.
+func (p pulledMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	md, err := p.m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return &jetstream.MsgMetadata{
+		Sequence:     jetstream.SequencePair{Consumer: md.Sequence.Consumer, Stream: md.Sequence.Stream},
+		NumDelivered: md.NumDelivered, NumPending: md.NumPending, Timestamp: md.Timestamp,
+		Stream: md.Stream, Consumer: md.Consumer, Domain: md.Domain,
+	}, nil
 }

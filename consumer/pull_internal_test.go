@@ -30,7 +30,7 @@ func TestPullingHandsEveryEventInOrder(t *testing.T) {
 
 	var mu sync.Mutex
 	var seqs []uint64
-	stop := w.startPulling(t.Context(), b.cons, func(msg jetstream.Msg) {
+	stop, err := w.startPulling(t.Context(), "S", b.cons.CachedInfo().Name, func(msg jetstream.Msg) {
 		meta, err := msg.Metadata()
 		if err != nil {
 			t.Error(err)
@@ -41,6 +41,9 @@ func TestPullingHandsEveryEventInOrder(t *testing.T) {
 		mu.Unlock()
 		_ = msg.Ack()
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	testwait.For(t, 20*time.Second, "every event handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()

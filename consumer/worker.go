@@ -140,7 +140,10 @@ func (w *worker) run(ctx context.Context) error {
 	dctx, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliveries()
 
-	stopPulling := w.startPulling(ctx, cons, func(msg jetstream.Msg) { w.onMessage(dctx, msg) })
+	stopPulling, err := w.startPulling(ctx, w.stream.CachedInfo().Config.Name, name, func(msg jetstream.Msg) { w.onMessage(dctx, msg) })
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", name, err)
+	}
 	w.log.Debug().Msg("consuming")
 	defer w.startSweeper(ctx)() // events about to expire unfetched: see expiry.go
 	w.startParked(dctx)
