@@ -137,6 +137,11 @@ func TestRunSmokeWithBaseline(t *testing.T) {
 			t.Errorf("%s: %d bad signatures, %d requests", rd.Name, rd.BadSignatures, rd.Requests)
 		}
 	}
+	for id, c := range charts(t, renderHTML(t, res)) {
+		if marks(c) == 0 {
+			t.Errorf("the report's chart %s of this run draws nothing", id)
+		}
+	}
 	if res.Rounds[0].Pipeline != "baseline" || res.Rounds[1].Pipeline != "gateway" || res.Rounds[1].Registration == nil {
 		t.Errorf("rounds %s, %s", res.Rounds[0].Pipeline, res.Rounds[1].Pipeline)
 	}
