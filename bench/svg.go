@@ -209,13 +209,16 @@ func num(v float64) string {
 
 func esc(s string) string { return html.EscapeString(s) }
 
+// width is the room an entry takes in the legend: its swatch, its name and a gap.
+func (e legendEntry) width() int { return 30 + charWidth*len([]rune(e.name)) + 16 }
+
 // legendRows lays the legend out in rows across the chart's width.
 func legendRows(entries []legendEntry) [][]legendEntry {
 	var rows [][]legendEntry
 	width := chartWidth - marginLeft - marginRight
 	used := width + 1
 	for _, e := range entries {
-		w := 30 + charWidth*len([]rune(e.name)) + 16
+		w := e.width()
 		if used+w > width {
 			rows = append(rows, nil)
 			used = 0
@@ -248,7 +251,7 @@ func (c svgChart) open(b *strings.Builder, legend []legendEntry, categories []st
 				line(b, x, y, x+24, y, e.colour, ` stroke-width="2.5"`+dash(e.dashed))
 			}
 			fmt.Fprintf(b, `<text x="%s" y="%s" fill="%s" dominant-baseline="middle">%s</text>`, num(x+30), num(y), ink, esc(e.name))
-			x += float64(30 + charWidth*len([]rune(e.name)) + 16)
+			x += float64(e.width())
 		}
 	}
 	b.WriteString(`</g><g class="axes">`)
