@@ -6,5 +6,6 @@
 // The engine that runs it: Run and its rounds (run.go, round.go, traffic.go), the gateway under
 // test (target.go, registration.go, proc.go, gatewaylog.go), the publisher, the receivers, the
 // baseline pipeline and the Checker. The report: Result (result.go), the figures the engine takes
-// from the receivers (figures.go), and its text (report.go), which reads nothing but the Result.
+// from the receivers (figures.go) and samples every second (timeline.go), its text (report.go)
+// and its HTML page (html.go, with charts drawn in svg.go), which read nothing but the Result.
 package bench

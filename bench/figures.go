@@ -26,9 +26,26 @@ func spread(v []float64) MinMedMax {
 	return MinMedMax{Min: v[0], Median: percentile(v, 50), Max: v[len(v)-1]}
 }
 
+// everyKth is at most n of all, evenly spaced: every k-th, from the first.
+func everyKth[T any](all []T, n int) []T {
+	if len(all) <= n {
+		return all
+	}
+	k := (len(all) + n - 1) / n
+	out := make([]T, 0, n)
+	for i := 0; i < len(all); i += k {
+		out = append(out, all[i])
+	}
+	return out
+}
+
+// maxByEndpoint bounds Round.ByEndpoint: a bar per endpoint is readable up to about a hundred.
+const maxByEndpoint = 100
+
 // figures fills in the delivery figures from the round's sink.
 func (rd *Round) figures(eps []*endpoint, s *sink, start, end, upAt time.Duration) {
 	var rates, p99s, gaps []float64
+	var each []EndpointFigures
 	var last time.Duration
 	drain := &Drain{FirstDeliverySecond: -1}
 	var drainFirst, drainLast time.Duration
@@ -46,16 +63,20 @@ func (rd *Round) figures(eps []*endpoint, s *sink, start, end, upAt time.Duratio
 		st.mu.Lock()
 		rd.hist.Merge(&st.hist)
 		rd.Delivered += st.delivered
+		one := EndpointFigures{Name: ep.name}
 		if st.delivered > 0 {
 			last = max(last, st.last)
 			if d := (st.last - start).Seconds(); d > 0 {
-				rates = append(rates, float64(st.delivered)/d)
+				one.DeliveriesPerSec = float64(st.delivered) / d
+				rates = append(rates, one.DeliveriesPerSec)
 			}
-			p99s = append(p99s, ms(st.hist.Quantile(0.99)))
-			gaps = append(gaps, ms(st.maxGap))
+			one.P99Ms, one.MaxGapMs = ms(st.hist.Quantile(0.99)), ms(st.maxGap)
+			p99s = append(p99s, one.P99Ms)
+			gaps = append(gaps, one.MaxGapMs)
 		} else {
 			rates = append(rates, 0)
 		}
+		each = append(each, one)
 		if ep.behaviour == down {
 			drain.Events += st.delivered
 			if st.delivered > 0 {
@@ -75,6 +96,8 @@ func (rd *Round) figures(eps []*endpoint, s *sink, start, end, upAt time.Duratio
 		rd.DeliveriesPerSec = float64(rd.Delivered) / rd.DeliverSeconds
 	}
 	rd.Latency = latency(&rd.hist)
+	rd.LatencyHistogram = rd.hist.Bins()
+	rd.ByEndpoint = everyKth(each, maxByEndpoint)
 	rd.PerEndpoint = Spread{DeliveriesPerSec: spread(rates), P99Ms: spread(p99s), MaxGapMs: spread(gaps)}
 	if upAt > 0 {
 		drain.Seconds = (drainLast - upAt).Seconds()

@@ -78,6 +78,12 @@ func (h *Histogram) Merge(o *Histogram) {
 	h.sum += o.sum
 }
 
+// Reset empties h, keeping its buckets' memory for the next values.
+func (h *Histogram) Reset() {
+	clear(h.counts)
+	h.n, h.sum, h.min, h.max = 0, 0, 0, 0
+}
+
 // Count is the number of values recorded.
 func (h *Histogram) Count() uint64 { return h.n }
 
@@ -120,4 +126,49 @@ func percentile(sorted []float64, p float64) float64 {
 	}
 	rank := int(math.Ceil(min(max(p, 0), 100) / 100 * float64(len(sorted))))
 	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// Bin is a range of a latency distribution, [FromMs, ToMs), and how many values fell in it.
+type Bin struct {
+	FromMs float64 `json:"from_ms"`
+	ToMs   float64 `json:"to_ms"`
+	Count  uint64  `json:"count"`
+}
+
+// Bins is the distribution in bins of a quarter of a doubling (1 µs wide below 4 µs), from the
+// lowest value's bin to the highest's, the empty ones between included: coarse enough to draw,
+// and each holds whole buckets of h, so the counts are exact.
+func (h *Histogram) Bins() []Bin {
+	if h.n == 0 {
+		return nil
+	}
+	var out []Bin
+	var next uint64 // where the last bin ends, µs
+	for i, c := range h.counts {
+		if c == 0 {
+			continue
+		}
+		lo, _ := bucketRange(i)
+		if len(out) == 0 {
+			next, _ = quarter(lo)
+		}
+		for next <= lo { // this bucket's bin and the empty ones before it
+			from, to := quarter(next)
+			out = append(out, Bin{FromMs: float64(from) / 1000, ToMs: float64(to) / 1000})
+			next = to
+		}
+		out[len(out)-1].Count += uint64(c)
+	}
+	return out
+}
+
+// quarter is the bin of v µs: [v, v+1) below 4 µs, above that the quarter of the doubling v lies
+// in ([8, 10), [10, 12), [12, 14), [14, 16), [16, 20), ...).
+func quarter(v uint64) (from, to uint64) {
+	if v < 4 {
+		return v, v + 1
+	}
+	shift := bits.Len64(v) - 3 // v>>shift is in [4, 7]
+	top := v >> shift
+	return top << shift, (top + 1) << shift
 }

@@ -118,3 +118,65 @@ func TestHistogramMergeAndEmpty(t *testing.T) {
 		t.Errorf("a negative duration should count as 0, got max %v", neg.Max())
 	}
 }
+
+// Bins count every value once, in the bin that holds it: contiguous quarters of a doubling from
+// the lowest value's to the highest's.
+func TestHistogramBins(t *testing.T) {
+	t.Parallel()
+	var empty Histogram
+	if empty.Bins() != nil {
+		t.Error("an empty histogram has bins")
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var h Histogram
+	var values []time.Duration
+	for range 10_000 {
+		d := time.Duration(rnd.ExpFloat64()*2000) * time.Microsecond
+		h.Record(d)
+		values = append(values, d)
+	}
+	h.Record(0)
+	h.Record(3 * time.Microsecond)
+	h.Record(7 * time.Second)
+	values = append(values, 0, 3*time.Microsecond, 7*time.Second)
+	bins := h.Bins()
+	if bins[0].FromMs != 0 || bins[len(bins)-1].FromMs > 7000 || bins[len(bins)-1].ToMs <= 7000 {
+		t.Errorf("bins from %g to %g ms, want from 0 to past 7000", bins[0].FromMs, bins[len(bins)-1].ToMs)
+	}
+	var total uint64
+	for i, b := range bins {
+		total += b.Count
+		if i > 0 && b.FromMs != bins[i-1].ToMs {
+			t.Fatalf("bin %d starts at %g, the one before ends at %g", i, b.FromMs, bins[i-1].ToMs)
+		}
+		if w := b.ToMs - b.FromMs; b.FromMs >= 0.004 && (w > b.FromMs/4+1e-9 || w < b.FromMs/8) {
+			t.Errorf("bin [%g, %g) is not a quarter of a doubling", b.FromMs, b.ToMs)
+		}
+		var want uint64
+		for _, v := range values {
+			if us := float64(v.Microseconds()) / 1000; us >= b.FromMs && us < b.ToMs {
+				want++
+			}
+		}
+		if b.Count != want {
+			t.Errorf("bin [%g, %g) counts %d, want %d", b.FromMs, b.ToMs, b.Count, want)
+		}
+	}
+	if total != h.Count() {
+		t.Errorf("bins count %d, the histogram %d", total, h.Count())
+	}
+}
+
+func TestHistogramReset(t *testing.T) {
+	t.Parallel()
+	var h Histogram
+	h.Record(time.Second)
+	h.Reset()
+	if h.Count() != 0 || h.Max() != 0 || h.Mean() != 0 || h.Bins() != nil {
+		t.Errorf("after Reset: count %d max %v", h.Count(), h.Max())
+	}
+	h.Record(2 * time.Millisecond)
+	if h.Count() != 1 || h.Quantile(0.5) != 2*time.Millisecond || h.Max() != 2*time.Millisecond {
+		t.Errorf("after Reset and a value: count %d p50 %v max %v", h.Count(), h.Quantile(0.5), h.Max())
+	}
+}

@@ -196,6 +196,8 @@ type meter struct {
 	self0     ProcStats
 	selfErr   error
 	selfFDs   int
+	tl        *timeline
+	recent    Histogram     // reused by each sample
 	busy0     time.Duration // machineBusy at the start
 	busyErr   error
 	start     time.Time
@@ -219,11 +221,14 @@ func (r *runner) startMeter(ctx context.Context) *meter {
 	m.self0, m.selfErr = readProc(os.Getpid())
 	m.busy0, m.busyErr = machineBusy()
 	m.start = time.Now()
+	gw, _ := m.gateways()
+	m.tl = newTimeline(m.start, gw, m.self0)
 	return m
 }
 
-// sample reads the processes' open files, and their figures.
-func (m *meter) sample() {
+// sample reads the processes' open files and their figures, and adds a point to the timeline with
+// the latencies s recorded since the last sample.
+func (m *meter) sample(s *sink) {
 	for _, p := range m.gws {
 		p.sample()
 	}
@@ -231,11 +236,30 @@ func (m *meter) sample() {
 		p.sample()
 	}
 	m.selfFDs = max(m.selfFDs, openFiles(os.Getpid()))
+	self, err := readProc(os.Getpid())
+	m.recent.Reset()
+	s.takeRecent(&m.recent)
+	gw, gwOK := m.gateways()
+	m.tl.sample(time.Now(), &m.recent, gw, gwOK, self, err == nil && m.selfErr == nil)
 }
 
-// fill writes the round's gateway and harness usage; the gateways' CPU time is also given per
-// 1,000 of the deliveries. The harness's CPU time means nothing with the gateway inside it.
+// gateways adds up the gateways' last figures; ok is false when none is a process of ours.
+func (m *meter) gateways() (sum ProcStats, ok bool) {
+	for _, p := range m.gws {
+		if p.ok {
+			sum.CPU += p.last.CPU
+			sum.RSS += p.last.RSS
+			ok = true
+		}
+	}
+	return sum, ok
+}
+
+// fill writes the round's gateway and harness usage and its timeline; the gateways' CPU time is
+// also given per 1,000 of the deliveries. The harness's CPU time means nothing with the gateway
+// inside it.
 func (m *meter) fill(rd *Round, deliveries int) {
+	rd.Timeline = m.tl.result()
 	if u := sumUsage(m.gws, deliveries); u != nil {
 		rd.Gateway = u
 	}

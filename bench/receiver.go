@@ -136,6 +136,7 @@ type epStats struct {
 
 	mu        sync.Mutex
 	hist      Histogram
+	recent    Histogram // since the timeline's last sample
 	delivered int
 	first     time.Duration // arrival offsets from epoch
 	last      time.Duration
@@ -300,6 +301,7 @@ func (st *epStats) record(arrived, lat time.Duration) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.hist.Record(lat)
+	st.recent.Record(lat)
 	if st.delivered == 0 {
 		st.first = arrived
 	} else if gap := arrived - st.last; gap > st.maxGap {
@@ -307,6 +309,21 @@ func (st *epStats) record(arrived, lat time.Duration) {
 	}
 	st.delivered++
 	st.last = max(st.last, arrived)
+}
+
+// takeRecent moves the latencies recorded since the last call into h.
+func (s *sink) takeRecent(h *Histogram) {
+	for _, st := range s.stats {
+		if st == nil {
+			continue
+		}
+		st.mu.Lock()
+		if st.recent.Count() > 0 {
+			h.Merge(&st.recent)
+			st.recent.Reset()
+		}
+		st.mu.Unlock()
+	}
 }
 
 // errorLog counts the lines written to it and keeps the last one; it is an io.Writer for

@@ -90,7 +90,24 @@ type Round struct {
 	Cluster   *RoundCluster `json:"cluster,omitempty"` // several gateways: figures per gateway and NATS node
 	TimedOut  bool          `json:"timed_out"`
 	Notes     []string      `json:"notes,omitempty"`
-	hist      Histogram     // merged, for comparisons
+
+	// For the pictures of the HTML report: the round over time, its latency distribution, and
+	// the checked endpoints one by one.
+	Timeline         *Timeline `json:"timeline,omitempty"`
+	LatencyHistogram []Bin     `json:"latency_histogram,omitempty"`
+	// ByEndpoint is every checked endpoint's figures, or with more than maxByEndpoint of them
+	// those of every k-th (by name, the same in every round), at most maxByEndpoint.
+	ByEndpoint []EndpointFigures `json:"by_endpoint,omitempty"`
+
+	hist Histogram // merged, for comparisons
+}
+
+// EndpointFigures are one endpoint's deliveries in a round.
+type EndpointFigures struct {
+	Name             string  `json:"name"`
+	DeliveriesPerSec float64 `json:"deliveries_per_s"`
+	P99Ms            float64 `json:"p99_ms"`
+	MaxGapMs         float64 `json:"max_gap_ms"` // longest time between two deliveries
 }
 
 // Cluster is the gateways of a run and the NATS nodes the harness started for them.

@@ -86,6 +86,41 @@ func checkRound(t *testing.T, rd Round, wantDeliveries int) {
 	}
 }
 
+// checkPictures asserts the round kept what the HTML report draws: a timeline holding every
+// delivery, the latency distribution of all of them, and each checked endpoint's figures.
+func checkPictures(t *testing.T, rd Round) {
+	t.Helper()
+	tl := rd.Timeline
+	if tl == nil || len(tl.Points) == 0 || !tl.HarnessMeasured {
+		t.Fatalf("%s: timeline %+v", rd.Name, tl)
+	}
+	sum := 0
+	for _, pt := range tl.Points {
+		sum += pt.Deliveries
+		if pt.Deliveries > 0 && !(pt.P50Ms > 0 && pt.P50Ms <= pt.P99Ms && pt.DeliveriesPerSec > 0) {
+			t.Errorf("%s: point %+v", rd.Name, pt)
+		}
+	}
+	if sum < rd.Deliveries || sum > rd.Delivered {
+		t.Errorf("%s: the timeline holds %d deliveries; expected %d, delivered %d", rd.Name, sum, rd.Deliveries, rd.Delivered)
+	}
+	var binned uint64
+	for _, b := range rd.LatencyHistogram {
+		binned += b.Count
+	}
+	if binned != rd.Latency.Count {
+		t.Errorf("%s: the latency bins hold %d, the latency %d", rd.Name, binned, rd.Latency.Count)
+	}
+	if len(rd.ByEndpoint) != rd.Checked {
+		t.Errorf("%s: %d endpoints' figures, %d checked", rd.Name, len(rd.ByEndpoint), rd.Checked)
+	}
+	for _, e := range rd.ByEndpoint {
+		if e.DeliveriesPerSec <= 0 || e.P99Ms <= 0 {
+			t.Errorf("%s: endpoint %+v", rd.Name, e)
+		}
+	}
+}
+
 // The whole harness, in process: 3 endpoints, 300 events over 10 entities, the baseline first,
 // every signature verified; nothing lost, duplicated or out of order in either round.
 func TestRunSmokeWithBaseline(t *testing.T) {
@@ -97,8 +132,14 @@ func TestRunSmokeWithBaseline(t *testing.T) {
 	}
 	for _, rd := range res.Rounds {
 		checkRound(t, rd, 900)
+		checkPictures(t, rd)
 		if rd.BadSignatures != 0 || rd.Requests != 900 {
 			t.Errorf("%s: %d bad signatures, %d requests", rd.Name, rd.BadSignatures, rd.Requests)
+		}
+	}
+	for id, c := range charts(t, renderHTML(t, res)) {
+		if marks(c) == 0 {
+			t.Errorf("the report's chart %s of this run draws nothing", id)
 		}
 	}
 	if res.Rounds[0].Pipeline != "baseline" || res.Rounds[1].Pipeline != "gateway" || res.Rounds[1].Registration == nil {

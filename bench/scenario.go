@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,35 @@ type Scenario struct {
 	// gateways sharing the endpoints. Several values ([1, 2, 3]) make one round each on the same
 	// cluster and the same endpoints, gateways added between rounds: how throughput scales.
 	Gateways []int `yaml:"gateways" json:"gateways,omitempty"`
+}
+
+// UnmarshalJSON reads a scenario as a result's JSON has it, its size a number of bytes:
+// config.ByteSize alone reads only text ("1KiB"), which is taken too.
+func (s *Scenario) UnmarshalJSON(b []byte) error {
+	type plain Scenario // without this method
+	v := struct {
+		*plain
+		Size json.RawMessage `json:"size_bytes"` // shadows plain's
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if len(v.Size) == 0 || string(v.Size) == "null" {
+		return nil
+	}
+	if v.Size[0] == '"' {
+		var text string
+		if err := json.Unmarshal(v.Size, &text); err != nil {
+			return err
+		}
+		return s.Size.UnmarshalText([]byte(text))
+	}
+	n, err := strconv.ParseInt(string(v.Size), 10, 64)
+	if err != nil {
+		return fmt.Errorf("scenario size_bytes %s: %w", v.Size, err)
+	}
+	s.Size = config.ByteSize(n)
+	return nil
 }
 
 // Subscription modes: how endpoints choose their event types.

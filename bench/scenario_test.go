@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,37 @@ func TestEventBodiesHaveTheScenarioSize(t *testing.T) {
 	}
 	if len(entities) != 5 {
 		t.Errorf("%d entities used, want 5", len(entities))
+	}
+}
+
+// A scenario read back from a result's JSON is the scenario that ran, its size a number of
+// bytes there; a size written as text ("1KiB") reads too.
+func TestScenarioJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"standard", "hanging", "cluster"} {
+		sc, err := Resolve(name, nil, Overrides{Latency: ptr(20 * time.Millisecond), Types: []string{"cargo_loaded"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Scenario
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, b)
+		}
+		if !reflect.DeepEqual(back, sc) {
+			t.Errorf("%s: read back %+v, want %+v", name, back, sc)
+		}
+	}
+	var sc Scenario
+	if err := json.Unmarshal([]byte(`{"name":"x","size_bytes":"2KiB","events":5}`), &sc); err != nil || sc.Size != 2048 || sc.Events != 5 || sc.Name != "x" {
+		t.Errorf("text size: %+v, %v", sc, err)
+	}
+	for _, bad := range []string{`{"size_bytes":1.5}`, `{"size_bytes":"lots"}`, `{"events":"x"}`} {
+		if err := json.Unmarshal([]byte(bad), &sc); err == nil {
+			t.Errorf("%s read without an error", bad)
+		}
 	}
 }

@@ -37,7 +37,7 @@ func (r *runner) traffic(ctx context.Context, rd *Round, letter string, eps []*e
 		return err
 	}
 	end := r.rec.now()
-	m.sample()
+	m.sample(t.sink)
 	m.fill(rd, t.expected)
 	t.fill(verdict, end)
 	if r.clustered() {
@@ -88,9 +88,9 @@ func (t *roundTraffic) start(ctx context.Context) {
 // await follows the round until every expected delivery arrived with none lost, the gateway
 // exited (t.gone), or ctx ended (the round timed out), and returns the checker's verdict. Once
 // publishing is done it brings the down endpoints up with up, whose error it returns. It samples
-// the processes' open files every second.
+// the processes and the deliveries for the timeline every second.
 func (t *roundTraffic) await(ctx context.Context, stopPublishing context.CancelFunc, up func(context.Context) error, m *meter) (Report, error) {
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(awaitTick)
 	defer tick.Stop()
 	sending := true
 	var ticks int
@@ -119,8 +119,8 @@ func (t *roundTraffic) await(ctx context.Context, stopPublishing context.CancelF
 		}
 		select {
 		case <-tick.C:
-			if ticks++; ticks%5 == 0 {
-				m.sample()
+			if ticks++; ticks%int(sampleEvery/awaitTick) == 0 {
+				m.sample(t.sink)
 			}
 			continue
 		case <-ctx.Done():
@@ -130,6 +130,9 @@ func (t *roundTraffic) await(ctx context.Context, stopPublishing context.CancelF
 		return t.sink.checker.Report(), nil
 	}
 }
+
+// awaitTick is how often await looks at the deliveries.
+const awaitTick = 200 * time.Millisecond
 
 // published is the turn from publishing to delivering: the down endpoints come up.
 func (t *roundTraffic) published(ctx context.Context, up func(context.Context) error) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -35,6 +36,8 @@ type benchCmd struct {
 	Timeout    time.Duration `name:"timeout" default:"5m" help:"The whole run ends by then, delivered or not."`
 	Verify     bool          `name:"verify-signatures" help:"Receivers verify every signature (costs the harness CPU)."`
 	JSON       bool          `name:"json" help:"Print the result as JSON."`
+	HTML       string        `name:"html" type:"path" placeholder:"FILE" help:"Also write the report as one self-contained HTML page (charts in inline SVG; opens offline) to FILE."`
+	FromJSON   string        `name:"from-json" type:"existingfile" placeholder:"FILE" help:"Run nothing: report the result a run saved with --json (the text, --json or --html from it)."`
 	NoProgress bool          `name:"no-progress" help:"No progress bar (there is none when stdout is not a terminal)."`
 }
 
@@ -44,6 +47,9 @@ func (c *benchCmd) Run(ctx context.Context) error {
 			fmt.Println(p)
 		}
 		return nil
+	}
+	if c.FromJSON != "" {
+		return c.report()
 	}
 	var file []byte
 	if c.Scenario != "" {
@@ -88,13 +94,55 @@ func (c *benchCmd) Run(ctx context.Context) error {
 	return err
 }
 
+// print writes the result to w as text or JSON, then as HTML to the --html file.
 func (c *benchCmd) print(w io.Writer, res *bench.Result) error {
+	var err error
 	if c.JSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		err = enc.Encode(res)
+	} else {
+		err = res.WriteText(w)
 	}
-	return res.WriteText(w)
+	if c.HTML != "" && err == nil {
+		err = writeHTML(c.HTML, res)
+	}
+	return err
+}
+
+func writeHTML(path string, res *bench.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write the HTML report: %w", err)
+	}
+	if err := res.WriteHTML(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write the HTML report %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write the HTML report %s: %w", path, err)
+	}
+	return nil
+}
+
+// report prints a result saved with --json, as a run would have: the flags of a run do not apply.
+func (c *benchCmd) report() error {
+	if c.Preset != "" || c.Scenario != "" || c.List || !reflect.ValueOf(c.Overrides).IsZero() || len(c.GatewayArg) > 0 ||
+		c.Baseline || c.API != "" || c.NATSURL != "" {
+		return fielderr.Flag("from-json", "reports a saved result: the flags of a run (--preset, --scenario, the scenario's values, --baseline, --api, --nats-url, --gateway-arg, --list-presets) do not apply")
+	}
+	b, err := os.ReadFile(c.FromJSON)
+	if err != nil {
+		return fielderr.Flag("from-json", err.Error())
+	}
+	var res bench.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fielderr.Flag("from-json", "not a result of `quaycast bench --json`: "+err.Error())
+	}
+	if len(res.Rounds) == 0 {
+		return fielderr.Flag("from-json", "not a result of `quaycast bench --json`: it has no rounds")
+	}
+	return c.print(os.Stdout, &res)
 }
 
 // natsNodeCmd is one NATS node of the cluster `quaycast bench --gateways` starts: a process of

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,7 +25,8 @@ func TestBenchStartsItsOwnGateway(t *testing.T) {
 	if err := os.WriteFile(file, []byte("preset: smoke\nevents: 200\nentities: 20\nidle: 200ms\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "bench", "--scenario", file, "--endpoints", "2", "--json", "--timeout", "2m", "--verify-signatures")
+	page := filepath.Join(t.TempDir(), "report.html")
+	cmd := exec.Command(binary, "bench", "--scenario", file, "--endpoints", "2", "--json", "--timeout", "2m", "--verify-signatures", "--html", page)
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -56,6 +58,12 @@ func TestBenchStartsItsOwnGateway(t *testing.T) {
 				CPUSeconds float64 `json:"cpu_s"`
 				PeakRSSMiB float64 `json:"peak_rss_mib"`
 			} `json:"gateway"`
+			Timeline *struct {
+				GatewayMeasured bool `json:"gateway_measured"`
+				Points          []struct {
+					GatewayRSSMiB float64 `json:"gateway_rss_mib"`
+				} `json:"points"`
+			} `json:"timeline"`
 		} `json:"rounds"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
@@ -71,10 +79,52 @@ func TestBenchStartsItsOwnGateway(t *testing.T) {
 	if rd.Gateway == nil || rd.Gateway.CPUSeconds <= 0 || rd.Gateway.PeakRSSMiB <= 0 || rd.Idle == nil || rd.Idle.RSSMiB <= 0 {
 		t.Errorf("no gateway CPU or memory figures: %s", out)
 	}
+	if tl := rd.Timeline; tl == nil || !tl.GatewayMeasured || len(tl.Points) == 0 || tl.Points[len(tl.Points)-1].GatewayRSSMiB <= 0 {
+		t.Errorf("no timeline with the gateway's figures: %s", out)
+	}
+	checkHTMLReport(t, page, out)
+}
+
+// checkHTMLReport checks the page `bench --html` wrote, and that `bench --from-json` makes the
+// same page from the result the run printed with --json.
+func checkHTMLReport(t *testing.T, page string, result []byte) {
+	t.Helper()
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Verdict: OK", `id="deliveries-over-time"`, `id="cpu-over-time"`} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("the HTML report has no %q", want)
+		}
+	}
+	// The round's lines (a dot when it was shorter than two samples), the gateway process's, and
+	// the round's bars are drawn.
+	for _, want := range []string{`data-series="gateway"><(polyline|circle)`, `data-series="gateway: gateway"><(polyline|circle)`, `data-series="gateway" fill="#[0-9a-f]{6}"><rect`} {
+		if !regexp.MustCompile(want).Match(html) {
+			t.Errorf("the HTML report draws nothing for %s", want)
+		}
+	}
+	dir := t.TempDir()
+	saved, again := filepath.Join(dir, "result.json"), filepath.Join(dir, "again.html")
+	if err := os.WriteFile(saved, result, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text, err := exec.Command(binary, "bench", "--from-json", saved, "--html", again).CombinedOutput()
+	if err != nil || !strings.Contains(string(text), "verdict: OK") {
+		t.Fatalf("bench --from-json: %v\n%s", err, text)
+	}
+	if rebuilt, err := os.ReadFile(again); err != nil || string(rebuilt) != string(html) {
+		t.Errorf("the page from the saved JSON differs from the run's (%v)", err)
+	}
 }
 
 func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 	t.Parallel()
+	notResult := filepath.Join(t.TempDir(), "not-a-result.json")
+	if err := os.WriteFile(notResult, []byte(`{"events": 5}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		flag string
@@ -88,6 +138,9 @@ func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--gateways", "0"}, "--gateways"},
 		{[]string{"--gateways", "2,1"}, "--gateways"},
 		{[]string{"--gateways", "2", "--api", "http://127.0.0.1:8080", "--nats-url", "nats://127.0.0.1:4222"}, "--gateways"},
+		{[]string{"--from-json", notResult}, "--from-json"},
+		{[]string{"--from-json", notResult, "--preset", "smoke"}, "--from-json"},
+		{[]string{"--from-json", filepath.Join(t.TempDir(), "missing.json")}, "--from-json"},
 	} {
 		out, err := exec.Command(binary, append([]string{"bench"}, tc.args...)...).CombinedOutput()
 		var ee *exec.ExitError

@@ -35,7 +35,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		}
 		imports[strings.TrimPrefix(p.ImportPath, module)] = p.Imports
 	}
-	testHelpers := []string{"internal/testwait", "gateway/gatewaytest", "gateway/tlstest", "consumer/natstest"}
+	testHelpers := []string{"internal/testwait", "internal/testtool", "internal/browsertest", "gateway/gatewaytest", "gateway/tlstest", "consumer/natstest"}
 	stdlib := func(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
 	ours := func(imp string) (string, bool) { return strings.CutPrefix(imp, module) }
 	leaf := func(p string) bool { // one of ours that imports the standard library only
@@ -59,6 +59,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 		{"internal/fielderr", "the one validation error, a leaf for every package: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"internal/backoff", "waits between retries, for every package: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"internal/testwait", "polling in tests: the standard library only", func(imp string) bool { return !stdlib(imp) }},
+		{"internal/testtool", "a missing tool in tests: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"internal/defaults", "the settings' defaults, read by config, consumer and gateway: the standard library only", func(imp string) bool { return !stdlib(imp) }},
 		{"config", "nothing from quaycast but leaf packages", func(imp string) bool { p, q := ours(imp); return q && !leaf(p) }},
 		{"consumer", "the delivery engine: no HTTP, no gateway, config, natsauth or bench", func(imp string) bool {
@@ -94,7 +95,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 			if q && strings.HasPrefix(p, "bench") && !strings.HasPrefix(pkg, "cmd/") {
 				t.Errorf("%s imports %s: only cmd may use the bench harness", pkg, imp)
 			}
-			if q && slices.Contains(testHelpers, p) {
+			if q && slices.Contains(testHelpers, p) && !slices.Contains(testHelpers, pkg) { // helpers build on helpers
 				t.Errorf("%s imports %s outside its tests: it is a test helper", pkg, imp)
 			}
 		}

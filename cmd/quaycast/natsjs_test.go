@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/testtool"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -33,7 +34,7 @@ func TestNodePublisherWithCredential(t *testing.T) {
 		err = installNatsJS()
 	}
 	if err != nil {
-		missingTool(t, "needs node and npm (apt-get install nodejs npm): "+err.Error())
+		testtool.Missing(t, "needs node and npm (apt-get install nodejs npm): "+err.Error())
 	}
 
 	type delivery struct {

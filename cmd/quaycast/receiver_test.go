@@ -17,18 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quaycast/quaycast/internal/testtool"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
-
-// missingTool skips a test whose tool (node, python3) is not installed — but fails it in CI,
-// whose .ci/run installs them, so that CI never passes by skipping.
-func missingTool(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // receiverPy is the example receiver, from this package's folder.
 var receiverPy = filepath.Join("..", "..", "examples", "receiver.py")
@@ -39,7 +30,7 @@ var receiverPy = filepath.Join("..", "..", "examples", "receiver.py")
 func TestExampleReceiver(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
-		missingTool(t, "needs python3")
+		testtool.Missing(t, "needs python3")
 	}
 	secret, other := newWhsec(t), newWhsec(t)
 	good := startReceiverPy(t, []string{"0", "--secret", secret}, nil)
