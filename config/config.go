@@ -24,6 +24,8 @@ type Config struct {
 	NATSURL    string `name:"nats-url" env:"QUAYCAST_NATS_URL" help:"Connect to this external NATS (comma-separated URLs) instead of running an embedded server."`
 	Listen     string `name:"listen" env:"QUAYCAST_LISTEN" default:"${listen}" help:"Address of the HTTP API."`
 
+	PprofListen string `name:"pprof-listen" env:"QUAYCAST_PPROF_LISTEN" default:"${pprof_listen}" help:"Serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060), on a listener of its own, never the API's; empty: off." placeholder:"ADDR"`
+
 	Replicas int           `name:"replicas" env:"QUAYCAST_REPLICAS" default:"${replicas}" help:"Copies of every stream and bucket quaycast keeps in JetStream: 3 on a three-node NATS cluster. Raising it on existing data replicates it in place."`
 	Deliver  bool          `name:"deliver" env:"QUAYCAST_DELIVER" default:"${deliver}" negatable:"" help:"Deliver webhooks. --no-deliver (or --deliver=false) serves the API only."`
 	LeaseTTL time.Duration `name:"lease-ttl" env:"QUAYCAST_LEASE_TTL" default:"${lease_ttl}" help:"With --nats-url: a gateway that stops renewing its membership for this long is gone, and others take its endpoints over. It stops posting after 3/4 of it. Keep it above a NATS leader election (up to about 10s)."`
@@ -93,6 +95,7 @@ func Default() Config {
 		DataDir:            defaults.DataDir,
 		NATSListen:         defaults.NATSListen,
 		Listen:             defaults.Listen,
+		PprofListen:        defaults.PprofListen,
 		Replicas:           defaults.Replicas,
 		Deliver:            defaults.Deliver,
 		LeaseTTL:           defaults.LeaseTTL,
@@ -212,6 +215,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateNATSAccess(); err != nil {
 		return err
+	}
+	if c.PprofListen != "" {
+		if err := validHostPort(c.PprofListen); err != nil {
+			return fielderr.Flag("pprof-listen", err.Error())
+		}
+		// Profiles show the process's memory, command line and code, and have no access control.
+		if !loopback(c.PprofListen) {
+			return fielderr.Flag("pprof-listen", fmt.Sprintf("%q is not a loopback address: profiles are served on 127.0.0.1, ::1 or localhost only", c.PprofListen))
+		}
 	}
 	if c.AdminToken == "" && !loopback(c.Listen) {
 		return fielderr.Flag("listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)")

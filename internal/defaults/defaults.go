@@ -4,9 +4,10 @@ import "time"
 
 // Where the gateway keeps its data and listens.
 const (
-	DataDir    = "./data"         // the embedded NATS server's JetStream store
-	NATSListen = "127.0.0.1:4222" // the embedded NATS server, for publishers
-	Listen     = "127.0.0.1:8080" // the HTTP API
+	DataDir     = "./data"         // the embedded NATS server's JetStream store
+	NATSListen  = "127.0.0.1:4222" // the embedded NATS server, for publishers
+	Listen      = "127.0.0.1:8080" // the HTTP API
+	PprofListen = ""               // net/http/pprof on a listener of its own: off
 )
 
 // Several gateways on one NATS cluster.
