@@ -68,7 +68,7 @@ type Config struct {
 	BreakerRatio       float64       `name:"breaker-ratio" env:"QUAYCAST_BREAKER_RATIO" default:"${breaker_ratio}" help:"Or this share of failed attempts within --breaker-window ..."`
 	BreakerMinRequests uint32        `name:"breaker-min-requests" env:"QUAYCAST_BREAKER_MIN_REQUESTS" default:"${breaker_min_requests}" help:"... once the window holds at least this many attempts."`
 	BreakerWindow      time.Duration `name:"breaker-window" env:"QUAYCAST_BREAKER_WINDOW" default:"${breaker_window}" help:"Rolling window of the failure ratio."`
-	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"${breaker_cooldown}" help:"How long an open breaker waits before letting one probe through."`
+	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"${breaker_cooldown}" help:"The longest wait between probes of an open breaker. The first probe goes after ${breaker_first_probe}, each wait after a failed one is 1.25 times longer (shortened by up to a fifth at random), up to this; a successful probe closes the breaker and starts the waits over."`
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"${shutdown_timeout}" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
 
@@ -129,9 +129,12 @@ func Default() Config {
 
 // Vars are the variables the struct tags use, for the CLI library to interpolate (kong.Vars):
 // each setting's default as the flag spells it, named by its flag with "_" for "-"
-// (`default:"${retry_schedule}"`), and max_reply_bytes_limit.
+// (`default:"${retry_schedule}"`), and max_reply_bytes_limit and breaker_first_probe for the help.
 func Vars() map[string]string {
-	vars := map[string]string{"max_reply_bytes_limit": strconv.Itoa(MaxReplyBytesLimit)}
+	vars := map[string]string{
+		"max_reply_bytes_limit": strconv.Itoa(MaxReplyBytesLimit),
+		"breaker_first_probe":   flagText(defaults.BreakerFirstProbe),
+	}
 	d := reflect.ValueOf(Default())
 	for i := range d.NumField() {
 		if name := d.Type().Field(i).Tag.Get("name"); name != "" {
