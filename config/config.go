@@ -24,6 +24,8 @@ type Config struct {
 	NATSURL    string `name:"nats-url" env:"QUAYCAST_NATS_URL" help:"Connect to this external NATS (comma-separated URLs) instead of running an embedded server."`
 	Listen     string `name:"listen" env:"QUAYCAST_LISTEN" default:"${listen}" help:"Address of the HTTP API."`
 
+	PprofListen string `name:"pprof-listen" env:"QUAYCAST_PPROF_LISTEN" default:"${pprof_listen}" help:"Serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060), on a listener of its own, never the API's; empty: off." placeholder:"ADDR"`
+
 	Replicas int           `name:"replicas" env:"QUAYCAST_REPLICAS" default:"${replicas}" help:"Copies of every stream and bucket quaycast keeps in JetStream: 3 on a three-node NATS cluster. Raising it on existing data replicates it in place."`
 	Deliver  bool          `name:"deliver" env:"QUAYCAST_DELIVER" default:"${deliver}" negatable:"" help:"Deliver webhooks. --no-deliver (or --deliver=false) serves the API only."`
 	LeaseTTL time.Duration `name:"lease-ttl" env:"QUAYCAST_LEASE_TTL" default:"${lease_ttl}" help:"With --nats-url: a gateway that stops renewing its membership for this long is gone, and others take its endpoints over. It stops posting after 3/4 of it. Keep it above a NATS leader election (up to about 10s)."`
@@ -66,7 +68,7 @@ type Config struct {
 	BreakerRatio       float64       `name:"breaker-ratio" env:"QUAYCAST_BREAKER_RATIO" default:"${breaker_ratio}" help:"Or this share of failed attempts within --breaker-window ..."`
 	BreakerMinRequests uint32        `name:"breaker-min-requests" env:"QUAYCAST_BREAKER_MIN_REQUESTS" default:"${breaker_min_requests}" help:"... once the window holds at least this many attempts."`
 	BreakerWindow      time.Duration `name:"breaker-window" env:"QUAYCAST_BREAKER_WINDOW" default:"${breaker_window}" help:"Rolling window of the failure ratio."`
-	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"${breaker_cooldown}" help:"How long an open breaker waits before letting one probe through."`
+	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"${breaker_cooldown}" help:"The longest wait between probes of an open breaker. The first probe goes after ${breaker_first_probe}, each wait after a failed one is 1.25 times longer (shortened by up to a fifth at random), up to this; a successful probe closes the breaker and starts the waits over."`
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"${shutdown_timeout}" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
 
@@ -93,6 +95,7 @@ func Default() Config {
 		DataDir:            defaults.DataDir,
 		NATSListen:         defaults.NATSListen,
 		Listen:             defaults.Listen,
+		PprofListen:        defaults.PprofListen,
 		Replicas:           defaults.Replicas,
 		Deliver:            defaults.Deliver,
 		LeaseTTL:           defaults.LeaseTTL,
@@ -126,9 +129,12 @@ func Default() Config {
 
 // Vars are the variables the struct tags use, for the CLI library to interpolate (kong.Vars):
 // each setting's default as the flag spells it, named by its flag with "_" for "-"
-// (`default:"${retry_schedule}"`), and max_reply_bytes_limit.
+// (`default:"${retry_schedule}"`), and max_reply_bytes_limit and breaker_first_probe for the help.
 func Vars() map[string]string {
-	vars := map[string]string{"max_reply_bytes_limit": strconv.Itoa(MaxReplyBytesLimit)}
+	vars := map[string]string{
+		"max_reply_bytes_limit": strconv.Itoa(MaxReplyBytesLimit),
+		"breaker_first_probe":   flagText(defaults.BreakerFirstProbe),
+	}
 	d := reflect.ValueOf(Default())
 	for i := range d.NumField() {
 		if name := d.Type().Field(i).Tag.Get("name"); name != "" {
@@ -212,6 +218,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateNATSAccess(); err != nil {
 		return err
+	}
+	if c.PprofListen != "" {
+		if err := validHostPort(c.PprofListen); err != nil {
+			return fielderr.Flag("pprof-listen", err.Error())
+		}
+		// Profiles show the process's memory, command line and code, and have no access control.
+		if !loopback(c.PprofListen) {
+			return fielderr.Flag("pprof-listen", fmt.Sprintf("%q is not a loopback address: profiles are served on 127.0.0.1, ::1 or localhost only", c.PprofListen))
+		}
 	}
 	if c.AdminToken == "" && !loopback(c.Listen) {
 		return fielderr.Flag("listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)")

@@ -172,3 +172,43 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+// --pprof-listen serves profiles without access control: loopback only, and a refusal names the
+// flag.
+func TestValidatePprofListen(t *testing.T) {
+	tests := []struct {
+		name    string
+		addr    string
+		wantErr bool
+	}{
+		{"off", "", false},
+		{"IPv4 loopback", "127.0.0.1:6060", false},
+		{"IPv6 loopback", "[::1]:6060", false},
+		{"localhost", "localhost:6060", false},
+		{"a free port", "127.0.0.1:0", false},
+		{"every interface, no host", ":6060", true},
+		{"every IPv4 interface", "0.0.0.0:6060", true},
+		{"every IPv6 interface", "[::]:6060", true},
+		{"a private address", "10.0.0.5:6060", true},
+		{"a host name", "example.com:6060", true},
+		{"no port", "127.0.0.1", true},
+		{"port out of range", "127.0.0.1:70000", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.PprofListen = tc.addr
+			err := c.Validate()
+			if !tc.wantErr {
+				if err != nil {
+					t.Errorf("--pprof-listen %q: %v, want accepted", tc.addr, err)
+				}
+				return
+			}
+			var fe *fielderr.Error
+			if !errors.As(err, &fe) || fe.Field != "pprof-listen" || !fe.Flag || !strings.HasPrefix(err.Error(), "--pprof-listen: ") {
+				t.Errorf("--pprof-listen %q: Validate() = %v, want an error naming --pprof-listen", tc.addr, err)
+			}
+		})
+	}
+}

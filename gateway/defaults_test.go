@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/internal/defaults"
 )
 
 // Zero SenderOptions and BreakerOptions send as `quaycast serve` does with no flags: a default
@@ -19,6 +20,7 @@ func TestZeroOptionsTakeTheFlagDefaults(t *testing.T) {
 		MinRequests:         cfg.BreakerMinRequests,
 		Window:              cfg.BreakerWindow,
 		Cooldown:            cfg.BreakerCooldown,
+		FirstProbe:          defaults.BreakerFirstProbe, // no flag: --breaker-cooldown caps it
 	}
 	if got := (BreakerOptions{}).withDefaults(); got != wantBreaker {
 		t.Errorf("BreakerOptions{}.withDefaults() = %+v, the flags' defaults give %+v", got, wantBreaker)

@@ -32,10 +32,11 @@ type Gateway struct {
 	cfg config.Config
 	log zerolog.Logger
 
-	ready   chan struct{}
-	mu      sync.Mutex
-	apiURL  string
-	natsURL string
+	ready    chan struct{}
+	mu       sync.Mutex
+	apiURL   string
+	natsURL  string
+	pprofURL string
 }
 
 // New returns a gateway for cfg; Run starts it.
@@ -53,6 +54,14 @@ func (g *Gateway) APIURL() string {
 	return g.apiURL
 }
 
+// PprofURL is the base URL of the profiles' own listener (--pprof-listen), from early in Run on
+// (at the latest once Ready); empty when it is off.
+func (g *Gateway) PprofURL() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.pprofURL
+}
+
 // NATSURL is where publishers reach NATS (after Ready).
 func (g *Gateway) NATSURL() string {
 	g.mu.Lock()
@@ -63,8 +72,8 @@ func (g *Gateway) NATSURL() string {
 // Run serves until ctx ends, then shuts down in order: stop fetching, let in-flight deliveries
 // finish within the shutdown timeout (the rest stays unacknowledged for redelivery), stop the HTTP
 // server, drain the NATS connection, stop the embedded server. It returns only once every
-// goroutine it started has ended, and closes what it opened — the API's listener first among
-// them — on every path, a failed start included.
+// goroutine it started has ended, and closes what it opened — the API's listener and the
+// profiles' (--pprof-listen) first among them — on every path, a failed start included.
 func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.cfg.Validate(); err != nil {
 		return err
@@ -123,6 +132,9 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 		return nil, listenError("listen", err)
 	}
 	closers.push(func() { o.ln.Close() }) // Shutdown closes it too; a second Close does nothing
+	if err := g.servePprof(closers); err != nil {
+		return nil, err
+	}
 	key, err := g.secretKey()
 	if err != nil {
 		return nil, err

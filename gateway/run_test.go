@@ -53,18 +53,20 @@ func wantPortFree(t *testing.T, addr string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatalf("the API's address %s is still taken after Run returned: %v", addr, err)
+		t.Fatalf("address %s is still taken after Run returned: %v", addr, err)
 	}
 	ln.Close()
 }
 
 // The API's port is taken first, so a busy one fails before NATS starts; a start that then fails
 // in a NATS step — here, setting up JetStream on a NATS that never answers, until the start is
-// given up — leaves the port free when Run returns.
+// given up — leaves the port free when Run returns. So does the profiles' listener, which serves
+// while the start is stuck.
 func TestStartFailingAfterListenFreesThePort(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Listen = freePort(t)
+	cfg.PprofListen = freePort(t)
 	cfg.NATSURL = "nats://" + freePort(t) // nothing there: JetStream setup retries until ctx ends
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -78,6 +80,10 @@ func TestStartFailingAfterListenFreesThePort(t *testing.T) {
 		}
 		return err == nil
 	})
+	testwait.For(t, 20*time.Second, "profiles served during the start", func() bool {
+		code, _, err := get(t, "http://"+cfg.PprofListen+"/debug/pprof/")
+		return err == nil && code == 200
+	})
 	select {
 	case err := <-done:
 		t.Fatalf("Run returned before NATS answered: %v", err)
@@ -88,6 +94,7 @@ func TestStartFailingAfterListenFreesThePort(t *testing.T) {
 		t.Errorf("Run = %v, want the JetStream set-up error", err)
 	}
 	wantPortFree(t, cfg.Listen)
+	wantPortFree(t, cfg.PprofListen)
 }
 
 // An embedded NATS that cannot start (its port taken) fails Run naming --nats-listen, after the

@@ -4,9 +4,10 @@ import "time"
 
 // Where the gateway keeps its data and listens.
 const (
-	DataDir    = "./data"         // the embedded NATS server's JetStream store
-	NATSListen = "127.0.0.1:4222" // the embedded NATS server, for publishers
-	Listen     = "127.0.0.1:8080" // the HTTP API
+	DataDir     = "./data"         // the embedded NATS server's JetStream store
+	NATSListen  = "127.0.0.1:4222" // the embedded NATS server, for publishers
+	Listen      = "127.0.0.1:8080" // the HTTP API
+	PprofListen = ""               // net/http/pprof on a listener of its own: off
 )
 
 // Several gateways on one NATS cluster.
@@ -56,11 +57,12 @@ func RetrySchedule() []time.Duration {
 
 // An endpoint's circuit breaker.
 const (
-	BreakerFailures    = 5                // failed attempts in a row that open it
-	BreakerRatio       = 0.5              // or this share of failed attempts within BreakerWindow ...
-	BreakerMinRequests = 20               // ... once the window holds at least this many attempts
-	BreakerWindow      = 60 * time.Second // rolling window of the ratio
-	BreakerCooldown    = 30 * time.Second // how long an open breaker waits before one probe
+	BreakerFailures    = 5                      // failed attempts in a row that open it
+	BreakerRatio       = 0.5                    // or this share of failed attempts within BreakerWindow ...
+	BreakerMinRequests = 20                     // ... once the window holds at least this many attempts
+	BreakerWindow      = 60 * time.Second       // rolling window of the ratio
+	BreakerCooldown    = 30 * time.Second       // the longest wait between probes of an open breaker
+	BreakerFirstProbe  = 500 * time.Millisecond // the first wait, growing ×1.25 per failed probe up to BreakerCooldown
 )
 
 // Logging.
