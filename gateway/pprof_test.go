@@ -2,11 +2,12 @@ package gateway_test
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quaycast/quaycast/config"
 )
 
 // get GETs url with a client of its own (no keep-alive to outlive the test) and returns the
@@ -80,17 +81,5 @@ func TestPprofOffByDefault(t *testing.T) {
 // before it is closed again.
 func TestPprofListenBusy(t *testing.T) {
 	t.Parallel()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	cfg := testConfig(t)
-	cfg.Listen = freePort(t)
-	cfg.PprofListen = busy.Addr().String()
-	err = waitRun(t, runGateway(t, t.Context(), cfg))
-	if err == nil || !strings.HasPrefix(err.Error(), "--pprof-listen: ") {
-		t.Fatalf("Run = %v, want an error naming --pprof-listen", err)
-	}
-	wantPortFree(t, cfg.Listen)
+	runOnBusyPort(t, "pprof-listen", func(c *config.Config, addr string) { c.PprofListen = addr })
 }

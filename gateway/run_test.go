@@ -101,6 +101,19 @@ func TestStartFailingAfterListenFreesThePort(t *testing.T) {
 // API's listener was opened: that is closed again.
 func TestEmbeddedNATSFailingFreesThePort(t *testing.T) {
 	t.Parallel()
+	cfg := runOnBusyPort(t, "nats-listen", func(c *config.Config, addr string) { c.NATSListen = addr })
+
+	// The data dir was unlocked too: a gateway starts on it (NATS on a free port) and stops.
+	cfg.NATSListen = "127.0.0.1:0"
+	g := startGateway(t, cfg)
+	g.Stop(t)
+	wantPortFree(t, cfg.Listen)
+}
+
+// runOnBusyPort runs a gateway with the address of flag (set by set) on a port in use: Run must
+// fail naming the flag, and close the API's listener it opened before. It returns the config.
+func runOnBusyPort(t *testing.T, flag string, set func(c *config.Config, addr string)) config.Config {
+	t.Helper()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -108,17 +121,12 @@ func TestEmbeddedNATSFailingFreesThePort(t *testing.T) {
 	defer busy.Close()
 	cfg := testConfig(t)
 	cfg.Listen = freePort(t)
-	cfg.NATSListen = busy.Addr().String()
+	set(&cfg, busy.Addr().String())
 	err = waitRun(t, runGateway(t, context.Background(), cfg))
 	var fe *fielderr.Error
-	if !errors.As(err, &fe) || fe.Field != "nats-listen" {
-		t.Fatalf("Run = %v, want a --nats-listen error", err)
+	if !errors.As(err, &fe) || fe.Field != flag {
+		t.Fatalf("Run = %v, want an error naming --%s", err, flag)
 	}
 	wantPortFree(t, cfg.Listen)
-
-	// The data dir was unlocked too: a gateway starts on it (NATS on a free port) and stops.
-	cfg.NATSListen = "127.0.0.1:0"
-	g := startGateway(t, cfg)
-	g.Stop(t)
-	wantPortFree(t, cfg.Listen)
+	return cfg
 }

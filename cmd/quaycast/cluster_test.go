@@ -533,8 +533,26 @@ func TestClusterUpgradeToThreeReplicas(t *testing.T) {
 }
 
 // assertReplicas checks that every stream quaycast made (buckets included) and every consumer
-// on the events stream has n replicas.
+// on the events stream has n replicas. The server scales a durable consumer after its stream, in
+// the background: it is given a minute to get there.
 func assertReplicas(t *testing.T, url string, n int) {
+	t.Helper()
+	var problems []string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		problems = replicaProblems(t, url, n)
+		if len(problems) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// replicaProblems lists the streams and consumers without n replicas.
+func replicaProblems(t *testing.T, url string, n int) []string {
 	t.Helper()
 	conn, err := nats.Connect(url)
 	if err != nil {
@@ -544,12 +562,13 @@ func assertReplicas(t *testing.T, url string, n int) {
 	js, _ := jetstream.New(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var problems []string
 	streams := js.ListStreams(ctx)
 	seen := 0
 	for info := range streams.Info() {
 		seen++
 		if info.Config.Replicas != n {
-			t.Errorf("stream %s has %d replicas, want %d", info.Config.Name, info.Config.Replicas, n)
+			problems = append(problems, fmt.Sprintf("stream %s has %d replicas, want %d", info.Config.Name, info.Config.Replicas, n))
 		}
 		s, err := js.Stream(ctx, info.Config.Name)
 		if err != nil {
@@ -564,7 +583,7 @@ func assertReplicas(t *testing.T, url string, n int) {
 				got += len(ci.Cluster.Replicas)
 			}
 			if got != n {
-				t.Errorf("consumer %s of %s has %d replicas, want %d", ci.Name, info.Config.Name, got, n)
+				problems = append(problems, fmt.Sprintf("consumer %s of %s has %d replicas, want %d", ci.Name, info.Config.Name, got, n))
 			}
 		}
 	}
@@ -572,6 +591,7 @@ func assertReplicas(t *testing.T, url string, n int) {
 		t.Fatal(err)
 	}
 	if seen < 8 {
-		t.Errorf("%d streams, want every stream and bucket of quaycast", seen)
+		problems = append(problems, fmt.Sprintf("%d streams, want every stream and bucket of quaycast", seen))
 	}
+	return problems
 }
