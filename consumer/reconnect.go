@@ -79,9 +79,10 @@ const divertedWait = time.Second
 
 // inSequence reports whether a message's delivery sequence follows the last one this run received.
 // JetStream numbers a consumer's deliveries 1, 2, 3… from the reset. A gap means that a delivery
-// went to another subscriber of the same consumer — the pull requests of a gateway frozen past its
-// lease stay open on the server until they expire — and a message that reappears out of turn would
-// be acked unsent, as after a reconnect. So the run routes nothing more and ends (errDiverted).
+// never reached this run: it went to another subscriber of the same consumer (the pull requests of
+// a gateway frozen past its lease stay open on the server until they expire), or was lost in
+// transit. It comes back only after AckWait, and reappearing out of turn it would be acked unsent,
+// as after a reconnect. So the run routes nothing more and ends (errDiverted).
 // Called by onMessage only.
 func (w *worker) inSequence(delivery uint64) bool {
 	if w.diverted {
