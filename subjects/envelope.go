@@ -67,8 +67,8 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		}
 		switch f {
 		case "id", "type", "source", "entity":
-			var s string
-			if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+			s, ok := jsonString(v)
+			if !ok {
 				return Envelope{}, &fielderr.Error{Field: f, Reason: "must be a string"}
 			}
 			if unpairedSurrogate(v) {
@@ -97,6 +97,20 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		}
 	}
 	return e, nil
+}
+
+// jsonString decodes v, a valid JSON value, if it is a string. Without a backslash its bytes
+// between the quotes are the string (b was checked as valid UTF-8 and JSON): no decoder needed,
+// which made these four fields most of a small envelope's parse.
+func jsonString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
 }
 
 // topLevel returns the raw value of each top-level key of the JSON object b,

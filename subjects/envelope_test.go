@@ -240,8 +240,20 @@ func TestParseEnvelopeAccepts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := ParseEnvelope(withField(t, tt.key, tt.raw)); err != nil {
-				t.Errorf("ParseEnvelope with %s=%s: %v", tt.key, tt.raw, err)
+			e, err := ParseEnvelope(withField(t, tt.key, tt.raw))
+			if err != nil {
+				t.Fatalf("ParseEnvelope with %s=%s: %v", tt.key, tt.raw, err)
+			}
+			// A string field holds what encoding/json decodes (escapes or not).
+			got := map[string]string{"id": e.ID, "type": e.Type, "entity": e.Entity}
+			if g, isString := got[tt.key]; isString {
+				var want string
+				if err := json.Unmarshal([]byte(tt.raw), &want); err != nil {
+					t.Fatal(err)
+				}
+				if g != want {
+					t.Errorf("%s decoded as %q, want %q", tt.key, g, want)
+				}
 			}
 		})
 	}
