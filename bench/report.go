@@ -244,7 +244,7 @@ func (res *Result) writeTable(b *strings.Builder) {
 // the gateway, the receivers and NATS complained about, and the notes.
 func (res *Result) writeFindings(b *strings.Builder) {
 	if r := res.VsBaseline; r != nil {
-		fmt.Fprintf(b, "gateway / baseline: deliveries/s %.2f, p99 %.2f (goal: 0.8 or better of the ceiling)\n", r.DeliveriesPerSec, r.P99)
+		fmt.Fprintf(b, "gateway / baseline: deliveries/s %.2f, p99 %.2f (goal: 0.85 or better of the ceiling)\n", r.DeliveriesPerSec, r.P99)
 	}
 	for _, st := range res.Scaling[min(1, len(res.Scaling)):] {
 		first := res.Scaling[0]
