@@ -40,6 +40,7 @@ type Manager struct {
 	memory   map[string]*progress     // per endpoint, kept while it is disabled and enabled again
 	sweepers map[string]*sweeper      // disabled endpoints' expiry sweeps: no worker fetches their events
 	ready    atomic.Bool
+	seen     revision       // the registry's newest revision applied
 	bg       sync.WaitGroup // stops and deletions off the watch loop
 	park     jetstream.Stream
 	// reconnects counts Reconnected calls: a worker that reset its consumer before the last one

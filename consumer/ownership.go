@@ -44,6 +44,7 @@ func (m *Manager) defined(c Change) {
 			m.defs[c.ID] = c.Endpoint
 		}
 		m.mu.Unlock()
+		m.seen.advance(c.Revision)
 	}
 	if m.onChange != nil && m.Ready() {
 		m.onChange()

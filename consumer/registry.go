@@ -224,6 +224,7 @@ type Change struct {
 	ID       string
 	Endpoint *Endpoint
 	Err      error
+	Revision uint64 // the bucket's revision of this change; 0 for the zero Change
 }
 
 // watch streams the current endpoints, then a zero Change marking the end of them, then every
@@ -252,9 +253,9 @@ func (r *Registry) watch(ctx context.Context) (<-chan Change, error) {
 			switch {
 			case entry == nil: // the zero Change: current values done
 			case entry.Operation() != jetstream.KeyValuePut:
-				c.ID = entry.Key()
+				c.ID, c.Revision = entry.Key(), entry.Revision()
 			default:
-				c.ID = entry.Key()
+				c.ID, c.Revision = entry.Key(), entry.Revision()
 				c.Endpoint, c.Err = r.decode(entry)
 			}
 			select {

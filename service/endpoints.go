@@ -84,6 +84,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput
 	if err != nil {
 		return nil, err
 	}
+	s.applied(ctx, created)
 	v := s.endpoint(created)
 	v.Secret, v.Warnings = secret, warnings
 	return &v, nil
@@ -168,6 +169,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 	if err != nil {
 		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.applied(ctx, ep)
 	v := s.endpoint(ep)
 	v.Warnings = warnings
 	return &v, nil
@@ -213,10 +215,25 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, id string, in Rota
 	if err != nil {
 		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.applied(ctx, ep)
 	s.d.Log.Info().Str("endpoint_id", ep.ID).Dur("grace", grace).Msg("secret rotated")
 	v := s.endpoint(ep)
 	v.Secret = secret
 	return &v, nil
+}
+
+// appliedWait bounds how long a write waits for this gateway's delivery side to take it in.
+const appliedWait = 5 * time.Second
+
+// applied waits until this gateway delivers with ep's stored revision, so that an event
+// published after the answer goes out with the change (a secret rotated out with no grace no
+// longer signs). The write is stored either way: a slow watch only delays it, and is logged.
+func (s *Service) applied(ctx context.Context, ep *consumer.Endpoint) {
+	ctx, cancel := context.WithTimeout(ctx, appliedWait)
+	defer cancel()
+	if err := s.d.States.WaitApplied(ctx, ep.Revision); err != nil {
+		s.d.Log.Warn().Err(err).Str("endpoint_id", ep.ID).Uint64("revision", ep.Revision).Msg("change stored, not yet applied by this gateway's delivery")
+	}
 }
 
 // get reads one endpoint; a *NotFoundError if there is none.

@@ -62,8 +62,9 @@ func (rules) CheckHeaders(ep *consumer.Endpoint) error {
 
 type states struct{}
 
-func (states) State(string) string         { return consumer.StateStopped }
-func (states) Stuck(string) consumer.Stuck { return consumer.Stuck{} }
+func (states) State(string) string                       { return consumer.StateStopped }
+func (states) Stuck(string) consumer.Stuck               { return consumer.Stuck{} }
+func (states) WaitApplied(context.Context, uint64) error { return nil }
 
 // rig is a service over a real embedded JetStream server with quaycast's streams and buckets.
 type rig struct {
