@@ -81,6 +81,7 @@ type Round struct {
 	FailedOnPurpose  int64   `json:"failed_answers"` // 503s of flaky receivers, requests hanging endpoints held
 	BadSignatures    int64   `json:"bad_signatures"`
 	Drain            *Drain  `json:"drain,omitempty"`
+	Soak             *Soak   `json:"soak,omitempty"`
 	Verdict          Verdict `json:"verdict"`
 	Gateway          *Usage  `json:"gateway,omitempty"` // the gateway process (or processes, added up) during publish and delivery
 	Harness          *Usage  `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
@@ -353,7 +354,8 @@ func (res *Result) judge() {
 		res.OK = true
 	}
 	for _, rd := range res.Rounds {
-		if rd.Pipeline == "gateway" && (rd.TimedOut || !rd.Verdict.clean() || rd.PublishFailures > 0 || rd.BadSignatures > 0) {
+		unsteady := rd.Soak != nil && rd.Soak.Judged && !rd.Soak.Stable
+		if rd.Pipeline == "gateway" && (rd.TimedOut || !rd.Verdict.clean() || rd.PublishFailures > 0 || rd.BadSignatures > 0 || unsteady) {
 			res.OK = false
 		}
 	}
@@ -378,6 +380,9 @@ func (res *Result) problem() string {
 		}
 		if rd.BadSignatures > 0 {
 			out = append(out, fmt.Sprintf("%s: %d bad signatures", rd.Name, rd.BadSignatures))
+		}
+		if rd.Soak != nil && rd.Soak.Judged && !rd.Soak.Stable {
+			out = append(out, fmt.Sprintf("%s: not steady: %s", rd.Name, rd.Soak.Reason))
 		}
 	}
 	if len(out) == 0 {

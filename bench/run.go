@@ -41,7 +41,7 @@ type Options struct {
 	GatewayLogLevel string // of a child gateway: warn unless set
 
 	Baseline bool          // also run the minimal pipeline, before the gateway, for ratios
-	Timeout  time.Duration // of the whole run: 5m unless set
+	Timeout  time.Duration // of the whole run: 5m unless set (a soak: 5m + twice its length)
 	Verify   bool          // receivers verify every signature (costs the harness CPU)
 	Progress io.Writer     // where the progress bar goes; nil: none
 	Notes    []string      // added to the result's notes
@@ -66,7 +66,7 @@ var ErrVerdict = errors.New("bench verdict")
 
 func (o *Options) setDefaults() {
 	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Minute
+		o.Timeout = 5*time.Minute + 2*time.Duration(o.Scenario.Soak) // a soak: its calibration, then itself
 	}
 	if o.GatewayLogLevel == "" {
 		o.GatewayLogLevel = "warn"
@@ -289,6 +289,9 @@ func (r *runner) rounds(ctx context.Context, res *Result) error {
 	}
 	if len(r.sc.Gateways) > 1 {
 		return r.scalingRounds(ctx, add)
+	}
+	if r.sc.Soak > 0 {
+		return r.soakRounds(ctx, add)
 	}
 	return add(r.gatewayRound(ctx, "gateway", "g", r.rec.eps, r.tgt.kind == TargetRemote))
 }
