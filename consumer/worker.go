@@ -431,7 +431,9 @@ const ackTimeout = 5 * time.Second
 // syncAcker is a message that acks and waits for the confirmation without a context: the
 // worker's own pulled messages (pull.go). A context with a deadline per ack cost four of the six
 // allocations of an event's dispatch.
-type syncAcker interface{ ackSync(timeout time.Duration) error }
+type syncAcker interface {
+	ackSync(timeout time.Duration) error
+}
 
 // ack acknowledges an event and waits for the server's confirmation, at most ackTimeout.
 func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
