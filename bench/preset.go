@@ -65,8 +65,8 @@ var presets = map[string]struct {
 	"slow": {"receivers answer after 50 ms", func(s *Scenario) {
 		s.Events, s.Latency = 10_000, Duration(50*time.Millisecond)
 	}},
-	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; also run without it", func(s *Scenario) {
-		s.Events, s.Endpoints, s.Hanging, s.Rate = 10_000, 5, 1, 500
+	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; three pairs of rounds with and without it", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Hanging, s.Rate, s.Repeat = 10_000, 5, 1, 500, 3
 	}},
 	"backlog": {"100,000 events published while the endpoint is down, then it comes back: the drain", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Down, s.Size = 100_000, 1, 1, 512
@@ -109,6 +109,7 @@ type Overrides struct {
 	Hanging   *int             `name:"hanging" help:"Extra endpoints that never answer; the run is also made without them, for comparison."`
 	Down      *int             `name:"down" help:"Endpoints that refuse connections while events are published, then come back (the drain is timed)."`
 	Idle      *time.Duration   `name:"idle" help:"Measure the gateway idle this long after registration."`
+	Repeat    *int             `name:"repeat" help:"With --hanging: pairs of rounds, alternating with and without the hanging endpoints; the effect is the median pair."`
 	Soak      *time.Duration   `name:"soak" help:"Run a soak this long: a calibration round first, then --load of its capacity (or --rate) for this long, with RSS and goroutines over time."`
 	Load      *float64         `name:"load" help:"A soak's share of the capacity the calibration round measured (default 0.6)."`
 	Servers   *int             `name:"receiver-servers" help:"Loopback HTTP servers the healthy endpoints are spread over."`
@@ -190,6 +191,7 @@ func (o Overrides) apply(s *Scenario) {
 		s.Soak = Duration(*o.Soak)
 	}
 	set(&s.Load, o.Load)
+	set(&s.Repeat, o.Repeat)
 	if s.Soak != 0 && s.Load == 0 {
 		s.Load = 0.6
 	}

@@ -282,7 +282,11 @@ func (res *Result) writeFindings(b *strings.Builder) {
 			st.Round, st.VsFirst, first.Round, st.DeliveriesPerSec, first.DeliveriesPerSec, st.GatewayCPUMsPer1k, first.GatewayCPUMsPer1k, st.NATSCPUMsPer1k, first.NATSCPUMsPer1k, st.OthersCPU, first.OthersCPU)
 	}
 	if h := res.Hanging; h != nil {
-		fmt.Fprintf(b, "healthy endpoints' p99 beside a hanging one: %.1f ms vs %.1f ms without: %.2fx (goal: at most 1.1x)\n", h.WithP99Ms, h.WithoutP99Ms, h.Ratio)
+		spread := ""
+		if len(h.Pairs) > 1 {
+			spread = fmt.Sprintf(", the median of %d pairs (%.2f–%.2fx)", len(h.Pairs), h.RatioMin, h.RatioMax)
+		}
+		fmt.Fprintf(b, "healthy endpoints' p99 beside a hanging one: %.1f ms vs %.1f ms without: %.2fx%s (goal: at most 1.1x)\n", h.WithP99Ms, h.WithoutP99Ms, h.Ratio, spread)
 	}
 	if res.GatewayEnd != nil {
 		fmt.Fprintf(b, "gateway peak RSS %.0f MiB; log: %d warnings, %d errors\n", res.GatewayEnd.PeakRSSMiB, res.GatewayLog.Warnings, res.GatewayLog.Errors)
