@@ -80,13 +80,8 @@ func (a *Attempt) appendJSON(b []byte) []byte {
 // appendRequestHeaders writes h as flatRequestHeaders would give it (never null), keys sorted.
 func appendRequestHeaders(b []byte, h, custom http.Header) []byte {
 	var buf [32]string
-	keys := buf[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, k := range sortedKeys(h, buf[:0]) {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -122,13 +117,8 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		return append(b, "null"...)
 	}
 	var buf [32]string
-	keys := buf[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, k := range sortedKeys(m, buf[:0]) {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -137,6 +127,15 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		b = appendJSONString(b, m[k])
 	}
 	return append(b, '}')
+}
+
+// sortedKeys appends m's keys to keys (a buffer on the caller's stack, for the usual few) sorted.
+func sortedKeys[V any](m map[string]V, keys []string) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // appendJSONFloat formats f as encoding/json does.
