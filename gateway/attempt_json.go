@@ -79,18 +79,13 @@ func (a *Attempt) appendJSON(b []byte) []byte {
 
 // appendRequestHeaders writes h as flatRequestHeaders would give it (never null), keys sorted.
 func appendRequestHeaders(b []byte, h, custom http.Header) []byte {
-	var buf [32]string
-	b = append(b, '{')
-	for i, k := range sortedKeys(h, buf[:0]) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		_, isCustom := custom[k]
-		b = appendJSONString(b, shownValue(k, joinValues(h[k]), isCustom))
+	if h == nil {
+		return append(b, "{}"...)
 	}
-	return append(b, '}')
+	return appendObject(b, h, func(k string, vs []string) string {
+		_, isCustom := custom[k]
+		return shownValue(k, joinValues(vs), isCustom)
+	})
 }
 
 // joinValues is a header's values as flatHeaders joins them; one value is not copied.
@@ -113,6 +108,12 @@ func joinValues(vs []string) string {
 }
 
 func appendStringMap(b []byte, m map[string]string) []byte {
+	return appendObject(b, m, func(_, v string) string { return v })
+}
+
+// appendObject writes m as a JSON object of strings, keys sorted, each value given by value;
+// a nil m is null.
+func appendObject[V any](b []byte, m map[string]V, value func(k string, v V) string) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
@@ -124,7 +125,7 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		}
 		b = appendJSONString(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, m[k])
+		b = appendJSONString(b, value(k, m[k]))
 	}
 	return append(b, '}')
 }
