@@ -69,7 +69,7 @@ func Compile(src string) (*Condition, error) {
 }
 
 // issues shortens cel-go's report: "ERROR: <input>:1:5: undeclared reference to 'x' (in
-// container '')" and a picture of the line, for each problem, to "1:5: undeclared reference to
+// container ”)" and a picture of the line, for each problem, to "1:5: undeclared reference to
 // 'x'", one per line.
 func issues(report string) string {
 	var out []string
