@@ -243,6 +243,7 @@ type endpointsAddCmd struct {
 	SigHeader   string   `name:"signature-header" help:"hub and hex: the header that carries the signature."`
 	HexCase     string   `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
 	ReplyFormat string   `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (default: any JSON, passed on as it is) or alerts (the voyage platform's alerts, validated and parsed into the delivery log)."`
+	Condition   string   `name:"condition" placeholder:"CEL" help:"Send only the events this CEL expression over the envelope takes, e.g. 'data.reefer.setpoint < -18 && entity.startsWith(\"MSCU\")'."`
 	Disabled    bool     `name:"disabled" help:"Register it paused."`
 	Secret      string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
 }
@@ -273,6 +274,9 @@ func (c *endpointsAddCmd) body() (map[string]any, error) {
 	}
 	if c.ReplyFormat != "" {
 		body["reply_format"] = c.ReplyFormat
+	}
+	if c.Condition != "" {
+		body["condition"] = c.Condition
 	}
 	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
 		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
@@ -312,6 +316,7 @@ type endpointsEditCmd struct {
 	SigHeader    *string  `name:"signature-header" help:"hub and hex: the header that carries the signature."`
 	HexCase      *string  `name:"hex-case" help:"hex: lower (default) or upper case."`
 	ReplyFormat  *string  `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (any JSON) or alerts."`
+	Condition    *string  `name:"condition" placeholder:"CEL" help:"Send only the events this CEL expression takes; empty removes the condition."`
 	Enable       bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
 	Disable      bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
 }
@@ -356,6 +361,9 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	}
 	if c.ReplyFormat != nil {
 		body["reply_format"] = *c.ReplyFormat
+	}
+	if c.Condition != nil {
+		body["condition"] = *c.Condition
 	}
 	if c.Enable || c.Disable {
 		body["enabled"] = c.Enable
