@@ -109,6 +109,7 @@ type Overrides struct {
 	Hanging   *int             `name:"hanging" help:"Extra endpoints that never answer; the run is also made without them, for comparison."`
 	Down      *int             `name:"down" help:"Endpoints that refuse connections while events are published, then come back (the drain is timed)."`
 	Idle      *time.Duration   `name:"idle" help:"Measure the gateway idle this long after registration."`
+	Condition *string          `name:"condition" help:"Every endpoint's condition (CEL), to measure what conditions cost; it must take every event, e.g. 'data.t >= 0 && entity != \"\"'."`
 	Repeat    *int             `name:"repeat" help:"With --hanging: pairs of rounds, alternating with and without the hanging endpoints; the effect is the median pair."`
 	Soak      *time.Duration   `name:"soak" help:"Run a soak this long: a calibration round first, then --load of its capacity (or --rate) for this long, with RSS and goroutines over time."`
 	Load      *float64         `name:"load" help:"A soak's share of the capacity the calibration round measured (default 0.6)."`
@@ -192,6 +193,7 @@ func (o Overrides) apply(s *Scenario) {
 	}
 	set(&s.Load, o.Load)
 	set(&s.Repeat, o.Repeat)
+	set(&s.Condition, o.Condition)
 	if s.Soak != 0 && s.Load == 0 {
 		s.Load = 0.6
 	}

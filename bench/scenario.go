@@ -37,6 +37,10 @@ type Scenario struct {
 	// Soak, when set, makes the run a soak (soak.go): a calibration round as fast as possible,
 	// then this long at Load of the capacity it measured (or at Rate, when given).
 	Soak Duration `yaml:"soak" json:"soak,omitempty"`
+	// Condition, when set, is every endpoint's condition (CEL): what conditions cost. Events
+	// carry data {"t": <publish offset>, "pad": "..."}; a condition that does not take every
+	// event makes the checker count what it left out as lost.
+	Condition string `yaml:"condition" json:"condition,omitempty"`
 	// Repeat is how many pairs of rounds a run with Hanging makes, alternating with and without
 	// the hanging endpoints; 1 (or 0): one round without, then one with.
 	Repeat  int     `yaml:"repeat" json:"repeat,omitempty"`
