@@ -211,10 +211,20 @@ type deadLettersReplayCmd struct {
 	apiFlags
 	ID       string   `arg:"" help:"Endpoint id."`
 	EventIDs []string `arg:"" optional:"" name:"event-ids" help:"Only these event ids (default: all)."`
+	Entity   []string `name:"entity" help:"Only the dead letters of these entities (repeatable, or comma-separated)."`
+	Since    string   `name:"since" placeholder:"TIME" help:"Only what was dead-lettered at or after this time (RFC 3339)."`
+	Until    string   `name:"until" placeholder:"TIME" help:"Only what was dead-lettered before this time (RFC 3339)."`
 }
 
 func (c *deadLettersReplayCmd) Run(ctx context.Context) error {
-	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", map[string]any{"event_ids": c.EventIDs})
+	body := map[string]any{"event_ids": c.EventIDs, "entities": c.Entity}
+	if c.Since != "" {
+		body["since"] = c.Since
+	}
+	if c.Until != "" {
+		body["until"] = c.Until
+	}
+	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", body)
 }
 
 type deadLettersPurgeCmd struct {
