@@ -43,7 +43,7 @@ func TestConditionSendsOnlyWhatItTakes(t *testing.T) {
 	}
 	publish("r1", `{"reefer":{"setpoint":-20}}`)
 	publish("r2", `{"reefer":{"setpoint":4}}`) // not taken
-	publish("r3", `{"gate":"G3"}`)              // no reefer: an evaluation error, not taken
+	publish("r3", `{"gate":"G3"}`)             // no reefer: an evaluation error, not taken
 	publish("r4", `{"reefer":{"setpoint":-25.5}}`)
 
 	testwait.For(t, 20*time.Second, "both endpoints drained", func() bool {
