@@ -115,7 +115,14 @@ func lineChart(id, title, unit string, start time.Time, ss []series) template.HT
 			continue
 		}
 		label := start.Add(time.Duration(i) * time.Minute).UTC().Format("15:04")
-		b.WriteString(`<text x="` + fmtF(x(i)) + `" y="` + itoa(chartH-8) + `" text-anchor="middle" font-size="11" fill="#4d4d4d">` + label + `</text>`)
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case n - 1:
+			anchor = "end"
+		}
+		b.WriteString(`<text x="` + fmtF(x(i)) + `" y="` + itoa(chartH-8) + `" text-anchor="` + anchor + `" font-size="11" fill="#4d4d4d">` + label + `</text>`)
 	}
 	for si, s := range ss {
 		colour := chartColours[si%len(chartColours)]
