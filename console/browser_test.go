@@ -249,7 +249,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 	tb.check("deliveries")
 	tb.run(chromedp.Click(css(`table.list tbody a[href*='/deliveries/']`)), chromedp.WaitVisible(css("pre.body")))
-	if body := tb.text("main"); !strings.Contains(strings.ToLower(body), "webhook-signature") || !strings.Contains(body, "MSCU0000001") || !strings.Contains(body, evil) {
+	if body := tb.text("main"); !strings.Contains(strings.ToLower(body), "webhook-signature") || !strings.Contains(body, `"entity": "MSCU000000`) || !strings.Contains(body, evil) {
 		t.Errorf("attempt detail lacks the signature header, the event body or the custom header shown as text:\n%s", body)
 	}
 	tb.check("attempt detail")
