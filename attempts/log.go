@@ -106,3 +106,13 @@ func (l *Log) List(ctx context.Context, q Query) ([]Record, uint64, error) {
 	}
 	return out, seq - 1, nil
 }
+
+// Last is the position of the newest record in the log (0 when it is empty): a cursor from which
+// List follows what comes next.
+func (l *Log) Last(ctx context.Context) (uint64, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read delivery log: %w", err)
+	}
+	return info.State.LastSeq, nil
+}

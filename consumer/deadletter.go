@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -269,4 +270,20 @@ func (d *DeadLetters) Count(ctx context.Context, endpointID string) (uint64, err
 		return 0, fmt.Errorf("count dead letters of %s: %w", endpointID, err)
 	}
 	return info.State.Subjects[deadSubject(endpointID)], nil
+}
+
+// Counts is how many dead letters each endpoint has, from one request; endpoints without any are
+// not in the map.
+func (d *DeadLetters) Counts(ctx context.Context) (map[string]uint64, error) {
+	info, err := d.dead.Info(ctx, jetstream.WithSubjectFilter(deadSubjects))
+	if err != nil {
+		return nil, fmt.Errorf("count dead letters: %w", err)
+	}
+	out := make(map[string]uint64, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		if id, err := subjects.DecodeToken(strings.TrimPrefix(subj, "quaycast.dead.")); err == nil {
+			out[id] = n
+		}
+	}
+	return out, nil
 }

@@ -40,6 +40,7 @@ type api struct {
 
 	readTimeout time.Duration // to read a request's body; 0: defaultReadTimeout
 	postTimeout time.Duration // of a test send's POST, which the answer waits for
+	console     http.Handler  // the web console under /ui/; nil: none
 }
 
 // route is one API operation and the service operation it is, whose scope a token needs; "" for
@@ -94,6 +95,10 @@ func (a *api) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range a.routeTable() {
 		mux.HandleFunc(rt.pattern, a.require(rt.op, rt.handler))
+	}
+	if a.console != nil {
+		mux.Handle("/ui/", a.console)
+		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))

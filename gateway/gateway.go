@@ -19,9 +19,11 @@ import (
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/console"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/tokens"
@@ -225,6 +227,7 @@ type wired struct {
 	manager *consumer.Manager
 	cluster *cluster.Supervisor // nil unless clustered
 	metrics *metrics
+	figures *rollup.Recorder
 	http    *http.Server
 	// cancelRequests ends the contexts of the API's requests: at stop, for those that outlast
 	// the server's graceful shutdown.
@@ -243,6 +246,9 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		logTo = nil
 	}
 	nc := o.nc
+	// The hourly figures per endpoint: counted here for the endpoints this gateway delivers to,
+	// whatever the delivery log records.
+	figures := rollup.NewRecorder(o.js, g.memberName(o.ln), g.log)
 	var sup *cluster.Supervisor // set below when clustered, before anything is sent
 	var fence func() bool
 	if g.clustered() {
@@ -258,8 +264,13 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		MaxResponseBytes: int64(g.cfg.MaxReplyBytes),
 		MaxReplyMemory:   int64(g.cfg.ReplyMemory),
 		Replies:          o.js,
-		OnAttempt:        m.attempt,
-		Timeout:          g.cfg.DeliveryTimeout,
+		OnAttempt: func(a *Attempt) {
+			m.attempt(a)
+			if !a.Test {
+				figures.Record(a.EndpointID, a.Outcome, a.DurationMS, a.At)
+			}
+		},
+		Timeout: g.cfg.DeliveryTimeout,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
 			FailureRatio:        g.cfg.BreakerRatio,
@@ -323,18 +334,26 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	svc := service.New(service.Deps{
 		Registry: o.reg, DeadLetters: dead, Attempts: o.attempts, Tokens: o.tokens, Publishers: o.pubs, NATSAuth: o.authn,
 		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
+		Rollups: rollup.NewReader(o.js), Events: o.events,
+		Backlogs:   func(ctx context.Context) (map[string]uint64, error) { return consumer.Backlogs(ctx, o.events) },
 		AdminToken: g.cfg.AdminToken, Log: g.log,
 	})
-	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout}
+	ui := console.New(svc, g.log.With().Str("component", "console").Logger(), console.Options{
+		AdminToken: g.cfg.AdminToken, ShownHeader: func(name, value string) string { return shownValue(name, value, true) },
+	})
+	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout, console: ui}
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: o.tls,
+		BaseContext: func(net.Listener) context.Context { return reqCtx },
+	}
+	srv.RegisterOnShutdown(ui.Close) // the console's live streams end with the server
 	return &wired{
-		manager: manager,
-		cluster: sup,
-		metrics: m,
-		http: &http.Server{
-			Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: o.tls,
-			BaseContext: func(net.Listener) context.Context { return reqCtx },
-		},
+		manager:        manager,
+		cluster:        sup,
+		metrics:        m,
+		figures:        figures,
+		http:           srv,
 		cancelRequests: cancelRequests,
 	}, nil
 }
@@ -358,6 +377,10 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	go func() { managerDone <- w.manager.Run(managerCtx) }()
 	var watchers sync.WaitGroup
 	watchers.Go(func() { w.metrics.watchStreams(managerCtx, o.events, 15*time.Second, g.log) })
+	// The figures are published until delivery has stopped, its last attempts included.
+	figuresCtx, stopFigures := context.WithCancel(context.WithoutCancel(ctx))
+	figuresDone := make(chan struct{})
+	go func() { w.figures.Run(figuresCtx); close(figuresDone) }()
 	clusterCtx, stopCluster := context.WithCancel(ctx)
 	defer stopCluster()
 	clusterDone := make(chan error, 1)
@@ -392,6 +415,8 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	}
 	stopManager()
 	<-managerDone
+	stopFigures()
+	<-figuresDone
 	watchers.Wait()
 	g.stop(ctx, w, serveErr)
 	return runErr
@@ -450,6 +475,9 @@ func (g *Gateway) setup(ctx context.Context, js jetstream.JetStream) (jetstream.
 		events, kv, err := consumer.Setup(sctx, js, o)
 		if err == nil {
 			err = attempts.Setup(sctx, js, attempts.StreamOptions{MaxAge: g.cfg.LogMaxAge, Replicas: g.cfg.Replicas})
+		}
+		if err == nil {
+			err = rollup.Setup(sctx, js, g.cfg.Replicas)
 		}
 		cancel()
 		if err == nil {

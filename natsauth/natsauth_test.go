@@ -14,6 +14,7 @@ import (
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -85,6 +86,9 @@ func TestInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, _, err := cluster.Setup(ctx, js, time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := rollup.Setup(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
 	var created []string

@@ -9,6 +9,7 @@ import (
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/subjects"
 	"github.com/quaycast/quaycast/tokens"
 )
@@ -32,7 +33,7 @@ var (
 	streams = []string{
 		consumer.EventsStream, consumer.InvalidStream, consumer.DeadStream,
 		attempts.LogStream, attempts.RepliesStream,
-		consumer.MarksStream, consumer.ParkStream,
+		consumer.MarksStream, consumer.ParkStream, rollup.Stream,
 	}
 	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket,
 		cluster.MembersBucket, cluster.OwnersBucket}

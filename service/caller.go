@@ -47,6 +47,7 @@ const (
 	OpListPublishers    Op = "list publishers"
 	OpRevokePublisher   Op = "revoke publisher"
 	OpViewCluster       Op = "view cluster"
+	OpViewFigures       Op = "view delivery figures"
 )
 
 var opScopes = map[Op]string{
@@ -69,6 +70,7 @@ var opScopes = map[Op]string{
 	OpListPublishers:    ScopeAdmin,
 	OpRevokePublisher:   ScopeAdmin,
 	OpViewCluster:       ScopeEndpointsRead,
+	OpViewFigures:       ScopeEndpointsRead,
 }
 
 // Scope is the scope op needs; ScopeAdmin for an operation unknown here, which only the admin

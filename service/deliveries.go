@@ -32,7 +32,8 @@ type DeliveryFilter struct {
 // DeliveryPage is a page of the delivery log, oldest first: one JSON record per POST.
 type DeliveryPage struct {
 	Deliveries []json.RawMessage
-	NextCursor string // "" on the last page
+	Seqs       []uint64 // each delivery's position in the log: Delivery reads it again
+	NextCursor string   // "" on the last page
 }
 
 // DeadLetterPage is a page of an endpoint's dead letters, oldest first.
@@ -174,9 +175,9 @@ func (s *Service) deliveries(ctx context.Context, q attempts.Query, f DeliveryFi
 	if err != nil {
 		return nil, err
 	}
-	out := &DeliveryPage{Deliveries: make([]json.RawMessage, len(recs)), NextCursor: cursor(next)}
+	out := &DeliveryPage{Deliveries: make([]json.RawMessage, len(recs)), Seqs: make([]uint64, len(recs)), NextCursor: cursor(next)}
 	for i, rec := range recs {
-		out.Deliveries[i] = rec.Data
+		out.Deliveries[i], out.Seqs[i] = rec.Data, rec.Seq
 	}
 	return out, nil
 }

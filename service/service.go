@@ -6,11 +6,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -56,8 +58,8 @@ type BreakerStatus struct {
 }
 
 // Deps are what the service works on. All are required but Publishers and NATSAuth, which are
-// nil with an external NATS (publishers are managed there), and AdminToken, empty when the API
-// has no access control.
+// nil with an external NATS (publishers are managed there), AdminToken, empty when the API has
+// no access control, and those marked optional.
 type Deps struct {
 	Registry    *consumer.Registry
 	DeadLetters *consumer.DeadLetters
@@ -69,8 +71,13 @@ type Deps struct {
 	Rules       Rules
 	States      States
 	Cluster     Cluster // nil unless clustered
-	AdminToken  string
-	Log         zerolog.Logger
+	// Optional, for the console's overview (nil: not shown): the hourly figures per endpoint, the
+	// backlog of every endpoint, and the events stream (the bodies of logged attempts).
+	Rollups    *rollup.Reader
+	Backlogs   func(ctx context.Context) (map[string]uint64, error)
+	Events     jetstream.Stream
+	AdminToken string
+	Log        zerolog.Logger
 }
 
 // Service is what an operator can do, authorized per caller.

@@ -1,0 +1,118 @@
+package rollup
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// Recorder counts the attempts of the endpoints a gateway delivers to and publishes each
+// minute's counts, one record per endpoint with traffic.
+type Recorder struct {
+	js       jetstream.JetStream
+	log      zerolog.Logger
+	gateway  string // names the records
+	instance string // this process, in the records' message ids
+
+	mu      sync.Mutex
+	start   time.Time          // of the minute being counted
+	current map[string]*Minute // endpoint id -> its counts this minute; kept while it has traffic
+	out     []Minute           // reused by flush
+	flushes uint64             // in the records' message ids
+}
+
+// NewRecorder returns a recorder publishing through js; gateway names the records' writer.
+func NewRecorder(js jetstream.JetStream, gateway string, log zerolog.Logger) *Recorder {
+	return &Recorder{
+		js: js, log: log, gateway: gateway, instance: nuid.Next(),
+		start: time.Now().UTC().Truncate(time.Minute), current: map[string]*Minute{},
+	}
+}
+
+// Record counts one attempt: its outcome (delivered, retry, permanent, gone), its duration in
+// milliseconds and when it started. Cheap on the delivery path: a lock and a map look-up; it
+// allocates only for an endpoint's first attempt after an idle minute.
+func (r *Recorder) Record(endpointID, outcome string, ms float64, at time.Time) {
+	r.mu.Lock()
+	m := r.current[endpointID]
+	if m == nil {
+		m = &Minute{EndpointID: endpointID}
+		r.current[endpointID] = m
+	}
+	m.add(outcome, ms, at)
+	r.mu.Unlock()
+}
+
+// Run publishes each minute's records at the minute's end until ctx ends, then the counts of the
+// minute begun, so that a stopped gateway's last seconds are not lost. It returns when done.
+func (r *Recorder) Run(ctx context.Context) {
+	for {
+		r.mu.Lock()
+		next := r.start.Add(time.Minute)
+		r.mu.Unlock()
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			r.Flush(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+		}
+		r.Flush(ctx)
+	}
+}
+
+// Flush publishes the counts of the minute begun and starts the next minute.
+func (r *Recorder) Flush(ctx context.Context) {
+	r.mu.Lock()
+	start := r.start
+	r.start = time.Now().UTC().Truncate(time.Minute)
+	if !r.start.After(start) { // flushed early (at stop): the records still name their minute
+		r.start = start
+	}
+	r.out = r.out[:0]
+	for id, m := range r.current {
+		if m.Attempts() == 0 {
+			delete(r.current, id) // idle a whole minute: forget it
+			continue
+		}
+		rec := *m
+		rec.Start, rec.Gateway = start, r.gateway
+		r.out = append(r.out, rec)
+		*m = Minute{EndpointID: id}
+	}
+	out := r.out
+	r.flushes++
+	flush := r.flushes
+	r.mu.Unlock()
+	for i := range out {
+		r.publish(ctx, &out[i], flush)
+	}
+}
+
+func (r *Recorder) publish(ctx context.Context, m *Minute, flush uint64) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	msg := nats.NewMsg(subject(m.EndpointID))
+	msg.Data = b
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// The id makes a publish retried by nats.go count once.
+	id := r.instance + "." + strconv.FormatUint(flush, 10) + "." + m.EndpointID
+	if _, err := r.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id)); err != nil {
+		r.log.Warn().Err(err).Str("endpoint_id", m.EndpointID).Msg("publish delivery figures")
+	}
+}
+
+func subject(endpointID string) string { return subjectPrefix + subjects.EncodeToken(endpointID) }
