@@ -97,7 +97,11 @@ func (res *Result) htmlFindings() []string {
 		out = append(out, fmt.Sprintf("Round %q made %.2f of the deliveries per second of round %q, with %.2f× its p99 latency.", r.Gateway, r.DeliveriesPerSec, r.Baseline, r.P99))
 	}
 	if h := res.Hanging; h != nil {
-		out = append(out, fmt.Sprintf("The healthy endpoints' p99 beside a hanging one: %.1f ms against %.1f ms without it (%.2f×).", h.WithP99Ms, h.WithoutP99Ms, h.Ratio))
+		line := fmt.Sprintf("The healthy endpoints' p99 beside a hanging one: %.1f ms against %.1f ms without it (%.2f×).", h.WithP99Ms, h.WithoutP99Ms, h.Ratio)
+		if len(h.Pairs) > 1 {
+			line += fmt.Sprintf(" The median of %d pairs of rounds, alternating with and without it: %.2f× to %.2f×.", len(h.Pairs), h.RatioMin, h.RatioMax)
+		}
+		out = append(out, line)
 	}
 	if len(res.Notes) > 0 || slices.ContainsFunc(res.Rounds, func(rd Round) bool { return len(rd.Notes) > 0 }) {
 		out = append(out, "The run left notes: see the text report at the end.")

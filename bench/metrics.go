@@ -16,8 +16,9 @@ import (
 
 // gatewayMetrics are what the harness reads from a gateway's /metrics.
 type gatewayMetrics struct {
-	delivered float64 // POSTs answered 2xx, over every endpoint: quaycast_delivery_attempts_total{outcome="delivered"}
-	owned     float64 // endpoints it delivers to: quaycast_cluster_endpoints_owned
+	delivered  float64 // POSTs answered 2xx, over every endpoint: quaycast_delivery_attempts_total{outcome="delivered"}
+	owned      float64 // endpoints it delivers to: quaycast_cluster_endpoints_owned
+	goroutines float64 // go_goroutines
 }
 
 // scrape reads a gateway's /metrics.
@@ -43,6 +44,11 @@ func parseMetrics(text []byte) (gatewayMetrics, error) {
 			if label(s, "outcome") == "delivered" {
 				m.delivered += s.GetCounter().GetValue()
 			}
+		}
+	}
+	if f := fams["go_goroutines"]; f != nil {
+		for _, s := range f.GetMetric() {
+			m.goroutines += s.GetGauge().GetValue()
 		}
 	}
 	if f := fams["quaycast_cluster_endpoints_owned"]; f != nil {

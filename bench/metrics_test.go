@@ -23,8 +23,8 @@ quaycast_cluster_endpoints_owned 4
 # HELP go_goroutines Number of goroutines that currently exist.
 # TYPE go_goroutines gauge
 go_goroutines 77
-`, gatewayMetrics{delivered: 1234.5, owned: 4}, false},
-		{"a gateway on its own: nothing delivered yet, no cluster gauge", "# TYPE go_goroutines gauge\ngo_goroutines 7\n", gatewayMetrics{}, false},
+`, gatewayMetrics{delivered: 1234.5, owned: 4, goroutines: 77}, false},
+		{"a gateway on its own: nothing delivered yet, no cluster gauge", "# TYPE go_goroutines gauge\ngo_goroutines 7\n", gatewayMetrics{goroutines: 7}, false},
 		{"not the text format", "quaycast_delivery_attempts_total{endpoint=\"ep_a\" 3\n", gatewayMetrics{}, true},
 	}
 	for _, tc := range tests {

@@ -65,14 +65,17 @@ var presets = map[string]struct {
 	"slow": {"receivers answer after 50 ms", func(s *Scenario) {
 		s.Events, s.Latency = 10_000, Duration(50*time.Millisecond)
 	}},
-	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; also run without it", func(s *Scenario) {
-		s.Events, s.Endpoints, s.Hanging, s.Rate = 10_000, 5, 1, 500
+	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; three pairs of rounds with and without it", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Hanging, s.Rate, s.Repeat = 10_000, 5, 1, 500, 3
 	}},
 	"backlog": {"100,000 events published while the endpoint is down, then it comes back: the drain", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Down, s.Size = 100_000, 1, 1, 512
 	}},
 	"cluster": {"a 3-node NATS cluster (R3) and 1, then 2, then 3 gateways: the same events to the same 12 endpoints each round", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Gateways = 10_000, 12, []int{1, 2, 3}
+	}},
+	"soak": {"10 minutes at 60 % of the capacity a first round measures: RSS and goroutines over time", func(s *Scenario) {
+		s.Soak, s.Load, s.Idle = Duration(10*time.Minute), 0.6, 0
 	}},
 	"endpoints-10k": {"10,000 endpoints, one type each: registration time, memory, idle CPU, throughput", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Entities, s.Size = 200, 10_000, 100, 512
@@ -106,6 +109,10 @@ type Overrides struct {
 	Hanging   *int             `name:"hanging" help:"Extra endpoints that never answer; the run is also made without them, for comparison."`
 	Down      *int             `name:"down" help:"Endpoints that refuse connections while events are published, then come back (the drain is timed)."`
 	Idle      *time.Duration   `name:"idle" help:"Measure the gateway idle this long after registration."`
+	Condition *string          `name:"condition" help:"Every endpoint's condition (CEL), to measure what conditions cost; it must take every event, e.g. 'data.t >= 0 && entity != \"\"'."`
+	Repeat    *int             `name:"repeat" help:"With --hanging: pairs of rounds, alternating with and without the hanging endpoints; the effect is the median pair."`
+	Soak      *time.Duration   `name:"soak" help:"Run a soak this long: a calibration round first, then --load of its capacity (or --rate) for this long, with RSS and goroutines over time."`
+	Load      *float64         `name:"load" help:"A soak's share of the capacity the calibration round measured (default 0.6)."`
 	Servers   *int             `name:"receiver-servers" help:"Loopback HTTP servers the healthy endpoints are spread over."`
 	Seed      *uint64          `name:"seed" help:"Seed of the events' types and entities."`
 	Gateways  []int            `name:"gateways" help:"Start a cluster instead of one gateway: 3 NATS nodes (R3) and this many gateways sharing the endpoints. Several values (1,2,3) run a round each on the same cluster, adding gateways between rounds."`
@@ -180,6 +187,15 @@ func (o Overrides) apply(s *Scenario) {
 	}
 	if o.Idle != nil {
 		s.Idle = Duration(*o.Idle)
+	}
+	if o.Soak != nil {
+		s.Soak = Duration(*o.Soak)
+	}
+	set(&s.Load, o.Load)
+	set(&s.Repeat, o.Repeat)
+	set(&s.Condition, o.Condition)
+	if s.Soak != 0 && s.Load == 0 {
+		s.Load = 0.6
 	}
 	if o.Types != nil {
 		s.Types = o.Types

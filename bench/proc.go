@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/quaycast/quaycast/gateway"
 )
 
 // ProcStats are a process's figures read from /proc.
@@ -190,7 +192,8 @@ func sumUsage(ps []*procMeter, deliveries int) *Usage {
 // reads each gateway's delivery counter at the start.
 type meter struct {
 	inProcess bool
-	gws       []*procMeter // as r.gws at the start of the round
+	gws       []*procMeter      // as r.gws at the start of the round
+	clients   []*gateway.Client // their APIs, for /metrics
 	nodes     []*procMeter
 	counters  []*gatewayMetrics // cluster only: per gateway at the start, nil if unreadable
 	self0     ProcStats
@@ -207,6 +210,7 @@ func (r *runner) startMeter(ctx context.Context) *meter {
 	m := &meter{inProcess: r.tgt.kind == TargetInProcess}
 	for _, t := range r.gws {
 		m.gws = append(m.gws, newProcMeter(t))
+		m.clients = append(m.clients, t.client)
 		if r.clustered() {
 			var c *gatewayMetrics
 			if gm, err := scrape(ctx, t.client); err == nil {
@@ -240,7 +244,26 @@ func (m *meter) sample(s *sink) {
 	m.recent.Reset()
 	s.takeRecent(&m.recent)
 	gw, gwOK := m.gateways()
-	m.tl.sample(time.Now(), &m.recent, gw, gwOK, self, err == nil && m.selfErr == nil)
+	m.tl.sample(time.Now(), &m.recent, gw, gwOK, self, err == nil && m.selfErr == nil, m.goroutines())
+}
+
+// goroutines adds up the gateways' goroutines from their /metrics; 0 when one cannot be read (an
+// in-process gateway shares the harness's count, which says nothing).
+func (m *meter) goroutines() int {
+	if m.inProcess {
+		return 0
+	}
+	n := 0
+	for _, c := range m.clients {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		gm, err := scrape(ctx, c)
+		cancel()
+		if err != nil {
+			return 0
+		}
+		n += int(gm.goroutines)
+	}
+	return n
 }
 
 // gateways adds up the gateways' last figures; ok is false when none is a process of ours.

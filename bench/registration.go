@@ -83,6 +83,9 @@ func (r *runner) register(ctx context.Context, eps []*endpoint) error {
 	return parallel(ctx, eps, func(ctx context.Context, ep *endpoint) error {
 		var out struct{ ID, Secret string }
 		body := map[string]any{"url": ep.url, "event_types": ep.selectors, "description": "quaycast bench " + r.run + " " + ep.name}
+		if r.sc.Condition != "" {
+			body["condition"] = r.sc.Condition
+		}
 		if err := r.api.Do(ctx, "POST", "/v1/endpoints", body, &out); err != nil {
 			var ae *gateway.APIError
 			if errors.As(err, &ae) && ae.Field == "url" && r.tgt.kind == TargetRemote {

@@ -114,6 +114,27 @@ var tableRows = []tableRow{
 	{label: "drain: events/s after first", has: hasDrain, optional: true, cell: func(rd *Round) string {
 		return fmt.Sprintf("%.0f", rd.Drain.DrainPerSec)
 	}},
+	{label: "soak: events/s (share of capacity)", has: hasSoak, optional: true, cell: func(rd *Round) string {
+		if rd.Soak.Load == 0 {
+			return fmt.Sprintf("%.0f (--rate)", rd.Soak.RateEventsPerS)
+		}
+		return fmt.Sprintf("%.0f (%.0f%% of %.0f)", rd.Soak.RateEventsPerS, 100*rd.Soak.Load, rd.Soak.CapacityEventsPerS)
+	}},
+	{label: "soak: RSS MiB after warm-up (2nd half)", has: hasSoak, optional: true, cell: func(rd *Round) string {
+		return steadinessCell("%.0f", rd.Soak.RSSMiB)
+	}},
+	{label: "soak: goroutines after warm-up (2nd half)", has: hasSoak, optional: true, cell: func(rd *Round) string {
+		return steadinessCell("%.0f", rd.Soak.Goroutines)
+	}},
+	{label: "soak: steady (±10 %)", has: hasSoak, optional: true, cell: func(rd *Round) string {
+		switch {
+		case !rd.Soak.Judged:
+			return "not judged: " + rd.Soak.Reason
+		case rd.Soak.Stable:
+			return "yes"
+		}
+		return "NO: " + rd.Soak.Reason
+	}},
 	{label: "lost / dup / out of order", cell: verdictCell},
 	{label: "gateway CPU s (ms/1k deliveries)", has: hasGateway, optional: true, cell: func(rd *Round) string {
 		return fmt.Sprintf("%.2f (%.0f)", rd.Gateway.CPUSeconds, rd.Gateway.CPUMsPer1k)
@@ -201,7 +222,16 @@ func (res *Result) clusterRows() []tableRow {
 
 func hasRegistration(rd *Round) bool { return rd.Registration != nil }
 func hasDrain(rd *Round) bool        { return rd.Drain != nil }
-func hasGateway(rd *Round) bool      { return rd.Gateway != nil }
+func hasSoak(rd *Round) bool         { return rd.Soak != nil }
+
+// steadinessCell is a figure after warm-up and its range over the soak's second half.
+func steadinessCell(format string, s *Steadiness) string {
+	if s == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+", ×%.2f–%.2f)", s.AfterWarmup, s.Min, s.Max, s.MinRatio, s.MaxRatio)
+}
+func hasGateway(rd *Round) bool { return rd.Gateway != nil }
 
 func minMedMax(format string, s MinMedMax) string {
 	return fmt.Sprintf(format+" / "+format+" / "+format, s.Min, s.Median, s.Max)
@@ -252,7 +282,11 @@ func (res *Result) writeFindings(b *strings.Builder) {
 			st.Round, st.VsFirst, first.Round, st.DeliveriesPerSec, first.DeliveriesPerSec, st.GatewayCPUMsPer1k, first.GatewayCPUMsPer1k, st.NATSCPUMsPer1k, first.NATSCPUMsPer1k, st.OthersCPU, first.OthersCPU)
 	}
 	if h := res.Hanging; h != nil {
-		fmt.Fprintf(b, "healthy endpoints' p99 beside a hanging one: %.1f ms vs %.1f ms without: %.2fx (goal: at most 1.1x)\n", h.WithP99Ms, h.WithoutP99Ms, h.Ratio)
+		spread := ""
+		if len(h.Pairs) > 1 {
+			spread = fmt.Sprintf(", the median of %d pairs (%.2f–%.2fx)", len(h.Pairs), h.RatioMin, h.RatioMax)
+		}
+		fmt.Fprintf(b, "healthy endpoints' p99 beside a hanging one: %.1f ms vs %.1f ms without: %.2fx%s (goal: at most 1.1x)\n", h.WithP99Ms, h.WithoutP99Ms, h.Ratio, spread)
 	}
 	if res.GatewayEnd != nil {
 		fmt.Fprintf(b, "gateway peak RSS %.0f MiB; log: %d warnings, %d errors\n", res.GatewayEnd.PeakRSSMiB, res.GatewayLog.Warnings, res.GatewayLog.Errors)

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -81,6 +83,7 @@ type Round struct {
 	FailedOnPurpose  int64   `json:"failed_answers"` // 503s of flaky receivers, requests hanging endpoints held
 	BadSignatures    int64   `json:"bad_signatures"`
 	Drain            *Drain  `json:"drain,omitempty"`
+	Soak             *Soak   `json:"soak,omitempty"`
 	Verdict          Verdict `json:"verdict"`
 	Gateway          *Usage  `json:"gateway,omitempty"` // the gateway process (or processes, added up) during publish and delivery
 	Harness          *Usage  `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
@@ -250,11 +253,60 @@ type Ratios struct {
 }
 
 // HangingEffect is the healthy endpoints' p99 with a hanging endpoint beside them, against a run
-// without it.
+// without it; with several pairs of rounds, the pair of the median ratio, and the spread.
 type HangingEffect struct {
-	WithoutP99Ms float64 `json:"healthy_p99_without_ms"`
-	WithP99Ms    float64 `json:"healthy_p99_with_ms"`
-	Ratio        float64 `json:"ratio"`
+	WithoutP99Ms float64       `json:"healthy_p99_without_ms"`
+	WithP99Ms    float64       `json:"healthy_p99_with_ms"`
+	Ratio        float64       `json:"ratio"`
+	Pairs        []HangingPair `json:"pairs,omitempty"` // every pair, in the order run (with Repeat)
+	RatioMin     float64       `json:"ratio_min,omitempty"`
+	RatioMax     float64       `json:"ratio_max,omitempty"`
+}
+
+// HangingPair is one pair of rounds, with and without the hanging endpoints.
+type HangingPair struct {
+	With, Without string  // round names
+	Ratio         float64 `json:"ratio"`
+}
+
+// hangingEffect pairs the rounds with and without the hanging endpoints by their number ("gateway
+// #2" with withoutHanging+" #2"), in the order run; a round that timed out pairs with nothing.
+func (res *Result) hangingEffect() *HangingEffect {
+	var with []*Round
+	without := map[string]*Round{}
+	for i := range res.Rounds {
+		rd := &res.Rounds[i]
+		_, number, _ := strings.Cut(rd.Name, " #")
+		switch {
+		case rd.Pipeline != "gateway" || rd.TimedOut || rd.Latency.P99 <= 0:
+		case strings.HasPrefix(rd.Name, withoutHanging):
+			without[number] = rd
+		default:
+			with = append(with, rd)
+		}
+	}
+	var pairs []HangingPair
+	var withP99, withoutP99 []float64
+	for _, w := range with {
+		_, number, _ := strings.Cut(w.Name, " #")
+		if wo := without[number]; wo != nil {
+			pairs = append(pairs, HangingPair{With: w.Name, Without: wo.Name, Ratio: w.Latency.P99 / wo.Latency.P99})
+			withP99, withoutP99 = append(withP99, w.Latency.P99), append(withoutP99, wo.Latency.P99)
+		}
+	}
+	n := len(pairs)
+	if n == 0 {
+		return nil
+	}
+	byRatio := slices.Clone(pairs)
+	slices.SortFunc(byRatio, func(a, b HangingPair) int { return cmp.Compare(a.Ratio, b.Ratio) })
+	mid := byRatio[(n-1)/2] // the lower median: an even count does not invent a pair
+	i := slices.IndexFunc(pairs, func(p HangingPair) bool { return p == mid })
+	h := &HangingEffect{WithoutP99Ms: withoutP99[i], WithP99Ms: withP99[i], Ratio: mid.Ratio}
+	if n > 1 {
+		h.Pairs, h.RatioMin, h.RatioMax = pairs, byRatio[0].Ratio, byRatio[n-1].Ratio
+	}
+	return h
 }
 
 func newVerdict(r Report) Verdict {
@@ -292,16 +344,16 @@ func (res *Result) compare() {
 	// The gateway round with every endpoint: the last, with the most gateways of a scaling run.
 	var gw *Round
 	for i := range res.Rounds {
-		if rd := &res.Rounds[i]; rd.Pipeline == "gateway" && rd.Name != "gateway, no hanging endpoint" && !rd.TimedOut {
+		if rd := &res.Rounds[i]; rd.Pipeline == "gateway" && !strings.HasPrefix(rd.Name, withoutHanging) && !rd.TimedOut {
 			gw = rd
 		}
 	}
 	base := find("baseline")
-	if without := find("gateway, no hanging endpoint"); without != nil {
-		if gw != nil && without.Latency.P99 > 0 {
-			res.Hanging = &HangingEffect{WithoutP99Ms: without.Latency.P99, WithP99Ms: gw.Latency.P99, Ratio: gw.Latency.P99 / without.Latency.P99}
+	res.Hanging = res.hangingEffect()
+	for i := range res.Rounds { // the baseline has no hanging endpoint either: compare without
+		if rd := &res.Rounds[i]; strings.HasPrefix(rd.Name, withoutHanging) && !rd.TimedOut {
+			gw = rd
 		}
-		gw = without // the baseline has no hanging endpoint either
 	}
 	if base != nil && gw != nil && base.DeliveriesPerSec > 0 && base.Latency.P99 > 0 {
 		res.VsBaseline = &Ratios{Gateway: gw.Name, Baseline: base.Name,
@@ -353,7 +405,8 @@ func (res *Result) judge() {
 		res.OK = true
 	}
 	for _, rd := range res.Rounds {
-		if rd.Pipeline == "gateway" && (rd.TimedOut || !rd.Verdict.clean() || rd.PublishFailures > 0 || rd.BadSignatures > 0) {
+		unsteady := rd.Soak != nil && rd.Soak.Judged && !rd.Soak.Stable
+		if rd.Pipeline == "gateway" && (rd.TimedOut || !rd.Verdict.clean() || rd.PublishFailures > 0 || rd.BadSignatures > 0 || unsteady) {
 			res.OK = false
 		}
 	}
@@ -378,6 +431,9 @@ func (res *Result) problem() string {
 		}
 		if rd.BadSignatures > 0 {
 			out = append(out, fmt.Sprintf("%s: %d bad signatures", rd.Name, rd.BadSignatures))
+		}
+		if rd.Soak != nil && rd.Soak.Judged && !rd.Soak.Stable {
+			out = append(out, fmt.Sprintf("%s: not steady: %s", rd.Name, rd.Soak.Reason))
 		}
 	}
 	if len(out) == 0 {

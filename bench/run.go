@@ -41,7 +41,7 @@ type Options struct {
 	GatewayLogLevel string // of a child gateway: warn unless set
 
 	Baseline bool          // also run the minimal pipeline, before the gateway, for ratios
-	Timeout  time.Duration // of the whole run: 5m unless set
+	Timeout  time.Duration // of the whole run: 5m unless set (a soak: 5m + twice its length)
 	Verify   bool          // receivers verify every signature (costs the harness CPU)
 	Progress io.Writer     // where the progress bar goes; nil: none
 	Notes    []string      // added to the result's notes
@@ -66,7 +66,7 @@ var ErrVerdict = errors.New("bench verdict")
 
 func (o *Options) setDefaults() {
 	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Minute
+		o.Timeout = 5*time.Minute + 2*time.Duration(o.Scenario.Soak) // a soak: its calibration, then itself
 	}
 	if o.GatewayLogLevel == "" {
 		o.GatewayLogLevel = "warn"
@@ -279,18 +279,45 @@ func (r *runner) rounds(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
-	if ctx.Err() == nil && r.sc.Hanging > 0 {
-		if err := add(r.gatewayRound(ctx, "gateway, no hanging endpoint", "h", healthy, true)); err != nil {
-			return err
-		}
-	}
 	if ctx.Err() != nil {
 		return nil
+	}
+	if r.sc.Hanging > 0 {
+		return r.hangingRounds(ctx, add, healthy)
 	}
 	if len(r.sc.Gateways) > 1 {
 		return r.scalingRounds(ctx, add)
 	}
+	if r.sc.Soak > 0 {
+		return r.soakRounds(ctx, add)
+	}
 	return add(r.gatewayRound(ctx, "gateway", "g", r.rec.eps, r.tgt.kind == TargetRemote))
+}
+
+// withoutHanging names the rounds made without the hanging endpoints.
+const withoutHanging = "gateway, no hanging endpoint"
+
+// hangingRounds runs the gateway without the hanging endpoints, then with them; with Repeat,
+// that many pairs alternating with, without, with, …, so that warm-up does not decide the
+// comparison (Result.Hanging takes the median of the pairs).
+func (r *runner) hangingRounds(ctx context.Context, add func(Round, error) error, healthy []*endpoint) error {
+	last := r.tgt.kind == TargetRemote // the endpoints of the last round stay for finish to delete
+	if r.sc.Repeat <= 1 {
+		if err := add(r.gatewayRound(ctx, withoutHanging, "h", healthy, true)); err != nil || ctx.Err() != nil {
+			return err
+		}
+		return add(r.gatewayRound(ctx, "gateway", "g", r.rec.eps, last))
+	}
+	for i := 1; i <= r.sc.Repeat; i++ {
+		n := strconv.Itoa(i)
+		if err := add(r.gatewayRound(ctx, "gateway #"+n, "g"+n, r.rec.eps, true)); err != nil || ctx.Err() != nil {
+			return err
+		}
+		if err := add(r.gatewayRound(ctx, withoutHanging+" #"+n, "h"+n, healthy, i < r.sc.Repeat || last)); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scalingRounds runs a round per value of Scenario.Gateways on the same cluster, events like each

@@ -173,25 +173,52 @@ func TestRunDownEndpointDrainsAndFlakyRetries(t *testing.T) {
 	}
 }
 
-// One endpoint hangs past the delivery timeout beside two healthy ones: the run is made without
-// it, then with it, and the healthy ones' p99 are compared.
+// One endpoint hangs past the delivery timeout beside two healthy ones: the run is made with it,
+// then without it, twice, and the healthy ones' p99 are compared pair by pair.
 func TestRunHangingEndpoint(t *testing.T) {
 	t.Parallel()
-	sc := scenario(t, "smoke", Overrides{Events: ptr(200), Endpoints: ptr(2), Hanging: ptr(1), Rate: ptr(400.0)})
+	sc := scenario(t, "smoke", Overrides{Events: ptr(200), Endpoints: ptr(2), Hanging: ptr(1), Rate: ptr(400.0), Repeat: ptr(2)})
 	res := run(t, Options{Scenario: sc})
-	if len(res.Rounds) != 2 || !res.OK {
+	want := []string{"gateway #1", withoutHanging + " #1", "gateway #2", withoutHanging + " #2"}
+	if len(res.Rounds) != len(want) || !res.OK {
 		t.Fatalf("%d rounds, ok %v", len(res.Rounds), res.OK)
 	}
-	checkRound(t, res.Rounds[0], 400)
-	checkRound(t, res.Rounds[1], 400)
-	if res.Rounds[0].Endpoints != 2 || res.Rounds[1].Endpoints != 3 || res.Rounds[1].Checked != 2 {
-		t.Errorf("endpoints %d then %d (%d checked)", res.Rounds[0].Endpoints, res.Rounds[1].Endpoints, res.Rounds[1].Checked)
+	for i, rd := range res.Rounds {
+		checkRound(t, rd, 400)
+		with := i%2 == 0
+		if rd.Name != want[i] || with && (rd.Endpoints != 3 || rd.Checked != 2 || rd.FailedOnPurpose == 0) || !with && rd.Endpoints != 2 {
+			t.Errorf("round %d: %s, %d endpoints (%d checked), %d failed on purpose", i, rd.Name, rd.Endpoints, rd.Checked, rd.FailedOnPurpose)
+		}
 	}
-	if res.Rounds[1].FailedOnPurpose == 0 {
-		t.Error("the hanging endpoint got no request")
-	}
-	if h := res.Hanging; h == nil || h.Ratio <= 0 {
+	h := res.Hanging
+	if h == nil || len(h.Pairs) != 2 || h.Ratio < h.RatioMin || h.Ratio > h.RatioMax || h.Pairs[1].With != "gateway #2" || h.Pairs[1].Without != withoutHanging+" #2" {
 		t.Errorf("hanging effect %+v", h)
+	}
+	if res.VsBaseline != nil {
+		t.Errorf("no baseline ran, but a ratio against one: %+v", res.VsBaseline)
+	}
+}
+
+// The effect of a hanging endpoint is the pair of rounds with the median ratio, paired in the
+// order run; a timed-out round pairs with nothing.
+func TestHangingEffectMedianPair(t *testing.T) {
+	t.Parallel()
+	round := func(name string, p99 float64) Round {
+		return Round{Name: name, Pipeline: "gateway", Latency: Latency{P99: p99}}
+	}
+	res := &Result{Rounds: []Round{
+		{Name: "baseline", Pipeline: "baseline", Latency: Latency{P99: 1}},
+		round("gateway #1", 30), round(withoutHanging+" #1", 10), // 3.0: warm-up
+		round("gateway #2", 11), round(withoutHanging+" #2", 10), // 1.1
+		round("gateway #3", 12), round(withoutHanging+" #3", 12), // 1.0
+	}}
+	h := res.hangingEffect()
+	if h == nil || h.Ratio != 1.1 || h.WithP99Ms != 11 || h.WithoutP99Ms != 10 || h.RatioMin != 1 || h.RatioMax != 3 || len(h.Pairs) != 3 {
+		t.Fatalf("%+v", h)
+	}
+	res.Rounds[2].TimedOut = true
+	if h := res.hangingEffect(); h == nil || len(h.Pairs) != 2 || h.Pairs[1].With != "gateway #3" || h.Pairs[1].Without != withoutHanging+" #3" {
+		t.Errorf("with a timed-out round: %+v", h)
 	}
 }
 

@@ -34,8 +34,19 @@ type Scenario struct {
 	Hanging   int             `yaml:"hanging" json:"hanging"`             // extra endpoints that never answer
 	Down      int             `yaml:"down" json:"down"`                   // endpoints refusing connections until publishing is done
 	Idle      Duration        `yaml:"idle" json:"idle"`                   // idle window after registration (CPU measured)
-	Servers   int             `yaml:"receiver_servers" json:"receiver_servers"`
-	Seed      uint64          `yaml:"seed" json:"seed"`
+	// Soak, when set, makes the run a soak (soak.go): a calibration round as fast as possible,
+	// then this long at Load of the capacity it measured (or at Rate, when given).
+	Soak Duration `yaml:"soak" json:"soak,omitempty"`
+	// Condition, when set, is every endpoint's condition (CEL): what conditions cost. Events
+	// carry data {"t": <publish offset>, "pad": "..."}; a condition that does not take every
+	// event makes the checker count what it left out as lost.
+	Condition string `yaml:"condition" json:"condition,omitempty"`
+	// Repeat is how many pairs of rounds a run with Hanging makes, alternating with and without
+	// the hanging endpoints; 1 (or 0): one round without, then one with.
+	Repeat  int     `yaml:"repeat" json:"repeat,omitempty"`
+	Load    float64 `yaml:"load" json:"load,omitempty"` // share of the calibrated capacity a soak runs at
+	Servers int     `yaml:"receiver_servers" json:"receiver_servers"`
+	Seed    uint64  `yaml:"seed" json:"seed"`
 	// GatewayArgs are extra `quaycast serve` flags for a gateway the harness starts itself.
 	GatewayArgs []string `yaml:"gateway_args" json:"gateway_args,omitempty"`
 	// Gateways, when given, makes the harness start a cluster: three NATS nodes (R3) and this many
@@ -141,6 +152,16 @@ func (s Scenario) Validate() error {
 		return bad("down", "cannot be combined with --hanging in one scenario")
 	case s.Idle < 0 || time.Duration(s.Idle) > 5*time.Minute:
 		return bad("idle", "must be between 0 and 5m")
+	case s.Soak != 0 && (time.Duration(s.Soak) < 10*time.Second || time.Duration(s.Soak) > 2*time.Hour):
+		return bad("soak", "must be between 10s and 2h (or 0: no soak)")
+	case s.Soak != 0 && (s.Load <= 0 || s.Load > 1):
+		return bad("load", "must be above 0 and at most 1 (a share of the measured capacity)")
+	case s.Soak != 0 && (len(s.Gateways) > 0 || s.Hanging > 0 || s.Down > 0):
+		return bad("soak", "runs one gateway with healthy endpoints: not with --gateways, --hanging or --down")
+	case s.Repeat < 0 || s.Repeat > 10:
+		return bad("repeat", "must be between 1 and 10")
+	case s.Repeat > 1 && s.Hanging == 0:
+		return bad("repeat", "alternates rounds with and without --hanging endpoints: give --hanging")
 	case s.Servers < 1 || s.Servers > 1000:
 		return bad("receiver-servers", "must be between 1 and 1000")
 	case len(s.Gateways) > 1 && s.Hanging > 0:

@@ -112,6 +112,19 @@ func TestResolve(t *testing.T) {
 		{name: "no gateways", o: Overrides{Gateways: []int{0}}, wantField: "gateways", wantText: "between 1"},
 		{name: "too many gateways", file: "gateways: [1, 10]\n", wantField: "gateways", wantText: "between 1"},
 		{name: "gateways removed between rounds", o: Overrides{Gateways: []int{3, 2}}, wantField: "gateways", wantText: "grow"},
+		{name: "preset soak: ten minutes at 60 % of the capacity", preset: "soak", check: func(t *testing.T, s Scenario) {
+			if s.Soak != Duration(10*time.Minute) || s.Load != 0.6 || s.Rate != 0 || s.Idle != 0 {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "a soak from the flag takes the default load", o: Overrides{Soak: ptr(time.Minute)}, check: func(t *testing.T, s Scenario) {
+			if s.Soak != Duration(time.Minute) || s.Load != 0.6 {
+				t.Errorf("%+v", s)
+			}
+		}},
+		{name: "soak too short", o: Overrides{Soak: ptr(time.Second)}, wantField: "soak", wantText: "between 10s"},
+		{name: "soak load above the capacity", preset: "soak", o: Overrides{Load: ptr(1.5)}, wantField: "load", wantText: "at most 1"},
+		{name: "soak with a down endpoint", preset: "soak", o: Overrides{Down: ptr(1)}, wantField: "soak", wantText: "healthy"},
 		{name: "a hanging endpoint in a scaling run", preset: "hanging", o: Overrides{Gateways: []int{1, 2}}, wantField: "hanging", wantText: "several --gateways"},
 	}
 	for _, tc := range tests {

@@ -31,8 +31,11 @@ type TimePoint struct {
 	// CPU time over the interval, in cores; RSS: the highest sampled in the interval.
 	GatewayCPU    float64 `json:"gateway_cpu_cores"`
 	GatewayRSSMiB float64 `json:"gateway_rss_mib"`
-	HarnessCPU    float64 `json:"harness_cpu_cores"`
-	HarnessRSSMiB float64 `json:"harness_rss_mib"`
+	// GatewayGoroutines is the highest count the gateways' /metrics gave in the interval (added
+	// up over gateways); 0 when it could not be read.
+	GatewayGoroutines int     `json:"gateway_goroutines,omitempty"`
+	HarnessCPU        float64 `json:"harness_cpu_cores"`
+	HarnessRSSMiB     float64 `json:"harness_rss_mib"`
 }
 
 // timeline collects a round's samples into spans; each span is one point.
@@ -53,6 +56,7 @@ type span struct {
 	hist           Histogram
 	gwCPU, selfCPU time.Duration
 	gwRSS, selfRSS int64
+	goroutines     int
 }
 
 func newTimeline(start time.Time, gw, self ProcStats) *timeline {
@@ -60,9 +64,11 @@ func newTimeline(start time.Time, gw, self ProcStats) *timeline {
 }
 
 // sample adds the interval since the last sample: lat holds its deliveries' latencies, gw and
-// self the processes' figures now (ok: they could be read).
-func (tl *timeline) sample(now time.Time, lat *Histogram, gw ProcStats, gwOK bool, self ProcStats, selfOK bool) {
+// self the processes' figures now (ok: they could be read), goroutines the gateways' count (0:
+// unknown).
+func (tl *timeline) sample(now time.Time, lat *Histogram, gw ProcStats, gwOK bool, self ProcStats, selfOK bool, goroutines int) {
 	p := &tl.pending
+	p.goroutines = max(p.goroutines, goroutines)
 	p.end, p.dur = now.Sub(tl.start), p.dur+now.Sub(tl.at)
 	p.samples++
 	p.hist.Merge(lat)
@@ -109,6 +115,7 @@ func (s *span) add(o *span) {
 	s.hist.Merge(&o.hist)
 	s.gwCPU, s.selfCPU = s.gwCPU+o.gwCPU, s.selfCPU+o.selfCPU
 	s.gwRSS, s.selfRSS = max(s.gwRSS, o.gwRSS), max(s.selfRSS, o.selfRSS)
+	s.goroutines = max(s.goroutines, o.goroutines)
 }
 
 // result is the timeline's points, the samples not yet making a span as one more. A last span
@@ -138,6 +145,7 @@ func (tl *timeline) result() *Timeline {
 			pt.P50Ms, pt.P99Ms = ms(s.hist.Quantile(0.50)), ms(s.hist.Quantile(0.99))
 		}
 		pt.GatewayRSSMiB, pt.HarnessRSSMiB = mib(s.gwRSS), mib(s.selfRSS)
+		pt.GatewayGoroutines = s.goroutines
 		out.Points = append(out.Points, pt)
 	}
 	return out

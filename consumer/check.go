@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/conditions"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -30,6 +31,7 @@ type checked struct {
 type verdict struct {
 	env    subjects.Envelope // Data left out: the body travels as Delivery.Body
 	reason string            // why it cannot be delivered; "" when it can
+	event  *conditions.Event // what conditions see of it, made by the first that asks
 }
 
 const checkedSize = 8192
@@ -57,6 +59,23 @@ func (c *checked) put(seq uint64, v verdict) {
 	c.order[c.next] = seq
 	c.next = (c.next + 1) % len(c.order)
 	c.entries[seq] = v
+}
+
+// event is what endpoints' conditions see of the event at seq: one for all of them, so that its
+// data is parsed once however many endpoints have a condition.
+func (c *checked) event(seq uint64, env subjects.Envelope, body []byte) *conditions.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.entries[seq]
+	if ok && v.event != nil {
+		return v.event
+	}
+	ev := conditions.NewEvent(env.ID, env.Type, env.Source, env.Entity, env.OccurredAt, body)
+	if ok {
+		v.event = ev
+		c.entries[seq] = v
+	}
+	return ev
 }
 
 // screen decides whether a message may go to this endpoint: a replay only to its own, and an event

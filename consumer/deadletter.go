@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -189,18 +190,26 @@ func (d *DeadLetters) List(ctx context.Context, endpointID string, after uint64,
 	return out, 0, nil
 }
 
-// Replay delivers an endpoint's dead letters again — all of them, or those whose event id is in
-// ids — in their original order: each is published back into the events stream on the endpoint's
-// replay subject (so only this endpoint gets it, through its normal lanes), then removed from the
-// dead letters. It returns how many were replayed.
-func (d *DeadLetters) Replay(ctx context.Context, endpointID string, ids []string) (int, error) {
-	var want map[string]bool
-	if len(ids) > 0 {
-		want = make(map[string]bool, len(ids))
-		for _, id := range ids {
-			want[id] = true
-		}
-	}
+// ReplayFilter picks dead letters to replay; its zero value picks all. A dead letter is picked
+// when it passes every part given.
+type ReplayFilter struct {
+	EventIDs     []string  // its event id is one of these
+	Entities     []string  // its entity is one of these
+	Since, Until time.Time // it was dead-lettered at or after Since, before Until
+}
+
+func (f ReplayFilter) picks(dl DeadLetter) bool {
+	return (len(f.EventIDs) == 0 || slices.Contains(f.EventIDs, dl.EventID)) &&
+		(len(f.Entities) == 0 || slices.Contains(f.Entities, dl.Entity)) &&
+		(f.Since.IsZero() || !dl.DeadAt.Before(f.Since)) &&
+		(f.Until.IsZero() || dl.DeadAt.Before(f.Until))
+}
+
+// Replay delivers an endpoint's dead letters again — all of them, or those f picks — in their
+// original order: each is published back into the events stream on the endpoint's replay
+// subject (so only this endpoint gets it, through its normal lanes), then removed from the dead
+// letters. It returns how many were replayed.
+func (d *DeadLetters) Replay(ctx context.Context, endpointID string, f ReplayFilter) (int, error) {
 	n := 0
 	for after := uint64(0); ; {
 		page, next, err := d.List(ctx, endpointID, after, 256)
@@ -208,7 +217,7 @@ func (d *DeadLetters) Replay(ctx context.Context, endpointID string, ids []strin
 			return n, err
 		}
 		for _, dl := range page {
-			if want != nil && !want[dl.EventID] {
+			if !f.picks(dl) {
 				continue
 			}
 			if err := d.replayOne(ctx, dl); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/quaycast/quaycast/conditions"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -39,7 +40,10 @@ type Endpoint struct {
 	// ReplyFormat says what a 2xx JSON reply is: "" any JSON, passed on as it is; "alerts" the
 	// voyage platform's array of alerts, validated and parsed into the delivery log.
 	ReplyFormat string
-	Secret      Secret
+	// Condition, when set, is a CEL expression over the envelope (package conditions): an event
+	// it does not take is acknowledged without a POST.
+	Condition string
+	Secret    Secret
 	// PreviousSecrets still sign beside Secret until their grace period ends (a rotation),
 	// newest first.
 	PreviousSecrets []PreviousSecret
@@ -182,6 +186,11 @@ func (e *Endpoint) Validate() error {
 	}
 	if err := subjects.ValidateSelectors(e.EventTypes); err != nil {
 		return err
+	}
+	if e.Condition != "" {
+		if _, err := conditions.Compile(e.Condition); err != nil {
+			return &fielderr.Error{Field: "condition", Reason: err.Error()}
+		}
 	}
 	if len(e.Description) > MaxDescriptionBytes || !utf8.ValidString(e.Description) {
 		return &fielderr.Error{Field: "description", Reason: fmt.Sprintf("must be UTF-8 of at most %d bytes", MaxDescriptionBytes)}

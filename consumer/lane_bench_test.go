@@ -75,7 +75,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 			}
 		}
 		b.Run(fmt.Sprintf("lanes/entities=%d", entities), func(b *testing.B) {
-			m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), log: zerolog.Nop()}
+			m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.Nop()}
 			ep := &Endpoint{ID: "ep_bench"}
 			seq := uint64(0)
 			b.ReportAllocs()
@@ -94,7 +94,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 		// The dispatch alone: the envelopes were parsed by another endpoint's worker (checked),
 		// as for all but one endpoint an event fans out to.
 		b.Run(fmt.Sprintf("dispatch/entities=%d", entities), func(b *testing.B) {
-			m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), log: zerolog.Nop()}
+			m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.Nop()}
 			ep := &Endpoint{ID: "ep_bench"}
 			for i, msg := range msgs {
 				env, reason := checkEvent(msg)

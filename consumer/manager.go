@@ -22,23 +22,25 @@ import (
 // registry: it creates, updates and deletes consumers as endpoints come, change and go, whichever
 // gateway made the change.
 type Manager struct {
-	js        jetstream.JetStream
-	stream    jetstream.Stream
-	reg       *Registry
-	deliver   Deliverer
-	log       zerolog.Logger
-	o         Options
-	onDead    func(endpointID string)
-	onInvalid func(endpointID, reason string)
-	checked   *checked // verdicts on recent events, shared by the workers
+	js          jetstream.JetStream
+	stream      jetstream.Stream
+	reg         *Registry
+	deliver     Deliverer
+	log         zerolog.Logger
+	o           Options
+	onDead      func(endpointID string)
+	onInvalid   func(endpointID, reason string)
+	onCondition func(endpointID string, err error)
+	checked     *checked // verdicts on recent events, shared by the workers
 
 	mu       sync.Mutex
 	running  map[string]*runningWorker
-	stopping map[string]chan struct{} // workers told to stop, closed once they have
-	failed   map[string]*Endpoint     // endpoints whose consumer could not be set up: retried
-	marks    recorded                 // read at start, taken by each endpoint's first worker
-	memory   map[string]*progress     // per endpoint, kept while it is disabled and enabled again
-	sweepers map[string]*sweeper      // disabled endpoints' expiry sweeps: no worker fetches their events
+	stopping map[string]chan struct{}   // workers told to stop, closed once they have
+	failed   map[string]*Endpoint       // endpoints whose consumer could not be set up: retried
+	marks    recorded                   // read at start, taken by each endpoint's first worker
+	memory   map[string]*progress       // per endpoint, kept while it is disabled and enabled again
+	conds    map[string]*conditionStats // per endpoint, across its workers
+	sweepers map[string]*sweeper        // disabled endpoints' expiry sweeps: no worker fetches their events
 	ready    atomic.Bool
 	seen     revision       // the registry's newest revision applied
 	bg       sync.WaitGroup // stops and deletions off the watch loop
@@ -82,7 +84,7 @@ type runningWorker struct {
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
 	m := &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
-		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), sweepers: make(map[string]*sweeper), checked: newChecked(),
+		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), conds: make(map[string]*conditionStats), sweepers: make(map[string]*sweeper), checked: newChecked(),
 		defs: make(map[string]*Endpoint), do: make(chan func(context.Context)), parked: make(map[string]bool), wakeSig: make(chan struct{}, 1),
 		opening: make(chan struct{}, maxOpening)}
 	m.watch = newWatcher(m.wakeAsync, log)
@@ -556,6 +558,7 @@ func (m *Manager) remove(ctx context.Context, id string) {
 	m.o.Marks.unregister(m.memory[id])
 	delete(m.memory, id)
 	delete(m.parked, id)
+	delete(m.conds, id)
 	m.mu.Unlock()
 	m.bg.Go(func() {
 		if done != nil {

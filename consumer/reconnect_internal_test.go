@@ -82,7 +82,7 @@ func (b *bareConsumer) next(t *testing.T, id, entity string) jetstream.Msg {
 // before it resets its consumer.
 func bareWorker(t *testing.T, b *bareConsumer, d Deliverer) (*Manager, *worker) {
 	t.Helper()
-	m := &Manager{js: b.js, deliver: d, o: Options{}.withDefaults(), checked: newChecked(), log: zerolog.New(zerolog.NewTestWriter(t))}
+	m := &Manager{js: b.js, deliver: d, o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.New(zerolog.NewTestWriter(t))}
 	w := newWorker(&Endpoint{ID: "ep_test"}, m, newProgress("ep_test", nil))
 	t.Cleanup(w.watchConnection())
 	return m, w

@@ -48,6 +48,7 @@ type record struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 	Signing     signingRecord     `json:"signing,omitzero"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
+	Condition   string            `json:"condition,omitempty"`
 	Secret      string            `json:"secret"` // sealed when a secret key is configured
 	Previous    []previousRecord  `json:"previous_secrets,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
@@ -69,7 +70,7 @@ type previousRecord struct {
 func (r *Registry) toRecord(e *Endpoint) record {
 	rec := record{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), ReplyFormat: e.ReplyFormat,
+		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), ReplyFormat: e.ReplyFormat, Condition: e.Condition,
 		Secret: r.key.Seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -85,7 +86,7 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 	}
 	e := &Endpoint{
 		ID: rec.ID, URL: rec.URL, EventTypes: rec.EventTypes, Description: rec.Description, Enabled: rec.Enabled,
-		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), ReplyFormat: rec.ReplyFormat, CreatedAt: rec.CreatedAt,
+		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), ReplyFormat: rec.ReplyFormat, Condition: rec.Condition, CreatedAt: rec.CreatedAt,
 		UpdatedAt: rec.UpdatedAt, StartSeq: rec.StartSeq, Revision: entry.Revision(),
 	}
 	// A secret that does not open (no key, another key) leaves the endpoint readable — listed,

@@ -30,19 +30,22 @@ import (
 // for its next attempt, the events queued behind it are parked (park.go), so that they do not
 // hold the endpoint's MaxAckPending and stall its other entities.
 type worker struct {
-	ep        atomic.Pointer[Endpoint]
-	stream    jetstream.Stream
-	park      jetstream.Stream // QUAYCAST_PARK, set when run starts
-	openPark  func(context.Context) (jetstream.Stream, error)
-	js        jetstream.JetStream
-	deliver   Deliverer
-	reg       *Registry
-	checked   *checked                        // verdicts on recent events, shared with the other workers
-	onDead    func(endpointID string)         // counts dead letters; may be nil
-	onInvalid func(endpointID, reason string) // counts invalid events; may be nil
-	log       zerolog.Logger
-	ackLog    zerolog.Logger // log sampled to a line a minute: under overload every ack may fail
-	o         Options
+	ep          atomic.Pointer[Endpoint]
+	stream      jetstream.Stream
+	park        jetstream.Stream // QUAYCAST_PARK, set when run starts
+	openPark    func(context.Context) (jetstream.Stream, error)
+	js          jetstream.JetStream
+	deliver     Deliverer
+	reg         *Registry
+	checked     *checked                           // verdicts on recent events, shared with the other workers
+	onDead      func(endpointID string)            // counts dead letters; may be nil
+	onInvalid   func(endpointID, reason string)    // counts invalid events; may be nil
+	onCondition func(endpointID string, err error) // counts events the condition did not take; may be nil
+	cond        atomic.Pointer[compiledCondition]  // the endpoint's condition, compiled (condition.go)
+	condStats   *conditionStats
+	log         zerolog.Logger
+	ackLog      zerolog.Logger // log sampled to a line a minute: under overload every ack may fail
+	o           Options
 
 	progress *progress // what was delivered and acked: not to be sent again
 
@@ -79,20 +82,22 @@ type worker struct {
 	acks  sync.WaitGroup  // acks of copies, sent off the pulling goroutine
 }
 
+// newWorker makes a worker for ep; callers hold m.mu.
 func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 	w := &worker{
-		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, o: m.o,
-		log:      m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		lanes:    newLanes(),
-		stuck:    make(map[string]*stuck),
-		progress: p,
-		sem:      make(chan struct{}, m.o.MaxInFlight),
-		stop:     make(chan struct{}),
-		divert:   make(chan struct{}),
-		idle:     make(chan struct{}, 1),
-		opening:  m.opening,
-		abort:    m.abort,
-		lease:    m.lease,
+		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, onCondition: m.onCondition, o: m.o,
+		condStats: m.conditionStatsLocked(ep.ID),
+		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
+		lanes:     newLanes(),
+		stuck:     make(map[string]*stuck),
+		progress:  p,
+		sem:       make(chan struct{}, m.o.MaxInFlight),
+		stop:      make(chan struct{}),
+		divert:    make(chan struct{}),
+		idle:      make(chan struct{}, 1),
+		opening:   m.opening,
+		abort:     m.abort,
+		lease:     m.lease,
 	}
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.reconnects = &m.reconnects
@@ -294,6 +299,10 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
 		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, env) }) // not on the pulling goroutine: it waits for the server
 		w.routedTo(ctx, seq)
+		return
+	}
+	if !w.takes(seq, env, msg.Data()) {
+		w.skip(ctx, msg, seq)
 		return
 	}
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}

@@ -96,7 +96,7 @@ func TestAckFailuresLoggedOnceAMinute(t *testing.T) {
 	t.Parallel()
 	b := newBareConsumer(t)
 	var logged bytes.Buffer
-	m := &Manager{js: b.js, o: Options{}.withDefaults(), checked: newChecked(), log: zerolog.New(&logged)}
+	m := &Manager{js: b.js, o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.New(&logged)}
 	w := newWorker(&Endpoint{ID: "ep_test"}, m, newProgress("ep_test", nil))
 	msg := b.next(t, "e1", "A")
 	if err := msg.DoubleAck(t.Context()); err != nil {

@@ -142,6 +142,7 @@ type endpointView struct {
 	Headers     map[string]string `json:"headers"`
 	Signing     signingView       `json:"signing"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
+	Condition   string            `json:"condition,omitempty"`
 	Rotations   []rotationView    `json:"previous_secrets"` // still signing: when each stops, never the value
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
@@ -155,6 +156,8 @@ type endpointView struct {
 	State       string         `json:"delivery_state,omitempty"` // delivering, degraded (being retried) or stopped, on this gateway
 	Breaker     *BreakerStatus `json:"breaker,omitempty"`
 	DeadLetters *uint64        `json:"dead_letters,omitempty"`
+	// ConditionStats are what the condition passed over on this gateway; only with a condition.
+	ConditionStats *consumer.ConditionStats `json:"condition_stats,omitempty"`
 
 	Stuck *consumer.Stuck `json:"stuck,omitempty"` // entities blocked or parked on this gateway; only while there are some
 	Owner *memberView     `json:"owner,omitempty"` // the gateway delivering to it, when clustered
@@ -201,7 +204,7 @@ func view(e *consumer.Endpoint) endpointView {
 	}
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
+		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), ReplyFormat: e.ReplyFormat, Condition: e.Condition, Rotations: []rotationView{},
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -241,6 +244,9 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewOf(d.Endpoint)
 	v.State, v.Breaker, v.DeadLetters = d.State, &d.Breaker, &d.DeadLetters
+	if d.Condition != "" {
+		v.ConditionStats = &d.Conditions
+	}
 	if !d.Stuck.IsZero() {
 		v.Stuck = &d.Stuck
 	}

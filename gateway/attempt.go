@@ -32,7 +32,7 @@ type Attempt struct {
 	Alerts     []Alert          `json:"alerts,omitempty"`      // a reply in the alerts format, parsed
 	ReplyError string           `json:"reply_error,omitempty"` // why a 2xx reply was not passed on
 
-	header http.Header // as sent; flattened into Request.Headers when recorded
+	header http.Header // as sent; flattened into Request.Headers for a test send, else by appendJSON
 	custom http.Header // the endpoint's custom headers among them
 }
 

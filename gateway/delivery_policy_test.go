@@ -490,6 +490,9 @@ func TestDeadLetters(t *testing.T) {
 		{"after negative", "GET", base + "?after=-1", "", 400, "after"},
 		{"replay unknown field", "POST", base + "/replay", `{"ids":["bad-1"]}`, 400, "ids"},
 		{"replay ids not a list", "POST", base + "/replay", `{"event_ids":"bad-1"}`, 400, "event_ids"},
+		{"replay since not a time", "POST", base + "/replay", `{"since":"yesterday"}`, 400, "since"},
+		{"replay until before since", "POST", base + "/replay", `{"since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}`, 400, "until"},
+		{"replay entities not a list", "POST", base + "/replay", `{"entities":"DL1"}`, 400, "entities"},
 		{"list unknown endpoint", "GET", "/v1/endpoints/ep_doesnotexist/dead-letters", "", 404, "id"},
 		{"replay unknown endpoint", "POST", "/v1/endpoints/ep_doesnotexist/dead-letters/replay", `{}`, 404, "id"},
 		{"purge unknown endpoint", "DELETE", "/v1/endpoints/ep_doesnotexist/dead-letters", "", 404, "id"},
@@ -523,9 +526,19 @@ func TestDeadLetters(t *testing.T) {
 			verify(t, r, ep.Secret)
 		}
 	}
-	status, body := call(t, g, "POST", base+"/replay", `{"event_ids":["bad-2"]}`)
+	for _, pick := range []string{
+		`{"since":"2999-01-01T00:00:00Z"}`,           // dead-lettered later: none
+		`{"until":"2000-01-01T00:00:00Z"}`,           // earlier: none
+		`{"entities":["DL3"]}`,                       // another entity: none
+		`{"event_ids":["bad-1"],"entities":["DL2"]}`, // each part must pass: none
+	} {
+		if status, body := call(t, g, "POST", base+"/replay", pick); status != http.StatusAccepted || body["replayed"] != float64(0) {
+			t.Fatalf("replay %s: %d %v, want 202, replayed 0", pick, status, body)
+		}
+	}
+	status, body := call(t, g, "POST", base+"/replay", `{"event_ids":["bad-1","bad-2"],"entities":["DL2"],"since":"2000-01-01T00:00:00Z","until":"2999-01-01T00:00:00Z"}`)
 	if status != http.StatusAccepted || body["replayed"] != float64(1) {
-		t.Fatalf("replay bad-2: %d %v, want 202, replayed 1", status, body)
+		t.Fatalf("replay entity DL2: %d %v, want 202, replayed 1", status, body)
 	}
 	checkReplayed("bad-2")
 	if got := deadIDs(listDead(t, g, ep.ID, "")); !slices.Equal(got, []string{"bad-1"}) {

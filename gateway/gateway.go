@@ -294,6 +294,13 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	m.countDegraded(manager.Degraded)
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
+	manager.OnCondition(func(id string, err error) {
+		reason := "no_match"
+		if err != nil {
+			reason = "error"
+		}
+		m.skipped.WithLabelValues(id, reason).Inc()
+	})
 	nc.SetReconnectHandler(func(*nats.Conn) { manager.Reconnected() })
 	switch {
 	case g.clustered():

@@ -23,6 +23,7 @@ type metrics struct {
 	backlog    *prometheus.GaugeVec
 	dead       *prometheus.CounterVec
 	invalid    prometheus.Counter
+	skipped    *prometheus.CounterVec
 	ingested   *prometheus.CounterVec
 	stored     prometheus.Gauge
 	logDropped prometheus.Counter
@@ -51,6 +52,9 @@ func newMetrics() *metrics {
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quaycast_invalid_events_total", Help: "Messages on the events stream set aside as invalid (each counted once per endpoint that saw it).",
 		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quaycast_condition_skipped_total", Help: "Events an endpoint's condition did not take, acknowledged without a POST, by endpoint and reason (no_match, error: the evaluation failed).",
+		}, []string{"endpoint", "reason"}),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "quaycast_ingested_events_total", Help: "Events taken by the ingest API, by result (stored, duplicate).",
 		}, []string{"result"}),
@@ -61,7 +65,7 @@ func newMetrics() *metrics {
 			Name: "quaycast_stream_last_sequence", Help: "Last sequence of the events stream: its rate is the ingest rate from every publisher.",
 		}),
 	}
-	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.ingested, m.stored, m.logDropped,
+	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.skipped, m.ingested, m.stored, m.logDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +120,7 @@ func (m *metrics) forgetGone(seen map[string]bool) {
 			m.breaker.DeleteLabelValues(id)
 			m.deliveries.DeletePartialMatch(prometheus.Labels{"endpoint": id})
 			m.dead.DeleteLabelValues(id)
+			m.skipped.DeletePartialMatch(prometheus.Labels{"endpoint": id})
 		}
 	}
 	m.listed = seen

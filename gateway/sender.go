@@ -327,18 +327,13 @@ func (s *Sender) record(a *Attempt) {
 	if s.o.OnAttempt != nil {
 		s.o.OnAttempt(a)
 	}
-	logged := s.willRecord(a, a.Outcome == "delivered")
-	if logged || a.Test { // a test send's answer shows what was sent
+	if a.Test { // a test send's answer shows what was sent
 		a.Request.Headers = flatRequestHeaders(a.header, a.custom)
 	}
-	if !logged {
+	if !s.willRecord(a, a.Outcome == "delivered") {
 		return
 	}
-	b, err := json.Marshal(a)
-	if err == nil {
-		err = s.o.Log.Append(a.EndpointID, a.EventID, b)
-	}
-	if err != nil {
+	if err := s.o.Log.Append(a.EndpointID, a.EventID, a.appendJSON(make([]byte, 0, 1024))); err != nil {
 		s.logDropped(a, err)
 	}
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -48,9 +49,56 @@ type TestInput struct {
 	Data   json.RawMessage `json:"data"`
 }
 
-// ReplayInput picks dead letters to replay by event id; none picks all.
+// ReplayInput picks dead letters to replay: by event id, by entity, by when they were
+// dead-lettered (RFC 3339); a dead letter is picked when it passes every part given, and an
+// empty input picks all.
 type ReplayInput struct {
 	EventIDs []string `json:"event_ids"`
+	Entities []string `json:"entities"`
+	Since    string   `json:"since"`
+	Until    string   `json:"until"`
+}
+
+// timeField is a time given as RFC 3339 text in the field name, parsed into into when set.
+type timeField struct {
+	name, value string
+	into        *time.Time
+}
+
+// parseTimes parses each field given, in order; the first that is not a time is the error.
+func parseTimes(fields ...timeField) error {
+	for _, tf := range fields {
+		if tf.value == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, tf.value)
+		if err != nil {
+			return &fielderr.Error{Field: tf.name, Reason: "must be an RFC 3339 time, e.g. 2026-11-30T14:00:00Z"}
+		}
+		*tf.into = t
+	}
+	return nil
+}
+
+// maxReplayList bounds the event ids and entities one replay names.
+const maxReplayList = 10_000
+
+// filter checks the input and returns the dead-letter filter it means.
+func (in ReplayInput) filter() (consumer.ReplayFilter, error) {
+	f := consumer.ReplayFilter{EventIDs: in.EventIDs, Entities: in.Entities}
+	if len(in.EventIDs) > maxReplayList {
+		return f, &fielderr.Error{Field: "event_ids", Reason: fmt.Sprintf("more than %d", maxReplayList)}
+	}
+	if len(in.Entities) > maxReplayList {
+		return f, &fielderr.Error{Field: "entities", Reason: fmt.Sprintf("more than %d", maxReplayList)}
+	}
+	if err := parseTimes(timeField{"since", in.Since, &f.Since}, timeField{"until", in.Until, &f.Until}); err != nil {
+		return f, err
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return f, &fielderr.Error{Field: "until", Reason: "must be after since"}
+	}
+	return f, nil
 }
 
 // TestSend delivers a test event to an endpoint now, through the normal signing path, and
@@ -112,17 +160,8 @@ func (s *Service) deliveries(ctx context.Context, q attempts.Query, f DeliveryFi
 	if q.Limit, q.After, err = f.parse(); err != nil {
 		return nil, err
 	}
-	for _, tf := range []struct {
-		name, value string
-		into        *time.Time
-	}{{"since", f.Since, &q.Since}, {"until", f.Until, &q.Until}} {
-		if tf.value != "" {
-			t, err := time.Parse(time.RFC3339Nano, tf.value)
-			if err != nil {
-				return nil, &fielderr.Error{Field: tf.name, Reason: "must be an RFC 3339 time"}
-			}
-			*tf.into = t
-		}
+	if err := parseTimes(timeField{"since", f.Since, &q.Since}, timeField{"until", f.Until, &q.Until}); err != nil {
+		return nil, err
 	}
 	if f.Status != "" {
 		match, ok := statusFilter(f.Status)
@@ -185,14 +224,18 @@ func (s *Service) DeadLetters(ctx context.Context, c Caller, id string, p Page) 
 	return &DeadLetterPage{DeadLetters: page, NextCursor: cursor(next)}, nil
 }
 
-// ReplayDeadLetters delivers an endpoint's dead letters again, in their original order, and
-// returns how many it replayed.
+// ReplayDeadLetters delivers an endpoint's dead letters again — those in picks — in their
+// original order, and returns how many it replayed.
 func (s *Service) ReplayDeadLetters(ctx context.Context, c Caller, id string, in ReplayInput) (int, error) {
 	ep, err := s.endpointFor(ctx, c, OpReplayDeadLetters, id)
 	if err != nil {
 		return 0, err
 	}
-	return s.d.DeadLetters.Replay(ctx, ep.ID, in.EventIDs)
+	f, err := in.filter()
+	if err != nil {
+		return 0, err
+	}
+	return s.d.DeadLetters.Replay(ctx, ep.ID, f)
 }
 
 // PurgeDeadLetters deletes every dead letter of an endpoint.

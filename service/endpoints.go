@@ -21,7 +21,8 @@ type EndpointInput struct {
 	Headers     *map[string]string `json:"headers"`
 	Signing     *SigningInput      `json:"signing"`
 	ReplyFormat *string            `json:"reply_format"`
-	Secret      *string            `json:"secret"` // create only: a receiver's existing key
+	Condition   *string            `json:"condition"` // CEL over the envelope; "" removes it
+	Secret      *string            `json:"secret"`    // create only: a receiver's existing key
 }
 
 // SigningInput is how deliveries to an endpoint are signed.
@@ -49,6 +50,7 @@ type EndpointDetail struct {
 	Stuck       consumer.Stuck
 	Breaker     BreakerStatus
 	DeadLetters uint64
+	Conditions  consumer.ConditionStats // what its condition passed over on this gateway
 }
 
 // RotateInput is a secret rotation: a new secret — generated, or Secret — with the old one still
@@ -112,7 +114,7 @@ func (s *Service) Endpoint(ctx context.Context, c Caller, id string) (*EndpointD
 	if err != nil {
 		return nil, err
 	}
-	d := EndpointDetail{Endpoint: s.endpoint(ep), State: s.d.States.State(ep.ID), Stuck: s.d.States.Stuck(ep.ID)}
+	d := EndpointDetail{Endpoint: s.endpoint(ep), State: s.d.States.State(ep.ID), Stuck: s.d.States.Stuck(ep.ID), Conditions: s.d.States.Conditions(ep.ID)}
 	d.Owner, d.State = s.owner(ep.ID, d.State)
 	d.Breaker, _ = s.d.Sender.Breaker(ep.ID)
 	if d.DeadLetters, err = s.d.DeadLetters.Count(ctx, ep.ID); err != nil {
@@ -303,6 +305,9 @@ func (in EndpointInput) apply(e *consumer.Endpoint) error {
 	}
 	if in.ReplyFormat != nil {
 		e.ReplyFormat = *in.ReplyFormat
+	}
+	if in.Condition != nil {
+		e.Condition = *in.Condition
 	}
 	if in.Signing != nil {
 		s, err := in.Signing.signing()

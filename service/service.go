@@ -40,6 +40,8 @@ type Rules interface {
 type States interface {
 	State(endpointID string) string
 	Stuck(endpointID string) consumer.Stuck // its blocked and parked entities
+	// Conditions are what its condition passed over.
+	Conditions(endpointID string) consumer.ConditionStats
 	// WaitApplied returns once this gateway delivers with registry revision rev.
 	WaitApplied(ctx context.Context, rev uint64) error
 }

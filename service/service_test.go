@@ -65,6 +65,7 @@ type states struct{}
 func (states) State(string) string                       { return consumer.StateStopped }
 func (states) Stuck(string) consumer.Stuck               { return consumer.Stuck{} }
 func (states) WaitApplied(context.Context, uint64) error { return nil }
+func (states) Conditions(string) consumer.ConditionStats { return consumer.ConditionStats{} }
 
 // rig is a service over a real embedded JetStream server with quaycast's streams and buckets.
 type rig struct {

@@ -207,6 +207,17 @@ type clusterResult struct {
 // machine a gateway may fence itself or miss an ack's confirmation and send events twice.
 func runBench(t *testing.T, args ...string) clusterResult {
 	t.Helper()
+	var res clusterResult
+	if stderr := benchJSON(t, &res, args...); !res.OK {
+		t.Logf("bench verdict: %s", stderr)
+	}
+	return res
+}
+
+// benchJSON runs `quaycast bench --json args...` and reads its result into res; a failed verdict
+// (exit status 1 with a result) is for the caller to judge. It returns what bench wrote to stderr.
+func benchJSON(t *testing.T, res any, args ...string) string {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"bench", "--json"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr strings.Builder
@@ -221,14 +232,75 @@ func runBench(t *testing.T, args ...string) clusterResult {
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1 && len(out) > 0) {
 		t.Fatalf("bench %v: %v\n%s\n%s", args, err, out, stderr.String())
 	}
-	var res clusterResult
-	if err := json.Unmarshal(out, &res); err != nil {
+	if err := json.Unmarshal(out, res); err != nil {
 		t.Fatalf("%v: %s\n%s", err, out, stderr.String())
 	}
-	if !res.OK {
-		t.Logf("bench verdict: %s", stderr.String())
+	return stderr.String()
+}
+
+// A soak: a calibration round as fast as possible, then a round at 60 % of the event rate it
+// delivered, with the gateway's RSS and goroutines over time and a verdict on them. Ten seconds
+// are too short for the steadiness to mean much here: the test holds the mechanics, and the
+// delivery promise, not the verdict on steadiness.
+func TestBenchSoak(t *testing.T) {
+	t.Parallel()
+	var res struct {
+		OK     bool
+		Rounds []struct {
+			Name           string
+			Events         int
+			DeliverSeconds float64 `json:"deliver_s"`
+			Verdict        struct {
+				Lost, Duplicates int
+				OutOfOrder       int `json:"out_of_order"`
+			}
+			Timeline *struct {
+				Points []struct {
+					RSS        float64 `json:"gateway_rss_mib"`
+					Goroutines int     `json:"gateway_goroutines"`
+				}
+			}
+			Soak *struct {
+				Load     float64
+				Capacity float64 `json:"capacity_events_per_s"`
+				Rate     float64 `json:"rate_events_per_s"`
+				Judged   bool
+				Stable   bool
+				Reason   string
+			}
+		}
 	}
-	return res
+	stderr := benchJSON(t, &res, "--preset", "soak", "--soak", "10s", "--events", "300", "--entities", "30", "--endpoints", "2")
+	if len(res.Rounds) != 2 || res.Rounds[0].Name != "calibration" || res.Rounds[1].Name != "soak" {
+		t.Fatalf("rounds %+v\n%s", res.Rounds, stderr)
+	}
+	cal, soak := res.Rounds[0], res.Rounds[1]
+	for _, rd := range res.Rounds {
+		if v := rd.Verdict; v.Lost+v.Duplicates+v.OutOfOrder != 0 {
+			t.Errorf("%s: %+v", rd.Name, v)
+		}
+	}
+	s := soak.Soak
+	if s == nil || s.Load != 0.6 || s.Capacity <= 0 {
+		t.Fatalf("soak %+v", s)
+	}
+	if want := float64(cal.Events) / cal.DeliverSeconds; s.Capacity < want*0.99 || s.Capacity > want*1.01 || s.Rate < 0.59*want || s.Rate > 0.61*want {
+		t.Errorf("capacity %.1f and rate %.1f events/s, want %.1f and 60 %% of it", s.Capacity, s.Rate, want)
+	}
+	if want := int(s.Rate * 10); soak.Events < want-1 || soak.Events > want+1 {
+		t.Errorf("soak events %d, want the rate for 10 s: %d", soak.Events, want)
+	}
+	if soak.Timeline == nil || len(soak.Timeline.Points) < 8 {
+		t.Fatalf("soak timeline %+v", soak.Timeline)
+	}
+	for i, p := range soak.Timeline.Points {
+		if p.RSS <= 0 || p.Goroutines <= 0 {
+			t.Errorf("point %d has no RSS or goroutines: %+v", i, p)
+		}
+	}
+	if !s.Judged || res.OK != s.Stable {
+		t.Errorf("soak judged %v stable %v (%s), run OK %v", s.Judged, s.Stable, s.Reason, res.OK)
+	}
 }
 
 // checkPerGateway holds a round of several gateways to what the receivers saw: nothing lost or

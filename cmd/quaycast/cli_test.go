@@ -274,6 +274,8 @@ func TestEndpointsEditSendsOnlyTheFlagsGiven(t *testing.T) {
 		{[]string{"--header", "X-Tenant=acme"}, `{"headers":{"X-Tenant":"acme"}}`},
 		{[]string{"--profile", "hub"}, `{"signing":{"header_name":"","hex_case":"","profile":"hub"}}`},
 		{[]string{"--types", "cargo_loaded,group:gate"}, `{"event_types":["cargo_loaded","group:gate"]}`},
+		{[]string{"--condition", `entity.startsWith("MSCU")`}, `{"condition":"entity.startsWith(\"MSCU\")"}`},
+		{[]string{"--condition", ""}, `{"condition":""}`},
 	} {
 		body, err := bodyOf(t, append([]string{"endpoints", "edit", "ep_x"}, tc.args...)...)
 		if err != nil {

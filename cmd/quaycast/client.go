@@ -211,10 +211,20 @@ type deadLettersReplayCmd struct {
 	apiFlags
 	ID       string   `arg:"" help:"Endpoint id."`
 	EventIDs []string `arg:"" optional:"" name:"event-ids" help:"Only these event ids (default: all)."`
+	Entity   []string `name:"entity" help:"Only the dead letters of these entities (repeatable, or comma-separated)."`
+	Since    string   `name:"since" placeholder:"TIME" help:"Only what was dead-lettered at or after this time (RFC 3339)."`
+	Until    string   `name:"until" placeholder:"TIME" help:"Only what was dead-lettered before this time (RFC 3339)."`
 }
 
 func (c *deadLettersReplayCmd) Run(ctx context.Context) error {
-	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", map[string]any{"event_ids": c.EventIDs})
+	body := map[string]any{"event_ids": c.EventIDs, "entities": c.Entity}
+	if c.Since != "" {
+		body["since"] = c.Since
+	}
+	if c.Until != "" {
+		body["until"] = c.Until
+	}
+	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", body)
 }
 
 type deadLettersPurgeCmd struct {
@@ -243,6 +253,7 @@ type endpointsAddCmd struct {
 	SigHeader   string   `name:"signature-header" help:"hub and hex: the header that carries the signature."`
 	HexCase     string   `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
 	ReplyFormat string   `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (default: any JSON, passed on as it is) or alerts (the voyage platform's alerts, validated and parsed into the delivery log)."`
+	Condition   string   `name:"condition" placeholder:"CEL" help:"Send only the events this CEL expression over the envelope takes, e.g. 'data.reefer.setpoint < -18 && entity.startsWith(\"MSCU\")'."`
 	Disabled    bool     `name:"disabled" help:"Register it paused."`
 	Secret      string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
 }
@@ -273,6 +284,9 @@ func (c *endpointsAddCmd) body() (map[string]any, error) {
 	}
 	if c.ReplyFormat != "" {
 		body["reply_format"] = c.ReplyFormat
+	}
+	if c.Condition != "" {
+		body["condition"] = c.Condition
 	}
 	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
 		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
@@ -312,6 +326,7 @@ type endpointsEditCmd struct {
 	SigHeader    *string  `name:"signature-header" help:"hub and hex: the header that carries the signature."`
 	HexCase      *string  `name:"hex-case" help:"hex: lower (default) or upper case."`
 	ReplyFormat  *string  `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (any JSON) or alerts."`
+	Condition    *string  `name:"condition" placeholder:"CEL" help:"Send only the events this CEL expression takes; empty removes the condition."`
 	Enable       bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
 	Disable      bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
 }
@@ -356,6 +371,9 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	}
 	if c.ReplyFormat != nil {
 		body["reply_format"] = *c.ReplyFormat
+	}
+	if c.Condition != nil {
+		body["condition"] = *c.Condition
 	}
 	if c.Enable || c.Disable {
 		body["enabled"] = c.Enable
