@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,7 +204,7 @@ func (e *env) consumerInfo(t *testing.T, id string) *jetstream.ConsumerInfo {
 	return info
 }
 
-// consumerNames lists the events stream's consumers.
+// consumerNames lists the events stream's consumers, but the managers' watchers.
 func (e *env) consumerNames(t *testing.T) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
@@ -211,7 +212,9 @@ func (e *env) consumerNames(t *testing.T) []string {
 	l := e.stream.ConsumerNames(ctx)
 	var names []string
 	for n := range l.Name() {
-		names = append(names, n)
+		if !strings.HasPrefix(n, consumer.WatcherPrefix) {
+			names = append(names, n)
+		}
 	}
 	if err := l.Err(); err != nil {
 		t.Fatalf("list consumers: %v", err)

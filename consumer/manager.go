@@ -57,22 +57,38 @@ type Manager struct {
 	owned      map[string]bool            // supervised: the endpoints this gateway delivers to
 	abort      chan struct{}              // closed by Fence: workers stopping cancel their POSTs at once
 	do         chan func(context.Context) // run on Run's goroutine, with its context
+
+	// Sleep (sleep.go): endpoints caught up and quiet have no worker until an event comes.
+	watch      *watcher
+	parked     map[string]bool // endpoints that may have events parked: they start awake (under mu)
+	parksKnown bool            // parked has been read; until then every endpoint starts awake (under mu)
+	wakeMu     sync.Mutex
+	wakeQ      []string        // endpoints the watcher woke, for runWakes
+	wakeSig    chan struct{}   // wakeQ has grown
+	opening    chan struct{}   // bounds the workers opening their consumer at once (worker.run)
+	onSleep    func(stage int) // tests only: called at each point of sleep; set before Run
 }
 
+// runningWorker is an endpoint delivering on this gateway: its worker runs, or it sleeps
+// (sleep.go). Its fields are guarded by Manager.mu.
 type runningWorker struct {
-	w        *worker
+	w        *worker // the current worker; the last one while it sleeps
 	filters  []string
 	progress *progress
 	restart  chan struct{} // a worker restart is asked for
+	state    int           // awake, dozing or asleep
 	cancel   context.CancelFunc
-	done     chan struct{}
+	done     chan struct{} // closed once its goroutine has ended (closed while asleep)
 }
 
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
-	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
+	m := &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
 		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), conds: make(map[string]*conditionStats), sweepers: make(map[string]*sweeper), checked: newChecked(),
-		defs: make(map[string]*Endpoint), do: make(chan func(context.Context))}
+		defs: make(map[string]*Endpoint), do: make(chan func(context.Context)), parked: make(map[string]bool), wakeSig: make(chan struct{}, 1),
+		opening: make(chan struct{}, maxOpening)}
+	m.watch = newWatcher(m.wakeAsync, log)
+	return m
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
@@ -198,6 +214,24 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.marks = marks
 		m.mu.Unlock()
 	}
+	if !m.supervised || m.lease != nil { // a gateway that delivers: idle endpoints sleep (sleep.go)
+		wctx, stopWatch := context.WithCancel(ctx)
+		var watching sync.WaitGroup
+		watching.Go(func() { m.watch.run(wctx, m.stream) })
+		watching.Go(func() { m.runWakes(wctx) })
+		defer watching.Wait() // before stopAll: nothing is woken while it stops every worker
+		defer stopWatch()
+		select { // endpoints applied before it follows the stream start awake
+		case <-m.watch.started:
+		case <-time.After(10 * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	if !m.supervised { // supervised, each endpoint's parks are read when it is owned here
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		m.readParks(pctx)
+		cancel()
+	}
 	changes, err := m.reg.watch(ctx)
 	if err != nil {
 		return err
@@ -309,13 +343,23 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	}
 	m.mu.Unlock()
 
+	var fresh *runningWorker // it starts here: registered with the watcher before its consumer's info is read
+	if rw == nil && ep.Enabled && m.owns(ep.ID) {
+		m.stopSweep(ep.ID)
+		fresh = m.prepare(ep, filters)
+	}
+	var info *jetstream.ConsumerInfo
 	if changed {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := m.stream.CreateOrUpdateConsumer(cctx, m.consumerConfig(ep, filters))
+		cons, err := m.stream.CreateOrUpdateConsumer(cctx, m.consumerConfig(ep, filters))
 		cancel()
 		if err != nil {
+			if fresh != nil {
+				m.unprepare(ep.ID, fresh)
+			}
 			return fmt.Errorf("create consumer %s: %w", ep.ConsumerName(), err)
 		}
+		info = cons.CachedInfo()
 	}
 	switch {
 	case !ep.Enabled:
@@ -329,11 +373,12 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	case rw != nil: // a running endpoint changed: later attempts use the new definition (stored above)
 		m.mu.Lock()
 		rw.filters = filters
+		if changed && m.running[ep.ID] == rw { // a sleeping one wakes: its new filters may match stored events
+			m.wakeLocked(ctx, ep.ID, rw)
+		}
 		m.mu.Unlock()
-	case !m.owns(ep.ID): // another gateway delivers to it
-	default:
-		m.stopSweep(ep.ID)
-		m.start(ctx, ep, filters)
+	case fresh != nil:
+		m.launch(ctx, ep, fresh, info)
 	}
 	return nil
 }
@@ -411,50 +456,65 @@ func (m *Manager) stoppingLocked(id string, done chan struct{}) {
 	})
 }
 
-func (m *Manager) start(ctx context.Context, ep *Endpoint, filters []string) {
-	ctx, cancel := context.WithCancel(ctx)
+// runWorker runs an endpoint's worker, a new one after each end, until ctx ends or it sleeps;
+// then it closes done. It waits for previous first: one worker per consumer at a time.
+func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, done chan struct{}, previous <-chan struct{}) {
+	defer close(done)
+	if previous != nil {
+		select {
+		case <-previous:
+		case <-ctx.Done():
+			return
+		}
+	}
 	m.mu.Lock()
-	rw := &runningWorker{filters: filters, progress: m.progressLocked(ep.ID), restart: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	rw.w = newWorker(ep, m, rw.progress)
-	m.running[ep.ID] = rw
-	previous := m.stopping[ep.ID] // enabled again while its last worker still stops
+	w := rw.w
 	m.mu.Unlock()
-	go func() {
-		defer close(rw.done)
-		if previous != nil {
-			select { // one worker per consumer at a time
-			case <-previous:
-			case <-ctx.Done():
+	retry := jsRetry()
+	for {
+		err := m.runOnce(ctx, w, rw.restart)
+		if ctx.Err() != nil {
+			m.ranQuiet(id, false)
+			return
+		}
+		m.ranQuiet(id, errors.Is(err, errIdle))
+		switch {
+		case errors.Is(err, errIdle):
+			retry.Reset()
+			if m.sleep(ctx, id, rw, w.ep.Load().ConsumerName()) {
 				return
 			}
-		}
-		w := rw.w
-		retry := jsRetry()
-		for {
-			err := m.runOnce(ctx, w, rw.restart)
-			if ctx.Err() != nil {
+		case errors.Is(err, errDiverted): // the other subscriber's pull requests expire soon
+			if backoff.Sleep(ctx, divertedWait) != nil {
 				return
 			}
-			if errors.Is(err, errDiverted) { // the other subscriber's pull requests expire soon
-				if backoff.Sleep(ctx, divertedWait) != nil {
-					return
-				}
-			} else if err != nil { // could not open or consume: wait, then try again
-				wait := retry.Next()
-				w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")
-				if backoff.Sleep(ctx, wait) != nil {
-					return
-				}
-			} else {
-				retry.Reset()
+		case err != nil: // could not open or consume: wait, then try again
+			wait := retry.Next()
+			w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")
+			if backoff.Sleep(ctx, wait) != nil {
+				return
 			}
-			m.mu.Lock()
-			w = newWorker(w.ep.Load(), m, rw.progress)
-			rw.w = w
-			m.mu.Unlock()
+		default:
+			retry.Reset()
 		}
-	}()
-	m.log.Info().Str("endpoint_id", ep.ID).Str("url", ep.URL).Strs("event_types", ep.EventTypes).Msg("endpoint added")
+		m.mu.Lock()
+		w = newWorker(w.ep.Load(), m, rw.progress)
+		w.noParks = m.parksKnown && !m.parked[id]
+		rw.w = w
+		m.mu.Unlock()
+	}
+}
+
+// ranQuiet notes how a run of id's worker ended: quiet, it left nothing parked; otherwise it may
+// have, and the endpoint starts awake next time (sleep.go).
+func (m *Manager) ranQuiet(id string, quiet bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if quiet {
+		delete(m.parked, id)
+	} else {
+		m.parked[id] = true
+	}
 }
 
 // runOnce runs w until ctx ends, w fails, or a restart is asked for.
@@ -483,6 +543,7 @@ func (m *Manager) stopAsync(id string) <-chan struct{} {
 		return m.stopping[id]
 	}
 	delete(m.running, id)
+	m.watch.remove(id)
 	rw.cancel()
 	m.stoppingLocked(id, rw.done)
 	return rw.done
@@ -496,6 +557,7 @@ func (m *Manager) remove(ctx context.Context, id string) {
 	m.mu.Lock()
 	m.o.Marks.unregister(m.memory[id])
 	delete(m.memory, id)
+	delete(m.parked, id)
 	delete(m.conds, id)
 	m.mu.Unlock()
 	m.bg.Go(func() {

@@ -18,6 +18,7 @@ type Options struct {
 	ShutdownTimeout time.Duration   // how long in-flight deliveries may finish at shutdown: defaults.ShutdownTimeout
 	ReconcileEvery  time.Duration   // how often an endpoint whose consumer could not be set up is tried again: 5s
 	ExpiryMargin    time.Duration   // an event still undelivered this close to the stream's max age is dead-lettered: min(max age/10, 1h)
+	PullExpiry      time.Duration   // how long one pull request waits on the server; two in a row with nothing and a quiet endpoint sleeps: 10s
 	Marks           *Marks          // the durable delivery record; nil keeps marks in memory only
 }
 
@@ -30,6 +31,7 @@ func (o Options) withDefaults() Options {
 	}
 	defaults.Fill(&o.MaxRetryAge, defaults.MaxRetryAge)
 	defaults.Fill(&o.ReconcileEvery, 5*time.Second)
+	defaults.Fill(&o.PullExpiry, pullExpiry)
 	defaults.Fill(&o.ShutdownTimeout, defaults.ShutdownTimeout)
 	return o
 }

@@ -22,6 +22,7 @@ func TestZeroOptionsTakeTheFlagDefaults(t *testing.T) {
 		MaxRetryAge:     cfg.MaxRetryAge,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		ReconcileEvery:  got.ReconcileEvery, // no flag
+		PullExpiry:      got.PullExpiry,     // no flag
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Options{}.withDefaults() =\n%+v\nthe flags' defaults give\n%+v", got, want)

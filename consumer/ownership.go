@@ -74,6 +74,7 @@ func (m *Manager) Own(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	parked := m.hasParks(ctx, id) // the last owner's parks: it starts awake to drain them
 	started := make(chan struct{})
 	apply := func(ctx context.Context) {
 		defer close(started)
@@ -85,6 +86,12 @@ func (m *Manager) Own(ctx context.Context, id string) error {
 		restoreInto(p, log)
 		m.memory[id] = p
 		m.owned[id] = true
+		if parked {
+			m.parked[id] = true
+		} else {
+			delete(m.parked, id)
+		}
+		m.parksKnown = true
 		ep := m.defs[id]
 		m.mu.Unlock()
 		if ep != nil && ep.SecretErr == nil {

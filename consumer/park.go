@@ -395,6 +395,12 @@ func (w *worker) unpark(ctx context.Context, it *item) bool {
 // resends from: a park whose first event is above it drains only once every main event below it
 // was routed, so that an unacked head comes first.
 func (w *worker) loadParks(ctx context.Context, start uint64) error {
+	if w.noParks { // woken from sleep, or started with none read at start: nothing to read
+		w.mu.Lock()
+		w.routed = start - 1
+		w.mu.Unlock()
+		return nil
+	}
 	id := w.ep.Load().ID
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -508,7 +514,7 @@ func (w *worker) openGatesLocked(all bool) []string {
 // the endpoint no longer takes) does not hold its park for ever. Deliveries are counted by the
 // consumer's delivery sequence: its stream position moves past events that do not match without
 // delivering them.
-func (w *worker) openGatesIfIdle(ctx, dctx context.Context, cons jetstream.Consumer) {
+func (w *worker) openGatesIfIdle(ctx, dctx context.Context, name string) {
 	w.mu.Lock()
 	gated := w.gated
 	w.mu.Unlock()
@@ -516,9 +522,12 @@ func (w *worker) openGatesIfIdle(ctx, dctx context.Context, cons jetstream.Consu
 		return
 	}
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	info, err := cons.Info(ictx)
+	cons, err := w.stream.Consumer(ictx, name)
 	cancel()
-	if err != nil || info.NumPending > 0 || info.Delivered.Consumer > w.routedDelivery.Load() {
+	if err != nil {
+		return
+	}
+	if info := cons.CachedInfo(); info.NumPending > 0 || info.Delivered.Consumer > w.routedDelivery.Load() {
 		return
 	}
 	w.mu.Lock()

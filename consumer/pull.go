@@ -14,8 +14,8 @@ import (
 	"github.com/quaycast/quaycast/internal/backoff"
 )
 
-// pullExpiry is how long one pull request waits on the server for events: an idle endpoint costs
-// one request per expiry, and no heartbeats.
+// pullExpiry is how long one pull request waits on the server for events, by default
+// (Options.PullExpiry): an endpoint awake costs one request per expiry, and no heartbeats.
 const pullExpiry = 10 * time.Second
 
 // The worker makes its own pull requests, on one inbox per run, one request at a time: the next
@@ -38,7 +38,7 @@ const pullExpiry = 10 * time.Second
 func (w *worker) startPulling(ctx context.Context, stream, consumer string, handle func(jetstream.Msg)) (stop func(), err error) {
 	nc := w.js.Conn()
 	p := &puller{nc: nc, inbox: nc.NewInbox(), next: "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
-		batch: min(w.o.MaxAckPending, 256), handle: handle, ended: make(chan error, 1)}
+		batch: min(w.o.MaxAckPending, 256), expiry: w.o.PullExpiry, handle: handle, idle: w.idle, ended: make(chan error, 1)}
 	// A callback subscription: its queue grows as needed (a SubscribeSync allocates 64k slots,
 	// 512 KiB per endpoint), and with no limit nothing is dropped — a drop would be a gap.
 	sub, err := nc.Subscribe(p.inbox, p.receive)
@@ -80,12 +80,15 @@ type puller struct {
 	nc          *nats.Conn
 	inbox, next string
 	batch       int
+	expiry      time.Duration
 	handle      func(jetstream.Msg)
-	ended       chan error // the request in flight is over (with why, if something is wrong)
+	idle        chan<- struct{} // told when idleExpiries requests in a row expired with nothing
+	ended       chan error      // the request in flight is over (with why, if something is wrong)
 
 	mu      sync.RWMutex
 	stopped bool
 	got     int // of the request in flight; on the subscription's goroutine only
+	empty   int // requests in a row that expired with nothing; on the subscription's goroutine only
 }
 
 // request sends one pull request and waits until the server has ended it, or for two expiries:
@@ -94,11 +97,11 @@ func (p *puller) request(ctx context.Context) error {
 	req, _ := json.Marshal(struct {
 		Batch   int           `json:"batch"`
 		Expires time.Duration `json:"expires"`
-	}{p.batch, pullExpiry})
+	}{p.batch, p.expiry})
 	if err := p.nc.PublishRequest(p.next, p.inbox, req); err != nil {
 		return err
 	}
-	lost := time.NewTimer(2 * pullExpiry)
+	lost := time.NewTimer(2 * p.expiry)
 	defer lost.Stop()
 	select {
 	case err := <-p.ended:
@@ -119,12 +122,21 @@ func (p *puller) receive(msg *nats.Msg) {
 	}
 	switch status := msg.Header.Get("Status"); {
 	case status == "" || len(msg.Data) > 0:
+		p.empty = 0
 		p.handle(pulledMsg{m: msg, nc: p.nc})
 		if p.got++; p.got >= p.batch {
 			p.end(nil)
 		}
 	case status == "100": // a heartbeat: not asked for, harmless
 	case status == "408" || status == "404": // expired: the next request follows at once
+		if p.got == 0 {
+			if p.empty++; p.empty >= idleExpiries {
+				select {
+				case p.idle <- struct{}{}:
+				default:
+				}
+			}
+		}
 		p.end(nil)
 	default: // 409 and the like: the request is over, and says why
 		p.end(fmt.Errorf("pull request ended: %s %s", status, msg.Header.Get("Description")))

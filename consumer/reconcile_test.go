@@ -21,7 +21,7 @@ func TestManagerRetriesConsumersUntilTheyConverge(t *testing.T) {
 	}
 	cfg := info.Config
 	limited := cfg
-	limited.MaxConsumers = 1
+	limited.MaxConsumers = 2 // the manager's watcher, and one endpoint
 	if _, err := e.js.UpdateStream(t.Context(), limited); err != nil {
 		t.Fatalf("lower the stream's MaxConsumers: %v", err)
 	}

@@ -263,6 +263,7 @@ func TestSetupIdempotent(t *testing.T) {
 
 	o := streamOptions
 	o.MaxConsumers = 7
+	const limit = 7 + consumer.WatcherRoom // the gateways' watchers have room beside the endpoints
 	for i := range 2 {
 		stream, kv, err := consumer.Setup(t.Context(), e.js, o)
 		if err != nil {
@@ -272,8 +273,8 @@ func TestSetupIdempotent(t *testing.T) {
 		if err != nil {
 			t.Fatalf("stream info: %v", err)
 		}
-		if info.Config.Name != consumer.EventsStream || info.Config.MaxConsumers != 7 {
-			t.Errorf("stream %s MaxConsumers = %d, want %s with 7", info.Config.Name, info.Config.MaxConsumers, consumer.EventsStream)
+		if info.Config.Name != consumer.EventsStream || info.Config.MaxConsumers != limit {
+			t.Errorf("stream %s MaxConsumers = %d, want %s with %d", info.Config.Name, info.Config.MaxConsumers, consumer.EventsStream, limit)
 		}
 		if !slices.Contains(info.Config.Subjects, subjects.StreamSubjects) || info.Config.Discard != jetstream.DiscardNew {
 			t.Errorf("stream subjects %v, discard %v: want %s captured and DiscardNew", info.Config.Subjects, info.Config.Discard, subjects.StreamSubjects)
@@ -291,14 +292,14 @@ func TestSetupIdempotent(t *testing.T) {
 		}
 	}
 
-	// The limit is the one given: the 8th consumer is refused.
-	for i := range 8 {
+	// The limit is the one given, with the watchers' room: one more consumer is refused.
+	for i := range limit + 1 {
 		_, err := e.stream.CreateOrUpdateConsumer(t.Context(), jetstream.ConsumerConfig{Durable: "c" + strconv.Itoa(i)})
-		if i < 7 && err != nil {
-			t.Fatalf("consumer %d of 7: %v", i+1, err)
+		if i < limit && err != nil {
+			t.Fatalf("consumer %d of %d: %v", i+1, limit, err)
 		}
-		if i == 7 && err == nil {
-			t.Fatal("8th consumer created, want it refused by MaxConsumers 7")
+		if i == limit && err == nil {
+			t.Fatalf("consumer %d created, want it refused by MaxConsumers %d", i+1, limit)
 		}
 	}
 }

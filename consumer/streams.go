@@ -25,7 +25,7 @@ type StreamOptions struct {
 	MaxAge       time.Duration // retry horizon: events older than this are gone for every endpoint
 	MaxBytes     int64         // 0 = no cap; when full, publishes are refused (DiscardNew), never silently dropped
 	Duplicates   time.Duration // dedupe window for Nats-Msg-Id
-	MaxConsumers int           // one consumer per endpoint; nats-server 2.15 defaults to 1000 per stream
+	MaxConsumers int           // one consumer per endpoint (the gateways' watchers have room beside them); nats-server 2.15 defaults to 1000 per stream
 	Replicas     int           // 0 = 1
 	DeadMaxAge   time.Duration // how long dead letters are kept: 0 = 30 days
 }
@@ -50,7 +50,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 		Discard:      jetstream.DiscardNew,
 		Duplicates:   o.Duplicates,
 		MaxMsgSize:   subjects.MaxEventBytes + 4096, // room for headers
-		MaxConsumers: o.MaxConsumers,
+		MaxConsumers: maxConsumers(o.MaxConsumers),
 		Replicas:     replicas,
 		AllowDirect:  true,
 	})
@@ -97,6 +97,15 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 		return nil, nil, fmt.Errorf("ensure bucket %s: %w", EndpointsBucket, err)
 	}
 	return events, kv, nil
+}
+
+// maxConsumers is the events stream's consumer limit for endpoints endpoints: the gateways'
+// watchers (sleep.go) come on top.
+func maxConsumers(endpoints int) int {
+	if endpoints <= 0 {
+		return endpoints // the server's default, or none
+	}
+	return endpoints + WatcherRoom
 }
 
 // isNotFound reports the nats.go errors that mean "already gone".

@@ -71,6 +71,9 @@ type worker struct {
 	received uint64
 	diverted bool
 	divert   chan struct{}
+	idle     chan struct{} // the puller saw idleExpiries empty pull expiries in a row (sleep.go)
+	opening  chan struct{} // the manager's bound on workers opening their consumer at once
+	noParks  bool          // the endpoint is known to have nothing parked: loadParks need not read
 
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
 	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
@@ -91,6 +94,8 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		sem:       make(chan struct{}, m.o.MaxInFlight),
 		stop:      make(chan struct{}),
 		divert:    make(chan struct{}),
+		idle:      make(chan struct{}, 1),
+		opening:   m.opening,
 		abort:     m.abort,
 		lease:     m.lease,
 	}
@@ -108,10 +113,25 @@ func (w *worker) run(ctx context.Context) error {
 	defer end()
 	name := w.ep.Load().ConsumerName()
 	defer w.watchConnection()() // before the reset: see reconnect.go
+	// A bounded number of workers open at once: a gateway that wakes thousands of endpoints
+	// (sleep.go) would otherwise time its own JetStream API requests out.
+	select {
+	case w.opening <- struct{}{}:
+	case <-ctx.Done():
+		return nil
+	}
+	opened := false
+	release := func() {
+		if !opened {
+			opened = true
+			<-w.opening
+		}
+	}
+	defer release()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	cons, err := w.stream.Consumer(cctx, name)
 	var start uint64 // the first sequence JetStream may send
-	if err == nil && w.canReset() {
+	var err error
+	if w.canReset() {
 		// Start from the ack floor in stream order: without this, after a crash JetStream sends
 		// new events first and the unacknowledged ones only when their AckWait runs out. A reset
 		// that fails (a timeout under load) fails the run: the manager tries again.
@@ -125,9 +145,12 @@ func (w *worker) run(ctx context.Context) error {
 		}
 	}
 	if err == nil && start == 0 {
-		start = cons.CachedInfo().AckFloor.Stream + 1
-		w.routedDelivery.Store(cons.CachedInfo().Delivered.Consumer)
-		w.received = cons.CachedInfo().Delivered.Consumer
+		var cons jetstream.Consumer
+		if cons, err = w.stream.Consumer(cctx, name); err == nil {
+			start = cons.CachedInfo().AckFloor.Stream + 1
+			w.routedDelivery.Store(cons.CachedInfo().Delivered.Consumer)
+			w.received = cons.CachedInfo().Delivered.Consumer
+		}
 	}
 	if err == nil {
 		w.park, err = w.openPark(cctx)
@@ -149,6 +172,7 @@ func (w *worker) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", name, err)
 	}
+	release()
 	w.log.Debug().Msg("consuming")
 	defer w.startSweeper(ctx)() // events about to expire unfetched: see expiry.go
 	w.startParked(dctx)
@@ -163,9 +187,14 @@ func (w *worker) run(ctx context.Context) error {
 		case <-w.divert:
 			end()
 			done, result = true, errDiverted
+		case <-w.idle:
+			if w.quiet() {
+				end()
+				done, result = true, errIdle
+			}
 		case <-tick.C:
 			w.keepAlive()
-			w.openGatesIfIdle(ctx, dctx, cons)
+			w.openGatesIfIdle(ctx, dctx, name)
 		}
 	}
 
@@ -189,6 +218,15 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	w.acks.Wait() // no Add after this: the pulling goroutine has returned for good
 	return result
+}
+
+// quiet reports whether the worker holds nothing: no event queued, in flight or retrying, no
+// park, gate or pause. With its pull requests expiring empty, it may sleep (sleep.go).
+func (w *worker) quiet() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.lanes.held) == 0 && len(w.lanes.running) == 0 && len(w.stuck) == 0 && w.gated == 0 &&
+		!time.Now().Before(w.pausedUntil)
 }
 
 // canReset reports whether the server has ResetConsumer (nats-server 2.14). Older servers do

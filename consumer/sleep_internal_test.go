@@ -1,0 +1,154 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testwait"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// An event stored while an endpoint goes to sleep wakes it, at whichever point of going to sleep
+// it is stored: before the endpoint is registered with the watcher (and seen by the watcher
+// first: only the consumer's pending count can tell), between the registration and the read of
+// the pending count, or after that read.
+func TestEventStoredWhileFallingAsleepWakes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		stage int
+	}{
+		{"before registration, seen by the watcher first", sleepRegistering},
+		{"after registration", sleepRegistered},
+		{"after the pending check", sleepChecked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := natstest.Start(t)
+			_, js := natstest.ConnectJetStream(t, srv)
+			stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg, err := NewRegistry(kv, stream, RegistryOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			publish := func(id string) uint64 {
+				msg := nats.NewMsg("evt.tos.cargo_loaded")
+				msg.Data = fmt.Appendf(nil, `{"id":%q,"type":"cargo_loaded","source":"tos","entity":"A","occurred_at":"2026-11-23T10:00:00Z","data":{}}`, id)
+				msg.Header.Set(subjects.HeaderMsgID, id)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				ack, err := js.PublishMsg(ctx, msg)
+				if err != nil {
+					t.Errorf("publish %s: %v", id, err)
+					return 0
+				}
+				return ack.Sequence
+			}
+
+			d := &idDeliverer{}
+			m := NewManager(js, stream, reg, d, zerolog.New(zerolog.NewTestWriter(t)), Options{PullExpiry: 100 * time.Millisecond, ShutdownTimeout: 2 * time.Second})
+			var armed, fired atomic.Bool
+			m.onSleep = func(stage int) {
+				if stage != tc.stage || !armed.Load() || !fired.CompareAndSwap(false, true) {
+					return
+				}
+				seq := publish("racer")
+				if tc.stage == sleepRegistering { // the watcher has passed it before the endpoint registers
+					for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+						m.watch.mu.Lock()
+						pos := m.watch.pos
+						m.watch.mu.Unlock()
+						if pos >= seq {
+							return
+						}
+					}
+					t.Error("the watcher did not see the racer")
+				}
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			ran := make(chan error, 1)
+			go func() { ran <- m.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-ran; err != nil {
+					t.Errorf("manager Run: %v", err)
+				}
+			})
+			testwait.For(t, 10*time.Second, "asleep from the start", func() bool { return m.Ready() && m.Sleeping() == 1 })
+
+			armed.Store(true)
+			publish("first") // wakes it; once delivered it falls asleep, and the racer comes
+			testwait.For(t, 10*time.Second, "the racer delivered", func() bool { return slices.Contains(d.got(), "racer") })
+			if !fired.Load() {
+				t.Fatal("the hook did not run")
+			}
+			testwait.For(t, 10*time.Second, "asleep again", func() bool { return m.Sleeping() == 1 })
+			if got := d.got(); !slices.Equal(got, []string{"first", "racer"}) {
+				t.Errorf("delivered %v, want [first racer]", got)
+			}
+		})
+	}
+}
+
+// The wake keys of every filter the manager makes match the subjects of its events: an endpoint
+// of any catalogue type, of a group, of every type, and its replays can sleep, and is woken by
+// exactly its events.
+func TestWakeKeysMatchFilters(t *testing.T) {
+	t.Parallel()
+	keys := func(subject string) []string {
+		var out []string
+		forKeys(subject, func(k string) { out = append(out, k) })
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		sel     []string
+		subject string
+		want    bool
+	}{
+		{"its type", []string{"cargo_loaded"}, "evt.tos.cargo_loaded", true},
+		{"another type", []string{"cargo_loaded"}, "evt.tos.cargo_gated_in", false},
+		{"every type", []string{"*"}, "evt.tos.cargo_gated_in", true},
+		{"every type, odd subject", []string{"*"}, "evt.tos.x.y", true},
+		{"its replay", []string{"cargo_loaded"}, "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true},
+		{"another endpoint's replay", []string{"cargo_loaded"}, "replay." + subjects.EncodeToken("ep_2") + ".tos.cargo_loaded", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			filters, err := subjects.Filters(tc.sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			filters = append(filters, subjects.ReplayFilter("ep_1"))
+			if !sleepable(filters) {
+				t.Fatalf("filters %v cannot sleep", filters)
+			}
+			got := false
+			for _, k := range keys(tc.subject) {
+				got = got || slices.Contains(filters, k)
+			}
+			if got != tc.want {
+				t.Errorf("subject %s wakes %v: %v, want %v (keys %v)", tc.subject, filters, got, tc.want, keys(tc.subject))
+			}
+		})
+	}
+	for _, f := range []string{"evt.*.*", "evt.tos.>", "quaycast.>", "replay.*.>"} {
+		if sleepable([]string{f}) {
+			t.Errorf("filter %s: sleepable, want not (the watcher cannot match it)", f)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package consumer_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testwait"
+	"github.com/quaycast/quaycast/subjects"
+)
+
+// sleepy are options under which a quiet endpoint falls asleep within a second.
+var sleepy = consumer.Options{PullExpiry: 150 * time.Millisecond, ShutdownTimeout: 2 * time.Second}
+
+// asleep reports whether the endpoint sleeps: the manager counts it, and its consumer has no
+// pull request open.
+func (e *env) asleep(t *testing.T, m *manager, id string, sleeping int) bool {
+	t.Helper()
+	return m.Sleeping() == sleeping && e.consumerInfo(t, id).NumWaiting == 0
+}
+
+// A new endpoint with nothing pending starts asleep; an event of its type wakes it, it delivers,
+// and falls asleep again once quiet; the next event wakes it again. An event of another type
+// does not wake it.
+func TestSleepingEndpointWakesForItsEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	other := e.createEndpoint(t, "cargo_gated_in")
+	rec := newRecorder(nil)
+	m := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "both endpoints asleep from the start", func() bool { return e.asleep(t, m, ep.ID, 2) })
+	if got := m.State(ep.ID); got != consumer.StateDelivering {
+		t.Errorf("state of a sleeping endpoint %q, want %q", got, consumer.StateDelivering)
+	}
+
+	for i, id := range []string{"first", "second"} {
+		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "C1"})
+		testwait.For(t, 10*time.Second, id+" delivered", func() bool { return rec.hasDelivered(ep.ID, id) })
+		testwait.For(t, 10*time.Second, "asleep again after "+id, func() bool { return e.asleep(t, m, ep.ID, 2) && e.drained(t, ep.ID) })
+		if got := rec.delivered(ep.ID); len(got) != i+1 {
+			t.Fatalf("delivered %v, want each event once", got)
+		}
+	}
+	if got := rec.delivered(other.ID); len(got) != 0 {
+		t.Errorf("the other endpoint got %v", got)
+	}
+}
+
+// A replayed dead letter (replay.<endpoint>.… subject) wakes its sleeping endpoint, and only it.
+func TestSleepingEndpointWakesForReplay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	other := e.createEndpoint(t, "cargo_loaded")
+	rec := newRecorder(nil)
+	m := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "both endpoints asleep", func() bool { return e.asleep(t, m, ep.ID, 2) })
+
+	subject, err := subjects.ReplaySubject(ep.ID, "tos", "cargo_loaded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := event{id: "replayed", typ: "cargo_loaded", entity: "C1"}
+	e.publishRaw(t, subject, envelope(ev), map[string]string{subjects.HeaderMsgID: "replay-1", subjects.HeaderEntity: ev.entity})
+	testwait.For(t, 10*time.Second, "the replay delivered", func() bool { return rec.hasDelivered(ep.ID, "replayed") })
+	testwait.For(t, 10*time.Second, "asleep again", func() bool { return e.asleep(t, m, ep.ID, 2) })
+	if got := rec.delivered(other.ID); len(got) != 0 {
+		t.Errorf("the other endpoint got %v", got)
+	}
+}
+
+// An endpoint disabled while asleep keeps its position; events published meanwhile are
+// delivered, in order, once it is enabled again.
+func TestSleepingEndpointDisabledThenEnabled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	rec := newRecorder(nil)
+	m := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "asleep", func() bool { return e.asleep(t, m, ep.ID, 1) })
+
+	setEnabled := func(on bool) {
+		t.Helper()
+		if _, err := e.reg.Update(t.Context(), ep.ID, func(x *consumer.Endpoint) error { x.Enabled = on; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setEnabled(false)
+	testwait.For(t, 10*time.Second, "stopped", func() bool { return m.State(ep.ID) == consumer.StateStopped && m.Sleeping() == 0 })
+	ids := e.publishAcross(t, 5, 1) // one entity: delivered in stream order
+	setEnabled(true)
+	testwait.For(t, 10*time.Second, "every event delivered", func() bool { return len(rec.delivered(ep.ID)) == len(ids) })
+	if got := rec.delivered(ep.ID); !slices.Equal(got, ids) {
+		t.Errorf("delivered %v, want %v", got, ids)
+	}
+	testwait.For(t, 10*time.Second, "asleep again", func() bool { return e.asleep(t, m, ep.ID, 1) })
+}
+
+// After a gateway restart, an endpoint with events waiting starts awake and delivers them; one
+// with nothing waiting starts asleep.
+func TestRestartWithBacklogStartsAwake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	busy := e.createEndpoint(t, "cargo_loaded")
+	idle := e.createEndpoint(t, "cargo_gated_in")
+	rec := newRecorder(nil)
+	m1 := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "both asleep", func() bool { return e.asleep(t, m1, busy.ID, 2) })
+	m1.stop(t, 10*time.Second)
+
+	ids := e.publishAcross(t, 5, 1) // while no gateway runs, one entity: delivered in stream order
+	m2 := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "the backlog delivered", func() bool { return len(rec.delivered(busy.ID)) == len(ids) })
+	if got := rec.delivered(busy.ID); !slices.Equal(got, ids) {
+		t.Errorf("delivered %v, want %v", got, ids)
+	}
+	testwait.For(t, 10*time.Second, "both asleep after", func() bool { return e.asleep(t, m2, busy.ID, 2) && e.asleep(t, m2, idle.ID, 2) })
+}
+
+// A restart of the NATS server (a reconnect) does not leave a sleeping endpoint deaf: an event
+// published after it wakes it.
+func TestSleepingEndpointWakesAfterNATSRestart(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	e := connectEnv(t, srv)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	rec := newRecorder(nil)
+	m := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "asleep", func() bool { return e.asleep(t, m, ep.ID, 1) })
+
+	natstest.Restart(t, srv)
+	ev := event{id: "after-restart", typ: "cargo_loaded", entity: "C1"}
+	testwait.For(t, 30*time.Second, "published after the restart", func() bool { // JetStream may still be recovering
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		msg := nats.NewMsg("evt.tos." + ev.typ)
+		msg.Data = envelope(ev)
+		msg.Header.Set(subjects.HeaderMsgID, ev.id)
+		msg.Header.Set(subjects.HeaderEntity, ev.entity)
+		_, err := e.js.PublishMsg(ctx, msg)
+		return err == nil
+	})
+	testwait.For(t, 30*time.Second, "delivered after the restart", func() bool { return rec.hasDelivered(ep.ID, ev.id) })
+	testwait.For(t, 30*time.Second, "asleep again", func() bool { return e.asleep(t, m, ep.ID, 1) })
+	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{ev.id}) {
+		t.Errorf("delivered %v, want it once", got)
+	}
+}
+
+// An endpoint does not sleep while it holds an event: the held event is still dead-lettered at
+// its expiry horizon (expiry.go), and the endpoint sleeps only after.
+func TestEndpointHoldingAnEventStaysAwakeUntilExpiry(t *testing.T) {
+	t.Parallel()
+	const maxAge = 3 * time.Second
+	e := expiringEnv(t, maxAge)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	rec := newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome {
+		return consumer.Outcome{Result: consumer.Retry, Status: 503}
+	})
+	o := sleepy
+	o.RetrySchedule = []time.Duration{100 * time.Millisecond}
+	o.ExpiryMargin = maxAge / 2
+	m := startManager(t, e, rec, o)
+	e.publishEvent(t, event{id: "held", typ: "cargo_loaded", entity: "C1"})
+	testwait.For(t, 20*time.Second, "the held event dead-lettered", func() bool {
+		for _, dl := range e.deadLetters(t, ep.ID) {
+			if dl.EventID == "held" {
+				return true
+			}
+		}
+		return false
+	})
+	testwait.For(t, 10*time.Second, "asleep after the dead letter", func() bool { return e.asleep(t, m, ep.ID, 1) && e.drained(t, ep.ID) })
+}
