@@ -206,6 +206,7 @@ type endpointForm struct {
 	HeaderName  string
 	HexCase     string
 	ReplyFormat string
+	Condition   string
 	Enabled     bool
 	Profiles    []string
 }
@@ -259,7 +260,7 @@ func (c *Console) readForm(r *http.Request, current map[string]string) (service.
 		URL: strings.TrimSpace(r.PostFormValue("url")), Description: r.PostFormValue("description"),
 		Headers: r.PostFormValue("headers"), Profile: r.PostFormValue("signing_profile"),
 		HeaderName: strings.TrimSpace(r.PostFormValue("signing_header_name")), HexCase: r.PostFormValue("signing_hex_case"),
-		ReplyFormat: r.PostFormValue("reply_format"),
+		ReplyFormat: r.PostFormValue("reply_format"), Condition: strings.TrimSpace(r.PostFormValue("condition")),
 	}
 	selectors := r.PostForm["event_types"]
 	f = formFor(f, selectors)
@@ -276,6 +277,7 @@ func (c *Console) readForm(r *http.Request, current map[string]string) (service.
 	in := service.EndpointInput{
 		URL: &f.URL, EventTypes: &types, Description: &f.Description, Headers: &headers,
 		Signing: &service.SigningInput{Profile: f.Profile, HeaderName: f.HeaderName}, ReplyFormat: &f.ReplyFormat,
+		Condition: &f.Condition,
 	}
 	if f.Profile == string(signature.Hex) {
 		in.Signing.HexCase = f.HexCase
@@ -419,7 +421,7 @@ func (c *Console) editEndpointPage(w http.ResponseWriter, r *http.Request, p *pa
 	}
 	profile := cmp.Or(d.Signing.Profile, string(signature.Standard))
 	f := endpointForm{ID: d.ID, URL: d.URL, Description: d.Description, Headers: c.headersText(d.Headers), Profile: profile,
-		HeaderName: d.Signing.HeaderName, HexCase: hexCase, ReplyFormat: d.ReplyFormat, Enabled: d.Enabled}
+		HeaderName: d.Signing.HeaderName, HexCase: hexCase, ReplyFormat: d.ReplyFormat, Condition: d.Condition, Enabled: d.Enabled}
 	p.Title, p.Nav, p.Data = "Edit endpoint "+d.ID, "endpoints", formFor(f, d.EventTypes)
 	c.render(w, r, http.StatusOK, "form", p)
 }
