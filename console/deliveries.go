@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/quaycast/quaycast/consumer"
@@ -213,7 +214,16 @@ func (c *Console) deadLettersPage(w http.ResponseWriter, r *http.Request, p *pag
 func (c *Console) replay(w http.ResponseWriter, r *http.Request, p *page) {
 	id := r.PathValue("id")
 	in := service.ReplayInput{}
-	if r.PostFormValue("all") != "true" {
+	switch {
+	case r.PostFormValue("all") == "true":
+	case r.PostFormValue("pick") == "true": // by entity and when they were dead-lettered
+		for _, e := range strings.Split(r.PostFormValue("entities"), ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				in.Entities = append(in.Entities, e)
+			}
+		}
+		in.Since, in.Until = utcField(r.PostFormValue("since")), utcField(r.PostFormValue("until"))
+	default:
 		in.EventIDs = r.PostForm["event_id"]
 		if len(in.EventIDs) == 0 {
 			c.message(w, r, p, http.StatusBadRequest, "Nothing selected", "Select the dead letters to replay, or replay all.")
@@ -226,6 +236,15 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, p *page) {
 		return
 	}
 	redirect(w, r, "/ui/endpoints/%s/dead-letters?replayed=%d", escapePath(id), n)
+}
+
+// utcField is a datetime-local input's value ("2026-11-30T14:00") as RFC 3339 in UTC; other
+// text is passed on for the service to refuse, naming the field.
+func utcField(v string) string {
+	if v == "" || strings.HasSuffix(v, "Z") || strings.Count(v, ":") != 1 {
+		return v
+	}
+	return v + ":00Z"
 }
 
 func (c *Console) purgePage(w http.ResponseWriter, r *http.Request, p *page) {
