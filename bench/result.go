@@ -265,8 +265,9 @@ type HangingEffect struct {
 
 // HangingPair is one pair of rounds, with and without the hanging endpoints.
 type HangingPair struct {
-	With, Without string  // round names
-	Ratio         float64 `json:"ratio"`
+	With    string  `json:"with"` // round names
+	Without string  `json:"without"`
+	Ratio   float64 `json:"ratio"`
 }
 
 // hangingEffect pairs the rounds with and without the hanging endpoints by their number ("gateway
