@@ -36,6 +36,7 @@ type Endpoint struct {
 	DisabledReason string
 	Headers        map[string]string // custom static headers sent with every delivery
 	Signing        Signing           // how deliveries are signed
+	Layout         Layout            // which headers carry the event type, delivery id and time
 	// ReplyFormat says what a 2xx JSON reply is: "" any JSON, passed on as it is; "alerts" the
 	// voyage platform's array of alerts, validated and parsed into the delivery log.
 	ReplyFormat string
@@ -181,6 +182,9 @@ func (e *Endpoint) Validate() error {
 		return &fielderr.Error{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}
 	}
 	if err := subjects.ValidateSelectors(e.EventTypes); err != nil {
+		return err
+	}
+	if err := e.Layout.validate(); err != nil {
 		return err
 	}
 	if len(e.Description) > MaxDescriptionBytes || !utf8.ValidString(e.Description) {

@@ -47,6 +47,7 @@ type record struct {
 	Disabled    string            `json:"disabled_reason,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	Signing     signingRecord     `json:"signing,omitzero"`
+	Layout      layoutRecord      `json:"layout,omitzero"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Secret      string            `json:"secret"` // sealed when a secret key is configured
 	Previous    []previousRecord  `json:"previous_secrets,omitempty"`
@@ -61,6 +62,17 @@ type signingRecord struct {
 	HexUpper   bool   `json:"hex_upper,omitempty"`
 }
 
+type layoutRecord struct {
+	Preset          string `json:"preset,omitempty"`
+	EventHeader     string `json:"event_header,omitempty"`
+	EventName       string `json:"event_name,omitempty"`
+	DeliveryHeader  string `json:"delivery_header,omitempty"`
+	DeliveryID      string `json:"delivery_id,omitempty"`
+	TimestampHeader string `json:"timestamp_header,omitempty"`
+	TimestampFormat string `json:"timestamp_format,omitempty"`
+	OmitQuaycast    bool   `json:"omit_quaycast,omitempty"`
+}
+
 type previousRecord struct {
 	Secret string    `json:"secret"`
 	Until  time.Time `json:"until"`
@@ -69,7 +81,7 @@ type previousRecord struct {
 func (r *Registry) toRecord(e *Endpoint) record {
 	rec := record{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), ReplyFormat: e.ReplyFormat,
+		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), Layout: layoutRecord(e.Layout), ReplyFormat: e.ReplyFormat,
 		Secret: r.key.Seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -85,7 +97,7 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 	}
 	e := &Endpoint{
 		ID: rec.ID, URL: rec.URL, EventTypes: rec.EventTypes, Description: rec.Description, Enabled: rec.Enabled,
-		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), ReplyFormat: rec.ReplyFormat, CreatedAt: rec.CreatedAt,
+		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), Layout: Layout(rec.Layout), ReplyFormat: rec.ReplyFormat, CreatedAt: rec.CreatedAt,
 		UpdatedAt: rec.UpdatedAt, StartSeq: rec.StartSeq, Revision: entry.Revision(),
 	}
 	// A secret that does not open (no key, another key) leaves the endpoint readable — listed,

@@ -141,6 +141,7 @@ type endpointView struct {
 	SecretError string            `json:"secret_error,omitempty"`    // its secret cannot be read: not delivered to
 	Headers     map[string]string `json:"headers"`
 	Signing     signingView       `json:"signing"`
+	Layout      layoutView        `json:"layout"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Rotations   []rotationView    `json:"previous_secrets"` // still signing: when each stops, never the value
 	CreatedAt   time.Time         `json:"created_at"`
@@ -164,6 +165,32 @@ type signingView struct {
 	Profile    string `json:"profile"`
 	HeaderName string `json:"header_name,omitempty"`
 	HexCase    string `json:"hex_case,omitempty"`
+}
+
+// layoutView is an endpoint's layout with every default spelled out.
+type layoutView struct {
+	Preset          string `json:"preset"`
+	EventHeader     string `json:"event_header"`
+	EventName       string `json:"event_name"`
+	DeliveryHeader  string `json:"delivery_header"`
+	DeliveryID      string `json:"delivery_id"`
+	TimestampHeader string `json:"timestamp_header"`
+	TimestampFormat string `json:"timestamp_format"`
+	QuaycastHeaders bool   `json:"quaycast_headers"`
+}
+
+func viewLayout(l consumer.Layout) layoutView {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	return layoutView{
+		Preset: or(l.Preset, consumer.LayoutStandard), EventHeader: l.EventHeader, EventName: or(l.EventName, consumer.EventNameType),
+		DeliveryHeader: l.DeliveryHeader, DeliveryID: or(l.DeliveryID, consumer.DeliveryEventID),
+		TimestampHeader: l.TimestampHeader, TimestampFormat: or(l.TimestampFormat, consumer.TimeUnix), QuaycastHeaders: !l.OmitQuaycast,
+	}
 }
 
 type rotationView struct {
@@ -201,7 +228,7 @@ func view(e *consumer.Endpoint) endpointView {
 	}
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
+		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), Layout: viewLayout(e.Layout), ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	for _, p := range e.PreviousSecrets {

@@ -410,6 +410,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"EndpointPatch", service.EndpointInput{}}, // but secret, refused on PATCH: see below
 		{"SigningInput", service.SigningInput{}},
 		{"Signing", signingView{}},
+		{"LayoutInput", service.LayoutInput{}},
+		{"Layout", layoutView{}},
 		{"Attempt", Attempt{}},
 		{"AttemptRequest", AttemptRequest{}},
 		{"AttemptResponse", AttemptResponse{}},

@@ -21,6 +21,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/defaults"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field
@@ -68,6 +69,7 @@ type endpointState struct {
 	url        string
 	signer     *signature.Signer
 	custom     http.Header // the custom headers sent (see customHeaders)
+	layout     consumer.Layout
 	err        error
 	breaker    *breaker
 	validUntil time.Time // a previous secret's grace ends: sign without it from then on
@@ -125,7 +127,7 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	if st != nil && st.revision == ep.Revision && (st.validUntil.IsZero() || now.Before(st.validUntil)) {
 		return st
 	}
-	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep)}
+	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout}
 	if ep.SecretErr != nil {
 		next.err = ep.SecretErr
 	} else {
@@ -233,11 +235,12 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	if err != nil {
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
 	}
-	ts := time.Now().Unix()
+	at := time.Now()
 	bp := s.bufs.Get().(*[]byte)
 	sg := st.signer
-	own := ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, timestamp: ts, attempt: d.Attempt,
-		sigHeader: sg.HeaderName(), sig: sg.AppendSignature((*bp)[:0], d.Event.ID, ts, d.Body)}
+	own := ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, at: at, attempt: d.Attempt,
+		sigHeader: sg.HeaderName(), sig: sg.AppendSignature((*bp)[:0], d.Event.ID, at.Unix(), d.Body), standard: sg.Profile() == signature.Standard}
+	s.layoutValues(&own, st, d)
 
 	h := req.Header
 	for k, v := range st.custom { // read-only: shared by the requests to this endpoint
@@ -279,6 +282,25 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	}
 	s.replyMem.release(held)
 	return out, nil, 0
+}
+
+// layoutValues fills in what the endpoint's layout headers carry.
+func (s *Sender) layoutValues(own *ownHeaders, st *endpointState, d *consumer.Delivery) {
+	l := &st.layout
+	own.layout = l
+	if l.EventHeader != "" {
+		own.eventName = eventName(l, d.Event.Type, s.title)
+	}
+	if l.DeliveryHeader != "" {
+		var scratch [256]byte
+		own.deliveryID = deliveryID(l, d.Endpoint.ID, d.Event.ID, scratch[:0])
+	}
+}
+
+// title is an event type's display name from the catalogue.
+func (s *Sender) title(typ string) (string, bool) {
+	t, ok := subjects.Lookup(typ)
+	return t.Title, ok
 }
 
 // passOnReply publishes a receiver's 2xx JSON reply for upstream systems, its bytes as they came:

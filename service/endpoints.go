@@ -20,6 +20,7 @@ type EndpointInput struct {
 	Enabled     *bool              `json:"enabled"`
 	Headers     *map[string]string `json:"headers"`
 	Signing     *SigningInput      `json:"signing"`
+	Layout      *LayoutInput       `json:"layout"`
 	ReplyFormat *string            `json:"reply_format"`
 	Secret      *string            `json:"secret"` // create only: a receiver's existing key
 }
@@ -29,6 +30,54 @@ type SigningInput struct {
 	Profile    string `json:"profile"`
 	HeaderName string `json:"header_name"`
 	HexCase    string `json:"hex_case"` // hex: "lower" (default) or "upper"
+}
+
+// LayoutInput chooses the headers a receiver built for another vendor's webhooks reads: a preset,
+// and any of its fields changed. A named preset brings its signing too (octopi: hex in
+// X-Octopi-Signature; github: hub; standard: Standard Webhooks) unless the same request gives
+// signing.
+type LayoutInput struct {
+	Preset          string  `json:"preset"`           // standard (default), github or octopi
+	EventHeader     *string `json:"event_header"`     // "" sends none
+	EventName       string  `json:"event_name"`       // type or title
+	DeliveryHeader  *string `json:"delivery_header"`  // "" sends none
+	DeliveryID      string  `json:"delivery_id"`      // event_id or uuid
+	TimestampHeader *string `json:"timestamp_header"` // "" sends none
+	TimestampFormat string  `json:"timestamp_format"` // unix, unix_ms or rfc3339
+	QuaycastHeaders *bool   `json:"quaycast_headers"` // also send quaycast's webhook-*/Quaycast-* headers
+}
+
+// layout resolves the input over its preset; signing is the preset's.
+func (in *LayoutInput) layout() (consumer.Layout, consumer.Signing, error) {
+	name := in.Preset
+	if name == "" {
+		name = consumer.LayoutStandard
+	}
+	p, ok := consumer.Presets()[name]
+	if !ok {
+		return consumer.Layout{}, consumer.Signing{}, &fielderr.Error{Field: "layout.preset", Reason: "must be standard, github or octopi"}
+	}
+	l := p.Layout
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&l.EventHeader, in.EventHeader)
+	set(&l.DeliveryHeader, in.DeliveryHeader)
+	set(&l.TimestampHeader, in.TimestampHeader)
+	for _, f := range [...]struct {
+		dst *string
+		v   string
+	}{{&l.EventName, in.EventName}, {&l.DeliveryID, in.DeliveryID}, {&l.TimestampFormat, in.TimestampFormat}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	if in.QuaycastHeaders != nil {
+		l.OmitQuaycast = !*in.QuaycastHeaders
+	}
+	return l, p.Signing, nil
 }
 
 // Endpoint is an endpoint as an operator sees it.
@@ -148,6 +197,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 		}
 	}
 	ep, err := s.d.Registry.Update(ctx, id, func(e *consumer.Endpoint) error {
+		signing := e.Signing
 		if err := in.apply(e); err != nil {
 			return err
 		}
@@ -159,7 +209,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 				return enablingURL(err, true)
 			}
 		}
-		if in.Signing != nil { // the secret must suit the new profile
+		if e.Signing != signing { // the secret must suit the new profile
 			if err := checkSecret(e.Signing, e.Secret.Reveal()); err != nil {
 				return &fielderr.Error{Field: "signing.profile", Reason: "the endpoint's secret does not suit this profile: rotate it with a new secret in the same request's profile first"}
 			}
@@ -303,6 +353,16 @@ func (in EndpointInput) apply(e *consumer.Endpoint) error {
 	}
 	if in.ReplyFormat != nil {
 		e.ReplyFormat = *in.ReplyFormat
+	}
+	if in.Layout != nil {
+		l, sig, err := in.Layout.layout()
+		if err != nil {
+			return err
+		}
+		e.Layout = l
+		if in.Signing == nil && in.Layout.Preset != "" {
+			e.Signing = sig
+		}
 	}
 	if in.Signing != nil {
 		s, err := in.Signing.signing()

@@ -243,8 +243,9 @@ type endpointsAddCmd struct {
 	SigHeader   string   `name:"signature-header" help:"hub and hex: the header that carries the signature."`
 	HexCase     string   `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
 	ReplyFormat string   `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (default: any JSON, passed on as it is) or alerts (the voyage platform's alerts, validated and parsed into the delivery log)."`
-	Disabled    bool     `name:"disabled" help:"Register it paused."`
-	Secret      string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
+	layoutFlags
+	Disabled bool   `name:"disabled" help:"Register it paused."`
+	Secret   string `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
 }
 
 func (c *endpointsAddCmd) Run(ctx context.Context) error {
@@ -277,7 +278,44 @@ func (c *endpointsAddCmd) body() (map[string]any, error) {
 	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
 		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
 	}
+	if l := c.layout(); l != nil {
+		body["layout"] = l
+	}
 	return body, nil
+}
+
+// layoutFlags are the API's layout object: a preset and the fields that change it.
+type layoutFlags struct {
+	Layout          string  `name:"layout" enum:"standard,github,octopi," default:"" help:"Header layout preset: standard (quaycast's headers), github (X-GitHub-Event, X-GitHub-Delivery, signing hub) or octopi (X-Octopi-Event/-Delivery/-Timestamp/-Signature, signing hex). Brings its signing unless a signing flag is given."`
+	EventHeader     *string `name:"event-header" help:"Layout: the header that carries the event type (empty: none)."`
+	EventName       string  `name:"event-name" enum:"type,title," default:"" help:"Layout: the event header carries the machine name (type) or the display name (title)."`
+	DeliveryHeader  *string `name:"delivery-header" help:"Layout: the header that carries the delivery id (empty: none)."`
+	DeliveryID      string  `name:"delivery-id" enum:"event_id,uuid," default:"" help:"Layout: the delivery id is the event id or a UUID of endpoint and event id (the same on every retry)."`
+	TimestampHeader *string `name:"timestamp-header" help:"Layout: the header that carries the attempt's time (empty: none)."`
+	TimestampFormat string  `name:"timestamp-format" enum:"unix,unix_ms,rfc3339," default:"" help:"Layout: the timestamp header in Unix seconds, milliseconds or RFC 3339."`
+	QuaycastHeaders *bool   `name:"quaycast-headers" negatable:"" help:"Layout: send quaycast's own webhook-*/Quaycast-* headers as well (--no-quaycast-headers: not)."`
+}
+
+// layout is the API's layout object for the flags given; nil when none is.
+func (f *layoutFlags) layout() map[string]any {
+	l := map[string]any{}
+	for k, v := range map[string]string{"preset": f.Layout, "event_name": f.EventName, "delivery_id": f.DeliveryID, "timestamp_format": f.TimestampFormat} {
+		if v != "" {
+			l[k] = v
+		}
+	}
+	for k, v := range map[string]*string{"event_header": f.EventHeader, "delivery_header": f.DeliveryHeader, "timestamp_header": f.TimestampHeader} {
+		if v != nil {
+			l[k] = *v
+		}
+	}
+	if f.QuaycastHeaders != nil {
+		l["quaycast_headers"] = *f.QuaycastHeaders
+	}
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }
 
 // parseHeaders turns repeated --header NAME=VALUE flags into the API's headers object: split at the
@@ -312,8 +350,9 @@ type endpointsEditCmd struct {
 	SigHeader    *string  `name:"signature-header" help:"hub and hex: the header that carries the signature."`
 	HexCase      *string  `name:"hex-case" help:"hex: lower (default) or upper case."`
 	ReplyFormat  *string  `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (any JSON) or alerts."`
-	Enable       bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
-	Disable      bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
+	layoutFlags
+	Enable  bool `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
+	Disable bool `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
 }
 
 func (c *endpointsEditCmd) Run(ctx context.Context) error {
@@ -356,6 +395,9 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	}
 	if c.ReplyFormat != nil {
 		body["reply_format"] = *c.ReplyFormat
+	}
+	if l := c.layout(); l != nil { // replaces the whole layout: the fields not given take the preset's values
+		body["layout"] = l
 	}
 	if c.Enable || c.Disable {
 		body["enabled"] = c.Enable
