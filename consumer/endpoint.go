@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/payload"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -37,6 +38,9 @@ type Endpoint struct {
 	Headers        map[string]string // custom static headers sent with every delivery
 	Signing        Signing           // how deliveries are signed
 	Layout         Layout            // which headers carry the event type, delivery id and time
+	// Body says how the body differs from the event as published (mirrored type, selected
+	// fields); the zero value sends the publisher's bytes.
+	Body payload.Options
 	// ReplyFormat says what a 2xx JSON reply is: "" any JSON, passed on as it is; "alerts" the
 	// voyage platform's array of alerts, validated and parsed into the delivery log.
 	ReplyFormat string
@@ -185,6 +189,9 @@ func (e *Endpoint) Validate() error {
 		return err
 	}
 	if err := e.Layout.validate(); err != nil {
+		return err
+	}
+	if err := payload.Validate(e.Body); err != nil {
 		return err
 	}
 	if len(e.Description) > MaxDescriptionBytes || !utf8.ValidString(e.Description) {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/payload"
 	"github.com/quaycast/quaycast/seal"
 )
 
@@ -48,6 +49,7 @@ type record struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 	Signing     signingRecord     `json:"signing,omitzero"`
 	Layout      layoutRecord      `json:"layout,omitzero"`
+	Body        bodyRecord        `json:"body,omitzero"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Secret      string            `json:"secret"` // sealed when a secret key is configured
 	Previous    []previousRecord  `json:"previous_secrets,omitempty"`
@@ -73,6 +75,11 @@ type layoutRecord struct {
 	OmitQuaycast    bool   `json:"omit_quaycast,omitempty"`
 }
 
+type bodyRecord struct {
+	TypeField string   `json:"type_field,omitempty"`
+	Fields    []string `json:"fields,omitempty"`
+}
+
 type previousRecord struct {
 	Secret string    `json:"secret"`
 	Until  time.Time `json:"until"`
@@ -81,7 +88,7 @@ type previousRecord struct {
 func (r *Registry) toRecord(e *Endpoint) record {
 	rec := record{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), Layout: layoutRecord(e.Layout), ReplyFormat: e.ReplyFormat,
+		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), Layout: layoutRecord(e.Layout), Body: bodyRecord(e.Body), ReplyFormat: e.ReplyFormat,
 		Secret: r.key.Seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -97,7 +104,7 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 	}
 	e := &Endpoint{
 		ID: rec.ID, URL: rec.URL, EventTypes: rec.EventTypes, Description: rec.Description, Enabled: rec.Enabled,
-		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), Layout: Layout(rec.Layout), ReplyFormat: rec.ReplyFormat, CreatedAt: rec.CreatedAt,
+		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), Layout: Layout(rec.Layout), Body: payload.Options(rec.Body), ReplyFormat: rec.ReplyFormat, CreatedAt: rec.CreatedAt,
 		UpdatedAt: rec.UpdatedAt, StartSeq: rec.StartSeq, Revision: entry.Revision(),
 	}
 	// A secret that does not open (no key, another key) leaves the endpoint readable — listed,

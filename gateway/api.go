@@ -142,6 +142,7 @@ type endpointView struct {
 	Headers     map[string]string `json:"headers"`
 	Signing     signingView       `json:"signing"`
 	Layout      layoutView        `json:"layout"`
+	Body        bodyView          `json:"body"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Rotations   []rotationView    `json:"previous_secrets"` // still signing: when each stops, never the value
 	CreatedAt   time.Time         `json:"created_at"`
@@ -193,6 +194,12 @@ func viewLayout(l consumer.Layout) layoutView {
 	}
 }
 
+// bodyView is how an endpoint's body differs from the event as published.
+type bodyView struct {
+	TypeField string   `json:"type_field"`
+	Fields    []string `json:"fields"`
+}
+
 type rotationView struct {
 	ValidUntil time.Time `json:"valid_until"`
 }
@@ -228,7 +235,7 @@ func view(e *consumer.Endpoint) endpointView {
 	}
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), Layout: viewLayout(e.Layout), ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
+		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), Layout: viewLayout(e.Layout), Body: bodyView{TypeField: e.Body.TypeField, Fields: append([]string{}, e.Body.Fields...)}, ReplyFormat: e.ReplyFormat, Rotations: []rotationView{},
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	for _, p := range e.PreviousSecrets {

@@ -1,9 +1,11 @@
 package gateway_test
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -88,12 +90,14 @@ var guid = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a
 
 // The octopi preset gives the TOS receiver its four headers: the event's display name, a GUID
 // that stays the same when the delivery is retried, the time, and a signature its own check
-// accepts; quaycast's own headers are not sent.
+// accepts; quaycast's own headers are not sent. The body mirrors the event header in event_type,
+// and the signature covers the body as sent.
 func TestOctopiLayout(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
 	rc := newOctopiReceiver(t, http.StatusServiceUnavailable) // fails the first attempt
-	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"group:gate"}, "layout": map[string]any{"preset": "octopi"}})
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"group:gate"},
+		"layout": map[string]any{"preset": "octopi"}, "body": map[string]any{"type_field": "event_type"}})
 	rc.setSecret(ep.Secret)
 	g.waitReady(t)
 
@@ -119,6 +123,14 @@ func TestOctopiLayout(t *testing.T) {
 		}
 		if ts, err := strconv.ParseInt(h.Get("X-Octopi-Timestamp"), 10, 64); err != nil || ts < before || ts > after {
 			t.Errorf("attempt %d: X-Octopi-Timestamp = %q, want Unix seconds from %d to %d", i+1, h.Get("X-Octopi-Timestamp"), before, after)
+		}
+		var body struct {
+			EventType string `json:"event_type"`
+			ID        string `json:"id"`
+			Data      struct{ N string }
+		}
+		if err := json.Unmarshal(r.body, &body); err != nil || body.EventType != h.Get("X-Octopi-Event") || body.ID != "tos-1" || body.Data.N != "tos-1" {
+			t.Errorf("attempt %d: body %s: want the envelope with event_type mirroring X-Octopi-Event (%v)", i+1, r.body, err)
 		}
 		for name := range h {
 			if l := strings.ToLower(name); strings.HasPrefix(l, "webhook-") || strings.HasPrefix(l, "quaycast-") {
@@ -230,5 +242,47 @@ func TestDeliveryUUID(t *testing.T) {
 	}
 	if gateway.DeliveryUUID("ep_abc", "evt-0001", nil) == gateway.DeliveryUUID("ep_abd", "evt-0001", nil) {
 		t.Error("two endpoints got the same delivery id for one event")
+	}
+}
+
+// A field selection sends an object of the selected values, signed as sent; GET shows the option,
+// and clearing it sends the publisher's bytes again.
+func TestBodyFieldSelection(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	rc := newReceiver(t)
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"cargo_loaded"},
+		"body": map[string]any{"type_field": "kind", "fields": []string{"/id", "/data/n", "/data/missing"}}})
+	g.waitReady(t)
+	publishNATS(t, g, event("sel-1", "cargo_loaded", "MSCU1"))
+	rc.waitCount(t, 1)
+	r := rc.accepted()[0]
+	verify(t, r, ep.Secret) // Standard Webhooks over the body as sent
+	if want := `{"kind":"cargo_loaded","id":"sel-1","n":"sel-1","missing":null}`; string(r.Body) != want {
+		t.Errorf("body %s, want %s", r.Body, want)
+	}
+
+	status, body := call(t, g, "GET", "/v1/endpoints/"+ep.ID, "")
+	b, _ := body["body"].(map[string]any)
+	if status != 200 || b["type_field"] != "kind" || len(b["fields"].([]any)) != 3 {
+		t.Errorf("GET: %d body %v", status, b)
+	}
+	if status, _ := call(t, g, "PATCH", "/v1/endpoints/"+ep.ID, `{"body":{}}`); status != 200 {
+		t.Fatalf("PATCH: %d", status)
+	}
+	publishNATS(t, g, event("sel-2", "cargo_loaded", "MSCU1"))
+	rc.waitCount(t, 2)
+	if r := rc.accepted()[1]; !bytes.Equal(r.Body, event("sel-2", "cargo_loaded", "MSCU1")) {
+		t.Errorf("after clearing the body options: %s, want the publisher's bytes", r.Body)
+	}
+
+	for _, tc := range []struct{ body, field string }{
+		{`{"url":"http://192.0.2.10/","event_types":["*"],"body":{"fields":["data/n"]}}`, "body.fields[0]"},
+		{`{"url":"http://192.0.2.10/","event_types":["*"],"body":{"fields":["/id","/data/id"]}}`, "body.fields[1]"},
+		{`{"url":"http://192.0.2.10/","event_types":["*"],"body":{"pointers":["/id"]}}`, "body.pointers"},
+	} {
+		if status, body := call(t, g, "POST", "/v1/endpoints", tc.body); status != 400 || body["field"] != tc.field {
+			t.Errorf("%s: %d %v, want 400 naming %s", tc.body, status, body, tc.field)
+		}
 	}
 }

@@ -412,6 +412,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Signing", signingView{}},
 		{"LayoutInput", service.LayoutInput{}},
 		{"Layout", layoutView{}},
+		{"BodyInput", service.BodyInput{}},
+		{"Body", bodyView{}},
 		{"Attempt", Attempt{}},
 		{"AttemptRequest", AttemptRequest{}},
 		{"AttemptResponse", AttemptResponse{}},

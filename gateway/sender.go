@@ -21,6 +21,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/defaults"
+	"github.com/quaycast/quaycast/payload"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -70,6 +71,7 @@ type endpointState struct {
 	signer     *signature.Signer
 	custom     http.Header // the custom headers sent (see customHeaders)
 	layout     consumer.Layout
+	shaper     *payload.Shaper // nil: the body is sent as published
 	err        error
 	breaker    *breaker
 	validUntil time.Time // a previous secret's grace ends: sign without it from then on
@@ -128,9 +130,12 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 		return st
 	}
 	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout}
+	if !ep.Body.IsZero() {
+		next.shaper, next.err = payload.New(ep.Body)
+	}
 	if ep.SecretErr != nil {
 		next.err = ep.SecretErr
-	} else {
+	} else if next.err == nil {
 		next.signer, next.validUntil, next.err = endpointSigner(ep, now)
 	}
 	if st != nil && st.url == ep.URL {
@@ -230,17 +235,18 @@ func (s *Sender) post(ctx context.Context, d *consumer.Delivery, st *endpointSta
 // the body of a 2xx reply to pass on, with the reply memory it holds (to release).
 func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
 	ep := d.Endpoint
-	// The client's Timeout bounds the whole attempt, reply body included.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
+	bp := s.bufs.Get().(*[]byte)
+	body, own, err := s.prepare(st, d, time.Now(), (*bp)[:0])
 	if err != nil {
+		s.bufs.Put(bp)
+		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("shape body: %w", err)}, nil, 0
+	}
+	// The client's Timeout bounds the whole attempt, reply body included.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		s.bufs.Put(bp)
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
 	}
-	at := time.Now()
-	bp := s.bufs.Get().(*[]byte)
-	sg := st.signer
-	own := ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, at: at, attempt: d.Attempt,
-		sigHeader: sg.HeaderName(), sig: sg.AppendSignature((*bp)[:0], d.Event.ID, at.Unix(), d.Body), standard: sg.Profile() == signature.Standard}
-	s.layoutValues(&own, st, d)
 
 	h := req.Header
 	for k, v := range st.custom { // read-only: shared by the requests to this endpoint
@@ -282,6 +288,23 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	}
 	s.replyMem.release(held)
 	return out, nil, 0
+}
+
+// prepare makes what one attempt sends before its headers are written: the body the endpoint
+// gets (the event as published unless its body options change it) and the signature over exactly
+// that body, appended to sig, with the values of quaycast's and the layout's headers.
+func (s *Sender) prepare(st *endpointState, d *consumer.Delivery, at time.Time, sig []byte) (body []byte, own ownHeaders, err error) {
+	body = d.Body
+	if st.shaper != nil {
+		if body, err = st.shaper.Append(make([]byte, 0, len(d.Body)+64), d.Body, eventName(&st.layout, d.Event.Type, s.title)); err != nil {
+			return nil, own, err
+		}
+	}
+	sg := st.signer
+	own = ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, at: at, attempt: d.Attempt,
+		sigHeader: sg.HeaderName(), sig: sg.AppendSignature(sig, d.Event.ID, at.Unix(), body), standard: sg.Profile() == signature.Standard}
+	s.layoutValues(&own, st, d)
+	return body, own, nil
 }
 
 // layoutValues fills in what the endpoint's layout headers carry.

@@ -9,6 +9,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/payload"
 )
 
 // EndpointInput is an endpoint's definition as an operator gives it. On create, nil fields take
@@ -21,6 +22,7 @@ type EndpointInput struct {
 	Headers     *map[string]string `json:"headers"`
 	Signing     *SigningInput      `json:"signing"`
 	Layout      *LayoutInput       `json:"layout"`
+	Body        *BodyInput         `json:"body"`
 	ReplyFormat *string            `json:"reply_format"`
 	Secret      *string            `json:"secret"` // create only: a receiver's existing key
 }
@@ -78,6 +80,14 @@ func (in *LayoutInput) layout() (consumer.Layout, consumer.Signing, error) {
 		l.OmitQuaycast = !*in.QuaycastHeaders
 	}
 	return l, p.Signing, nil
+}
+
+// BodyInput changes what the endpoint gets as the body: the event type mirrored into a top-level
+// field, and/or only the fields the JSON Pointers select. Either means the receiver no longer gets
+// the publisher's exact bytes (the signature covers what is sent). Empty: the event as published.
+type BodyInput struct {
+	TypeField string   `json:"type_field"`
+	Fields    []string `json:"fields"`
 }
 
 // Endpoint is an endpoint as an operator sees it.
@@ -353,6 +363,9 @@ func (in EndpointInput) apply(e *consumer.Endpoint) error {
 	}
 	if in.ReplyFormat != nil {
 		e.ReplyFormat = *in.ReplyFormat
+	}
+	if in.Body != nil {
+		e.Body = payload.Options{TypeField: in.Body.TypeField, Fields: in.Body.Fields}
 	}
 	if in.Layout != nil {
 		l, sig, err := in.Layout.layout()

@@ -244,8 +244,10 @@ type endpointsAddCmd struct {
 	HexCase     string   `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
 	ReplyFormat string   `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (default: any JSON, passed on as it is) or alerts (the voyage platform's alerts, validated and parsed into the delivery log)."`
 	layoutFlags
-	Disabled bool   `name:"disabled" help:"Register it paused."`
-	Secret   string `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
+	TypeField string   `name:"type-field" placeholder:"NAME" help:"Body: mirror the event type (as the layout names it) into this top-level field, e.g. event_type."`
+	Field     []string `name:"field" sep:"none" placeholder:"POINTER" help:"Body: send only the value this JSON Pointer (RFC 6901) selects, under its last token (/data/gate -> gate); repeat for more."`
+	Disabled  bool     `name:"disabled" help:"Register it paused."`
+	Secret    string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
 }
 
 func (c *endpointsAddCmd) Run(ctx context.Context) error {
@@ -280,6 +282,9 @@ func (c *endpointsAddCmd) body() (map[string]any, error) {
 	}
 	if l := c.layout(); l != nil {
 		body["layout"] = l
+	}
+	if c.TypeField != "" || len(c.Field) > 0 {
+		body["body"] = map[string]any{"type_field": c.TypeField, "fields": c.Field}
 	}
 	return body, nil
 }
@@ -351,8 +356,11 @@ type endpointsEditCmd struct {
 	HexCase      *string  `name:"hex-case" help:"hex: lower (default) or upper case."`
 	ReplyFormat  *string  `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (any JSON) or alerts."`
 	layoutFlags
-	Enable  bool `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
-	Disable bool `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
+	TypeField *string  `name:"type-field" placeholder:"NAME" help:"Body: mirror the event type into this top-level field (empty: none). A body flag replaces the whole body setting."`
+	Field     []string `name:"field" sep:"none" placeholder:"POINTER" help:"Body: send only the values these JSON Pointers select; repeat for more."`
+	ClearBody bool     `name:"clear-body" help:"Body: send the event as published again."`
+	Enable    bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
+	Disable   bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
 }
 
 func (c *endpointsEditCmd) Run(ctx context.Context) error {
@@ -398,6 +406,14 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	}
 	if l := c.layout(); l != nil { // replaces the whole layout: the fields not given take the preset's values
 		body["layout"] = l
+	}
+	switch {
+	case c.ClearBody && (c.TypeField != nil || len(c.Field) > 0):
+		return nil, fielderr.Flag("clear-body", "cannot be used with --type-field or --field")
+	case c.ClearBody:
+		body["body"] = map[string]any{"type_field": "", "fields": []string{}}
+	case c.TypeField != nil || len(c.Field) > 0:
+		body["body"] = map[string]any{"type_field": deref(c.TypeField), "fields": c.Field}
 	}
 	if c.Enable || c.Disable {
 		body["enabled"] = c.Enable
