@@ -416,7 +416,7 @@ func (a *api) eventTypes(w http.ResponseWriter, _ *http.Request) {
 		Description string `json:"description"`
 	}
 	var out []eventType
-	for _, t := range subjects.Catalogue() {
+	for _, t := range subjects.Builtin().Types() {
 		out = append(out, eventType{t.Name, t.Title, t.Group, t.System, t.Description})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"event_types": out, "groups": subjects.Groups()})

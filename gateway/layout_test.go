@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,5 +286,34 @@ func TestBodyFieldSelection(t *testing.T) {
 		if status, body := call(t, g, "POST", "/v1/endpoints", tc.body); status != 400 || body["field"] != tc.field {
 			t.Errorf("%s: %d %v, want 400 naming %s", tc.body, status, body, tc.field)
 		}
+	}
+}
+
+// A per-source selector: the endpoint gets the type from the source it names and not from another
+// (the server's filter drops it), while an endpoint without a source gets both.
+func TestPerSourceSelector(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	rotterdam, all := newReceiver(t), newReceiver(t)
+	g.addEndpoint(t, map[string]any{"url": rotterdam.URL, "event_types": []string{"tos-rotterdam:cargo_loaded", "tos-rotterdam:group:gate"}})
+	g.addEndpoint(t, map[string]any{"url": all.URL, "event_types": []string{"cargo_loaded"}})
+	g.waitReady(t)
+	fromSource := func(id, source string) []byte {
+		return fmt.Appendf(nil, `{"id":%q,"type":"cargo_loaded","source":%q,"entity":"MSCU1","occurred_at":"2026-11-23T10:00:00Z","data":{}}`, id, source)
+	}
+	// Same entity, the other source first: had its event passed the filter, it would be delivered
+	// before the Rotterdam one.
+	publishNATS(t, g, fromSource("hamburg-1", "tos-hamburg"), fromSource("rotterdam-1", "tos-rotterdam"))
+	rotterdam.waitCount(t, 1)
+	all.waitCount(t, 2)
+	if got := rotterdam.ids(); !slices.Equal(got, []string{"rotterdam-1"}) {
+		t.Errorf("the tos-rotterdam endpoint got %v, want only rotterdam-1", got)
+	}
+	if got := all.ids(); !slices.Equal(got, []string{"hamburg-1", "rotterdam-1"}) {
+		t.Errorf("the endpoint of every source got %v", got)
+	}
+	status, body := call(t, g, "POST", "/v1/endpoints", `{"url":"http://192.0.2.10/","event_types":["Tos:cargo_loaded"]}`)
+	if status != 400 || body["field"] != "event_types[0]" {
+		t.Errorf("a bad source: %d %v", status, body)
 	}
 }

@@ -236,7 +236,7 @@ func (c *deadLettersPurgeCmd) Run(ctx context.Context) error {
 type endpointsAddCmd struct {
 	apiFlags
 	URL         string   `name:"url" required:"" help:"Where to POST events (http or https)."`
-	Types       []string `name:"types" required:"" help:"Event types to subscribe to: names, group:<group>, or * for all (comma-separated)."`
+	Types       []string `name:"types" required:"" help:"Event types to subscribe to: names, group:<group>, or * for all, each optionally for one source (<source>:cargo_loaded, <source>:group:gate, <source>:*); comma-separated."`
 	Description string   `name:"description" help:"What this endpoint is for."`
 	Header      []string `name:"header" sep:"none" placeholder:"NAME=VALUE" help:"Custom header sent with every delivery, NAME=VALUE; repeat the flag for more (the value is taken as is, commas and semicolons included)."`
 	Profile     string   `name:"profile" default:"standard" enum:"standard,hub,hex" help:"Signing profile: standard (Standard Webhooks), hub (X-Hub-Signature-256: sha256=<hex>) or hex (bare hex in --signature-header)."`
@@ -347,7 +347,7 @@ type endpointsEditCmd struct {
 	apiFlags
 	ID           string   `arg:"" help:"Endpoint id."`
 	URL          *string  `name:"url" help:"Where to POST events (http or https)."`
-	Types        []string `name:"types" help:"Event types to subscribe to, replacing the current ones: names, group:<group>, or * (comma-separated)."`
+	Types        []string `name:"types" help:"Event types to subscribe to, replacing the current ones: names, group:<group>, or *, each optionally for one source (<source>:...); comma-separated."`
 	Description  *string  `name:"description" help:"What this endpoint is for."`
 	Header       []string `name:"header" sep:"none" placeholder:"NAME=VALUE" help:"Custom header, NAME=VALUE, repeatable: the given headers replace all current custom headers."`
 	ClearHeaders bool     `name:"clear-headers" xor:"headers" help:"Remove every custom header."`
@@ -492,7 +492,7 @@ type eventsTypesCmd struct{}
 func (eventsTypesCmd) Run() error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tNAME\tGROUP\tSYSTEM")
-	for _, t := range subjects.Catalogue() {
+	for _, t := range subjects.Builtin().Types() {
 		fmt.Fprintf(tw, "%s\t%s\tgroup:%s\t%s\n", t.Name, t.Title, t.Group, t.System)
 	}
 	return tw.Flush()
