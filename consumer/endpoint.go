@@ -152,9 +152,14 @@ func ValidID(s string) bool {
 	return true
 }
 
-// Validate checks an endpoint definition; the error is a *fielderr.Error naming the field.
-// Which header names are reserved depends on what the sender writes: the gateway checks that.
-func (e *Endpoint) Validate() error {
+// Validate checks an endpoint definition against the built-in catalogue (see ValidateWith).
+func (e *Endpoint) Validate() error { return e.ValidateWith(subjects.Builtin()) }
+
+// ValidateWith checks an endpoint definition, its selectors against cat; the error is a
+// *fielderr.Error naming the field (matching subjects.ErrUnknownType for a type or group cat
+// lacks). Which header names are reserved depends on what the sender writes: the gateway checks
+// that.
+func (e *Endpoint) ValidateWith(cat *subjects.Catalogue) error {
 	if e.URL == "" {
 		return &fielderr.Error{Field: "url", Reason: "is required"}
 	}
@@ -185,7 +190,7 @@ func (e *Endpoint) Validate() error {
 	if e.ReplyFormat != "" && e.ReplyFormat != "alerts" {
 		return &fielderr.Error{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}
 	}
-	if err := subjects.ValidateSelectors(e.EventTypes); err != nil {
+	if err := cat.ValidateSelectors(e.EventTypes); err != nil {
 		return err
 	}
 	if err := e.Layout.validate(); err != nil {

@@ -31,6 +31,9 @@ type Manager struct {
 	onDead    func(endpointID string)
 	onInvalid func(endpointID, reason string)
 	checked   *checked // verdicts on recent events, shared by the workers
+	catalogue Catalogue
+	// catalogueChanged asks Run to re-apply the endpoints' filters (CatalogueChanged).
+	catalogueChanged chan struct{}
 
 	mu       sync.Mutex
 	running  map[string]*runningWorker
@@ -68,8 +71,10 @@ type runningWorker struct {
 
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
-	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
+	o = o.withDefaults()
+	return &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o, running: make(map[string]*runningWorker),
 		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), sweepers: make(map[string]*sweeper), checked: newChecked(),
+		catalogue: o.Catalogue, catalogueChanged: make(chan struct{}, 1),
 		defs: make(map[string]*Endpoint), do: make(chan func(context.Context))}
 }
 
@@ -210,6 +215,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			continue
 		case f := <-m.do:
 			f(ctx)
+		case <-m.catalogueChanged:
+			m.reapply(ctx)
 		case c, ok := <-changes:
 			if !ok {
 				return nil
@@ -292,7 +299,7 @@ func (m *Manager) consumerConfig(ep *Endpoint, filters []string) jetstream.Consu
 }
 
 func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
-	filters, err := subjects.Filters(ep.EventTypes)
+	filters, err := WithCatalogue(ctx, m.catalogue, func(c *subjects.Catalogue) ([]string, error) { return c.Filters(ep.EventTypes) })
 	if err != nil {
 		return fmt.Errorf("filters: %w", err)
 	}

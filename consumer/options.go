@@ -19,6 +19,7 @@ type Options struct {
 	ReconcileEvery  time.Duration   // how often an endpoint whose consumer could not be set up is tried again: 5s
 	ExpiryMargin    time.Duration   // an event still undelivered this close to the stream's max age is dead-lettered: min(max age/10, 1h)
 	Marks           *Marks          // the durable delivery record; nil keeps marks in memory only
+	Catalogue       Catalogue       // the live event catalogue; nil: the built-in types only
 }
 
 func (o Options) withDefaults() Options {
@@ -31,5 +32,8 @@ func (o Options) withDefaults() Options {
 	defaults.Fill(&o.MaxRetryAge, defaults.MaxRetryAge)
 	defaults.Fill(&o.ReconcileEvery, 5*time.Second)
 	defaults.Fill(&o.ShutdownTimeout, defaults.ShutdownTimeout)
+	if o.Catalogue == nil {
+		o.Catalogue = builtinCatalogue{}
+	}
 	return o
 }

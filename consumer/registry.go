@@ -13,6 +13,7 @@ import (
 
 	"github.com/quaycast/quaycast/payload"
 	"github.com/quaycast/quaycast/seal"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // ErrNotFound is returned for an endpoint id the registry does not hold.
@@ -24,18 +25,24 @@ type Registry struct {
 	kv     jetstream.KeyValue
 	events jetstream.Stream
 	key    *seal.Key
+	cat    Catalogue
 }
 
 // RegistryOptions: the zero value stores secrets in the clear.
 type RegistryOptions struct {
 	// Key encrypts endpoint secrets at rest (AES-256-GCM); nil stores them in the clear.
 	Key *seal.Key
+	// Catalogue is the live event catalogue selectors are checked against; nil: the built-in types.
+	Catalogue Catalogue
 }
 
 // NewRegistry returns a registry over the bucket; events is the events stream, read to pin a new
 // endpoint's start sequence.
 func NewRegistry(kv jetstream.KeyValue, events jetstream.Stream, o RegistryOptions) (*Registry, error) {
-	return &Registry{kv: kv, events: events, key: o.Key}, nil
+	if o.Catalogue == nil {
+		o.Catalogue = builtinCatalogue{}
+	}
+	return &Registry{kv: kv, events: events, key: o.Key, cat: o.Catalogue}, nil
 }
 
 // record is the stored form: unlike Endpoint, it holds the secret in the clear.
@@ -129,7 +136,7 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 // Create validates e, gives it an id, timestamps and a start sequence, and stores it. The
 // caller sets the secret.
 func (r *Registry) Create(ctx context.Context, e Endpoint) (*Endpoint, error) {
-	if err := e.Validate(); err != nil {
+	if err := r.validate(ctx, &e); err != nil {
 		return nil, err
 	}
 	info, err := r.events.Info(ctx)
@@ -206,7 +213,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Endpoint)
 		if err := change(e); err != nil {
 			return nil, err
 		}
-		if err := e.Validate(); err != nil {
+		if err := r.validate(ctx, e); err != nil {
 			return nil, err
 		}
 		e.UpdatedAt = time.Now().UTC()
@@ -392,4 +399,10 @@ func (r *Registry) CheckKey(ctx context.Context) error {
 		return ErrWrongKey
 	}
 	return nil
+}
+
+// validate checks e against the live catalogue, read again if e names a type it does not know.
+func (r *Registry) validate(ctx context.Context, e *Endpoint) error {
+	_, err := WithCatalogue(ctx, r.cat, func(c *subjects.Catalogue) (struct{}, error) { return struct{}{}, e.ValidateWith(c) })
+	return err
 }

@@ -32,6 +32,7 @@ const maxAPIBody = 64 << 10
 type api struct {
 	svc     *service.Service
 	js      jetstream.JetStream // ingest
+	types   consumer.Catalogue  // ingest's type check
 	nc      *nats.Conn          // readiness
 	manager *consumer.Manager   // readiness
 	metrics *metrics
@@ -74,6 +75,8 @@ func (a *api) routeTable() []route {
 		{"POST /v1/events", service.OpPublishEvents, a.ingest},
 		{"GET /v1/events/{id}/deliveries", service.OpListDeliveries, a.listEventDeliveries},
 		{"GET /v1/event-types", "", a.eventTypes},
+		{"POST /v1/event-types", service.OpCreateEventType, a.createEventType},
+		{"DELETE /v1/event-types/{name}", service.OpDeleteEventType, a.deleteEventType},
 		{"POST /v1/tokens", service.OpCreateToken, a.createToken},
 		{"GET /v1/tokens", service.OpListTokens, listed(a, "tokens", a.svc.Tokens, viewToken)},
 		{"DELETE /v1/tokens/{id}", service.OpRevokeToken, a.deleted(a.svc.RevokeToken)},
@@ -364,7 +367,7 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 	} else {
 		raws = [][]byte{body}
 	}
-	published, err := PublishEvents(r.Context(), a.js, raws)
+	published, err := PublishEvents(r.Context(), a.js, a.types, raws)
 	if err != nil && batch && published != nil {
 		// Stored as far as it went, in order: the answer says which events to publish again.
 		status, reason := http.StatusInternalServerError, "internal error"
@@ -407,19 +410,50 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, published[0])
 }
 
+// eventTypeView is an event type of the catalogue, built in or custom (system "custom").
+type eventTypeView struct {
+	Name        string `json:"name"`
+	Title       string `json:"title"`
+	Group       string `json:"group"`
+	System      string `json:"system"`
+	Description string `json:"description"`
+}
+
+func viewEventType(t subjects.EventType) eventTypeView {
+	return eventTypeView{t.Name, t.Title, t.Group, t.System, t.Description}
+}
+
 func (a *api) eventTypes(w http.ResponseWriter, _ *http.Request) {
-	type eventType struct {
-		Name        string `json:"name"`
-		Title       string `json:"title"`
-		Group       string `json:"group"`
-		System      string `json:"system"`
-		Description string `json:"description"`
+	cat := a.svc.Catalogue()
+	var out []eventTypeView
+	for _, t := range cat.Types() {
+		out = append(out, viewEventType(t))
 	}
-	var out []eventType
-	for _, t := range subjects.Builtin().Types() {
-		out = append(out, eventType{t.Name, t.Title, t.Group, t.System, t.Description})
+	writeJSON(w, http.StatusOK, map[string]any{"event_types": out, "groups": cat.Groups()})
+}
+
+// createEventType adds a custom event type (admin).
+func (a *api) createEventType(w http.ResponseWriter, r *http.Request) {
+	var in service.EventTypeInput
+	if !decodeJSON(w, r, &in) {
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"event_types": out, "groups": subjects.Groups()})
+	t, err := a.svc.CreateEventType(r.Context(), callerOf(r), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/event-types/"+t.Name)
+	writeJSON(w, http.StatusCreated, viewEventType(t))
+}
+
+// deleteEventType removes a custom event type no endpoint selects (admin).
+func (a *api) deleteEventType(w http.ResponseWriter, r *http.Request) {
+	if err := a.svc.DeleteEventType(r.Context(), callerOf(r), r.PathValue("name")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *api) ready(w http.ResponseWriter, _ *http.Request) {

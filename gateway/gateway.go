@@ -20,6 +20,7 @@ import (
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
@@ -113,6 +114,7 @@ type opened struct {
 	js       jetstream.JetStream
 	events   jetstream.Stream
 	reg      *consumer.Registry
+	types    *eventtypes.Store // the live event catalogue
 	tokens   *tokens.Store
 	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
@@ -150,7 +152,14 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 	if o.events, kv, err = g.setup(ctx, o.js); err != nil {
 		return nil, err
 	}
-	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key}); err != nil {
+	if o.types, err = eventtypes.Open(ctx, o.js, g.cfg.Replicas, g.log.With().Str("component", "event-types").Logger()); err != nil {
+		return nil, err
+	}
+	typesCtx, stopTypes := context.WithCancel(ctx)
+	var typesWatch sync.WaitGroup
+	typesWatch.Go(func() { _ = o.types.Run(typesCtx) })
+	closers.push(func() { stopTypes(); typesWatch.Wait() })
+	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key, Catalogue: o.types}); err != nil {
 		return nil, err
 	}
 	if o.tokens, err = tokens.New(ctx, o.js, g.cfg.Replicas, key); err != nil {
@@ -260,6 +269,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Replies:          o.js,
 		OnAttempt:        m.attempt,
 		Timeout:          g.cfg.DeliveryTimeout,
+		Catalogue:        o.types.Current,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
 			FailureRatio:        g.cfg.BreakerRatio,
@@ -289,7 +299,9 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		MaxAttempts:     g.cfg.MaxAttempts,
 		MaxRetryAge:     g.cfg.MaxRetryAge,
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
+		Catalogue:       o.types,
 	})
+	o.types.OnChange(manager.CatalogueChanged)
 	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
 	m.countDegraded(manager.Degraded)
 	m.countStuck(manager.StuckCounts)
@@ -316,9 +328,9 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	svc := service.New(service.Deps{
 		Registry: o.reg, DeadLetters: dead, Attempts: o.attempts, Tokens: o.tokens, Publishers: o.pubs, NATSAuth: o.authn,
 		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
-		AdminToken: g.cfg.AdminToken, Log: g.log,
+		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types,
 	})
-	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout}
+	a := &api{svc: svc, js: o.js, types: o.types, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout}
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	return &wired{
 		manager: manager,

@@ -413,6 +413,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"LayoutInput", service.LayoutInput{}},
 		{"Layout", layoutView{}},
 		{"BodyInput", service.BodyInput{}},
+		{"EventTypeInput", service.EventTypeInput{}},
+		{"EventType", eventTypeView{}},
 		{"Body", bodyView{}},
 		{"Attempt", Attempt{}},
 		{"AttemptRequest", AttemptRequest{}},

@@ -43,6 +43,8 @@ type SenderOptions struct {
 	Fence        func() bool
 	MaxInFlight  int    // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
 	OnLogDropped func() // called for each delivery-log record dropped; may be nil
+	// Catalogue is the live event catalogue, for display names; nil: the built-in types.
+	Catalogue func() *subjects.Catalogue
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -322,7 +324,11 @@ func (s *Sender) layoutValues(own *ownHeaders, st *endpointState, d *consumer.De
 
 // title is an event type's display name from the catalogue.
 func (s *Sender) title(typ string) (string, bool) {
-	t, ok := subjects.Lookup(typ)
+	cat := subjects.Builtin()
+	if s.o.Catalogue != nil {
+		cat = s.o.Catalogue()
+	}
+	t, ok := cat.Lookup(typ)
 	return t.Title, ok
 }
 

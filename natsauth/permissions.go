@@ -9,6 +9,7 @@ import (
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/subjects"
 	"github.com/quaycast/quaycast/tokens"
 )
@@ -34,7 +35,7 @@ var (
 		attempts.LogStream, attempts.RepliesStream,
 		consumer.MarksStream, consumer.ParkStream,
 	}
-	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket,
+	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket, eventtypes.Bucket,
 		cluster.MembersBucket, cluster.OwnersBucket}
 )
 

@@ -47,6 +47,8 @@ const (
 	OpListPublishers    Op = "list publishers"
 	OpRevokePublisher   Op = "revoke publisher"
 	OpViewCluster       Op = "view cluster"
+	OpCreateEventType   Op = "create event type"
+	OpDeleteEventType   Op = "delete event type"
 )
 
 var opScopes = map[Op]string{
@@ -69,6 +71,8 @@ var opScopes = map[Op]string{
 	OpListPublishers:    ScopeAdmin,
 	OpRevokePublisher:   ScopeAdmin,
 	OpViewCluster:       ScopeEndpointsRead,
+	OpCreateEventType:   ScopeAdmin,
+	OpDeleteEventType:   ScopeAdmin,
 }
 
 // Scope is the scope op needs; ScopeAdmin for an operation unknown here, which only the admin

@@ -10,6 +10,7 @@ import (
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/payload"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // EndpointInput is an endpoint's definition as an operator gives it. On create, nil fields take
@@ -132,7 +133,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput
 		return nil, err
 	}
 	ep.Secret = consumer.NewSecret(secret)
-	if err := s.validate(&ep); err != nil { // before CheckURL, which may ask DNS
+	if err := s.validate(ctx, &ep); err != nil { // before CheckURL, which may ask DNS
 		return nil, err
 	}
 	warnings, err := s.d.Rules.CheckURL(ctx, ep.URL)
@@ -211,7 +212,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 		if err := in.apply(e); err != nil {
 			return err
 		}
-		if err := s.validate(e); err != nil {
+		if err := s.validate(ctx, e); err != nil {
 			return err
 		}
 		if enabling && e.URL != *checked { // changed meanwhile: check what can be without DNS
@@ -325,8 +326,9 @@ func (s *Service) endpoint(e *consumer.Endpoint) Endpoint {
 
 // validate checks an endpoint definition: consumer's checks, then the headers against what the
 // sender writes.
-func (s *Service) validate(e *consumer.Endpoint) error {
-	if err := e.Validate(); err != nil {
+func (s *Service) validate(ctx context.Context, e *consumer.Endpoint) error {
+	// A type another gateway added a moment ago: read the catalogue again before refusing it.
+	if _, err := consumer.WithCatalogue(ctx, s.types(), func(c *subjects.Catalogue) (struct{}, error) { return struct{}{}, e.ValidateWith(c) }); err != nil {
 		return err
 	}
 	return s.d.Rules.CheckHeaders(e)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/tokens"
 )
@@ -66,7 +67,8 @@ type Deps struct {
 	Sender      Sender
 	Rules       Rules
 	States      States
-	Cluster     Cluster // nil unless clustered
+	Cluster     Cluster           // nil unless clustered
+	Types       *eventtypes.Store // the live event catalogue; nil: the built-in types only
 	AdminToken  string
 	Log         zerolog.Logger
 }

@@ -484,18 +484,55 @@ func (c *endpointsRmCmd) Run(ctx context.Context) error {
 }
 
 type eventsCmd struct {
-	Types eventsTypesCmd `cmd:"" help:"Print the event catalogue: machine names, human names, groups."`
+	Types      eventsTypesCmd      `cmd:"" help:"Print the event catalogue: machine names, human names, groups (custom types included)."`
+	AddType    eventsAddTypeCmd    `cmd:"" name:"add-type" help:"Add a custom event type (admin): every gateway sees it."`
+	DeleteType eventsDeleteTypeCmd `cmd:"" name:"delete-type" help:"Delete a custom event type no endpoint selects (admin)."`
 }
 
-type eventsTypesCmd struct{}
+type eventsTypesCmd struct {
+	apiFlags
+}
 
-func (eventsTypesCmd) Run() error {
+// Run prints the gateway's catalogue, or the built-in one when no gateway answers.
+func (c *eventsTypesCmd) Run(ctx context.Context) error {
+	var cat struct {
+		EventTypes []subjects.EventType `json:"event_types"`
+	}
+	if err := c.client().Do(ctx, "GET", "/v1/event-types", nil, &cat); err != nil {
+		fmt.Fprintf(os.Stderr, "quaycast: %v; the built-in types only:\n", err)
+		cat.EventTypes = subjects.Builtin().Types()
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tNAME\tGROUP\tSYSTEM")
-	for _, t := range subjects.Builtin().Types() {
+	for _, t := range cat.EventTypes {
 		fmt.Fprintf(tw, "%s\t%s\tgroup:%s\t%s\n", t.Name, t.Title, t.Group, t.System)
 	}
 	return tw.Flush()
+}
+
+type eventsAddTypeCmd struct {
+	apiFlags
+	Name        string `name:"name" required:"" help:"Machine name, the <type> of evt.<source>.<type>: 1-64 of [a-z0-9_-]."`
+	Title       string `name:"title" required:"" help:"Display name, e.g. 'Reefer Alarm'."`
+	Group       string `name:"group" required:"" help:"Group, existing or new (group:<group> selectors cover it)."`
+	Description string `name:"description" help:"What triggers it."`
+}
+
+func (c *eventsAddTypeCmd) Run(ctx context.Context) error {
+	return c.print(ctx, "POST", "/v1/event-types", map[string]string{"name": c.Name, "title": c.Title, "group": c.Group, "description": c.Description})
+}
+
+type eventsDeleteTypeCmd struct {
+	apiFlags
+	Name string `arg:"" help:"The custom type's machine name."`
+}
+
+func (c *eventsDeleteTypeCmd) Run(ctx context.Context) error {
+	if err := c.client().Do(ctx, "DELETE", "/v1/event-types/"+url.PathEscape(c.Name), nil, nil); err != nil {
+		return err
+	}
+	fmt.Println("deleted", c.Name)
+	return nil
 }
 
 type publishCmd struct {
@@ -525,7 +562,7 @@ func (c *publishCmd) Run(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := gateway.PublishEvents(pctx, js, [][]byte{raw})
+	res, err := gateway.PublishEvents(pctx, js, nil, [][]byte{raw})
 	if err != nil {
 		return err
 	}
