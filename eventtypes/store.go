@@ -54,7 +54,6 @@ type Store struct {
 	mu       sync.Mutex
 	onChange []func()
 	running  chan struct{} // closed when the refresh in progress ends; nil: none
-	runStart time.Time     // when the refresh in progress started
 	loaded   time.Time     // when the last completed read started
 }
 
@@ -107,7 +106,7 @@ func (s *Store) Refresh(ctx context.Context) (*subjects.Catalogue, error) {
 			}
 		}
 		ch, start := make(chan struct{}), time.Now()
-		s.running, s.runStart = ch, start
+		s.running = ch
 		s.mu.Unlock()
 
 		changed, err := s.load(ctx)
