@@ -24,8 +24,11 @@ func (builtinCatalogue) Refresh(context.Context) (*subjects.Catalogue, error) {
 }
 
 // WithCatalogue calls f with the current catalogue and, if it answers an unknown type, once more
-// with the catalogue read again.
+// with the catalogue read again. A nil c is the built-in catalogue.
 func WithCatalogue[T any](ctx context.Context, c Catalogue, f func(*subjects.Catalogue) (T, error)) (T, error) {
+	if c == nil {
+		c = builtinCatalogue{}
+	}
 	v, err := f(c.Current())
 	if !errors.Is(err, subjects.ErrUnknownType) {
 		return v, err

@@ -32,8 +32,5 @@ func (o Options) withDefaults() Options {
 	defaults.Fill(&o.MaxRetryAge, defaults.MaxRetryAge)
 	defaults.Fill(&o.ReconcileEvery, 5*time.Second)
 	defaults.Fill(&o.ShutdownTimeout, defaults.ShutdownTimeout)
-	if o.Catalogue == nil {
-		o.Catalogue = builtinCatalogue{}
-	}
 	return o
 }
