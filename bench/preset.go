@@ -23,7 +23,7 @@ var defaultTypes = []string{"cargo_gated_in", "cargo_loaded", "hold_applied", "r
 
 func allTypes() []string {
 	var names []string
-	for _, t := range subjects.Catalogue() {
+	for _, t := range subjects.Builtin().Types() {
 		names = append(names, t.Name)
 	}
 	return names

@@ -16,7 +16,7 @@ type catalogueData struct {
 }
 
 func (c *Console) cataloguePage(w http.ResponseWriter, r *http.Request, p *page) {
-	f := formFor(endpointForm{}, nil)
+	f := formFor(c.svc.Catalogue(), endpointForm{}, nil)
 	p.Title, p.Nav, p.Data = "Event catalogue", "catalogue", catalogueData{Groups: f.Groups}
 	c.render(w, r, http.StatusOK, "catalogue", p)
 }

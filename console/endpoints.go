@@ -224,7 +224,7 @@ type typeView struct {
 }
 
 // formFor is the form showing selectors (the endpoint's event types) and the rest of f.
-func formFor(f endpointForm, selectors []string) endpointForm {
+func formFor(cat *subjects.Catalogue, f endpointForm, selectors []string) endpointForm {
 	sel := map[string]bool{}
 	for _, s := range selectors {
 		sel[s] = true
@@ -232,14 +232,14 @@ func formFor(f endpointForm, selectors []string) endpointForm {
 	f.All = sel[subjects.SelectAll]
 	f.Profiles = []string{string(signature.Standard), string(signature.Hub), string(signature.Hex)}
 	byGroup := map[string]*groupView{}
-	for _, g := range subjects.Groups() {
+	for _, g := range cat.Groups() {
 		f.Groups = append(f.Groups, groupView{Name: g, All: sel[subjects.GroupPrefix+g]})
 	}
 	for i := range f.Groups {
 		byGroup[f.Groups[i].Name] = &f.Groups[i]
 	}
 	systems := map[string][]string{}
-	for _, t := range subjects.Catalogue() {
+	for _, t := range cat.Types() {
 		g := byGroup[t.Group]
 		g.Types = append(g.Types, typeView{Name: t.Name, Title: t.Title, Description: t.Description, Checked: sel[t.Name]})
 		if !slices.Contains(systems[t.Group], t.System) {
@@ -263,13 +263,14 @@ func (c *Console) readForm(r *http.Request, current map[string]string) (service.
 		ReplyFormat: r.PostFormValue("reply_format"), Condition: strings.TrimSpace(r.PostFormValue("condition")),
 	}
 	selectors := r.PostForm["event_types"]
-	f = formFor(f, selectors)
+	cat := c.svc.Catalogue()
+	f = formFor(cat, f, selectors)
 	types := selectors
 	if slices.Contains(selectors, subjects.SelectAll) {
 		types = []string{subjects.SelectAll}
 	} else { // a whole group selected stands for its members
 		types = slices.DeleteFunc(slices.Clone(selectors), func(s string) bool {
-			t, ok := subjects.Lookup(s)
+			t, ok := cat.Lookup(s)
 			return ok && slices.Contains(selectors, subjects.GroupPrefix+t.Group)
 		})
 	}
@@ -324,7 +325,7 @@ func (c *Console) newEndpointPage(w http.ResponseWriter, r *http.Request, p *pag
 		return
 	}
 	p.Title, p.Nav = "New endpoint", "endpoints"
-	p.Data = formFor(endpointForm{Profile: string(signature.Standard), Enabled: true}, nil)
+	p.Data = formFor(c.svc.Catalogue(), endpointForm{Profile: string(signature.Standard), Enabled: true}, nil)
 	c.render(w, r, http.StatusOK, "form", p)
 }
 
@@ -422,7 +423,7 @@ func (c *Console) editEndpointPage(w http.ResponseWriter, r *http.Request, p *pa
 	profile := cmp.Or(d.Signing.Profile, string(signature.Standard))
 	f := endpointForm{ID: d.ID, URL: d.URL, Description: d.Description, Headers: c.headersText(d.Headers), Profile: profile,
 		HeaderName: d.Signing.HeaderName, HexCase: hexCase, ReplyFormat: d.ReplyFormat, Condition: d.Condition, Enabled: d.Enabled}
-	p.Title, p.Nav, p.Data = "Edit endpoint "+d.ID, "endpoints", formFor(f, d.EventTypes)
+	p.Title, p.Nav, p.Data = "Edit endpoint "+d.ID, "endpoints", formFor(c.svc.Catalogue(), f, d.EventTypes)
 	c.render(w, r, http.StatusOK, "form", p)
 }
 

@@ -81,7 +81,7 @@ func (c *checked) event(seq uint64, env subjects.Envelope, body []byte) *conditi
 // screen decides whether a message may go to this endpoint: a replay only to its own, and an event
 // only if checkEvent passes it (once per event, however many endpoints get it). reason is empty
 // when it can be delivered.
-func (w *worker) screen(msg eventMsg, seq uint64) (subjects.Envelope, string) {
+func (w *worker) screen(ctx context.Context, msg eventMsg, seq uint64) (subjects.Envelope, string) {
 	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
 	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
 		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
@@ -89,19 +89,21 @@ func (w *worker) screen(msg eventMsg, seq uint64) (subjects.Envelope, string) {
 	if v, ok := w.checked.get(seq); ok {
 		return v.env, v.reason
 	}
-	env, reason := checkEvent(msg)
+	env, reason := checkEvent(ctx, w.o.Catalogue, msg)
 	env.Data = nil // the body travels as Delivery.Body
 	w.checked.put(seq, verdict{env: env, reason: reason})
 	return env, reason
 }
 
-// checkEvent parses and cross-checks a message; reason is empty when it can be delivered.
-func checkEvent(msg eventMsg) (subjects.Envelope, string) {
+// checkEvent parses and cross-checks a message; reason is empty when it can be delivered. A type
+// the catalogue does not know is looked up again in a fresh read before the event is set aside:
+// it may have been added through another gateway a moment ago.
+func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Envelope, string) {
 	_, source, typ, err := subjects.ParseAny(msg.Subject())
 	if err != nil {
 		return subjects.Envelope{}, err.Error()
 	}
-	env, err := subjects.ParseEnvelope(msg.Data())
+	env, err := WithCatalogue(ctx, cat, func(c *subjects.Catalogue) (subjects.Envelope, error) { return c.ParseEnvelope(msg.Data()) })
 	if err != nil {
 		return env, "envelope: " + err.Error()
 	}

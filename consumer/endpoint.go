@@ -14,6 +14,7 @@ import (
 
 	"github.com/quaycast/quaycast/conditions"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/payload"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -37,6 +38,10 @@ type Endpoint struct {
 	DisabledReason string
 	Headers        map[string]string // custom static headers sent with every delivery
 	Signing        Signing           // how deliveries are signed
+	Layout         Layout            // which headers carry the event type, delivery id and time
+	// Body says how the body differs from the event as published (mirrored type, selected
+	// fields); the zero value sends the publisher's bytes.
+	Body payload.Options
 	// ReplyFormat says what a 2xx JSON reply is: "" any JSON, passed on as it is; "alerts" the
 	// voyage platform's array of alerts, validated and parsed into the delivery log.
 	ReplyFormat string
@@ -151,9 +156,14 @@ func ValidID(s string) bool {
 	return true
 }
 
-// Validate checks an endpoint definition; the error is a *fielderr.Error naming the field.
-// Which header names are reserved depends on what the sender writes: the gateway checks that.
-func (e *Endpoint) Validate() error {
+// Validate checks an endpoint definition against the built-in catalogue (see ValidateWith).
+func (e *Endpoint) Validate() error { return e.ValidateWith(subjects.Builtin()) }
+
+// ValidateWith checks an endpoint definition, its selectors against cat; the error is a
+// *fielderr.Error naming the field (matching subjects.ErrUnknownType for a type or group cat
+// lacks). Which header names are reserved depends on what the sender writes: the gateway checks
+// that.
+func (e *Endpoint) ValidateWith(cat *subjects.Catalogue) error {
 	if e.URL == "" {
 		return &fielderr.Error{Field: "url", Reason: "is required"}
 	}
@@ -184,7 +194,13 @@ func (e *Endpoint) Validate() error {
 	if e.ReplyFormat != "" && e.ReplyFormat != "alerts" {
 		return &fielderr.Error{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}
 	}
-	if err := subjects.ValidateSelectors(e.EventTypes); err != nil {
+	if err := cat.ValidateSelectors(e.EventTypes); err != nil {
+		return err
+	}
+	if err := e.Layout.validate(); err != nil {
+		return err
+	}
+	if err := payload.Validate(e.Body); err != nil {
 		return err
 	}
 	if e.Condition != "" {

@@ -97,7 +97,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 			m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.Nop()}
 			ep := &Endpoint{ID: "ep_bench"}
 			for i, msg := range msgs {
-				env, reason := checkEvent(msg)
+				env, reason := checkEvent(context.Background(), builtinCatalogue{}, msg)
 				if reason != "" {
 					b.Fatal(reason)
 				}

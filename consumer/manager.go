@@ -32,6 +32,9 @@ type Manager struct {
 	onInvalid   func(endpointID, reason string)
 	onCondition func(endpointID string, err error)
 	checked     *checked // verdicts on recent events, shared by the workers
+	catalogue   Catalogue
+	// catalogueChanged asks Run to re-apply the endpoints' filters (CatalogueChanged).
+	catalogueChanged chan struct{}
 
 	mu       sync.Mutex
 	running  map[string]*runningWorker
@@ -83,8 +86,10 @@ type runningWorker struct {
 
 // NewManager wires a manager; Run starts it.
 func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, d Deliverer, log zerolog.Logger, o Options) *Manager {
-	m := &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o.withDefaults(), running: make(map[string]*runningWorker),
+	o = o.withDefaults()
+	m := &Manager{js: js, stream: stream, reg: reg, deliver: d, log: log, o: o, running: make(map[string]*runningWorker),
 		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), conds: make(map[string]*conditionStats), sweepers: make(map[string]*sweeper), checked: newChecked(),
+		catalogue: o.Catalogue, catalogueChanged: make(chan struct{}, 1),
 		defs: make(map[string]*Endpoint), do: make(chan func(context.Context)), parked: make(map[string]bool), wakeSig: make(chan struct{}, 1),
 		opening: make(chan struct{}, maxOpening)}
 	m.watch = newWatcher(m.wakeAsync, log)
@@ -246,6 +251,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			continue
 		case f := <-m.do:
 			f(ctx)
+		case <-m.catalogueChanged:
+			m.reapply(ctx)
 		case c, ok := <-changes:
 			if !ok {
 				return nil
@@ -328,7 +335,7 @@ func (m *Manager) consumerConfig(ep *Endpoint, filters []string) jetstream.Consu
 }
 
 func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
-	filters, err := subjects.Filters(ep.EventTypes)
+	filters, err := WithCatalogue(ctx, m.catalogue, func(c *subjects.Catalogue) ([]string, error) { return c.Filters(ep.EventTypes) })
 	if err != nil {
 		return fmt.Errorf("filters: %w", err)
 	}

@@ -20,6 +20,7 @@ type Options struct {
 	ExpiryMargin    time.Duration   // an event still undelivered this close to the stream's max age is dead-lettered: min(max age/10, 1h)
 	PullExpiry      time.Duration   // how long one pull request waits on the server; two in a row with nothing and a quiet endpoint sleeps: 10s
 	Marks           *Marks          // the durable delivery record; nil keeps marks in memory only
+	Catalogue       Catalogue       // the live event catalogue; nil: the built-in types only
 }
 
 func (o Options) withDefaults() Options {

@@ -311,7 +311,7 @@ func (w *worker) readParked(ctx context.Context, entity string, from uint64) (*i
 	if err != nil {
 		return nil, err
 	}
-	it, err := parkedItem(raw)
+	it, err := parkedItem(ctx, w.o.Catalogue, raw)
 	if err == nil && it.env.Entity != entity {
 		err = fmt.Errorf("entity %q in the park of %q", it.env.Entity, entity)
 	}
@@ -326,7 +326,7 @@ func (w *worker) readParked(ctx context.Context, entity string, from uint64) (*i
 }
 
 // parkedItem is the event a park message holds.
-func parkedItem(raw *jetstream.RawStreamMsg) (*item, error) {
+func parkedItem(ctx context.Context, cat Catalogue, raw *jetstream.RawStreamMsg) (*item, error) {
 	seq, err := strconv.ParseUint(raw.Header.Get(hdrEventSeq), 10, 64)
 	if err != nil || seq == 0 {
 		return nil, fmt.Errorf("header %s: %q", hdrEventSeq, raw.Header.Get(hdrEventSeq))
@@ -335,7 +335,7 @@ func parkedItem(raw *jetstream.RawStreamMsg) (*item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("header %s: %w", hdrPublished, err)
 	}
-	env, err := subjects.ParseEnvelope(raw.Data)
+	env, err := WithCatalogue(ctx, cat, func(c *subjects.Catalogue) (subjects.Envelope, error) { return c.ParseEnvelope(raw.Data) })
 	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}

@@ -11,7 +11,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/payload"
 	"github.com/quaycast/quaycast/seal"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // ErrNotFound is returned for an endpoint id the registry does not hold.
@@ -23,18 +25,24 @@ type Registry struct {
 	kv     jetstream.KeyValue
 	events jetstream.Stream
 	key    *seal.Key
+	cat    Catalogue
 }
 
 // RegistryOptions: the zero value stores secrets in the clear.
 type RegistryOptions struct {
 	// Key encrypts endpoint secrets at rest (AES-256-GCM); nil stores them in the clear.
 	Key *seal.Key
+	// Catalogue is the live event catalogue selectors are checked against; nil: the built-in types.
+	Catalogue Catalogue
 }
 
 // NewRegistry returns a registry over the bucket; events is the events stream, read to pin a new
 // endpoint's start sequence.
 func NewRegistry(kv jetstream.KeyValue, events jetstream.Stream, o RegistryOptions) (*Registry, error) {
-	return &Registry{kv: kv, events: events, key: o.Key}, nil
+	if o.Catalogue == nil {
+		o.Catalogue = builtinCatalogue{}
+	}
+	return &Registry{kv: kv, events: events, key: o.Key, cat: o.Catalogue}, nil
 }
 
 // record is the stored form: unlike Endpoint, it holds the secret in the clear.
@@ -47,6 +55,8 @@ type record struct {
 	Disabled    string            `json:"disabled_reason,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	Signing     signingRecord     `json:"signing,omitzero"`
+	Layout      layoutRecord      `json:"layout,omitzero"`
+	Body        bodyRecord        `json:"body,omitzero"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Condition   string            `json:"condition,omitempty"`
 	Secret      string            `json:"secret"` // sealed when a secret key is configured
@@ -62,6 +72,22 @@ type signingRecord struct {
 	HexUpper   bool   `json:"hex_upper,omitempty"`
 }
 
+type layoutRecord struct {
+	Preset          string `json:"preset,omitempty"`
+	EventHeader     string `json:"event_header,omitempty"`
+	EventName       string `json:"event_name,omitempty"`
+	DeliveryHeader  string `json:"delivery_header,omitempty"`
+	DeliveryID      string `json:"delivery_id,omitempty"`
+	TimestampHeader string `json:"timestamp_header,omitempty"`
+	TimestampFormat string `json:"timestamp_format,omitempty"`
+	OmitQuaycast    bool   `json:"omit_quaycast,omitempty"`
+}
+
+type bodyRecord struct {
+	TypeField string   `json:"type_field,omitempty"`
+	Fields    []string `json:"fields,omitempty"`
+}
+
 type previousRecord struct {
 	Secret string    `json:"secret"`
 	Until  time.Time `json:"until"`
@@ -70,7 +96,7 @@ type previousRecord struct {
 func (r *Registry) toRecord(e *Endpoint) record {
 	rec := record{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), ReplyFormat: e.ReplyFormat, Condition: e.Condition,
+		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), Layout: layoutRecord(e.Layout), Body: bodyRecord(e.Body), ReplyFormat: e.ReplyFormat, Condition: e.Condition,
 		Secret: r.key.Seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -86,7 +112,7 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 	}
 	e := &Endpoint{
 		ID: rec.ID, URL: rec.URL, EventTypes: rec.EventTypes, Description: rec.Description, Enabled: rec.Enabled,
-		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), ReplyFormat: rec.ReplyFormat, Condition: rec.Condition, CreatedAt: rec.CreatedAt,
+		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), Layout: Layout(rec.Layout), Body: payload.Options(rec.Body), ReplyFormat: rec.ReplyFormat, Condition: rec.Condition, CreatedAt: rec.CreatedAt,
 		UpdatedAt: rec.UpdatedAt, StartSeq: rec.StartSeq, Revision: entry.Revision(),
 	}
 	// A secret that does not open (no key, another key) leaves the endpoint readable — listed,
@@ -111,7 +137,7 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 // Create validates e, gives it an id, timestamps and a start sequence, and stores it. The
 // caller sets the secret.
 func (r *Registry) Create(ctx context.Context, e Endpoint) (*Endpoint, error) {
-	if err := e.Validate(); err != nil {
+	if err := r.validate(ctx, &e); err != nil {
 		return nil, err
 	}
 	info, err := r.events.Info(ctx)
@@ -188,7 +214,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Endpoint)
 		if err := change(e); err != nil {
 			return nil, err
 		}
-		if err := e.Validate(); err != nil {
+		if err := r.validate(ctx, e); err != nil {
 			return nil, err
 		}
 		e.UpdatedAt = time.Now().UTC()
@@ -374,4 +400,10 @@ func (r *Registry) CheckKey(ctx context.Context) error {
 		return ErrWrongKey
 	}
 	return nil
+}
+
+// validate checks e against the live catalogue, read again if e names a type it does not know.
+func (r *Registry) validate(ctx context.Context, e *Endpoint) error {
+	_, err := WithCatalogue(ctx, r.cat, func(c *subjects.Catalogue) (struct{}, error) { return struct{}{}, e.ValidateWith(c) })
+	return err
 }

@@ -283,7 +283,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 // route checks a new message and queues it on its entity's lane, starting the lane if it was
 // idle; an invalid message is set aside.
 func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, published time.Time) {
-	env, reason := w.screen(msg, seq)
+	env, reason := w.screen(ctx, msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		w.routedTo(ctx, seq)

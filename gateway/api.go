@@ -32,6 +32,7 @@ const maxAPIBody = 64 << 10
 type api struct {
 	svc     *service.Service
 	js      jetstream.JetStream // ingest
+	types   consumer.Catalogue  // ingest's type check
 	nc      *nats.Conn          // readiness
 	manager *consumer.Manager   // readiness
 	metrics *metrics
@@ -75,6 +76,8 @@ func (a *api) routeTable() []route {
 		{"POST /v1/events", service.OpPublishEvents, a.ingest},
 		{"GET /v1/events/{id}/deliveries", service.OpListDeliveries, a.listEventDeliveries},
 		{"GET /v1/event-types", "", a.eventTypes},
+		{"POST /v1/event-types", service.OpCreateEventType, a.createEventType},
+		{"DELETE /v1/event-types/{name}", service.OpDeleteEventType, a.deleteEventType},
 		{"POST /v1/tokens", service.OpCreateToken, a.createToken},
 		{"GET /v1/tokens", service.OpListTokens, listed(a, "tokens", a.svc.Tokens, viewToken)},
 		{"DELETE /v1/tokens/{id}", service.OpRevokeToken, a.deleted(a.svc.RevokeToken)},
@@ -146,6 +149,8 @@ type endpointView struct {
 	SecretError string            `json:"secret_error,omitempty"`    // its secret cannot be read: not delivered to
 	Headers     map[string]string `json:"headers"`
 	Signing     signingView       `json:"signing"`
+	Layout      layoutView        `json:"layout"`
+	Body        bodyView          `json:"body"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Condition   string            `json:"condition,omitempty"`
 	Rotations   []rotationView    `json:"previous_secrets"` // still signing: when each stops, never the value
@@ -172,6 +177,38 @@ type signingView struct {
 	Profile    string `json:"profile"`
 	HeaderName string `json:"header_name,omitempty"`
 	HexCase    string `json:"hex_case,omitempty"`
+}
+
+// layoutView is an endpoint's layout with every default spelled out.
+type layoutView struct {
+	Preset          string `json:"preset"`
+	EventHeader     string `json:"event_header"`
+	EventName       string `json:"event_name"`
+	DeliveryHeader  string `json:"delivery_header"`
+	DeliveryID      string `json:"delivery_id"`
+	TimestampHeader string `json:"timestamp_header"`
+	TimestampFormat string `json:"timestamp_format"`
+	QuaycastHeaders bool   `json:"quaycast_headers"`
+}
+
+func viewLayout(l consumer.Layout) layoutView {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	return layoutView{
+		Preset: or(l.Preset, consumer.LayoutStandard), EventHeader: l.EventHeader, EventName: or(l.EventName, consumer.EventNameType),
+		DeliveryHeader: l.DeliveryHeader, DeliveryID: or(l.DeliveryID, consumer.DeliveryEventID),
+		TimestampHeader: l.TimestampHeader, TimestampFormat: or(l.TimestampFormat, consumer.TimeUnix), QuaycastHeaders: !l.OmitQuaycast,
+	}
+}
+
+// bodyView is how an endpoint's body differs from the event as published.
+type bodyView struct {
+	TypeField string   `json:"type_field"`
+	Fields    []string `json:"fields"`
 }
 
 type rotationView struct {
@@ -209,7 +246,7 @@ func view(e *consumer.Endpoint) endpointView {
 	}
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
-		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), ReplyFormat: e.ReplyFormat, Condition: e.Condition, Rotations: []rotationView{},
+		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), Layout: viewLayout(e.Layout), Body: bodyView{TypeField: e.Body.TypeField, Fields: append([]string{}, e.Body.Fields...)}, ReplyFormat: e.ReplyFormat, Condition: e.Condition, Rotations: []rotationView{},
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -341,7 +378,7 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 	} else {
 		raws = [][]byte{body}
 	}
-	published, err := PublishEvents(r.Context(), a.js, raws)
+	published, err := PublishEvents(r.Context(), a.js, a.types, raws)
 	if err != nil && batch && published != nil {
 		// Stored as far as it went, in order: the answer says which events to publish again.
 		status, reason := http.StatusInternalServerError, "internal error"
@@ -384,19 +421,50 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, published[0])
 }
 
+// eventTypeView is an event type of the catalogue, built in or custom (system "custom").
+type eventTypeView struct {
+	Name        string `json:"name"`
+	Title       string `json:"title"`
+	Group       string `json:"group"`
+	System      string `json:"system"`
+	Description string `json:"description"`
+}
+
+func viewEventType(t subjects.EventType) eventTypeView {
+	return eventTypeView{t.Name, t.Title, t.Group, t.System, t.Description}
+}
+
 func (a *api) eventTypes(w http.ResponseWriter, _ *http.Request) {
-	type eventType struct {
-		Name        string `json:"name"`
-		Title       string `json:"title"`
-		Group       string `json:"group"`
-		System      string `json:"system"`
-		Description string `json:"description"`
+	cat := a.svc.Catalogue()
+	var out []eventTypeView
+	for _, t := range cat.Types() {
+		out = append(out, viewEventType(t))
 	}
-	var out []eventType
-	for _, t := range subjects.Catalogue() {
-		out = append(out, eventType{t.Name, t.Title, t.Group, t.System, t.Description})
+	writeJSON(w, http.StatusOK, map[string]any{"event_types": out, "groups": cat.Groups()})
+}
+
+// createEventType adds a custom event type (admin).
+func (a *api) createEventType(w http.ResponseWriter, r *http.Request) {
+	var in service.EventTypeInput
+	if !decodeJSON(w, r, &in) {
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"event_types": out, "groups": subjects.Groups()})
+	t, err := a.svc.CreateEventType(r.Context(), callerOf(r), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/event-types/"+t.Name)
+	writeJSON(w, http.StatusCreated, viewEventType(t))
+}
+
+// deleteEventType removes a custom event type no endpoint selects (admin).
+func (a *api) deleteEventType(w http.ResponseWriter, r *http.Request) {
+	if err := a.svc.DeleteEventType(r.Context(), callerOf(r), r.PathValue("name")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *api) ready(w http.ResponseWriter, _ *http.Request) {

@@ -21,6 +21,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/console"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/rollup"
@@ -115,6 +116,7 @@ type opened struct {
 	js       jetstream.JetStream
 	events   jetstream.Stream
 	reg      *consumer.Registry
+	types    *eventtypes.Store // the live event catalogue
 	tokens   *tokens.Store
 	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
@@ -152,7 +154,14 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 	if o.events, kv, err = g.setup(ctx, o.js); err != nil {
 		return nil, err
 	}
-	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key}); err != nil {
+	if o.types, err = eventtypes.Open(ctx, o.js, g.cfg.Replicas, g.log.With().Str("component", "event-types").Logger()); err != nil {
+		return nil, err
+	}
+	typesCtx, stopTypes := context.WithCancel(ctx)
+	var typesWatch sync.WaitGroup
+	typesWatch.Go(func() { _ = o.types.Run(typesCtx) })
+	closers.push(func() { stopTypes(); typesWatch.Wait() })
+	if o.reg, err = consumer.NewRegistry(kv, o.events, consumer.RegistryOptions{Key: key, Catalogue: o.types}); err != nil {
 		return nil, err
 	}
 	if o.tokens, err = tokens.New(ctx, o.js, g.cfg.Replicas, key); err != nil {
@@ -270,7 +279,8 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 				figures.Record(a.EndpointID, a.Outcome, a.DurationMS, a.At)
 			}
 		},
-		Timeout: g.cfg.DeliveryTimeout,
+		Timeout:   g.cfg.DeliveryTimeout,
+		Catalogue: o.types.Current,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
 			FailureRatio:        g.cfg.BreakerRatio,
@@ -300,7 +310,9 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		MaxAttempts:     g.cfg.MaxAttempts,
 		MaxRetryAge:     g.cfg.MaxRetryAge,
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
+		Catalogue:       o.types,
 	})
+	o.types.OnChange(manager.CatalogueChanged)
 	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
 	m.countDegraded(manager.Degraded)
 	m.countStuck(manager.StuckCounts)
@@ -336,12 +348,12 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
 		Rollups: rollup.NewReader(o.js), Events: o.events,
 		Backlogs:   func(ctx context.Context) (map[string]uint64, error) { return consumer.Backlogs(ctx, o.events) },
-		AdminToken: g.cfg.AdminToken, Log: g.log,
+		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types,
 	})
 	ui := console.New(svc, g.log.With().Str("component", "console").Logger(), console.Options{
 		AdminToken: g.cfg.AdminToken, ShownHeader: func(name, value string) string { return shownValue(name, value, true) },
 	})
-	a := &api{svc: svc, js: o.js, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout, console: ui}
+	a := &api{svc: svc, js: o.js, types: o.types, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout, console: ui}
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	srv := &http.Server{
 		Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: o.tls,

@@ -410,6 +410,12 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"EndpointPatch", service.EndpointInput{}}, // but secret, refused on PATCH: see below
 		{"SigningInput", service.SigningInput{}},
 		{"Signing", signingView{}},
+		{"LayoutInput", service.LayoutInput{}},
+		{"Layout", layoutView{}},
+		{"BodyInput", service.BodyInput{}},
+		{"EventTypeInput", service.EventTypeInput{}},
+		{"EventType", eventTypeView{}},
+		{"Body", bodyView{}},
 		{"Attempt", Attempt{}},
 		{"AttemptRequest", AttemptRequest{}},
 		{"AttemptResponse", AttemptResponse{}},

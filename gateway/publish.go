@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -50,10 +51,16 @@ func NewEventMsg(env subjects.Envelope, raw []byte) *nats.Msg {
 // before it is stored, so when one fails (a full stream) none after it is stored, and a client
 // that publishes again the events not stored keeps their order. The results then say, per event,
 // whether it was stored, beside the error.
-func PublishEvents(ctx context.Context, js jetstream.JetStream, raws [][]byte) ([]Published, error) {
+//
+// Types are checked against cat, the live catalogue, read again before a type it does not know is
+// refused (another gateway may have just added it); nil: the built-in types.
+func PublishEvents(ctx context.Context, js jetstream.JetStream, cat consumer.Catalogue, raws [][]byte) ([]Published, error) {
+	if cat == nil {
+		cat = builtinTypes{}
+	}
 	envs := make([]subjects.Envelope, len(raws))
 	for i, raw := range raws {
-		env, err := subjects.ParseEnvelope(raw)
+		env, err := consumer.WithCatalogue(ctx, cat, func(c *subjects.Catalogue) (subjects.Envelope, error) { return c.ParseEnvelope(raw) })
 		if err != nil {
 			var fe *fielderr.Error
 			if len(raws) > 1 && errors.As(err, &fe) {
@@ -83,4 +90,12 @@ func PublishEvents(ctx context.Context, js jetstream.JetStream, raws [][]byte) (
 		out[i] = Published{ID: env.ID, Stored: true, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}
 	}
 	return out, nil
+}
+
+// builtinTypes is the catalogue without custom types.
+type builtinTypes struct{}
+
+func (builtinTypes) Current() *subjects.Catalogue { return subjects.Builtin() }
+func (builtinTypes) Refresh(context.Context) (*subjects.Catalogue, error) {
+	return subjects.Builtin(), nil
 }

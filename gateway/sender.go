@@ -21,6 +21,8 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/defaults"
+	"github.com/quaycast/quaycast/payload"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // SenderOptions tune the HTTP side of delivery. The zero value takes the defaults beside each field
@@ -41,6 +43,8 @@ type SenderOptions struct {
 	Fence        func() bool
 	MaxInFlight  int    // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
 	OnLogDropped func() // called for each delivery-log record dropped; may be nil
+	// Catalogue is the live event catalogue, for display names; nil: the built-in types.
+	Catalogue func() *subjects.Catalogue
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -68,6 +72,8 @@ type endpointState struct {
 	url        string
 	signer     *signature.Signer
 	custom     http.Header // the custom headers sent (see customHeaders)
+	layout     consumer.Layout
+	shaper     *payload.Shaper // nil: the body is sent as published
 	err        error
 	breaker    *breaker
 	validUntil time.Time // a previous secret's grace ends: sign without it from then on
@@ -125,10 +131,13 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	if st != nil && st.revision == ep.Revision && (st.validUntil.IsZero() || now.Before(st.validUntil)) {
 		return st
 	}
-	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep)}
+	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout}
+	if !ep.Body.IsZero() {
+		next.shaper, next.err = payload.New(ep.Body)
+	}
 	if ep.SecretErr != nil {
 		next.err = ep.SecretErr
-	} else {
+	} else if next.err == nil {
 		next.signer, next.validUntil, next.err = endpointSigner(ep, now)
 	}
 	if st != nil && st.url == ep.URL {
@@ -228,16 +237,18 @@ func (s *Sender) post(ctx context.Context, d *consumer.Delivery, st *endpointSta
 // the body of a 2xx reply to pass on, with the reply memory it holds (to release).
 func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
 	ep := d.Endpoint
-	// The client's Timeout bounds the whole attempt, reply body included.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
+	bp := s.bufs.Get().(*[]byte)
+	body, own, err := s.prepare(st, d, time.Now(), (*bp)[:0])
 	if err != nil {
+		s.bufs.Put(bp)
+		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("shape body: %w", err)}, nil, 0
+	}
+	// The client's Timeout bounds the whole attempt, reply body included.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		s.bufs.Put(bp)
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
 	}
-	ts := time.Now().Unix()
-	bp := s.bufs.Get().(*[]byte)
-	sg := st.signer
-	own := ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, timestamp: ts, attempt: d.Attempt,
-		sigHeader: sg.HeaderName(), sig: sg.AppendSignature((*bp)[:0], d.Event.ID, ts, d.Body)}
 
 	h := req.Header
 	for k, v := range st.custom { // read-only: shared by the requests to this endpoint
@@ -279,6 +290,46 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	}
 	s.replyMem.release(held)
 	return out, nil, 0
+}
+
+// prepare makes what one attempt sends before its headers are written: the body the endpoint
+// gets (the event as published unless its body options change it) and the signature over exactly
+// that body, appended to sig, with the values of quaycast's and the layout's headers.
+func (s *Sender) prepare(st *endpointState, d *consumer.Delivery, at time.Time, sig []byte) (body []byte, own ownHeaders, err error) {
+	body = d.Body
+	if st.shaper != nil {
+		if body, err = st.shaper.Append(make([]byte, 0, len(d.Body)+64), d.Body, eventName(&st.layout, d.Event.Type, s.title)); err != nil {
+			return nil, own, err
+		}
+	}
+	sg := st.signer
+	own = ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, at: at, attempt: d.Attempt,
+		sigHeader: sg.HeaderName(), sig: sg.AppendSignature(sig, d.Event.ID, at.Unix(), body), standard: sg.Profile() == signature.Standard}
+	s.layoutValues(&own, st, d)
+	return body, own, nil
+}
+
+// layoutValues fills in what the endpoint's layout headers carry.
+func (s *Sender) layoutValues(own *ownHeaders, st *endpointState, d *consumer.Delivery) {
+	l := &st.layout
+	own.layout = l
+	if l.EventHeader != "" {
+		own.eventName = eventName(l, d.Event.Type, s.title)
+	}
+	if l.DeliveryHeader != "" {
+		var scratch [256]byte
+		own.deliveryID = deliveryID(l, d.Endpoint.ID, d.Event.ID, scratch[:0])
+	}
+}
+
+// title is an event type's display name from the catalogue.
+func (s *Sender) title(typ string) (string, bool) {
+	cat := subjects.Builtin()
+	if s.o.Catalogue != nil {
+		cat = s.o.Catalogue()
+	}
+	t, ok := cat.Lookup(typ)
+	return t.Title, ok
 }
 
 // passOnReply publishes a receiver's 2xx JSON reply for upstream systems, its bytes as they came:

@@ -14,6 +14,7 @@ import (
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/tokens"
 )
@@ -80,6 +81,9 @@ func TestInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := tokens.New(ctx, js, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventtypes.Open(ctx, js, 1, zerolog.Nop()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := NewPublishers(ctx, js, 1, nil); err != nil {

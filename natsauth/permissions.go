@@ -9,6 +9,7 @@ import (
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/subjects"
 	"github.com/quaycast/quaycast/tokens"
@@ -35,7 +36,7 @@ var (
 		attempts.LogStream, attempts.RepliesStream,
 		consumer.MarksStream, consumer.ParkStream, rollup.Stream,
 	}
-	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket,
+	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket, eventtypes.Bucket,
 		cluster.MembersBucket, cluster.OwnersBucket}
 )
 

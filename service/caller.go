@@ -48,6 +48,8 @@ const (
 	OpRevokePublisher   Op = "revoke publisher"
 	OpViewCluster       Op = "view cluster"
 	OpViewFigures       Op = "view delivery figures"
+	OpCreateEventType   Op = "create event type"
+	OpDeleteEventType   Op = "delete event type"
 )
 
 var opScopes = map[Op]string{
@@ -71,6 +73,8 @@ var opScopes = map[Op]string{
 	OpRevokePublisher:   ScopeAdmin,
 	OpViewCluster:       ScopeEndpointsRead,
 	OpViewFigures:       ScopeEndpointsRead,
+	OpCreateEventType:   ScopeAdmin,
+	OpDeleteEventType:   ScopeAdmin,
 }
 
 // Scope is the scope op needs; ScopeAdmin for an operation unknown here, which only the admin

@@ -110,8 +110,9 @@ func (s *Service) TestSend(ctx context.Context, c Caller, id string, in TestInpu
 	if err != nil {
 		return nil, err
 	}
+	cat := s.types().Current()
 	if in.Type == "" {
-		types, _ := subjects.Expand(ep.EventTypes)
+		types, _ := cat.Expand(ep.EventTypes)
 		if len(types) > 0 {
 			in.Type = types[0]
 		}
@@ -123,10 +124,10 @@ func (s *Service) TestSend(ctx context.Context, c Caller, id string, in TestInpu
 		in.Data = json.RawMessage(`{"test":true}`)
 	}
 	env := subjects.Envelope{ID: "test_" + nuid.Next(), Type: in.Type, Source: "quaycast", Entity: in.Entity, OccurredAt: time.Now().UTC(), Data: in.Data}
-	if err := env.Validate(); err != nil {
+	if err := cat.ValidateEnvelope(env); err != nil {
 		return nil, err
 	}
-	if !subjects.Matches(ep.EventTypes, in.Type) {
+	if !cat.Matches(ep.EventTypes, "", in.Type) {
 		return nil, &fielderr.Error{Field: "type", Reason: "the endpoint does not subscribe to " + in.Type}
 	}
 	body, err := json.Marshal(env)

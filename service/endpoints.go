@@ -9,6 +9,8 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/payload"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // EndpointInput is an endpoint's definition as an operator gives it. On create, nil fields take
@@ -20,6 +22,8 @@ type EndpointInput struct {
 	Enabled     *bool              `json:"enabled"`
 	Headers     *map[string]string `json:"headers"`
 	Signing     *SigningInput      `json:"signing"`
+	Layout      *LayoutInput       `json:"layout"`
+	Body        *BodyInput         `json:"body"`
 	ReplyFormat *string            `json:"reply_format"`
 	Condition   *string            `json:"condition"` // CEL over the envelope; "" removes it
 	Secret      *string            `json:"secret"`    // create only: a receiver's existing key
@@ -30,6 +34,62 @@ type SigningInput struct {
 	Profile    string `json:"profile"`
 	HeaderName string `json:"header_name"`
 	HexCase    string `json:"hex_case"` // hex: "lower" (default) or "upper"
+}
+
+// LayoutInput chooses the headers a receiver built for another vendor's webhooks reads: a preset,
+// and any of its fields changed. A named preset brings its signing too (octopi: hex in
+// X-Octopi-Signature; github: hub; standard: Standard Webhooks) unless the same request gives
+// signing.
+type LayoutInput struct {
+	Preset          string  `json:"preset"`           // standard (default), github or octopi
+	EventHeader     *string `json:"event_header"`     // "" sends none
+	EventName       string  `json:"event_name"`       // type or title
+	DeliveryHeader  *string `json:"delivery_header"`  // "" sends none
+	DeliveryID      string  `json:"delivery_id"`      // event_id or uuid
+	TimestampHeader *string `json:"timestamp_header"` // "" sends none
+	TimestampFormat string  `json:"timestamp_format"` // unix, unix_ms or rfc3339
+	QuaycastHeaders *bool   `json:"quaycast_headers"` // also send quaycast's webhook-*/Quaycast-* headers
+}
+
+// layout resolves the input over its preset; signing is the preset's.
+func (in *LayoutInput) layout() (consumer.Layout, consumer.Signing, error) {
+	name := in.Preset
+	if name == "" {
+		name = consumer.LayoutStandard
+	}
+	p, ok := consumer.Presets()[name]
+	if !ok {
+		return consumer.Layout{}, consumer.Signing{}, &fielderr.Error{Field: "layout.preset", Reason: "must be standard, github or octopi"}
+	}
+	l := p.Layout
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&l.EventHeader, in.EventHeader)
+	set(&l.DeliveryHeader, in.DeliveryHeader)
+	set(&l.TimestampHeader, in.TimestampHeader)
+	for _, f := range [...]struct {
+		dst *string
+		v   string
+	}{{&l.EventName, in.EventName}, {&l.DeliveryID, in.DeliveryID}, {&l.TimestampFormat, in.TimestampFormat}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	if in.QuaycastHeaders != nil {
+		l.OmitQuaycast = !*in.QuaycastHeaders
+	}
+	return l, p.Signing, nil
+}
+
+// BodyInput changes what the endpoint gets as the body: the event type mirrored into a top-level
+// field, and/or only the fields the JSON Pointers select. Either means the receiver no longer gets
+// the publisher's exact bytes (the signature covers what is sent). Empty: the event as published.
+type BodyInput struct {
+	TypeField string   `json:"type_field"`
+	Fields    []string `json:"fields"`
 }
 
 // Endpoint is an endpoint as an operator sees it.
@@ -75,7 +135,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput
 		return nil, err
 	}
 	ep.Secret = consumer.NewSecret(secret)
-	if err := s.validate(&ep); err != nil { // before CheckURL, which may ask DNS
+	if err := s.validate(ctx, &ep); err != nil { // before CheckURL, which may ask DNS
 		return nil, err
 	}
 	warnings, err := s.d.Rules.CheckURL(ctx, ep.URL)
@@ -150,10 +210,11 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 		}
 	}
 	ep, err := s.d.Registry.Update(ctx, id, func(e *consumer.Endpoint) error {
+		signing := e.Signing
 		if err := in.apply(e); err != nil {
 			return err
 		}
-		if err := s.validate(e); err != nil {
+		if err := s.validate(ctx, e); err != nil {
 			return err
 		}
 		if enabling && e.URL != *checked { // changed meanwhile: check what can be without DNS
@@ -161,7 +222,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 				return enablingURL(err, true)
 			}
 		}
-		if in.Signing != nil { // the secret must suit the new profile
+		if e.Signing != signing { // the secret must suit the new profile
 			if err := checkSecret(e.Signing, e.Secret.Reveal()); err != nil {
 				return &fielderr.Error{Field: "signing.profile", Reason: "the endpoint's secret does not suit this profile: rotate it with a new secret in the same request's profile first"}
 			}
@@ -267,8 +328,9 @@ func (s *Service) endpoint(e *consumer.Endpoint) Endpoint {
 
 // validate checks an endpoint definition: consumer's checks, then the headers against what the
 // sender writes.
-func (s *Service) validate(e *consumer.Endpoint) error {
-	if err := e.Validate(); err != nil {
+func (s *Service) validate(ctx context.Context, e *consumer.Endpoint) error {
+	// A type another gateway added a moment ago: read the catalogue again before refusing it.
+	if _, err := consumer.WithCatalogue(ctx, s.types(), func(c *subjects.Catalogue) (struct{}, error) { return struct{}{}, e.ValidateWith(c) }); err != nil {
 		return err
 	}
 	return s.d.Rules.CheckHeaders(e)
@@ -308,6 +370,19 @@ func (in EndpointInput) apply(e *consumer.Endpoint) error {
 	}
 	if in.Condition != nil {
 		e.Condition = *in.Condition
+	}
+	if in.Body != nil {
+		e.Body = payload.Options{TypeField: in.Body.TypeField, Fields: in.Body.Fields}
+	}
+	if in.Layout != nil {
+		l, sig, err := in.Layout.layout()
+		if err != nil {
+			return err
+		}
+		e.Layout = l
+		if in.Signing == nil && in.Layout.Preset != "" {
+			e.Signing = sig
+		}
 	}
 	if in.Signing != nil {
 		s, err := in.Signing.signing()

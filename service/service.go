@@ -11,6 +11,7 @@ import (
 
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/tokens"
@@ -70,7 +71,8 @@ type Deps struct {
 	Sender      Sender
 	Rules       Rules
 	States      States
-	Cluster     Cluster // nil unless clustered
+	Cluster     Cluster           // nil unless clustered
+	Types       *eventtypes.Store // the live event catalogue; nil: the built-in types only
 	// Optional, for the console's overview (nil: not shown): the hourly figures per endpoint, the
 	// backlog of every endpoint, and the events stream (the bodies of logged attempts).
 	Rollups    *rollup.Reader

@@ -1,6 +1,7 @@
 package subjects
 
 import (
+	"fmt"
 	"slices"
 )
 
@@ -64,45 +65,81 @@ var catalogue = []EventType{
 	{"load_plan_updated", "Load Plan Updated", "loadplan", SystemLoadPlan, "A saved load plan is updated."},
 }
 
-var (
-	byName  = make(map[string]EventType, len(catalogue))
-	byGroup = make(map[string][]string) // group -> sorted type names
-	groups  []string                    // sorted
-)
+// SystemCustom is the System of event types added at run time (package eventtypes).
+const SystemCustom = "custom"
 
-func init() {
-	for _, t := range catalogue {
+// Catalogue is a set of event types — the built-in ones, and custom ones added at run time — with
+// their groups. It is immutable: a change makes a new one (NewCatalogue), so readers hold a
+// consistent snapshot without locks.
+type Catalogue struct {
+	types   []EventType
+	byName  map[string]EventType
+	byGroup map[string][]string // group -> sorted type names
+	groups  []string            // sorted
+}
+
+var builtin = func() *Catalogue {
+	c, err := build(catalogue)
+	if err != nil {
+		panic("subjects: " + err.Error())
+	}
+	return c
+}()
+
+// Builtin returns the built-in catalogue.
+func Builtin() *Catalogue { return builtin }
+
+// NewCatalogue returns the built-in catalogue with the custom types after it, in the order given.
+// A custom type must be a valid token not already taken, with a valid group token; its System is
+// set to SystemCustom.
+func NewCatalogue(custom []EventType) (*Catalogue, error) {
+	all := slices.Clone(catalogue)
+	for _, t := range custom {
+		t.System = SystemCustom
+		all = append(all, t)
+	}
+	return build(all)
+}
+
+func build(types []EventType) (*Catalogue, error) {
+	c := &Catalogue{types: types, byName: make(map[string]EventType, len(types)), byGroup: map[string][]string{}}
+	for _, t := range types {
 		if !ValidToken(t.Name) || !ValidToken(t.Group) {
-			panic("subjects: catalogue entry " + t.Name + " has an invalid name or group")
+			return nil, fmt.Errorf("event type %q has an invalid name or group %q", t.Name, t.Group)
 		}
-		if _, dup := byName[t.Name]; dup {
-			panic("subjects: duplicate catalogue entry " + t.Name)
+		if _, dup := c.byName[t.Name]; dup {
+			return nil, fmt.Errorf("event type %q is listed twice", t.Name)
 		}
-		byName[t.Name] = t
-		byGroup[t.Group] = append(byGroup[t.Group], t.Name)
+		c.byName[t.Name] = t
+		c.byGroup[t.Group] = append(c.byGroup[t.Group], t.Name)
 	}
-	for g, names := range byGroup {
+	for g, names := range c.byGroup {
 		slices.Sort(names)
-		groups = append(groups, g)
+		c.groups = append(c.groups, g)
 	}
-	slices.Sort(groups)
+	slices.Sort(c.groups)
+	return c, nil
 }
 
-// Catalogue returns every known event type in a stable order: the terminal
-// events in the order of the terminal system's catalogue, then the
-// transport-management events, then the load-planning events. The slice is a
-// copy the caller may modify.
-func Catalogue() []EventType {
-	return slices.Clone(catalogue)
-}
+// Types returns every event type in a stable order: the terminal events in the order of the
+// terminal system's catalogue, then the transport-management events, then the load-planning
+// events, then custom ones. The slice is a copy the caller may modify.
+func (c *Catalogue) Types() []EventType { return slices.Clone(c.types) }
 
 // Lookup returns the event type with the given machine name.
-func Lookup(name string) (EventType, bool) {
-	t, ok := byName[name]
+func (c *Catalogue) Lookup(name string) (EventType, bool) {
+	t, ok := c.byName[name]
 	return t, ok
 }
 
 // Groups returns the sorted names of the event groups. The slice is a copy.
-func Groups() []string {
-	return slices.Clone(groups)
-}
+func (c *Catalogue) Groups() []string { return slices.Clone(c.groups) }
+
+// GroupTypes returns the sorted names of a group's types. The slice is a copy.
+func (c *Catalogue) GroupTypes(group string) []string { return slices.Clone(c.byGroup[group]) }
+
+// Lookup returns the built-in event type with the given machine name.
+func Lookup(name string) (EventType, bool) { return builtin.Lookup(name) }
+
+// Groups returns the sorted names of the built-in event groups. The slice is a copy.
+func Groups() []string { return builtin.Groups() }

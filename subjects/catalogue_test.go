@@ -22,7 +22,7 @@ var seedTOS = []string{
 func TestCatalogueTerminalEvents(t *testing.T) {
 	t.Parallel()
 	var titles []string
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		if et.System == SystemTOS {
 			titles = append(titles, et.Title)
 		}
@@ -34,16 +34,16 @@ func TestCatalogueTerminalEvents(t *testing.T) {
 		t.Errorf("tos titles, in order:\n got %q\nwant %q", titles, seedTOS)
 	}
 	// The first 29 entries are the terminal events.
-	for i, et := range Catalogue()[:len(seedTOS)] {
+	for i, et := range Builtin().Types()[:len(seedTOS)] {
 		if et.Title != seedTOS[i] {
-			t.Errorf("Catalogue()[%d] = %q, want %q", i, et.Title, seedTOS[i])
+			t.Errorf("Builtin().Types()[%d] = %q, want %q", i, et.Title, seedTOS[i])
 		}
 	}
 }
 
 func TestCatalogueNamesFollowTitles(t *testing.T) {
 	t.Parallel()
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		want := strings.ReplaceAll(strings.ToLower(et.Title), " ", "_")
 		if et.Name != want {
 			t.Errorf("name %q for title %q, want %q", et.Name, et.Title, want)
@@ -53,7 +53,7 @@ func TestCatalogueNamesFollowTitles(t *testing.T) {
 
 func TestCatalogueInvariants(t *testing.T) {
 	t.Parallel()
-	cat := Catalogue()
+	cat := Builtin().Types()
 	if len(cat) != 29+3+2 {
 		t.Errorf("%d catalogue entries, want 34", len(cat))
 	}
@@ -112,7 +112,7 @@ func TestCatalogueGroups(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("Groups() = %q, want %d groups", got, len(want))
 	}
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		if sys, ok := want[et.Group]; !ok || sys != et.System {
 			t.Errorf("%s: group %q of system %q, want a %q group", et.Name, et.Group, et.System, sys)
 		}
@@ -158,9 +158,9 @@ func TestLookup(t *testing.T) {
 
 func TestCatalogueReturnsCopies(t *testing.T) {
 	t.Parallel()
-	c := Catalogue()
+	c := Builtin().Types()
 	c[0].Name = "changed"
-	if Catalogue()[0].Name != "cargo_manifested" {
+	if Builtin().Types()[0].Name != "cargo_manifested" {
 		t.Error("modifying the result of Catalogue changed the catalogue")
 	}
 	g := Groups()
@@ -200,7 +200,7 @@ func TestDocGroupTable(t *testing.T) {
 			}
 		}
 	}
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		if docGroup[et.Name] != et.Group {
 			t.Errorf("doc.go puts %s in group %q, catalogue in %q", et.Name, docGroup[et.Name], et.Group)
 		}

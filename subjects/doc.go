@@ -70,9 +70,25 @@
 //	group:gate       every type of a group
 //	*                every type
 //
+// Each may be qualified with a source, for that source's events only:
+//
+//	tos-rotterdam:cargo_loaded   a type of one source
+//	tos-rotterdam:group:gate     a group of one source
+//	tos-rotterdam:*              every type of one source
+//
 // Expand lists the types a selector list covers; Filters gives the JetStream
 // FilterSubjects of the endpoint's consumer: ["evt.>"] for "*", otherwise one
-// "evt.*.<type>" per covered type, sorted, unique and never overlapping.
+// "evt.*.<type>" per covered type and "evt.<source>.<type>" or "evt.<source>.>"
+// per source, sorted, unique and never overlapping (at most MaxFilters).
+//
+// # Live catalogue
+//
+// The catalogue is a value, *Catalogue: Builtin holds the built-in types, and
+// NewCatalogue adds custom ones. The package-level functions (Lookup, Filters,
+// ParseEnvelope, ...) use the built-in one; code that must know custom types
+// is given the live *Catalogue by its owner (package eventtypes, which keeps it
+// in NATS) and calls its methods. An unknown type's error matches
+// ErrUnknownType, so a caller can read a newer catalogue before refusing.
 //
 // # Catalogue and groups
 //

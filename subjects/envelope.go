@@ -41,7 +41,11 @@ var envelopeFields = [...]string{"id", "type", "source", "entity", "occurred_at"
 // allowed. Every error is a *fielderr.Error: Field "body" for the message as a
 // whole, otherwise the JSON field name. The first bad field, in the order id,
 // type, source, entity, occurred_at, data, is reported.
-func ParseEnvelope(b []byte) (Envelope, error) {
+func ParseEnvelope(b []byte) (Envelope, error) { return builtin.ParseEnvelope(b) }
+
+// ParseEnvelope is the package's ParseEnvelope with the types of c: an unknown type's error
+// matches ErrUnknownType (errors.Is), so a caller may read a newer catalogue and try again.
+func (c *Catalogue) ParseEnvelope(b []byte) (Envelope, error) {
 	if len(b) > MaxEventBytes {
 		return Envelope{}, &fielderr.Error{Field: "body", Reason: fmt.Sprintf("%d bytes exceeds the limit of %d", len(b), MaxEventBytes)}
 	}
@@ -92,8 +96,8 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		case "data":
 			e.Data = v
 		}
-		if reason := e.fieldReason(f); reason != "" {
-			return Envelope{}, &fielderr.Error{Field: f, Reason: reason}
+		if err := c.fieldError(e, f); err != nil {
+			return Envelope{}, err
 		}
 	}
 	return e, nil
@@ -263,16 +267,32 @@ func isObject(b []byte) bool {
 // Validate checks every field of an envelope built in code, in the order id,
 // type, source, entity, occurred_at, data, and returns a *fielderr.Error naming the
 // JSON field of the first bad one. A zero OccurredAt counts as missing.
-func (e Envelope) Validate() error {
+func (e Envelope) Validate() error { return builtin.ValidateEnvelope(e) }
+
+// ValidateEnvelope is Envelope.Validate with the types of c.
+func (c *Catalogue) ValidateEnvelope(e Envelope) error {
 	for _, f := range envelopeFields {
-		if reason := e.fieldReason(f); reason != "" {
-			return &fielderr.Error{Field: f, Reason: reason}
+		if err := c.fieldError(e, f); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// fieldReason says what is wrong with the JSON field f of e, or returns "".
+// fieldError says what is wrong with the JSON field f of e, or returns nil.
+func (c *Catalogue) fieldError(e Envelope, f string) error {
+	if f == "type" && e.Type != "" {
+		if _, ok := c.byName[e.Type]; !ok {
+			return unknown("type", fmt.Sprintf("unknown event type %s", quote(e.Type)))
+		}
+	}
+	if reason := e.fieldReason(f); reason != "" {
+		return &fielderr.Error{Field: f, Reason: reason}
+	}
+	return nil
+}
+
+// fieldReason says what is wrong with the JSON field f of e, catalogue aside, or returns "".
 func (e Envelope) fieldReason(f string) string {
 	switch f {
 	case "id":
@@ -280,9 +300,6 @@ func (e Envelope) fieldReason(f string) string {
 	case "type":
 		if e.Type == "" {
 			return "is required"
-		}
-		if _, ok := byName[e.Type]; !ok {
-			return fmt.Sprintf("unknown event type %s", quote(e.Type))
 		}
 	case "source":
 		if e.Source == "" {

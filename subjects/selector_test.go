@@ -90,7 +90,7 @@ func TestExpand(t *testing.T) {
 func TestExpandAll(t *testing.T) {
 	t.Parallel()
 	var want []string
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		want = append(want, et.Name)
 	}
 	slices.Sort(want)
@@ -152,7 +152,7 @@ func TestFilters(t *testing.T) {
 func TestFiltersNeverOverlap(t *testing.T) {
 	t.Parallel()
 	var every []string
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		every = append(every, et.Name)
 	}
 	for _, g := range Groups() {
@@ -219,7 +219,7 @@ func TestMatchesAgreesWithExpand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Expand(%q): %v", sel, err)
 		}
-		for _, et := range Catalogue() {
+		for _, et := range Builtin().Types() {
 			if got, want := Matches(sel, et.Name), slices.Contains(names, et.Name); got != want {
 				t.Errorf("Matches(%q, %q) = %v, Expand says %v", sel, et.Name, got, want)
 			}

@@ -139,7 +139,7 @@ func TestParse(t *testing.T) {
 
 func TestSubjectParseRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		for _, source := range []string{"tos", "octopi-rtm", et.System} {
 			subj, err := Subject(source, et.Name)
 			if err != nil {

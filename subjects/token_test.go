@@ -120,7 +120,7 @@ func TestEncodeTokenAllBytes(t *testing.T) {
 
 func TestEncodeTokenKeepsValidTokensUnchanged(t *testing.T) {
 	t.Parallel()
-	for _, et := range Catalogue() {
+	for _, et := range Builtin().Types() {
 		if got := EncodeToken(et.Name); got != et.Name {
 			t.Errorf("EncodeToken(%q) = %q, want it unchanged", et.Name, got)
 		}

@@ -246,7 +246,7 @@ func (c *deadLettersPurgeCmd) Run(ctx context.Context) error {
 type endpointsAddCmd struct {
 	apiFlags
 	URL         string   `name:"url" required:"" help:"Where to POST events (http or https)."`
-	Types       []string `name:"types" required:"" help:"Event types to subscribe to: names, group:<group>, or * for all (comma-separated)."`
+	Types       []string `name:"types" required:"" help:"Event types to subscribe to: names, group:<group>, or * for all, each optionally for one source (<source>:cargo_loaded, <source>:group:gate, <source>:*); comma-separated."`
 	Description string   `name:"description" help:"What this endpoint is for."`
 	Header      []string `name:"header" sep:"none" placeholder:"NAME=VALUE" help:"Custom header sent with every delivery, NAME=VALUE; repeat the flag for more (the value is taken as is, commas and semicolons included)."`
 	Profile     string   `name:"profile" default:"standard" enum:"standard,hub,hex" help:"Signing profile: standard (Standard Webhooks), hub (X-Hub-Signature-256: sha256=<hex>) or hex (bare hex in --signature-header)."`
@@ -254,8 +254,11 @@ type endpointsAddCmd struct {
 	HexCase     string   `name:"hex-case" enum:"lower,upper," default:"" help:"hex: lower (default) or upper case."`
 	ReplyFormat string   `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (default: any JSON, passed on as it is) or alerts (the voyage platform's alerts, validated and parsed into the delivery log)."`
 	Condition   string   `name:"condition" placeholder:"CEL" help:"Send only the events this CEL expression over the envelope takes, e.g. 'data.reefer.setpoint < -18 && entity.startsWith(\"MSCU\")'."`
-	Disabled    bool     `name:"disabled" help:"Register it paused."`
-	Secret      string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
+	layoutFlags
+	TypeField string   `name:"type-field" placeholder:"NAME" help:"Body: mirror the event type (as the layout names it) into this top-level field, e.g. event_type."`
+	Field     []string `name:"field" sep:"none" placeholder:"POINTER" help:"Body: send only the value this JSON Pointer (RFC 6901) selects, under its last token (/data/gate -> gate); repeat for more."`
+	Disabled  bool     `name:"disabled" help:"Register it paused."`
+	Secret    string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
 }
 
 func (c *endpointsAddCmd) Run(ctx context.Context) error {
@@ -291,7 +294,47 @@ func (c *endpointsAddCmd) body() (map[string]any, error) {
 	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
 		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
 	}
+	if l := c.layout(); l != nil {
+		body["layout"] = l
+	}
+	if c.TypeField != "" || len(c.Field) > 0 {
+		body["body"] = map[string]any{"type_field": c.TypeField, "fields": c.Field}
+	}
 	return body, nil
+}
+
+// layoutFlags are the API's layout object: a preset and the fields that change it.
+type layoutFlags struct {
+	Layout          string  `name:"layout" enum:"standard,github,octopi," default:"" help:"Header layout preset: standard (quaycast's headers), github (X-GitHub-Event, X-GitHub-Delivery, signing hub) or octopi (X-Octopi-Event/-Delivery/-Timestamp/-Signature, signing hex). Brings its signing unless a signing flag is given."`
+	EventHeader     *string `name:"event-header" help:"Layout: the header that carries the event type (empty: none)."`
+	EventName       string  `name:"event-name" enum:"type,title," default:"" help:"Layout: the event header carries the machine name (type) or the display name (title)."`
+	DeliveryHeader  *string `name:"delivery-header" help:"Layout: the header that carries the delivery id (empty: none)."`
+	DeliveryID      string  `name:"delivery-id" enum:"event_id,uuid," default:"" help:"Layout: the delivery id is the event id or a UUID of endpoint and event id (the same on every retry)."`
+	TimestampHeader *string `name:"timestamp-header" help:"Layout: the header that carries the attempt's time (empty: none)."`
+	TimestampFormat string  `name:"timestamp-format" enum:"unix,unix_ms,rfc3339," default:"" help:"Layout: the timestamp header in Unix seconds, milliseconds or RFC 3339."`
+	QuaycastHeaders *bool   `name:"quaycast-headers" negatable:"" help:"Layout: send quaycast's own webhook-*/Quaycast-* headers as well (--no-quaycast-headers: not)."`
+}
+
+// layout is the API's layout object for the flags given; nil when none is.
+func (f *layoutFlags) layout() map[string]any {
+	l := map[string]any{}
+	for k, v := range map[string]string{"preset": f.Layout, "event_name": f.EventName, "delivery_id": f.DeliveryID, "timestamp_format": f.TimestampFormat} {
+		if v != "" {
+			l[k] = v
+		}
+	}
+	for k, v := range map[string]*string{"event_header": f.EventHeader, "delivery_header": f.DeliveryHeader, "timestamp_header": f.TimestampHeader} {
+		if v != nil {
+			l[k] = *v
+		}
+	}
+	if f.QuaycastHeaders != nil {
+		l["quaycast_headers"] = *f.QuaycastHeaders
+	}
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }
 
 // parseHeaders turns repeated --header NAME=VALUE flags into the API's headers object: split at the
@@ -318,7 +361,7 @@ type endpointsEditCmd struct {
 	apiFlags
 	ID           string   `arg:"" help:"Endpoint id."`
 	URL          *string  `name:"url" help:"Where to POST events (http or https)."`
-	Types        []string `name:"types" help:"Event types to subscribe to, replacing the current ones: names, group:<group>, or * (comma-separated)."`
+	Types        []string `name:"types" help:"Event types to subscribe to, replacing the current ones: names, group:<group>, or *, each optionally for one source (<source>:...); comma-separated."`
 	Description  *string  `name:"description" help:"What this endpoint is for."`
 	Header       []string `name:"header" sep:"none" placeholder:"NAME=VALUE" help:"Custom header, NAME=VALUE, repeatable: the given headers replace all current custom headers."`
 	ClearHeaders bool     `name:"clear-headers" xor:"headers" help:"Remove every custom header."`
@@ -327,8 +370,12 @@ type endpointsEditCmd struct {
 	HexCase      *string  `name:"hex-case" help:"hex: lower (default) or upper case."`
 	ReplyFormat  *string  `name:"reply-format" placeholder:"FORMAT" help:"What a 2xx JSON reply is: empty (any JSON) or alerts."`
 	Condition    *string  `name:"condition" placeholder:"CEL" help:"Send only the events this CEL expression takes; empty removes the condition."`
-	Enable       bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
-	Disable      bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
+	layoutFlags
+	TypeField *string  `name:"type-field" placeholder:"NAME" help:"Body: mirror the event type into this top-level field (empty: none). A body flag replaces the whole body setting."`
+	Field     []string `name:"field" sep:"none" placeholder:"POINTER" help:"Body: send only the values these JSON Pointers select; repeat for more."`
+	ClearBody bool     `name:"clear-body" help:"Body: send the event as published again."`
+	Enable    bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
+	Disable   bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
 }
 
 func (c *endpointsEditCmd) Run(ctx context.Context) error {
@@ -374,6 +421,17 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	}
 	if c.Condition != nil {
 		body["condition"] = *c.Condition
+	}
+	if l := c.layout(); l != nil { // replaces the whole layout: the fields not given take the preset's values
+		body["layout"] = l
+	}
+	switch {
+	case c.ClearBody && (c.TypeField != nil || len(c.Field) > 0):
+		return nil, fielderr.Flag("clear-body", "cannot be used with --type-field or --field")
+	case c.ClearBody:
+		body["body"] = map[string]any{"type_field": "", "fields": []string{}}
+	case c.TypeField != nil || len(c.Field) > 0:
+		body["body"] = map[string]any{"type_field": deref(c.TypeField), "fields": c.Field}
 	}
 	if c.Enable || c.Disable {
 		body["enabled"] = c.Enable
@@ -444,18 +502,55 @@ func (c *endpointsRmCmd) Run(ctx context.Context) error {
 }
 
 type eventsCmd struct {
-	Types eventsTypesCmd `cmd:"" help:"Print the event catalogue: machine names, human names, groups."`
+	Types      eventsTypesCmd      `cmd:"" help:"Print the event catalogue: machine names, human names, groups (custom types included)."`
+	AddType    eventsAddTypeCmd    `cmd:"" name:"add-type" help:"Add a custom event type (admin): every gateway sees it."`
+	DeleteType eventsDeleteTypeCmd `cmd:"" name:"delete-type" help:"Delete a custom event type no endpoint selects (admin)."`
 }
 
-type eventsTypesCmd struct{}
+type eventsTypesCmd struct {
+	apiFlags
+}
 
-func (eventsTypesCmd) Run() error {
+// Run prints the gateway's catalogue, or the built-in one when no gateway answers.
+func (c *eventsTypesCmd) Run(ctx context.Context) error {
+	var cat struct {
+		EventTypes []subjects.EventType `json:"event_types"`
+	}
+	if err := c.client().Do(ctx, "GET", "/v1/event-types", nil, &cat); err != nil {
+		fmt.Fprintf(os.Stderr, "quaycast: %v; the built-in types only:\n", err)
+		cat.EventTypes = subjects.Builtin().Types()
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tNAME\tGROUP\tSYSTEM")
-	for _, t := range subjects.Catalogue() {
+	for _, t := range cat.EventTypes {
 		fmt.Fprintf(tw, "%s\t%s\tgroup:%s\t%s\n", t.Name, t.Title, t.Group, t.System)
 	}
 	return tw.Flush()
+}
+
+type eventsAddTypeCmd struct {
+	apiFlags
+	Name        string `name:"name" required:"" help:"Machine name, the <type> of evt.<source>.<type>: 1-64 of [a-z0-9_-]."`
+	Title       string `name:"title" required:"" help:"Display name, e.g. 'Reefer Alarm'."`
+	Group       string `name:"group" required:"" help:"Group, existing or new (group:<group> selectors cover it)."`
+	Description string `name:"description" help:"What triggers it."`
+}
+
+func (c *eventsAddTypeCmd) Run(ctx context.Context) error {
+	return c.print(ctx, "POST", "/v1/event-types", map[string]string{"name": c.Name, "title": c.Title, "group": c.Group, "description": c.Description})
+}
+
+type eventsDeleteTypeCmd struct {
+	apiFlags
+	Name string `arg:"" help:"The custom type's machine name."`
+}
+
+func (c *eventsDeleteTypeCmd) Run(ctx context.Context) error {
+	if err := c.client().Do(ctx, "DELETE", "/v1/event-types/"+url.PathEscape(c.Name), nil, nil); err != nil {
+		return err
+	}
+	fmt.Println("deleted", c.Name)
+	return nil
 }
 
 type publishCmd struct {
@@ -485,7 +580,7 @@ func (c *publishCmd) Run(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := gateway.PublishEvents(pctx, js, [][]byte{raw})
+	res, err := gateway.PublishEvents(pctx, js, nil, [][]byte{raw})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,6 @@
+//go:build race
+
+package gateway
+
+// raceEnabled skips allocation assertions: the race detector's instrumentation allocates.
+const raceEnabled = true
