@@ -248,13 +248,8 @@ func utcField(v string) string {
 }
 
 func (c *Console) purgePage(w http.ResponseWriter, r *http.Request, p *page) {
-	if err := c.svc.Check(p.caller, service.OpPurgeDeadLetters); err != nil {
-		c.fail(w, r, err, "", p)
-		return
-	}
-	d, err := c.svc.Endpoint(r.Context(), p.caller, r.PathValue("id"))
-	if err != nil {
-		c.fail(w, r, err, "", p)
+	d, ok := c.endpointFor(w, r, p, service.OpPurgeDeadLetters)
+	if !ok {
 		return
 	}
 	p.Title, p.Nav, p.Data = "Purge dead letters of "+d.ID, "endpoints", d

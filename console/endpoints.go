@@ -407,13 +407,8 @@ func signingOf(profile, header string, upper bool) string {
 }
 
 func (c *Console) editEndpointPage(w http.ResponseWriter, r *http.Request, p *page) {
-	if err := c.svc.Check(p.caller, service.OpPatchEndpoint); err != nil {
-		c.fail(w, r, err, "", p)
-		return
-	}
-	d, err := c.svc.Endpoint(r.Context(), p.caller, r.PathValue("id"))
-	if err != nil {
-		c.fail(w, r, err, "", p)
+	d, ok := c.endpointFor(w, r, p, service.OpPatchEndpoint)
+	if !ok {
 		return
 	}
 	hexCase := "lower"
@@ -487,14 +482,24 @@ func (c *Console) rotateSecret(w http.ResponseWriter, r *http.Request, p *page) 
 	c.render(w, r, http.StatusOK, "secret", p)
 }
 
-func (c *Console) deletePage(w http.ResponseWriter, r *http.Request, p *page) {
-	if err := c.svc.Check(p.caller, service.OpDeleteEndpoint); err != nil {
+// endpointFor reads the endpoint of a page that leads to op (an edit, a delete), once the
+// caller may do op; otherwise it shows why and returns false.
+func (c *Console) endpointFor(w http.ResponseWriter, r *http.Request, p *page, op service.Op) (*service.EndpointDetail, bool) {
+	if err := c.svc.Check(p.caller, op); err != nil {
 		c.fail(w, r, err, "", p)
-		return
+		return nil, false
 	}
 	d, err := c.svc.Endpoint(r.Context(), p.caller, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, err, "", p)
+		return nil, false
+	}
+	return d, true
+}
+
+func (c *Console) deletePage(w http.ResponseWriter, r *http.Request, p *page) {
+	d, ok := c.endpointFor(w, r, p, service.OpDeleteEndpoint)
+	if !ok {
 		return
 	}
 	p.Title, p.Nav, p.Data = "Delete endpoint "+d.ID, "endpoints", d
