@@ -83,8 +83,6 @@ func (m *metrics) breakerChanged(ev BreakerEvent) {
 // watchStreams refreshes the backlog per endpoint and the stream's last sequence every interval,
 // from one paged listing of the consumers (not one request per endpoint), until ctx ends.
 func (m *metrics) watchStreams(ctx context.Context, events jetstream.Stream, every time.Duration, log zerolog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
 		lctx, cancel := context.WithTimeout(ctx, every)
 		if info, err := events.Info(lctx); err == nil {
@@ -107,9 +105,16 @@ func (m *metrics) watchStreams(ctx context.Context, events jetstream.Stream, eve
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(listEvery(every, len(seen))):
 		}
 	}
+}
+
+// listEvery is the wait before the next listing of n consumers: every, stretched by 10 ms per
+// consumer, so that the backlog gauges of 10,000 endpoints — read by the server from each
+// consumer's state — cost about a tenth of the idle CPU they did at a listing every 15 s.
+func listEvery(every time.Duration, n int) time.Duration {
+	return max(every, time.Duration(n)*10*time.Millisecond)
 }
 
 // forgetGone drops the series of endpoints that no longer exist.
