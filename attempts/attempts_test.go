@@ -141,3 +141,48 @@ func TestPublishReply(t *testing.T) {
 		}
 	}
 }
+
+// An endpoint's records share 256 subjects, whatever the number of events (the server indexes
+// every subject for as long as the log keeps it); a query for one event still gets its records
+// alone, though 600 events share the buckets.
+func TestRecordsShareBoundedSubjects(t *testing.T) {
+	t.Parallel()
+	nc, _ := setup(t)
+	log, err := attempts.New(t.Context(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events = 600
+	for i := range events {
+		ev := fmt.Sprintf("evt-%d", i)
+		if err := log.Append("ep_a", ev, []byte(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), attempts.LogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "every record stored", func() bool {
+		info, err := stream.Info(t.Context())
+		return err == nil && info.State.Msgs == events
+	})
+	info, err := stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.NumSubjects; n > 256 {
+		t.Errorf("%d events made %d subjects, want at most 256", events, n)
+	}
+	for _, i := range []int{0, 1, 299, 599} {
+		ev := fmt.Sprintf("evt-%d", i)
+		recs, _, err := log.List(t.Context(), attempts.Query{EndpointID: "ep_a", EventID: ev, Limit: 10})
+		if err != nil || len(recs) != 1 || string(recs[0].Data) != ev {
+			t.Errorf("records of %s: %d (%v), want its one", ev, len(recs), err)
+		}
+	}
+}

@@ -13,8 +13,9 @@ import (
 )
 
 // Log appends and reads the delivery log: one record per POST made, in LogStream on
-// quaycast.attempts.<endpoint>.<event id> (both encoded as tokens), so that both "everything sent
-// to this endpoint" and "everything sent for this event" are a subject filter. The record itself is
+// quaycast.attempts.<endpoint>.<bucket of the event id> (see logBuckets), so that both "everything
+// sent to this endpoint" and "everything sent for this event" are a subject filter, the latter
+// with the id matched in each record's header. The record itself is
 // the gateway's JSON; this package only stores and pages.
 type Log struct {
 	js     jetstream.JetStream
@@ -36,15 +37,37 @@ func New(ctx context.Context, nc *nats.Conn) (*Log, error) {
 	return &Log{js: js, stream: st}, nil
 }
 
+// logBuckets is how many subjects an endpoint's records are spread over, by their event id. A
+// subject per event made the server index one new subject per delivery, kept for the log's max
+// age: about 58 bytes of the server's memory per delivery, growing without bound at a steady rate
+// (the soak's RSS creep). An event's records share its bucket's subject, and a query for an
+// event reads that one and matches the id in each record's header.
+const logBuckets = 256
+
 func attemptSubject(endpointID, eventID string) string {
-	return "quaycast.attempts." + subjects.EncodeToken(endpointID) + "." + subjects.EncodeToken(eventID)
+	return "quaycast.attempts." + subjects.EncodeToken(endpointID) + "." + bucket(eventID)
 }
+
+// bucket is the event id's bucket, two hex digits of its FNV-1a hash.
+func bucket(eventID string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(eventID); i++ {
+		h = (h ^ uint32(eventID[i])) * 16777619
+	}
+	const hex = "0123456789abcdef"
+	b := h % logBuckets
+	return string([]byte{hex[b>>4], hex[b&0xf]})
+}
+
+// hdrEventID carries a record's event id, for queries by event within its bucket.
+const hdrEventID = "Quaycast-Event-Id"
 
 // Append stores a record without waiting for the server: the log is for people and must not slow
 // delivery. A failed append is returned only if it fails at once.
 func (l *Log) Append(endpointID, eventID string, record []byte) error {
 	m := nats.NewMsg(attemptSubject(endpointID, eventID))
 	m.Data = record
+	m.Header.Set(hdrEventID, eventID)
 	if _, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Millisecond)); err != nil {
 		return fmt.Errorf("append attempt of %s to %s: %w", eventID, endpointID, err)
 	}
@@ -79,7 +102,9 @@ func (l *Log) List(ctx context.Context, q Query) ([]Record, uint64, error) {
 		ep = subjects.EncodeToken(q.EndpointID)
 	}
 	if q.EventID != "" {
-		ev = subjects.EncodeToken(q.EventID)
+		// Records written before the buckets had a subject of the event's own; they expire with
+		// the log's max age (72 h by default) and are not found by event meanwhile.
+		ev = bucket(q.EventID)
 	}
 	filter := "quaycast.attempts." + ep + "." + ev
 	var out []Record
@@ -99,7 +124,8 @@ func (l *Log) List(ctx context.Context, q Query) ([]Record, uint64, error) {
 		if !q.Until.IsZero() && m.Time.After(q.Until) {
 			return out, 0, nil // the log is in time order: nothing later matches
 		}
-		if !q.Since.IsZero() && m.Time.Before(q.Since) || q.Match != nil && !q.Match(m.Data) {
+		if !q.Since.IsZero() && m.Time.Before(q.Since) || q.Match != nil && !q.Match(m.Data) ||
+			q.EventID != "" && m.Header.Get(hdrEventID) != q.EventID { // another event of its bucket
 			continue
 		}
 		out = append(out, Record{Seq: m.Sequence, Time: m.Time, Data: m.Data})
