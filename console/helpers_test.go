@@ -69,18 +69,9 @@ func (r *rig) jetStream(t *testing.T) jetstream.JetStream {
 	return js
 }
 
-type createdEndpoint struct {
-	ID     string `json:"id"`
-	Secret string `json:"secret"`
-}
-
-func (r *rig) addEndpoint(t *testing.T, body map[string]any) createdEndpoint {
+func (r *rig) addEndpoint(t *testing.T, body map[string]any) gatewaytest.Endpoint {
 	t.Helper()
-	var ep createdEndpoint
-	if err := r.api.Do(t.Context(), "POST", "/v1/endpoints", body, &ep); err != nil {
-		t.Fatalf("create endpoint: %v", err)
-	}
-	return ep
+	return gatewaytest.AddEndpoint(t, r.api, body)
 }
 
 var published atomic.Int64

@@ -93,18 +93,11 @@ func (r *running) waitReady(t *testing.T) {
 	})
 }
 
-type endpoint struct {
-	ID     string `json:"id"`
-	Secret string `json:"secret"`
-}
+type endpoint = gatewaytest.Endpoint
 
 func (r *running) addEndpoint(t *testing.T, body map[string]any) endpoint {
 	t.Helper()
-	var ep endpoint
-	if err := r.api.Do(context.Background(), "POST", "/v1/endpoints", body, &ep); err != nil {
-		t.Fatalf("create endpoint: %v", err)
-	}
-	return ep
+	return gatewaytest.AddEndpoint(t, r.api, body)
 }
 
 // received is one request a receiver got.

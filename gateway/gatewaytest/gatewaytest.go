@@ -63,3 +63,19 @@ func (g *Gateway) Stop(t testing.TB) {
 		}
 	})
 }
+
+// Endpoint is an endpoint as created through the API, with its secret (shown only then).
+type Endpoint struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
+
+// AddEndpoint creates an endpoint through api, failing t if the API refuses it.
+func AddEndpoint(t testing.TB, api *gateway.Client, body map[string]any) Endpoint {
+	t.Helper()
+	var ep Endpoint
+	if err := api.Do(context.Background(), "POST", "/v1/endpoints", body, &ep); err != nil {
+		t.Fatalf("create endpoint: %v", err)
+	}
+	return ep
+}
