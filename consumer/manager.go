@@ -367,6 +367,9 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 			return fmt.Errorf("create consumer %s: %w", ep.ConsumerName(), err)
 		}
 		info = cons.CachedInfo()
+		if fresh != nil {
+			info = leaderInfo(ctx, cons, info)
+		}
 	}
 	switch {
 	case !ep.Enabled:

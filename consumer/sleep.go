@@ -448,6 +448,24 @@ func (m *Manager) sleepHook(stage int) {
 	}
 }
 
+// leaderInfo is the info launch decides on: created's, from the create response, unless the
+// consumer is replicated. Then a replica that is not its leader may have answered (a create
+// retried after a timeout, before the first was answered), and nats-server counts pending
+// events only on the leader: a replica says NumPending 0, and the endpoint would sleep through
+// its backlog. An info request is answered by the leader; nil (start awake) if it fails.
+func leaderInfo(ctx context.Context, cons jetstream.Consumer, created *jetstream.ConsumerInfo) *jetstream.ConsumerInfo {
+	if created == nil || created.Cluster == nil || len(created.Cluster.Replicas) == 0 {
+		return created
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := cons.Info(cctx)
+	if err != nil {
+		return nil
+	}
+	return info
+}
+
 // nothingPending reads a consumer's info: true when it has nothing to send or to be acked.
 func (m *Manager) nothingPending(ctx context.Context, name string) bool {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

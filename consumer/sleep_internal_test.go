@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer/natstest"
@@ -150,5 +151,34 @@ func TestWakeKeysMatchFilters(t *testing.T) {
 		if sleepable([]string{f}) {
 			t.Errorf("filter %s: sleepable, want not (the watcher cannot match it)", f)
 		}
+	}
+}
+
+// A replicated consumer's create response may come from a replica that counts nothing pending
+// (a create retried after a timeout: the cluster test lost a whole endpoint's events so). The
+// sleep decision then asks the leader; an unreplicated one's response is taken as it is.
+func TestLeaderInfoAsksTheLeaderOfAReplicatedConsumer(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	_, js := natstest.ConnectJetStream(t, srv)
+	stream, _, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), "evt.tos.cargo_loaded", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(t.Context(), jetstream.ConsumerConfig{Durable: "pending", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := &jetstream.ConsumerInfo{Name: "pending"}
+	if got := leaderInfo(t.Context(), cons, local); got != local {
+		t.Errorf("unreplicated: got %+v, want the create response itself", got)
+	}
+	replica := &jetstream.ConsumerInfo{Name: "pending", Cluster: &jetstream.ClusterInfo{Leader: "n1", Replicas: []*jetstream.PeerInfo{{Name: "n2"}, {Name: "n3"}}}}
+	got := leaderInfo(t.Context(), cons, replica)
+	if got == nil || got.NumPending != 1 {
+		t.Errorf("replicated, the response counting nothing: got %+v, want the leader's NumPending 1", got)
 	}
 }
