@@ -26,6 +26,9 @@ type Delivery struct {
 	// before this one; empty for the first (or when its event has left the stream). A receiver
 	// that did not see it has missed one: a dead letter, or an event still to come from a replay.
 	PreviousEventID string
+	// Redelivery is set on a copy an operator asked for again (Redeliverer), not on a live event
+	// or a replayed dead letter.
+	Redelivery bool
 }
 
 // Result is the closed set of things an attempt can come to.

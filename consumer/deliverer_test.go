@@ -31,21 +31,22 @@ var _ consumer.Deliverer = (*recorder)(nil)
 
 // call is one Deliver call.
 type call struct {
-	endpoint string
-	revision uint64
-	types    []string
-	id       string
-	entity   string
-	seq      uint64
-	subject  string
-	body     []byte
-	pubTime  time.Time
-	attempt  int
-	previous string // PreviousEventID
-	result   consumer.Result
-	start    time.Time
-	end      time.Time
-	ctxErr   error // the context's error when Deliver returned
+	endpoint   string
+	revision   uint64
+	types      []string
+	id         string
+	entity     string
+	seq        uint64
+	subject    string
+	body       []byte
+	pubTime    time.Time
+	attempt    int
+	previous   string // PreviousEventID
+	redelivery bool
+	result     consumer.Result
+	start      time.Time
+	end        time.Time
+	ctxErr     error // the context's error when Deliver returned
 }
 
 func newRecorder(answer func(ctx context.Context, d *consumer.Delivery) consumer.Outcome) *recorder {
@@ -66,7 +67,7 @@ func (r *recorder) Deliver(ctx context.Context, d *consumer.Delivery) consumer.O
 	c := call{
 		endpoint: d.Endpoint.ID, revision: d.Endpoint.Revision, types: slices.Clone(d.Endpoint.EventTypes),
 		id: d.Event.ID, entity: d.Event.Entity, seq: d.Seq, subject: d.Subject, body: slices.Clone(d.Body),
-		pubTime: d.Published, attempt: d.Attempt, previous: d.PreviousEventID, start: time.Now(),
+		pubTime: d.Published, attempt: d.Attempt, previous: d.PreviousEventID, redelivery: d.Redelivery, start: time.Now(),
 	}
 	key := d.Endpoint.ID + "/" + d.Event.Entity
 	r.mu.Lock()

@@ -110,7 +110,7 @@ func (wt *watcher) start(ctx context.Context, stream jetstream.Stream) (jetstrea
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   last + 1,
 		HeadersOnly:   true,
-		NamePrefix:    WatcherPrefix + watcherID(),
+		NamePrefix:    WatcherPrefix + randomID(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch stream: %w", err)
@@ -138,10 +138,12 @@ func (wt *watcher) start(ctx context.Context, stream jetstream.Stream) (jetstrea
 const WatcherPrefix = "quaycast_watch_"
 
 // WatcherRoom is the room the events stream keeps for them beside the endpoints' consumers
-// (StreamOptions.MaxConsumers): one per gateway, and one more while a watcher is recreated.
+// (StreamOptions.MaxConsumers): one per gateway, one more while a watcher is recreated, and the
+// readers of redeliveries in progress (Redeliverer).
 const WatcherRoom = 32
 
-func watcherID() string {
+// randomID names an ephemeral consumer of this process.
+func randomID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)

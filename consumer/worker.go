@@ -305,7 +305,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.skip(ctx, msg, seq)
 		return
 	}
-	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published}
+	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published, redelivery: isRedelivery(msg.Subject(), msg.Headers())}
 
 	w.mu.Lock()
 	ok, start := w.lanes.hold(it) // under the lock that stop is set with: no lane starts after wg.Wait
@@ -327,7 +327,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 // Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published,
-		PreviousEventID: w.progress.previous(it.env.Entity, it.seq)}
+		PreviousEventID: w.progress.previous(it.env.Entity, it.seq), Redelivery: it.redelivery}
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
 	attempts, first := w.progress.retryState(it.env.Entity, it.seq)
 	var out Outcome

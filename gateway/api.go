@@ -72,6 +72,7 @@ func (a *api) routeTable() []route {
 		{"GET /v1/endpoints/{id}/deliveries", service.OpListDeliveries, a.listEndpointDeliveries},
 		{"GET /v1/endpoints/{id}/dead-letters", service.OpListDeadLetters, a.listDeadLetters},
 		{"POST /v1/endpoints/{id}/dead-letters/replay", service.OpReplayDeadLetters, a.replayDeadLetters},
+		{"POST /v1/endpoints/{id}/redeliver", service.OpRedeliver, a.redeliver},
 		{"DELETE /v1/endpoints/{id}/dead-letters", service.OpPurgeDeadLetters, a.deleted(a.svc.PurgeDeadLetters)},
 		{"POST /v1/events", service.OpPublishEvents, a.ingest},
 		{"GET /v1/events/{id}/deliveries", service.OpListDeliveries, a.listEventDeliveries},
@@ -341,6 +342,13 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 func (a *api) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if n, ok := callWithBody(a, w, r, bodyOptional, a.svc.ReplayDeadLetters); ok {
 		writeJSON(w, http.StatusAccepted, map[string]any{"replayed": n})
+	}
+}
+
+// redeliver sends an endpoint's events again from {"since_seq": n} or {"since": time}.
+func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
+	if done, ok := callWithBody(a, w, r, bodyRequired, a.svc.Redeliver); ok {
+		writeJSON(w, http.StatusAccepted, done)
 	}
 }
 

@@ -344,7 +344,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	}
 
 	svc := service.New(service.Deps{
-		Registry: o.reg, DeadLetters: dead, Attempts: o.attempts, Tokens: o.tokens, Publishers: o.pubs, NATSAuth: o.authn,
+		Registry: o.reg, DeadLetters: dead, Redeliverer: consumer.NewRedeliverer(o.js, o.events), Attempts: o.attempts, Tokens: o.tokens, Publishers: o.pubs, NATSAuth: o.authn,
 		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
 		Rollups: rollup.NewReader(o.js), Events: o.events,
 		Backlogs:   func(ctx context.Context) (map[string]uint64, error) { return consumer.Backlogs(ctx, o.events) },

@@ -28,13 +28,17 @@ const (
 	// HeaderPreviousEventID names the entity's event sent to (or dead-lettered for) the endpoint
 	// before this one, empty for the first: a receiver that did not see it has a gap.
 	HeaderPreviousEventID = "Quaycast-Previous-Event-Id"
-	userAgent             = "quaycast/1"
+	// HeaderRedelivery is "true" on an event sent again because an operator asked for a
+	// redeliver; absent otherwise.
+	HeaderRedelivery = "Quaycast-Redelivery"
+	userAgent        = "quaycast/1"
 )
 
 // ownHeaders are the values of the headers quaycast writes on one POST.
 type ownHeaders struct {
 	eventID, eventType, source string
 	previousID                 string
+	redelivery                 bool
 	at                         time.Time // of this attempt
 	attempt                    int
 	sigHeader                  string // as the signer names it
@@ -65,6 +69,9 @@ func (o *ownHeaders) write(h http.Header) {
 		h[HeaderEventSource] = []string{o.source}
 		h[HeaderAttempt] = []string{strconv.Itoa(o.attempt)}
 		h[HeaderPreviousEventID] = []string{o.previousID} // sent empty, so "first" differs from "not told"
+		if o.redelivery {
+			h[HeaderRedelivery] = []string{"true"}
+		}
 	}
 	if l.EventHeader != "" {
 		h[l.EventHeader] = []string{o.eventName}

@@ -303,7 +303,7 @@ func (s *Sender) prepare(st *endpointState, d *consumer.Delivery, at time.Time, 
 		}
 	}
 	sg := st.signer
-	own = ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, at: at, attempt: d.Attempt,
+	own = ownHeaders{eventID: d.Event.ID, eventType: d.Event.Type, source: d.Event.Source, previousID: d.PreviousEventID, redelivery: d.Redelivery, at: at, attempt: d.Attempt,
 		sigHeader: sg.HeaderName(), sig: sg.AppendSignature(sig, d.Event.ID, at.Unix(), body), standard: sg.Profile() == signature.Standard}
 	s.layoutValues(&own, st, d)
 	return body, own, nil

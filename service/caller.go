@@ -39,6 +39,7 @@ const (
 	OpListDeadLetters   Op = "list dead letters"
 	OpReplayDeadLetters Op = "replay dead letters"
 	OpPurgeDeadLetters  Op = "purge dead letters"
+	OpRedeliver         Op = "redeliver events"
 	OpPublishEvents     Op = "publish events"
 	OpCreateToken       Op = "create token"
 	OpListTokens        Op = "list tokens"
@@ -64,6 +65,7 @@ var opScopes = map[Op]string{
 	OpListDeadLetters:   ScopeDeliveriesRead,
 	OpReplayDeadLetters: ScopeEndpointsWrite,
 	OpPurgeDeadLetters:  ScopeEndpointsDelete,
+	OpRedeliver:         ScopeEndpointsWrite,
 	OpPublishEvents:     ScopeEventsPublish,
 	OpCreateToken:       ScopeAdmin,
 	OpListTokens:        ScopeAdmin,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -238,6 +239,52 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, c Caller, id string, in
 		return 0, err
 	}
 	return s.d.DeadLetters.Replay(ctx, ep.ID, f)
+}
+
+// RedeliverInput picks the events a redeliver sends again: from a stream sequence or from a
+// time (RFC 3339, when JetStream stored the event) — exactly one — optionally only some
+// entities', at most Limit (default and most: consumer.MaxRedeliver).
+type RedeliverInput struct {
+	SinceSeq uint64   `json:"since_seq"`
+	Since    string   `json:"since"`
+	Entities []string `json:"entities"`
+	Limit    int      `json:"limit"`
+}
+
+func (in RedeliverInput) from() (consumer.RedeliverFrom, error) {
+	f := consumer.RedeliverFrom{Seq: in.SinceSeq, Entities: in.Entities, Limit: in.Limit}
+	if err := parseTimes(timeField{"since", in.Since, &f.Since}); err != nil {
+		return f, err
+	}
+	switch {
+	case (f.Seq == 0) == f.Since.IsZero():
+		return f, &fielderr.Error{Field: "since_seq", Reason: "give exactly one of since_seq (a stream sequence, from 1) and since (a time)"}
+	case len(in.Entities) > maxReplayList:
+		return f, &fielderr.Error{Field: "entities", Reason: fmt.Sprintf("more than %d", maxReplayList)}
+	case slices.Contains(in.Entities, ""):
+		return f, &fielderr.Error{Field: "entities", Reason: "an entity is empty"}
+	case in.Limit < 0 || in.Limit > consumer.MaxRedeliver:
+		return f, &fielderr.Error{Field: "limit", Reason: fmt.Sprintf("must be from 1 to %d", consumer.MaxRedeliver)}
+	case in.Limit == 0:
+		f.Limit = consumer.MaxRedeliver
+	}
+	return f, nil
+}
+
+// Redeliver sends an endpoint's events again — every event its subscription matches from a
+// sequence or a time on, through the stream's end when asked — each marked as a redelivery,
+// through its normal lanes beside live traffic. An endpoint of a cluster is redelivered by its
+// owner like any event: the copies go into the stream.
+func (s *Service) Redeliver(ctx context.Context, c Caller, id string, in RedeliverInput) (consumer.Redelivered, error) {
+	ep, err := s.endpointFor(ctx, c, OpRedeliver, id)
+	if err != nil {
+		return consumer.Redelivered{}, err
+	}
+	f, err := in.from()
+	if err != nil {
+		return consumer.Redelivered{}, err
+	}
+	return s.d.Redeliverer.Redeliver(ctx, ep, f)
 }
 
 // PurgeDeadLetters deletes every dead letter of an endpoint.

@@ -64,6 +64,7 @@ type BreakerStatus struct {
 type Deps struct {
 	Registry    *consumer.Registry
 	DeadLetters *consumer.DeadLetters
+	Redeliverer *consumer.Redeliverer
 	Attempts    *attempts.Log
 	Tokens      *tokens.Store
 	Publishers  *natsauth.Publishers

@@ -107,13 +107,37 @@ func (f apiFlags) revoke(ctx context.Context, collection, id string) error {
 }
 
 type endpointsCmd struct {
-	Add    endpointsAddCmd    `cmd:"" help:"Register an endpoint; prints it with its new secret (shown only now)."`
-	Edit   endpointsEditCmd   `cmd:"" help:"Change an endpoint's settings: only the flags given."`
-	List   endpointsListCmd   `cmd:"" help:"List endpoints."`
-	Get    endpointsGetCmd    `cmd:"" help:"Show one endpoint."`
-	Rm     endpointsRmCmd     `cmd:"" help:"Delete an endpoint."`
-	Rotate endpointsRotateCmd `cmd:"" help:"Give an endpoint a new secret; the old one keeps signing for --grace."`
-	Test   endpointsTestCmd   `cmd:"" help:"Send a test event to an endpoint now and show what came back; exits 1 unless it was delivered."`
+	Add       endpointsAddCmd       `cmd:"" help:"Register an endpoint; prints it with its new secret (shown only now)."`
+	Edit      endpointsEditCmd      `cmd:"" help:"Change an endpoint's settings: only the flags given."`
+	List      endpointsListCmd      `cmd:"" help:"List endpoints."`
+	Get       endpointsGetCmd       `cmd:"" help:"Show one endpoint."`
+	Rm        endpointsRmCmd        `cmd:"" help:"Delete an endpoint."`
+	Rotate    endpointsRotateCmd    `cmd:"" help:"Give an endpoint a new secret; the old one keeps signing for --grace."`
+	Test      endpointsTestCmd      `cmd:"" help:"Send a test event to an endpoint now and show what came back; exits 1 unless it was delivered."`
+	Redeliver endpointsRedeliverCmd `cmd:"" help:"Send an endpoint's events again from a stream sequence or a time on, marked as redeliveries, beside live traffic."`
+}
+
+type endpointsRedeliverCmd struct {
+	apiFlags
+	ID       string   `arg:"" help:"Endpoint id."`
+	SinceSeq uint64   `name:"since-seq" placeholder:"SEQ" xor:"start" help:"From this events-stream sequence on (a delivery's or dead letter's event_seq)."`
+	Since    string   `name:"since" placeholder:"TIME" xor:"start" help:"From the first event stored at or after this time (RFC 3339)."`
+	Entity   []string `name:"entity" help:"Only these entities' events (repeatable, or comma-separated)."`
+	Limit    int      `name:"limit" help:"Copy at most this many (default and most 100000); the answer's next_seq says where to go on."`
+}
+
+func (c *endpointsRedeliverCmd) Run(ctx context.Context) error {
+	body := map[string]any{"entities": c.Entity}
+	if c.SinceSeq != 0 {
+		body["since_seq"] = c.SinceSeq
+	}
+	if c.Since != "" {
+		body["since"] = c.Since
+	}
+	if c.Limit != 0 {
+		body["limit"] = c.Limit
+	}
+	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/redeliver", body)
 }
 
 type endpointsTestCmd struct {

@@ -47,6 +47,10 @@ type rig struct {
 	endpoints []*rigEndpoint
 	events    int // how many publish sends, spread over entities
 	entities  int
+	// again, if set, judges the redelivered copies (Quaycast-Redelivery) apart from live events.
+	again *bench.Checker
+	// published, if set, is told of each event published, in order.
+	published func(id, entity, typ string)
 }
 
 type rigEndpoint struct {
@@ -94,12 +98,12 @@ func (r *rig) add(t *testing.T, name string, selectors []string, behave func(w h
 		t.Fatal(err)
 	}
 	ep.addr = ln.Addr().String()
-	ep.serve(ln, r.checker)
+	ep.serve(ln, r.checker, r.again)
 	t.Cleanup(ep.down)
 	r.endpoints = append(r.endpoints, ep)
 }
 
-func (ep *rigEndpoint) serve(ln net.Listener, c *bench.Checker) {
+func (ep *rigEndpoint) serve(ln net.Listener, c, again *bench.Checker) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ep.requests.Add(1)
 		if pid, ok := req.Context().Value(senderKey{}).(int); ok {
@@ -111,6 +115,11 @@ func (ep *rigEndpoint) serve(ln net.Listener, c *bench.Checker) {
 			return
 		}
 		id := req.Header.Get("webhook-id")
+		if again != nil && req.Header.Get(gateway.HeaderRedelivery) != "" {
+			again.Received(ep.name, id)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		ep.mu.Lock()
 		if ep.copies == nil {
 			ep.copies = make(map[string]int)
@@ -158,7 +167,7 @@ func (ep *rigEndpoint) up(t *testing.T, c *bench.Checker) {
 	if err != nil {
 		t.Fatalf("receiver back on %s: %v", ep.addr, err)
 	}
-	ep.serve(ln, c)
+	ep.serve(ln, c, nil)
 }
 
 // register creates the endpoints through the API.
@@ -193,6 +202,9 @@ func (r *rig) publish(t *testing.T, natsURL string, after func(n int), access ..
 		typ := faultTypes[rnd.IntN(len(faultTypes))]
 		body := fmt.Appendf(nil, `{"id":%q,"type":%q,"source":"tos","entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{"i":%d}}`, id, typ, entity, i)
 		r.checker.Published(id, entity)
+		if r.published != nil {
+			r.published(id, entity, typ)
+		}
 		for _, ep := range r.endpoints {
 			if subjects.Matches(ep.selectors, typ) {
 				r.checker.Expect(ep.name, id)

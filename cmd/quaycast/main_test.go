@@ -251,7 +251,7 @@ func waitReady(t *testing.T, api string) {
 }
 
 // Dead letters from the CLI: a refused event is listed, replayed once the receiver accepts it,
-// and purge empties the list.
+// and purge empties the list; then a redeliver sends the event once more, marked as such.
 func TestDeadLettersCLI(t *testing.T) {
 	t.Parallel()
 	var refuse atomic.Bool
@@ -262,7 +262,7 @@ func TestDeadLettersCLI(t *testing.T) {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			return
 		}
-		got <- r.Header.Get("webhook-id")
+		got <- strings.TrimSpace(r.Header.Get("webhook-id") + " " + r.Header.Get(gateway.HeaderRedelivery))
 	}))
 	defer recv.Close()
 	dataDir := t.TempDir()
@@ -294,6 +294,17 @@ func TestDeadLettersCLI(t *testing.T) {
 	}
 	if out := run(t, "dead-letters", "purge", "--api", p.api, ep.ID); !strings.Contains(out, "purged") {
 		t.Errorf("purge printed %q", out)
+	}
+	if out := run(t, "endpoints", "redeliver", "--api", p.api, "--since-seq", "1", ep.ID); !strings.Contains(out, `"redelivered": 1`) {
+		t.Errorf("redeliver printed %q", out)
+	}
+	select {
+	case got := <-got:
+		if got != "dl-1 true" {
+			t.Errorf("redelivered: webhook-id and %s %q, want \"dl-1 true\"", gateway.HeaderRedelivery, got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("redelivered event not delivered within 30s")
 	}
 }
 
