@@ -115,9 +115,9 @@ func TestMarksRewind(t *testing.T) {
 	}
 }
 
-// A flush forgets the marks set longer ago than the record's max age — their events have left
-// the stream, so nothing can come again for them to cover — and keeps the younger ones, also in
-// the record read back.
+// A flush forgets, once per pruneEvery, the marks set longer ago than the record's max age —
+// their events have left the stream, so nothing can come again for them to cover — and keeps the
+// younger ones, also in the record read back.
 func TestMarksFlushPrunesExpiredMarks(t *testing.T) {
 	t.Parallel()
 	js, m := marksEnv(t) // max age 1h
@@ -126,6 +126,13 @@ func TestMarksFlushPrunesExpiredMarks(t *testing.T) {
 	d.set("old", markEntry{Entity: "old", Seq: 5, ID: "e5", At: now.Add(-2 * time.Hour).Unix()})
 	d.set("young", markEntry{Entity: "young", Seq: 6, ID: "e6", At: now.Add(-50 * time.Minute).Unix()})
 	d.add("new", 7, "e7")
+	m.flush(t.Context())
+	if !d.covers("old", 5) {
+		t.Fatal("pruned within pruneEvery of the record's opening")
+	}
+	m.mu.Lock()
+	m.pruned = time.Now().Add(-pruneEvery)
+	m.mu.Unlock()
 	m.flush(t.Context())
 
 	if d.covers("old", 5) || d.previous("old", 8) != "" {

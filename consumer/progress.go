@@ -133,6 +133,9 @@ func (d *progress) retryState(entity string, seq uint64) (attempts int, first ti
 // touch marks entity to be written to the durable record. Callers hold d.mu.
 func (d *progress) touch(entity string) {
 	if d.durable != nil {
+		if len(d.dirty) == 0 {
+			d.durable.changed(d)
+		}
 		d.dirty[entity] = struct{}{}
 	}
 }
