@@ -69,13 +69,13 @@ var funcs = template.FuncMap{
 
 // inputField is one text input of a form, with its error.
 type inputField struct {
-	ID, Label, Value, Placeholder, Error string
+	ID, Label, Value, Placeholder, Hint, Error string
 }
 
 // formField is the text input id (also its form name) with the error of the service's field
-// errField.
-func formField(p *page, id, errField, label, value, placeholder string) inputField {
-	return inputField{ID: id, Label: label, Value: value, Placeholder: placeholder, Error: p.FieldError(errField)}
+// errField, and a hint when one is given.
+func formField(p *page, id, errField, label, value, placeholder string, hint ...string) inputField {
+	return inputField{ID: id, Label: label, Value: value, Placeholder: placeholder, Hint: strings.Join(hint, " "), Error: p.FieldError(errField)}
 }
 
 // parsePages parses every page with the layout.
