@@ -11,16 +11,6 @@ import (
 	"github.com/quaycast/quaycast/tokens"
 )
 
-type catalogueData struct {
-	Groups []groupView
-}
-
-func (c *Console) cataloguePage(w http.ResponseWriter, r *http.Request, p *page) {
-	f := formFor(c.svc.Catalogue(), endpointForm{}, nil)
-	p.Title, p.Nav, p.Data = "Event catalogue", "catalogue", catalogueData{Groups: f.Groups}
-	c.render(w, r, http.StatusOK, "catalogue", p)
-}
-
 // credentialsData is the tokens or the publishers page: the list, the create form, and a new
 // credential shown this once.
 type credentialsData struct {

@@ -113,6 +113,8 @@ func (c *Console) routes() *http.ServeMux {
 		{"GET /ui/live", c.livePage},
 		{"GET /ui/live/stream", c.liveStream},
 		{"GET /ui/catalogue", c.cataloguePage},
+		{"POST /ui/catalogue", c.createEventType},
+		{"POST /ui/catalogue/{name}/delete", c.deleteEventType},
 		{"GET /ui/tokens", c.tokensPage},
 		{"POST /ui/tokens", c.createToken},
 		{"POST /ui/tokens/{id}/revoke", c.revokeToken},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/service"
@@ -21,6 +22,7 @@ import (
 var notices = map[string]string{
 	"saved": "Endpoint saved.", "enabled": "Endpoint enabled.", "disabled": "Endpoint disabled.",
 	"deleted": "Endpoint deleted.", "purged": "Dead letters purged.", "revoked": "Revoked.",
+	"type-added": "Event type added.", "type-deleted": "Event type deleted.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
@@ -209,6 +211,19 @@ type endpointForm struct {
 	Condition   string
 	Enabled     bool
 	Profiles    []string
+
+	Layout          string // a preset's name or layoutCustom
+	Presets         []presetView
+	EventName       string // "" as the preset says, or a consumer.EventName*
+	EventHeader     string // custom layouts: the header names and what they carry
+	DeliveryHeader  string
+	DeliveryID      string
+	TimestampHeader string
+	TimestampFormat string
+	QuaycastHeaders bool
+	TypeField       string // body: the mirrored event type's field
+	Fields          string // body: JSON Pointers, one per line
+	Selectors       string // selectors the toggles do not show (source-qualified), one per line
 }
 
 type groupView struct {
@@ -221,6 +236,7 @@ type groupView struct {
 type typeView struct {
 	Name, Title, Description string
 	Checked                  bool
+	Custom                   bool // added at run time, not built in
 }
 
 // formFor is the form showing selectors (the endpoint's event types) and the rest of f.
@@ -231,6 +247,7 @@ func formFor(cat *subjects.Catalogue, f endpointForm, selectors []string) endpoi
 	}
 	f.All = sel[subjects.SelectAll]
 	f.Profiles = []string{string(signature.Standard), string(signature.Hub), string(signature.Hex)}
+	f.Presets = presetViews()
 	byGroup := map[string]*groupView{}
 	for _, g := range cat.Groups() {
 		f.Groups = append(f.Groups, groupView{Name: g, All: sel[subjects.GroupPrefix+g]})
@@ -241,7 +258,7 @@ func formFor(cat *subjects.Catalogue, f endpointForm, selectors []string) endpoi
 	systems := map[string][]string{}
 	for _, t := range cat.Types() {
 		g := byGroup[t.Group]
-		g.Types = append(g.Types, typeView{Name: t.Name, Title: t.Title, Description: t.Description, Checked: sel[t.Name]})
+		g.Types = append(g.Types, typeView{Name: t.Name, Title: t.Title, Description: t.Description, Checked: sel[t.Name], Custom: t.System == subjects.SystemCustom})
 		if !slices.Contains(systems[t.Group], t.System) {
 			systems[t.Group] = append(systems[t.Group], t.System)
 		}
@@ -252,11 +269,12 @@ func formFor(cat *subjects.Catalogue, f endpointForm, selectors []string) endpoi
 	return f
 }
 
-// readForm reads the posted form into an input and the form to show again. shown are the
-// endpoint's current headers on an edit: a value left as the console showed it (redacted) keeps
-// the stored one.
-func (c *Console) readForm(r *http.Request, current map[string]string) (service.EndpointInput, endpointForm, *fielderr.Error) {
-	f := endpointForm{
+// readForm reads the posted form into an input and the form to show again. current are the
+// endpoint's headers on an edit: a value left as the console showed it (redacted) keeps the
+// stored one. picked is how many of the input's event types came from the toggles, before the
+// typed selectors.
+func (c *Console) readForm(r *http.Request, current map[string]string) (in service.EndpointInput, f endpointForm, picked int, fe *fielderr.Error) {
+	f = endpointForm{
 		URL: strings.TrimSpace(r.PostFormValue("url")), Description: r.PostFormValue("description"),
 		Headers: r.PostFormValue("headers"), Profile: r.PostFormValue("signing_profile"),
 		HeaderName: strings.TrimSpace(r.PostFormValue("signing_header_name")), HexCase: r.PostFormValue("signing_hex_case"),
@@ -274,8 +292,11 @@ func (c *Console) readForm(r *http.Request, current map[string]string) (service.
 			return ok && slices.Contains(selectors, subjects.GroupPrefix+t.Group)
 		})
 	}
+	picked = len(types)
+	f.Selectors = r.PostFormValue("selectors")
+	types = append(slices.Clip(types), selectorsOf(f.Selectors)...)
 	headers, fe := c.parseHeaders(f.Headers, current)
-	in := service.EndpointInput{
+	in = service.EndpointInput{
 		URL: &f.URL, EventTypes: &types, Description: &f.Description, Headers: &headers,
 		Signing: &service.SigningInput{Profile: f.Profile, HeaderName: f.HeaderName}, ReplyFormat: &f.ReplyFormat,
 		Condition: &f.Condition,
@@ -286,7 +307,11 @@ func (c *Console) readForm(r *http.Request, current map[string]string) (service.
 	if f.Profile != string(signature.Hub) && f.Profile != string(signature.Hex) {
 		in.Signing.HeaderName = "" // the standard profile's headers are fixed
 	}
-	return in, f, fe
+	readLayout(r, &f, &in)
+	if f.Profile == profilePreset {
+		in.Signing = nil // the layout preset brings its own
+	}
+	return in, f, picked, fe
 }
 
 // parseHeaders reads "Name: value" lines.
@@ -325,13 +350,15 @@ func (c *Console) newEndpointPage(w http.ResponseWriter, r *http.Request, p *pag
 		return
 	}
 	p.Title, p.Nav = "New endpoint", "endpoints"
-	p.Data = formFor(c.svc.Catalogue(), endpointForm{Profile: string(signature.Standard), Enabled: true}, nil)
+	f := endpointForm{Enabled: true}
+	f.setLayout(consumer.Layout{}, consumer.Signing{})
+	p.Data = formFor(c.svc.Catalogue(), f, nil)
 	c.render(w, r, http.StatusOK, "form", p)
 }
 
 func (c *Console) createEndpoint(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Title, p.Nav = "New endpoint", "endpoints"
-	in, f, fe := c.readForm(r, nil)
+	in, f, picked, fe := c.readForm(r, nil)
 	p.Data = f
 	if fe != nil {
 		c.fail(w, r, fe, "form", p)
@@ -343,7 +370,7 @@ func (c *Console) createEndpoint(w http.ResponseWriter, r *http.Request, p *page
 	}
 	ep, err := c.svc.CreateEndpoint(r.Context(), p.caller, in)
 	if err != nil {
-		c.fail(w, r, err, "form", p)
+		c.fail(w, r, formError(err, picked, selectorsOf(f.Selectors), lines(f.Fields)), "form", p)
 		return
 	}
 	p.Title, p.Data = "Endpoint created", secretData{ID: ep.ID, URL: ep.URL, Secret: ep.Secret, Warnings: ep.Warnings, Created: true}
@@ -364,7 +391,8 @@ func (c *Console) endpointPage(w http.ResponseWriter, r *http.Request, p *page) 
 		c.fail(w, r, err, "", p)
 		return
 	}
-	v := endpointView{EndpointDetail: d, Headers: c.headersText(d.Headers), Signing: signingOf(d.Signing.Profile, d.Signing.HeaderName, d.Signing.HexUpper)}
+	v := endpointView{EndpointDetail: d, Headers: c.headersText(d.Headers), Signing: signingOf(d.Signing.Profile, d.Signing.HeaderName, d.Signing.HexUpper),
+		Layout: viewLayout(d.Endpoint.Endpoint)}
 	for _, prev := range d.PreviousSecrets {
 		if time.Now().Before(prev.Until) {
 			v.Rotations = append(v.Rotations, prev.Until)
@@ -385,6 +413,7 @@ type endpointView struct {
 	*service.EndpointDetail
 	Headers   string
 	Signing   string
+	Layout    layoutView
 	Rotations []time.Time
 	Charts    *charts
 }
@@ -411,14 +440,13 @@ func (c *Console) editEndpointPage(w http.ResponseWriter, r *http.Request, p *pa
 	if !ok {
 		return
 	}
-	hexCase := "lower"
-	if d.Signing.HexUpper {
-		hexCase = "upper"
-	}
-	profile := cmp.Or(d.Signing.Profile, string(signature.Standard))
-	f := endpointForm{ID: d.ID, URL: d.URL, Description: d.Description, Headers: c.headersText(d.Headers), Profile: profile,
-		HeaderName: d.Signing.HeaderName, HexCase: hexCase, ReplyFormat: d.ReplyFormat, Condition: d.Condition, Enabled: d.Enabled}
-	p.Title, p.Nav, p.Data = "Edit endpoint "+d.ID, "endpoints", formFor(c.svc.Catalogue(), f, d.EventTypes)
+	f := endpointForm{ID: d.ID, URL: d.URL, Description: d.Description, Headers: c.headersText(d.Headers),
+		ReplyFormat: d.ReplyFormat, Condition: d.Condition, Enabled: d.Enabled, TypeField: d.Body.TypeField, Fields: strings.Join(d.Body.Fields, "\n")}
+	f.setLayout(d.Layout, d.Signing)
+	cat := c.svc.Catalogue()
+	toggles, other := splitSelectors(cat, d.EventTypes)
+	f.Selectors = strings.Join(other, "\n")
+	p.Title, p.Nav, p.Data = "Edit endpoint "+d.ID, "endpoints", formFor(cat, f, toggles)
 	c.render(w, r, http.StatusOK, "form", p)
 }
 
@@ -433,7 +461,7 @@ func (c *Console) editEndpoint(w http.ResponseWriter, r *http.Request, p *page) 
 		c.fail(w, r, err, "", p)
 		return
 	}
-	in, f, fe := c.readForm(r, cur.Headers)
+	in, f, picked, fe := c.readForm(r, cur.Headers)
 	f.ID, f.Enabled = id, cur.Enabled
 	p.Title, p.Nav, p.Data = "Edit endpoint "+id, "endpoints", f
 	if fe != nil {
@@ -444,12 +472,8 @@ func (c *Console) editEndpoint(w http.ResponseWriter, r *http.Request, p *page) 
 		c.fail(w, r, &fielderr.Error{Field: "event_types", Reason: "choose at least one event type"}, "form", p)
 		return
 	}
-	if in.Signing.Profile == cmp.Or(cur.Signing.Profile, string(signature.Standard)) && in.Signing.HeaderName == cur.Signing.HeaderName &&
-		(in.Signing.HexCase == "upper") == cur.Signing.HexUpper {
-		in.Signing = nil // unchanged: the secret need not be checked against it again
-	}
 	if _, err := c.svc.PatchEndpoint(r.Context(), p.caller, id, in); err != nil {
-		c.fail(w, r, err, "form", p)
+		c.fail(w, r, formError(err, picked, selectorsOf(f.Selectors), lines(f.Fields)), "form", p)
 		return
 	}
 	redirect(w, r, "/ui/endpoints/%s?done=saved", escapePath(id))

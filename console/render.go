@@ -64,6 +64,18 @@ var funcs = template.FuncMap{
 	"add":     func(a, b int) int { return a + b },
 	"title":   func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"jsonish": prettyJSON,
+	"field":   formField,
+}
+
+// inputField is one text input of a form, with its error.
+type inputField struct {
+	ID, Label, Value, Placeholder, Hint, Error string
+}
+
+// formField is the text input id (also its form name) with the error of the service's field
+// errField, and a hint when one is given.
+func formField(p *page, id, errField, label, value, placeholder string, hint ...string) inputField {
+	return inputField{ID: id, Label: label, Value: value, Placeholder: placeholder, Hint: strings.Join(hint, " "), Error: p.FieldError(errField)}
 }
 
 // parsePages parses every page with the layout.

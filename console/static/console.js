@@ -50,17 +50,19 @@
     });
   }
 
-  // Signing options shown for the profiles they apply to.
-  var profile = document.getElementById("signing_profile");
-  if (profile) {
+  // Options shown for the choice they apply to: signing options for their profiles, a layout
+  // preset's headers and the custom layout's fields for the layout chosen.
+  [["signing_profile", "data-profiles"], ["layout_preset", "data-layouts"]].forEach(function (pair) {
+    var select = document.getElementById(pair[0]);
+    if (!select) return;
     var show = function () {
-      document.querySelectorAll("[data-profiles]").forEach(function (f) {
-        f.hidden = f.getAttribute("data-profiles").split(" ").indexOf(profile.value) < 0;
+      document.querySelectorAll("[" + pair[1] + "]").forEach(function (f) {
+        f.hidden = f.getAttribute(pair[1]).split(" ").indexOf(select.value) < 0;
       });
     };
-    profile.addEventListener("change", show);
+    select.addEventListener("change", show);
     show();
-  }
+  });
 
   // Live page: follow deliveries as server-sent events, newest first.
   var status = document.getElementById("live-status");
