@@ -263,6 +263,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("test send answered %q, want delivered with HTTP 200", got)
 	}
 
+	// Redeliver: the form, checked by axe.
+	tb.open("/ui/endpoints/" + epID + "/redeliver")
+	tb.check("redeliver")
+
 	// A failing endpoint, and its dead letters replayed.
 	r.rcv.status.Store(400)
 	r.publish(t, "cargo_gated_in", "MSCU0000009")

@@ -103,6 +103,8 @@ func (c *Console) routes() *http.ServeMux {
 		{"POST /ui/endpoints/{id}/delete", c.deleteEndpoint},
 		{"GET /ui/endpoints/{id}/test", c.testPage},
 		{"POST /ui/endpoints/{id}/test", c.testSend},
+		{"GET /ui/endpoints/{id}/redeliver", c.redeliverPage},
+		{"POST /ui/endpoints/{id}/redeliver", c.redeliver},
 		{"GET /ui/endpoints/{id}/deliveries", c.deliveriesPage},
 		{"GET /ui/endpoints/{id}/deliveries/{seq}", c.deliveryPage},
 		{"GET /ui/endpoints/{id}/dead-letters", c.deadLettersPage},

@@ -54,6 +54,7 @@ func TestPagesAndScopes(t *testing.T) {
 	for _, path := range []string{
 		"/ui/endpoints", "/ui/endpoints?sort=p99&dir=desc&q=hook&state=enabled", "/ui/endpoints/new", "/ui/endpoints/" + ep.ID,
 		"/ui/endpoints/" + ep.ID + "/edit", "/ui/endpoints/" + ep.ID + "/delete", "/ui/endpoints/" + ep.ID + "/test",
+		"/ui/endpoints/" + ep.ID + "/redeliver",
 		"/ui/endpoints/" + ep.ID + "/deliveries", "/ui/endpoints/" + ep.ID + "/deliveries/" + seq,
 		"/ui/endpoints/" + ep.ID + "/dead-letters", "/ui/endpoints/" + ep.ID + "/dead-letters/purge",
 		"/ui/live", "/ui/catalogue", "/ui/tokens", "/ui/publishers", "/ui/cluster", "/ui/events?id=x",
