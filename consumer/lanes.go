@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/subjects"
@@ -32,6 +33,7 @@ type item struct {
 	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by worker.mu)
 	subject   string
 	body      []byte
+	header    nats.Header // as published: the trace context rides here
 	env       subjects.Envelope
 	published time.Time
 
