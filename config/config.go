@@ -26,6 +26,8 @@ type Config struct {
 
 	PprofListen string `name:"pprof-listen" env:"QUAYCAST_PPROF_LISTEN" default:"${pprof_listen}" help:"Serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060), on a listener of its own, never the API's; empty: off." placeholder:"ADDR"`
 
+	OTLPEndpoint string `name:"otlp-endpoint" env:"QUAYCAST_OTLP_ENDPOINT" help:"Export delivery spans over OTLP/HTTP to this collector (e.g. http://collector:4318; /v1/traces is added unless the path ends with it); empty: no export, trace context is still passed on." placeholder:"URL"`
+
 	Replicas int           `name:"replicas" env:"QUAYCAST_REPLICAS" default:"${replicas}" help:"Copies of every stream and bucket quaycast keeps in JetStream: 3 on a three-node NATS cluster. Raising it on existing data replicates it in place."`
 	Deliver  bool          `name:"deliver" env:"QUAYCAST_DELIVER" default:"${deliver}" negatable:"" help:"Deliver webhooks. --no-deliver (or --deliver=false) serves the API only."`
 	LeaseTTL time.Duration `name:"lease-ttl" env:"QUAYCAST_LEASE_TTL" default:"${lease_ttl}" help:"With --nats-url: a gateway that stops renewing its membership for this long is gone, and others take its endpoints over. It stops posting after 3/4 of it. Keep it above a NATS leader election (up to about 10s)."`
@@ -228,6 +230,11 @@ func (c Config) Validate() error {
 			return fielderr.Flag("pprof-listen", fmt.Sprintf("%q is not a loopback address: profiles are served on 127.0.0.1, ::1 or localhost only", c.PprofListen))
 		}
 	}
+	if c.OTLPEndpoint != "" {
+		if err := validOTLPEndpoint(c.OTLPEndpoint); err != nil {
+			return fielderr.Flag("otlp-endpoint", err.Error())
+		}
+	}
 	if c.AdminToken == "" && !loopback(c.Listen) {
 		return fielderr.Flag("listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)")
 	}
@@ -362,6 +369,33 @@ func (c Config) SecretKeyBytes() ([]byte, error) {
 		return nil, fmt.Errorf("must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
 	}
 	return b, nil
+}
+
+// OTLPTracesPath is the path of an OTLP/HTTP collector's traces.
+const OTLPTracesPath = "/v1/traces"
+
+// OTLPTracesURL is where spans go for an --otlp-endpoint: the collector's base URL with
+// OTLPTracesPath added, or the URL as given when its path ends with it already.
+func OTLPTracesURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || strings.HasSuffix(u.Path, OTLPTracesPath) {
+		return endpoint
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + OTLPTracesPath
+	return u.String()
+}
+
+func validOTLPEndpoint(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return fmt.Errorf("%q is not an OTLP/HTTP collector URL like http://collector:4318", s)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q: a collector URL has no query or fragment", s)
+	case u.User != nil:
+		return fmt.Errorf("%q: credentials go in OTEL_EXPORTER_OTLP_HEADERS, not the URL", u.Redacted())
+	}
+	return nil
 }
 
 // loopback reports whether a listen address is on loopback only.

@@ -212,3 +212,59 @@ func TestValidatePprofListen(t *testing.T) {
 		})
 	}
 }
+
+// --otlp-endpoint is an OTLP/HTTP collector's URL; anything else is refused naming the flag, and
+// never with a password from the URL in the message.
+func TestValidateOTLPEndpoint(t *testing.T) {
+	tests := []struct {
+		name    string
+		url     string
+		wantErr bool
+	}{
+		{"off", "", false},
+		{"http", "http://127.0.0.1:4318", false},
+		{"https with a path", "https://collector.example/otlp", false},
+		{"the traces path", "http://collector:4318/v1/traces", false},
+		{"no scheme", "collector:4318", true},
+		{"host and port only", "localhost:4318", true},
+		{"gRPC scheme", "grpc://collector:4317", true},
+		{"no host", "http://", true},
+		{"not a URL", "http://[::1", true},
+		{"a query", "http://collector:4318/?x=1", true},
+		{"credentials", "http://u:hunter2@collector:4318", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.OTLPEndpoint = tc.url
+			err := c.Validate()
+			if !tc.wantErr {
+				if err != nil {
+					t.Errorf("--otlp-endpoint %q: %v, want accepted", tc.url, err)
+				}
+				return
+			}
+			var fe *fielderr.Error
+			if !errors.As(err, &fe) || fe.Field != "otlp-endpoint" || !fe.Flag || !strings.HasPrefix(err.Error(), "--otlp-endpoint: ") {
+				t.Errorf("--otlp-endpoint %q: Validate() = %v, want an error naming --otlp-endpoint", tc.url, err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows the URL's password: %v", err)
+			}
+		})
+	}
+}
+
+func TestOTLPTracesURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://collector:4318", "http://collector:4318/v1/traces"},
+		{"http://collector:4318/", "http://collector:4318/v1/traces"},
+		{"https://collector.example/otlp", "https://collector.example/otlp/v1/traces"},
+		{"http://collector:4318/v1/traces", "http://collector:4318/v1/traces"},
+	}
+	for _, tc := range tests {
+		if got := OTLPTracesURL(tc.in); got != tc.want {
+			t.Errorf("OTLPTracesURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

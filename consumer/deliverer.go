@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -15,13 +17,16 @@ type Deliverer interface {
 
 // Delivery is one attempt to deliver one event to one endpoint.
 type Delivery struct {
-	Endpoint  *Endpoint         // the definition current at this attempt
-	Seq       uint64            // stream sequence of the event
-	Subject   string            // subject it was published on
-	Event     subjects.Envelope // parsed envelope; its Data is not set: the bytes are Body
-	Body      []byte            // the event exactly as published: sent byte for byte
-	Published time.Time         // when JetStream stored it
-	Attempt   int               // 1 for the first POST, counted by us
+	Endpoint *Endpoint         // the definition current at this attempt
+	Seq      uint64            // stream sequence of the event
+	Subject  string            // subject it was published on
+	Event    subjects.Envelope // parsed envelope; its Data is not set: the bytes are Body
+	Body     []byte            // the event exactly as published: sent byte for byte
+	// Header is the NATS message's headers as published (the trace context among them), shared
+	// with the message: read-only, nil when there are none.
+	Header    nats.Header
+	Published time.Time // when JetStream stored it
+	Attempt   int       // 1 for the first POST, counted by us
 	// PreviousEventID is the id of the entity's event delivered or dead-lettered to this endpoint
 	// before this one; empty for the first (or when its event has left the stream). A receiver
 	// that did not see it has missed one: a dead letter, or an event still to come from a replay.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/subjects"
@@ -28,13 +29,13 @@ type lanes struct {
 
 // item is one event held by a lane.
 type item struct {
-	seq        uint64
-	msg        jetstream.Msg // latest handle; a redelivery replaces it (guarded by worker.mu)
-	subject    string
-	body       []byte
-	env        subjects.Envelope
-	published  time.Time
-	redelivery bool // a redelivered copy (Redeliverer)
+	seq       uint64
+	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by worker.mu)
+	subject   string
+	body      []byte
+	header    nats.Header // as published: the trace context rides here
+	env       subjects.Envelope
+	published time.Time
 
 	parkSeq uint64 // a parked event: its sequence in the park (seq stays the original's); 0 otherwise
 	noPark  bool   // it cannot be parked (guarded by worker.mu)

@@ -340,8 +340,7 @@ func parkedItem(ctx context.Context, cat Catalogue, raw *jetstream.RawStreamMsg)
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
 	env.Data = nil // the body travels as Delivery.Body
-	subject := raw.Header.Get(hdrSubject)
-	return &item{seq: seq, parkSeq: raw.Sequence, subject: subject, body: raw.Data, env: env, published: published, redelivery: isRedelivery(subject, raw.Header)}, nil
+	return &item{seq: seq, parkSeq: raw.Sequence, subject: raw.Header.Get(hdrSubject), body: raw.Data, header: raw.Header, env: env, published: published}, nil
 }
 
 // finish ends a delivered or dead-lettered event: a main event is acked, a parked one deleted

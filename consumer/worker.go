@@ -305,7 +305,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.skip(ctx, msg, seq)
 		return
 	}
-	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), env: env, published: published, redelivery: isRedelivery(msg.Subject(), msg.Headers())}
+	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), header: msg.Headers(), env: env, published: published}
 
 	w.mu.Lock()
 	ok, start := w.lanes.hold(it) // under the lock that stop is set with: no lane starts after wg.Wait
@@ -326,8 +326,8 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
-	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Published: it.published,
-		PreviousEventID: w.progress.previous(it.env.Entity, it.seq), Redelivery: it.redelivery}
+	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Header: it.header, Published: it.published,
+		PreviousEventID: w.progress.previous(it.env.Entity, it.seq), Redelivery: isRedelivery(it.subject, it.header)}
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
 	attempts, first := w.progress.retryState(it.env.Entity, it.seq)
 	var out Outcome

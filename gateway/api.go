@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
@@ -386,7 +387,9 @@ func (a *api) ingest(w http.ResponseWriter, r *http.Request) {
 	} else {
 		raws = [][]byte{body}
 	}
-	published, err := PublishEvents(r.Context(), a.js, a.types, raws)
+	// The caller's W3C trace context goes on the messages; one that does not parse is ignored.
+	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	published, err := PublishEvents(ctx, a.js, a.types, raws)
 	if err != nil && batch && published != nil {
 		// Stored as far as it went, in order: the answer says which events to publish again.
 		status, reason := http.StatusInternalServerError, "internal error"

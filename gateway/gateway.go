@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/cluster"
@@ -34,6 +35,7 @@ import (
 type Gateway struct {
 	cfg config.Config
 	log zerolog.Logger
+	o   Options
 
 	ready    chan struct{}
 	mu       sync.Mutex
@@ -42,9 +44,22 @@ type Gateway struct {
 	pprofURL string
 }
 
+// Options are what a gateway takes beside its config, for embedding it. The zero value is the
+// default.
+type Options struct {
+	// TracerProvider makes the spans of delivery attempts (a test's in-memory exporter); nil: one
+	// exporting over OTLP when --otlp-endpoint is set, else no spans.
+	TracerProvider trace.TracerProvider
+}
+
 // New returns a gateway for cfg; Run starts it.
 func New(cfg config.Config, log zerolog.Logger) *Gateway {
-	return &Gateway{cfg: cfg, log: log, ready: make(chan struct{})}
+	return NewWithOptions(cfg, log, Options{})
+}
+
+// NewWithOptions is New with options.
+func NewWithOptions(cfg config.Config, log zerolog.Logger, o Options) *Gateway {
+	return &Gateway{cfg: cfg, log: log, o: o, ready: make(chan struct{})}
 }
 
 // Ready is closed once the API accepts requests and delivery has started.
@@ -121,6 +136,7 @@ type opened struct {
 	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
 	authn    *natsauth.Embedded   // nil with an external NATS
+	tracing  trace.TracerProvider // nil: no spans
 }
 
 // open listens on the API's address first — a busy port fails before NATS starts — then starts
@@ -137,6 +153,10 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 	}
 	closers.push(func() { o.ln.Close() }) // Shutdown closes it too; a second Close does nothing
 	if err := g.servePprof(closers); err != nil {
+		return nil, err
+	}
+	// Shut down (its last spans flushed) when everything after it has stopped.
+	if o.tracing, err = g.tracerProvider(closers); err != nil {
 		return nil, err
 	}
 	key, err := g.secretKey()
@@ -279,8 +299,9 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 				figures.Record(a.EndpointID, a.Outcome, a.DurationMS, a.At)
 			}
 		},
-		Timeout:   g.cfg.DeliveryTimeout,
-		Catalogue: o.types.Current,
+		Timeout:        g.cfg.DeliveryTimeout,
+		Catalogue:      o.types.Current,
+		TracerProvider: o.tracing,
 		Breaker: BreakerOptions{
 			ConsecutiveFailures: g.cfg.BreakerFailures,
 			FailureRatio:        g.cfg.BreakerRatio,

@@ -52,6 +52,9 @@ func NewEventMsg(env subjects.Envelope, raw []byte) *nats.Msg {
 // that publishes again the events not stored keeps their order. The results then say, per event,
 // whether it was stored, beside the error.
 //
+// A W3C trace context in ctx (as propagation.TraceContext extracts it) goes on each message as
+// its traceparent and tracestate headers.
+//
 // Types are checked against cat, the live catalogue, read again before a type it does not know is
 // refused (another gateway may have just added it); nil: the built-in types.
 func PublishEvents(ctx context.Context, js jetstream.JetStream, cat consumer.Catalogue, raws [][]byte) ([]Published, error) {
@@ -75,7 +78,9 @@ func PublishEvents(ctx context.Context, js jetstream.JetStream, cat consumer.Cat
 		out[i].ID = env.ID
 	}
 	for i, env := range envs {
-		ack, err := js.PublishMsg(ctx, NewEventMsg(env, raws[i]))
+		m := NewEventMsg(env, raws[i])
+		traceContext.Inject(ctx, natsCarrier(m.Header)) // the caller's trace context, if any
+		ack, err := js.PublishMsg(ctx, m)
 		if err != nil {
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStoreFailed {

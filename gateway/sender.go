@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/quaycast/quaycast/attempts"
 	"github.com/quaycast/quaycast/consumer"
@@ -45,6 +46,9 @@ type SenderOptions struct {
 	OnLogDropped func() // called for each delivery-log record dropped; may be nil
 	// Catalogue is the live event catalogue, for display names; nil: the built-in types.
 	Catalogue func() *subjects.Catalogue
+	// TracerProvider makes a span of each POST, a child of the event's trace context; nil: no
+	// spans, and the event's trace context is passed on to the receiver as it came.
+	TracerProvider trace.TracerProvider
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
@@ -53,6 +57,7 @@ type Sender struct {
 	client *http.Client
 	log    zerolog.Logger
 	o      SenderOptions
+	tracer trace.Tracer // nil: no spans
 
 	mu        sync.Mutex
 	endpoints map[string]*endpointState
@@ -119,6 +124,9 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 		bufs:       sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 	}
 	s.replyMem.max = o.MaxReplyMemory
+	if o.TracerProvider != nil {
+		s.tracer = o.TracerProvider.Tracer(tracerName)
+	}
 	return s
 }
 
@@ -219,11 +227,18 @@ func (s *Sender) post(ctx context.Context, d *consumer.Delivery, st *endpointSta
 		ID: "att_" + nuid.Next(), EndpointID: ep.ID, EventID: d.Event.ID, EventSeq: d.Seq, Type: d.Event.Type,
 		Entity: d.Event.Entity, Attempt: d.Attempt, Test: test, At: time.Now().UTC(), Request: AttemptRequest{URL: ep.URL},
 	}
+	var span trace.Span
+	if s.tracer != nil {
+		ctx, span = s.startAttempt(ctx, d, test)
+	}
 	out, reply, held := s.do(ctx, d, st, a)
 	a.DurationMS = float64(time.Since(a.At).Microseconds()) / 1000
 	a.Outcome = out.Result.String()
 	if out.Err != nil {
 		a.Error = out.Err.Error()
+	}
+	if span != nil {
+		endAttempt(span, a, out)
 	}
 	if reply != nil {
 		s.passOnReply(d, a, reply)
@@ -255,6 +270,7 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 		h[k] = v
 	}
 	own.write(h)
+	s.traceHeaders(ctx, d, h)
 	*bp = own.sig
 	s.bufs.Put(bp)
 	a.header, a.custom = h, st.custom // flattened only if the attempt is recorded

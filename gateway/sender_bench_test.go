@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/subjects"
@@ -25,15 +27,16 @@ func BenchmarkSenderDeliver(b *testing.B) {
 	}))
 	b.Cleanup(rcv.Close)
 	body := bytes.Repeat([]byte("x"), 1024)
-	b.Run("sender", func(b *testing.B) {
+	sender := func(b *testing.B, o SenderOptions, header nats.Header) {
 		targets, err := ParseTargetPolicy([]string{"127.0.0.0/8"}, false)
 		if err != nil {
 			b.Fatal(err)
 		}
-		s := NewSender(zerolog.Nop(), SenderOptions{Targets: targets})
+		o.Targets = targets
+		s := NewSender(zerolog.Nop(), o)
 		ep := &consumer.Endpoint{ID: "ep_bench", URL: rcv.URL, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
 			Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
-		d := &consumer.Delivery{Endpoint: ep, Body: body, Attempt: 1,
+		d := &consumer.Delivery{Endpoint: ep, Body: body, Attempt: 1, Header: header,
 			Event: subjects.Envelope{ID: "ev-1", Type: "cargo_loaded", Source: "tos", Entity: "MSCU1234567", OccurredAt: time.Now().UTC()}}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -41,6 +44,14 @@ func BenchmarkSenderDeliver(b *testing.B) {
 				b.Fatal(out.Err)
 			}
 		}
+	}
+	b.Run("sender", func(b *testing.B) { sender(b, SenderOptions{}, nil) })
+	// With spans (--otlp-endpoint): one recorded span per POST, a child of the event's context;
+	// the batch processor's export is left out (spans are dropped when they end).
+	b.Run("sender-spans", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider()
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		sender(b, SenderOptions{TracerProvider: tp}, nats.Header{"traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
 	})
 	b.Run("baseline-net-http", func(b *testing.B) {
 		c := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}

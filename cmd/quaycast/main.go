@@ -8,10 +8,12 @@ import (
 	"os/signal"
 	"reflect"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
@@ -39,6 +41,13 @@ type serveCmd struct {
 
 func (s *serveCmd) Run(ctx context.Context) error {
 	log := newLogger(s.LogLevel, s.LogFormat)
+	// OpenTelemetry reports a failed span export through a process-wide handler, by default to the
+	// standard logger: a line that would not be JSON. Once a minute is enough to say a collector
+	// is unreachable.
+	spanLog := log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		spanLog.Warn().Err(err).Msg("export spans (more may follow)")
+	}))
 	if err := gateway.New(s.Config, log).Run(ctx); err != nil {
 		// In the log, so that with --log-format json every line on stderr is JSON (a container's
 		// log shows why it stopped); main maps it to the exit code without printing it again.

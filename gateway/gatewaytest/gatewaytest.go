@@ -34,9 +34,15 @@ type Gateway struct {
 // returns it once it is ready; it fails the test if it is not ready within a minute.
 func Start(t testing.TB, cfg config.Config, log zerolog.Logger) *Gateway {
 	t.Helper()
+	return StartWithOptions(t, cfg, log, gateway.Options{})
+}
+
+// StartWithOptions is Start for a gateway with options (gateway.NewWithOptions).
+func StartWithOptions(t testing.TB, cfg config.Config, log zerolog.Logger, o gateway.Options) *Gateway {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	g := gateway.New(cfg, log)
+	g := gateway.NewWithOptions(cfg, log, o)
 	stop, err := g.Start(ctx)
 	if err != nil {
 		t.Fatalf("start gateway: %v", err)
