@@ -367,8 +367,8 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 			return fmt.Errorf("create consumer %s: %w", ep.ConsumerName(), err)
 		}
 		info = cons.CachedInfo()
-		if fresh != nil {
-			info = leaderInfo(ctx, cons, info)
+		if fresh != nil && m.dozing(fresh) {
+			info = pendingInfo(ctx, cons)
 		}
 	}
 	switch {

@@ -154,31 +154,40 @@ func TestWakeKeysMatchFilters(t *testing.T) {
 	}
 }
 
-// A replicated consumer's create response may come from a replica that counts nothing pending
-// (a create retried after a timeout: the cluster test lost a whole endpoint's events so). The
-// sleep decision then asks the leader; an unreplicated one's response is taken as it is.
-func TestLeaderInfoAsksTheLeaderOfAReplicatedConsumer(t *testing.T) {
+// The create response of a consumer recovered at a server restart, the first after it, misses
+// the events stored since the restart (nats-server answers with a snapshot taken at recovery):
+// an endpoint deciding on it slept through a new event, never woken (TestUpgradeFromRelease2582dc1
+// failed so about one run in ten). pendingInfo reads the consumer afresh.
+func TestCreateResponseUndercountsAfterRestart(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Start(t)
 	_, js := natstest.ConnectJetStream(t, srv)
-	stream, _, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
+	ctx := t.Context()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"evt.>"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(t.Context(), "evt.tos.cargo_loaded", []byte(`{}`)); err != nil {
+	cfg := jetstream.ConsumerConfig{Durable: "c", FilterSubjects: []string{"evt.*.a"}, AckPolicy: jetstream.AckExplicitPolicy}
+	if _, err := stream.CreateOrUpdateConsumer(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := stream.CreateOrUpdateConsumer(t.Context(), jetstream.ConsumerConfig{Durable: "pending", AckPolicy: jetstream.AckExplicitPolicy})
+	srv = natstest.Restart(t, srv)
+	_, js = natstest.ConnectJetStream(t, srv)
+	if _, err := js.Publish(ctx, "evt.x.a", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	stream, err = js.Stream(ctx, "S")
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := &jetstream.ConsumerInfo{Name: "pending"}
-	if got := leaderInfo(t.Context(), cons, local); got != local {
-		t.Errorf("unreplicated: got %+v, want the create response itself", got)
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	replica := &jetstream.ConsumerInfo{Name: "pending", Cluster: &jetstream.ClusterInfo{Leader: "n1", Replicas: []*jetstream.PeerInfo{{Name: "n2"}, {Name: "n3"}}}}
-	got := leaderInfo(t.Context(), cons, replica)
-	if got == nil || got.NumPending != 1 {
-		t.Errorf("replicated, the response counting nothing: got %+v, want the leader's NumPending 1", got)
+	if n := cons.CachedInfo().NumPending; n != 0 {
+		t.Logf("the create response counts %d pending: nats-server no longer answers with its recovery snapshot", n)
+	}
+	if info := pendingInfo(ctx, cons); info == nil || info.NumPending != 1 {
+		t.Errorf("pendingInfo: %+v, want NumPending 1", info)
 	}
 }
