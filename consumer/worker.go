@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
@@ -78,8 +79,10 @@ type worker struct {
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
 	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
 	sem   chan struct{}   // bounds deliveries in flight across lanes
-	stop  chan struct{}   // closed at shutdown: lanes stop waiting and leave the rest unacked
-	acks  sync.WaitGroup  // acks of copies, sent off the pulling goroutine
+	// limiter is the endpoint's tenant's share of POSTs (tenantrate.go); nil: none.
+	limiter *rate.Limiter
+	stop    chan struct{}  // closed at shutdown: lanes stop waiting and leave the rest unacked
+	acks    sync.WaitGroup // acks of copies, sent off the pulling goroutine
 }
 
 // newWorker makes a worker for ep; callers hold m.mu.
@@ -98,6 +101,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		opening:   m.opening,
 		abort:     m.abort,
 		lease:     m.lease,
+		limiter:   m.tenantLimiter(ep.Tenant),
 	}
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.reconnects = &m.reconnects
@@ -301,7 +305,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.routedTo(ctx, seq)
 		return
 	}
-	if !w.takes(seq, env, msg.Data()) {
+	if !forTenant(w.ep.Load(), msg.Subject(), env) || !w.takes(seq, env, msg.Data()) {
 		w.skip(ctx, msg, seq)
 		return
 	}
@@ -332,6 +336,9 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 	attempts, first := w.progress.retryState(it.env.Entity, it.seq)
 	var out Outcome
 	for {
+		if !w.tenantWait() {
+			return false
+		}
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.stop:
