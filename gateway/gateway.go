@@ -27,6 +27,7 @@ import (
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/service"
+	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -118,6 +119,7 @@ type opened struct {
 	reg      *consumer.Registry
 	types    *eventtypes.Store // the live event catalogue
 	tokens   *tokens.Store
+	tenants  *tenants.Store
 	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
 	authn    *natsauth.Embedded   // nil with an external NATS
@@ -165,6 +167,9 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 		return nil, err
 	}
 	if o.tokens, err = tokens.New(ctx, o.js, g.cfg.Replicas, key); err != nil {
+		return nil, err
+	}
+	if o.tenants, err = tenants.Open(ctx, o.js, g.cfg.Replicas); err != nil {
 		return nil, err
 	}
 	if err := g.checkKey(ctx, o.js, o.reg, o.tokens); err != nil {
@@ -234,6 +239,7 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 // wired is the delivery side and the API over what open brought up, not started yet.
 type wired struct {
 	manager *consumer.Manager
+	router  *routerRun          // the tenant router; run by the cluster's choice when clustered
 	cluster *cluster.Supervisor // nil unless clustered
 	metrics *metrics
 	figures *rollup.Recorder
@@ -311,7 +317,13 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		MaxRetryAge:     g.cfg.MaxRetryAge,
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
 		Catalogue:       o.types,
+		TenantRate:      g.cfg.TenantRate,
+		TenantBurst:     g.cfg.TenantBurst,
 	})
+	router := &routerRun{router: consumer.NewRouter(o.js, o.events, o.tenants.KV(), o.tenants, g.log, consumer.RouterOptions{
+		OnCopy:    func(string) { m.copies.Inc() },
+		OnUnknown: m.unknown.Inc,
+	})}
 	o.types.OnChange(manager.CatalogueChanged)
 	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
 	m.countDegraded(manager.Degraded)
@@ -331,7 +343,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		if o.tls != nil {
 			scheme = "https://"
 		}
-		sup, err = cluster.New(ctx, o.js, manager, g.log, cluster.Options{
+		sup, err = cluster.New(ctx, o.js, routedEngine{Manager: manager, router: router}, g.log, cluster.Options{
 			Name: g.memberName(o.ln), API: scheme + o.ln.Addr().String(), LeaseTTL: g.cfg.LeaseTTL, Replicas: g.cfg.Replicas,
 		})
 		if err != nil {
@@ -348,7 +360,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
 		Rollups: rollup.NewReader(o.js), Events: o.events,
 		Backlogs:   func(ctx context.Context) (map[string]uint64, error) { return consumer.Backlogs(ctx, o.events) },
-		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types,
+		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types, Tenants: o.tenants, TenantMaxEndpoints: g.cfg.TenantMaxEndpoints,
 	})
 	ui := console.New(svc, g.log.With().Str("component", "console").Logger(), console.Options{
 		AdminToken: g.cfg.AdminToken, ShownHeader: func(name, value string) string { return shownValue(name, value, true) },
@@ -362,6 +374,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	srv.RegisterOnShutdown(ui.Close) // the console's live streams end with the server
 	return &wired{
 		manager:        manager,
+		router:         router,
 		cluster:        sup,
 		metrics:        m,
 		figures:        figures,
@@ -387,6 +400,10 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	managerCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- w.manager.Run(managerCtx) }()
+	w.router.setBase(managerCtx)
+	if g.cfg.Deliver && w.cluster == nil {
+		w.router.start() // alone: this gateway routes; clustered, the one that owns consumer.RouterID
+	}
 	var watchers sync.WaitGroup
 	watchers.Go(func() { w.metrics.watchStreams(managerCtx, o.events, 15*time.Second, g.log) })
 	// The figures are published until delivery has stopped, its last attempts included.
@@ -425,6 +442,7 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 		stopCluster()
 		<-clusterDone
 	}
+	<-w.router.stop()
 	stopManager()
 	<-managerDone
 	stopFigures()

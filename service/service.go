@@ -14,6 +14,7 @@ import (
 	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/rollup"
+	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -73,6 +74,9 @@ type Deps struct {
 	States      States
 	Cluster     Cluster           // nil unless clustered
 	Types       *eventtypes.Store // the live event catalogue; nil: the built-in types only
+	Tenants     *tenants.Store
+	// TenantMaxEndpoints bounds a tenant's endpoints (--tenant-max-endpoints); 0: no bound.
+	TenantMaxEndpoints int
 	// Optional, for the console's overview (nil: not shown): the hourly figures per endpoint, the
 	// backlog of every endpoint, and the events stream (the bodies of logged attempts).
 	Rollups    *rollup.Reader
