@@ -278,3 +278,46 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// One tenant's flood waits for its own tokens (--tenant-rate), and another tenant's events go
+// out meanwhile: the second tenant's three events all arrive while the first's thirty, published
+// before them, are still being paced out, and the first's are spread over at least 29/rate.
+func TestTenantRateDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.LogLevel = "info"
+	cfg.TenantRate, cfg.TenantBurst = 5, 1
+	g := startGateway(t, cfg)
+	recvs := map[string]*receiver{}
+	for _, id := range []string{"flood", "calm"} {
+		if err := g.api.Do(context.Background(), "POST", "/v1/tenants", map[string]any{"id": id, "name": id}, nil); err != nil {
+			t.Fatal(err)
+		}
+		recvs[id] = newReceiver(t)
+		g.addEndpoint(t, map[string]any{"url": recvs[id].URL, "event_types": []string{"*"}, "tenant": id})
+	}
+	g.waitReady(t)
+	var flood, calm []tenantEvent
+	for i := range 30 {
+		flood = append(flood, tenantEvent{id: fmt.Sprintf("flood-%02d", i), typ: "cargo_loaded", entity: fmt.Sprintf("F%d", i%5), tenants: []string{"flood"}})
+	}
+	for i := range 3 {
+		calm = append(calm, tenantEvent{id: fmt.Sprintf("calm-%d", i), typ: "cargo_loaded", entity: "C1", tenants: []string{"calm"}})
+	}
+	ingestTenantEvents(t, g, flood)
+	ingestTenantEvents(t, g, calm)
+	recvs["calm"].waitCount(t, 3)
+	if n := len(recvs["flood"].ids()); n >= 30 {
+		t.Errorf("the calm tenant's 3 events came after all %d of the flooding tenant's: they waited behind its rate", n)
+	}
+	var times []time.Time
+	testwait.For(t, 60*time.Second, "the flood delivered", func() bool { return len(recvs["flood"].ids()) >= 30 })
+	recvs["flood"].mu.Lock()
+	for _, r := range recvs["flood"].got {
+		times = append(times, r.at)
+	}
+	recvs["flood"].mu.Unlock()
+	if spread, min := times[len(times)-1].Sub(times[0]), 29*time.Second/5-100*time.Millisecond; spread < min {
+		t.Errorf("30 POSTs at --tenant-rate 5 and burst 1 went out within %v, want at least %v", spread, min)
+	}
+}
