@@ -29,7 +29,8 @@ type Manager struct {
 	deliver     Deliverer
 	log         zerolog.Logger
 	o           Options
-	onDead      func(endpointID string)
+	onDead      func(dl DeadLetter)
+	onDisabled  func(ep *Endpoint)
 	onInvalid   func(endpointID, reason string)
 	onCondition func(endpointID string, err error)
 	checked     *checked // verdicts on recent events, shared by the workers
@@ -102,7 +103,22 @@ func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, 
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
 // before Run.
-func (m *Manager) OnDeadLetter(f func(endpointID string)) { m.onDead = f }
+func (m *Manager) OnDeadLetter(f func(dl DeadLetter)) { m.onDead = f }
+
+// OnDisabled sets a function called after the gateway disabled an endpoint itself (a 410 Gone),
+// with the endpoint as stored then. Call it before Run.
+func (m *Manager) OnDisabled(f func(ep *Endpoint)) { m.onDisabled = f }
+
+// Tenant is the tenant of endpoint id as the registry last said ("" for the operator's, or one
+// not known here).
+func (m *Manager) Tenant(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ep := m.defs[id]; ep != nil {
+		return ep.Tenant
+	}
+	return ""
+}
 
 // OnInvalid sets a function called after each invalid event is set aside (for metrics). Call it
 // before Run.

@@ -39,7 +39,8 @@ type worker struct {
 	deliver     Deliverer
 	reg         *Registry
 	checked     *checked                           // verdicts on recent events, shared with the other workers
-	onDead      func(endpointID string)            // counts dead letters; may be nil
+	onDead      func(dl DeadLetter)                // counts dead letters; may be nil
+	onDisabled  func(ep *Endpoint)                 // after quaycast disabled the endpoint; may be nil
 	onInvalid   func(endpointID, reason string)    // counts invalid events; may be nil
 	onCondition func(endpointID string, err error) // counts events the condition did not take; may be nil
 	cond        atomic.Pointer[compiledCondition]  // the endpoint's condition, compiled (condition.go)
@@ -88,7 +89,7 @@ type worker struct {
 // newWorker makes a worker for ep; callers hold m.mu.
 func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 	w := &worker{
-		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, onCondition: m.onCondition, o: m.o,
+		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onDisabled: m.onDisabled, onInvalid: m.onInvalid, onCondition: m.onCondition, o: m.o,
 		condStats: m.conditionStatsLocked(ep.ID),
 		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		lanes:     newLanes(),
@@ -460,7 +461,7 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 	id := w.ep.Load().ID
 	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := w.reg.Update(uctx, id, func(e *Endpoint) error {
+	ep, err := w.reg.Update(uctx, id, func(e *Endpoint) error {
 		e.Enabled, e.DisabledReason = false, reason
 		return nil
 	})
@@ -469,6 +470,9 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 		return false
 	}
 	w.log.Warn().Str("reason", reason).Msg("endpoint disabled")
+	if w.onDisabled != nil {
+		w.onDisabled(ep)
+	}
 	return true
 }
 

@@ -269,6 +269,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	if g.clustered() {
 		fence = func() bool { return sup.Held() }
 	}
+	var tenantOf func(id string) string // the manager's, set below before anything is delivered
 	sender := NewSender(g.log, SenderOptions{
 		Fence:            fence,
 		Targets:          targets,
@@ -296,7 +297,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		},
 		OnBreakerChange: func(ev BreakerEvent) {
 			m.breakerChanged(ev)
-			g.breakerChanged(nc, ev)
+			g.breakerChanged(nc, ev, tenantOf)
 		},
 	})
 	dead, err := consumer.NewDeadLetters(ctx, o.js, o.events)
@@ -324,8 +325,15 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		OnCopy:    func(string) { m.copies.Inc() },
 		OnUnknown: m.unknown.Inc,
 	})}
+	tenantOf = manager.Tenant
 	o.types.OnChange(manager.CatalogueChanged)
-	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
+	manager.OnDeadLetter(func(dl consumer.DeadLetter) {
+		m.dead.WithLabelValues(dl.EndpointID).Inc()
+		publishOps(nc, g.log, OpsEvent{Kind: OpsDeadLetter, EndpointID: dl.EndpointID, Tenant: manager.Tenant(dl.EndpointID), EventID: dl.EventID, Reason: dl.Reason})
+	})
+	manager.OnDisabled(func(ep *consumer.Endpoint) {
+		publishOps(nc, g.log, OpsEvent{Kind: OpsEndpointDisabled, EndpointID: ep.ID, Tenant: ep.Tenant, Reason: ep.DisabledReason})
+	})
 	m.countDegraded(manager.Degraded)
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
@@ -361,6 +369,9 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Rollups: rollup.NewReader(o.js), Events: o.events,
 		Backlogs:   func(ctx context.Context) (map[string]uint64, error) { return consumer.Backlogs(ctx, o.events) },
 		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types, Tenants: o.tenants, TenantMaxEndpoints: g.cfg.TenantMaxEndpoints,
+		OnEndpointChange: func(kind service.EndpointChange, ep *consumer.Endpoint) {
+			publishOps(nc, g.log, OpsEvent{Kind: opsKinds[kind], EndpointID: ep.ID, Tenant: ep.Tenant})
+		},
 	})
 	ui := console.New(svc, g.log.With().Str("component", "console").Logger(), console.Options{
 		AdminToken: g.cfg.AdminToken, ShownHeader: func(name, value string) string { return shownValue(name, value, true) },
@@ -478,7 +489,7 @@ func (g *Gateway) stop(ctx context.Context, w *wired, serveErr <-chan error) {
 const BreakerSubject = "quaycast.sys.breaker."
 
 // breakerChanged logs a breaker transition and publishes it for operators and upstream systems.
-func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
+func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent, tenantOf func(string) string) {
 	log := g.log.Info()
 	if ev.To == "open" {
 		log = g.log.Warn()
@@ -487,6 +498,12 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
 	b, _ := json.Marshal(ev)
 	if err := nc.Publish(BreakerSubject+ev.EndpointID, b); err != nil {
 		g.log.Warn().Err(err).Str("endpoint_id", ev.EndpointID).Msg("publish breaker change")
+	}
+	switch ev.To {
+	case "open":
+		publishOps(nc, g.log, OpsEvent{Kind: OpsBreakerOpened, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At})
+	case "closed":
+		publishOps(nc, g.log, OpsEvent{Kind: OpsBreakerClosed, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At})
 	}
 }
 

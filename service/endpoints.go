@@ -153,6 +153,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput
 	if err != nil {
 		return nil, err
 	}
+	s.changed(EndpointCreated, created)
 	s.applied(ctx, created)
 	v := s.endpoint(created)
 	v.Secret, v.Warnings = secret, warnings
@@ -244,6 +245,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 	if err != nil {
 		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.changed(EndpointUpdated, ep)
 	s.applied(ctx, ep)
 	v := s.endpoint(ep)
 	v.Warnings = warnings
@@ -252,12 +254,14 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 
 // DeleteEndpoint removes an endpoint; its consumer stops on every gateway watching the registry.
 func (s *Service) DeleteEndpoint(ctx context.Context, c Caller, id string) error {
-	if _, err := s.endpointFor(ctx, c, OpDeleteEndpoint, id); err != nil {
+	ep, err := s.endpointFor(ctx, c, OpDeleteEndpoint, id)
+	if err != nil {
 		return err
 	}
 	if err := s.d.Registry.Delete(ctx, id); err != nil {
 		return notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.changed(EndpointDeleted, ep)
 	s.d.Sender.Forget(id)
 	return nil
 }
@@ -290,6 +294,7 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, id string, in Rota
 	if err != nil {
 		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.changed(EndpointUpdated, ep)
 	s.applied(ctx, ep)
 	s.d.Log.Info().Str("endpoint_id", ep.ID).Dur("grace", grace).Msg("secret rotated")
 	v := s.endpoint(ep)
