@@ -189,7 +189,15 @@ func (r *Router) runOnce(ctx context.Context) error {
 			r.log.Warn().Err(err).Msg("store router position at stop")
 		}
 	}()
-	go func() { <-ctx.Done(); it.Stop() }()
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() { // Next blocks: the end of ctx stops it
+		select {
+		case <-ctx.Done():
+			it.Stop()
+		case <-ended:
+		}
+	}()
 
 	for {
 		msg, err := it.Next()
