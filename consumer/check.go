@@ -126,15 +126,20 @@ func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Enve
 
 // forTenant reports whether an event that passed the checks goes to ep as far as tenants go: a
 // tenant's endpoint takes only its tenant's copies (its filters let no other through; this holds
-// it whatever they are), an operator's endpoint the events that name no tenant, and those that do
-// when it opted in (TenantEvents). A replay is the endpoint's own dead letter (screen checked it).
-func forTenant(ep *Endpoint, subject string, env subjects.Envelope) bool {
+// it whatever they are) of events published since it was created, an operator's endpoint the
+// events that name no tenant, and those that do when it opted in (TenantEvents). A replay is the
+// endpoint's own dead letter (screen checked it).
+func forTenant(ep *Endpoint, msg eventMsg, env subjects.Envelope) bool {
+	subject := msg.Subject()
 	if strings.HasPrefix(subject, subjects.ReplayPrefix+".") {
 		return true
 	}
 	t := subjects.TenantOf(subject)
 	if ep.Tenant != "" {
-		return t == ep.Tenant
+		// A copy is stored after its original: one made just after the endpoint was created may
+		// be of an event from before (StartSeq is the original's numbering).
+		src, err := strconv.ParseUint(msg.Headers().Get(HeaderSourceSeq), 10, 64)
+		return t == ep.Tenant && (err != nil || src >= ep.StartSeq)
 	}
 	if t != "" {
 		return false // operator endpoints read the original

@@ -306,7 +306,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.routedTo(ctx, seq)
 		return
 	}
-	if !forTenant(w.ep.Load(), msg.Subject(), env) || !w.takes(seq, env, msg.Data()) {
+	if !forTenant(w.ep.Load(), msg, env) || !w.takes(seq, env, msg.Data()) {
 		w.skip(ctx, msg, seq)
 		return
 	}
