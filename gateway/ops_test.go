@@ -91,7 +91,7 @@ func TestOperatorEventsPerTenant(t *testing.T) {
 	maersk := watchOps(t, g, gateway.OpsPrefix+"tenant.maersk.>")
 
 	// maersk's receiver refuses its first event (a dead letter), fails five in a row (the breaker
-	// opens), and then answers 410 Gone.
+	// opens), and then answers 410 Gone. Both events are of one entity: they go out in turn.
 	script := []int{http.StatusUnprocessableEntity}
 	script = append(script, slices.Repeat([]int{http.StatusServiceUnavailable}, 5)...)
 	recv := newReceiver(t, append(script, slices.Repeat([]int{http.StatusGone}, 100)...)...)
@@ -105,7 +105,7 @@ func TestOperatorEventsPerTenant(t *testing.T) {
 	if err := g.api.Do(ctx, "POST", "/v1/events", []byte(`{"id":"ops-1","type":"cargo_loaded","source":"tos","entity":"A1","occurred_at":"2026-11-23T10:00:00Z","data":{},"tenants":["maersk"]}`), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.api.Do(ctx, "POST", "/v1/events", []byte(`{"id":"ops-2","type":"cargo_loaded","source":"tos","entity":"A2","occurred_at":"2026-11-23T10:00:00Z","data":{},"tenants":["maersk"]}`), nil); err != nil {
+	if err := g.api.Do(ctx, "POST", "/v1/events", []byte(`{"id":"ops-2","type":"cargo_loaded","source":"tos","entity":"A1","occurred_at":"2026-11-23T10:00:00Z","data":{},"tenants":["maersk"]}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	testwait.For(t, 60*time.Second, "maersk's endpoint disabled", func() bool {
