@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -154,6 +155,12 @@ func (be *baselineEndpoint) start(ctx context.Context) error {
 }
 
 func (be *baselineEndpoint) onMessage(msg jetstream.Msg) {
+	// With tenants the baseline filters in the pipeline: every endpoint reads every event of its
+	// types and drops the other tenants' (the alternative to the gateway's server-side routing).
+	if t := be.ep.tenant; t != "" && !slices.Contains(subjects.ParseTenantsHeader(msg.Headers().Get(subjects.HeaderTenants)), t) {
+		_ = msg.Ack()
+		return
+	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(msg.Headers().Get(subjects.HeaderEntity)))
 	p := be.parts[h.Sum32()%uint32(len(be.parts))]

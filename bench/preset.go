@@ -77,6 +77,9 @@ var presets = map[string]struct {
 	"soak": {"10 minutes at 60 % of the capacity a first round measures: RSS and goroutines over time", func(s *Scenario) {
 		s.Soak, s.Load, s.Idle = Duration(10*time.Minute), 0.6, 0
 	}},
+	"tenants": {"1,000 tenants with one endpoint each; every event names one tenant and reaches only its endpoint", func(s *Scenario) {
+		s.Events, s.Endpoints, s.Tenants, s.Entities = 20_000, 1000, 1000, 1000
+	}},
 	"endpoints-10k": {"10,000 endpoints, one type each: registration time, memory, idle CPU, throughput", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Entities, s.Size = 200, 10_000, 100, 512
 		s.Types, s.Subscribe, s.Idle = allTypes(), SubscribeSpread, Duration(10*time.Second)
@@ -109,6 +112,7 @@ type Overrides struct {
 	Hanging   *int             `name:"hanging" help:"Extra endpoints that never answer; the run is also made without them, for comparison."`
 	Down      *int             `name:"down" help:"Endpoints that refuse connections while events are published, then come back (the drain is timed)."`
 	Idle      *time.Duration   `name:"idle" help:"Measure the gateway idle this long after registration."`
+	Tenants   *int             `name:"tenants" help:"Make this many tenants: endpoint i belongs to tenant i mod N, each event names one tenant at random and reaches only its endpoints."`
 	Condition *string          `name:"condition" help:"Every endpoint's condition (CEL), to measure what conditions cost; it must take every event, e.g. 'data.t >= 0 && entity != \"\"'."`
 	Repeat    *int             `name:"repeat" help:"With --hanging: pairs of rounds, alternating with and without the hanging endpoints; the effect is the median pair."`
 	Soak      *time.Duration   `name:"soak" help:"Run a soak this long: a calibration round first, then --load of its capacity (or --rate) for this long, with RSS and goroutines over time."`
@@ -194,6 +198,7 @@ func (o Overrides) apply(s *Scenario) {
 	set(&s.Load, o.Load)
 	set(&s.Repeat, o.Repeat)
 	set(&s.Condition, o.Condition)
+	set(&s.Tenants, o.Tenants)
 	if s.Soak != 0 && s.Load == 0 {
 		s.Load = 0.6
 	}

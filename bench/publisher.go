@@ -25,6 +25,7 @@ type events struct {
 	sc       Scenario
 	types    []uint8
 	entities []int32
+	tenants  []int32 // with Scenario.Tenants: the tenant each event names
 }
 
 func newEvents(sc Scenario) *events {
@@ -37,8 +38,19 @@ func newEvents(sc Scenario) *events {
 		} else {
 			e.entities[i] = int32(rnd.IntN(sc.Entities))
 		}
+		if sc.Tenants > 0 {
+			e.tenants = append(e.tenants, int32(rnd.IntN(sc.Tenants)))
+		}
 	}
 	return e
+}
+
+// tenant is the tenant event i names; "" in a run without tenants.
+func (e *events) tenant(i int) string {
+	if e.tenants == nil {
+		return ""
+	}
+	return e.sc.tenant(int(e.tenants[i]))
 }
 
 func (e *events) id(prefix string, i int) string { return prefix + fmt.Sprintf("%08d", i) }
@@ -54,7 +66,14 @@ func (e *events) body(dst []byte, prefix string, i int, t time.Duration) []byte 
 	dst = append(dst, e.typ(i)...)
 	dst = append(dst, `","source":"`+benchSource+`","entity":"`...)
 	dst = append(dst, e.entity(i)...)
-	dst = append(dst, `","occurred_at":"2026-11-23T10:00:00Z","data":{"t":`...)
+	if tenant := e.tenant(i); tenant != "" {
+		dst = append(dst, `","tenants":["`...)
+		dst = append(dst, tenant...)
+		dst = append(dst, `"]`...)
+	} else {
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"occurred_at":"2026-11-23T10:00:00Z","data":{"t":`...)
 	dst = strconv.AppendInt(dst, int64(t), 10)
 	dst = append(dst, `,"pad":"`...)
 	for pad := int(e.sc.Size) - len(dst) - len(`"}}`); pad > 0; pad-- {
@@ -126,6 +145,9 @@ func (p *publishing) send(ctx context.Context, js jetstream.JetStream, ev *event
 		msg.Data = append([]byte(nil), buf...)
 		msg.Header.Set(subjects.HeaderMsgID, id)
 		msg.Header.Set(subjects.HeaderEntity, entity)
+		if tenant := ev.tenant(i); tenant != "" {
+			msg.Header.Set(subjects.HeaderTenants, tenant)
+		}
 		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
 			p.retry(ctx, js, msg, err)

@@ -31,6 +31,7 @@ type endpoint struct {
 	name      string // in the checker and the report: ep-00001
 	behaviour string
 	selectors []string
+	tenant    string // with Scenario.Tenants: the tenant it belongs to
 	srv       *server
 	url       string
 
@@ -161,7 +162,7 @@ func newReceivers(sc Scenario, epoch time.Time, verify bool) (*receivers, error)
 	}
 	add := func(behaviour string, srv *server) {
 		i := len(r.eps)
-		ep := &endpoint{index: i, name: fmt.Sprintf("ep-%05d", i+1), behaviour: behaviour, selectors: sc.selectors(i), srv: srv}
+		ep := &endpoint{index: i, name: fmt.Sprintf("ep-%05d", i+1), behaviour: behaviour, selectors: sc.selectors(i), tenant: sc.tenant(i), srv: srv}
 		ep.url = "http://" + srv.addr + "/ep/" + strconv.Itoa(i)
 		r.eps = append(r.eps, ep)
 	}

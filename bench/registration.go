@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,10 +80,16 @@ func parallel(ctx context.Context, eps []*endpoint, f func(context.Context, *end
 
 // register creates the endpoints through the API.
 func (r *runner) register(ctx context.Context, eps []*endpoint) error {
+	if err := r.registerTenants(ctx, eps); err != nil {
+		return err
+	}
 	var n atomic.Int64
 	return parallel(ctx, eps, func(ctx context.Context, ep *endpoint) error {
 		var out struct{ ID, Secret string }
 		body := map[string]any{"url": ep.url, "event_types": ep.selectors, "description": "quaycast bench " + r.run + " " + ep.name}
+		if ep.tenant != "" {
+			body["tenant"] = ep.tenant
+		}
 		if r.sc.Condition != "" {
 			body["condition"] = r.sc.Condition
 		}
@@ -96,6 +103,27 @@ func (r *runner) register(ctx context.Context, eps []*endpoint) error {
 		ep.id, ep.secret = out.ID, out.Secret
 		return nil
 	}, func() { r.bar.set(n.Add(1)) })
+}
+
+// registerTenants creates the tenants of the endpoints (one that exists is taken as it is: a
+// later round, or a gateway that ran before).
+func (r *runner) registerTenants(ctx context.Context, eps []*endpoint) error {
+	seen := map[string]bool{}
+	var owners []*endpoint // one endpoint per tenant
+	for _, ep := range eps {
+		if ep.tenant != "" && !seen[ep.tenant] {
+			seen[ep.tenant] = true
+			owners = append(owners, ep)
+		}
+	}
+	return parallel(ctx, owners, func(ctx context.Context, ep *endpoint) error {
+		err := r.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": ep.tenant, "name": "quaycast bench " + ep.tenant}, nil)
+		var ae *gateway.APIError
+		if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
+			return fmt.Errorf("register tenant %s: %w", ep.tenant, err)
+		}
+		return nil
+	}, func() {})
 }
 
 // deleteEndpoints removes what register created; errors are left to the report's notes.

@@ -41,6 +41,11 @@ type Scenario struct {
 	// carry data {"t": <publish offset>, "pad": "..."}; a condition that does not take every
 	// event makes the checker count what it left out as lost.
 	Condition string `yaml:"condition" json:"condition,omitempty"`
+	// Tenants, when set, makes as many tenants: endpoint i belongs to tenant i mod Tenants and
+	// each event names one tenant, picked at random, so it reaches only that tenant's endpoints.
+	// The baseline filters in the pipeline instead (each endpoint reads every event of its
+	// types and drops other tenants'): the gateway's server-side routing against that.
+	Tenants int `yaml:"tenants" json:"tenants,omitempty"`
 	// Repeat is how many pairs of rounds a run with Hanging makes, alternating with and without
 	// the hanging endpoints; 1 (or 0): one round without, then one with.
 	Repeat  int     `yaml:"repeat" json:"repeat,omitempty"`
@@ -142,6 +147,8 @@ func (s Scenario) Validate() error {
 		return bad("latency", "must be between 0 and 1m")
 	case s.Failure < 0 || s.Failure >= 1:
 		return bad("failure-ratio", "must be at least 0 and below 1")
+	case s.Tenants < 0 || s.Tenants > MaxEndpoints:
+		return bad("tenants", "must be between 0 and %d", MaxEndpoints)
 	case s.Hanging < 0 || s.Hanging > 100:
 		return bad("hanging", "must be between 0 and 100")
 	case s.Down < 0 || s.Down > s.Endpoints:
@@ -202,6 +209,14 @@ func (s Scenario) deliveries() int64 {
 		per = per/int64(len(s.Types)) + 1
 	}
 	return int64(s.Events) * per
+}
+
+// tenant is the tenant of endpoint or event index i of a run with tenants ("" without).
+func (s Scenario) tenant(i int) string {
+	if s.Tenants == 0 {
+		return ""
+	}
+	return fmt.Sprintf("t%05d", i%s.Tenants)
 }
 
 // selectors are the event_types of endpoint i.

@@ -64,7 +64,11 @@ func (r *runner) newRoundTraffic(rd *Round, letter string, eps []*endpoint) *rou
 		}
 	}
 	for i := range r.sc.Events {
-		t.expected += len(t.byType[r.ev.typ(i)])
+		for _, ep := range t.byType[r.ev.typ(i)] {
+			if ep.tenant == r.ev.tenant(i) {
+				t.expected++
+			}
+		}
 	}
 	rd.Endpoints, rd.Events, rd.Deliveries = len(eps), r.sc.Events, t.expected
 	return t
@@ -79,7 +83,9 @@ func (t *roundTraffic) start(ctx context.Context) {
 		t.pub = publish(ctx, t.r.pubJS, ev, t.prefix, t.r.rec.now, func(i int, id, entity string) {
 			checker.Published(id, entity)
 			for _, ep := range t.byType[ev.typ(i)] {
-				checker.Expect(ep.name, id)
+				if ep.tenant == ev.tenant(i) { // "" == "" without tenants
+					checker.Expect(ep.name, id)
+				}
 			}
 		})
 	}()

@@ -70,6 +70,17 @@ func assign(members, endpoints []string, held map[string]string) map[string]stri
 	return out
 }
 
+// top is the member that ranks highest for a job; "" without members.
+func top(members []string, job string) string {
+	best := ""
+	for _, m := range members {
+		if best == "" || score(m, job) > score(best, job) {
+			best = m
+		}
+	}
+	return best
+}
+
 // score ranks member m for endpoint ep: the same on every gateway, independent for each pair.
 func score(m, ep string) uint64 {
 	h := fnv.New64a()

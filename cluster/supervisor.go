@@ -65,6 +65,14 @@ type Engine interface {
 	Fence()
 }
 
+// Jobs is what an Engine implements when it has work beside the endpoints that must run on one
+// gateway at a time (the tenant router): each job is claimed and handed over like an endpoint,
+// but goes to the live member that ranks highest for it, outside the endpoints' even spread, and
+// is listed apart (MemberView.Jobs).
+type Jobs interface {
+	Jobs() []string
+}
+
 // Member is a gateway session as every gateway sees it.
 type Member struct {
 	ID      string    `json:"id"` // this session: a gateway that lost its lease joins again as a new one
@@ -104,6 +112,7 @@ type Supervisor struct {
 	claims    map[string]claim  // by endpoint
 	running   map[string]bool   // endpoints this session runs
 	releasing map[string]bool   // stopping here: claim deleted once stopped
+	jobs      map[string]bool   // the engine's jobs (Jobs), as of the last reconcile
 	lost      bool              // our own key went away: fence at once
 	stopRec   context.CancelFunc
 	fences    int
@@ -243,11 +252,26 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 	}()
 
 	eps := s.engine.Endpoints()
+	target := assign(active, eps, held)
+	if j, ok := s.engine.(Jobs); ok && eps != nil {
+		jobs := j.Jobs()
+		s.mu.Lock()
+		s.jobs = make(map[string]bool, len(jobs))
+		for _, id := range jobs {
+			s.jobs[id] = true
+		}
+		s.mu.Unlock()
+		for _, id := range jobs {
+			if m := top(active, id); m != "" {
+				target[id] = m
+			}
+		}
+		eps = append(slices.Clone(eps), jobs...)
+	}
 	known := make(map[string]bool, len(eps))
 	for _, ep := range eps {
 		known[ep] = true
 	}
-	target := assign(active, eps, held)
 	for ep := range running {
 		if target[ep] != self.ID || claims[ep].Member != self.ID {
 			s.release(ep)

@@ -82,6 +82,7 @@ type MemberView struct {
 	Member
 	Self      bool     `json:"self"`
 	Endpoints []string `json:"endpoints"`
+	Jobs      []string `json:"jobs,omitempty"` // the engine's jobs it runs (the tenant router)
 }
 
 // Members is every live member with what it owns, this gateway's session first.
@@ -93,7 +94,11 @@ func (s *Supervisor) Members() []MemberView {
 		by[id] = &MemberView{Member: m, Self: id == s.self.ID, Endpoints: []string{}}
 	}
 	for ep, c := range s.claims {
-		if v := by[c.Member]; v != nil {
+		switch v := by[c.Member]; {
+		case v == nil:
+		case s.jobs[ep]:
+			v.Jobs = append(v.Jobs, ep)
+		default:
 			v.Endpoints = append(v.Endpoints, ep)
 		}
 	}
@@ -139,9 +144,15 @@ func (s *Supervisor) Self() Member {
 	return s.self
 }
 
-// Owned is how many endpoints this gateway runs.
+// Owned is how many endpoints this gateway runs, its jobs aside.
 func (s *Supervisor) Owned() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.running)
+	n := 0
+	for ep := range s.running {
+		if !s.jobs[ep] {
+			n++
+		}
+	}
+	return n
 }

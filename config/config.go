@@ -72,6 +72,10 @@ type Config struct {
 	BreakerWindow      time.Duration `name:"breaker-window" env:"QUAYCAST_BREAKER_WINDOW" default:"${breaker_window}" help:"Rolling window of the failure ratio."`
 	BreakerCooldown    time.Duration `name:"breaker-cooldown" env:"QUAYCAST_BREAKER_COOLDOWN" default:"${breaker_cooldown}" help:"The longest wait between probes of an open breaker. The first probe goes after ${breaker_first_probe}, each wait after a failed one is 1.25 times longer (shortened by up to a fifth at random), up to this; a successful probe closes the breaker and starts the waits over."`
 
+	TenantMaxEndpoints int     `name:"tenant-max-endpoints" env:"QUAYCAST_TENANT_MAX_ENDPOINTS" default:"${tenant_max_endpoints}" help:"Endpoints one tenant may have."`
+	TenantRate         float64 `name:"tenant-rate" env:"QUAYCAST_TENANT_RATE" default:"${tenant_rate}" help:"POSTs per second to one tenant's endpoints together, on each gateway, so that one tenant's flood does not starve the others (0 = no limit)."`
+	TenantBurst        int     `name:"tenant-burst" env:"QUAYCAST_TENANT_BURST" default:"${tenant_burst}" help:"POSTs above --tenant-rate one tenant may make at once after a quiet spell."`
+
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"${shutdown_timeout}" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
 
 	AllowTargets []string `name:"allow-target" env:"QUAYCAST_ALLOW_TARGETS" help:"Addresses or prefixes deliveries may go to although they are loopback, private, link-local or metadata (e.g. 127.0.0.1, 10.20.0.0/16); repeatable." placeholder:"IP|CIDR"`
@@ -123,6 +127,9 @@ func Default() Config {
 		BreakerMinRequests: defaults.BreakerMinRequests,
 		BreakerWindow:      defaults.BreakerWindow,
 		BreakerCooldown:    defaults.BreakerCooldown,
+		TenantMaxEndpoints: defaults.TenantMaxEndpoints,
+		TenantRate:         defaults.TenantRate,
+		TenantBurst:        defaults.TenantBurst,
 		ShutdownTimeout:    defaults.ShutdownTimeout,
 		LogLevel:           defaults.LogLevel,
 		LogFormat:          defaults.LogFormat,
@@ -254,6 +261,12 @@ func (c Config) Validate() error {
 		return fielderr.Flag("log-max-age", "must be positive")
 	case c.MaxEndpoints < 1:
 		return fielderr.Flag("max-endpoints", "must be at least 1")
+	case c.TenantMaxEndpoints < 1:
+		return fielderr.Flag("tenant-max-endpoints", "must be at least 1")
+	case c.TenantRate < 0:
+		return fielderr.Flag("tenant-rate", "must be 0 (no limit) or more")
+	case c.TenantBurst < 1:
+		return fielderr.Flag("tenant-burst", "must be at least 1")
 	case c.MaxInFlight < 1:
 		return fielderr.Flag("max-in-flight", "must be at least 1")
 	case c.MaxInFlightTotal < c.MaxInFlight:

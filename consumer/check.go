@@ -3,7 +3,9 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,7 +115,36 @@ func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Enve
 	if h := msg.Headers().Get(subjects.HeaderEntity); h != "" && h != env.Entity {
 		return env, fmt.Sprintf("%s header %q does not match envelope entity %q", subjects.HeaderEntity, h, env.Entity)
 	}
+	if h := msg.Headers().Get(subjects.HeaderTenants); h != "" && !subjects.SameTenants(h, env.Tenants) {
+		return env, fmt.Sprintf("%s header %q does not match envelope tenants %q", subjects.HeaderTenants, h, env.Tenants)
+	}
+	if t := subjects.TenantOf(msg.Subject()); t != "" && !slices.Contains(env.Tenants, t) {
+		return env, fmt.Sprintf("copy for tenant %q of an event whose envelope names tenants %q", t, env.Tenants)
+	}
 	return env, ""
+}
+
+// forTenant reports whether an event that passed the checks goes to ep as far as tenants go: a
+// tenant's endpoint takes only its tenant's copies (its filters let no other through; this holds
+// it whatever they are) of events published since it was created, an operator's endpoint the
+// events that name no tenant, and those that do when it opted in (TenantEvents). A replay is the
+// endpoint's own dead letter (screen checked it).
+func forTenant(ep *Endpoint, msg eventMsg, env subjects.Envelope) bool {
+	subject := msg.Subject()
+	if strings.HasPrefix(subject, subjects.ReplayPrefix+".") {
+		return true
+	}
+	t := subjects.TenantOf(subject)
+	if ep.Tenant != "" {
+		// A copy is stored after its original: one made just after the endpoint was created may
+		// be of an event from before (StartSeq is the original's numbering).
+		src, err := strconv.ParseUint(msg.Headers().Get(HeaderSourceSeq), 10, 64)
+		return t == ep.Tenant && (err != nil || src >= ep.StartSeq)
+	}
+	if t != "" {
+		return false // operator endpoints read the original
+	}
+	return len(env.Tenants) == 0 || ep.TenantEvents
 }
 
 // maxInvalidCopy bounds the copy of an invalid event kept with its reason.

@@ -146,7 +146,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 	w.log.Warn().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
 		Int("status", out.Status).Str("reason", reason).Msg("dead-lettered")
 	if w.onDead != nil {
-		w.onDead(dl.EndpointID)
+		w.onDead(dl)
 	}
 	w.finish(ctx, it)
 	return true

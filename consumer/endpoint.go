@@ -48,7 +48,13 @@ type Endpoint struct {
 	// Condition, when set, is a CEL expression over the envelope (package conditions): an event
 	// it does not take is acknowledged without a POST.
 	Condition string
-	Secret    Secret
+	// Tenant is the operator's customer the endpoint belongs to ("" = the operator's own): it
+	// receives only that tenant's events. Set when created, never changed.
+	Tenant string
+	// TenantEvents, for an operator endpoint, opts in to events that name tenants too; without it
+	// an operator endpoint gets only the events that name none.
+	TenantEvents bool
+	Secret       Secret
 	// PreviousSecrets still sign beside Secret until their grace period ends (a rotation),
 	// newest first.
 	PreviousSecrets []PreviousSecret
@@ -190,6 +196,12 @@ func (e *Endpoint) ValidateWith(cat *subjects.Catalogue) error {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return &fielderr.Error{Field: "url", Reason: fmt.Sprintf("port %s is not from 1 to 65535", truncate(p, 16))}
 		}
+	}
+	if e.Tenant != "" && !subjects.ValidTenant(e.Tenant) {
+		return &fielderr.Error{Field: "tenant", Reason: "is not a tenant id"}
+	}
+	if e.Tenant != "" && e.TenantEvents {
+		return &fielderr.Error{Field: "tenant_events", Reason: "is for the operator's endpoints: a tenant's endpoint gets its tenant's events only"}
 	}
 	if e.ReplyFormat != "" && e.ReplyFormat != "alerts" {
 		return &fielderr.Error{Field: "reply_format", Reason: `must be "" (any JSON) or "alerts"`}

@@ -316,7 +316,7 @@ func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 		if !ack.Duplicate { // a lane recorded it already (JetStream sent it meanwhile)
 			p.dead++
 			if w.onDead != nil {
-				w.onDead(dl.EndpointID)
+				w.onDead(dl)
 			}
 		}
 	}

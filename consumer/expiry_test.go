@@ -26,7 +26,7 @@ func runManager(t *testing.T, e *env, d consumer.Deliverer, o consumer.Options) 
 	t.Helper()
 	m := newManager(t, e, d, o)
 	var n atomic.Int64
-	m.OnDeadLetter(func(string) { n.Add(1) })
+	m.OnDeadLetter(func(consumer.DeadLetter) { n.Add(1) })
 	m.start(t)
 	return func() int { return int(n.Load()) }
 }

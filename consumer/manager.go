@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
@@ -28,7 +29,8 @@ type Manager struct {
 	deliver     Deliverer
 	log         zerolog.Logger
 	o           Options
-	onDead      func(endpointID string)
+	onDead      func(dl DeadLetter)
+	onDisabled  func(ep *Endpoint)
 	onInvalid   func(endpointID, reason string)
 	onCondition func(endpointID string, err error)
 	checked     *checked // verdicts on recent events, shared by the workers
@@ -51,6 +53,9 @@ type Manager struct {
 	// reconnects counts Reconnected calls: a worker that reset its consumer before the last one
 	// routes nothing more (reconnect.go).
 	reconnects atomic.Uint64
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter // per tenant (tenantrate.go)
 
 	// Ownership (ownership.go): with several gateways, only the endpoints this one was told to own.
 	supervised bool
@@ -91,14 +96,29 @@ func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, 
 		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), conds: make(map[string]*conditionStats), sweepers: make(map[string]*sweeper), checked: newChecked(),
 		catalogue: o.Catalogue, catalogueChanged: make(chan struct{}, 1),
 		defs: make(map[string]*Endpoint), do: make(chan func(context.Context)), parked: make(map[string]bool), wakeSig: make(chan struct{}, 1),
-		opening: make(chan struct{}, maxOpening)}
+		opening: make(chan struct{}, maxOpening), limiters: make(map[string]*rate.Limiter)}
 	m.watch = newWatcher(m.wakeAsync, log)
 	return m
 }
 
 // OnDeadLetter sets a function called after each dead letter is recorded (for metrics). Call it
 // before Run.
-func (m *Manager) OnDeadLetter(f func(endpointID string)) { m.onDead = f }
+func (m *Manager) OnDeadLetter(f func(dl DeadLetter)) { m.onDead = f }
+
+// OnDisabled sets a function called after the gateway disabled an endpoint itself (a 410 Gone),
+// with the endpoint as stored then. Call it before Run.
+func (m *Manager) OnDisabled(f func(ep *Endpoint)) { m.onDisabled = f }
+
+// Tenant is the tenant of endpoint id as the registry last said ("" for the operator's, or one
+// not known here).
+func (m *Manager) Tenant(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ep := m.defs[id]; ep != nil {
+		return ep.Tenant
+	}
+	return ""
+}
 
 // OnInvalid sets a function called after each invalid event is set aside (for metrics). Call it
 // before Run.
@@ -334,12 +354,25 @@ func (m *Manager) consumerConfig(ep *Endpoint, filters []string) jetstream.Consu
 	}
 }
 
+// endpointFilters are the filter subjects of ep's consumer with catalogue c: its types, over its
+// tenant's copies for a tenant's endpoint (so the server never hands it another tenant's event),
+// and its replayed dead letters.
+func endpointFilters(c *subjects.Catalogue, ep *Endpoint) ([]string, error) {
+	filters, err := c.Filters(ep.EventTypes)
+	if err != nil {
+		return nil, err
+	}
+	if ep.Tenant != "" {
+		filters = subjects.TenantFilters(ep.Tenant, filters)
+	}
+	return append(filters, subjects.ReplayFilter(ep.ID)), nil
+}
+
 func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
-	filters, err := WithCatalogue(ctx, m.catalogue, func(c *subjects.Catalogue) ([]string, error) { return c.Filters(ep.EventTypes) })
+	filters, err := WithCatalogue(ctx, m.catalogue, func(c *subjects.Catalogue) ([]string, error) { return endpointFilters(c, ep) })
 	if err != nil {
 		return fmt.Errorf("filters: %w", err)
 	}
-	filters = append(filters, subjects.ReplayFilter(ep.ID)) // its replayed dead letters
 	m.mu.Lock()
 	rw := m.running[ep.ID]
 	changed := rw == nil || !slices.Equal(rw.filters, filters)

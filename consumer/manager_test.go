@@ -625,7 +625,7 @@ func TestManagerPermanentIsDeadLettered(t *testing.T) {
 	m := newManager(t, e, rec, consumer.Options{RetrySchedule: []time.Duration{20 * time.Millisecond}})
 	var mu sync.Mutex
 	var dead []string
-	m.OnDeadLetter(func(id string) { mu.Lock(); dead = append(dead, id); mu.Unlock() })
+	m.OnDeadLetter(func(dl consumer.DeadLetter) { mu.Lock(); dead = append(dead, dl.EndpointID); mu.Unlock() })
 	m.start(t)
 
 	refusedSeq := e.publishEvent(t, event{id: "refused", typ: "cargo_loaded", entity: "E"})

@@ -21,6 +21,10 @@ type Options struct {
 	PullExpiry      time.Duration   // how long one pull request waits on the server; two in a row with nothing and a quiet endpoint sleeps: 10s
 	Marks           *Marks          // the durable delivery record; nil keeps marks in memory only
 	Catalogue       Catalogue       // the live event catalogue; nil: the built-in types only
+	// TenantRate is the POSTs per second to one tenant's endpoints together; 0 is no limit (the
+	// gateway passes --tenant-rate, whose default is defaults.TenantRate). TenantBurst: at least 1.
+	TenantRate  float64
+	TenantBurst int
 }
 
 func (o Options) withDefaults() Options {

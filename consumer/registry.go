@@ -59,6 +59,8 @@ type record struct {
 	Body        bodyRecord        `json:"body,omitzero"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Condition   string            `json:"condition,omitempty"`
+	Tenant      string            `json:"tenant,omitempty"`
+	TenantEvts  bool              `json:"tenant_events,omitempty"`
 	Secret      string            `json:"secret"` // sealed when a secret key is configured
 	Previous    []previousRecord  `json:"previous_secrets,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
@@ -97,6 +99,7 @@ func (r *Registry) toRecord(e *Endpoint) record {
 	rec := record{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
 		Disabled: e.DisabledReason, Headers: e.Headers, Signing: signingRecord(e.Signing), Layout: layoutRecord(e.Layout), Body: bodyRecord(e.Body), ReplyFormat: e.ReplyFormat, Condition: e.Condition,
+		Tenant: e.Tenant, TenantEvts: e.TenantEvents,
 		Secret: r.key.Seal(e.Secret.Reveal(), e.ID), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartSeq: e.StartSeq,
 	}
 	for _, p := range e.PreviousSecrets {
@@ -113,6 +116,7 @@ func (r *Registry) decode(entry jetstream.KeyValueEntry) (*Endpoint, error) {
 	e := &Endpoint{
 		ID: rec.ID, URL: rec.URL, EventTypes: rec.EventTypes, Description: rec.Description, Enabled: rec.Enabled,
 		DisabledReason: rec.Disabled, Headers: rec.Headers, Signing: Signing(rec.Signing), Layout: Layout(rec.Layout), Body: payload.Options(rec.Body), ReplyFormat: rec.ReplyFormat, Condition: rec.Condition, CreatedAt: rec.CreatedAt,
+		Tenant: rec.Tenant, TenantEvents: rec.TenantEvts,
 		UpdatedAt: rec.UpdatedAt, StartSeq: rec.StartSeq, Revision: entry.Revision(),
 	}
 	// A secret that does not open (no key, another key) leaves the endpoint readable — listed,

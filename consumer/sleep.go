@@ -241,12 +241,14 @@ func (wt *watcher) sleepers() int {
 }
 
 // The wake keys of a subject are the consumer filters that match it, of the shapes
-// subjects.Filters and subjects.ReplayFilter make: evt.> (every event), evt.*.<type>, and
-// replay.<endpoint>.>. An endpoint with a filter of any other shape never sleeps.
+// subjects.Filters, subjects.TenantFilters and subjects.ReplayFilter make: evt.> (every event),
+// evt.*.<type>, tnt.<tenant>.>, tnt.<tenant>.*.<type>, and replay.<endpoint>.>. An endpoint with a
+// filter of any other shape never sleeps.
 const (
 	allEvents   = subjects.StreamSubjects // evt.>
 	eventPrefix = subjects.Prefix + ".*."
 	replayStart = subjects.ReplayPrefix + "."
+	tenantStart = subjects.TenantPrefix + "."
 )
 
 // forKeys calls f with each wake key of subject.
@@ -262,6 +264,17 @@ func forKeys(subject string, f func(key string)) {
 		rest := subject[len(replayStart):]
 		if i := strings.IndexByte(rest, '.'); i > 0 && i+1 < len(rest) {
 			f(replayStart + rest[:i] + ".>")
+		}
+	case strings.HasPrefix(subject, tenantStart): // tnt.<tenant>.<source>.<type>
+		rest := subject[len(tenantStart):]
+		i := strings.IndexByte(rest, '.')
+		if i <= 0 || i+1 >= len(rest) {
+			return
+		}
+		tenant, st := rest[:i], rest[i+1:]
+		f(tenantStart + tenant + ".>")
+		if j := strings.IndexByte(st, '.'); j > 0 && !strings.Contains(st[j+1:], ".") && j+1 < len(st) {
+			f(tenantStart + tenant + ".*." + st[j+1:])
 		}
 	}
 }
@@ -279,11 +292,29 @@ func sleepable(filters []string) bool {
 			if t := f[len(replayStart) : len(f)-2]; t == "" || strings.ContainsAny(t, ".*>") {
 				return false
 			}
+		case strings.HasPrefix(f, tenantStart):
+			if !tenantWakeKey(f[len(tenantStart):]) {
+				return false
+			}
 		default:
 			return false
 		}
 	}
 	return len(filters) > 0
+}
+
+// tenantWakeKey reports whether rest, a filter after "tnt.", is "<tenant>.>" or
+// "<tenant>.*.<type>".
+func tenantWakeKey(rest string) bool {
+	tenant, tail, ok := strings.Cut(rest, ".")
+	if !ok || tenant == "" || strings.ContainsAny(tenant, "*>") {
+		return false
+	}
+	if tail == ">" {
+		return true
+	}
+	t, ok := strings.CutPrefix(tail, "*.")
+	return ok && t != "" && !strings.ContainsAny(t, ".*>")
 }
 
 // States of an endpoint's runningWorker.

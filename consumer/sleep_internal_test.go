@@ -119,22 +119,30 @@ func TestWakeKeysMatchFilters(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		sel     []string
+		tenant  string
 		subject string
 		want    bool
 	}{
-		{"its type", []string{"cargo_loaded"}, "evt.tos.cargo_loaded", true},
-		{"another type", []string{"cargo_loaded"}, "evt.tos.cargo_gated_in", false},
-		{"every type", []string{"*"}, "evt.tos.cargo_gated_in", true},
-		{"every type, odd subject", []string{"*"}, "evt.tos.x.y", true},
-		{"its replay", []string{"cargo_loaded"}, "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true},
-		{"another endpoint's replay", []string{"cargo_loaded"}, "replay." + subjects.EncodeToken("ep_2") + ".tos.cargo_loaded", false},
+		{"a tenant's type", []string{"cargo_loaded"}, "maersk", "tnt.maersk.tos.cargo_loaded", true},
+		{"a tenant's other type", []string{"cargo_loaded"}, "maersk", "tnt.maersk.tos.cargo_gated_in", false},
+		{"a tenant, every type", []string{"*"}, "maersk", "tnt.maersk.tos.cargo_gated_in", true},
+		{"another tenant's type", []string{"cargo_loaded"}, "maersk", "tnt.hlag.tos.cargo_loaded", false},
+		{"another tenant, every type", []string{"*"}, "maersk", "tnt.hlag.tos.cargo_loaded", false},
+		{"a tenant's endpoint, the original", []string{"*"}, "maersk", "evt.tos.cargo_loaded", false},
+		{"an operator's endpoint, a tenant copy", []string{"*"}, "", "tnt.maersk.tos.cargo_loaded", false},
+		{"a tenant's replay", []string{"cargo_loaded"}, "maersk", "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true},
+		{"its type", []string{"cargo_loaded"}, "", "evt.tos.cargo_loaded", true},
+		{"another type", []string{"cargo_loaded"}, "", "evt.tos.cargo_gated_in", false},
+		{"every type", []string{"*"}, "", "evt.tos.cargo_gated_in", true},
+		{"every type, odd subject", []string{"*"}, "", "evt.tos.x.y", true},
+		{"its replay", []string{"cargo_loaded"}, "", "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true},
+		{"another endpoint's replay", []string{"cargo_loaded"}, "", "replay." + subjects.EncodeToken("ep_2") + ".tos.cargo_loaded", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			filters, err := subjects.Filters(tc.sel)
+			filters, err := endpointFilters(subjects.Builtin(), &Endpoint{ID: "ep_1", EventTypes: tc.sel, Tenant: tc.tenant})
 			if err != nil {
 				t.Fatal(err)
 			}
-			filters = append(filters, subjects.ReplayFilter("ep_1"))
 			if !sleepable(filters) {
 				t.Fatalf("filters %v cannot sleep", filters)
 			}
@@ -147,7 +155,7 @@ func TestWakeKeysMatchFilters(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range []string{"evt.*.*", "evt.tos.>", "quaycast.>", "replay.*.>"} {
+	for _, f := range []string{"evt.*.*", "evt.tos.>", "quaycast.>", "replay.*.>", "tnt.*.>", "tnt.>", "tnt.maersk.tos.>", "tnt.maersk.*.*"} {
 		if sleepable([]string{f}) {
 			t.Errorf("filter %s: sleepable, want not (the watcher cannot match it)", f)
 		}

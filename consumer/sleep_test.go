@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -177,4 +178,40 @@ func TestEndpointHoldingAnEventStaysAwakeUntilExpiry(t *testing.T) {
 		return false
 	})
 	testwait.For(t, 10*time.Second, "asleep after the dead letter", func() bool { return e.asleep(t, m, ep.ID, 1) && e.drained(t, ep.ID) })
+}
+
+// A sleeping tenant's endpoint wakes for its tenant's copy (tnt.<tenant>.…), and neither for the
+// original event nor for another tenant's copy; an operator's endpoint that did not opt in
+// skips the original naming a tenant.
+func TestSleepingTenantEndpointWakesForItsCopies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep, err := e.reg.Create(t.Context(), consumer.Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"*"}, Enabled: true,
+		Secret: consumer.NewSecret("whsec_test"), Tenant: "maersk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := e.createEndpoint(t, "*")
+	rec := newRecorder(nil)
+	m := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "both asleep", func() bool { return e.asleep(t, m, ep.ID, 2) })
+
+	body := func(id string) []byte {
+		var env map[string]any
+		_ = json.Unmarshal(envelope(event{id: id, typ: "cargo_loaded", entity: "C1"}), &env)
+		env["tenants"] = []string{"maersk"}
+		b, _ := json.Marshal(env)
+		return b
+	}
+	e.publishRaw(t, "evt.tos.cargo_loaded", body("original"), map[string]string{subjects.HeaderMsgID: "original"})
+	e.publishRaw(t, subjects.TenantSubject("hlag", "tos", "cargo_loaded"), body("hlags"), map[string]string{subjects.HeaderMsgID: "hlags"})
+	e.publishRaw(t, subjects.TenantSubject("maersk", "tos", "cargo_loaded"), body("copy"), map[string]string{subjects.HeaderMsgID: "copy"})
+	testwait.For(t, 10*time.Second, "the copy delivered", func() bool { return rec.hasDelivered(ep.ID, "copy") })
+	testwait.For(t, 10*time.Second, "both drained", func() bool { return e.drained(t, ep.ID) && e.drained(t, op.ID) })
+	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"copy"}) {
+		t.Errorf("the tenant's endpoint got %v, want [copy]", got)
+	}
+	if got := rec.delivered(op.ID); len(got) != 0 {
+		t.Errorf("the operator's endpoint got %v, want nothing (it did not opt in to tenants' events)", got)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/subjects"
@@ -38,7 +39,8 @@ type worker struct {
 	deliver     Deliverer
 	reg         *Registry
 	checked     *checked                           // verdicts on recent events, shared with the other workers
-	onDead      func(endpointID string)            // counts dead letters; may be nil
+	onDead      func(dl DeadLetter)                // counts dead letters; may be nil
+	onDisabled  func(ep *Endpoint)                 // after quaycast disabled the endpoint; may be nil
 	onInvalid   func(endpointID, reason string)    // counts invalid events; may be nil
 	onCondition func(endpointID string, err error) // counts events the condition did not take; may be nil
 	cond        atomic.Pointer[compiledCondition]  // the endpoint's condition, compiled (condition.go)
@@ -78,14 +80,16 @@ type worker struct {
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
 	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
 	sem   chan struct{}   // bounds deliveries in flight across lanes
-	stop  chan struct{}   // closed at shutdown: lanes stop waiting and leave the rest unacked
-	acks  sync.WaitGroup  // acks of copies, sent off the pulling goroutine
+	// limiter is the endpoint's tenant's share of POSTs (tenantrate.go); nil: none.
+	limiter *rate.Limiter
+	stop    chan struct{}  // closed at shutdown: lanes stop waiting and leave the rest unacked
+	acks    sync.WaitGroup // acks of copies, sent off the pulling goroutine
 }
 
 // newWorker makes a worker for ep; callers hold m.mu.
 func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 	w := &worker{
-		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onInvalid: m.onInvalid, onCondition: m.onCondition, o: m.o,
+		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onDisabled: m.onDisabled, onInvalid: m.onInvalid, onCondition: m.onCondition, o: m.o,
 		condStats: m.conditionStatsLocked(ep.ID),
 		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		lanes:     newLanes(),
@@ -98,6 +102,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		opening:   m.opening,
 		abort:     m.abort,
 		lease:     m.lease,
+		limiter:   m.tenantLimiter(ep.Tenant),
 	}
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.reconnects = &m.reconnects
@@ -301,7 +306,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.routedTo(ctx, seq)
 		return
 	}
-	if !w.takes(seq, env, msg.Data()) {
+	if !forTenant(w.ep.Load(), msg, env) || !w.takes(seq, env, msg.Data()) {
 		w.skip(ctx, msg, seq)
 		return
 	}
@@ -332,6 +337,9 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 	attempts, first := w.progress.retryState(it.env.Entity, it.seq)
 	var out Outcome
 	for {
+		if !w.tenantWait() {
+			return false
+		}
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.stop:
@@ -453,7 +461,7 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 	id := w.ep.Load().ID
 	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := w.reg.Update(uctx, id, func(e *Endpoint) error {
+	ep, err := w.reg.Update(uctx, id, func(e *Endpoint) error {
 		e.Enabled, e.DisabledReason = false, reason
 		return nil
 	})
@@ -462,6 +470,9 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 		return false
 	}
 	w.log.Warn().Str("reason", reason).Msg("endpoint disabled")
+	if w.onDisabled != nil {
+		w.onDisabled(ep)
+	}
 	return true
 }
 

@@ -86,6 +86,10 @@ func (a *api) routeTable() []route {
 		{"POST /v1/publishers", service.OpCreatePublisher, a.createPublisher},
 		{"GET /v1/publishers", service.OpListPublishers, listed(a, "publishers", a.svc.Publishers, viewPublisher)},
 		{"DELETE /v1/publishers/{id}", service.OpRevokePublisher, a.deleted(a.svc.RevokePublisher)},
+		{"POST /v1/tenants", service.OpCreateTenant, a.createTenant},
+		{"GET /v1/tenants", service.OpListTenants, listed(a, "tenants", a.svc.Tenants, viewTenant)},
+		{"GET /v1/tenants/{id}", service.OpGetTenant, a.getTenant},
+		{"DELETE /v1/tenants/{id}", service.OpDeleteTenant, a.deleted(a.svc.DeleteTenant)},
 		{"GET /v1/cluster", service.OpViewCluster, a.clusterView},
 		{"GET /v1/openapi.json", "", serveOpenAPI},
 		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
@@ -155,7 +159,9 @@ type endpointView struct {
 	Body        bodyView          `json:"body"`
 	ReplyFormat string            `json:"reply_format,omitempty"`
 	Condition   string            `json:"condition,omitempty"`
-	Rotations   []rotationView    `json:"previous_secrets"` // still signing: when each stops, never the value
+	Tenant      string            `json:"tenant,omitempty"`        // the tenant it belongs to; none: the operator's
+	TenantEvts  bool              `json:"tenant_events,omitempty"` // an operator's endpoint that gets tenants' events too
+	Rotations   []rotationView    `json:"previous_secrets"`        // still signing: when each stops, never the value
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Secret      string            `json:"secret,omitempty"` // only in the response that creates it
@@ -249,6 +255,7 @@ func view(e *consumer.Endpoint) endpointView {
 	v := endpointView{
 		ID: e.ID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description, Enabled: e.Enabled,
 		Disabled: e.DisabledReason, SecretError: secretError(e), Headers: h, Signing: viewSigning(e.Signing), Layout: viewLayout(e.Layout), Body: bodyView{TypeField: e.Body.TypeField, Fields: append([]string{}, e.Body.Fields...)}, ReplyFormat: e.ReplyFormat, Condition: e.Condition, Rotations: []rotationView{},
+		Tenant: e.Tenant, TenantEvts: e.TenantEvents,
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	for _, p := range e.PreviousSecrets {

@@ -74,11 +74,12 @@ type tokenView struct {
 	Name      string    `json:"name"`
 	Scopes    []string  `json:"scopes"`
 	CreatedAt time.Time `json:"created_at"`
-	Token     string    `json:"token,omitempty"` // only in the answer that creates it
+	Tenant    string    `json:"tenant,omitempty"` // the one tenant it is limited to
+	Token     string    `json:"token,omitempty"`  // only in the answer that creates it
 }
 
 func viewToken(t *tokens.Token) tokenView {
-	return tokenView{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt}
+	return tokenView{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt, Tenant: t.Tenant}
 }
 
 func (a *api) createToken(w http.ResponseWriter, r *http.Request) {

@@ -28,6 +28,7 @@ import (
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/service"
+	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -133,6 +134,7 @@ type opened struct {
 	reg      *consumer.Registry
 	types    *eventtypes.Store // the live event catalogue
 	tokens   *tokens.Store
+	tenants  *tenants.Store
 	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
 	authn    *natsauth.Embedded   // nil with an external NATS
@@ -185,6 +187,9 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 		return nil, err
 	}
 	if o.tokens, err = tokens.New(ctx, o.js, g.cfg.Replicas, key); err != nil {
+		return nil, err
+	}
+	if o.tenants, err = tenants.Open(ctx, o.js, g.cfg.Replicas); err != nil {
 		return nil, err
 	}
 	if err := g.checkKey(ctx, o.js, o.reg, o.tokens); err != nil {
@@ -254,6 +259,7 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 // wired is the delivery side and the API over what open brought up, not started yet.
 type wired struct {
 	manager *consumer.Manager
+	router  *routerRun          // the tenant router; run by the cluster's choice when clustered
 	cluster *cluster.Supervisor // nil unless clustered
 	metrics *metrics
 	figures *rollup.Recorder
@@ -283,6 +289,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	if g.clustered() {
 		fence = func() bool { return sup.Held() }
 	}
+	var tenantOf func(id string) string // the manager's, set below before anything is delivered
 	sender := NewSender(g.log, SenderOptions{
 		Fence:            fence,
 		Targets:          targets,
@@ -311,7 +318,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		},
 		OnBreakerChange: func(ev BreakerEvent) {
 			m.breakerChanged(ev)
-			g.breakerChanged(nc, ev)
+			g.breakerChanged(nc, ev, tenantOf)
 		},
 	})
 	dead, err := consumer.NewDeadLetters(ctx, o.js, o.events)
@@ -332,9 +339,22 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		MaxRetryAge:     g.cfg.MaxRetryAge,
 		ShutdownTimeout: g.cfg.ShutdownTimeout,
 		Catalogue:       o.types,
+		TenantRate:      g.cfg.TenantRate,
+		TenantBurst:     g.cfg.TenantBurst,
 	})
+	router := &routerRun{router: consumer.NewRouter(o.js, o.events, o.tenants.KV(), o.tenants, g.log, consumer.RouterOptions{
+		OnCopy:    func(string) { m.copies.Inc() },
+		OnUnknown: m.unknown.Inc,
+	})}
+	tenantOf = manager.Tenant
 	o.types.OnChange(manager.CatalogueChanged)
-	manager.OnDeadLetter(func(id string) { m.dead.WithLabelValues(id).Inc() })
+	manager.OnDeadLetter(func(dl consumer.DeadLetter) {
+		m.dead.WithLabelValues(dl.EndpointID).Inc()
+		publishOps(nc, g.log, OpsEvent{Kind: OpsDeadLetter, EndpointID: dl.EndpointID, Tenant: manager.Tenant(dl.EndpointID), EventID: dl.EventID, Reason: dl.Reason})
+	})
+	manager.OnDisabled(func(ep *consumer.Endpoint) {
+		publishOps(nc, g.log, OpsEvent{Kind: OpsEndpointDisabled, EndpointID: ep.ID, Tenant: ep.Tenant, Reason: ep.DisabledReason})
+	})
 	m.countDegraded(manager.Degraded)
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
@@ -352,7 +372,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		if o.tls != nil {
 			scheme = "https://"
 		}
-		sup, err = cluster.New(ctx, o.js, manager, g.log, cluster.Options{
+		sup, err = cluster.New(ctx, o.js, routedEngine{Manager: manager, router: router}, g.log, cluster.Options{
 			Name: g.memberName(o.ln), API: scheme + o.ln.Addr().String(), LeaseTTL: g.cfg.LeaseTTL, Replicas: g.cfg.Replicas,
 		})
 		if err != nil {
@@ -369,7 +389,10 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Sender: serviceSender{sender}, Rules: endpointRules{targets}, States: manager, Cluster: clusterOrNil(sup),
 		Rollups: rollup.NewReader(o.js), Events: o.events,
 		Backlogs:   func(ctx context.Context) (map[string]uint64, error) { return consumer.Backlogs(ctx, o.events) },
-		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types,
+		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types, Tenants: o.tenants, TenantMaxEndpoints: g.cfg.TenantMaxEndpoints,
+		OnEndpointChange: func(kind service.EndpointChange, ep *consumer.Endpoint) {
+			publishOps(nc, g.log, OpsEvent{Kind: opsKinds[kind], EndpointID: ep.ID, Tenant: ep.Tenant})
+		},
 	})
 	ui := console.New(svc, g.log.With().Str("component", "console").Logger(), console.Options{
 		AdminToken: g.cfg.AdminToken, ShownHeader: func(name, value string) string { return shownValue(name, value, true) },
@@ -383,6 +406,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	srv.RegisterOnShutdown(ui.Close) // the console's live streams end with the server
 	return &wired{
 		manager:        manager,
+		router:         router,
 		cluster:        sup,
 		metrics:        m,
 		figures:        figures,
@@ -408,6 +432,10 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	managerCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- w.manager.Run(managerCtx) }()
+	w.router.setBase(managerCtx)
+	if g.cfg.Deliver && w.cluster == nil {
+		w.router.start() // alone: this gateway routes; clustered, the one that owns consumer.RouterID
+	}
 	var watchers sync.WaitGroup
 	watchers.Go(func() { w.metrics.watchStreams(managerCtx, o.events, 15*time.Second, g.log) })
 	// The figures are published until delivery has stopped, its last attempts included.
@@ -446,6 +474,7 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 		stopCluster()
 		<-clusterDone
 	}
+	<-w.router.stop()
 	stopManager()
 	<-managerDone
 	stopFigures()
@@ -481,7 +510,7 @@ func (g *Gateway) stop(ctx context.Context, w *wired, serveErr <-chan error) {
 const BreakerSubject = "quaycast.sys.breaker."
 
 // breakerChanged logs a breaker transition and publishes it for operators and upstream systems.
-func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
+func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent, tenantOf func(string) string) {
 	log := g.log.Info()
 	if ev.To == "open" {
 		log = g.log.Warn()
@@ -490,6 +519,12 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent) {
 	b, _ := json.Marshal(ev)
 	if err := nc.Publish(BreakerSubject+ev.EndpointID, b); err != nil {
 		g.log.Warn().Err(err).Str("endpoint_id", ev.EndpointID).Msg("publish breaker change")
+	}
+	switch ev.To {
+	case "open":
+		publishOps(nc, g.log, OpsEvent{Kind: OpsBreakerOpened, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At})
+	case "closed":
+		publishOps(nc, g.log, OpsEvent{Kind: OpsBreakerClosed, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At})
 	}
 }
 

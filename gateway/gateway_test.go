@@ -104,6 +104,7 @@ func (r *running) addEndpoint(t *testing.T, body map[string]any) endpoint {
 type received struct {
 	Header http.Header
 	Body   []byte
+	at     time.Time // when it arrived
 }
 
 // receiver is a webhook receiver on loopback that records requests in arrival order and answers
@@ -133,7 +134,7 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 			status, rc.script = rc.script[0], rc.script[1:]
 		}
 		if status/100 == 2 {
-			rc.got = append(rc.got, received{Header: req.Header.Clone(), Body: body})
+			rc.got = append(rc.got, received{Header: req.Header.Clone(), Body: body, at: time.Now()})
 		}
 		reply := rc.reply
 		rc.mu.Unlock()

@@ -27,6 +27,8 @@ type metrics struct {
 	ingested   *prometheus.CounterVec
 	stored     prometheus.Gauge
 	logDropped prometheus.Counter
+	copies     prometheus.Counter
+	unknown    prometheus.Counter
 	listed     map[string]bool // endpoints with series, as of the last listing (watchStreams only)
 }
 
@@ -61,11 +63,17 @@ func newMetrics() *metrics {
 		logDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quaycast_delivery_log_dropped_total", Help: "Delivery-log records dropped because the server fell behind (delivery goes first).",
 		}),
+		copies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quaycast_tenant_copies_total", Help: "Copies of events the router stored for the tenants they name (one per event and tenant).",
+		}),
+		unknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quaycast_tenant_unknown_total", Help: "Tenants named by events that the tenant registry does not know: those events reach none of their endpoints (one per event and tenant).",
+		}),
 		stored: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "quaycast_stream_last_sequence", Help: "Last sequence of the events stream: its rate is the ingest rate from every publisher.",
 		}),
 	}
-	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.skipped, m.ingested, m.stored, m.logDropped,
+	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.skipped, m.ingested, m.stored, m.logDropped, m.copies, m.unknown,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

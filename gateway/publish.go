@@ -41,6 +41,9 @@ func NewEventMsg(env subjects.Envelope, raw []byte) *nats.Msg {
 	if strings.TrimSpace(env.Entity) == env.Entity {
 		m.Header.Set(subjects.HeaderEntity, env.Entity)
 	}
+	if len(env.Tenants) > 0 { // the router reads it without parsing the body
+		m.Header.Set(subjects.HeaderTenants, subjects.TenantsHeader(env.Tenants))
+	}
 	return m
 }
 

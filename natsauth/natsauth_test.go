@@ -16,6 +16,7 @@ import (
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/rollup"
+	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -84,6 +85,9 @@ func TestInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := eventtypes.Open(ctx, js, 1, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tenants.Open(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := NewPublishers(ctx, js, 1, nil); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -37,7 +38,7 @@ var (
 		consumer.MarksStream, consumer.ParkStream, rollup.Stream,
 	}
 	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket, eventtypes.Bucket,
-		cluster.MembersBucket, cluster.OwnersBucket}
+		cluster.MembersBucket, cluster.OwnersBucket, tenants.Bucket}
 )
 
 // streamNames are the streams, KV buckets' included.
@@ -69,7 +70,7 @@ func GatewayPermissions() *server.Permissions {
 	for _, b := range buckets {
 		pub = append(pub, "$KV."+b+".>")
 	}
-	pub = append(pub, subjects.StreamSubjects, subjects.ReplayStreamSubjects, "quaycast.>")
+	pub = append(pub, subjects.StreamSubjects, subjects.ReplayStreamSubjects, subjects.TenantStreamSubjects, "quaycast.>")
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},

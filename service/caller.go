@@ -51,6 +51,10 @@ const (
 	OpViewFigures       Op = "view delivery figures"
 	OpCreateEventType   Op = "create event type"
 	OpDeleteEventType   Op = "delete event type"
+	OpCreateTenant      Op = "create tenant"
+	OpListTenants       Op = "list tenants"
+	OpGetTenant         Op = "get tenant"
+	OpDeleteTenant      Op = "delete tenant"
 )
 
 var opScopes = map[Op]string{
@@ -77,6 +81,19 @@ var opScopes = map[Op]string{
 	OpViewFigures:       ScopeEndpointsRead,
 	OpCreateEventType:   ScopeAdmin,
 	OpDeleteEventType:   ScopeAdmin,
+	OpCreateTenant:      ScopeAdmin,
+	OpListTenants:       ScopeEndpointsRead,
+	OpGetTenant:         ScopeEndpointsRead,
+	OpDeleteTenant:      ScopeAdmin,
+}
+
+// tenantOps are the operations a tenant's token may do, each within its tenant: the endpoints,
+// their deliveries and dead letters, and its own tenant record. Everything else (publishing,
+// the cluster, tokens, the catalogue) is the operator's.
+var tenantOps = map[Op]bool{
+	OpCreateEndpoint: true, OpListEndpoints: true, OpGetEndpoint: true, OpPatchEndpoint: true, OpDeleteEndpoint: true,
+	OpRotateSecret: true, OpTestSend: true, OpListDeliveries: true, OpListDeadLetters: true, OpReplayDeadLetters: true,
+	OpPurgeDeadLetters: true, OpViewFigures: true, OpListTenants: true, OpGetTenant: true,
 }
 
 // Scope is the scope op needs; ScopeAdmin for an operation unknown here, which only the admin
@@ -89,9 +106,26 @@ func (op Op) Scope() string {
 }
 
 // Caller is who asks: the admin, or the holder of an API token. The zero Caller may do nothing.
+// A caller whose token is limited to a tenant sees that tenant's endpoints only: every operation
+// on an endpoint reads it through endpointFor, which answers "not found" for another tenant's, so
+// ids do not tell another tenant's endpoints exist.
 type Caller struct {
 	admin bool
 	token *tokens.Token
+}
+
+// Tenant is the tenant the caller is limited to; "" for the operator.
+func (c Caller) Tenant() string {
+	if c.token == nil {
+		return ""
+	}
+	return c.token.Tenant
+}
+
+// sees reports whether the caller may know of an endpoint of tenant.
+func (c Caller) sees(tenant string) bool {
+	t := c.Tenant()
+	return t == "" || t == tenant
 }
 
 // Admin is the caller that may do everything: the admin token's holder, or anyone when the API
@@ -156,6 +190,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error
 func (s *Service) Check(c Caller, op Op) error {
 	if scope := op.Scope(); !c.may(scope) {
 		return &ForbiddenError{Scope: scope}
+	}
+	if c.Tenant() != "" && !tenantOps[op] {
+		return &ForbiddenError{Scope: op.Scope(), Tenant: true}
 	}
 	switch op {
 	case OpCreatePublisher, OpListPublishers, OpRevokePublisher:

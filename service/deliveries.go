@@ -125,6 +125,9 @@ func (s *Service) TestSend(ctx context.Context, c Caller, id string, in TestInpu
 		in.Data = json.RawMessage(`{"test":true}`)
 	}
 	env := subjects.Envelope{ID: "test_" + nuid.Next(), Type: in.Type, Source: "quaycast", Entity: in.Entity, OccurredAt: time.Now().UTC(), Data: in.Data}
+	if ep.Tenant != "" {
+		env.Tenants = []string{ep.Tenant} // as its real events name it
+	}
 	if err := cat.ValidateEnvelope(env); err != nil {
 		return nil, err
 	}
@@ -155,7 +158,41 @@ func (s *Service) EventDeliveries(ctx context.Context, c Caller, eventID string,
 	if eventID == "" || len(eventID) > subjects.MaxIDBytes || strings.ContainsAny(eventID, " \t\r\n") {
 		return nil, &fielderr.Error{Field: "id", Reason: "is not an event id"}
 	}
-	return s.deliveries(ctx, attempts.Query{EventID: eventID}, f)
+	q := attempts.Query{EventID: eventID}
+	if c.Tenant() != "" {
+		mine, err := s.visibleEndpoints(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		q.Match = mine.record
+	}
+	return s.deliveries(ctx, q, f)
+}
+
+// endpointSet is the endpoints a tenant's caller sees, to filter records across endpoints by.
+type endpointSet map[string]bool
+
+// record reports whether a delivery-log record is of one of the endpoints.
+func (s endpointSet) record(b []byte) bool {
+	var rec struct {
+		EndpointID string `json:"endpoint_id"`
+	}
+	return json.Unmarshal(b, &rec) == nil && s[rec.EndpointID]
+}
+
+// visibleEndpoints are the ids of the endpoints c sees.
+func (s *Service) visibleEndpoints(ctx context.Context, c Caller) (endpointSet, error) {
+	eps, err := s.d.Registry.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(endpointSet)
+	for _, e := range eps {
+		if c.sees(e.Tenant) {
+			out[e.ID] = true
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) deliveries(ctx context.Context, q attempts.Query, f DeliveryFilter) (*DeliveryPage, error) {
@@ -171,7 +208,11 @@ func (s *Service) deliveries(ctx context.Context, q attempts.Query, f DeliveryFi
 		if !ok {
 			return nil, &fielderr.Error{Field: "status", Reason: "must be delivered, failed or an HTTP status code"}
 		}
-		q.Match = match
+		if scope := q.Match; scope != nil {
+			q.Match = func(b []byte) bool { return scope(b) && match(b) }
+		} else {
+			q.Match = match
+		}
 	}
 	recs, next, err := s.d.Attempts.List(ctx, q)
 	if err != nil {

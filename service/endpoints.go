@@ -27,6 +27,10 @@ type EndpointInput struct {
 	ReplyFormat *string            `json:"reply_format"`
 	Condition   *string            `json:"condition"` // CEL over the envelope; "" removes it
 	Secret      *string            `json:"secret"`    // create only: a receiver's existing key
+	// Tenant, create only, makes it a tenant's endpoint (a tenant's token gives its own);
+	// TenantEvents lets an operator's endpoint receive events that name tenants too.
+	Tenant       *string `json:"tenant"`
+	TenantEvents *bool   `json:"tenant_events"`
 }
 
 // SigningInput is how deliveries to an endpoint are signed.
@@ -130,6 +134,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput
 	if err := in.apply(&ep); err != nil {
 		return nil, err
 	}
+	if err := s.tenantOf(ctx, c, in.Tenant, &ep); err != nil {
+		return nil, err
+	}
 	secret, err := newSecret(ep.Signing, in.Secret)
 	if err != nil {
 		return nil, err
@@ -146,6 +153,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput
 	if err != nil {
 		return nil, err
 	}
+	s.changed(EndpointCreated, created)
 	s.applied(ctx, created)
 	v := s.endpoint(created)
 	v.Secret, v.Warnings = secret, warnings
@@ -161,9 +169,11 @@ func (s *Service) Endpoints(ctx context.Context, c Caller) ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Endpoint, len(eps))
-	for i, e := range eps {
-		out[i] = s.endpoint(e)
+	out := make([]Endpoint, 0, len(eps))
+	for _, e := range eps {
+		if c.sees(e.Tenant) {
+			out = append(out, s.endpoint(e))
+		}
 	}
 	return out, nil
 }
@@ -187,19 +197,19 @@ func (s *Service) Endpoint(ctx context.Context, c Caller, id string) (*EndpointD
 // endpoint being enabled: it may have been saved before a check covered its form. The secret
 // changes only by RotateSecret.
 func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in EndpointInput) (*Endpoint, error) {
-	if err := s.Check(c, OpPatchEndpoint); err != nil {
+	cur, err := s.endpointFor(ctx, c, OpPatchEndpoint, id)
+	if err != nil {
 		return nil, err
 	}
 	if in.Secret != nil {
 		return nil, &fielderr.Error{Field: "secret", Reason: "cannot be changed here; rotate the secret instead"}
 	}
+	if in.Tenant != nil && *in.Tenant != cur.Tenant {
+		return nil, &fielderr.Error{Field: "tenant", Reason: "cannot be changed: create an endpoint for the other tenant"}
+	}
 	enabling := in.Enabled != nil && *in.Enabled
 	checked := in.URL
 	if checked == nil && enabling {
-		cur, err := s.get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
 		checked = &cur.URL
 	}
 	var warnings []string
@@ -210,6 +220,9 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 		}
 	}
 	ep, err := s.d.Registry.Update(ctx, id, func(e *consumer.Endpoint) error {
+		if e.Tenant != cur.Tenant { // deleted and its id taken meanwhile: never
+			return consumer.ErrNotFound
+		}
 		signing := e.Signing
 		if err := in.apply(e); err != nil {
 			return err
@@ -232,6 +245,7 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 	if err != nil {
 		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.changed(EndpointUpdated, ep)
 	s.applied(ctx, ep)
 	v := s.endpoint(ep)
 	v.Warnings = warnings
@@ -240,12 +254,14 @@ func (s *Service) PatchEndpoint(ctx context.Context, c Caller, id string, in End
 
 // DeleteEndpoint removes an endpoint; its consumer stops on every gateway watching the registry.
 func (s *Service) DeleteEndpoint(ctx context.Context, c Caller, id string) error {
-	if err := s.Check(c, OpDeleteEndpoint); err != nil {
+	ep, err := s.endpointFor(ctx, c, OpDeleteEndpoint, id)
+	if err != nil {
 		return err
 	}
 	if err := s.d.Registry.Delete(ctx, id); err != nil {
 		return notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.changed(EndpointDeleted, ep)
 	s.d.Sender.Forget(id)
 	return nil
 }
@@ -254,7 +270,7 @@ func (s *Service) DeleteEndpoint(ctx context.Context, c Caller, id string) error
 // grace period. Standard Webhooks receivers accept either signature meanwhile; hub and hex carry
 // one signature, made with the new secret.
 func (s *Service) RotateSecret(ctx context.Context, c Caller, id string, in RotateInput) (*Endpoint, error) {
-	if err := s.Check(c, OpRotateSecret); err != nil {
+	if _, err := s.endpointFor(ctx, c, OpRotateSecret, id); err != nil {
 		return nil, err
 	}
 	grace := 24 * time.Hour
@@ -278,6 +294,7 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, id string, in Rota
 	if err != nil {
 		return nil, notFound(err, "endpoint", consumer.ErrNotFound)
 	}
+	s.changed(EndpointUpdated, ep)
 	s.applied(ctx, ep)
 	s.d.Log.Info().Str("endpoint_id", ep.ID).Dur("grace", grace).Msg("secret rotated")
 	v := s.endpoint(ep)
@@ -299,15 +316,23 @@ func (s *Service) applied(ctx context.Context, ep *consumer.Endpoint) {
 	}
 }
 
-// get reads one endpoint; a *NotFoundError if there is none.
-// endpointFor reads endpoint id for c, once c may do op.
+// endpointFor reads endpoint id for c, once c may do op: another tenant's endpoint is "not
+// found", as one that does not exist.
 func (s *Service) endpointFor(ctx context.Context, c Caller, op Op, id string) (*consumer.Endpoint, error) {
 	if err := s.Check(c, op); err != nil {
 		return nil, err
 	}
-	return s.get(ctx, id)
+	ep, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.sees(ep.Tenant) {
+		return nil, &NotFoundError{Kind: "endpoint"}
+	}
+	return ep, nil
 }
 
+// get reads one endpoint; a *NotFoundError if there is none.
 func (s *Service) get(ctx context.Context, id string) (*consumer.Endpoint, error) {
 	ep, err := s.d.Registry.Get(ctx, id)
 	if err != nil {
@@ -370,6 +395,9 @@ func (in EndpointInput) apply(e *consumer.Endpoint) error {
 	}
 	if in.Condition != nil {
 		e.Condition = *in.Condition
+	}
+	if in.TenantEvents != nil {
+		e.TenantEvents = *in.TenantEvents
 	}
 	if in.Body != nil {
 		e.Body = payload.Options{TypeField: in.Body.TypeField, Fields: in.Body.Fields}

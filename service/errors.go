@@ -15,10 +15,16 @@ func (e *NotFoundError) Error() string { return "no " + e.Kind + " with this id"
 
 // ForbiddenError is a caller without the scope an operation needs.
 type ForbiddenError struct {
-	Scope string
+	Scope  string
+	Tenant bool // the token is a tenant's, and this is the operator's to do
 }
 
-func (e *ForbiddenError) Error() string { return "this token lacks the scope " + e.Scope }
+func (e *ForbiddenError) Error() string {
+	if e.Tenant {
+		return "a tenant's token cannot do this: it is the operator's"
+	}
+	return "this token lacks the scope " + e.Scope
+}
 
 // ConflictError is an operation this gateway does not offer as it is set up.
 type ConflictError struct {

@@ -97,7 +97,15 @@ func (s *Service) HourFigures(ctx context.Context, c Caller) ([]rollup.Minute, e
 	if s.d.Rollups == nil {
 		return nil, nil
 	}
-	return s.d.Rollups.Hour(ctx, "")
+	recs, err := s.d.Rollups.Hour(ctx, "")
+	if err != nil || c.Tenant() == "" {
+		return recs, err
+	}
+	mine, err := s.visibleEndpoints(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(recs, func(m rollup.Minute) bool { return !mine[m.EndpointID] }), nil
 }
 
 // LoggedAttempt is one delivery-log record with the request body it sent.
@@ -156,7 +164,15 @@ func (s *Service) RecentDeliveries(ctx context.Context, c Caller, after uint64, 
 		}
 		after = last - min(last, uint64(limit))
 	}
-	recs, _, err := s.d.Attempts.List(ctx, attempts.Query{After: after, Limit: limit})
+	q := attempts.Query{After: after, Limit: limit}
+	if c.Tenant() != "" {
+		mine, err := s.visibleEndpoints(ctx, c)
+		if err != nil {
+			return nil, 0, err
+		}
+		q.Match = mine.record
+	}
+	recs, _, err := s.d.Attempts.List(ctx, q)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/rollup"
+	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -74,6 +75,12 @@ type Deps struct {
 	States      States
 	Cluster     Cluster           // nil unless clustered
 	Types       *eventtypes.Store // the live event catalogue; nil: the built-in types only
+	Tenants     *tenants.Store
+	// TenantMaxEndpoints bounds a tenant's endpoints (--tenant-max-endpoints); 0: no bound.
+	TenantMaxEndpoints int
+	// OnEndpointChange, optional, is told of each endpoint created, changed or deleted through
+	// the service, once stored (the operator events).
+	OnEndpointChange func(EndpointChange, *consumer.Endpoint)
 	// Optional, for the console's overview (nil: not shown): the hourly figures per endpoint, the
 	// backlog of every endpoint, and the events stream (the bodies of logged attempts).
 	Rollups    *rollup.Reader
@@ -81,6 +88,23 @@ type Deps struct {
 	Events     jetstream.Stream
 	AdminToken string
 	Log        zerolog.Logger
+}
+
+// EndpointChange is what happened to an endpoint through the service.
+type EndpointChange int
+
+// The endpoint changes.
+const (
+	EndpointCreated EndpointChange = iota
+	EndpointUpdated
+	EndpointDeleted
+)
+
+// changed tells Deps.OnEndpointChange, if set.
+func (s *Service) changed(kind EndpointChange, ep *consumer.Endpoint) {
+	if s.d.OnEndpointChange != nil {
+		s.d.OnEndpointChange(kind, ep)
+	}
 }
 
 // Service is what an operator can do, authorized per caller.

@@ -2,12 +2,14 @@ package service
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/quaycast/quaycast/internal/credential"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
 )
 
@@ -15,6 +17,7 @@ import (
 type TokenInput struct {
 	Name   string   `json:"name"`
 	Scopes []string `json:"scopes"`
+	Tenant string   `json:"tenant"` // limits it to one tenant's endpoints, deliveries and dead letters
 }
 
 // CreateToken stores a new API token and returns it with its secret — shown this once.
@@ -33,7 +36,14 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (sec
 			return "", nil, &fielderr.Error{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + quoteShort(sc) + "; one of " + strings.Join(Scopes, ", ")}
 		}
 	}
-	return s.d.Tokens.Create(ctx, in.Name, in.Scopes)
+	if in.Tenant != "" {
+		if _, err := s.d.Tenants.Get(ctx, in.Tenant); errors.Is(err, tenants.ErrNotFound) {
+			return "", nil, &fielderr.Error{Field: "tenant", Reason: "no tenant with this id"}
+		} else if err != nil {
+			return "", nil, err
+		}
+	}
+	return s.d.Tokens.CreateFor(ctx, in.Name, in.Scopes, in.Tenant)
 }
 
 // Tokens lists the API tokens (never their secrets).

@@ -28,6 +28,9 @@ type Envelope struct {
 	Entity     string          `json:"entity"`      // container/shipment/voyage id: 1..256 bytes, valid UTF-8, no control characters
 	OccurredAt time.Time       `json:"occurred_at"` // RFC 3339, required
 	Data       json.RawMessage `json:"data"`        // required, a JSON object
+	// Tenants, optional, are the operator's customers the event belongs to (see TenantSubject):
+	// 1 to MaxEventTenants distinct tenant ids. None: the operator's own endpoints only.
+	Tenants []string `json:"tenants,omitempty"`
 }
 
 // envelopeFields lists the envelope's JSON fields in the order they are checked.
@@ -36,7 +39,7 @@ var envelopeFields = [...]string{"id", "type", "source", "entity", "occurred_at"
 // ParseEnvelope reads an envelope from a message body. It checks, in order:
 // the size (at most MaxEventBytes), that the body is valid UTF-8 and one JSON
 // object, that no top-level key appears twice, the JSON kind of each field,
-// and then what Validate checks. Keys match exactly (case-sensitive), as
+// and then what Validate checks; "tenants", optional, last. Keys match exactly (case-sensitive), as
 // receivers in other languages read them; unknown extra top-level fields are
 // allowed. Every error is a *fielderr.Error: Field "body" for the message as a
 // whole, otherwise the JSON field name. The first bad field, in the order id,
@@ -97,6 +100,11 @@ func (c *Catalogue) ParseEnvelope(b []byte) (Envelope, error) {
 			e.Data = v
 		}
 		if err := c.fieldError(e, f); err != nil {
+			return Envelope{}, err
+		}
+	}
+	if v, ok := raw["tenants"]; ok && string(v) != "null" {
+		if e.Tenants, err = parseTenants(v); err != nil {
 			return Envelope{}, err
 		}
 	}
@@ -202,6 +210,9 @@ func valueEnd(b []byte, i int) int {
 }
 
 func isEnvelopeField(key string) bool {
+	if key == "tenants" {
+		return true
+	}
 	for _, f := range envelopeFields {
 		if key == f {
 			return true
@@ -275,6 +286,9 @@ func (c *Catalogue) ValidateEnvelope(e Envelope) error {
 		if err := c.fieldError(e, f); err != nil {
 			return err
 		}
+	}
+	if reason := tenantsReason(e.Tenants); reason != "" {
+		return &fielderr.Error{Field: "tenants", Reason: reason}
 	}
 	return nil
 }

@@ -34,3 +34,31 @@ func BenchmarkParseEnvelope(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPeekTenants is the router's cost per event to learn its tenants without the header:
+// an event naming none (one scan for the key) and one naming two (the top-level scan), beside
+// the full parse of the same bytes as a baseline.
+func BenchmarkPeekTenants(b *testing.B) {
+	pad := strings.Repeat("x", 800)
+	for _, tc := range []struct{ name, tenants string }{{"none", ""}, {"two", `,"tenants":["maersk","hlag"]`}} {
+		body := fmt.Appendf(nil, `{"id":"evt_01JDX3T6Q9V6K2J8M4N5P7R0ST","type":"cargo_gated_in","source":"tos","entity":"MSCU1234567","occurred_at":"2026-11-23T10:00:00Z"%s,"data":{"gate":"G3","pad":%q}}`, tc.tenants, pad)
+		b.Run("peek/tenants="+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := PeekTenants(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("baseline-parse/tenants="+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := ParseEnvelope(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -31,10 +31,15 @@ func ReplayFilter(endpointID string) string {
 	return ReplayPrefix + "." + EncodeToken(endpointID) + ".>"
 }
 
-// ParseAny splits an event subject (evt.<source>.<type>) or a replay subject
-// (replay.<endpoint>.<source>.<type>); endpointID is empty for an event subject. Errors wrap
+// ParseAny splits an event subject (evt.<source>.<type>), a tenant copy's
+// (tnt.<tenant>.<source>.<type>, see TenantOf) or a replay subject
+// (replay.<endpoint>.<source>.<type>); endpointID is empty but for a replay. Errors wrap
 // ErrBadSubject.
 func ParseAny(subject string) (endpointID, source, typ string, err error) {
+	if strings.HasPrefix(subject, TenantPrefix+".") {
+		_, source, typ, err = parseTenantSubject(subject)
+		return "", source, typ, err
+	}
 	if !strings.HasPrefix(subject, ReplayPrefix+".") {
 		source, typ, err = Parse(subject)
 		return "", source, typ, err

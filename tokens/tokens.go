@@ -31,15 +31,22 @@ type Token struct {
 	Name      string    `json:"name"`
 	Scopes    []string  `json:"scopes"`
 	CreatedAt time.Time `json:"created_at"`
-	Hash      string    `json:"hash"`              // hex SHA-256 of the secret part
-	Binding   string    `json:"binding,omitempty"` // seal.Key.Bind of the fields above
+	Hash      string    `json:"hash"` // hex SHA-256 of the secret part
+	// Tenant limits the token to one tenant's endpoints, deliveries and dead letters ("" = the
+	// operator's, all of them).
+	Tenant  string `json:"tenant,omitempty"`
+	Binding string `json:"binding,omitempty"` // seal.Key.Bind of the fields above
 
 	// Forged is set by List for a record whose binding does not verify: it is refused.
 	Forged bool `json:"-"`
 }
 
 func (t *Token) fields() []string {
-	return []string{"token", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.Format(time.RFC3339Nano), t.Hash}
+	f := []string{"token", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.Format(time.RFC3339Nano), t.Hash}
+	if t.Tenant != "" { // only then: the bindings of tokens stored before tenants still verify
+		f = append(f, "tenant="+t.Tenant)
+	}
+	return f
 }
 
 // Has reports whether the token grants scope.
@@ -81,8 +88,13 @@ func (s *Store) decode(b []byte) (*Token, error) {
 
 // Create makes a token; the returned string is the only time its secret exists in the clear.
 func (s *Store) Create(ctx context.Context, name string, scopes []string) (string, *Token, error) {
+	return s.CreateFor(ctx, name, scopes, "")
+}
+
+// CreateFor makes a token limited to tenant ("" = none), as Create.
+func (s *Store) CreateFor(ctx context.Context, name string, scopes []string, tenant string) (string, *Token, error) {
 	id, presented, hash := kind.Mint()
-	t := &Token{ID: id, Name: name, Scopes: scopes, CreatedAt: time.Now().UTC(), Hash: hash}
+	t := &Token{ID: id, Name: name, Scopes: scopes, CreatedAt: time.Now().UTC(), Hash: hash, Tenant: tenant}
 	t.Binding = s.key.Bind(t.fields()...)
 	if err := s.recs.Create(ctx, t.ID, t); err != nil {
 		return "", nil, err

@@ -78,10 +78,61 @@ type tokensCreateCmd struct {
 	apiFlags
 	Name   string   `name:"name" required:"" help:"Who or what holds it, e.g. tos-rotterdam."`
 	Scopes []string `name:"scopes" required:"" help:"Comma-separated: endpoints:read, endpoints:write, endpoints:delete, events:publish, deliveries:read."`
+	Tenant string   `name:"tenant" help:"Limit the token to this tenant's endpoints, deliveries and dead letters."`
 }
 
 func (c *tokensCreateCmd) Run(ctx context.Context) error {
-	return c.print(ctx, "POST", "/v1/tokens", map[string]any{"name": c.Name, "scopes": c.Scopes})
+	body := map[string]any{"name": c.Name, "scopes": c.Scopes}
+	if c.Tenant != "" {
+		body["tenant"] = c.Tenant
+	}
+	return c.print(ctx, "POST", "/v1/tokens", body)
+}
+
+type tenantsCmd struct {
+	Create tenantsCreateCmd `cmd:"" help:"Create a tenant. Needs the admin token."`
+	List   tenantsListCmd   `cmd:"" help:"List the tenants."`
+	Get    tenantsGetCmd    `cmd:"" help:"Show one tenant."`
+	Rm     tenantsRmCmd     `cmd:"" help:"Delete a tenant that has no endpoints left. Needs the admin token."`
+}
+
+type tenantsCreateCmd struct {
+	apiFlags
+	ID         string `name:"id" required:"" help:"What events name in their tenants field: 1 to 64 characters of [a-z0-9_-], e.g. maersk."`
+	Name       string `name:"name" required:"" help:"Its name for people, e.g. \"Maersk Line\"."`
+	ExternalID string `name:"external-id" help:"Your own reference for it (CRM, billing)."`
+}
+
+func (c *tenantsCreateCmd) Run(ctx context.Context) error {
+	return c.print(ctx, "POST", "/v1/tenants", map[string]any{"id": c.ID, "name": c.Name, "external_id": c.ExternalID})
+}
+
+type tenantsListCmd struct{ apiFlags }
+
+func (c *tenantsListCmd) Run(ctx context.Context) error {
+	return c.print(ctx, "GET", "/v1/tenants", nil)
+}
+
+type tenantsGetCmd struct {
+	apiFlags
+	ID string `arg:"" help:"Tenant id."`
+}
+
+func (c *tenantsGetCmd) Run(ctx context.Context) error {
+	return c.print(ctx, "GET", "/v1/tenants/"+url.PathEscape(c.ID), nil)
+}
+
+type tenantsRmCmd struct {
+	apiFlags
+	ID string `arg:"" help:"Tenant id."`
+}
+
+func (c *tenantsRmCmd) Run(ctx context.Context) error {
+	if err := c.client().Do(ctx, "DELETE", "/v1/tenants/"+url.PathEscape(c.ID), nil, nil); err != nil {
+		return err
+	}
+	fmt.Println("deleted", c.ID)
+	return nil
 }
 
 type tokensListCmd struct{ apiFlags }
@@ -283,6 +334,8 @@ type endpointsAddCmd struct {
 	Field     []string `name:"field" sep:"none" placeholder:"POINTER" help:"Body: send only the value this JSON Pointer (RFC 6901) selects, under its last token (/data/gate -> gate); repeat for more."`
 	Disabled  bool     `name:"disabled" help:"Register it paused."`
 	Secret    string   `name:"secret" env:"QUAYCAST_ENDPOINT_SECRET" help:"Use this secret (whsec_...) instead of a generated one."`
+	Tenant    string   `name:"tenant" help:"The tenant it belongs to: it gets that tenant's events only (a tenant's token gives its own)."`
+	TenantEvt bool     `name:"tenant-events" help:"An endpoint of yours (no --tenant) that also gets events naming tenants."`
 }
 
 func (c *endpointsAddCmd) Run(ctx context.Context) error {
@@ -308,6 +361,12 @@ func (c *endpointsAddCmd) body() (map[string]any, error) {
 	}
 	if c.Secret != "" {
 		body["secret"] = c.Secret
+	}
+	if c.Tenant != "" {
+		body["tenant"] = c.Tenant
+	}
+	if c.TenantEvt {
+		body["tenant_events"] = true
 	}
 	if c.ReplyFormat != "" {
 		body["reply_format"] = c.ReplyFormat
@@ -398,6 +457,7 @@ type endpointsEditCmd struct {
 	TypeField *string  `name:"type-field" placeholder:"NAME" help:"Body: mirror the event type into this top-level field (empty: none). A body flag replaces the whole body setting."`
 	Field     []string `name:"field" sep:"none" placeholder:"POINTER" help:"Body: send only the values these JSON Pointers select; repeat for more."`
 	ClearBody bool     `name:"clear-body" help:"Body: send the event as published again."`
+	TenantEvt *bool    `name:"tenant-events" negatable:"" help:"An endpoint of yours (no tenant): also get events naming tenants (--no-tenant-events: not)."`
 	Enable    bool     `name:"enable" xor:"enabled" help:"Resume delivery (the target is checked again)."`
 	Disable   bool     `name:"disable" xor:"enabled" help:"Pause delivery; the endpoint keeps its position."`
 }
@@ -418,6 +478,9 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	body := map[string]any{}
 	if c.URL != nil {
 		body["url"] = *c.URL
+	}
+	if c.TenantEvt != nil {
+		body["tenant_events"] = *c.TenantEvt
 	}
 	if c.Types != nil {
 		body["event_types"] = c.Types

@@ -30,6 +30,7 @@ type cli struct {
 	BenchNode   natsNodeCmd    `cmd:"" name:"bench-nats-node" hidden:"" help:"A NATS node of the cluster bench --gateways starts (started by the harness)."`
 	Verify      verifyCmd      `cmd:"" help:"Check a saved webhook request's signature against a secret, as a receiver would."`
 	Tokens      tokensCmd      `cmd:"" help:"Manage API tokens (with the admin token)."`
+	Tenants     tenantsCmd     `cmd:"" help:"Manage tenants, the customers whose events reach only their own endpoints."`
 	Publishers  publishersCmd  `cmd:"" help:"Manage the NATS credentials of upstream systems on the embedded NATS (with the admin token)."`
 	NATSConfig  natsConfigCmd  `cmd:"" name:"nats-config" help:"Print the accounts block an external nats-server needs for quaycast and one publisher."`
 	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 if a URL (the gateway's /readyz) answers 200, 1 otherwise: a container's health check."`

@@ -42,6 +42,14 @@ const (
 	ShutdownTimeout  = 15 * time.Second // how long in-flight deliveries may finish at shutdown
 )
 
+// Tenants: limits per tenant, so that one of the operator's customers cannot take the gateway
+// from the others.
+const (
+	TenantMaxEndpoints = 100   // endpoints one tenant may have
+	TenantRate         = 200.0 // POSTs per second to one tenant's endpoints together, on each gateway: 0 = no limit
+	TenantBurst        = 400   // POSTs above TenantRate one tenant may make at once after a quiet spell
+)
+
 // Fill sets *v to d when it is zero (or less): an Options field left at zero takes its default.
 func Fill[T ~int | ~int64 | ~uint32 | ~float64](v *T, d T) {
 	if *v <= 0 {

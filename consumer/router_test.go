@@ -1,0 +1,131 @@
+package consumer_test
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
+	"github.com/quaycast/quaycast/subjects"
+	"github.com/quaycast/quaycast/tenants"
+)
+
+// runRouter runs a router until it has passed seq, then stops it and waits.
+func runRouter(t *testing.T, e *env, ts *tenants.Store, seq uint64, unknown *atomic.Int64) {
+	t.Helper()
+	r := consumer.NewRouter(e.js, e.stream, ts.KV(), ts, zerolog.New(zerolog.NewTestWriter(t)), consumer.RouterOptions{OnUnknown: func() { unknown.Add(1) }})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	testwait.For(t, 20*time.Second, "router past the last event", func() bool {
+		_, err := ts.KV().Get(t.Context(), consumer.RouterID) // it has read its position
+		return err == nil && r.Position() >= seq
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("router: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("router did not stop")
+	}
+}
+
+// copiesOf reads tenant's copies in stream order: their source sequences.
+func copiesOf(t *testing.T, e *env, tenant string) []uint64 {
+	t.Helper()
+	cons, err := e.stream.OrderedConsumer(t.Context(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{"tnt." + tenant + ".>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []uint64
+	for {
+		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(300*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			seq, _ := strconv.ParseUint(m.Headers().Get(consumer.HeaderSourceSeq), 10, 64)
+			out = append(out, seq)
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+// The router copies each event once per known tenant it names, in stream order; an unknown
+// tenant is counted and not routed; a router that starts again from an older position (a crash
+// before its position was written) makes no second copy: the duplicate window drops them.
+func TestRouterCopiesInOrderOnceAcrossARestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ts, err := tenants.Open(t.Context(), e.js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"maersk", "hlag"} {
+		if _, err := ts.Create(t.Context(), tenants.Tenant{ID: id, Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var unknown atomic.Int64
+	// The first start writes its position at the stream's end: everything after it is routed.
+	runRouter(t, e, ts, 0, &unknown)
+	kinds := [][]string{nil, {"maersk"}, {"hlag"}, {"maersk", "hlag"}, {"zim"}}
+	want := map[string][]uint64{}
+	var last uint64
+	for i := range 20 {
+		var env map[string]any
+		_ = json.Unmarshal(envelope(event{id: "r-" + strconv.Itoa(i), typ: "cargo_loaded", entity: "C" + strconv.Itoa(i%3)}), &env)
+		headers := map[string]string{subjects.HeaderMsgID: "r-" + strconv.Itoa(i)}
+		if ts := kinds[i%len(kinds)]; ts != nil {
+			env["tenants"] = ts
+			if i%2 == 0 { // half name them in the header too
+				headers[subjects.HeaderTenants] = subjects.TenantsHeader(ts)
+			}
+		}
+		b, _ := json.Marshal(env)
+		last = e.publishRaw(t, "evt.tos.cargo_loaded", b, headers)
+		for _, tn := range kinds[i%len(kinds)] {
+			if tn != "zim" {
+				want[tn] = append(want[tn], last)
+			}
+		}
+	}
+	runRouter(t, e, ts, last, &unknown)
+	check := func(when string) {
+		for _, tn := range []string{"maersk", "hlag"} {
+			got := copiesOf(t, e, tn)
+			if len(got) != len(want[tn]) {
+				t.Fatalf("%s: %s has copies of %v, want %v", when, tn, got, want[tn])
+			}
+			for i := range got {
+				if got[i] != want[tn][i] {
+					t.Fatalf("%s: %s has copies of %v, want %v (in stream order)", when, tn, got, want[tn])
+				}
+			}
+		}
+	}
+	check("first run")
+	if n := unknown.Load(); n != 4 {
+		t.Errorf("unknown tenants counted %d, want 4", n)
+	}
+
+	// A crash before any position was written: start again from the beginning of this batch.
+	if _, err := ts.KV().Put(t.Context(), consumer.RouterID, []byte(strconv.FormatUint(want["maersk"][0]-2, 10))); err != nil {
+		t.Fatal(err)
+	}
+	runRouter(t, e, ts, last, &unknown)
+	check("after starting again from an older position")
+}

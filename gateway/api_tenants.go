@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/quaycast/quaycast/service"
+	"github.com/quaycast/quaycast/tenants"
+)
+
+// tenantView is a tenant as the API shows it.
+type tenantView struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	ExternalID string    `json:"external_id"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func viewTenant(t *tenants.Tenant) tenantView {
+	return tenantView{ID: t.ID, Name: t.Name, ExternalID: t.ExternalID, CreatedAt: t.CreatedAt}
+}
+
+// createTenant adds a tenant (admin): {"id", "name", "external_id"}.
+func (a *api) createTenant(w http.ResponseWriter, r *http.Request) {
+	var in service.TenantInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	t, err := a.svc.CreateTenant(r.Context(), callerOf(r), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/tenants/"+t.ID)
+	writeJSON(w, http.StatusCreated, viewTenant(t))
+}
+
+func (a *api) getTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := a.svc.Tenant(r.Context(), callerOf(r), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewTenant(t))
+}
