@@ -41,7 +41,13 @@ const HeaderSourceSeq = "Quaycast-Source-Seq"
 // TenantSet says whether a tenant exists (tenants.Store).
 type TenantSet interface {
 	Known(ctx context.Context, id string) (bool, error)
+	// Any reports whether at least one tenant exists.
+	Any(ctx context.Context) (bool, error)
 }
+
+// idleEvery is how often a router with no tenant to route to moves its position to the stream's
+// end.
+const idleEvery = 2 * time.Second
 
 // RouterOptions are the router's optional callbacks.
 type RouterOptions struct {
@@ -76,7 +82,10 @@ var errRouterMoved = errors.New("the router's position was written by another ro
 func (r *Router) Run(ctx context.Context) error {
 	retry := backoff.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
-		err := r.runOnce(ctx)
+		err := r.idle(ctx)
+		if err == nil {
+			err = r.runOnce(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -88,6 +97,44 @@ func (r *Router) Run(ctx context.Context) error {
 		r.log.Warn().Err(err).Dur("retry_in", wait).Msg("route tenant events")
 		if backoff.Sleep(ctx, wait) != nil {
 			return nil
+		}
+	}
+}
+
+// idle returns once a tenant exists (nil), keeping the position at the stream's end until then:
+// a gateway without tenants does not read every event a second time. The end is read before
+// the tenants are: an event stored before that read, while no tenant exists after it, names only
+// tenants that do not exist (any more), which are not routed.
+func (r *Router) idle(ctx context.Context) error {
+	for {
+		pos, rev, err := r.load(ctx)
+		if err != nil {
+			return err
+		}
+		r.pos.Store(pos)
+		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		info, err := r.stream.Info(ictx)
+		var some bool
+		if err == nil {
+			some, err = r.tenants.Any(ictx)
+		}
+		if err == nil && !some && info.State.LastSeq > pos {
+			if _, err = r.kv.Update(ictx, RouterID, []byte(strconv.FormatUint(info.State.LastSeq, 10)), rev); errors.Is(err, jetstream.ErrKeyExists) {
+				err = errRouterMoved
+			}
+			if err == nil {
+				r.pos.Store(info.State.LastSeq)
+			}
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("router idle: %w", err)
+		}
+		if some {
+			return nil
+		}
+		if backoff.Sleep(ctx, idleEvery) != nil {
+			return ctx.Err()
 		}
 	}
 }

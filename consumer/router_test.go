@@ -129,3 +129,39 @@ func TestRouterCopiesInOrderOnceAcrossARestart(t *testing.T) {
 	runRouter(t, e, ts, last, &unknown)
 	check("after starting again from an older position")
 }
+
+// Without tenants the router reads no event: its position follows the stream's end (an event
+// naming a tenant is not even counted as unknown). Once a tenant exists it routes what comes
+// after.
+func TestRouterIdlesWithoutTenants(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ts, err := tenants.Open(t.Context(), e.js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unknown atomic.Int64
+	r := consumer.NewRouter(e.js, e.stream, ts.KV(), ts, zerolog.New(zerolog.NewTestWriter(t)), consumer.RouterOptions{OnUnknown: func() { unknown.Add(1) }})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	named := func(id string) uint64 {
+		b, _ := json.Marshal(map[string]any{"id": id, "type": "cargo_loaded", "source": "tos", "entity": "C1",
+			"occurred_at": "2026-11-23T10:00:00Z", "data": map[string]any{}, "tenants": []string{"maersk"}})
+		return e.publishRaw(t, "evt.tos.cargo_loaded", b, map[string]string{subjects.HeaderMsgID: id})
+	}
+	before := named("before")
+	testwait.For(t, 20*time.Second, "the idle router's position at the stream's end", func() bool { return r.Position() >= before })
+	if n := unknown.Load(); n != 0 {
+		t.Errorf("an idle router read events: %d unknown tenants counted", n)
+	}
+	if _, err := ts.Create(t.Context(), tenants.Tenant{ID: "maersk", Name: "Maersk"}); err != nil {
+		t.Fatal(err)
+	}
+	after := named("after")
+	testwait.For(t, 20*time.Second, "the event after the tenant copied", func() bool { return len(copiesOf(t, e, "maersk")) == 1 })
+	if got := copiesOf(t, e, "maersk"); got[0] != after {
+		t.Errorf("copied %v, want only the event stored after the tenant (%d)", got, after)
+	}
+}

@@ -50,6 +50,8 @@ func routeBody(method, path string) any {
 		return map[string]any{"description": "changed"}
 	case strings.HasSuffix(path, "/test"), strings.HasSuffix(path, "/replay"), strings.HasSuffix(path, "/rotate"):
 		return map[string]any{}
+	case strings.HasSuffix(path, "/redeliver"):
+		return map[string]any{"since_seq": 1}
 	}
 	return nil
 }

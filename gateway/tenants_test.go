@@ -18,6 +18,7 @@ import (
 	"github.com/quaycast/quaycast/bench"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/tenants"
 )
@@ -266,6 +267,20 @@ func TestTenantsEachEndpointGetsItsOwn(t *testing.T) {
 		t.Fatalf("replay: %v, replayed %d, want 1", err, replayed.Replayed)
 	}
 	tr.settled(t, ns.ClientURL(), last)
+
+	t.Log("redeliver: maersk's endpoint of every type gets its events again, and only maersk's")
+	maersk := tr.eps[2]
+	before := len(maersk.recv.accepted())
+	var done struct{ Redelivered int }
+	if err := g.api.Do(context.Background(), "POST", "/v1/endpoints/"+maersk.id+"/redeliver", map[string]any{"since_seq": 1}, &done); err != nil || done.Redelivered == 0 {
+		t.Fatalf("redeliver: %v, redelivered %d", err, done.Redelivered)
+	}
+	maersk.recv.waitCount(t, before+done.Redelivered)
+	for _, r := range maersk.recv.accepted()[before:] {
+		if r.Header.Get(gateway.HeaderRedelivery) != "true" || !strings.Contains(string(r.Body), `"maersk"`) {
+			t.Errorf("redelivered to maersk's endpoint: %s %q, want only maersk's events, marked", r.Body, r.Header.Get(gateway.HeaderRedelivery))
+		}
+	}
 }
 
 // grepLines keeps the lines of s that contain sub.

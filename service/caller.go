@@ -88,12 +88,13 @@ var opScopes = map[Op]string{
 }
 
 // tenantOps are the operations a tenant's token may do, each within its tenant: the endpoints,
-// their deliveries and dead letters, and its own tenant record. Everything else (publishing,
+// their deliveries, dead letters and redeliveries (from the endpoint's own, tenant-filtered
+// consumer), and its own tenant record. Everything else (publishing,
 // the cluster, tokens, the catalogue) is the operator's.
 var tenantOps = map[Op]bool{
 	OpCreateEndpoint: true, OpListEndpoints: true, OpGetEndpoint: true, OpPatchEndpoint: true, OpDeleteEndpoint: true,
 	OpRotateSecret: true, OpTestSend: true, OpListDeliveries: true, OpListDeadLetters: true, OpReplayDeadLetters: true,
-	OpPurgeDeadLetters: true, OpViewFigures: true, OpListTenants: true, OpGetTenant: true,
+	OpPurgeDeadLetters: true, OpRedeliver: true, OpViewFigures: true, OpListTenants: true, OpGetTenant: true,
 }
 
 // Scope is the scope op needs; ScopeAdmin for an operation unknown here, which only the admin

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -156,6 +157,25 @@ func (s *Store) List(ctx context.Context) ([]*Tenant, error) {
 		return 0
 	})
 	return out, nil
+}
+
+// Any reports whether at least one tenant exists. The bucket also holds the tenant router's
+// position, under a key with a '.', which no tenant id has.
+func (s *Store) Any(ctx context.Context) (bool, error) {
+	keys, err := s.kv.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("list tenants: %w", err)
+	}
+	defer func() { _ = keys.Stop() }()
+	for k := range keys.Keys() {
+		if !strings.Contains(k, ".") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Delete removes a tenant; ErrNotFound if there is none. The caller makes sure no endpoint
