@@ -200,13 +200,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 		return false
 	}
 	id := w.ep.Load().ID
-	msg := nats.NewMsg(parkSubject(id, it.env.Entity))
-	msg.Data = it.body
-	for k, v := range w.handle(it).Headers() {
-		if !strings.HasPrefix(k, "Nats-") { // JetStream's own (msg id, expectations, TTL): not the copy's
-			msg.Header[k] = v
-		}
-	}
+	msg := copyMsg(parkSubject(id, it.env.Entity), it.body, w.handle(it).Headers())
 	msg.Header.Set(hdrEndpoint, id)
 	msg.Header.Set(hdrEventSeq, strconv.FormatUint(it.seq, 10))
 	msg.Header.Set(hdrSubject, it.subject)

@@ -151,13 +151,7 @@ func (r *Redeliverer) copy(ctx context.Context, endpointID string, msg jetstream
 	if err != nil {
 		return fmt.Errorf("event %d: %w", seq, err)
 	}
-	m := nats.NewMsg(subj)
-	m.Data = msg.Data()
-	for k, v := range msg.Headers() {
-		if k != jetstream.MsgIDHeader {
-			m.Header[k] = v
-		}
-	}
+	m := copyMsg(subj, msg.Data(), msg.Headers())
 	m.Header.Set(HeaderRedelivery, strconv.FormatUint(seq, 10))
 	// The id makes a publish that nats.go retries store once.
 	if _, err := r.js.PublishMsg(ctx, m, jetstream.WithMsgID("redeliver-"+request+"-"+strconv.FormatUint(seq, 10))); err != nil {

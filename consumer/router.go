@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -315,11 +314,7 @@ func (r *Router) route(ctx context.Context, msg jetstream.Msg, seq uint64) error
 
 // copy stores one tenant's copy of msg and returns once the stream has it.
 func (r *Router) copy(ctx context.Context, msg jetstream.Msg, seq uint64, tenant, source, typ string) error {
-	c := nats.NewMsg(subjects.TenantSubject(tenant, source, typ))
-	c.Data = msg.Data()
-	for k, v := range msg.Headers() {
-		c.Header[k] = v
-	}
+	c := copyMsg(subjects.TenantSubject(tenant, source, typ), msg.Data(), msg.Headers())
 	id := "tnt." + tenant + "." + strconv.FormatUint(seq, 10)
 	c.Header.Set(subjects.HeaderMsgID, id)
 	c.Header.Set(subjects.HeaderTenant, tenant)

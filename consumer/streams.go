@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/subjects"
@@ -111,4 +113,18 @@ func maxConsumers(endpoints int) int {
 // isNotFound reports the nats.go errors that mean "already gone".
 func isNotFound(err error) bool {
 	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrKeyNotFound)
+}
+
+// copyMsg is a copy of an event message on subject, for the park, a tenant or a redelivery: its
+// body and headers, but not JetStream's own (msg id, expectations, TTL), which were the
+// original's publish instructions and would make the copy's publish fail or be dropped.
+func copyMsg(subject string, data []byte, h nats.Header) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	for k, v := range h {
+		if !strings.HasPrefix(k, "Nats-") {
+			m.Header[k] = v
+		}
+	}
+	return m
 }
