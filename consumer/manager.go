@@ -85,8 +85,11 @@ type runningWorker struct {
 	progress *progress
 	restart  chan struct{} // a worker restart is asked for
 	state    int           // awake, dozing or asleep
-	cancel   context.CancelFunc
-	done     chan struct{} // closed once its goroutine has ended (closed while asleep)
+	clean    *cleanSleep   // where its consumer stood when its last worker ended, if clean (sleep.go)
+	// reconnects is the connection's count when it was prepared (sleep.go, cleanSleep).
+	reconnects uint64
+	cancel     context.CancelFunc
+	done       chan struct{} // closed once its goroutine has ended (closed while asleep)
 }
 
 // NewManager wires a manager; Run starts it.
@@ -524,7 +527,7 @@ func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, d
 		switch {
 		case errors.Is(err, errIdle):
 			retry.Reset()
-			if m.sleep(ctx, id, rw, w.ep.Load().ConsumerName()) {
+			if m.sleep(ctx, id, rw, w.ep.Load().ConsumerName(), w.noPullLeft) {
 				return
 			}
 		case errors.Is(err, errDiverted): // the other subscriber's pull requests expire soon
@@ -543,6 +546,7 @@ func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, d
 		m.mu.Lock()
 		w = newWorker(w.ep.Load(), m, rw.progress)
 		w.noParks = m.parksKnown && !m.parked[id]
+		w.woken = m.cleanWakeLocked(rw) // set by a sleep that did not happen: woken meanwhile
 		rw.w = w
 		m.mu.Unlock()
 	}

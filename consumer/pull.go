@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,11 +35,12 @@ const pullExpiry = 10 * time.Second
 
 // startPulling fetches the consumer's events and hands them to handle in delivery order until ctx
 // ends. The returned function stops it and returns once handle will not be called again; what
-// was fetched and not handled stays unacknowledged for the next run.
-func (w *worker) startPulling(ctx context.Context, stream, consumer string, handle func(jetstream.Msg)) (stop func(), err error) {
+// was fetched and not handled stays unacknowledged for the next run. It reports whether no
+// request of this run is left at the server (puller.noneLeft).
+func (w *worker) startPulling(ctx context.Context, stream, consumer string, handle func(jetstream.Msg)) (stop func() (noneLeft bool), err error) {
 	nc := w.js.Conn()
 	p := &puller{nc: nc, inbox: nc.NewInbox(), next: "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
-		batch: min(w.o.MaxAckPending, 256), expiry: w.o.PullExpiry, handle: handle, idle: w.idle, ended: make(chan error, 1)}
+		batch: min(w.o.MaxAckPending, 256), expiry: w.o.PullExpiry, handle: handle, idle: w.idle, resume: w.awake, ended: make(chan error, 1)}
 	// A callback subscription: its queue grows as needed (a SubscribeSync allocates 64k slots,
 	// 512 KiB per endpoint), and with no limit nothing is dropped — a drop would be a gap.
 	sub, err := nc.Subscribe(p.inbox, p.receive)
@@ -53,6 +55,9 @@ func (w *worker) startPulling(ctx context.Context, stream, consumer string, hand
 		retry := backoff.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second}
 		for ctx.Err() == nil {
 			err := p.request(ctx)
+			if p.dozing.CompareAndSwap(true, false) && !p.wait(ctx) {
+				return
+			}
 			if err == nil || ctx.Err() != nil {
 				retry.Reset()
 				continue
@@ -65,13 +70,14 @@ func (w *worker) startPulling(ctx context.Context, stream, consumer string, hand
 			}
 		}
 	}()
-	return func() {
+	return func() bool {
 		cancel()
 		<-done
 		p.mu.Lock() // waits for a message being handled
 		p.stopped = true
 		p.mu.Unlock()
 		_ = sub.Unsubscribe()
+		return p.noneLeft()
 	}, nil
 }
 
@@ -83,6 +89,10 @@ type puller struct {
 	expiry      time.Duration
 	handle      func(jetstream.Msg)
 	idle        chan<- struct{} // told when idleExpiries requests in a row expired with nothing
+	resume      <-chan struct{} // the worker's answer to idle when it stays awake
+	dozing      atomic.Bool     // idle was told: ask nothing more until resumed
+	outstanding atomic.Bool     // a request was sent that the server has not ended
+	uncertain   atomic.Bool     // a request was given up on: one may be left at the server
 	ended       chan error      // the request in flight is over (with why, if something is wrong)
 
 	mu      sync.RWMutex
@@ -98,6 +108,7 @@ func (p *puller) request(ctx context.Context) error {
 		Batch   int           `json:"batch"`
 		Expires time.Duration `json:"expires"`
 	}{p.batch, p.expiry})
+	p.outstanding.Store(true)
 	if err := p.nc.PublishRequest(p.next, p.inbox, req); err != nil {
 		return err
 	}
@@ -107,11 +118,31 @@ func (p *puller) request(ctx context.Context) error {
 	case err := <-p.ended:
 		return err
 	case <-lost.C:
+		p.uncertain.Store(true)
 		return nil
 	case <-ctx.Done():
 		return nil
 	}
 }
+
+// wait holds the next request back after idle was told, so that a worker that goes to sleep
+// leaves no request at the server (sleep.go, cleanSleep): until the worker answers that it stays
+// awake, or for one expiry at most, should the answer be missed. False once ctx has ended.
+func (p *puller) wait(ctx context.Context) bool {
+	t := time.NewTimer(p.expiry)
+	defer t.Stop()
+	select {
+	case <-p.resume:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// noneLeft reports, once the requests have stopped, whether the server holds none of them: each
+// was ended by the server (a full batch or a status), none given up on.
+func (p *puller) noneLeft() bool { return !p.outstanding.Load() && !p.uncertain.Load() }
 
 // receive handles one message of the inbox: an event, or a status that ends the request.
 func (p *puller) receive(msg *nats.Msg) {
@@ -131,6 +162,7 @@ func (p *puller) receive(msg *nats.Msg) {
 	case status == "408" || status == "404": // expired: the next request follows at once
 		if p.got == 0 {
 			if p.empty++; p.empty >= idleExpiries {
+				p.dozing.Store(true)
 				select {
 				case p.idle <- struct{}{}:
 				default:
@@ -145,6 +177,7 @@ func (p *puller) receive(msg *nats.Msg) {
 
 func (p *puller) end(err error) {
 	p.got = 0
+	p.outstanding.Store(false)
 	select {
 	case p.ended <- err:
 	default: // a late status of a request given up on, while another is in flight

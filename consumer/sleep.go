@@ -37,7 +37,8 @@ import (
 // consumer carries on after the last sequence it saw. If the watcher stops for good, every
 // sleeping endpoint is woken and none sleeps again (sleepable).
 //
-// A woken worker starts as any worker does: it resets its consumer to the ack floor.
+// A woken worker starts as any worker does, resetting its consumer to the ack floor — unless the
+// endpoint slept clean (cleanSleep).
 
 // maxOpening bounds the workers opening their consumer at once (one JetStream API request each
 // when woken): enough to wake thousands within seconds, few enough not to time out.
@@ -388,10 +389,7 @@ func (m *Manager) runLocked(ctx context.Context, id string, rw *runningWorker) {
 	rw.cancel, rw.done, rw.state = cancel, make(chan struct{}), awake
 	rw.w = newWorker(rw.w.ep.Load(), m, rw.progress)
 	rw.w.noParks = m.parksKnown && !m.parked[id]
-	select { // a reconnect while it slept: it resets its consumer anyway
-	case <-rw.restart:
-	default:
-	}
+	rw.w.woken = m.cleanWakeLocked(rw)
 	go m.runWorker(ctx, id, rw, rw.done, m.stopping[id])
 }
 
@@ -400,7 +398,8 @@ func (m *Manager) runLocked(ctx context.Context, id string, rw *runningWorker) {
 // is read.
 func (m *Manager) prepare(ep *Endpoint, filters []string) *runningWorker {
 	m.mu.Lock()
-	rw := &runningWorker{filters: filters, progress: m.progressLocked(ep.ID), restart: make(chan struct{}, 1), cancel: func() {}, done: closedChan}
+	rw := &runningWorker{filters: filters, progress: m.progressLocked(ep.ID), restart: make(chan struct{}, 1), cancel: func() {}, done: closedChan,
+		reconnects: m.connReconnects()} // before launch's info is read
 	rw.w = newWorker(ep, m, rw.progress)
 	m.running[ep.ID] = rw
 	if m.parksKnown && !m.parked[ep.ID] && m.watch.add(ep.ID, filters) { // under m.mu: a wake finds it dozing
@@ -429,7 +428,9 @@ func (m *Manager) launch(ctx context.Context, ep *Endpoint, rw *runningWorker, i
 		return // stopped meanwhile
 	}
 	if rw.state == dozing && info != nil && info.NumPending == 0 && info.NumAckPending == 0 {
-		rw.state = asleep
+		// No worker of this process has pulled yet: a request the info counts as waiting is
+		// another's (a gateway before this one), and makes the sleep unclean.
+		rw.state, rw.clean = asleep, sleptClean(info, true, rw.reconnects)
 		m.log.Info().Str("endpoint_id", ep.ID).Str("url", ep.URL).Strs("event_types", ep.EventTypes).Msg("endpoint added (asleep until an event comes)")
 		return
 	}
@@ -438,9 +439,54 @@ func (m *Manager) launch(ctx context.Context, ep *Endpoint, rw *runningWorker, i
 	m.log.Info().Str("endpoint_id", ep.ID).Str("url", ep.URL).Strs("event_types", ep.EventTypes).Msg("endpoint added")
 }
 
+// cleanSleep is where an endpoint's consumer stood when its worker ended, if it ended clean:
+// every event the consumer sent was acknowledged, and no pull request was left at the server
+// (the worker's last one ended by the server, none given up on; and the info says none waits).
+// Nothing can then move the consumer but a pull request, so the next worker — woken, or run on
+// because an event came while it fell asleep — starts where the consumer stands, if the
+// connection has not broken since, and skips the reset: one JetStream API request fewer per
+// woken endpoint, which is what waking thousands at once queued on. Should the consumer have
+// moved after all, the first delivery's sequence shows it (inSequence), and the worker starts
+// again with a reset.
+type cleanSleep struct {
+	ackFloor   uint64 // the stream sequence of the last event acknowledged
+	delivered  uint64 // the consumer's delivery sequence then
+	reconnects uint64 // the connection's reconnects, read before info
+}
+
+// sleptClean is the cleanSleep info shows, or nil. reconnects is the connection's count read
+// before info was.
+func sleptClean(info *jetstream.ConsumerInfo, noPullLeft bool, reconnects uint64) *cleanSleep {
+	if info == nil || !noPullLeft || info.NumAckPending != 0 || info.NumWaiting != 0 || info.Delivered.Consumer != info.AckFloor.Consumer {
+		return nil
+	}
+	return &cleanSleep{ackFloor: info.AckFloor.Stream, delivered: info.Delivered.Consumer, reconnects: reconnects}
+}
+
+// connReconnects is the connection's count of reconnects. nats.go counts one as soon as it is back,
+// where Reconnected is called some time later: a wake in between must not trust a clean sleep.
+func (m *Manager) connReconnects() uint64 { return m.js.Conn().Stats().Reconnects }
+
+// cleanWakeLocked takes the clean sleep a worker starting now may skip its reset on: none after
+// a reconnect. Callers hold m.mu.
+func (m *Manager) cleanWakeLocked(rw *runningWorker) *cleanSleep {
+	c := rw.clean
+	rw.clean = nil
+	select { // a reconnect while it slept: reset, whatever the count says
+	case <-rw.restart:
+		return nil
+	default:
+	}
+	if c == nil || m.connReconnects() != c.reconnects {
+		return nil
+	}
+	return c
+}
+
 // sleep puts an endpoint whose worker ended quiet to sleep and reports true, or false if it
-// must run on: an event is pending, came meanwhile, or the watcher does not run.
-func (m *Manager) sleep(ctx context.Context, id string, rw *runningWorker, name string) bool {
+// must run on: an event is pending, came meanwhile, or the watcher does not run. noPullLeft says
+// whether the worker left no pull request at the server.
+func (m *Manager) sleep(ctx context.Context, id string, rw *runningWorker, name string, noPullLeft bool) bool {
 	m.mu.Lock()
 	if m.running[id] != rw {
 		m.mu.Unlock()
@@ -452,10 +498,16 @@ func (m *Manager) sleep(ctx context.Context, id string, rw *runningWorker, name 
 	m.sleepHook(sleepRegistering)
 	ok := m.watch.add(id, filters)
 	m.sleepHook(sleepRegistered)
-	ok = ok && m.nothingPending(ctx, name)
+	reconnects := m.connReconnects()
+	var info *jetstream.ConsumerInfo
+	if ok {
+		info = m.consumerInfo(ctx, name)
+		ok = info != nil && info.NumPending == 0 && info.NumAckPending == 0
+	}
 	m.sleepHook(sleepChecked)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	rw.clean = sleptClean(info, noPullLeft, reconnects) // also for a worker that runs on
 	if !ok || rw.state != dozing || m.running[id] != rw || ctx.Err() != nil {
 		m.watch.remove(id)
 		if rw.state == dozing {
@@ -464,7 +516,7 @@ func (m *Manager) sleep(ctx context.Context, id string, rw *runningWorker, name 
 		return false
 	}
 	rw.state = asleep
-	m.log.Debug().Str("endpoint_id", id).Msg("asleep")
+	m.log.Debug().Str("endpoint_id", id).Bool("clean", rw.clean != nil).Msg("asleep")
 	return true
 }
 
@@ -504,16 +556,15 @@ func (m *Manager) dozing(rw *runningWorker) bool {
 	return rw.state == dozing
 }
 
-// nothingPending reads a consumer's info: true when it has nothing to send or to be acked.
-func (m *Manager) nothingPending(ctx context.Context, name string) bool {
+// consumerInfo reads a consumer's info (nil if it cannot).
+func (m *Manager) consumerInfo(ctx context.Context, name string) *jetstream.ConsumerInfo {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cons, err := m.stream.Consumer(cctx, name)
 	if err != nil {
-		return false
+		return nil
 	}
-	info := cons.CachedInfo()
-	return info.NumPending == 0 && info.NumAckPending == 0
+	return cons.CachedInfo()
 }
 
 // readParks notes which endpoints have events parked, before any starts: those start awake to

@@ -3,7 +3,9 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +134,7 @@ func TestSleepingEndpointWakesAfterNATSRestart(t *testing.T) {
 	e := connectEnv(t, srv)
 	ep := e.createEndpoint(t, "cargo_loaded")
 	rec := newRecorder(nil)
+	resets := e.resets(t, ep.ID)
 	m := startManager(t, e, rec, sleepy)
 	testwait.For(t, 10*time.Second, "asleep", func() bool { return e.asleep(t, m, ep.ID, 1) })
 
@@ -148,6 +151,9 @@ func TestSleepingEndpointWakesAfterNATSRestart(t *testing.T) {
 		return err == nil
 	})
 	testwait.For(t, 30*time.Second, "delivered after the restart", func() bool { return rec.hasDelivered(ep.ID, ev.id) })
+	if resets.Load() == 0 { // a clean sleep is not trusted across a reconnect
+		t.Error("woken after a reconnect without a reset of its consumer")
+	}
 	testwait.For(t, 30*time.Second, "asleep again", func() bool { return e.asleep(t, m, ep.ID, 1) })
 	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{ev.id}) {
 		t.Errorf("delivered %v, want it once", got)
@@ -213,5 +219,91 @@ func TestSleepingTenantEndpointWakesForItsCopies(t *testing.T) {
 	}
 	if got := rec.delivered(op.ID); len(got) != 0 {
 		t.Errorf("the operator's endpoint got %v, want nothing (it did not opt in to tenants' events)", got)
+	}
+}
+
+// resets counts the ResetConsumer requests made for an endpoint's consumer.
+func (e *env) resets(t *testing.T, id string) *atomic.Int32 {
+	t.Helper()
+	var n atomic.Int32
+	sub, err := e.js.Conn().Subscribe("$JS.API.CONSUMER.RESET.*."+id, func(*nats.Msg) { n.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := e.js.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+// An endpoint that slept clean — everything sent acked, no pull request of its own left at the
+// server — is woken without a reset of its consumer, wake after wake, and still delivers each
+// event once and in order.
+func TestCleanSleepWakesWithoutReset(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	resets := e.resets(t, ep.ID)
+	rec := newRecorder(nil)
+	m := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "asleep from the start", func() bool { return e.asleep(t, m, ep.ID, 1) })
+
+	var want []string
+	for round := range 3 {
+		ids := []string{fmt.Sprintf("r%d-a", round), fmt.Sprintf("r%d-b", round)}
+		for _, id := range ids {
+			e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "C1"})
+		}
+		want = append(want, ids...)
+		testwait.For(t, 10*time.Second, "round delivered", func() bool { return len(rec.delivered(ep.ID)) == len(want) })
+		testwait.For(t, 10*time.Second, "asleep again", func() bool { return e.asleep(t, m, ep.ID, 1) && e.drained(t, ep.ID) })
+	}
+	if got := rec.delivered(ep.ID); !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	if n := resets.Load(); n != 0 {
+		t.Errorf("%d consumer resets for clean wakes, want none", n)
+	}
+}
+
+// A pull request another subscriber leaves at the server while the endpoint sleeps (a gateway
+// frozen past its lease) takes the next event out of turn. The woken worker, which skipped the
+// reset, sees the gap in the consumer's delivery sequence and starts again from the ack floor:
+// the event is still delivered, once.
+func TestWokenWorkerResetsWhenAnotherPulledWhileAsleep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	resets := e.resets(t, ep.ID)
+	rec := newRecorder(nil)
+	o := sleepy
+	o.AckWait = time.Second
+	m := startManager(t, e, rec, o)
+	testwait.For(t, 10*time.Second, "asleep", func() bool { return e.asleep(t, m, ep.ID, 1) })
+
+	nc := e.js.Conn()
+	foreign, err := nc.SubscribeSync(nc.NewInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = foreign.Unsubscribe() })
+	req, _ := json.Marshal(map[string]any{"batch": 1, "expires": (30 * time.Second).Nanoseconds()})
+	if err := nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+e.stream.CachedInfo().Config.Name+"."+ep.ID, foreign.Subject, req); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the foreign pull waiting", func() bool { return e.consumerInfo(t, ep.ID).NumWaiting == 1 })
+
+	e.publishEvent(t, event{id: "taken", typ: "cargo_loaded", entity: "C1"})
+	if _, err := foreign.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("the foreign pull got nothing: %v", err)
+	}
+	testwait.For(t, 20*time.Second, "delivered after all", func() bool { return rec.hasDelivered(ep.ID, "taken") })
+	testwait.For(t, 10*time.Second, "asleep again", func() bool { return e.asleep(t, m, ep.ID, 1) && e.drained(t, ep.ID) })
+	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"taken"}) {
+		t.Errorf("delivered %v, want it once", got)
+	}
+	if resets.Load() == 0 {
+		t.Error("the woken worker never reset its consumer")
 	}
 }

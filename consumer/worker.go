@@ -74,8 +74,12 @@ type worker struct {
 	diverted bool
 	divert   chan struct{}
 	idle     chan struct{} // the puller saw idleExpiries empty pull expiries in a row (sleep.go)
-	opening  chan struct{} // the manager's bound on workers opening their consumer at once
-	noParks  bool          // the endpoint is known to have nothing parked: loadParks need not read
+	awake    chan struct{} // the answer to idle when the worker stays awake: the puller asks again
+	woken    *cleanSleep   // woken from a clean sleep: the consumer need not be reset (sleep.go)
+	// noPullLeft: the run ended with none of its pull requests left at the server.
+	noPullLeft bool
+	opening    chan struct{} // the manager's bound on workers opening their consumer at once
+	noParks    bool          // the endpoint is known to have nothing parked: loadParks need not read
 
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
 	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
@@ -99,6 +103,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		stop:      make(chan struct{}),
 		divert:    make(chan struct{}),
 		idle:      make(chan struct{}, 1),
+		awake:     make(chan struct{}, 1),
 		opening:   m.opening,
 		abort:     m.abort,
 		lease:     m.lease,
@@ -136,7 +141,11 @@ func (w *worker) run(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	var start uint64 // the first sequence JetStream may send
 	var err error
-	if w.canReset() {
+	if c := w.woken; c != nil {
+		start = c.ackFloor + 1
+		w.routedDelivery.Store(c.delivered)
+		w.received = c.delivered
+	} else if w.canReset() {
 		// Start from the ack floor in stream order: without this, after a crash JetStream sends
 		// new events first and the unacknowledged ones only when their AckWait runs out. A reset
 		// that fails (a timeout under load) fails the run: the manager tries again.
@@ -196,6 +205,11 @@ func (w *worker) run(ctx context.Context) error {
 			if w.quiet() {
 				end()
 				done, result = true, errIdle
+			} else {
+				select { // the puller waits for it
+				case w.awake <- struct{}{}:
+				default:
+				}
 			}
 		case <-tick.C:
 			w.keepAlive()
@@ -203,7 +217,7 @@ func (w *worker) run(ctx context.Context) error {
 		}
 	}
 
-	stopPulling()
+	w.noPullLeft = stopPulling()
 	w.mu.Lock()
 	w.lanes.stop()
 	w.mu.Unlock()
