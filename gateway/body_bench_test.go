@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/race"
 	"github.com/quaycast/quaycast/payload"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -92,7 +93,7 @@ func BenchmarkPrepare(b *testing.B) {
 // The plain path allocates nothing: an endpoint without body options gets the publisher's bytes
 // and the signature goes into the caller's buffer.
 func TestPreparePlainAllocatesNothing(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("the race detector allocates")
 	}
 	s, st, d := preparing(t, payload.Options{}, 1<<10)

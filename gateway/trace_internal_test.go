@@ -9,12 +9,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/race"
 )
 
 // Without a tracer (no --otlp-endpoint) an event without trace context costs the hot path no
 // allocation: its headers are looked at, nothing is made.
 func TestTraceHeadersWithoutExportAllocatesNothing(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("the race detector allocates")
 	}
 	s := NewSender(zerolog.Nop(), SenderOptions{})

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/race"
 	"github.com/quaycast/quaycast/rollup"
 )
 
@@ -79,7 +80,7 @@ func TestRecordFlushRead(t *testing.T) {
 
 // Counting an attempt costs no allocation once the endpoint is known.
 func TestRecordAllocs(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("the race detector allocates")
 	}
 	rec := rollup.NewRecorder(nil, "gw", zerolog.Nop())

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/quaycast/quaycast/internal/race"
 )
 
 // testSigners returns one signer per profile (standard with two previous
@@ -140,7 +142,7 @@ func TestSignerConcurrent(t *testing.T) {
 // TestAppendSignatureAllocs guards the hot-path promise: with a buffer of
 // SignatureLen capacity, signing allocates nothing.
 func TestAppendSignatureAllocs(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("the race detector allocates")
 	}
 	body := bytes.Repeat([]byte("x"), 4096)
