@@ -61,15 +61,19 @@ func (c *Catalogue) ParseEnvelope(b []byte) (Envelope, error) {
 	if !isObject(b) {
 		return Envelope{}, &fielderr.Error{Field: "body", Reason: "not a JSON object"}
 	}
-	raw, err := topLevel(b)
-	if err != nil {
+	var raw envelopeValues
+	if err := scanTopLevel(b, func(key, v []byte) {
+		if i := fieldIndex(key); i >= 0 {
+			raw[i] = v
+		}
+	}); err != nil {
 		return Envelope{}, err
 	}
 
 	var e Envelope
-	for _, f := range envelopeFields {
-		v, ok := raw[f]
-		if !ok || string(v) == "null" {
+	for i, f := range envelopeFields {
+		v := raw[i]
+		if v == nil || string(v) == "null" {
 			return Envelope{}, &fielderr.Error{Field: f, Reason: "is required"}
 		}
 		switch f {
@@ -97,13 +101,14 @@ func (c *Catalogue) ParseEnvelope(b []byte) (Envelope, error) {
 				return Envelope{}, &fielderr.Error{Field: f, Reason: "must be an RFC 3339 timestamp, e.g. \"2026-03-01T14:05:09Z\""}
 			}
 		case "data":
-			e.Data = v
+			e.Data = bytes.Clone(v) // the envelope keeps no hold on b
 		}
 		if err := c.fieldError(e, f); err != nil {
 			return Envelope{}, err
 		}
 	}
-	if v, ok := raw["tenants"]; ok && string(v) != "null" {
+	if v := raw[tenantsIndex]; v != nil && string(v) != "null" {
+		var err error
 		if e.Tenants, err = parseTenants(v); err != nil {
 			return Envelope{}, err
 		}
@@ -125,41 +130,89 @@ func jsonString(v []byte) (string, bool) {
 	return s, json.Unmarshal(v, &s) == nil
 }
 
-// topLevel returns the raw value of each top-level key of the JSON object b,
-// which must be valid JSON (ParseEnvelope checks it first: this scanner relies
-// on it). A duplicated key is an error: JSON parsers differ on which copy wins,
-// so the gateway and a receiver could read different values.
-func topLevel(b []byte) (map[string]json.RawMessage, error) {
-	raw := make(map[string]json.RawMessage, len(envelopeFields)+2)
+// envelopeValues holds the raw values of the envelope's keys found at the top level of a body:
+// envelopeFields in their order, then "tenants"; nil where absent.
+type envelopeValues [len(envelopeFields) + 1][]byte
+
+const tenantsIndex = len(envelopeFields)
+
+// fieldIndex is key's index in envelopeValues, or -1 for a key the envelope does not read.
+func fieldIndex(key []byte) int {
+	switch string(key) {
+	case "id":
+		return 0
+	case "type":
+		return 1
+	case "source":
+		return 2
+	case "entity":
+		return 3
+	case "occurred_at":
+		return 4
+	case "data":
+		return 5
+	case "tenants":
+		return tenantsIndex
+	}
+	return -1
+}
+
+// scanTopLevel calls visit with each top-level key (decoded) and raw value of the JSON object b,
+// which must be valid JSON (ParseEnvelope checks it first: this scanner relies on it). Both are
+// slices of b, or of a copy for a key spelled with escapes. A duplicated key is an error: JSON
+// parsers differ on which copy wins, so the gateway and a receiver could read different values.
+// It keeps no map for the few keys of an envelope: a map and a copy of each value were most of
+// the parse's allocations.
+func scanTopLevel(b []byte, visit func(key, v []byte)) error {
+	var few [16][]byte // the keys seen, while they are few
+	seen := few[:0]
+	var many map[string]struct{} // then
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, &fielderr.Error{Field: "body", Reason: "not a JSON object"}
+		return &fielderr.Error{Field: "body", Reason: "not a JSON object"}
 	}
 	i = skipSpace(b, i+1)
 	for i < len(b) && b[i] != '}' {
 		end := stringEnd(b, i) // b[i] is the key's opening quote
-		key := string(b[i+1 : end-1])
-		if bytes.IndexByte(b[i:end], '\\') >= 0 { // an escaped key: decode it properly
-			if err := json.Unmarshal(b[i:end], &key); err != nil {
-				return nil, &fielderr.Error{Field: "body", Reason: "not valid JSON"}
+		key := b[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 { // an escaped key: decode it properly
+			var k string
+			if err := json.Unmarshal(b[i:end], &k); err != nil {
+				return &fielderr.Error{Field: "body", Reason: "not valid JSON"}
 			}
+			key = []byte(k)
 		}
 		i = skipSpace(b, end)
 		i = skipSpace(b, i+1) // ':'
 		vEnd := valueEnd(b, i)
-		if _, dup := raw[key]; dup {
-			if isEnvelopeField(key) {
-				return nil, &fielderr.Error{Field: key, Reason: "appears more than once"}
+		dup := false
+		if many != nil {
+			_, dup = many[string(key)]
+			many[string(key)] = struct{}{}
+		} else {
+			for _, k := range seen {
+				dup = dup || bytes.Equal(k, key)
 			}
-			return nil, &fielderr.Error{Field: "body", Reason: fmt.Sprintf("key %s appears more than once", quote(key))}
+			if seen = append(seen, key); len(seen) == len(few) {
+				many = make(map[string]struct{}, 2*len(few))
+				for _, k := range seen {
+					many[string(k)] = struct{}{}
+				}
+			}
 		}
-		raw[key] = json.RawMessage(bytes.Clone(b[i:vEnd]))
+		if dup {
+			if fieldIndex(key) >= 0 {
+				return &fielderr.Error{Field: string(key), Reason: "appears more than once"}
+			}
+			return &fielderr.Error{Field: "body", Reason: fmt.Sprintf("key %s appears more than once", quote(string(key)))}
+		}
+		visit(key, b[i:vEnd])
 		i = skipSpace(b, vEnd)
 		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 	}
-	return raw, nil
+	return nil
 }
 
 func skipSpace(b []byte, i int) int {
@@ -207,18 +260,6 @@ func valueEnd(b []byte, i int) int {
 		}
 	}
 	return len(b)
-}
-
-func isEnvelopeField(key string) bool {
-	if key == "tenants" {
-		return true
-	}
-	for _, f := range envelopeFields {
-		if key == f {
-			return true
-		}
-	}
-	return false
 }
 
 // unpairedSurrogate reports whether the JSON string literal s (quotes

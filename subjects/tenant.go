@@ -133,12 +133,15 @@ func PeekTenants(b []byte) ([]string, error) {
 	if !bytes.Contains(b, []byte(`"tenants"`)) && !bytes.Contains(b, []byte(`\u`)) || !json.Valid(b) {
 		return nil, nil
 	}
-	raw, err := topLevel(b)
-	if err != nil {
+	var v []byte
+	if err := scanTopLevel(b, func(key, value []byte) {
+		if string(key) == "tenants" {
+			v = value
+		}
+	}); err != nil {
 		return nil, err
 	}
-	v, ok := raw["tenants"]
-	if !ok || string(v) == "null" {
+	if v == nil || string(v) == "null" {
 		return nil, nil
 	}
 	return parseTenants(v)
