@@ -43,6 +43,7 @@ type api struct {
 	readTimeout time.Duration // to read a request's body; 0: defaultReadTimeout
 	postTimeout time.Duration // of a test send's POST, which the answer waits for
 	console     http.Handler  // the web console under /ui/; nil: none
+	publicURL   string        // --public-url: where portal links start; "": the request's own
 }
 
 // route is one API operation and the service operation it is, whose scope a token needs; "" for
@@ -90,6 +91,7 @@ func (a *api) routeTable() []route {
 		{"GET /v1/tenants", service.OpListTenants, listed(a, "tenants", a.svc.Tenants, viewTenant)},
 		{"GET /v1/tenants/{id}", service.OpGetTenant, a.getTenant},
 		{"DELETE /v1/tenants/{id}", service.OpDeleteTenant, a.deleted(a.svc.DeleteTenant)},
+		{"POST /v1/tenants/{id}/portal-link", service.OpCreatePortalLink, a.portalLink},
 		{"GET /v1/cluster", service.OpViewCluster, a.clusterView},
 		{"GET /v1/openapi.json", "", serveOpenAPI},
 		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
