@@ -548,9 +548,17 @@ func (a *api) logRequests(next http.Handler) http.Handler {
 		log := a.log.With().Str("request_id", id).Logger()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
-		log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+		log.Debug().Str("method", r.Method).Str("path", loggedPath(r.URL.Path)).Int("status", rec.status).
 			Dur("duration_ms", time.Since(start)).Msg("api")
 	})
+}
+
+// loggedPath is a request's path as the log shows it: a portal link's code is a credential.
+func loggedPath(p string) string {
+	if strings.HasPrefix(p, "/ui/portal/") {
+		return "/ui/portal/[redacted]"
+	}
+	return p
 }
 
 type statusRecorder struct {
