@@ -69,6 +69,10 @@ func (c *Console) framable(w http.ResponseWriter) {
 // redeem opens a portal link: once, then the link is gone on every gateway.
 func (c *Console) redeem(w http.ResponseWriter, r *http.Request) {
 	c.framable(w)
+	if r.Method == http.MethodHead { // a link checker or preview asking: it must not use the link up
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	tenant, ttl, err := c.svc.RedeemPortalLink(r.Context(), r.PathValue("code"))
 	switch {
 	case errors.Is(err, service.ErrLinkExpired):

@@ -102,7 +102,12 @@ func TestPortalLinkAPI(t *testing.T) {
 		}
 	}
 
-	st, loc, ck, _ := openLink(t, l.URL)
+	if resp, err := http.Head(l.URL); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD of the link: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	st, loc, ck, _ := openLink(t, l.URL) // the HEAD did not use it up
 	if st != http.StatusSeeOther || loc != "/ui/endpoints" || ck == nil {
 		t.Fatalf("first opening: %d to %q, cookie %v; want 303 to /ui/endpoints with the session", st, loc, ck)
 	}
