@@ -83,10 +83,44 @@ type Config struct {
 
 	AdminToken string `name:"admin-token" env:"QUAYCAST_ADMIN_TOKEN" help:"Bearer token with every right, including managing API tokens. Without it the API has no access control and listens on loopback only. Prefer the environment variable." placeholder:"TOKEN"`
 
+	PublicURL             string        `name:"public-url" env:"QUAYCAST_PUBLIC_URL" help:"The gateway's address as browsers reach it (e.g. https://hooks.example.com): the start of portal links. Empty: the scheme and Host of the request that asks for the link." placeholder:"URL"`
+	ConsoleFrameAncestors string        `name:"console-frame-ancestors" env:"QUAYCAST_CONSOLE_FRAME_ANCESTORS" default:"${console_frame_ancestors}" help:"Sites that may show tenants' portal pages in a frame (CSP frame-ancestors), space-separated, e.g. https://app.example.com; 'none': no site. The operator's console is never framed."`
+	PortalSessionTTL      time.Duration `name:"portal-session-ttl" env:"QUAYCAST_PORTAL_SESSION_TTL" default:"${portal_session_ttl}" help:"How long a tenant's portal session opened by a portal link lasts, unless the link asks for less."`
+
 	SecretKey string `name:"secret-key" env:"QUAYCAST_SECRET_KEY" help:"Base64 of 32 random bytes: encrypts endpoint secrets at rest (AES-256-GCM). Prefer the environment variable to the flag." placeholder:"BASE64"`
 
 	LogLevel  string `name:"log-level" env:"QUAYCAST_LOG_LEVEL" default:"${log_level}" enum:"debug,info,warn,error" help:"Log level."`
 	LogFormat string `name:"log-format" env:"QUAYCAST_LOG_FORMAT" default:"${log_format}" enum:"auto,json,console" help:"Log format: auto is console on a terminal, JSON otherwise."`
+}
+
+// ValidFrameAncestors checks a CSP frame-ancestors source list: 'none' alone, or sources each
+// 'self', a scheme ("https:") or an http(s) origin whose host may start with "*." — never "*"
+// alone (any site could frame the portal) and nothing that could end the directive.
+func ValidFrameAncestors(list string) error {
+	sources := strings.Fields(list)
+	if len(sources) == 0 {
+		return fmt.Errorf("must not be empty: 'none' refuses every site")
+	}
+	for _, src := range sources {
+		switch {
+		case src == "'none'" && len(sources) == 1, src == "'self'", src == "https:":
+			continue
+		case src == "'none'":
+			return fmt.Errorf("'none' must stand alone")
+		case src == "*" || src == "http:":
+			return fmt.Errorf("%q lets any site frame the portal: name the sites", src)
+		}
+		u, err := url.Parse(src)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(src, ";,'\"") {
+			return fmt.Errorf("%q is not a source like https://app.example.com, https://*.example.com or 'self'", src)
+		}
+		host := strings.TrimPrefix(u.Hostname(), "*.")
+		if host == "" || strings.Contains(host, "*") {
+			return fmt.Errorf("%q: only a leading *. may stand for subdomains", src)
+		}
+	}
+	return nil
 }
 
 // MaxReplyBytesLimit is the largest --max-reply-bytes: a reply is passed on as one NATS message,
@@ -98,41 +132,43 @@ const MaxReplyBytesLimit = 1<<20 - 1<<10
 // tags read them from here through Vars.
 func Default() Config {
 	return Config{
-		DataDir:            defaults.DataDir,
-		NATSListen:         defaults.NATSListen,
-		Listen:             defaults.Listen,
-		PprofListen:        defaults.PprofListen,
-		Replicas:           defaults.Replicas,
-		Deliver:            defaults.Deliver,
-		LeaseTTL:           defaults.LeaseTTL,
-		StreamMaxAge:       defaults.StreamMaxAge,
-		StreamMaxBytes:     defaults.StreamMaxBytes,
-		DuplicateWindow:    defaults.DuplicateWindow,
-		DeliveryLog:        defaults.DeliveryLog,
-		LogMaxAge:          defaults.LogMaxAge,
-		MaxEndpoints:       defaults.MaxEndpoints,
-		MaxInFlight:        defaults.MaxInFlight,
-		MaxInFlightTotal:   defaults.MaxInFlightTotal,
-		MaxAckPending:      defaults.MaxAckPending,
-		AckWait:            defaults.AckWait,
-		MaxReplyBytes:      defaults.MaxReplyBytes,
-		ReplyMemory:        defaults.ReplyMemory,
-		DeliveryTimeout:    defaults.DeliveryTimeout,
-		RetrySchedule:      defaults.RetrySchedule(),
-		MaxAttempts:        defaults.MaxAttempts,
-		MarksFlush:         defaults.MarksFlush,
-		MaxRetryAge:        defaults.MaxRetryAge,
-		BreakerFailures:    defaults.BreakerFailures,
-		BreakerRatio:       defaults.BreakerRatio,
-		BreakerMinRequests: defaults.BreakerMinRequests,
-		BreakerWindow:      defaults.BreakerWindow,
-		BreakerCooldown:    defaults.BreakerCooldown,
-		TenantMaxEndpoints: defaults.TenantMaxEndpoints,
-		TenantRate:         defaults.TenantRate,
-		TenantBurst:        defaults.TenantBurst,
-		ShutdownTimeout:    defaults.ShutdownTimeout,
-		LogLevel:           defaults.LogLevel,
-		LogFormat:          defaults.LogFormat,
+		DataDir:               defaults.DataDir,
+		NATSListen:            defaults.NATSListen,
+		Listen:                defaults.Listen,
+		PprofListen:           defaults.PprofListen,
+		Replicas:              defaults.Replicas,
+		Deliver:               defaults.Deliver,
+		LeaseTTL:              defaults.LeaseTTL,
+		StreamMaxAge:          defaults.StreamMaxAge,
+		StreamMaxBytes:        defaults.StreamMaxBytes,
+		DuplicateWindow:       defaults.DuplicateWindow,
+		DeliveryLog:           defaults.DeliveryLog,
+		LogMaxAge:             defaults.LogMaxAge,
+		MaxEndpoints:          defaults.MaxEndpoints,
+		MaxInFlight:           defaults.MaxInFlight,
+		MaxInFlightTotal:      defaults.MaxInFlightTotal,
+		MaxAckPending:         defaults.MaxAckPending,
+		AckWait:               defaults.AckWait,
+		MaxReplyBytes:         defaults.MaxReplyBytes,
+		ReplyMemory:           defaults.ReplyMemory,
+		DeliveryTimeout:       defaults.DeliveryTimeout,
+		RetrySchedule:         defaults.RetrySchedule(),
+		MaxAttempts:           defaults.MaxAttempts,
+		MarksFlush:            defaults.MarksFlush,
+		MaxRetryAge:           defaults.MaxRetryAge,
+		BreakerFailures:       defaults.BreakerFailures,
+		BreakerRatio:          defaults.BreakerRatio,
+		BreakerMinRequests:    defaults.BreakerMinRequests,
+		BreakerWindow:         defaults.BreakerWindow,
+		BreakerCooldown:       defaults.BreakerCooldown,
+		TenantMaxEndpoints:    defaults.TenantMaxEndpoints,
+		TenantRate:            defaults.TenantRate,
+		TenantBurst:           defaults.TenantBurst,
+		ConsoleFrameAncestors: defaults.ConsoleFrameAncestors,
+		PortalSessionTTL:      defaults.PortalSessionTTL,
+		ShutdownTimeout:       defaults.ShutdownTimeout,
+		LogLevel:              defaults.LogLevel,
+		LogFormat:             defaults.LogFormat,
 	}
 }
 
@@ -242,6 +278,14 @@ func (c Config) Validate() error {
 			return fielderr.Flag("otlp-endpoint", err.Error())
 		}
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fielderr.Flag("public-url", fmt.Sprintf("%q is not a URL like https://hooks.example.com", c.PublicURL))
+		}
+	}
+	if err := ValidFrameAncestors(c.ConsoleFrameAncestors); err != nil {
+		return fielderr.Flag("console-frame-ancestors", err.Error())
+	}
 	if c.AdminToken == "" && !loopback(c.Listen) {
 		return fielderr.Flag("listen", "refusing to serve the API beyond loopback without access control: set --admin-token (QUAYCAST_ADMIN_TOKEN)")
 	}
@@ -267,6 +311,8 @@ func (c Config) Validate() error {
 		return fielderr.Flag("tenant-rate", "must be 0 (no limit) or more")
 	case c.TenantBurst < 1:
 		return fielderr.Flag("tenant-burst", "must be at least 1")
+	case c.PortalSessionTTL < time.Minute || c.PortalSessionTTL > defaults.MaxPortalSessionTTL:
+		return fielderr.Flag("portal-session-ttl", "must be from 1m to 24h")
 	case c.MaxInFlight < 1:
 		return fielderr.Flag("max-in-flight", "must be at least 1")
 	case c.MaxInFlightTotal < c.MaxInFlight:

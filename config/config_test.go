@@ -268,3 +268,32 @@ func TestOTLPTracesURL(t *testing.T) {
 		}
 	}
 }
+
+// The portal's frame-ancestors take sites and 'self', never every site or anything that could
+// end the CSP directive.
+func TestValidFrameAncestors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		list    string
+		wantErr bool
+	}{
+		{"'none'", false},
+		{"https://app.example.com", false},
+		{"https://app.example.com http://localhost:3000 'self'", false},
+		{"https://*.example.com", false},
+		{"https:", false},
+		{"", true},
+		{"*", true},
+		{"http:", true},
+		{"'none' 'self'", true},
+		{"https://app.example.com;", true},
+		{"https://app.example.com/path", true},
+		{"app.example.com", true},
+		{"https://a.*.example.com", true},
+		{"'unsafe-inline'", true},
+	} {
+		if err := ValidFrameAncestors(tc.list); (err != nil) != tc.wantErr {
+			t.Errorf("ValidFrameAncestors(%q) = %v, want error %v", tc.list, err, tc.wantErr)
+		}
+	}
+}

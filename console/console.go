@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/internal/defaults"
 	"github.com/quaycast/quaycast/service"
 )
 
@@ -22,9 +23,12 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // contentSecurityPolicy allows the console's own script, stylesheet and images, and nothing
-// inline: whatever a user typed cannot run even if it reached the page unescaped.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// inline: whatever a user typed cannot run even if it reached the page unescaped. ancestors are
+// the sites that may frame the page.
+func contentSecurityPolicy(ancestors string) string {
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src 'self'; form-action 'self'; frame-ancestors " + ancestors + "; base-uri 'none'"
+}
 
 // Options tune the console. The zero value is the default beside each field.
 type Options struct {
@@ -36,16 +40,25 @@ type Options struct {
 	ShownHeader func(name, value string) string
 	// Live is how often the live page's stream looks for new deliveries: 1 s.
 	Live time.Duration
+	// PublicURL starts the portal links the console shows (--public-url); "": the request's own
+	// scheme and Host.
+	PublicURL string
+	// FrameAncestors are the sites that may frame tenants' portal pages, a CSP source list
+	// checked by config.ValidFrameAncestors: 'none'.
+	FrameAncestors string
 }
 
 // Console serves the web console under /ui/.
 type Console struct {
-	svc   *service.Service
-	log   zerolog.Logger
-	o     Options
-	seal  *sealer
-	pages map[string]*pageTemplate
-	mux   *http.ServeMux
+	svc  *service.Service
+	log  zerolog.Logger
+	o    Options
+	seal *sealer
+	csp  string // the operator's pages: never framed
+	// portalCSP is the portal's pages': framed by FrameAncestors.
+	portalCSP string
+	pages     map[string]*pageTemplate
+	mux       *http.ServeMux
 
 	closing   chan struct{} // closed by Close: streams end
 	closeOnce sync.Once
@@ -62,7 +75,12 @@ func New(svc *service.Service, log zerolog.Logger, o Options) *Console {
 	if o.ShownHeader == nil {
 		panic("console: Options.ShownHeader is required")
 	}
-	c := &Console{svc: svc, log: log, o: o, seal: newSealer(o.AdminToken), pages: parsePages(), closing: make(chan struct{})}
+	o.FrameAncestors = strings.Join(strings.Fields(o.FrameAncestors), " ")
+	if o.FrameAncestors == "" {
+		o.FrameAncestors = defaults.ConsoleFrameAncestors
+	}
+	c := &Console{svc: svc, log: log, o: o, seal: newSealer(o.AdminToken), pages: parsePages(), closing: make(chan struct{}),
+		csp: contentSecurityPolicy("'none'"), portalCSP: contentSecurityPolicy(o.FrameAncestors)}
 	c.mux = c.routes()
 	return c
 }
@@ -87,6 +105,7 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/signin", c.open(c.signInPage))
 	mux.HandleFunc("POST /ui/signin", c.open(c.signIn))
 	mux.HandleFunc("POST /ui/signout", c.open(c.signOut))
+	mux.HandleFunc("GET /ui/portal/{code}", c.open(c.redeem))
 	for _, rt := range []struct {
 		pattern string
 		h       handler
@@ -124,6 +143,10 @@ func (c *Console) routes() *http.ServeMux {
 		{"POST /ui/publishers", c.createPublisher},
 		{"POST /ui/publishers/{id}/revoke", c.revokePublisher},
 		{"GET /ui/cluster", c.clusterPage},
+		{"GET /ui/tenants", c.tenantsPage},
+		{"POST /ui/tenants", c.createTenant},
+		{"POST /ui/tenants/{id}/delete", c.deleteTenant},
+		{"POST /ui/tenants/{id}/portal-link", c.portalLink},
 	} {
 		mux.HandleFunc(rt.pattern, c.open(c.signedIn(rt.h)))
 	}
@@ -143,7 +166,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.Serv
 func (c *Console) open(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("Content-Security-Policy", c.csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("X-Frame-Options", "DENY")
@@ -184,6 +207,10 @@ func (c *Console) signedIn(h handler) http.HandlerFunc {
 		if !c.svc.AccessControl() {
 			p.caller, p.Open = service.Admin(), true
 			h(w, r, p)
+			return
+		}
+		if ck, err := r.Cookie(portalCookie); err == nil {
+			c.portalSession(w, r, h, ck)
 			return
 		}
 		token, err := c.sessionToken(r)
@@ -254,11 +281,18 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, status, "signin", p)
 		return
 	}
+	clearPortal(w, r) // an operator signing in leaves the portal session opened in this browser
 	setCookie(w, r, sessionCookie, c.seal.seal(token, time.Now().Add(c.o.SessionTTL)), int(c.o.SessionTTL/time.Second))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
+	if portalRequest(r) { // the portal's user has no token to sign in with: say so, here
+		c.framable(w)
+		clearPortal(w, r)
+		c.render(w, r, http.StatusOK, "message", &page{Title: "Signed out", Message: "You have left the portal. Open it again from where you found its link."})
+		return
+	}
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 }

@@ -23,6 +23,7 @@ var notices = map[string]string{
 	"saved": "Endpoint saved.", "enabled": "Endpoint enabled.", "disabled": "Endpoint disabled.",
 	"deleted": "Endpoint deleted.", "purged": "Dead letters purged.", "revoked": "Revoked.",
 	"type-added": "Event type added.", "type-deleted": "Event type deleted.",
+	"tenant-added": "Tenant created.", "tenant-deleted": "Tenant deleted.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
@@ -30,6 +31,7 @@ func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] 
 // endpointRow is one endpoint in the list.
 type endpointRow struct {
 	ID, URL, Description string
+	Tenant               string // its tenant; "" the operator's
 	Enabled              bool
 	Disabled             string // why quaycast disabled it
 	State, Breaker       string
@@ -83,7 +85,7 @@ func (c *Console) endpointsPage(w http.ResponseWriter, r *http.Request, p *page)
 	d.Total = len(list)
 	for _, e := range list {
 		row := endpointRow{
-			ID: e.ID, URL: e.URL, Description: e.Description, Enabled: e.Enabled, Disabled: e.DisabledReason,
+			ID: e.ID, URL: e.URL, Description: e.Description, Tenant: e.Tenant, Enabled: e.Enabled, Disabled: e.DisabledReason,
 			State: e.State, Breaker: "–", Backlog: "–", backlog: -1, DeadLetters: e.DeadLetters,
 			Success: "–", P99: "–", success: -1, p99: -1, Last: "none in the last hour", Problem: e.TargetError,
 		}
@@ -122,7 +124,7 @@ func (c *Console) endpointsPage(w http.ResponseWriter, r *http.Request, p *page)
 func (d *endpointsData) matches(row endpointRow) bool {
 	if d.Q != "" {
 		q := strings.ToLower(d.Q)
-		if !strings.Contains(strings.ToLower(row.ID+" "+row.URL+" "+row.Description), q) {
+		if !strings.Contains(strings.ToLower(row.ID+" "+row.URL+" "+row.Description+" "+row.Tenant), q) {
 			return false
 		}
 	}
@@ -211,6 +213,13 @@ type endpointForm struct {
 	Condition   string
 	Enabled     bool
 	Profiles    []string
+
+	// Ownership, for the operator: the tenant (chosen at creation, shown after), the tenants to
+	// choose from, and whether an operator's endpoint gets tenants' events too.
+	Operator     bool
+	Tenant       string
+	Tenants      []tenantRow
+	TenantEvents bool
 
 	Layout          string // a preset's name or layoutCustom
 	Presets         []presetView
@@ -352,6 +361,7 @@ func (c *Console) newEndpointPage(w http.ResponseWriter, r *http.Request, p *pag
 	p.Title, p.Nav = "New endpoint", "endpoints"
 	f := endpointForm{Enabled: true}
 	f.setLayout(consumer.Layout{}, consumer.Signing{})
+	c.ownerForm(r, p, &f, true)
 	p.Data = formFor(c.svc.Catalogue(), f, nil)
 	c.render(w, r, http.StatusOK, "form", p)
 }
@@ -359,6 +369,13 @@ func (c *Console) newEndpointPage(w http.ResponseWriter, r *http.Request, p *pag
 func (c *Console) createEndpoint(w http.ResponseWriter, r *http.Request, p *page) {
 	p.Title, p.Nav = "New endpoint", "endpoints"
 	in, f, picked, fe := c.readForm(r, nil)
+	if c.ownerForm(r, p, &f, true) {
+		if f.Tenant != "" {
+			in.Tenant = &f.Tenant
+		} else {
+			in.TenantEvents = &f.TenantEvents
+		}
+	}
 	p.Data = f
 	if fe != nil {
 		c.fail(w, r, fe, "form", p)
@@ -443,6 +460,7 @@ func (c *Console) editEndpointPage(w http.ResponseWriter, r *http.Request, p *pa
 	f := endpointForm{ID: d.ID, URL: d.URL, Description: d.Description, Headers: c.headersText(d.Headers),
 		ReplyFormat: d.ReplyFormat, Condition: d.Condition, Enabled: d.Enabled, TypeField: d.Body.TypeField, Fields: strings.Join(d.Body.Fields, "\n")}
 	f.setLayout(d.Layout, d.Signing)
+	f.Tenant, f.TenantEvents, f.Operator = d.Tenant, d.TenantEvents, p.caller.Tenant() == ""
 	cat := c.svc.Catalogue()
 	toggles, other := splitSelectors(cat, d.EventTypes)
 	f.Selectors = strings.Join(other, "\n")
@@ -463,6 +481,11 @@ func (c *Console) editEndpoint(w http.ResponseWriter, r *http.Request, p *page) 
 	}
 	in, f, picked, fe := c.readForm(r, cur.Headers)
 	f.ID, f.Enabled = id, cur.Enabled
+	f.Tenant, f.Operator = cur.Tenant, p.caller.Tenant() == ""
+	if f.Operator && cur.Tenant == "" {
+		f.TenantEvents = r.PostFormValue("tenant_events") == "true"
+		in.TenantEvents = &f.TenantEvents
+	}
 	p.Title, p.Nav, p.Data = "Edit endpoint "+id, "endpoints", f
 	if fe != nil {
 		c.fail(w, r, fe, "form", p)
@@ -598,4 +621,26 @@ func (c *Console) testSend(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	d.Result = a
 	c.render(w, r, http.StatusOK, "test", p)
+}
+
+// ownerForm fills the form's ownership for an operator: on a create, the tenants to choose from
+// and, from a posted form, the choice. It reports whether the caller is the operator, who alone
+// chooses (a tenant's endpoints are its own).
+func (c *Console) ownerForm(r *http.Request, p *page, f *endpointForm, create bool) bool {
+	if p.caller.Tenant() != "" {
+		return false
+	}
+	f.Operator = true
+	if r.Method == http.MethodPost {
+		f.Tenant = strings.TrimSpace(r.PostFormValue("tenant"))
+		f.TenantEvents = f.Tenant == "" && r.PostFormValue("tenant_events") == "true"
+	}
+	if create {
+		if list, err := c.svc.Tenants(r.Context(), p.caller); err == nil {
+			for _, t := range list {
+				f.Tenants = append(f.Tenants, tenantRow{ID: t.ID, Name: t.Name})
+			}
+		}
+	}
+	return true
 }

@@ -39,11 +39,20 @@ type rig struct {
 // start runs a gateway with the embedded NATS (access control when admin is set) and a receiver.
 func start(t *testing.T, admin string) *rig {
 	t.Helper()
+	return startWith(t, admin, nil)
+}
+
+// startWith is start with the config changed by edit (nil: not).
+func startWith(t *testing.T, admin string, edit func(*config.Config)) *rig {
+	t.Helper()
 	cfg := gatewaytest.Config(t)
 	cfg.AdminToken = admin
 	cfg.RetrySchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
 	cfg.MaxAttempts = 2
 	cfg.ShutdownTimeout = 5 * time.Second
+	if edit != nil {
+		edit(&cfg)
+	}
 	g := gatewaytest.Start(t, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
 	api := gateway.NewClient(g.APIURL())
 	api.Token = admin

@@ -23,6 +23,7 @@ type page struct {
 	Nav      string // the menu entry to mark current
 	Open     bool   // no access control: the banner says so
 	SignedIn bool
+	Portal   string // a tenant's portal session: its tenant
 	CSRF     string
 	Notice   string            // what just happened, e.g. "Endpoint saved."
 	Error    string            // an error not about one field
@@ -38,6 +39,9 @@ type page struct {
 func (p *page) Can(op string) bool {
 	return p.c != nil && p.c.svc.Check(p.caller, service.Op(op)) == nil
 }
+
+// Tenant is the tenant the caller is limited to (a tenant's token or portal); "" for the operator.
+func (p *page) Tenant() string { return p.caller.Tenant() }
 
 // FieldError is the error of a field, or of any field under it (headers.X-Token, event_types[2]).
 func (p *page) FieldError(field string) string {
@@ -134,6 +138,8 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, name s
 		c.render(w, r, http.StatusBadRequest, name, p)
 	case errors.As(err, &fe) && !fe.Flag:
 		c.message(w, r, p, http.StatusBadRequest, "Bad request", fe.Field+": "+fe.Reason)
+	case errors.As(err, &fb) && fb.Tenant:
+		c.message(w, r, p, http.StatusForbidden, "Not allowed", "This is the operator's to do, not a tenant's.")
 	case errors.As(err, &fb):
 		c.message(w, r, p, http.StatusForbidden, "Not allowed", "Your token lacks the scope "+fb.Scope+" this needs.")
 	case errors.As(err, &nf):
@@ -149,7 +155,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, name s
 }
 
 func (c *Console) message(w http.ResponseWriter, r *http.Request, p *page, status int, title, msg string) {
-	q := &page{c: c, caller: p.caller, Open: p.Open, SignedIn: p.SignedIn, Title: title, Message: msg}
+	q := &page{c: c, caller: p.caller, Open: p.Open, SignedIn: p.SignedIn, Portal: p.Portal, Title: title, Message: msg}
 	c.render(w, r, status, "message", q)
 }
 

@@ -51,21 +51,32 @@ func newSealer(adminToken string) *sealer {
 
 // seal is the cookie value of a session for token, valid until expires.
 func (s *sealer) seal(token string, expires time.Time) string {
-	plain := binary.BigEndian.AppendUint64(nil, uint64(expires.Unix()))
-	plain = append(plain, token...)
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, []byte(sessionAAD)))
+	return s.sealAs(sessionAAD, token, expires)
 }
 
 // open returns the token of a cookie value sealed by seal and not expired at now.
 func (s *sealer) open(value string, now time.Time) (string, error) {
+	return s.openAs(sessionAAD, value, now)
+}
+
+// sealAs seals v until expires for one use, aad: a value sealed for one use (a portal session)
+// does not open as another (an operator's session).
+func (s *sealer) sealAs(aad, v string, expires time.Time) string {
+	plain := binary.BigEndian.AppendUint64(nil, uint64(expires.Unix()))
+	plain = append(plain, v...)
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, []byte(aad)))
+}
+
+// openAs opens a value sealed by sealAs for aad and not expired at now.
+func (s *sealer) openAs(aad, value string, now time.Time) (string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(value)
 	if err != nil || len(raw) < s.aead.NonceSize() {
 		return "", errSession
 	}
 	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(sessionAAD))
+	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(aad))
 	if err != nil || len(plain) < 8 {
 		return "", errSession
 	}
@@ -104,15 +115,20 @@ func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAg
 
 // csrfToken is the request's CSRF token: the value of its CSRF cookie, set now if it has none.
 // Forms carry it back (double submit); a page of another origin can neither read nor set it.
+// A portal session's pages have a CSRF cookie of their own, set as its session cookie is.
 func csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 32 {
+	name, set := csrfCookie, setCookie
+	if portalRequest(r) {
+		name, set = portalCSRFCookie, setPortalCookie
+	}
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == 32 {
 		return c.Value
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	v := hex.EncodeToString(b)
-	setCookie(w, r, csrfCookie, v, 0)
-	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v}) // the page rendered now uses it
+	set(w, r, name, v, 0)
+	r.AddCookie(&http.Cookie{Name: name, Value: v}) // the page rendered now uses it
 	return v
 }
 
@@ -144,7 +160,11 @@ func checkCSRF(r *http.Request) bool {
 	if !sameOrigin(r) {
 		return false
 	}
-	c, err := r.Cookie(csrfCookie)
+	name := csrfCookie
+	if portalRequest(r) {
+		name = portalCSRFCookie
+	}
+	c, err := r.Cookie(name)
 	if err != nil || c.Value == "" {
 		return false
 	}

@@ -43,6 +43,7 @@ type api struct {
 	readTimeout time.Duration // to read a request's body; 0: defaultReadTimeout
 	postTimeout time.Duration // of a test send's POST, which the answer waits for
 	console     http.Handler  // the web console under /ui/; nil: none
+	publicURL   string        // --public-url: where portal links start; "": the request's own
 }
 
 // route is one API operation and the service operation it is, whose scope a token needs; "" for
@@ -90,6 +91,7 @@ func (a *api) routeTable() []route {
 		{"GET /v1/tenants", service.OpListTenants, listed(a, "tenants", a.svc.Tenants, viewTenant)},
 		{"GET /v1/tenants/{id}", service.OpGetTenant, a.getTenant},
 		{"DELETE /v1/tenants/{id}", service.OpDeleteTenant, a.deleted(a.svc.DeleteTenant)},
+		{"POST /v1/tenants/{id}/portal-link", service.OpCreatePortalLink, a.portalLink},
 		{"GET /v1/cluster", service.OpViewCluster, a.clusterView},
 		{"GET /v1/openapi.json", "", serveOpenAPI},
 		{"GET /healthz", "", func(w http.ResponseWriter, _ *http.Request) {
@@ -546,9 +548,17 @@ func (a *api) logRequests(next http.Handler) http.Handler {
 		log := a.log.With().Str("request_id", id).Logger()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
-		log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+		log.Debug().Str("method", r.Method).Str("path", loggedPath(r.URL.Path)).Int("status", rec.status).
 			Dur("duration_ms", time.Since(start)).Msg("api")
 	})
+}
+
+// loggedPath is a request's path as the log shows it: a portal link's code is a credential.
+func loggedPath(p string) string {
+	if strings.HasPrefix(p, "/ui/portal/") {
+		return "/ui/portal/[redacted]"
+	}
+	return p
 }
 
 type statusRecorder struct {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/quaycast/quaycast/console"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/tenants"
 )
@@ -42,4 +43,22 @@ func (a *api) getTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewTenant(t))
+}
+
+// portalLinkView is a new portal link: the URL to open (its code is shown this once) and until
+// when it can be.
+type portalLinkView struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// portalLink makes a single-use link to the console limited to a tenant: {"ttl", "session_ttl"},
+// both optional.
+func (a *api) portalLink(w http.ResponseWriter, r *http.Request) {
+	l, ok := callWithBody(a, w, r, bodyOptional, a.svc.CreatePortalLink)
+	if !ok {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, portalLinkView{URL: console.PortalURL(a.publicURL, r, l.Code), ExpiresAt: l.ExpiresAt})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/seal"
 	"github.com/quaycast/quaycast/service"
@@ -135,6 +136,7 @@ type opened struct {
 	types    *eventtypes.Store // the live event catalogue
 	tokens   *tokens.Store
 	tenants  *tenants.Store
+	portal   *portal.Store
 	attempts *attempts.Log
 	pubs     *natsauth.Publishers // nil with an external NATS
 	authn    *natsauth.Embedded   // nil with an external NATS
@@ -190,6 +192,9 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 		return nil, err
 	}
 	if o.tenants, err = tenants.Open(ctx, o.js, g.cfg.Replicas); err != nil {
+		return nil, err
+	}
+	if o.portal, err = portal.Open(ctx, o.js, g.cfg.Replicas); err != nil {
 		return nil, err
 	}
 	if err := g.checkKey(ctx, o.js, o.reg, o.tokens); err != nil {
@@ -390,14 +395,16 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Rollups: rollup.NewReader(o.js), Events: o.events,
 		Backlogs:   func(ctx context.Context) (map[string]uint64, error) { return consumer.Backlogs(ctx, o.events) },
 		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types, Tenants: o.tenants, TenantMaxEndpoints: g.cfg.TenantMaxEndpoints,
+		PortalLinks: o.portal, PortalSessionTTL: g.cfg.PortalSessionTTL,
 		OnEndpointChange: func(kind service.EndpointChange, ep *consumer.Endpoint) {
 			publishOps(nc, g.log, OpsEvent{Kind: opsKinds[kind], EndpointID: ep.ID, Tenant: ep.Tenant})
 		},
 	})
 	ui := console.New(svc, g.log.With().Str("component", "console").Logger(), console.Options{
 		AdminToken: g.cfg.AdminToken, ShownHeader: func(name, value string) string { return shownValue(name, value, true) },
+		PublicURL: g.cfg.PublicURL, FrameAncestors: g.cfg.ConsoleFrameAncestors,
 	})
-	a := &api{svc: svc, js: o.js, types: o.types, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout, console: ui}
+	a := &api{svc: svc, js: o.js, types: o.types, nc: nc, manager: manager, metrics: m, cluster: sup, log: g.log, postTimeout: sender.o.Timeout, console: ui, publicURL: g.cfg.PublicURL}
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	srv := &http.Server{
 		Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: o.tls,

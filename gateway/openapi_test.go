@@ -432,6 +432,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"ReplayInput", service.ReplayInput{}},
 		{"Published", Published{}},
 		{"Error", errorBody{}},
+		{"PortalLinkInput", service.PortalLinkInput{}},
+		{"PortalLink", portalLinkView{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.schema, func(t *testing.T) {

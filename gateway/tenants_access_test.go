@@ -153,6 +153,8 @@ func TestTenantTokenMatrix(t *testing.T) {
 		{"the cluster is the operator's", "GET", "/v1/cluster", nil, 403},
 		{"tenants are the admin's to make", "POST", "/v1/tenants", map[string]any{"id": "x", "name": "x"}, 403},
 		{"tokens are the admin's", "GET", "/v1/tokens", nil, 403},
+		{"portal links are the operator's, also its own", "POST", "/v1/tenants/maersk/portal-link", nil, 403},
+		{"portal links are the operator's, another tenant's", "POST", "/v1/tenants/hlag/portal-link", nil, 403},
 		{"the catalogue is open", "GET", "/v1/event-types", nil, 200},
 	} {
 		body := c.body

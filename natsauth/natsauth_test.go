@@ -15,6 +15,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/eventtypes"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
@@ -85,6 +86,9 @@ func TestInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := eventtypes.Open(ctx, js, 1, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := portal.Open(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tenants.Open(ctx, js, 1); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/quaycast/quaycast/cluster"
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/eventtypes"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/subjects"
 	"github.com/quaycast/quaycast/tenants"
@@ -38,7 +39,7 @@ var (
 		consumer.MarksStream, consumer.ParkStream, rollup.Stream,
 	}
 	buckets = []string{consumer.EndpointsBucket, tokens.Bucket, consumer.LegacyMarksBucket, PublishersBucket, eventtypes.Bucket,
-		cluster.MembersBucket, cluster.OwnersBucket, tenants.Bucket}
+		cluster.MembersBucket, cluster.OwnersBucket, tenants.Bucket, portal.Bucket}
 )
 
 // streamNames are the streams, KV buckets' included.

@@ -55,6 +55,7 @@ const (
 	OpListTenants       Op = "list tenants"
 	OpGetTenant         Op = "get tenant"
 	OpDeleteTenant      Op = "delete tenant"
+	OpCreatePortalLink  Op = "create portal link"
 )
 
 var opScopes = map[Op]string{
@@ -85,6 +86,7 @@ var opScopes = map[Op]string{
 	OpListTenants:       ScopeEndpointsRead,
 	OpGetTenant:         ScopeEndpointsRead,
 	OpDeleteTenant:      ScopeAdmin,
+	OpCreatePortalLink:  ScopeEndpointsWrite, // and every one of PortalScopes: see CreatePortalLink
 }
 
 // tenantOps are the operations a tenant's token may do, each within its tenant: the endpoints,
@@ -111,9 +113,13 @@ func (op Op) Scope() string {
 // on an endpoint reads it through endpointFor, which answers "not found" for another tenant's, so
 // ids do not tell another tenant's endpoints exist.
 type Caller struct {
-	admin bool
-	token *tokens.Token
+	admin  bool
+	token  *tokens.Token
+	portal bool // a tenant's portal session (PortalCaller): its token is made up, never stored
 }
+
+// Portal reports a tenant's portal session.
+func (c Caller) Portal() bool { return c.portal }
 
 // Tenant is the tenant the caller is limited to; "" for the operator.
 func (c Caller) Tenant() string {

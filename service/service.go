@@ -13,6 +13,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/eventtypes"
 	"github.com/quaycast/quaycast/natsauth"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/rollup"
 	"github.com/quaycast/quaycast/tenants"
 	"github.com/quaycast/quaycast/tokens"
@@ -76,6 +77,10 @@ type Deps struct {
 	Cluster     Cluster           // nil unless clustered
 	Types       *eventtypes.Store // the live event catalogue; nil: the built-in types only
 	Tenants     *tenants.Store
+	PortalLinks *portal.Store
+	// PortalSessionTTL is how long a portal session lasts unless its link asks for less
+	// (--portal-session-ttl); 0: the default.
+	PortalSessionTTL time.Duration
 	// TenantMaxEndpoints bounds a tenant's endpoints (--tenant-max-endpoints); 0: no bound.
 	TenantMaxEndpoints int
 	// OnEndpointChange, optional, is told of each endpoint created, changed or deleted through

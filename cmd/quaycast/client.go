@@ -94,6 +94,26 @@ type tenantsCmd struct {
 	List   tenantsListCmd   `cmd:"" help:"List the tenants."`
 	Get    tenantsGetCmd    `cmd:"" help:"Show one tenant."`
 	Rm     tenantsRmCmd     `cmd:"" help:"Delete a tenant that has no endpoints left. Needs the admin token."`
+	// portal-link, as the API's path says it.
+	PortalLink tenantsPortalLinkCmd `cmd:"" name:"portal-link" help:"Make a single-use link that opens the console limited to the tenant (prints url and expires_at). Needs endpoints:read, write and delete and deliveries:read, as the operator."`
+}
+
+type tenantsPortalLinkCmd struct {
+	apiFlags
+	ID         string `arg:"" help:"Tenant id."`
+	TTL        string `name:"ttl" help:"How long the link can be opened (default 5m, at most 1h)."`
+	SessionTTL string `name:"session-ttl" help:"How long the session it opens lasts (default the gateway's --portal-session-ttl, at most 24h)."`
+}
+
+func (c *tenantsPortalLinkCmd) Run(ctx context.Context) error {
+	body := map[string]any{}
+	if c.TTL != "" {
+		body["ttl"] = c.TTL
+	}
+	if c.SessionTTL != "" {
+		body["session_ttl"] = c.SessionTTL
+	}
+	return c.print(ctx, "POST", "/v1/tenants/"+url.PathEscape(c.ID)+"/portal-link", body)
 }
 
 type tenantsCreateCmd struct {

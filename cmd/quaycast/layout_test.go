@@ -67,6 +67,7 @@ func TestImportsKeepTheLayout(t *testing.T) {
 			return imp == "net/http" || q && (p == "gateway" || p == "config" || p == "natsauth" || strings.HasPrefix(p, "bench"))
 		}},
 		{"tokens", "a store of records, not delivery: no HTTP, no consumer, service, gateway, config or bench", recordsBad},
+		{"portal", "a store of records, not delivery: no HTTP, no consumer, service, gateway, config or bench", recordsBad},
 		{"attempts", "a store of records, not delivery: no HTTP, no consumer, service, gateway, config or bench", recordsBad},
 		{"cluster", "membership and ownership over NATS: it drives the delivery engine through an interface, so no HTTP, consumer, service, gateway, config or bench", recordsBad},
 		{"natsauth", "who may do what on NATS: no HTTP, no gateway or bench", func(imp string) bool {

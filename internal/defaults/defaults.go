@@ -50,6 +50,15 @@ const (
 	TenantBurst        = 400   // POSTs above TenantRate one tenant may make at once after a quiet spell
 )
 
+// The console and the tenants' portal.
+const (
+	ConsoleFrameAncestors = "'none'"        // who may frame the portal's pages (CSP frame-ancestors): nobody
+	PortalSessionTTL      = time.Hour       // how long a portal session opened by a link lasts
+	PortalLinkTTL         = 5 * time.Minute // how long a portal link can be redeemed
+
+	MaxPortalSessionTTL = 24 * time.Hour // the longest portal session, by the flag or a link
+)
+
 // Fill sets *v to d when it is zero (or less): an Options field left at zero takes its default.
 func Fill[T ~int | ~int64 | ~uint32 | ~float64](v *T, d T) {
 	if *v <= 0 {
