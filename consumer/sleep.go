@@ -345,7 +345,9 @@ func opsWakeKey(rest string) bool {
 		return true
 	}
 	a, b, two := strings.Cut(rest, ".")
-	token := func(s string) bool { return s != "" && !strings.ContainsAny(s, ".>") && (s == "*" || !strings.Contains(s, "*")) }
+	token := func(s string) bool {
+		return s != "" && !strings.ContainsAny(s, ".>") && (s == "*" || !strings.Contains(s, "*"))
+	}
 	if !two {
 		return token(a)
 	}
