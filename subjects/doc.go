@@ -125,10 +125,10 @@
 // The operator group is what happens to endpoints, stored by quaycast itself
 // under quaycast.ops.<type> (an operator's endpoint) and
 // quaycast.ops.<tenant>.<type> (a tenant's), of the reserved source "quaycast"
-// (OpsSource), with the endpoint id as the entity. Only selectors naming that
-// source select them ("quaycast:*", "quaycast:breaker_opened",
-// "quaycast:group:operator"); "*", a group or a type name without it never
-// do, so endpoints subscribed before they existed do not receive them. An
-// event of source "quaycast", or of an operator type, anywhere else is not
-// delivered (ReservedReason).
+// (OpsSource), with the endpoint id as the entity. Only selectors naming them
+// select them: "quaycast:*", "group:operator", a type ("breaker_opened"),
+// each also written after "quaycast:"; "*" and every other source's or
+// group's selector never do, so endpoints subscribed before they existed do
+// not receive them. An event of source "quaycast", or of an operator type,
+// anywhere else is not delivered (ReservedReason).
 package subjects

@@ -14,9 +14,9 @@ import (
 //
 // They live outside evt.> and tnt.> on purpose: "*" (evt.>, or tnt.<tenant>.> for a tenant's
 // endpoint) never matches them, so no endpoint receives them, or even reads them from the stream,
-// unless a selector names the source: "quaycast:*", "quaycast:endpoint_disabled",
-// "quaycast:group:operator". The tenant is a subject token, so the server keeps a tenant's
-// operator events from another tenant's endpoints, as it does with tenant copies.
+// unless a selector names them: "quaycast:*", "group:operator", "endpoint_disabled" (the last two
+// also after "quaycast:"). The tenant is a subject token, so the server keeps a tenant's operator
+// events from another tenant's endpoints, as it does with tenant copies.
 const (
 	// OpsSource is the source of operator events, reserved: no publisher may use it.
 	OpsSource = "quaycast"

@@ -8,8 +8,8 @@ import (
 	"github.com/quaycast/quaycast/internal/fielderr"
 )
 
-// The operator events are selected by naming their source, and only so: the filters of every
-// other selector stay what they were, and tenants get their own tenant's.
+// The operator events are selected by naming them, their group or their source, and only so: the
+// filters of every other selector stay what they were, and tenants get their own tenant's.
 func TestOpsFilters(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -30,6 +30,11 @@ func TestOpsFilters(t *testing.T) {
 		{"every kind wins over one", []string{"quaycast:breaker_opened", "quaycast:*"}, []string{"quaycast.ops.*"},
 			[]string{"quaycast.ops.maersk.*"}, []string{"quaycast.ops.>"}},
 		{"everything is not them", []string{"*"}, []string{"evt.>"}, []string{"tnt.maersk.>"}, []string{"evt.>"}},
+		{"their group, named alone", []string{"group:operator", "group:gate"}, []string{"quaycast.ops.*", "evt.*.cargo_gated_in", "evt.*.cargo_gated_out", "evt.*.gate_selected", "evt.*.truck_gated_out"},
+			[]string{"quaycast.ops.maersk.*", "tnt.maersk.*.cargo_gated_in", "tnt.maersk.*.cargo_gated_out", "tnt.maersk.*.gate_selected", "tnt.maersk.*.truck_gated_out"},
+			[]string{"quaycast.ops.>", "evt.*.cargo_gated_in", "evt.*.cargo_gated_out", "evt.*.gate_selected", "evt.*.truck_gated_out"}},
+		{"a type, named alone", []string{"endpoint_disabled"}, []string{"quaycast.ops.endpoint_disabled"},
+			[]string{"quaycast.ops.maersk.endpoint_disabled"}, []string{"quaycast.ops.endpoint_disabled", "quaycast.ops.*.endpoint_disabled"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,9 +61,7 @@ func TestOpsFilters(t *testing.T) {
 func TestOpsSelectorErrors(t *testing.T) {
 	t.Parallel()
 	for _, sel := range []string{
-		"endpoint_created",        // an operator type without its source
 		"tos:breaker_opened",      // from another source
-		"group:operator",          // the group without its source
 		"tos:group:operator",      //
 		"quaycast:cargo_loaded",   // a business type from quaycast
 		"quaycast:group:gate",     //
@@ -74,8 +77,11 @@ func TestOpsSelectorErrors(t *testing.T) {
 
 func TestOpsMatchesAndExpand(t *testing.T) {
 	t.Parallel()
-	if Matches([]string{"*"}, "breaker_opened") {
-		t.Error(`"*" matches breaker_opened`)
+	if Matches([]string{"*"}, "breaker_opened") || Matches([]string{"group:gate", "tos:*"}, "breaker_opened") {
+		t.Error(`"*" or another source's selector matches breaker_opened`)
+	}
+	if !Matches([]string{"breaker_opened"}, "breaker_opened") || !Matches([]string{"group:operator"}, "breaker_opened") {
+		t.Error("naming breaker_opened or its group does not match it")
 	}
 	if !Builtin().Matches([]string{"quaycast:*"}, OpsSource, "breaker_opened") || Builtin().Matches([]string{"quaycast:*"}, "tos", "cargo_loaded") {
 		t.Error(`"quaycast:*" does not match exactly the operator events`)

@@ -76,23 +76,27 @@ func (c *Catalogue) parseSelector(s string) (sel selector, reason string, unknow
 			return sel, fmt.Sprintf("unknown event type %s", quote(rest)), true
 		}
 	}
+	if sel.source == "" && (sel.group == OpsGroup || IsOpsType(sel.typ)) {
+		sel.source = OpsSource // they have no other
+	}
 	return sel, opsSelectorReason(sel), false
 }
 
 // opsSelectorReason refuses a selector that mixes the operator events (source OpsSource, group
-// OpsGroup) with the others: they are selected by naming their source only, so that no selector
-// written before they existed ("*", a group) receives them.
+// OpsGroup) with the others. They are selected by naming them, their group or their source, never
+// by "*" or another source's selector, so that no selector written before they existed receives
+// them.
 func opsSelectorReason(sel selector) string {
 	ops := sel.source == OpsSource
 	switch {
 	case ops && sel.group != "" && sel.group != OpsGroup:
-		return fmt.Sprintf("source %q has only the operator events: %s:*, %s:%s%s or %s:<type>", OpsSource, OpsSource, OpsSource, GroupPrefix, OpsGroup, OpsSource)
+		return fmt.Sprintf("source %q has only the operator events: %s:*, %s%s or one of their types", OpsSource, OpsSource, GroupPrefix, OpsGroup)
 	case ops && sel.typ != "" && !IsOpsType(sel.typ):
 		return fmt.Sprintf("%s is not an operator event, the only events of source %q", quote(sel.typ), OpsSource)
 	case !ops && sel.group == OpsGroup:
-		return fmt.Sprintf("the operator events are selected with their source: %s:%s%s", OpsSource, GroupPrefix, OpsGroup)
+		return fmt.Sprintf("the operator events come from source %q only: %s%s", OpsSource, GroupPrefix, OpsGroup)
 	case !ops && IsOpsType(sel.typ):
-		return fmt.Sprintf("%s is an operator event: select it as %s:%s", quote(sel.typ), OpsSource, sel.typ)
+		return fmt.Sprintf("%s is an operator event, from source %q only: %s", quote(sel.typ), OpsSource, sel.typ)
 	}
 	return ""
 }
@@ -186,10 +190,11 @@ func Filters(sel []string) ([]string, error) { return builtin.Filters(sel) }
 //     filters would overlap it), one "evt.<source>.<type>" per other type of the catalogue;
 //   - "<source>:<type>" and "<source>:group:<g>": "evt.<source>.<type>" per type not already
 //     selected for any source;
-//   - the operator events (source OpsSource): "quaycast.ops.*" for "quaycast:*" or the group,
-//     "quaycast.ops.<type>" per type otherwise — the operator's own endpoints' events; an
-//     endpoint's owner turns them into a tenant's (TenantFilters) or every tenant's
-//     (OpsTenantFilters). No other selector covers them.
+//   - the operator events (source OpsSource, whether a selector of their group or types names
+//     it or not): "quaycast.ops.*" for "quaycast:*" or the group, "quaycast.ops.<type>" per type
+//     otherwise — the operator's own endpoints' events; an endpoint's owner turns them into a
+//     tenant's (TenantFilters) or every tenant's (OpsTenantFilters). No other selector covers
+//     them.
 //
 // "evt.>" and "evt.<source>.>" capture types outside the catalogue too, which the envelope check
 // then sets aside. A group or catalogue that grows changes the filters: the consumer's owner

@@ -106,7 +106,7 @@ func TestFiltersAgreeWithMatches(t *testing.T) {
 	sources := []string{"tos", "tos-rotterdam", "tms-eu"}
 	pick := func(r *rand.Rand) string {
 		var s string
-		ops := false // the operator events are selected with their source only
+		ops := false // the operator events come from their source only
 		switch r.IntN(3) {
 		case 0:
 			et := types[r.IntN(len(types))]
@@ -118,8 +118,9 @@ func TestFiltersAgreeWithMatches(t *testing.T) {
 			s, ops = SelectAll, r.IntN(4) == 0
 		}
 		switch {
-		case ops:
+		case ops && (s == SelectAll || r.IntN(2) == 0): // a type or the group may go without it
 			s = OpsSource + SourceSep + s
+		case ops:
 		case r.IntN(4) > 0:
 			s = sources[r.IntN(len(sources))] + SourceSep + s
 		}
