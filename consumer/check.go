@@ -112,6 +112,9 @@ func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Enve
 	if env.Type != typ || env.Source != source {
 		return env, fmt.Sprintf("envelope source %q and type %q do not match subject %s", env.Source, env.Type, msg.Subject())
 	}
+	if reason := subjects.ReservedReason(msg.Subject(), source, typ); reason != "" {
+		return env, reason
+	}
 	if h := msg.Headers().Get(subjects.HeaderEntity); h != "" && h != env.Entity {
 		return env, fmt.Sprintf("%s header %q does not match envelope entity %q", subjects.HeaderEntity, h, env.Entity)
 	}
@@ -121,18 +124,36 @@ func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Enve
 	if t := subjects.TenantOf(msg.Subject()); t != "" && !slices.Contains(env.Tenants, t) {
 		return env, fmt.Sprintf("copy for tenant %q of an event whose envelope names tenants %q", t, env.Tenants)
 	}
+	if t, ok := subjects.OpsTenantOf(msg.Subject()); ok && !slices.Equal(env.Tenants, opsTenants(t)) {
+		return env, fmt.Sprintf("operator event for tenant %q whose envelope names tenants %q", t, env.Tenants)
+	}
 	return env, ""
+}
+
+// opsTenants are the envelope's tenants of an operator event about an endpoint of tenant.
+func opsTenants(tenant string) []string {
+	if tenant == "" {
+		return nil
+	}
+	return []string{tenant}
 }
 
 // forTenant reports whether an event that passed the checks goes to ep as far as tenants go: a
 // tenant's endpoint takes only its tenant's copies (its filters let no other through; this holds
 // it whatever they are) of events published since it was created, an operator's endpoint the
-// events that name no tenant, and those that do when it opted in (TenantEvents). A replay is the
-// endpoint's own dead letter (screen checked it).
+// events that name no tenant, and those that do when it opted in (TenantEvents). Operator events
+// go the same way, by the tenant their subject names. A replay is the endpoint's own dead letter
+// (screen checked it).
 func forTenant(ep *Endpoint, msg eventMsg, env subjects.Envelope) bool {
 	subject := msg.Subject()
 	if strings.HasPrefix(subject, subjects.ReplayPrefix+".") {
 		return true
+	}
+	if t, ok := subjects.OpsTenantOf(subject); ok { // about an endpoint of t ("" the operator's)
+		if ep.Tenant != "" {
+			return t == ep.Tenant
+		}
+		return t == "" || ep.TenantEvents
 	}
 	t := subjects.TenantOf(subject)
 	if ep.Tenant != "" {

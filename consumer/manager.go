@@ -358,15 +358,19 @@ func (m *Manager) consumerConfig(ep *Endpoint, filters []string) jetstream.Consu
 }
 
 // endpointFilters are the filter subjects of ep's consumer with catalogue c: its types, over its
-// tenant's copies for a tenant's endpoint (so the server never hands it another tenant's event),
-// and its replayed dead letters.
+// tenant's copies and operator events for a tenant's endpoint (so the server never hands it
+// another tenant's event), every tenant's operator events for an operator's endpoint that opted
+// in to tenants' events, and its replayed dead letters.
 func endpointFilters(c *subjects.Catalogue, ep *Endpoint) ([]string, error) {
 	filters, err := c.Filters(ep.EventTypes)
 	if err != nil {
 		return nil, err
 	}
-	if ep.Tenant != "" {
+	switch {
+	case ep.Tenant != "":
 		filters = subjects.TenantFilters(ep.Tenant, filters)
+	case ep.TenantEvents:
+		filters = subjects.OpsTenantFilters(filters)
 	}
 	return append(filters, subjects.ReplayFilter(ep.ID)), nil
 }

@@ -242,9 +242,11 @@ func (wt *watcher) sleepers() int {
 }
 
 // The wake keys of a subject are the consumer filters that match it, of the shapes
-// subjects.Filters, subjects.TenantFilters and subjects.ReplayFilter make: evt.> (every event),
-// evt.*.<type>, tnt.<tenant>.>, tnt.<tenant>.*.<type>, and replay.<endpoint>.>. An endpoint with a
-// filter of any other shape never sleeps.
+// subjects.Filters, subjects.TenantFilters, subjects.OpsTenantFilters and subjects.ReplayFilter
+// make: evt.> (every event), evt.*.<type>, tnt.<tenant>.>, tnt.<tenant>.*.<type>,
+// replay.<endpoint>.>, and of the operator events quaycast.ops.> and, after quaycast.ops., *,
+// <type>, *.<type>, <tenant>.* and <tenant>.<type>. An endpoint with a filter of any other shape
+// never sleeps.
 const (
 	allEvents   = subjects.StreamSubjects // evt.>
 	eventPrefix = subjects.Prefix + ".*."
@@ -255,6 +257,21 @@ const (
 // forKeys calls f with each wake key of subject.
 func forKeys(subject string, f func(key string)) {
 	switch {
+	case strings.HasPrefix(subject, subjects.OpsSubjectPrefix):
+		rest := subject[len(subjects.OpsSubjectPrefix):]
+		if rest == "" {
+			return
+		}
+		f(subjects.OpsStreamSubjects)
+		tenant, kind, two := strings.Cut(rest, ".")
+		if !two {
+			f(subjects.OpsSubjectPrefix + "*")
+			f(subject)
+			return
+		}
+		f(subjects.OpsSubjectPrefix + "*." + kind)
+		f(subjects.OpsSubjectPrefix + tenant + ".*")
+		f(subject)
 	case strings.HasPrefix(subject, subjects.Prefix+"."):
 		f(allEvents)
 		rest := subject[len(subjects.Prefix)+1:]
@@ -297,6 +314,10 @@ func sleepable(filters []string) bool {
 			if !tenantWakeKey(f[len(tenantStart):]) {
 				return false
 			}
+		case strings.HasPrefix(f, subjects.OpsSubjectPrefix):
+			if !opsWakeKey(f[len(subjects.OpsSubjectPrefix):]) {
+				return false
+			}
 		default:
 			return false
 		}
@@ -316,6 +337,22 @@ func tenantWakeKey(rest string) bool {
 	}
 	t, ok := strings.CutPrefix(tail, "*.")
 	return ok && t != "" && !strings.ContainsAny(t, ".*>")
+}
+
+// opsWakeKey reports whether rest, a filter after "quaycast.ops.", is one forKeys makes: ">",
+// "*", "<type>", "*.<type>", "<tenant>.*" or "<tenant>.<type>".
+func opsWakeKey(rest string) bool {
+	if rest == ">" {
+		return true
+	}
+	a, b, two := strings.Cut(rest, ".")
+	token := func(s string) bool {
+		return s != "" && !strings.ContainsAny(s, ".>") && (s == "*" || !strings.Contains(s, "*"))
+	}
+	if !two {
+		return token(a)
+	}
+	return token(a) && token(b) && !(a == "*" && b == "*")
 }
 
 // States of an endpoint's runningWorker.

@@ -122,24 +122,36 @@ func TestWakeKeysMatchFilters(t *testing.T) {
 		tenant  string
 		subject string
 		want    bool
+		all     bool // tenant_events
 	}{
-		{"a tenant's type", []string{"cargo_loaded"}, "maersk", "tnt.maersk.tos.cargo_loaded", true},
-		{"a tenant's other type", []string{"cargo_loaded"}, "maersk", "tnt.maersk.tos.cargo_gated_in", false},
-		{"a tenant, every type", []string{"*"}, "maersk", "tnt.maersk.tos.cargo_gated_in", true},
-		{"another tenant's type", []string{"cargo_loaded"}, "maersk", "tnt.hlag.tos.cargo_loaded", false},
-		{"another tenant, every type", []string{"*"}, "maersk", "tnt.hlag.tos.cargo_loaded", false},
-		{"a tenant's endpoint, the original", []string{"*"}, "maersk", "evt.tos.cargo_loaded", false},
-		{"an operator's endpoint, a tenant copy", []string{"*"}, "", "tnt.maersk.tos.cargo_loaded", false},
-		{"a tenant's replay", []string{"cargo_loaded"}, "maersk", "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true},
-		{"its type", []string{"cargo_loaded"}, "", "evt.tos.cargo_loaded", true},
-		{"another type", []string{"cargo_loaded"}, "", "evt.tos.cargo_gated_in", false},
-		{"every type", []string{"*"}, "", "evt.tos.cargo_gated_in", true},
-		{"every type, odd subject", []string{"*"}, "", "evt.tos.x.y", true},
-		{"its replay", []string{"cargo_loaded"}, "", "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true},
-		{"another endpoint's replay", []string{"cargo_loaded"}, "", "replay." + subjects.EncodeToken("ep_2") + ".tos.cargo_loaded", false},
+		{"operator events", []string{"quaycast:*"}, "", "quaycast.ops.breaker_opened", true, false},
+		{"operator events, a tenant's", []string{"quaycast:*"}, "", "quaycast.ops.maersk.breaker_opened", false, false},
+		{"operator events, every tenant's", []string{"quaycast:*"}, "", "quaycast.ops.maersk.breaker_opened", true, true},
+		{"one operator event, every tenant's", []string{"quaycast:breaker_opened"}, "", "quaycast.ops.maersk.breaker_opened", true, true},
+		{"one operator event, another", []string{"quaycast:breaker_opened"}, "", "quaycast.ops.maersk.breaker_closed", false, true},
+		{"one operator event", []string{"quaycast:breaker_opened"}, "", "quaycast.ops.breaker_opened", true, false},
+		{"a tenant's operator events", []string{"quaycast:*"}, "maersk", "quaycast.ops.maersk.endpoint_disabled", true, false},
+		{"a tenant's operator event", []string{"quaycast:endpoint_disabled"}, "maersk", "quaycast.ops.maersk.endpoint_disabled", true, false},
+		{"another tenant's operator events", []string{"quaycast:*"}, "maersk", "quaycast.ops.hlag.endpoint_disabled", false, false},
+		{"the operator's events, to a tenant", []string{"quaycast:*"}, "maersk", "quaycast.ops.endpoint_disabled", false, false},
+		{"every type is not operator events", []string{"*"}, "", "quaycast.ops.breaker_opened", false, true},
+		{"a tenant's type", []string{"cargo_loaded"}, "maersk", "tnt.maersk.tos.cargo_loaded", true, false},
+		{"a tenant's other type", []string{"cargo_loaded"}, "maersk", "tnt.maersk.tos.cargo_gated_in", false, false},
+		{"a tenant, every type", []string{"*"}, "maersk", "tnt.maersk.tos.cargo_gated_in", true, false},
+		{"another tenant's type", []string{"cargo_loaded"}, "maersk", "tnt.hlag.tos.cargo_loaded", false, false},
+		{"another tenant, every type", []string{"*"}, "maersk", "tnt.hlag.tos.cargo_loaded", false, false},
+		{"a tenant's endpoint, the original", []string{"*"}, "maersk", "evt.tos.cargo_loaded", false, false},
+		{"an operator's endpoint, a tenant copy", []string{"*"}, "", "tnt.maersk.tos.cargo_loaded", false, false},
+		{"a tenant's replay", []string{"cargo_loaded"}, "maersk", "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true, false},
+		{"its type", []string{"cargo_loaded"}, "", "evt.tos.cargo_loaded", true, false},
+		{"another type", []string{"cargo_loaded"}, "", "evt.tos.cargo_gated_in", false, false},
+		{"every type", []string{"*"}, "", "evt.tos.cargo_gated_in", true, false},
+		{"every type, odd subject", []string{"*"}, "", "evt.tos.x.y", true, false},
+		{"its replay", []string{"cargo_loaded"}, "", "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", true, false},
+		{"another endpoint's replay", []string{"cargo_loaded"}, "", "replay." + subjects.EncodeToken("ep_2") + ".tos.cargo_loaded", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			filters, err := endpointFilters(subjects.Builtin(), &Endpoint{ID: "ep_1", EventTypes: tc.sel, Tenant: tc.tenant})
+			filters, err := endpointFilters(subjects.Builtin(), &Endpoint{ID: "ep_1", EventTypes: tc.sel, Tenant: tc.tenant, TenantEvents: tc.all})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +167,8 @@ func TestWakeKeysMatchFilters(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range []string{"evt.*.*", "evt.tos.>", "quaycast.>", "replay.*.>", "tnt.*.>", "tnt.>", "tnt.maersk.tos.>", "tnt.maersk.*.*"} {
+	for _, f := range []string{"evt.*.*", "evt.tos.>", "quaycast.>", "replay.*.>", "tnt.*.>", "tnt.>", "tnt.maersk.tos.>", "tnt.maersk.*.*",
+		"quaycast.ops.*.*", "quaycast.ops.*.>", "quaycast.ops.a.b.c", "quaycast.ops.", "quaycast.ops.a*"} {
 		if sleepable([]string{f}) {
 			t.Errorf("filter %s: sleepable, want not (the watcher cannot match it)", f)
 		}

@@ -44,7 +44,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstr
 	events, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:         EventsStream,
 		Description:  "quaycast: business events to deliver to webhook endpoints",
-		Subjects:     []string{subjects.StreamSubjects, subjects.ReplayStreamSubjects, subjects.TenantStreamSubjects},
+		Subjects:     []string{subjects.StreamSubjects, subjects.ReplayStreamSubjects, subjects.TenantStreamSubjects, subjects.OpsStreamSubjects},
 		Retention:    jetstream.LimitsPolicy,
 		Storage:      jetstream.FileStorage,
 		MaxAge:       o.MaxAge,

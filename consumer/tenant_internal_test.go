@@ -30,6 +30,9 @@ func TestForTenant(t *testing.T) {
 		}
 		return headerMsg{subjects.TenantSubject(tenant, "tos", "cargo_loaded"), h}
 	}
+	opsOf := func(tenant string) headerMsg {
+		return headerMsg{subjects.OpsSubject(tenant, "breaker_opened"), nats.Header{}}
+	}
 	original := headerMsg{"evt.tos.cargo_loaded", nats.Header{}}
 	replay := headerMsg{"replay.ep_a.tos.cargo_loaded", nats.Header{}}
 	named := subjects.Envelope{Tenants: []string{"maersk"}}
@@ -52,6 +55,12 @@ func TestForTenant(t *testing.T) {
 		{"operator: a copy", operator, copyOf("maersk", "12"), named, false},
 		{"operator opted in: an event of a tenant", all, original, named, true},
 		{"operator opted in: a copy (it reads the original)", all, copyOf("maersk", "12"), named, false},
+		{"operator event of its tenant", maersk, opsOf("maersk"), named, true},
+		{"operator event of another tenant", maersk, opsOf("hlag"), subjects.Envelope{Tenants: []string{"hlag"}}, false},
+		{"operator event of the operator, to a tenant", maersk, opsOf(""), none, false},
+		{"operator: its operator event", operator, opsOf(""), none, true},
+		{"operator: a tenant's operator event", operator, opsOf("maersk"), named, false},
+		{"operator opted in: a tenant's operator event", all, opsOf("maersk"), named, true},
 	} {
 		if got := forTenant(tc.ep, tc.msg, tc.env); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

@@ -239,6 +239,8 @@ func (s *Store) Create(ctx context.Context, t subjects.EventType) (subjects.Even
 		return t, &fielderr.Error{Field: "name", Reason: "must be 1 to 64 characters of [a-z0-9_-]"}
 	case !subjects.ValidToken(t.Group):
 		return t, &fielderr.Error{Field: "group", Reason: "must be 1 to 64 characters of [a-z0-9_-]"}
+	case t.Group == subjects.OpsGroup:
+		return t, &fielderr.Error{Field: "group", Reason: "is quaycast's own operator events' group"}
 	case t.Title == "" || len(t.Title) > MaxTitleBytes || !printable(t.Title):
 		return t, &fielderr.Error{Field: "title", Reason: fmt.Sprintf("must be 1 to %d bytes of UTF-8 without control characters", MaxTitleBytes)}
 	case len(t.Description) > MaxDescriptionBytes || !printable(t.Description):

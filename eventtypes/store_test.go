@@ -60,6 +60,7 @@ func TestStaleCatalogueReadsAgainBeforeRefusing(t *testing.T) {
 	}{
 		{subjects.EventType{Name: "cargo_loaded", Title: "x", Group: "cargo"}, eventtypes.ErrBuiltin},
 		{subjects.EventType{Name: "reefer_alarm", Title: "x", Group: "reefer"}, eventtypes.ErrExists},
+		{subjects.EventType{Name: "breaker_opened", Title: "x", Group: "g"}, eventtypes.ErrBuiltin},
 	} {
 		if _, err := here.Create(ctx, tc.t); !errors.Is(err, tc.want) {
 			t.Errorf("Create(%s): %v, want %v", tc.t.Name, err, tc.want)
@@ -68,6 +69,9 @@ func TestStaleCatalogueReadsAgainBeforeRefusing(t *testing.T) {
 	var fe *fielderr.Error
 	if _, err := here.Create(ctx, subjects.EventType{Name: "ok_name", Title: "", Group: "g"}); !errors.As(err, &fe) || fe.Field != "title" {
 		t.Errorf("no title: %v", err)
+	}
+	if _, err := here.Create(ctx, subjects.EventType{Name: "ok_name", Title: "x", Group: subjects.OpsGroup}); !errors.As(err, &fe) || fe.Field != "group" {
+		t.Errorf("the operator events' group: %v", err)
 	}
 	if err := here.Delete(ctx, "cargo_loaded"); !errors.Is(err, eventtypes.ErrBuiltin) {
 		t.Errorf("delete a built-in type: %v", err)

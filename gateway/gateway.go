@@ -263,6 +263,7 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 
 // wired is the delivery side and the API over what open brought up, not started yet.
 type wired struct {
+	ops     *opsEvents
 	manager *consumer.Manager
 	router  *routerRun          // the tenant router; run by the cluster's choice when clustered
 	cluster *cluster.Supervisor // nil unless clustered
@@ -295,6 +296,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		fence = func() bool { return sup.Held() }
 	}
 	var tenantOf func(id string) string // the manager's, set below before anything is delivered
+	ops := newOpsEvents(nc, o.js, g.log, m.operatorEvents)
 	sender := NewSender(g.log, SenderOptions{
 		Fence:            fence,
 		Targets:          targets,
@@ -323,7 +325,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		},
 		OnBreakerChange: func(ev BreakerEvent) {
 			m.breakerChanged(ev)
-			g.breakerChanged(nc, ev, tenantOf)
+			g.breakerChanged(nc, ops, ev, tenantOf)
 		},
 	})
 	dead, err := consumer.NewDeadLetters(ctx, o.js, o.events)
@@ -355,10 +357,10 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	o.types.OnChange(manager.CatalogueChanged)
 	manager.OnDeadLetter(func(dl consumer.DeadLetter) {
 		m.dead.WithLabelValues(dl.EndpointID).Inc()
-		publishOps(nc, g.log, OpsEvent{Kind: OpsDeadLetter, EndpointID: dl.EndpointID, Tenant: manager.Tenant(dl.EndpointID), EventID: dl.EventID, Reason: dl.Reason})
+		ops.publish(OpsEvent{Kind: OpsDeadLetter, EndpointID: dl.EndpointID, Tenant: manager.Tenant(dl.EndpointID), EventID: dl.EventID, Reason: dl.Reason}, !isOpsEvent(dl.Subject))
 	})
 	manager.OnDisabled(func(ep *consumer.Endpoint) {
-		publishOps(nc, g.log, OpsEvent{Kind: OpsEndpointDisabled, EndpointID: ep.ID, Tenant: ep.Tenant, Reason: ep.DisabledReason})
+		ops.publish(OpsEvent{Kind: OpsEndpointDisabled, EndpointID: ep.ID, Tenant: ep.Tenant, Reason: ep.DisabledReason}, true)
 	})
 	m.countDegraded(manager.Degraded)
 	m.countStuck(manager.StuckCounts)
@@ -397,7 +399,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		AdminToken: g.cfg.AdminToken, Log: g.log, Types: o.types, Tenants: o.tenants, TenantMaxEndpoints: g.cfg.TenantMaxEndpoints,
 		PortalLinks: o.portal, PortalSessionTTL: g.cfg.PortalSessionTTL,
 		OnEndpointChange: func(kind service.EndpointChange, ep *consumer.Endpoint) {
-			publishOps(nc, g.log, OpsEvent{Kind: opsKinds[kind], EndpointID: ep.ID, Tenant: ep.Tenant})
+			ops.publish(OpsEvent{Kind: opsKinds[kind], EndpointID: ep.ID, Tenant: ep.Tenant}, true)
 		},
 	})
 	ui := console.New(svc, g.log.With().Str("component", "console").Logger(), console.Options{
@@ -412,6 +414,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	}
 	srv.RegisterOnShutdown(ui.Close) // the console's live streams end with the server
 	return &wired{
+		ops:            ops,
 		manager:        manager,
 		router:         router,
 		cluster:        sup,
@@ -435,6 +438,10 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	} else {
 		go func() { serveErr <- w.http.Serve(o.ln) }()
 	}
+	// The operator events are stored until the API and delivery, which make them, have stopped.
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	opsDone := make(chan struct{})
+	go func() { w.ops.Run(opsCtx); close(opsDone) }()
 	// Delivery stops after the cluster supervisor has handed this gateway's endpoints over.
 	managerCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	managerDone := make(chan error, 1)
@@ -488,6 +495,8 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	<-figuresDone
 	watchers.Wait()
 	g.stop(ctx, w, serveErr)
+	stopOps()
+	<-opsDone
 	return runErr
 }
 
@@ -517,7 +526,7 @@ func (g *Gateway) stop(ctx context.Context, w *wired, serveErr <-chan error) {
 const BreakerSubject = "quaycast.sys.breaker."
 
 // breakerChanged logs a breaker transition and publishes it for operators and upstream systems.
-func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent, tenantOf func(string) string) {
+func (g *Gateway) breakerChanged(nc *nats.Conn, ops *opsEvents, ev BreakerEvent, tenantOf func(string) string) {
 	log := g.log.Info()
 	if ev.To == "open" {
 		log = g.log.Warn()
@@ -529,9 +538,9 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ev BreakerEvent, tenantOf func(s
 	}
 	switch ev.To {
 	case "open":
-		publishOps(nc, g.log, OpsEvent{Kind: OpsBreakerOpened, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At})
+		ops.publish(OpsEvent{Kind: OpsBreakerOpened, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At}, true)
 	case "closed":
-		publishOps(nc, g.log, OpsEvent{Kind: OpsBreakerClosed, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At})
+		ops.publish(OpsEvent{Kind: OpsBreakerClosed, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At}, true)
 	}
 }
 

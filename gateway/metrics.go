@@ -29,7 +29,9 @@ type metrics struct {
 	logDropped prometheus.Counter
 	copies     prometheus.Counter
 	unknown    prometheus.Counter
-	listed     map[string]bool // endpoints with series, as of the last listing (watchStreams only)
+	// operatorEvents counts the operator events stored in the events stream, by result.
+	operatorEvents *prometheus.CounterVec
+	listed         map[string]bool // endpoints with series, as of the last listing (watchStreams only)
 }
 
 func newMetrics() *metrics {
@@ -69,12 +71,18 @@ func newMetrics() *metrics {
 		unknown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "quaycast_tenant_unknown_total", Help: "Tenants named by events that the tenant registry does not know: those events reach none of their endpoints (one per event and tenant).",
 		}),
+		operatorEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quaycast_operator_events_total", Help: "Operator events this gateway stored in the events stream for endpoints to receive, by result (stored, duplicate, failed: refused or unanswered after retries, dropped: its queue was full or the gateway stopping).",
+		}, []string{"result"}),
 		stored: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "quaycast_stream_last_sequence", Help: "Last sequence of the events stream: its rate is the ingest rate from every publisher.",
 		}),
 	}
-	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.skipped, m.ingested, m.stored, m.logDropped, m.copies, m.unknown,
+	m.reg.MustRegister(m.deliveries, m.latency, m.breaker, m.backlog, m.dead, m.invalid, m.skipped, m.ingested, m.stored, m.logDropped, m.copies, m.unknown, m.operatorEvents,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range []string{"stored", "duplicate", "failed", "dropped"} {
+		m.operatorEvents.WithLabelValues(r) // shown at 0 before the first
+	}
 	return m
 }
 

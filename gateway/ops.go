@@ -1,13 +1,21 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/backoff"
 	"github.com/quaycast/quaycast/service"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // Operator events: what happens to endpoints, published on core NATS for the operator's systems
@@ -18,11 +26,19 @@ import (
 //
 // Each is published once, by the gateway where it happened: a change through the API by the
 // gateway that served it, a disable, breaker change or dead letter by the gateway delivering to
-// the endpoint. Like the breaker notices (BreakerSubject), they are not stored: a subscriber that
+// the endpoint. Like the breaker notices (BreakerSubject), these are not stored: a subscriber that
 // is away misses them.
+//
+// The same gateway also stores each in the events stream, as an event of source "quaycast" and
+// type <kind> about entity <endpoint id> (subjects.OpsSubject: quaycast.ops.[<tenant>.]<kind>),
+// so that an endpoint selecting "quaycast:*" receives them as webhooks, with everything a delivery
+// has. That publish is queued and made by one goroutine (opsEvents.Run): neither the API call nor
+// the delivery that caused the event waits for it, and a failure is logged and counted, never
+// theirs. The dead letter of an operator event is not stored again as one: an endpoint that
+// refuses operator events would otherwise feed itself one more for each it refuses.
 const OpsPrefix = "quaycast.sys.ops."
 
-// The kinds of operator events.
+// The kinds of operator events: their types in the catalogue (subjects, group operator).
 const (
 	OpsEndpointCreated  = "endpoint_created"
 	OpsEndpointUpdated  = "endpoint_updated"
@@ -38,7 +54,8 @@ var opsKinds = map[service.EndpointChange]string{
 	service.EndpointCreated: OpsEndpointCreated, service.EndpointUpdated: OpsEndpointUpdated, service.EndpointDeleted: OpsEndpointDeleted,
 }
 
-// OpsEvent is one operator event, as JSON.
+// OpsEvent is one operator event, as JSON: the body on core NATS, and the data of the stored
+// event.
 type OpsEvent struct {
 	Kind       string    `json:"kind"`
 	EndpointID string    `json:"endpoint_id"`
@@ -57,14 +74,135 @@ func OpsSubject(tenant, kind string) string {
 	return OpsPrefix + "tenant." + tenant + "." + kind
 }
 
-// publishOps publishes ev; a failure is logged (the event itself is not lost: it is what the
-// registry, the breaker or the dead letters hold).
-func publishOps(nc *nats.Conn, log zerolog.Logger, ev OpsEvent) {
+// opsQueue bounds the operator events waiting to be stored: far more than a burst of API calls
+// makes while the stream answers; beyond it (the stream unreachable for long) they are dropped
+// and counted.
+const opsQueue = 4096
+
+// opsEvents publishes operator events: on core NATS at once, into the events stream through a
+// queue that Run drains.
+type opsEvents struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	log    zerolog.Logger
+	result *prometheus.CounterVec // stored, duplicate, failed, dropped
+	queue  chan *nats.Msg
+
+	mu       sync.Mutex
+	stopped  bool // Run has returned: nothing more is stored
+	dropping bool // a drop was logged; the next store logs that they stopped
+}
+
+func newOpsEvents(nc *nats.Conn, js jetstream.JetStream, log zerolog.Logger, result *prometheus.CounterVec) *opsEvents {
+	return &opsEvents{nc: nc, js: js, log: log.With().Str("component", "operator-events").Logger(), result: result, queue: make(chan *nats.Msg, opsQueue)}
+}
+
+// publish publishes ev on core NATS and queues it for the events stream unless store is false. It
+// never blocks.
+func (o *opsEvents) publish(ev OpsEvent, store bool) {
 	if ev.At.IsZero() {
 		ev.At = time.Now().UTC()
 	}
-	b, _ := json.Marshal(ev)
-	if err := nc.Publish(OpsSubject(ev.Tenant, ev.Kind), b); err != nil {
-		log.Warn().Err(err).Str("endpoint_id", ev.EndpointID).Str("kind", ev.Kind).Msg("publish operator event")
+	data, _ := json.Marshal(ev)
+	if err := o.nc.Publish(OpsSubject(ev.Tenant, ev.Kind), data); err != nil {
+		o.log.Warn().Err(err).Str("endpoint_id", ev.EndpointID).Str("kind", ev.Kind).Msg("publish operator event")
 	}
+	if !store {
+		return
+	}
+	m := opsMsg(ev, data)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.stopped {
+		select {
+		case o.queue <- m:
+			return
+		default:
+		}
+	}
+	o.result.WithLabelValues("dropped").Inc()
+	if !o.dropping {
+		o.dropping = true
+		o.log.Warn().Str("endpoint_id", ev.EndpointID).Str("kind", ev.Kind).Bool("stopped", o.stopped).Msg("operator event not stored: its queue is full, or the gateway is stopping")
+	}
+}
+
+// opsMsg is the stored form of ev, whose JSON is data: an event of source quaycast about the
+// endpoint, of its tenant. Its id, the Nats-Msg-Id, makes a retried publish store it once.
+func opsMsg(ev OpsEvent, data []byte) *nats.Msg {
+	env := subjects.Envelope{ID: "ops_" + nuid.Next(), Type: ev.Kind, Source: subjects.OpsSource, Entity: ev.EndpointID, OccurredAt: ev.At, Data: data}
+	if ev.Tenant != "" {
+		env.Tenants = []string{ev.Tenant}
+	}
+	body, _ := json.Marshal(env)
+	m := NewEventMsg(env, body)
+	m.Subject = subjects.OpsSubject(ev.Tenant, ev.Kind)
+	return m
+}
+
+// Run stores the queued operator events in order until ctx ends, then what is still queued
+// within a few seconds; what comes after is dropped and counted.
+func (o *opsEvents) Run(ctx context.Context) {
+	for {
+		select {
+		case m := <-o.queue:
+			o.store(ctx, m)
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			for {
+				select {
+				case m := <-o.queue:
+					o.store(dctx, m)
+				default:
+					o.mu.Lock() // publish queues under it: nothing is left behind
+					if len(o.queue) == 0 {
+						o.stopped = true
+						o.mu.Unlock()
+						return
+					}
+					o.mu.Unlock()
+				}
+			}
+		}
+	}
+}
+
+// store publishes m, trying a few times over some seconds (the same id: stored once), and counts
+// the result.
+func (o *opsEvents) store(ctx context.Context, m *nats.Msg) {
+	retry := backoff.Backoff{First: 200 * time.Millisecond, Max: 2 * time.Second}
+	var err error
+	for try := 0; try < 4; try++ {
+		if try > 0 && backoff.Sleep(ctx, retry.Next()) != nil {
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var ack *jetstream.PubAck
+		ack, err = o.js.PublishMsg(pctx, m, jetstream.WithExpectStream(consumer.EventsStream))
+		cancel()
+		if err == nil {
+			result := "stored"
+			if ack.Duplicate {
+				result = "duplicate"
+			}
+			o.result.WithLabelValues(result).Inc()
+			o.mu.Lock()
+			if o.dropping {
+				o.dropping = false
+				o.log.Info().Msg("operator events stored again")
+			}
+			o.mu.Unlock()
+			return
+		}
+	}
+	o.result.WithLabelValues("failed").Inc()
+	o.log.Warn().Err(err).Str("subject", m.Subject).Str("event_id", m.Header.Get(subjects.HeaderMsgID)).Msg("store operator event")
+}
+
+// isOpsEvent reports whether subject (of an event, a tenant copy or a replay) holds an operator
+// event.
+func isOpsEvent(subject string) bool {
+	_, source, _, err := subjects.ParseAny(subject)
+	return err == nil && source == subjects.OpsSource
 }

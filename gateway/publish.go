@@ -67,6 +67,9 @@ func PublishEvents(ctx context.Context, js jetstream.JetStream, cat consumer.Cat
 	envs := make([]subjects.Envelope, len(raws))
 	for i, raw := range raws {
 		env, err := consumer.WithCatalogue(ctx, cat, func(c *subjects.Catalogue) (subjects.Envelope, error) { return c.ParseEnvelope(raw) })
+		if err == nil {
+			err = reserved(env)
+		}
 		if err != nil {
 			var fe *fielderr.Error
 			if len(raws) > 1 && errors.As(err, &fe) {
@@ -106,4 +109,17 @@ type builtinTypes struct{}
 func (builtinTypes) Current() *subjects.Catalogue { return subjects.Builtin() }
 func (builtinTypes) Refresh(context.Context) (*subjects.Catalogue, error) {
 	return subjects.Builtin(), nil
+}
+
+// reserved refuses an event that claims to be one of quaycast's operator events: only quaycast
+// publishes those, on their own subjects (subjects.ReservedReason).
+func reserved(env subjects.Envelope) error {
+	reason := subjects.ReservedReason(env.Subject(), env.Source, env.Type)
+	switch {
+	case reason == "":
+		return nil
+	case env.Source == subjects.OpsSource:
+		return &fielderr.Error{Field: "source", Reason: reason}
+	}
+	return &fielderr.Error{Field: "type", Reason: reason}
 }

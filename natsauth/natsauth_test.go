@@ -165,6 +165,7 @@ func TestValidatePublisher(t *testing.T) {
 		{"wildcard in a source", "tos", []string{"tos", "t>"}, "sources[1]"},
 		{"dot in a source", "tos", []string{"tos.x"}, "sources[0]"},
 		{"upper case", "tos", []string{"TOS"}, "sources[0]"},
+		{"quaycast's own", "tos", []string{"tos", "quaycast"}, "sources[1]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -63,6 +63,9 @@ func ValidatePublisher(name string, sources []string) error {
 		if s != AllSources && !subjects.ValidToken(s) {
 			return &fielderr.Error{Field: "sources[" + strconv.Itoa(i) + "]", Reason: `must be 1-64 characters of [a-z0-9_-], or "*" for all`}
 		}
+		if s == subjects.OpsSource {
+			return &fielderr.Error{Field: "sources[" + strconv.Itoa(i) + "]", Reason: "is reserved for quaycast's own operator events"}
+		}
 	}
 	return nil
 }

@@ -65,6 +65,9 @@ var catalogue = []EventType{
 	{"load_plan_updated", "Load Plan Updated", "loadplan", SystemLoadPlan, "A saved load plan is updated."},
 }
 
+// builtinTypes are the business events, then quaycast's own operator events (ops.go).
+var builtinTypes = slices.Concat(catalogue, opsTypes)
+
 // SystemCustom is the System of event types added at run time (package eventtypes).
 const SystemCustom = "custom"
 
@@ -79,7 +82,7 @@ type Catalogue struct {
 }
 
 var builtin = func() *Catalogue {
-	c, err := build(catalogue)
+	c, err := build(builtinTypes)
 	if err != nil {
 		panic("subjects: " + err.Error())
 	}
@@ -93,7 +96,7 @@ func Builtin() *Catalogue { return builtin }
 // A custom type must be a valid token not already taken, with a valid group token; its System is
 // set to SystemCustom.
 func NewCatalogue(custom []EventType) (*Catalogue, error) {
-	all := slices.Clone(catalogue)
+	all := slices.Clone(builtinTypes)
 	for _, t := range custom {
 		t.System = SystemCustom
 		all = append(all, t)
@@ -123,7 +126,7 @@ func build(types []EventType) (*Catalogue, error) {
 
 // Types returns every event type in a stable order: the terminal events in the order of the
 // terminal system's catalogue, then the transport-management events, then the load-planning
-// events, then custom ones. The slice is a copy the caller may modify.
+// events, then quaycast's operator events, then custom ones. The slice is a copy the caller may modify.
 func (c *Catalogue) Types() []EventType { return slices.Clone(c.types) }
 
 // Lookup returns the event type with the given machine name.

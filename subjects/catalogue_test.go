@@ -54,12 +54,12 @@ func TestCatalogueNamesFollowTitles(t *testing.T) {
 func TestCatalogueInvariants(t *testing.T) {
 	t.Parallel()
 	cat := Builtin().Types()
-	if len(cat) != 29+3+2 {
-		t.Errorf("%d catalogue entries, want 34", len(cat))
+	if len(cat) != 29+3+2+7 {
+		t.Errorf("%d catalogue entries, want 41", len(cat))
 	}
 	seen := make(map[string]bool)
 	perGroup := make(map[string]int)
-	systems := map[string]bool{SystemTOS: true, SystemTMS: true, SystemLoadPlan: true}
+	systems := map[string]bool{SystemTOS: true, SystemTMS: true, SystemLoadPlan: true, SystemQuaycast: true}
 	for _, et := range cat {
 		t.Run(et.Name, func(t *testing.T) {
 			if !ValidToken(et.Name) {
@@ -72,7 +72,7 @@ func TestCatalogueInvariants(t *testing.T) {
 				t.Errorf("group %q is not a valid token", et.Group)
 			}
 			if !systems[et.System] {
-				t.Errorf("system %q, want tos, tms or loadplan", et.System)
+				t.Errorf("system %q, want tos, tms, loadplan or quaycast", et.System)
 			}
 			if et.Title == "" || et.Description == "" {
 				t.Errorf("empty title or description: %+v", et)
@@ -107,6 +107,7 @@ func TestCatalogueGroups(t *testing.T) {
 	want := map[string]string{ // group -> system
 		"cargo": SystemTOS, "vessel": SystemTOS, "gate": SystemTOS, "reefer": SystemTOS, "hold": SystemTOS,
 		"rail": SystemTOS, "yard": SystemTOS, "edi": SystemTOS, "shipment": SystemTMS, "loadplan": SystemLoadPlan,
+		OpsGroup: SystemQuaycast,
 	}
 	got := Groups()
 	if len(got) != len(want) {

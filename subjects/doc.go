@@ -111,8 +111,24 @@
 //	shipment  tms       shipment_booked, shipment_status_updated,
 //	                    shipment_details_changed
 //	loadplan  loadplan  load_plan_saved, load_plan_updated
+//	operator  quaycast  endpoint_created, endpoint_updated, endpoint_deleted,
+//	                    endpoint_disabled, breaker_opened, breaker_closed,
+//	                    dead_letter_recorded
 //
 // The 29 terminal (tos) events are those of the terminal operating system's
 // webhook catalogue, in its order; Catalogue returns them first, then the
-// transport-management and load-planning events.
+// transport-management and load-planning events, then quaycast's own operator
+// events.
+//
+// # Operator events
+//
+// The operator group is what happens to endpoints, stored by quaycast itself
+// under quaycast.ops.<type> (an operator's endpoint) and
+// quaycast.ops.<tenant>.<type> (a tenant's), of the reserved source "quaycast"
+// (OpsSource), with the endpoint id as the entity. Only selectors naming them
+// select them: "quaycast:*", "group:operator", a type ("breaker_opened"),
+// each also written after "quaycast:"; "*" and every other source's or
+// group's selector never do, so endpoints subscribed before they existed do
+// not receive them. An event of source "quaycast", or of an operator type,
+// anywhere else is not delivered (ReservedReason).
 package subjects

@@ -32,10 +32,18 @@ func ReplayFilter(endpointID string) string {
 }
 
 // ParseAny splits an event subject (evt.<source>.<type>), a tenant copy's
-// (tnt.<tenant>.<source>.<type>, see TenantOf) or a replay subject
+// (tnt.<tenant>.<source>.<type>, see TenantOf), an operator event's (quaycast.ops.<type> or
+// quaycast.ops.<tenant>.<type>, of source OpsSource, see OpsTenantOf) or a replay subject
 // (replay.<endpoint>.<source>.<type>); endpointID is empty but for a replay. Errors wrap
 // ErrBadSubject.
 func ParseAny(subject string) (endpointID, source, typ string, err error) {
+	if IsOpsSubject(subject) {
+		_, typ, err = parseOpsSubject(subject)
+		if err != nil {
+			return "", "", "", err
+		}
+		return "", OpsSource, typ, nil
+	}
 	if strings.HasPrefix(subject, TenantPrefix+".") {
 		_, source, typ, err = parseTenantSubject(subject)
 		return "", source, typ, err

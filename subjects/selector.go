@@ -76,7 +76,29 @@ func (c *Catalogue) parseSelector(s string) (sel selector, reason string, unknow
 			return sel, fmt.Sprintf("unknown event type %s", quote(rest)), true
 		}
 	}
-	return sel, "", false
+	if sel.source == "" && (sel.group == OpsGroup || IsOpsType(sel.typ)) {
+		sel.source = OpsSource // they have no other
+	}
+	return sel, opsSelectorReason(sel), false
+}
+
+// opsSelectorReason refuses a selector that mixes the operator events (source OpsSource, group
+// OpsGroup) with the others. They are selected by naming them, their group or their source, never
+// by "*" or another source's selector, so that no selector written before they existed receives
+// them.
+func opsSelectorReason(sel selector) string {
+	ops := sel.source == OpsSource
+	switch {
+	case ops && sel.group != "" && sel.group != OpsGroup:
+		return fmt.Sprintf("source %q has only the operator events: %s:*, %s%s or one of their types", OpsSource, OpsSource, GroupPrefix, OpsGroup)
+	case ops && sel.typ != "" && !IsOpsType(sel.typ):
+		return fmt.Sprintf("%s is not an operator event, the only events of source %q", quote(sel.typ), OpsSource)
+	case !ops && sel.group == OpsGroup:
+		return fmt.Sprintf("the operator events come from source %q only: %s%s", OpsSource, GroupPrefix, OpsGroup)
+	case !ops && IsOpsType(sel.typ):
+		return fmt.Sprintf("%s is an operator event, from source %q only: %s", quote(sel.typ), OpsSource, sel.typ)
+	}
+	return ""
 }
 
 // ValidateSelectors checks an endpoint's event_types against the built-in catalogue (see
@@ -122,10 +144,12 @@ func (c *Catalogue) parse(sel []string) ([]selector, error) {
 // covered lists the type names a parsed selector covers.
 func (c *Catalogue) covered(s selector) []string {
 	switch {
-	case s.all:
+	case s.all: // the operator events for their source only, the others for any other
 		names := make([]string, 0, len(c.types))
 		for _, t := range c.types {
-			names = append(names, t.Name)
+			if (t.System == SystemQuaycast) == (s.source == OpsSource) {
+				names = append(names, t.Name)
+			}
 		}
 		return names
 	case s.group != "":
@@ -160,12 +184,17 @@ func Filters(sel []string) ([]string, error) { return builtin.Filters(sel) }
 // Filters returns the JetStream FilterSubjects of a consumer for the selectors, sorted, unique
 // and never overlapping, as JetStream requires:
 //
-//   - "*" anywhere: ["evt.>"] alone;
+//   - "*" anywhere: "evt.>" (beside the operator events' filters, if any);
 //   - a type of any source (a name, or a group's types): "evt.*.<type>";
 //   - "<source>:*": "evt.<source>.>", or, when some types are selected for any source (whose
 //     filters would overlap it), one "evt.<source>.<type>" per other type of the catalogue;
 //   - "<source>:<type>" and "<source>:group:<g>": "evt.<source>.<type>" per type not already
-//     selected for any source.
+//     selected for any source;
+//   - the operator events (source OpsSource, whether a selector of their group or types names
+//     it or not): "quaycast.ops.*" for "quaycast:*" or the group, "quaycast.ops.<type>" per type
+//     otherwise — the operator's own endpoints' events; an endpoint's owner turns them into a
+//     tenant's (TenantFilters) or every tenant's (OpsTenantFilters). No other selector covers
+//     them.
 //
 // "evt.>" and "evt.<source>.>" capture types outside the catalogue too, which the envelope check
 // then sets aside. A group or catalogue that grows changes the filters: the consumer's owner
@@ -178,10 +207,16 @@ func (c *Catalogue) Filters(sel []string) ([]string, error) {
 	anySource := map[string]bool{}   // types selected from every source
 	wholeSource := map[string]bool{} // sources selected whole
 	bySource := map[string]map[string]bool{}
+	everything, opsAll := false, false
+	opsKinds := map[string]bool{}
 	for _, s := range parsed {
 		switch {
+		case s.source == OpsSource && (s.all || s.group != ""): // the group is every operator event
+			opsAll = true
+		case s.source == OpsSource:
+			opsKinds[s.typ] = true
 		case s.source == "" && s.all:
-			return []string{StreamSubjects}, nil
+			everything = true
 		case s.source == "":
 			for _, t := range c.covered(s) {
 				anySource[t] = true
@@ -197,6 +232,23 @@ func (c *Catalogue) Filters(sel []string) ([]string, error) {
 			}
 		}
 	}
+	out := c.eventFilters(everything, anySource, wholeSource, bySource)
+	if opsAll {
+		out = append(out, OpsSubjectPrefix+"*")
+	} else {
+		for k := range opsKinds {
+			out = append(out, OpsSubjectPrefix+k)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// eventFilters are the filters over evt.> of Filters.
+func (c *Catalogue) eventFilters(everything bool, anySource, wholeSource map[string]bool, bySource map[string]map[string]bool) []string {
+	if everything {
+		return []string{StreamSubjects}
+	}
 	var out []string
 	for t := range anySource {
 		out = append(out, Prefix+".*."+t)
@@ -207,7 +259,7 @@ func (c *Catalogue) Filters(sel []string) ([]string, error) {
 			continue
 		}
 		for _, t := range c.types {
-			if !anySource[t.Name] {
+			if !anySource[t.Name] && t.System != SystemQuaycast {
 				out = append(out, Prefix+"."+src+"."+t.Name)
 			}
 		}
@@ -222,8 +274,7 @@ func (c *Catalogue) Filters(sel []string) ([]string, error) {
 			}
 		}
 	}
-	slices.Sort(out)
-	return out, nil
+	return out
 }
 
 // Matches reports whether the built-in-catalogue selectors cover typ from any source they name
@@ -239,7 +290,7 @@ func (c *Catalogue) Matches(sel []string, source, typ string) bool {
 	}
 	for _, s := range sel {
 		p, reason, _ := c.parseSelector(s)
-		if reason != "" || p.source != "" && source != "" && p.source != source {
+		if reason != "" || p.source != "" && source != "" && p.source != source || (p.source == OpsSource) != IsOpsType(typ) {
 			continue
 		}
 		if p.all || p.typ == typ || p.group != "" && c.byName[typ].Group == p.group {

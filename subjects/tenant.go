@@ -40,10 +40,15 @@ func TenantSubject(tenant, source, typ string) string {
 }
 
 // TenantFilters turns an endpoint's event filters (Catalogue.Filters: evt.>, evt.*.<type>,
-// evt.<source>.> or evt.<source>.<type>) into the same filters over tenant's copies.
+// evt.<source>.> or evt.<source>.<type>) into the same filters over tenant's copies, and its
+// operator events' (quaycast.ops.* or quaycast.ops.<type>) into those about tenant's endpoints.
 func TenantFilters(tenant string, filters []string) []string {
 	out := make([]string, len(filters))
 	for i, f := range filters {
+		if kind, ok := strings.CutPrefix(f, OpsSubjectPrefix); ok {
+			out[i] = OpsSubjectPrefix + tenant + "." + kind
+			continue
+		}
 		out[i] = TenantPrefix + "." + tenant + strings.TrimPrefix(f, Prefix)
 	}
 	return out

@@ -111,8 +111,9 @@ func TestNodePublisherWithCredential(t *testing.T) {
 		Seq       uint64
 		Duplicate bool
 	}
-	if err := json.Unmarshal([]byte(lines[0]), &ack); err != nil || ack.Stream != "QUAYCAST_EVENTS" || ack.Seq != 1 || ack.Duplicate {
-		t.Errorf("PubAck line %q (%v): want stream QUAYCAST_EVENTS, seq 1 (nothing refused got in), not a duplicate", lines[0], err)
+	// Sequence 1 is the operator event of the endpoint's creation.
+	if err := json.Unmarshal([]byte(lines[0]), &ack); err != nil || ack.Stream != "QUAYCAST_EVENTS" || ack.Seq != 2 || ack.Duplicate {
+		t.Errorf("PubAck line %q (%v): want stream QUAYCAST_EVENTS, seq 2 (nothing refused got in after the endpoint's creation), not a duplicate", lines[0], err)
 	}
 	select {
 	case d := <-got:
