@@ -288,6 +288,9 @@ func (res *Result) writeFindings(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "healthy endpoints' p99 beside a hanging one: %.1f ms vs %.1f ms without: %.2fx%s (goal: at most 1.1x)\n", h.WithP99Ms, h.WithoutP99Ms, h.Ratio, spread)
 	}
+	if res.GatewayStopSeconds > 0 {
+		fmt.Fprintf(b, "gateway stopped %.1f s after SIGTERM\n", res.GatewayStopSeconds)
+	}
 	if res.GatewayEnd != nil {
 		fmt.Fprintf(b, "gateway peak RSS %.0f MiB; log: %d warnings, %d errors\n", res.GatewayEnd.PeakRSSMiB, res.GatewayLog.Warnings, res.GatewayLog.Errors)
 	}

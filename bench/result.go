@@ -40,7 +40,10 @@ type Result struct {
 		Errors   int            `json:"errors"`
 		Lines    map[string]int `json:"distinct,omitempty"` // "level: message: error" -> count, at most 20
 	} `json:"gateway_log"`
-	Strays int64 `json:"stray_deliveries"` // arrivals of an earlier round's events, or to an endpoint no longer in the round
+	// GatewayStopSeconds is how long the slowest of the harness's child gateways took from
+	// SIGTERM to its exit (0 for gateways it did not start as children).
+	GatewayStopSeconds float64 `json:"gateway_stop_s,omitempty"`
+	Strays             int64   `json:"stray_deliveries"` // arrivals of an earlier round's events, or to an endpoint no longer in the round
 	// ReceiverErrors and NATSErrors are what the harness's receivers and NATS connections
 	// complained about, e.g. "too many open files" when the box runs out of sockets.
 	ReceiverErrors string   `json:"receiver_errors,omitempty"`

@@ -353,6 +353,9 @@ func (r *runner) stopTarget(res *Result) {
 	for _, p := range r.stopProcesses() {
 		res.Notes = append(res.Notes, "gateway stop: "+p)
 	}
+	for _, t := range r.gws {
+		res.GatewayStopSeconds = max(res.GatewayStopSeconds, t.stopTook.Seconds())
+	}
 }
 
 // finish reads the gateway's last figures and its log's counts, leaves an existing gateway as it

@@ -30,19 +30,20 @@ const (
 
 // target is a gateway under test, or a NATS node the harness started for a cluster of gateways.
 type target struct {
-	kind    string
-	name    string // in messages: "gateway", "gateway gw2", "NATS node n1"
-	member  string // in a cluster: its name there (a gateway's --name, as GET /v1/cluster shows it)
-	api     string
-	nats    string
-	client  *gateway.Client
-	pub     []nats.Option // how the publisher authenticates
-	sub     []nats.Option // how the baseline's consumers authenticate
-	pid     int           // child only
-	exited  chan struct{} // child only: closed when it exited
-	exitErr error         // child only: how it exited, once exited is closed
-	stop    func() error
-	logs    *tail
+	kind     string
+	name     string // in messages: "gateway", "gateway gw2", "NATS node n1"
+	member   string // in a cluster: its name there (a gateway's --name, as GET /v1/cluster shows it)
+	api      string
+	nats     string
+	client   *gateway.Client
+	pub      []nats.Option // how the publisher authenticates
+	sub      []nats.Option // how the baseline's consumers authenticate
+	pid      int           // child only
+	exited   chan struct{} // child only: closed when it exited
+	exitErr  error         // child only: how it exited, once exited is closed
+	stopTook time.Duration // child only: from SIGTERM to its exit, once stopped
+	stop     func() error
+	logs     *tail
 }
 
 // gone returns an error if the process has exited.
@@ -263,6 +264,8 @@ func (t *target) follow(cmd *exec.Cmd, stderr io.Reader) {
 // stopChild asks the child to stop with SIGTERM, and kills it after 30 s.
 func (t *target) stopChild(p *os.Process) error {
 	_ = p.Signal(syscall.SIGTERM)
+	start := time.Now()
+	defer func() { t.stopTook = time.Since(start) }()
 	select {
 	case <-t.exited:
 	case <-time.After(30 * time.Second):

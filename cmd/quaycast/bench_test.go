@@ -36,9 +36,10 @@ func TestBenchStartsItsOwnGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res struct {
-		OK         bool   `json:"ok"`
-		Target     string `json:"target"`
-		GatewayPID int    `json:"gateway_pid"`
+		OK         bool    `json:"ok"`
+		Target     string  `json:"target"`
+		GatewayPID int     `json:"gateway_pid"`
+		StopS      float64 `json:"gateway_stop_s"`
 		Scenario   struct {
 			Name   string `json:"name"`
 			Events int    `json:"events"`
@@ -78,6 +79,9 @@ func TestBenchStartsItsOwnGateway(t *testing.T) {
 	}
 	if rd.Gateway == nil || rd.Gateway.CPUSeconds <= 0 || rd.Gateway.PeakRSSMiB <= 0 || rd.Idle == nil || rd.Idle.RSSMiB <= 0 {
 		t.Errorf("no gateway CPU or memory figures: %s", out)
+	}
+	if res.StopS <= 0 || res.StopS >= 30 {
+		t.Errorf("gateway_stop_s %v: want the time from SIGTERM to the child's exit", res.StopS)
 	}
 	if tl := rd.Timeline; tl == nil || !tl.GatewayMeasured || len(tl.Points) == 0 || tl.Points[len(tl.Points)-1].GatewayRSSMiB <= 0 {
 		t.Errorf("no timeline with the gateway's figures: %s", out)
