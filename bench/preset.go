@@ -21,10 +21,14 @@ import (
 // defaultTypes are four types of four groups, as a terminal publishes them.
 var defaultTypes = []string{"cargo_gated_in", "cargo_loaded", "hold_applied", "reefer_plugged_in"}
 
+// allTypes are the types publishers may publish: the catalogue's but quaycast's own operator
+// events (an endpoint given one would receive each registration's endpoint_created).
 func allTypes() []string {
 	var names []string
 	for _, t := range subjects.Builtin().Types() {
-		names = append(names, t.Name)
+		if !subjects.IsOpsType(t.Name) {
+			names = append(names, t.Name)
+		}
 	}
 	return names
 }

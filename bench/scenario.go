@@ -186,6 +186,9 @@ func (s Scenario) Validate() error {
 		if _, ok := subjects.Lookup(t); !ok {
 			return bad("types", "%q (number %d) is not a catalogue type: see `quaycast events types`", t, i+1)
 		}
+		if subjects.IsOpsType(t) {
+			return bad("types", "%q (number %d) is one of quaycast's operator events, which only quaycast publishes", t, i+1)
+		}
 	}
 	switch s.Subscribe {
 	case SubscribeSame, SubscribeAll:

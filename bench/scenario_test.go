@@ -101,6 +101,7 @@ func TestResolve(t *testing.T) {
 		{name: "window zero", o: Overrides{Window: ptr(0)}, wantField: "window"},
 		{name: "unknown type", o: Overrides{Types: []string{"cargo_loaded", "teleported"}}, wantField: "types", wantText: `"teleported"`},
 		{name: "no types", file: "types: []\n", wantField: "types", wantText: "at least one"},
+		{name: "an operator event", o: Overrides{Types: []string{"cargo_loaded", "endpoint_created"}}, wantField: "types", wantText: "only quaycast publishes"},
 		{name: "bad subscribe", o: Overrides{Subscribe: ptr("some")}, wantField: "subscribe", wantText: "same, all or spread"},
 		{name: "spread needs endpoints", o: Overrides{Subscribe: ptr("spread"), Endpoints: ptr(2)}, wantField: "subscribe", wantText: "spread"},
 		{name: "failure ratio of 1", o: Overrides{Failure: ptr(1.0)}, wantField: "failure-ratio"},
