@@ -45,6 +45,7 @@ type DeadLetter struct {
 	EventSeq     uint64    `json:"event_seq"` // its sequence in the events stream
 	Subject      string    `json:"subject"`
 	Origin       string    `json:"-"` // the subject its original was stored on (differs for a replay's)
+	Tenant       string    `json:"-"` // the endpoint's tenant, as its worker knew it (OnDeadLetter only)
 	Entity       string    `json:"entity"`
 	Type         string    `json:"type"`
 	Attempts     int       `json:"attempts"`
@@ -130,8 +131,9 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 		<-w.stop
 		return false
 	}
+	ep := w.ep.Load()
 	dl := DeadLetter{
-		EndpointID: w.ep.Load().ID, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
+		EndpointID: ep.ID, Tenant: ep.Tenant, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
 		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body, Origin: it.subject,
 	}
 	if strings.HasPrefix(it.subject, subjects.ReplayPrefix+".") { // a replay's original, which quaycast named

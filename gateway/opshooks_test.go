@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -459,5 +460,67 @@ func TestForgedOperatorEventsNotReplayed(t *testing.T) {
 	})
 	for _, d := range opsDeliveries(t, opsRc) {
 		verify(t, d.raw, opsEp.Secret)
+	}
+}
+
+// A tenant's endpoint deleted while an event to it is in flight: the dead letter its worker
+// records afterwards is the tenant's operator event still, though the endpoint is no longer
+// defined when it is published.
+func TestDeadLetterAfterDeleteStaysTheTenants(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	ctx := context.Background()
+	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, release := make(chan struct{}, 1), make(chan struct{})
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+		<-release
+		w.WriteHeader(http.StatusUnprocessableEntity) // refused for good: a dead letter
+	}))
+	t.Cleanup(rc.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"cargo_loaded"}, "tenant": "maersk"})
+	g.waitReady(t)
+	ingest(t, g, "gone-1", "A1", "maersk")
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the event did not reach the receiver")
+	}
+	if err := g.api.Do(ctx, "DELETE", "/v1/endpoints/"+ep.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the gateway's registry watch forgets the endpoint; its worker waits for the POST
+	close(release)
+
+	js := jsAs(t, g, natsauth.InternalFile)
+	defer js.Conn().Close()
+	stream, err := js.Stream(ctx, "QUAYCAST_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants, operators := subjects.OpsSubject("maersk", gateway.OpsDeadLetter), subjects.OpsSubject("", gateway.OpsDeadLetter)
+	var stored map[string]uint64
+	testwait.For(t, 30*time.Second, "the dead letter's operator event stored", func() bool {
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subjects.OpsStreamSubjects))
+		if err != nil {
+			return false
+		}
+		stored = info.State.Subjects
+		return stored[tenants]+stored[operators] > 0
+	})
+	if stored[tenants] != 1 || stored[operators] != 0 {
+		t.Errorf("dead letter stored on %v, want once on %s and never on %s", stored, tenants, operators)
 	}
 }
