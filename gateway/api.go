@@ -21,6 +21,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -553,12 +554,30 @@ func (a *api) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// loggedPath is a request's path as the log shows it: a portal link's code is a credential.
+// loggedPath is a request's path as the log shows it: a portal link's code is a credential, so
+// any segment that holds one (portal.CodePrefix, in any case) is redacted, wherever it stands —
+// "/ui//portal/<code>" and "/ui/./portal/<code>" answer a redirect and are logged too.
 func loggedPath(p string) string {
-	if strings.HasPrefix(p, "/ui/portal/") {
-		return "/ui/portal/[redacted]"
+	if !containsFold(p, portal.CodePrefix) {
+		return p
 	}
-	return p
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if containsFold(s, portal.CodePrefix) {
+			segs[i] = "[redacted]"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// containsFold reports whether s holds sub, ignoring case, without a copy of s.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 type statusRecorder struct {

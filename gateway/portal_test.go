@@ -196,3 +196,36 @@ func TestPortalLinkOnceAcrossGateways(t *testing.T) {
 		}
 	}
 }
+
+// A portal link's code stays out of the request log whatever shape the path has: "/ui//portal/"
+// and "/ui/./portal/" answer a redirect to the clean path (the code unused), and a code in any
+// other segment or case is redacted too.
+func TestPortalCodeNotLoggedInAnyPath(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.AdminToken = adminToken
+	g, logs := startGatewayLogged(t, cfg)
+	ctx := context.Background()
+	admin := asToken(g, adminToken)
+	if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var l portalLink
+	if err := admin.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, &l); err != nil {
+		t.Fatal(err)
+	}
+	code := l.URL[strings.LastIndex(l.URL, "/")+1:]
+	rest := strings.TrimPrefix(code, "qpl_")
+	logged := func() int { return strings.Count(logs.String(), `"message":"api"`) }
+	before := logged()
+	for _, p := range []string{"/ui//portal/" + code, "/ui/./portal/" + code, "/ui/portal/" + code + "/x", "/v1/" + code, "/ui/portal/QPL_" + rest} {
+		openLink(t, g.APIURL()+p)
+	}
+	testwait.For(t, 10*time.Second, "the requests logged", func() bool { return logged() >= before+5 })
+	if strings.Contains(logs.String(), rest) {
+		t.Errorf("the gateway's log holds the link's code:\n%s", logs.String())
+	}
+	if st, loc, ck, _ := openLink(t, l.URL); st != http.StatusSeeOther || loc != "/ui/endpoints" || ck == nil {
+		t.Errorf("the link after those requests: %d to %q, cookie %v; want it unused (303 to /ui/endpoints with a session)", st, loc, ck)
+	}
+}
