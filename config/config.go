@@ -85,7 +85,7 @@ type Config struct {
 
 	PublicURL             string        `name:"public-url" env:"QUAYCAST_PUBLIC_URL" help:"The gateway's address as browsers reach it (e.g. https://hooks.example.com): the start of portal links. Empty: the scheme and Host of the request that asks for the link." placeholder:"URL"`
 	ConsoleFrameAncestors string        `name:"console-frame-ancestors" env:"QUAYCAST_CONSOLE_FRAME_ANCESTORS" default:"${console_frame_ancestors}" help:"Sites that may show tenants' portal pages in a frame (CSP frame-ancestors), space-separated, e.g. https://app.example.com; 'none': no site. The operator's console is never framed."`
-	PortalSessionTTL      time.Duration `name:"portal-session-ttl" env:"QUAYCAST_PORTAL_SESSION_TTL" default:"${portal_session_ttl}" help:"How long a tenant's portal session opened by a portal link lasts, unless the link asks for less."`
+	PortalSessionTTL      time.Duration `name:"portal-session-ttl" env:"QUAYCAST_PORTAL_SESSION_TTL" default:"${portal_session_ttl}" help:"How long a tenant's portal session opened by a portal link lasts, unless the link asks for less; the longest a link may ask for (at most 24h)."`
 
 	SecretKey string `name:"secret-key" env:"QUAYCAST_SECRET_KEY" help:"Base64 of 32 random bytes: encrypts endpoint secrets at rest (AES-256-GCM). Prefer the environment variable to the flag." placeholder:"BASE64"`
 

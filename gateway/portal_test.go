@@ -93,6 +93,7 @@ func TestPortalLinkAPI(t *testing.T) {
 		{"an unknown tenant", admin, "/v1/tenants/nobody/portal-link", nil, 404, "id"},
 		{"a ttl over an hour", admin, "/v1/tenants/maersk/portal-link", map[string]any{"ttl": "2h"}, 400, "ttl"},
 		{"a session of two days", admin, "/v1/tenants/maersk/portal-link", map[string]any{"session_ttl": "48h"}, 400, "session_ttl"},
+		{"a session longer than --portal-session-ttl", admin, "/v1/tenants/maersk/portal-link", map[string]any{"session_ttl": "2h"}, 400, "session_ttl"},
 		{"an unknown field", admin, "/v1/tenants/maersk/portal-link", map[string]any{"return": "x"}, 400, "return"},
 	} {
 		err := c.client.Do(ctx, "POST", c.path, c.body, nil)
