@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/internal/defaults"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/service"
 )
 
@@ -182,7 +183,7 @@ func (c *Console) open(h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 			if !checkCSRF(r) {
-				c.log.Warn().Str("path", r.URL.Path).Str("origin", r.Header.Get("Origin")).Msg("console: cross-site request refused")
+				c.log.Warn().Str("path", portal.RedactPath(r.URL.Path)).Str("origin", r.Header.Get("Origin")).Msg("console: cross-site request refused")
 				c.refuse(w, r, http.StatusForbidden, "Refused: this request did not come from a page of this console (cross-site request, or an expired form). Reload the page and try again.")
 				return
 			}

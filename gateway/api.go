@@ -530,7 +530,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, r.Context().Err()):
 		writeError(w, http.StatusServiceUnavailable, "", "request cancelled")
 	default:
-		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
+		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", portal.RedactPath(r.URL.Path)).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
 }
@@ -549,35 +549,9 @@ func (a *api) logRequests(next http.Handler) http.Handler {
 		log := a.log.With().Str("request_id", id).Logger()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
-		log.Debug().Str("method", r.Method).Str("path", loggedPath(r.URL.Path)).Int("status", rec.status).
+		log.Debug().Str("method", r.Method).Str("path", portal.RedactPath(r.URL.Path)).Int("status", rec.status).
 			Dur("duration_ms", time.Since(start)).Msg("api")
 	})
-}
-
-// loggedPath is a request's path as the log shows it: a portal link's code is a credential, so
-// any segment that holds one (portal.CodePrefix, in any case) is redacted, wherever it stands —
-// "/ui//portal/<code>" and "/ui/./portal/<code>" answer a redirect and are logged too.
-func loggedPath(p string) string {
-	if !containsFold(p, portal.CodePrefix) {
-		return p
-	}
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if containsFold(s, portal.CodePrefix) {
-			segs[i] = "[redacted]"
-		}
-	}
-	return strings.Join(segs, "/")
-}
-
-// containsFold reports whether s holds sub, ignoring case, without a copy of s.
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
 }
 
 type statusRecorder struct {

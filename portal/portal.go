@@ -121,3 +121,29 @@ func wellFormed(code string) bool {
 	_, err := base64.RawURLEncoding.DecodeString(rest)
 	return err == nil
 }
+
+// RedactPath is a request's path as a log may show it: a code is a credential, so any segment
+// that holds one (CodePrefix, in any case) is "[redacted]", wherever it stands —
+// "/ui//portal/<code>" and "/ui/./portal/<code>" answer a redirect and are logged too.
+func RedactPath(p string) string {
+	if !containsFold(p, CodePrefix) {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if containsFold(s, CodePrefix) {
+			segs[i] = "[redacted]"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// containsFold reports whether s holds sub, ignoring case, without a copy of s.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
