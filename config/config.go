@@ -85,7 +85,7 @@ type Config struct {
 
 	PublicURL             string        `name:"public-url" env:"QUAYCAST_PUBLIC_URL" help:"The gateway's address as browsers reach it (e.g. https://hooks.example.com): the start of portal links. Empty: the scheme and Host of the request that asks for the link." placeholder:"URL"`
 	ConsoleFrameAncestors string        `name:"console-frame-ancestors" env:"QUAYCAST_CONSOLE_FRAME_ANCESTORS" default:"${console_frame_ancestors}" help:"Sites that may show tenants' portal pages in a frame (CSP frame-ancestors), space-separated, e.g. https://app.example.com; 'none': no site. The operator's console is never framed."`
-	PortalSessionTTL      time.Duration `name:"portal-session-ttl" env:"QUAYCAST_PORTAL_SESSION_TTL" default:"${portal_session_ttl}" help:"How long a tenant's portal session opened by a portal link lasts, unless the link asks for less."`
+	PortalSessionTTL      time.Duration `name:"portal-session-ttl" env:"QUAYCAST_PORTAL_SESSION_TTL" default:"${portal_session_ttl}" help:"How long a tenant's portal session opened by a portal link lasts, unless the link asks for less; the longest a link may ask for (at most 24h)."`
 
 	SecretKey string `name:"secret-key" env:"QUAYCAST_SECRET_KEY" help:"Base64 of 32 random bytes: encrypts endpoint secrets at rest (AES-256-GCM). Prefer the environment variable to the flag." placeholder:"BASE64"`
 
@@ -94,8 +94,9 @@ type Config struct {
 }
 
 // ValidFrameAncestors checks a CSP frame-ancestors source list: 'none' alone, or sources each
-// 'self', a scheme ("https:") or an http(s) origin whose host may start with "*." — never "*"
-// alone (any site could frame the portal) and nothing that could end the directive.
+// 'self' or an http(s) origin whose host may start with "*." — never "*" alone, a bare scheme
+// ("https:", which any site served over it matches) or "*.<top-level domain>" (any site could
+// frame the portal), and nothing that could end the directive.
 func ValidFrameAncestors(list string) error {
 	sources := strings.Fields(list)
 	if len(sources) == 0 {
@@ -103,11 +104,11 @@ func ValidFrameAncestors(list string) error {
 	}
 	for _, src := range sources {
 		switch {
-		case src == "'none'" && len(sources) == 1, src == "'self'", src == "https:":
+		case src == "'none'" && len(sources) == 1, src == "'self'":
 			continue
 		case src == "'none'":
 			return fmt.Errorf("'none' must stand alone")
-		case src == "*" || src == "http:":
+		case src == "*" || isSchemeSource(src):
 			return fmt.Errorf("%q lets any site frame the portal: name the sites", src)
 		}
 		u, err := url.Parse(src)
@@ -115,13 +116,34 @@ func ValidFrameAncestors(list string) error {
 			u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(src, ";,'\"") {
 			return fmt.Errorf("%q is not a source like https://app.example.com, https://*.example.com or 'self'", src)
 		}
-		host := strings.TrimPrefix(u.Hostname(), "*.")
+		host, wild := strings.CutPrefix(u.Hostname(), "*.")
 		if host == "" || strings.Contains(host, "*") {
 			return fmt.Errorf("%q: only a leading *. may stand for subdomains", src)
+		}
+		if wild && !strings.Contains(host, ".") {
+			return fmt.Errorf("%q lets any site under a top-level domain frame the portal: name the sites", src)
 		}
 	}
 	return nil
 }
+
+// isSchemeSource reports whether a CSP source is a scheme alone ("https:", "wss:", "data:"),
+// which matches every site served over it.
+func isSchemeSource(src string) bool {
+	scheme, ok := strings.CutSuffix(src, ":")
+	if !ok || scheme == "" || !isLetter(scheme[0]) {
+		return false
+	}
+	for i := 1; i < len(scheme); i++ {
+		c := scheme[i]
+		if !isLetter(c) && (c < '0' || c > '9') && c != '+' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // MaxReplyBytesLimit is the largest --max-reply-bytes: a reply is passed on as one NATS message,
 // and a NATS server takes at most 1 MiB by default (max_payload), headers included; quaycast's

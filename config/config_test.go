@@ -269,8 +269,8 @@ func TestOTLPTracesURL(t *testing.T) {
 	}
 }
 
-// The portal's frame-ancestors take sites and 'self', never every site or anything that could
-// end the CSP directive.
+// The portal's frame-ancestors take sites and 'self', never every site (nor every site of a
+// scheme or a top-level domain) or anything that could end the CSP directive.
 func TestValidFrameAncestors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -281,10 +281,16 @@ func TestValidFrameAncestors(t *testing.T) {
 		{"https://app.example.com", false},
 		{"https://app.example.com http://localhost:3000 'self'", false},
 		{"https://*.example.com", false},
-		{"https:", false},
 		{"", true},
 		{"*", true},
+		{"https:", true},
 		{"http:", true},
+		{"wss:", true},
+		{"HTTPS:", true},
+		{"data:", true},
+		{"https://app.example.com https:", true},
+		{"https://*.com", true},
+		{"https://*", true},
 		{"'none' 'self'", true},
 		{"https://app.example.com;", true},
 		{"https://app.example.com/path", true},

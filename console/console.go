@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/internal/defaults"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/service"
 )
 
@@ -182,7 +183,7 @@ func (c *Console) open(h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 			if !checkCSRF(r) {
-				c.log.Warn().Str("path", r.URL.Path).Str("origin", r.Header.Get("Origin")).Msg("console: cross-site request refused")
+				c.log.Warn().Str("path", portal.RedactPath(r.URL.Path)).Str("origin", r.Header.Get("Origin")).Msg("console: cross-site request refused")
 				c.refuse(w, r, http.StatusForbidden, "Refused: this request did not come from a page of this console (cross-site request, or an expired form). Reload the page and try again.")
 				return
 			}
@@ -200,7 +201,11 @@ func (c *Console) refuse(w http.ResponseWriter, r *http.Request, status int, msg
 }
 
 // signedIn runs h with the request's caller: the admin without access control, else the
-// session's token holder; without a valid session, to the sign-in page.
+// session's token holder, else a portal session's tenant; without a valid session, to the
+// sign-in page. An operator's valid session wins over a portal cookie beside it, which is cleared:
+// a link opened in this browser (by another site's doing, perhaps — the operator's SameSite=Strict
+// cookie does not come with a navigation from another site, so the link's page cannot always tell)
+// must not turn the operator's console into a tenant's portal.
 func (c *Console) signedIn(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := &page{c: c}
@@ -209,13 +214,22 @@ func (c *Console) signedIn(h handler) http.HandlerFunc {
 			h(w, r, p)
 			return
 		}
-		if ck, err := r.Cookie(portalCookie); err == nil {
-			c.portalSession(w, r, h, ck)
+		portalCk, portalErr := r.Cookie(portalCookie)
+		token, err := c.sessionToken(r)
+		if portalErr == nil && err != nil {
+			c.portalSession(w, r, h, portalCk)
 			return
 		}
-		token, err := c.sessionToken(r)
 		if err == nil {
 			p.caller, err = c.svc.Authenticate(r.Context(), token)
+		}
+		if portalErr == nil {
+			if err != nil { // the operator's session is no more: the portal's stands
+				c.portalSession(w, r, h, portalCk)
+				return
+			}
+			clearPortal(w, r)
+			dropPortalCookies(r)
 		}
 		switch {
 		case err == nil:
@@ -231,6 +245,18 @@ func (c *Console) signedIn(h handler) http.HandlerFunc {
 		default:
 			c.log.Error().Err(err).Msg("console: check session token")
 			c.refuse(w, r, http.StatusServiceUnavailable, "The token cannot be checked now: try again shortly.")
+		}
+	}
+}
+
+// dropPortalCookies removes the portal's cookies from the request, so that what follows (its
+// forms' CSRF token) is the operator's.
+func dropPortalCookies(r *http.Request) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, ck := range cookies {
+		if ck.Name != portalCookie && ck.Name != portalCSRFCookie {
+			r.AddCookie(ck)
 		}
 	}
 }

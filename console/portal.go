@@ -66,11 +66,19 @@ func (c *Console) framable(w http.ResponseWriter) {
 	}
 }
 
-// redeem opens a portal link: once, then the link is gone on every gateway.
+// redeem opens a portal link: once, then the link is gone on every gateway. Not in a browser
+// signed in to the console as an operator: the link would replace the operator's session with a
+// tenant's portal (login CSRF, if another site sent the browser there), so it is refused and left
+// unused.
 func (c *Console) redeem(w http.ResponseWriter, r *http.Request) {
 	c.framable(w)
 	if r.Method == http.MethodHead { // a link checker or preview asking: it must not use the link up
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if _, err := c.sessionToken(r); err == nil {
+		c.render(w, r, http.StatusConflict, "message", &page{Title: "Signed in as an operator",
+			Message: "This browser is signed in to the console as an operator. A portal link would replace that session with a tenant's portal, so it has not been used: it still works. Open it in another browser profile or a private window, or sign out of the console first."})
 		return
 	}
 	tenant, ttl, err := c.svc.RedeemPortalLink(r.Context(), r.PathValue("code"))

@@ -233,3 +233,44 @@ func TestPortalNotFramedByDefault(t *testing.T) {
 		t.Errorf("portal page by default: CSP %q, X-Frame-Options %q; want framing refused", csp, resp.Header.Get("X-Frame-Options"))
 	}
 }
+
+// Login CSRF: a browser signed in as an operator does not redeem a portal link (the link stays
+// unused, and says to open it elsewhere), and where a portal cookie got in beside the operator's
+// session anyway — a navigation from another site does not carry the operator's SameSite=Strict
+// cookie — the operator's session wins and the portal cookie is cleared.
+func TestPortalLinkDoesNotReplaceOperatorSession(t *testing.T) {
+	t.Parallel()
+	r := startTenants(t, nil)
+	base := r.g.APIURL()
+	op := newBrowser(t, base)
+	op.post("/ui/signin", url.Values{"token": {adminToken}, "csrf": {op.csrf("/ui/signin")}}, base)
+	if status, _ := op.get("/ui/tokens"); status != http.StatusOK {
+		t.Fatalf("operator's tokens page: %d", status)
+	}
+	link, _ := r.link(t, "maersk", nil)
+	status, page := op.get(strings.TrimPrefix(link, base))
+	if status != http.StatusConflict || !strings.Contains(page, "another browser profile") {
+		t.Errorf("a portal link opened by a signed-in operator: %d, want 409 saying to open it elsewhere:\n%s", status, page)
+	}
+	if status, _ := op.get("/ui/tokens"); status != http.StatusOK {
+		t.Errorf("operator's tokens page after the link: %d, want 200: still the operator's session", status)
+	}
+	other := &portalClient{t: t, base: base, cookies: map[string]string{}}
+	if resp, _ := other.do("GET", link, nil); resp.StatusCode != http.StatusSeeOther || other.cookies["quaycast_portal"] == "" {
+		t.Fatalf("the link in another browser: %d, cookies %v; want it unused: 303 and a portal session", resp.StatusCode, other.cookies)
+	}
+
+	// Both cookies in one browser: the operator's session wins, the portal's is cleared.
+	u, _ := url.Parse(base + "/ui/")
+	both := &portalClient{t: t, base: base, cookies: map[string]string{"quaycast_portal": other.cookies["quaycast_portal"]}}
+	for _, ck := range op.client.Jar.Cookies(u) {
+		both.cookies[ck.Name] = ck.Value
+	}
+	resp, page := both.do("GET", "/ui/tokens", nil)
+	if resp.StatusCode != http.StatusOK || both.cookies["quaycast_portal"] != "" {
+		t.Errorf("operator's session beside a portal cookie: %d, cookies %v; want the tokens page and the portal cookie cleared:\n%s", resp.StatusCode, both.cookies, page)
+	}
+	if resp, page := other.do("GET", "/ui/endpoints", nil); resp.StatusCode != http.StatusOK || !strings.Contains(page, r.eps["maersk"]) {
+		t.Errorf("the portal session in its own browser: %d, want maersk's endpoints", resp.StatusCode)
+	}
+}

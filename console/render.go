@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/service"
 )
 
@@ -149,7 +150,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, name s
 	case errors.Is(err, r.Context().Err()):
 		c.message(w, r, p, http.StatusServiceUnavailable, "Cancelled", "The request was cancelled.")
 	default:
-		c.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("console request")
+		c.log.Error().Err(err).Str("method", r.Method).Str("path", portal.RedactPath(r.URL.Path)).Msg("console request")
 		c.message(w, r, p, http.StatusInternalServerError, "Internal error", "Something went wrong on the gateway; its log says what.")
 	}
 }

@@ -101,9 +101,14 @@ func (w *worker) screen(ctx context.Context, msg eventMsg, seq uint64) (subjects
 // the catalogue does not know is looked up again in a fresh read before the event is set aside:
 // it may have been added through another gateway a moment ago.
 func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Envelope, string) {
-	_, source, typ, err := subjects.ParseAny(msg.Subject())
+	replayFor, source, typ, err := subjects.ParseAny(msg.Subject())
 	if err != nil {
 		return subjects.Envelope{}, err.Error()
+	}
+	// Where the event was first stored: a replay is judged by its original's subject.
+	stored := msg.Subject()
+	if replayFor != "" {
+		stored = msg.Headers().Get(subjects.HeaderOrigin)
 	}
 	env, err := WithCatalogue(ctx, cat, func(c *subjects.Catalogue) (subjects.Envelope, error) { return c.ParseEnvelope(msg.Data()) })
 	if err != nil {
@@ -112,8 +117,12 @@ func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Enve
 	if env.Type != typ || env.Source != source {
 		return env, fmt.Sprintf("envelope source %q and type %q do not match subject %s", env.Source, env.Type, msg.Subject())
 	}
-	if reason := subjects.ReservedReason(msg.Subject(), source, typ); reason != "" {
-		return env, reason
+	reserved := subjects.ReservedReason(msg.Subject(), source, typ)
+	if replayFor != "" {
+		reserved = subjects.ReplayReservedReason(stored, source, typ)
+	}
+	if reserved != "" {
+		return env, reserved
 	}
 	if h := msg.Headers().Get(subjects.HeaderEntity); h != "" && h != env.Entity {
 		return env, fmt.Sprintf("%s header %q does not match envelope entity %q", subjects.HeaderEntity, h, env.Entity)
@@ -121,10 +130,10 @@ func checkEvent(ctx context.Context, cat Catalogue, msg eventMsg) (subjects.Enve
 	if h := msg.Headers().Get(subjects.HeaderTenants); h != "" && !subjects.SameTenants(h, env.Tenants) {
 		return env, fmt.Sprintf("%s header %q does not match envelope tenants %q", subjects.HeaderTenants, h, env.Tenants)
 	}
-	if t := subjects.TenantOf(msg.Subject()); t != "" && !slices.Contains(env.Tenants, t) {
+	if t := subjects.TenantOf(stored); t != "" && !slices.Contains(env.Tenants, t) {
 		return env, fmt.Sprintf("copy for tenant %q of an event whose envelope names tenants %q", t, env.Tenants)
 	}
-	if t, ok := subjects.OpsTenantOf(msg.Subject()); ok && !slices.Equal(env.Tenants, opsTenants(t)) {
+	if t, ok := subjects.OpsTenantOf(stored); ok && !slices.Equal(env.Tenants, opsTenants(t)) {
 		return env, fmt.Sprintf("operator event for tenant %q whose envelope names tenants %q", t, env.Tenants)
 	}
 	return env, ""
@@ -143,17 +152,17 @@ func opsTenants(tenant string) []string {
 // it whatever they are) of events published since it was created, an operator's endpoint the
 // events that name no tenant, and those that do when it opted in (TenantEvents). Operator events
 // go the same way, by the tenant their subject names. A replay is the endpoint's own dead letter
-// (screen checked it).
+// or redelivery (screen checked it); one of an operator event goes by its original's tenant too.
 func forTenant(ep *Endpoint, msg eventMsg, env subjects.Envelope) bool {
 	subject := msg.Subject()
 	if strings.HasPrefix(subject, subjects.ReplayPrefix+".") {
+		if t, ok := subjects.OpsTenantOf(msg.Headers().Get(subjects.HeaderOrigin)); ok {
+			return opsForTenant(ep, t)
+		}
 		return true
 	}
 	if t, ok := subjects.OpsTenantOf(subject); ok { // about an endpoint of t ("" the operator's)
-		if ep.Tenant != "" {
-			return t == ep.Tenant
-		}
-		return t == "" || ep.TenantEvents
+		return opsForTenant(ep, t)
 	}
 	t := subjects.TenantOf(subject)
 	if ep.Tenant != "" {
@@ -166,6 +175,15 @@ func forTenant(ep *Endpoint, msg eventMsg, env subjects.Envelope) bool {
 		return false // operator endpoints read the original
 	}
 	return len(env.Tenants) == 0 || ep.TenantEvents
+}
+
+// opsForTenant reports whether an operator event about an endpoint of tenant t ("" the
+// operator's) goes to ep.
+func opsForTenant(ep *Endpoint, t string) bool {
+	if ep.Tenant != "" {
+		return t == ep.Tenant
+	}
+	return t == "" || ep.TenantEvents
 }
 
 // maxInvalidCopy bounds the copy of an invalid event kept with its reason.

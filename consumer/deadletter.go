@@ -44,6 +44,8 @@ type DeadLetter struct {
 	EventID      string    `json:"event_id"`
 	EventSeq     uint64    `json:"event_seq"` // its sequence in the events stream
 	Subject      string    `json:"subject"`
+	Origin       string    `json:"-"` // the subject its original was stored on (differs for a replay's)
+	Tenant       string    `json:"-"` // the endpoint's tenant, as its worker knew it (OnDeadLetter only)
 	Entity       string    `json:"entity"`
 	Type         string    `json:"type"`
 	Attempts     int       `json:"attempts"`
@@ -68,6 +70,9 @@ func newDeadMsg(dl DeadLetter) *nats.Msg {
 	h.Set(hdrEventID, dl.EventID)
 	h.Set(hdrEventSeq, strconv.FormatUint(dl.EventSeq, 10))
 	h.Set(hdrSubject, dl.Subject)
+	if dl.Origin != "" {
+		h.Set(subjects.HeaderOrigin, dl.Origin)
+	}
 	h.Set(subjects.HeaderEntity, dl.Entity)
 	h.Set(hdrAttempts, strconv.Itoa(dl.Attempts))
 	h.Set(hdrStatus, strconv.Itoa(dl.LastStatus))
@@ -105,6 +110,10 @@ func fromDeadMsg(m *jetstream.RawStreamMsg) DeadLetter {
 		Seq: m.Sequence, EndpointID: h.Get(hdrEndpoint), EventID: h.Get(hdrEventID), Subject: h.Get(hdrSubject),
 		Entity: h.Get(subjects.HeaderEntity), LastError: h.Get(hdrError), Reason: h.Get(hdrReason), DeadAt: m.Time, Body: m.Data,
 	}
+	dl.Origin = h.Get(subjects.HeaderOrigin)
+	if dl.Origin == "" && !strings.HasPrefix(dl.Subject, subjects.ReplayPrefix+".") { // recorded before the header
+		dl.Origin = dl.Subject
+	}
 	dl.EventSeq, _ = strconv.ParseUint(h.Get(hdrEventSeq), 10, 64)
 	dl.Attempts, _ = strconv.Atoi(h.Get(hdrAttempts))
 	dl.LastStatus, _ = strconv.Atoi(h.Get(hdrStatus))
@@ -122,9 +131,13 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 		<-w.stop
 		return false
 	}
+	ep := w.ep.Load()
 	dl := DeadLetter{
-		EndpointID: w.ep.Load().ID, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
-		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body,
+		EndpointID: ep.ID, Tenant: ep.Tenant, EventID: it.env.ID, EventSeq: it.seq, Subject: it.subject, Entity: it.env.Entity,
+		Attempts: attempts, LastStatus: out.Status, Reason: reason, FirstAttempt: first, Body: it.body, Origin: it.subject,
+	}
+	if strings.HasPrefix(it.subject, subjects.ReplayPrefix+".") { // a replay's original, which quaycast named
+		dl.Origin = it.header.Get(subjects.HeaderOrigin)
 	}
 	if out.Err != nil {
 		dl.LastError = out.Err.Error()
@@ -245,6 +258,9 @@ func (d *DeadLetters) replayOne(ctx context.Context, dl DeadLetter) error {
 	m := nats.NewMsg(subj)
 	m.Data = dl.Body
 	m.Header.Set(subjects.HeaderEntity, dl.Entity)
+	if dl.Origin != "" { // without it, a replay of an operator event is set aside
+		m.Header.Set(subjects.HeaderOrigin, dl.Origin)
+	}
 	// The id makes a replay that is retried after a crash publish once.
 	if _, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgID("replay-"+strconv.FormatUint(dl.Seq, 10))); err != nil {
 		return fmt.Errorf("replay dead letter %d: %w", dl.Seq, err)

@@ -112,17 +112,6 @@ func (m *Manager) OnDeadLetter(f func(dl DeadLetter)) { m.onDead = f }
 // with the endpoint as stored then. Call it before Run.
 func (m *Manager) OnDisabled(f func(ep *Endpoint)) { m.onDisabled = f }
 
-// Tenant is the tenant of endpoint id as the registry last said ("" for the operator's, or one
-// not known here).
-func (m *Manager) Tenant(id string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ep := m.defs[id]; ep != nil {
-		return ep.Tenant
-	}
-	return ""
-}
-
 // OnInvalid sets a function called after each invalid event is set aside (for metrics). Call it
 // before Run.
 func (m *Manager) OnInvalid(f func(endpointID, reason string)) { m.onInvalid = f }

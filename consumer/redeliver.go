@@ -123,10 +123,13 @@ func (r *Redeliverer) Redeliver(ctx context.Context, ep *Endpoint, from Redelive
 			if len(from.Entities) > 0 && !slices.Contains(from.Entities, entityOf(msg)) {
 				continue
 			}
-			if err := r.copy(ctx, ep.ID, msg, seq, request); err != nil {
+			copied, err := r.copy(ctx, ep.ID, msg, seq, request)
+			if err != nil {
 				return done, err
 			}
-			done.Copied++
+			if copied {
+				done.Copied++
+			}
 			if seq == last || meta.NumPending == 0 {
 				return done, nil
 			}
@@ -141,23 +144,27 @@ func (r *Redeliverer) Redeliver(ctx context.Context, ep *Endpoint, from Redelive
 }
 
 // copy publishes one event again on the endpoint's replay subject, its headers kept (entity,
-// trace context) and HeaderRedelivery added.
-func (r *Redeliverer) copy(ctx context.Context, endpointID string, msg jetstream.Msg, seq uint64, request string) error {
+// trace context), HeaderRedelivery and the original's subject (subjects.HeaderOrigin) set. An
+// event the checks set aside is not copied (false): its subject does not parse, or it claims to
+// be an operator event where only quaycast stores them — a copy on a replay subject must not
+// launder it.
+func (r *Redeliverer) copy(ctx context.Context, endpointID string, msg jetstream.Msg, seq uint64, request string) (bool, error) {
 	_, source, typ, err := subjects.ParseAny(msg.Subject())
-	if err != nil {
-		return fmt.Errorf("event %d: %w", seq, err)
+	if err != nil || subjects.ReservedReason(msg.Subject(), source, typ) != "" {
+		return false, nil
 	}
 	subj, err := subjects.ReplaySubject(endpointID, source, typ)
 	if err != nil {
-		return fmt.Errorf("event %d: %w", seq, err)
+		return false, nil
 	}
 	m := copyMsg(subj, msg.Data(), msg.Headers())
 	m.Header.Set(HeaderRedelivery, strconv.FormatUint(seq, 10))
+	m.Header.Set(subjects.HeaderOrigin, msg.Subject()) // replaces one a publisher may have put on its event
 	// The id makes a publish that nats.go retries store once.
 	if _, err := r.js.PublishMsg(ctx, m, jetstream.WithMsgID("redeliver-"+request+"-"+strconv.FormatUint(seq, 10))); err != nil {
-		return fmt.Errorf("redeliver event %d: %w", seq, err)
+		return false, fmt.Errorf("redeliver event %d: %w", seq, err)
 	}
-	return nil
+	return true, nil
 }
 
 // isRedelivery tells a redelivered copy by its subject and headers (only replay subjects carry one).

@@ -35,6 +35,11 @@ func TestForTenant(t *testing.T) {
 	}
 	original := headerMsg{"evt.tos.cargo_loaded", nats.Header{}}
 	replay := headerMsg{"replay.ep_a.tos.cargo_loaded", nats.Header{}}
+	opsReplayOf := func(tenant string) headerMsg {
+		h := nats.Header{}
+		h.Set(subjects.HeaderOrigin, subjects.OpsSubject(tenant, "breaker_opened"))
+		return headerMsg{"replay.ep_a.quaycast.breaker_opened", h}
+	}
 	named := subjects.Envelope{Tenants: []string{"maersk"}}
 	none := subjects.Envelope{}
 	for _, tc := range []struct {
@@ -61,6 +66,10 @@ func TestForTenant(t *testing.T) {
 		{"operator: its operator event", operator, opsOf(""), none, true},
 		{"operator: a tenant's operator event", operator, opsOf("maersk"), named, false},
 		{"operator opted in: a tenant's operator event", all, opsOf("maersk"), named, true},
+		{"replay of its tenant's operator event", maersk, opsReplayOf("maersk"), named, true},
+		{"replay of another tenant's operator event", maersk, opsReplayOf("hlag"), subjects.Envelope{Tenants: []string{"hlag"}}, false},
+		{"operator: replay of a tenant's operator event", operator, opsReplayOf("maersk"), named, false},
+		{"operator: replay of its operator event", operator, opsReplayOf(""), none, true},
 	} {
 		if got := forTenant(tc.ep, tc.msg, tc.env); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

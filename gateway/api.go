@@ -21,6 +21,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/portal"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/subjects"
 )
@@ -529,7 +530,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, r.Context().Err()):
 		writeError(w, http.StatusServiceUnavailable, "", "request cancelled")
 	default:
-		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("api request")
+		zerolog.Ctx(r.Context()).Error().Err(err).Str("method", r.Method).Str("path", portal.RedactPath(r.URL.Path)).Msg("api request")
 		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
 }
@@ -548,17 +549,9 @@ func (a *api) logRequests(next http.Handler) http.Handler {
 		log := a.log.With().Str("request_id", id).Logger()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
-		log.Debug().Str("method", r.Method).Str("path", loggedPath(r.URL.Path)).Int("status", rec.status).
+		log.Debug().Str("method", r.Method).Str("path", portal.RedactPath(r.URL.Path)).Int("status", rec.status).
 			Dur("duration_ms", time.Since(start)).Msg("api")
 	})
-}
-
-// loggedPath is a request's path as the log shows it: a portal link's code is a credential.
-func loggedPath(p string) string {
-	if strings.HasPrefix(p, "/ui/portal/") {
-		return "/ui/portal/[redacted]"
-	}
-	return p
 }
 
 type statusRecorder struct {

@@ -64,6 +64,7 @@ const probeOutWait = 250 * time.Millisecond
 // BreakerEvent is a breaker's change of state, logged and published for operators.
 type BreakerEvent struct {
 	EndpointID string    `json:"endpoint_id"`
+	Tenant     string    `json:"-"` // the endpoint's, for its operator event: not published on BreakerSubject
 	From       string    `json:"from"`
 	To         string    `json:"to"`
 	At         time.Time `json:"at"`
@@ -87,6 +88,7 @@ var errCancelled = errors.New("attempt cancelled")
 // So each closing starts a fresh gobreaker, and a tripped one is only read for its (cleared) counts.
 type breaker struct {
 	name     string
+	tenant   string // the endpoint's, told with each change
 	o        BreakerOptions
 	onChange func(BreakerEvent)
 
@@ -101,8 +103,8 @@ type breaker struct {
 	consecutive uint32    // failed attempts in a row, for the transition events
 }
 
-func newBreaker(endpointID string, o BreakerOptions, onChange func(BreakerEvent)) *breaker {
-	b := &breaker{name: endpointID, o: o, onChange: onChange, since: time.Now()}
+func newBreaker(endpointID, tenant string, o BreakerOptions, onChange func(BreakerEvent)) *breaker {
+	b := &breaker{name: endpointID, tenant: tenant, o: o, onChange: onChange, since: time.Now()}
 	b.counts = b.newCountsLocked()
 	return b
 }
@@ -235,7 +237,7 @@ func (b *breaker) setLocked(to gobreaker.State, now time.Time) {
 	from := b.state
 	b.state, b.since = to, now
 	if b.onChange != nil {
-		b.onChange(BreakerEvent{EndpointID: b.name, From: from.String(), To: to.String(), At: now.UTC(), Failures: b.consecutive})
+		b.onChange(BreakerEvent{EndpointID: b.name, Tenant: b.tenant, From: from.String(), To: to.String(), At: now.UTC(), Failures: b.consecutive})
 	}
 }
 

@@ -95,7 +95,7 @@ func TestBreakerProbeWaitsGrowToTheCooldown(t *testing.T) {
 	t.Parallel()
 	const first, ceiling = 4 * time.Millisecond, 40 * time.Millisecond
 	var log breakerLog
-	b := newBreaker("ep_test", BreakerOptions{ConsecutiveFailures: 2, FirstProbe: first, Cooldown: ceiling}.withDefaults(), log.add)
+	b := newBreaker("ep_test", "", BreakerOptions{ConsecutiveFailures: 2, FirstProbe: first, Cooldown: ceiling}.withDefaults(), log.add)
 	waitNow := func() time.Duration {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -155,7 +155,7 @@ func TestBreakerProbeWaitsGrowToTheCooldown(t *testing.T) {
 // after) does not open the breaker.
 func TestBreakerIgnoresARetiredCounter(t *testing.T) {
 	t.Parallel()
-	b := newBreaker("ep_test", BreakerOptions{ConsecutiveFailures: 1, FirstProbe: time.Millisecond, Cooldown: time.Millisecond}.withDefaults(), nil)
+	b := newBreaker("ep_test", "", BreakerOptions{ConsecutiveFailures: 1, FirstProbe: time.Millisecond, Cooldown: time.Millisecond}.withDefaults(), nil)
 	b.mu.Lock()
 	old := b.counts
 	b.counts = b.newCountsLocked()

@@ -295,7 +295,6 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	if g.clustered() {
 		fence = func() bool { return sup.Held() }
 	}
-	var tenantOf func(id string) string // the manager's, set below before anything is delivered
 	ops := newOpsEvents(nc, o.js, g.log, m.operatorEvents)
 	sender := NewSender(g.log, SenderOptions{
 		Fence:            fence,
@@ -325,7 +324,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		},
 		OnBreakerChange: func(ev BreakerEvent) {
 			m.breakerChanged(ev)
-			g.breakerChanged(nc, ops, ev, tenantOf)
+			g.breakerChanged(nc, ops, ev)
 		},
 	})
 	dead, err := consumer.NewDeadLetters(ctx, o.js, o.events)
@@ -353,11 +352,10 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		OnCopy:    func(string) { m.copies.Inc() },
 		OnUnknown: m.unknown.Inc,
 	})}
-	tenantOf = manager.Tenant
 	o.types.OnChange(manager.CatalogueChanged)
 	manager.OnDeadLetter(func(dl consumer.DeadLetter) {
 		m.dead.WithLabelValues(dl.EndpointID).Inc()
-		ops.publish(OpsEvent{Kind: OpsDeadLetter, EndpointID: dl.EndpointID, Tenant: manager.Tenant(dl.EndpointID), EventID: dl.EventID, Reason: dl.Reason}, !isOpsEvent(dl.Subject))
+		ops.publish(OpsEvent{Kind: OpsDeadLetter, EndpointID: dl.EndpointID, Tenant: dl.Tenant, EventID: dl.EventID, Reason: dl.Reason}, !isOpsEvent(dl.Subject))
 	})
 	manager.OnDisabled(func(ep *consumer.Endpoint) {
 		ops.publish(OpsEvent{Kind: OpsEndpointDisabled, EndpointID: ep.ID, Tenant: ep.Tenant, Reason: ep.DisabledReason}, true)
@@ -526,7 +524,9 @@ func (g *Gateway) stop(ctx context.Context, w *wired, serveErr <-chan error) {
 const BreakerSubject = "quaycast.sys.breaker."
 
 // breakerChanged logs a breaker transition and publishes it for operators and upstream systems.
-func (g *Gateway) breakerChanged(nc *nats.Conn, ops *opsEvents, ev BreakerEvent, tenantOf func(string) string) {
+// Its operator event names the tenant the breaker was made for, not one looked up by id: an
+// endpoint deleted a moment ago is no longer defined, but its worker may still deliver.
+func (g *Gateway) breakerChanged(nc *nats.Conn, ops *opsEvents, ev BreakerEvent) {
 	log := g.log.Info()
 	if ev.To == "open" {
 		log = g.log.Warn()
@@ -538,9 +538,9 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ops *opsEvents, ev BreakerEvent,
 	}
 	switch ev.To {
 	case "open":
-		ops.publish(OpsEvent{Kind: OpsBreakerOpened, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At}, true)
+		ops.publish(OpsEvent{Kind: OpsBreakerOpened, EndpointID: ev.EndpointID, Tenant: ev.Tenant, At: ev.At}, true)
 	case "closed":
-		ops.publish(OpsEvent{Kind: OpsBreakerClosed, EndpointID: ev.EndpointID, Tenant: tenantOf(ev.EndpointID), At: ev.At}, true)
+		ops.publish(OpsEvent{Kind: OpsBreakerClosed, EndpointID: ev.EndpointID, Tenant: ev.Tenant, At: ev.At}, true)
 	}
 }
 

@@ -79,6 +79,10 @@ func OpsSubject(tenant, kind string) string {
 // and counted.
 const opsQueue = 4096
 
+// opsDrain is how long the operator events queued when the gateway stops may still take to be
+// stored.
+const opsDrain = 5 * time.Second
+
 // opsEvents publishes operator events: on core NATS at once, into the events stream through a
 // queue that Run drains.
 type opsEvents struct {
@@ -87,6 +91,7 @@ type opsEvents struct {
 	log    zerolog.Logger
 	result *prometheus.CounterVec // stored, duplicate, failed, dropped
 	queue  chan *nats.Msg
+	drain  time.Duration // opsDrain; shorter in tests
 
 	mu       sync.Mutex
 	stopped  bool // Run has returned: nothing more is stored
@@ -94,7 +99,7 @@ type opsEvents struct {
 }
 
 func newOpsEvents(nc *nats.Conn, js jetstream.JetStream, log zerolog.Logger, result *prometheus.CounterVec) *opsEvents {
-	return &opsEvents{nc: nc, js: js, log: log.With().Str("component", "operator-events").Logger(), result: result, queue: make(chan *nats.Msg, opsQueue)}
+	return &opsEvents{nc: nc, js: js, log: log.With().Str("component", "operator-events").Logger(), result: result, queue: make(chan *nats.Msg, opsQueue), drain: opsDrain}
 }
 
 // publish publishes ev on core NATS and queues it for the events stream unless store is false. It
@@ -141,19 +146,43 @@ func opsMsg(ev OpsEvent, data []byte) *nats.Msg {
 }
 
 // Run stores the queued operator events in order until ctx ends, then what is still queued
-// within a few seconds; what comes after is dropped and counted.
+// within the drain window (opsDrain). Stores run with a context of their own that outlives ctx by
+// that window, so the one under way when ctx ends is not cut short. What the window leaves
+// unstored, and what comes after, is dropped and counted, and said once with the count.
 func (o *opsEvents) Run(ctx context.Context) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // the window: sctx ends o.drain after ctx
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		t := time.NewTimer(o.drain)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-done:
+		}
+	}()
 	for {
 		select {
 		case m := <-o.queue:
-			o.store(ctx, m)
+			if !o.store(sctx, m) {
+				o.dropRest(1)
+				return
+			}
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
 			for {
 				select {
 				case m := <-o.queue:
-					o.store(dctx, m)
+					if !o.store(sctx, m) {
+						o.dropRest(1)
+						return
+					}
 				default:
 					o.mu.Lock() // publish queues under it: nothing is left behind
 					if len(o.queue) == 0 {
@@ -168,9 +197,24 @@ func (o *opsEvents) Run(ctx context.Context) {
 	}
 }
 
+// dropRest ends the store once the drain window is over: n events it could not store, and those
+// still queued, are counted as dropped and said once.
+func (o *opsEvents) dropRest(n int) {
+	o.mu.Lock()
+	o.stopped = true
+	for len(o.queue) > 0 {
+		<-o.queue
+		n++
+	}
+	o.mu.Unlock()
+	o.result.WithLabelValues("dropped").Add(float64(n))
+	o.log.Warn().Int("dropped", n).Dur("drain", o.drain).Msg("operator events not stored: the gateway stopped before they were")
+}
+
 // store publishes m, trying a few times over some seconds (the same id: stored once), and counts
-// the result.
-func (o *opsEvents) store(ctx context.Context, m *nats.Msg) {
+// the result. It returns false, counting nothing, when ctx ended first (the drain window is over):
+// the caller counts it with the rest.
+func (o *opsEvents) store(ctx context.Context, m *nats.Msg) bool {
 	retry := backoff.Backoff{First: 200 * time.Millisecond, Max: 2 * time.Second}
 	var err error
 	for try := 0; try < 4; try++ {
@@ -193,11 +237,15 @@ func (o *opsEvents) store(ctx context.Context, m *nats.Msg) {
 				o.log.Info().Msg("operator events stored again")
 			}
 			o.mu.Unlock()
-			return
+			return true
 		}
+	}
+	if ctx.Err() != nil {
+		return false
 	}
 	o.result.WithLabelValues("failed").Inc()
 	o.log.Warn().Err(err).Str("subject", m.Subject).Str("event_id", m.Header.Get(subjects.HeaderMsgID)).Msg("store operator event")
+	return true
 }
 
 // isOpsEvent reports whether subject (of an event, a tenant copy or a replay) holds an operator

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/gateway"
@@ -344,5 +346,181 @@ func TestIngestRefusesOperatorEvents(t *testing.T) {
 		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Field != tc.field {
 			t.Errorf("ingest %s: %v, want 400 naming %s", tc.body, err, tc.field)
 		}
+	}
+}
+
+// An event that claims to be an operator event is set aside where it was published, and stays
+// set aside when asked for again: a redeliver does not copy it to a replay subject (where it
+// would pass as quaycast's own), and a replay that names no genuine operator event as its
+// original is set aside at delivery. A genuine operator event's dead letter is still replayed,
+// and the event redelivered.
+func TestForgedOperatorEventsNotReplayed(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	ctx := context.Background()
+	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "hlag", "name": "Hapag-Lloyd"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A follower of operator events whose receiver refuses them at first: its own creation is a
+	// dead letter.
+	opsRc := newReceiver(t)
+	opsRc.setStatus(http.StatusUnprocessableEntity)
+	opsEp := g.addEndpoint(t, map[string]any{"url": opsRc.URL, "event_types": []string{"quaycast:*"}})
+	starOp, starHlag := newReceiver(t), newReceiver(t)
+	starOpEp := g.addEndpoint(t, map[string]any{"url": starOp.URL, "event_types": []string{"*"}, "tenant_events": true})
+	starHlagEp := g.addEndpoint(t, map[string]any{"url": starHlag.URL, "event_types": []string{"*"}, "tenant": "hlag"})
+	g.waitReady(t)
+
+	// A publisher allowed every source forges operator events naming tenant hlag, between two
+	// genuine events.
+	js := jsAs(t, g, natsauth.PublisherFile)
+	defer js.Conn().Close()
+	publish := func(js jetstream.JetStream, subject, body string, h map[string]string) {
+		t.Helper()
+		msg := nats.NewMsg(subject)
+		msg.Data = []byte(body)
+		for k, v := range h {
+			msg.Header.Set(k, v)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := js.PublishMsg(pctx, msg); err != nil {
+			t.Fatalf("publish %s: %v", subject, err)
+		}
+	}
+	forged := func(id, source, typ string) string {
+		return fmt.Sprintf(`{"id":%q,"type":%q,"source":%q,"entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{"kind":%q,"endpoint_id":%q,"tenant":"hlag"},"tenants":["hlag"]}`,
+			id, typ, source, starHlagEp.ID, typ, starHlagEp.ID)
+	}
+	ingest(t, g, "real-1", "A1", "hlag")
+	publish(js, "evt.quaycast.endpoint_deleted", forged("forged-1", "quaycast", gateway.OpsEndpointDeleted),
+		map[string]string{subjects.HeaderOrigin: subjects.OpsSubject("hlag", gateway.OpsEndpointDeleted)})
+	publish(js, "evt.tos.breaker_opened", forged("forged-2", "tos", gateway.OpsBreakerOpened), nil)
+	ingest(t, g, "real-2", "A1", "hlag")
+	starOp.waitCount(t, 2)
+	starHlag.waitCount(t, 2)
+	testwait.For(t, 30*time.Second, "the follower's dead letter", func() bool {
+		return len(listDead(t, g, opsEp.ID, "").DeadLetters) >= 1
+	})
+	waitDrained(t, g, starOpEp.ID, starHlagEp.ID)
+
+	// Redelivered: the two genuine events, not the forged ones.
+	for _, ep := range []endpoint{starOpEp, starHlagEp} {
+		status, body := call(t, g, "POST", "/v1/endpoints/"+ep.ID+"/redeliver", `{"since_seq":1}`)
+		if status != http.StatusAccepted || body["redelivered"] != float64(2) {
+			t.Errorf("redeliver %s: %d %v, want 202 and the 2 genuine events redelivered", ep.ID, status, body)
+		}
+	}
+	// A replay quaycast did not make right: no original, or a forged one, named.
+	internal := jsAs(t, g, natsauth.InternalFile)
+	defer internal.Conn().Close()
+	for i, origin := range []string{"", "evt.quaycast.endpoint_deleted"} {
+		subj, err := subjects.ReplaySubject(starHlagEp.ID, subjects.OpsSource, gateway.OpsEndpointDeleted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := map[string]string{}
+		if origin != "" {
+			h[subjects.HeaderOrigin] = origin
+		}
+		publish(internal, subj, forged(fmt.Sprintf("forged-replay-%d", i), "quaycast", gateway.OpsEndpointDeleted), h)
+	}
+	starOp.waitCount(t, 4)
+	starHlag.waitCount(t, 4)
+	waitDrained(t, g, starOpEp.ID, starHlagEp.ID)
+	for name, rc := range map[string]*receiver{"operator's *": starOp, "hlag's *": starHlag} {
+		for _, r := range rc.accepted() {
+			if id := r.Header.Get("webhook-id"); !strings.HasPrefix(id, "real-") {
+				t.Errorf("%s endpoint received %s (%s)", name, id, r.Body)
+			}
+		}
+	}
+
+	// The genuine operator event: its dead letter replayed, then redelivered.
+	opsRc.setStatus(http.StatusOK)
+	if err := g.api.Do(ctx, "POST", "/v1/endpoints/"+opsEp.ID+"/dead-letters/replay", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 30*time.Second, "the replayed operator event", func() bool {
+		return hasKind(opsDeliveries(t, opsRc), opsEp.ID, gateway.OpsEndpointCreated)
+	})
+	waitDrained(t, g, opsEp.ID)
+	status, body := call(t, g, "POST", "/v1/endpoints/"+opsEp.ID+"/redeliver", `{"since_seq":1}`)
+	if status != http.StatusAccepted || body["redelivered"].(float64) < 1 {
+		t.Fatalf("redeliver %s: %d %v, want 202 and its operator events redelivered", opsEp.ID, status, body)
+	}
+	testwait.For(t, 30*time.Second, "the redelivered operator event", func() bool {
+		for _, r := range opsRc.accepted() {
+			var d opsDelivery
+			if json.Unmarshal(r.Body, &d) == nil && d.Entity == opsEp.ID && d.Type == gateway.OpsEndpointCreated && r.Header.Get(gateway.HeaderRedelivery) == "true" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range opsDeliveries(t, opsRc) {
+		verify(t, d.raw, opsEp.Secret)
+	}
+}
+
+// A tenant's endpoint deleted while an event to it is in flight: the dead letter its worker
+// records afterwards is the tenant's operator event still, though the endpoint is no longer
+// defined when it is published.
+func TestDeadLetterAfterDeleteStaysTheTenants(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, testConfig(t))
+	ctx := context.Background()
+	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, release := make(chan struct{}, 1), make(chan struct{})
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+		<-release
+		w.WriteHeader(http.StatusUnprocessableEntity) // refused for good: a dead letter
+	}))
+	t.Cleanup(rc.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"cargo_loaded"}, "tenant": "maersk"})
+	g.waitReady(t)
+	ingest(t, g, "gone-1", "A1", "maersk")
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the event did not reach the receiver")
+	}
+	if err := g.api.Do(ctx, "DELETE", "/v1/endpoints/"+ep.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the gateway's registry watch forgets the endpoint; its worker waits for the POST
+	close(release)
+
+	js := jsAs(t, g, natsauth.InternalFile)
+	defer js.Conn().Close()
+	stream, err := js.Stream(ctx, "QUAYCAST_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants, operators := subjects.OpsSubject("maersk", gateway.OpsDeadLetter), subjects.OpsSubject("", gateway.OpsDeadLetter)
+	var stored map[string]uint64
+	testwait.For(t, 30*time.Second, "the dead letter's operator event stored", func() bool {
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subjects.OpsStreamSubjects))
+		if err != nil {
+			return false
+		}
+		stored = info.State.Subjects
+		return stored[tenants]+stored[operators] > 0
+	})
+	if stored[tenants] != 1 || stored[operators] != 0 {
+		t.Errorf("dead letter stored on %v, want once on %s and never on %s", stored, tenants, operators)
 	}
 }

@@ -93,6 +93,7 @@ func TestPortalLinkAPI(t *testing.T) {
 		{"an unknown tenant", admin, "/v1/tenants/nobody/portal-link", nil, 404, "id"},
 		{"a ttl over an hour", admin, "/v1/tenants/maersk/portal-link", map[string]any{"ttl": "2h"}, 400, "ttl"},
 		{"a session of two days", admin, "/v1/tenants/maersk/portal-link", map[string]any{"session_ttl": "48h"}, 400, "session_ttl"},
+		{"a session longer than --portal-session-ttl", admin, "/v1/tenants/maersk/portal-link", map[string]any{"session_ttl": "2h"}, 400, "session_ttl"},
 		{"an unknown field", admin, "/v1/tenants/maersk/portal-link", map[string]any{"return": "x"}, 400, "return"},
 	} {
 		err := c.client.Do(ctx, "POST", c.path, c.body, nil)
@@ -194,5 +195,38 @@ func TestPortalLinkOnceAcrossGateways(t *testing.T) {
 		if statuses[http.StatusSeeOther] != 1 || statuses[http.StatusGone] != 7 {
 			t.Errorf("round %d: openings answered %v, want one 303 and seven 410", round, statuses)
 		}
+	}
+}
+
+// A portal link's code stays out of the request log whatever shape the path has: "/ui//portal/"
+// and "/ui/./portal/" answer a redirect to the clean path (the code unused), and a code in any
+// other segment or case is redacted too.
+func TestPortalCodeNotLoggedInAnyPath(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.AdminToken = adminToken
+	g, logs := startGatewayLogged(t, cfg)
+	ctx := context.Background()
+	admin := asToken(g, adminToken)
+	if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var l portalLink
+	if err := admin.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, &l); err != nil {
+		t.Fatal(err)
+	}
+	code := l.URL[strings.LastIndex(l.URL, "/")+1:]
+	rest := strings.TrimPrefix(code, "qpl_")
+	logged := func() int { return strings.Count(logs.String(), `"message":"api"`) }
+	before := logged()
+	for _, p := range []string{"/ui//portal/" + code, "/ui/./portal/" + code, "/ui/portal/" + code + "/x", "/v1/" + code, "/ui/portal/QPL_" + rest} {
+		openLink(t, g.APIURL()+p)
+	}
+	testwait.For(t, 10*time.Second, "the requests logged", func() bool { return logged() >= before+5 })
+	if strings.Contains(logs.String(), rest) {
+		t.Errorf("the gateway's log holds the link's code:\n%s", logs.String())
+	}
+	if st, loc, ck, _ := openLink(t, l.URL); st != http.StatusSeeOther || loc != "/ui/endpoints" || ck == nil {
+		t.Errorf("the link after those requests: %d to %q, cookie %v; want it unused (303 to /ui/endpoints with a session)", st, loc, ck)
 	}
 }

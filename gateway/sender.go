@@ -148,10 +148,10 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	} else if next.err == nil {
 		next.signer, next.validUntil, next.err = endpointSigner(ep, now)
 	}
-	if st != nil && st.url == ep.URL {
+	if st != nil && st.url == ep.URL && st.breaker.tenant == ep.Tenant {
 		next.breaker = st.breaker
 	} else {
-		next.breaker = newBreaker(ep.ID, s.o.Breaker, s.o.OnBreakerChange)
+		next.breaker = newBreaker(ep.ID, ep.Tenant, s.o.Breaker, s.o.OnBreakerChange)
 	}
 	s.endpoints[ep.ID] = next
 	return next

@@ -211,7 +211,7 @@ func TestBreaker(t *testing.T) {
 	t.Run("opens, spends nothing while open, probes once, closes", func(t *testing.T) {
 		t.Parallel()
 		var log breakerLog
-		b := newBreaker("ep_test", opts, log.add)
+		b := newBreaker("ep_test", "", opts, log.add)
 		calls := 0
 		fail := func() consumer.Outcome { calls++; return consumer.Outcome{Result: consumer.Retry, Status: 503} }
 
@@ -288,7 +288,7 @@ func TestBreaker(t *testing.T) {
 	t.Run("failed probe opens again", func(t *testing.T) {
 		t.Parallel()
 		var log breakerLog
-		b := newBreaker("ep_test", opts, log.add)
+		b := newBreaker("ep_test", "", opts, log.add)
 		for range 3 {
 			b.run(outcome(consumer.Retry), notCancelled)
 		}
@@ -307,7 +307,7 @@ func TestBreaker(t *testing.T) {
 	t.Run("permanent and gone outcomes are not failures", func(t *testing.T) {
 		t.Parallel()
 		var log breakerLog
-		b := newBreaker("ep_test", opts, log.add)
+		b := newBreaker("ep_test", "", opts, log.add)
 		calls := 0
 		for i := range 10 {
 			r := consumer.Permanent
@@ -328,7 +328,7 @@ func TestBreaker(t *testing.T) {
 	t.Run("cancelled attempts are not failures", func(t *testing.T) {
 		t.Parallel()
 		var log breakerLog
-		b := newBreaker("ep_test", opts, log.add)
+		b := newBreaker("ep_test", "", opts, log.add)
 		cancelled := func() bool { return true }
 		for range 10 {
 			if out := b.run(outcome(consumer.Retry), cancelled); out.Result != consumer.Retry {
@@ -350,7 +350,7 @@ func TestBreaker(t *testing.T) {
 
 	t.Run("a cancelled probe does not use up the half-open slot", func(t *testing.T) {
 		t.Parallel()
-		b := newBreaker("ep_test", opts, nil)
+		b := newBreaker("ep_test", "", opts, nil)
 		for range 3 {
 			b.run(outcome(consumer.Retry), notCancelled)
 		}
@@ -369,7 +369,7 @@ func TestBreaker(t *testing.T) {
 func TestBreakerEventCountsFailures(t *testing.T) {
 	t.Parallel()
 	var log breakerLog
-	b := newBreaker("ep_test", BreakerOptions{ConsecutiveFailures: 3, Cooldown: time.Minute}.withDefaults(), log.add)
+	b := newBreaker("ep_test", "", BreakerOptions{ConsecutiveFailures: 3, Cooldown: time.Minute}.withDefaults(), log.add)
 	for range 3 {
 		b.run(outcome(consumer.Retry), notCancelled)
 	}
@@ -417,5 +417,26 @@ func TestDroppedLogRecordsAreCountedEachAndSaidOnce(t *testing.T) {
 	}
 	if n := strings.Count(logged.String(), "delivery log records dropped"); n != 1 {
 		t.Errorf("said %d times, want once:\n%s", n, logged.String())
+	}
+}
+
+// A breaker's transitions name the tenant of the endpoint it was made for, so that its operator
+// event goes to that tenant even when the endpoint is no longer defined; a breaker is not kept
+// for an endpoint of another tenant.
+func TestBreakerEventNamesTenant(t *testing.T) {
+	t.Parallel()
+	var log breakerLog
+	s := NewSender(zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{OnBreakerChange: log.add,
+		Breaker: BreakerOptions{ConsecutiveFailures: 1, Cooldown: time.Minute}})
+	ep := &consumer.Endpoint{ID: "ep_t", URL: "http://127.0.0.1:1/", Tenant: "maersk", Revision: 1,
+		Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
+	s.state(ep).breaker.run(outcome(consumer.Retry), notCancelled)
+	if evs := log.snapshot(); len(evs) != 1 || evs[0].To != "open" || evs[0].Tenant != "maersk" {
+		t.Fatalf("transitions %+v, want one to open naming tenant maersk", evs)
+	}
+	other := *ep
+	other.Tenant, other.Revision = "hlag", 2
+	if st := s.state(&other); st.breaker.status().State != "closed" || st.breaker.tenant != "hlag" {
+		t.Errorf("endpoint moved to tenant hlag: breaker %s of tenant %q, want a new one of hlag", st.breaker.status().State, st.breaker.tenant)
 	}
 }

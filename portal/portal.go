@@ -22,8 +22,9 @@ const Bucket = "quaycast_portal_links"
 // the links nobody redeemed.
 const MaxLinkTTL = time.Hour
 
-// codePrefix starts every code, so that a leaked one is recognised (secret scanners).
-const codePrefix = "qpl_"
+// CodePrefix starts every code, so that a leaked one is recognised (secret scanners, the request
+// log's redaction).
+const CodePrefix = "qpl_"
 
 var (
 	// ErrUsed is a code that was redeemed already, or never issued.
@@ -63,7 +64,7 @@ func (s *Store) Create(ctx context.Context, l Link) (string, error) {
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	code := codePrefix + base64.RawURLEncoding.EncodeToString(b)
+	code := CodePrefix + base64.RawURLEncoding.EncodeToString(b)
 	v, err := json.Marshal(&l)
 	if err != nil {
 		return "", fmt.Errorf("encode portal link: %w", err)
@@ -113,10 +114,36 @@ func key(code string) string {
 
 // wellFormed reports a string shaped like a code, so that junk costs no read.
 func wellFormed(code string) bool {
-	rest, ok := strings.CutPrefix(code, codePrefix)
+	rest, ok := strings.CutPrefix(code, CodePrefix)
 	if !ok || len(rest) != 43 {
 		return false
 	}
 	_, err := base64.RawURLEncoding.DecodeString(rest)
 	return err == nil
+}
+
+// RedactPath is a request's path as a log may show it: a code is a credential, so any segment
+// that holds one (CodePrefix, in any case) is "[redacted]", wherever it stands —
+// "/ui//portal/<code>" and "/ui/./portal/<code>" answer a redirect and are logged too.
+func RedactPath(p string) string {
+	if !containsFold(p, CodePrefix) {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if containsFold(s, CodePrefix) {
+			segs[i] = "[redacted]"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// containsFold reports whether s holds sub, ignoring case, without a copy of s.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }

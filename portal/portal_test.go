@@ -114,3 +114,22 @@ func TestRedeemRace(t *testing.T) {
 		}
 	}
 }
+
+// A code never survives in a logged path, whatever its shape; other paths are kept as they are.
+func TestRedactPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ path, want string }{
+		{"/ui/portal/qpl_abc", "/ui/portal/[redacted]"},
+		{"/ui//portal/qpl_abc", "/ui//portal/[redacted]"},
+		{"/ui/./portal/qpl_abc", "/ui/./portal/[redacted]"},
+		{"/ui/portal/qpl_abc/x", "/ui/portal/[redacted]/x"},
+		{"/ui/portal/QPL_abc", "/ui/portal/[redacted]"},
+		{"/v1/x;qpl_abc", "/v1/[redacted]"},
+		{"/ui/endpoints/ep_1", "/ui/endpoints/ep_1"},
+		{"/ui/portal/", "/ui/portal/"},
+	} {
+		if got := portal.RedactPath(tc.path); got != tc.want {
+			t.Errorf("RedactPath(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}

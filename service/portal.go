@@ -22,7 +22,8 @@ var (
 )
 
 // PortalLinkInput asks for a portal link: how long it can be redeemed ("5m" when empty, at most
-// 1h) and how long the session it opens lasts (--portal-session-ttl when empty, at most 24h).
+// 1h) and how long the session it opens lasts (--portal-session-ttl when empty, and at most that:
+// a link can only ask for less).
 type PortalLinkInput struct {
 	TTL        string `json:"ttl"`
 	SessionTTL string `json:"session_ttl"`
@@ -56,7 +57,8 @@ func (s *Service) CreatePortalLink(ctx context.Context, c Caller, tenant string,
 	if err != nil {
 		return nil, err
 	}
-	sessionTTL, err := duration(in.SessionTTL, "session_ttl", s.portalSessionTTL(), defaults.MaxPortalSessionTTL)
+	most := min(s.portalSessionTTL(), defaults.MaxPortalSessionTTL) // the flag is the cap
+	sessionTTL, err := duration(in.SessionTTL, "session_ttl", most, most)
 	if err != nil {
 		return nil, err
 	}

@@ -130,5 +130,6 @@
 // each also written after "quaycast:"; "*" and every other source's or
 // group's selector never do, so endpoints subscribed before they existed do
 // not receive them. An event of source "quaycast", or of an operator type,
-// anywhere else is not delivered (ReservedReason).
+// anywhere else is not delivered (ReservedReason), nor is a replay of one whose
+// original was not stored on quaycast.ops.> (ReplayReservedReason).
 package subjects

@@ -100,12 +100,10 @@ func OpsTenantOf(subject string) (string, bool) {
 
 // ReservedReason says why an event stored on subject, of source and type typ, is not one quaycast
 // may deliver because it claims to be an operator event (or is one out of place), or returns "".
-// Only quaycast stores operator events, on their own subjects; a replay is quaycast's copy of what
-// it delivered, so it may carry either kind.
+// Only quaycast stores operator events, on their own subjects. A replay's subject
+// (replay.<endpoint>.<source>.<type>) is not one of them: a replay is judged by the subject its
+// original was stored on (ReplayReservedReason).
 func ReservedReason(subject, source, typ string) string {
-	if strings.HasPrefix(subject, ReplayPrefix+".") {
-		return ""
-	}
 	ops := IsOpsSubject(subject)
 	switch {
 	case ops && !IsOpsType(typ):
@@ -116,6 +114,30 @@ func ReservedReason(subject, source, typ string) string {
 		return fmt.Sprintf("type %s is an operator event: only quaycast publishes it", quote(typ))
 	}
 	return ""
+}
+
+// ReplayReservedReason is ReservedReason for a replay of an event of source and type typ whose
+// original was stored on origin (the replay's HeaderOrigin, "" when it has none): a replay of the
+// reserved source or of an operator event's type is delivered only when its original is an
+// operator event quaycast stored on its own subject; any other replay passes as before.
+func ReplayReservedReason(origin, source, typ string) string {
+	if source != OpsSource && !IsOpsType(typ) {
+		return ""
+	}
+	if origin == "" {
+		return fmt.Sprintf("replay of source %q and type %s without the subject of its original", source, quote(typ))
+	}
+	if strings.HasPrefix(origin, ReplayPrefix+".") {
+		return fmt.Sprintf("replay whose original subject %s is a replay's", origin)
+	}
+	_, s, ty, err := ParseAny(origin)
+	if err != nil {
+		return "replay of an unparseable original: " + err.Error()
+	}
+	if s != source || ty != typ {
+		return fmt.Sprintf("replay of source %q and type %s whose original %s is not", source, quote(typ), origin)
+	}
+	return ReservedReason(origin, source, typ)
 }
 
 // OpsTenantFilters widens an operator endpoint's operator-event filters (Catalogue.Filters) to

@@ -142,12 +142,43 @@ func TestReservedReason(t *testing.T) {
 		{"tnt.maersk.quaycast.breaker_opened", "quaycast", "breaker_opened", true},
 		{"quaycast.ops.cargo_loaded", "quaycast", "cargo_loaded", true},
 		{"quaycast.ops.maersk.breaker_opened", "quaycast", "breaker_opened", false},
-		{"replay.ep_1.quaycast.breaker_opened", "quaycast", "breaker_opened", false},
+		// A replay is judged by its original (ReplayReservedReason), never waved through.
+		{"replay.ep_1.quaycast.breaker_opened", "quaycast", "breaker_opened", true},
 		{"replay.ep_1.tos.cargo_loaded", "tos", "cargo_loaded", false},
 	}
 	for _, tc := range tests {
 		if got := ReservedReason(tc.subject, tc.source, tc.typ); (got != "") != tc.reserved {
 			t.Errorf("ReservedReason(%s, %s, %s) = %q, want reserved %v", tc.subject, tc.source, tc.typ, got, tc.reserved)
 		}
+	}
+}
+
+// A replay of an operator event passes only when its original is one quaycast stored; a replay
+// of any other event passes whatever its origin says.
+func TestReplayReservedReason(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, origin, source, typ string
+		reserved                  bool
+	}{
+		{"genuine operator event", "quaycast.ops.breaker_opened", "quaycast", "breaker_opened", false},
+		{"genuine tenant's operator event", "quaycast.ops.hlag.endpoint_deleted", "quaycast", "endpoint_deleted", false},
+		{"forged with the reserved source", "evt.quaycast.endpoint_deleted", "quaycast", "endpoint_deleted", true},
+		{"forged tenant copy", "tnt.hlag.quaycast.endpoint_deleted", "quaycast", "endpoint_deleted", true},
+		{"forged type under another source", "evt.tos.breaker_opened", "tos", "breaker_opened", true},
+		{"reserved source, ordinary type", "evt.quaycast.cargo_loaded", "quaycast", "cargo_loaded", true},
+		{"no origin", "", "quaycast", "breaker_opened", true},
+		{"origin of another type", "quaycast.ops.breaker_closed", "quaycast", "breaker_opened", true},
+		{"origin a replay", "replay.ep_1.quaycast.breaker_opened", "quaycast", "breaker_opened", true},
+		{"origin unparseable", "quaycast.ops.a.b.c", "quaycast", "breaker_opened", true},
+		{"ordinary event", "evt.tos.cargo_loaded", "tos", "cargo_loaded", false},
+		{"ordinary event without origin", "", "tos", "cargo_loaded", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ReplayReservedReason(tc.origin, tc.source, tc.typ); (got != "") != tc.reserved {
+				t.Errorf("ReplayReservedReason(%q, %s, %s) = %q, want reserved %v", tc.origin, tc.source, tc.typ, got, tc.reserved)
+			}
+		})
 	}
 }

@@ -16,6 +16,13 @@ const (
 	replaySubjectTemplate = ReplayPrefix + ".<endpoint>.<source>.<type>"
 )
 
+// HeaderOrigin is the subject a replay's original was stored on (evt.…, tnt.… or quaycast.ops.…).
+// quaycast sets it on every replay it makes — a replayed dead letter, a redelivered event — and
+// only quaycast may publish on replay.>: the check at delivery trusts it to tell a genuine
+// operator event's replay from a copy of an event that claimed to be one
+// (ReplayReservedReason).
+const HeaderOrigin = "Quaycast-Origin-Subject"
+
 // ReplaySubject is the subject a replayed event for endpointID is published to. The endpoint id
 // is encoded with EncodeToken.
 func ReplaySubject(endpointID, source, typ string) (string, error) {

@@ -102,7 +102,7 @@ type tenantsPortalLinkCmd struct {
 	apiFlags
 	ID         string `arg:"" help:"Tenant id."`
 	TTL        string `name:"ttl" help:"How long the link can be opened (default 5m, at most 1h)."`
-	SessionTTL string `name:"session-ttl" help:"How long the session it opens lasts (default the gateway's --portal-session-ttl, at most 24h)."`
+	SessionTTL string `name:"session-ttl" help:"How long the session it opens lasts (default and at most the gateway's --portal-session-ttl)."`
 }
 
 func (c *tenantsPortalLinkCmd) Run(ctx context.Context) error {
