@@ -143,8 +143,18 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, s
 	var running *server.Server
 	shutdown := func() { // the lock is held until the server has stopped
 		if running != nil {
+			// nats-server stops the durable consumers one after another, each waiting for its
+			// state flusher in 10 ms steps: ~10 ms an endpoint (BenchmarkNATSShutdownConsumers).
+			// Said before and after, so that an operator sees what a long stop is waiting for.
+			consumers := 0
+			if info, err := running.Jsz(nil); err == nil {
+				consumers = info.Consumers
+			}
+			start := time.Now()
+			g.log.Info().Int("consumers", consumers).Msg("stopping the embedded NATS server")
 			running.Shutdown()
 			running.WaitForShutdown()
+			g.log.Info().Int("consumers", consumers).Dur("took", time.Since(start)).Msg("embedded NATS server stopped")
 		}
 		lock.Close()
 	}

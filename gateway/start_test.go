@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -40,5 +42,33 @@ func TestStartRunsUntilStopped(t *testing.T) {
 	}
 	if err := c.Do(t.Context(), "GET", "/healthz", nil, nil); err == nil {
 		t.Error("healthz answered after stop")
+	}
+}
+
+// Stopping the embedded NATS server is said before and after, with its consumers and how long
+// it took: with thousands of endpoints it is most of a gateway's stop (the server stops each
+// consumer in turn), and the log is where an operator looks for why a stop is slow.
+func TestStopSaysWhatTheEmbeddedServerTook(t *testing.T) {
+	t.Parallel()
+	r, logs := startGatewayLogged(t, gatewaytest.Config(t))
+	r.addEndpoint(t, map[string]any{"url": "http://127.0.0.1:9/hook", "event_types": []string{"cargo_loaded"}})
+	r.addEndpoint(t, map[string]any{"url": "http://127.0.0.1:9/hook", "event_types": []string{"cargo_gated_in"}})
+	r.Stop(t)
+	var before, after struct {
+		Message   string  `json:"message"`
+		Consumers int     `json:"consumers"`
+		Took      float64 `json:"took"`
+	}
+	for line := range strings.Lines(logs.String()) {
+		switch {
+		case strings.Contains(line, `"stopping the embedded NATS server"`):
+			_ = json.Unmarshal([]byte(line), &before)
+		case strings.Contains(line, `"embedded NATS server stopped"`):
+			_ = json.Unmarshal([]byte(line), &after)
+		}
+	}
+	// Two endpoints' consumers, at least (the streams' own, such as the sleep watcher's, may add).
+	if before.Consumers < 2 || after.Consumers != before.Consumers || after.Took <= 0 {
+		t.Errorf("stop logged %+v before and %+v after, want the consumers (at least 2) and the time taken\n%s", before, after, logs)
 	}
 }
