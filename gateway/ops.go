@@ -152,47 +152,28 @@ func opsMsg(ev OpsEvent, data []byte) *nats.Msg {
 func (o *opsEvents) Run(ctx context.Context) {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go func() { // the window: sctx ends o.drain after ctx
-		select {
-		case <-ctx.Done():
-		case <-done:
-			return
-		}
-		t := time.NewTimer(o.drain)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-done:
-		}
-	}()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(o.drain, cancel) })()
 	for {
+		var m *nats.Msg
 		select {
-		case m := <-o.queue:
-			if !o.store(sctx, m) {
-				o.dropRest(1)
-				return
-			}
+		case m = <-o.queue:
 		case <-ctx.Done():
-			for {
-				select {
-				case m := <-o.queue:
-					if !o.store(sctx, m) {
-						o.dropRest(1)
-						return
-					}
-				default:
-					o.mu.Lock() // publish queues under it: nothing is left behind
-					if len(o.queue) == 0 {
-						o.stopped = true
-						o.mu.Unlock()
-						return
-					}
-					o.mu.Unlock()
+			select {
+			case m = <-o.queue:
+			default:
+				o.mu.Lock() // publish queues under it: nothing is left behind
+				empty := len(o.queue) == 0
+				o.stopped = empty
+				o.mu.Unlock()
+				if empty {
+					return
 				}
+				continue
 			}
+		}
+		if !o.store(sctx, m) {
+			o.dropRest(1)
+			return
 		}
 	}
 }
