@@ -60,10 +60,11 @@ type watcher struct {
 	pos     uint64                         // the last stream sequence seen
 	keys    map[string]map[string]struct{} // wake key (a filter) -> sleeping endpoints
 	asleep  map[string][]string            // sleeping endpoint -> its wake keys
+	last    map[string]uint64              // wake key -> the last sequence seen for it
 }
 
 func newWatcher(wake func(id string), log zerolog.Logger) *watcher {
-	return &watcher{wake: wake, log: log, started: make(chan struct{}), keys: make(map[string]map[string]struct{}), asleep: make(map[string][]string)}
+	return &watcher{wake: wake, log: log, started: make(chan struct{}), keys: make(map[string]map[string]struct{}), asleep: make(map[string][]string), last: make(map[string]uint64)}
 }
 
 // run follows the events stream from its end until ctx ends or the watcher cannot go on; then
@@ -160,10 +161,16 @@ func (wt *watcher) saw(msg jetstream.Msg) {
 	if err != nil {
 		return
 	}
+	wt.sawStored(msg.Subject(), meta.Sequence.Stream)
+}
+
+// sawStored wakes the sleeping endpoints an event stored at seq on subject is for.
+func (wt *watcher) sawStored(subject string, seq uint64) {
 	var woken []string
 	wt.mu.Lock()
-	wt.pos = max(wt.pos, meta.Sequence.Stream)
-	forKeys(msg.Subject(), func(key string) {
+	wt.pos = max(wt.pos, seq)
+	forKeys(subject, func(key string) {
+		wt.last[key] = max(wt.last[key], seq)
 		for id := range wt.keys[key] {
 			woken = append(woken, id)
 			wt.removeLocked(id)
@@ -213,6 +220,28 @@ func (wt *watcher) add(id string, filters []string) bool {
 		set[id] = struct{}{}
 	}
 	return true
+}
+
+// seenSince reports whether the watcher has seen an event for filters at seq or after. An
+// endpoint whose consumer has delivered nothing from seq on must then not sleep, whatever its
+// info counts: on a cluster the info comes from the consumer's leader, whose copy of the stream
+// may not hold yet an event the watcher (on another node) has passed — and will not wake it for.
+func (wt *watcher) seenSince(filters []string, seq uint64) bool {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	for _, f := range filters {
+		if wt.last[f] >= seq {
+			return true
+		}
+	}
+	return false
+}
+
+// nothingFor reports whether info, read after the endpoint was registered with the watcher,
+// shows nothing its consumer has to send: none pending, none unacknowledged, and no event the
+// watcher has seen for filters beyond what it delivered.
+func (wt *watcher) nothingFor(filters []string, info *jetstream.ConsumerInfo) bool {
+	return info != nil && info.NumPending == 0 && info.NumAckPending == 0 && !wt.seenSince(filters, info.Delivered.Stream+1)
 }
 
 // remove forgets id, asleep or not.
@@ -464,7 +493,7 @@ func (m *Manager) launch(ctx context.Context, ep *Endpoint, rw *runningWorker, i
 	if m.running[ep.ID] != rw {
 		return // stopped meanwhile
 	}
-	if rw.state == dozing && info != nil && info.NumPending == 0 && info.NumAckPending == 0 {
+	if rw.state == dozing && m.watch.nothingFor(rw.filters, info) {
 		// No worker of this process has pulled yet: a request the info counts as waiting is
 		// another's (a gateway before this one), and makes the sleep unclean.
 		rw.state, rw.clean = asleep, sleptClean(info, true, rw.reconnects)
@@ -539,7 +568,7 @@ func (m *Manager) sleep(ctx context.Context, id string, rw *runningWorker, name 
 	var info *jetstream.ConsumerInfo
 	if ok {
 		info = m.consumerInfo(ctx, name)
-		ok = info != nil && info.NumPending == 0 && info.NumAckPending == 0
+		ok = m.watch.nothingFor(filters, info)
 	}
 	m.sleepHook(sleepChecked)
 	m.mu.Lock()

@@ -212,3 +212,42 @@ func TestCreateResponseUndercountsAfterRestart(t *testing.T) {
 		t.Errorf("pendingInfo: %+v, want NumPending 1", info)
 	}
 }
+
+// An event the watcher has passed keeps an endpoint from sleeping although its consumer's info
+// counts nothing: on a cluster that info comes from the consumer's leader, whose copy of the
+// stream may not hold the event yet, and the watcher, past it, would never wake the endpoint.
+func TestWatcherSeenEventKeepsAwake(t *testing.T) {
+	t.Parallel()
+	wt := newWatcher(func(string) {}, zerolog.Nop())
+	filters, err := endpointFilters(subjects.Builtin(), &Endpoint{ID: "ep_1", EventTypes: []string{"cargo_loaded"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := &jetstream.ConsumerInfo{Delivered: jetstream.SequenceInfo{Stream: 41}} // a new consumer from 42
+	for _, step := range []struct {
+		name      string
+		subject   string // stored at seq, unless empty
+		seq       uint64
+		delivered uint64
+		pending   uint64
+		want      bool // nothing for it: it may sleep
+	}{
+		{name: "nothing seen", delivered: 41, want: true},
+		{name: "another type seen", subject: "evt.tos.cargo_gated_in", seq: 42, delivered: 41, want: true},
+		{name: "its type seen, the info counting none", subject: "evt.tos.cargo_loaded", seq: 43, delivered: 41, want: false},
+		{name: "its type seen and delivered", delivered: 43, want: true},
+		{name: "delivered, one more pending", delivered: 43, pending: 1, want: false},
+		{name: "a replay for it seen", subject: "replay." + subjects.EncodeToken("ep_1") + ".tos.cargo_gated_in", seq: 44, delivered: 43, want: false},
+	} {
+		if step.subject != "" {
+			wt.sawStored(step.subject, step.seq)
+		}
+		info.Delivered.Stream, info.NumPending = step.delivered, step.pending
+		if got := wt.nothingFor(filters, info); got != step.want {
+			t.Errorf("%s: nothing for it %v, want %v", step.name, got, step.want)
+		}
+	}
+	if wt.nothingFor(filters, nil) {
+		t.Error("no info: nothing for it, want unknown (stay awake)")
+	}
+}
