@@ -31,7 +31,10 @@ import (
 //     is seen by the watcher after this, and wakes it;
 //  2. then its consumer's info is read: every event at or below pos was stored before step 1,
 //     so if it is undelivered or unacknowledged, NumPending or NumAckPending says so, and the
-//     endpoint wakes at once.
+//     endpoint wakes at once — or, where the info cannot say so yet, the watcher does: an event
+//     it has seen for the endpoint's filters beyond what the consumer delivered keeps it awake
+//     (seenSince; on a cluster the consumer's leader may read a copy of the stream that lags the
+//     one the watcher reads).
 //
 // Nothing the watcher does depends on the connection staying up: after a reconnect the ordered
 // consumer carries on after the last sequence it saw. If the watcher stops for good, every
