@@ -83,9 +83,7 @@ type tokensCreateCmd struct {
 
 func (c *tokensCreateCmd) Run(ctx context.Context) error {
 	body := map[string]any{"name": c.Name, "scopes": c.Scopes}
-	if c.Tenant != "" {
-		body["tenant"] = c.Tenant
-	}
+	set(body, "tenant", c.Tenant)
 	return c.print(ctx, "POST", "/v1/tokens", body)
 }
 
@@ -107,12 +105,8 @@ type tenantsPortalLinkCmd struct {
 
 func (c *tenantsPortalLinkCmd) Run(ctx context.Context) error {
 	body := map[string]any{}
-	if c.TTL != "" {
-		body["ttl"] = c.TTL
-	}
-	if c.SessionTTL != "" {
-		body["session_ttl"] = c.SessionTTL
-	}
+	set(body, "ttl", c.TTL)
+	set(body, "session_ttl", c.SessionTTL)
 	return c.print(ctx, "POST", "/v1/tenants/"+url.PathEscape(c.ID)+"/portal-link", body)
 }
 
@@ -199,15 +193,9 @@ type endpointsRedeliverCmd struct {
 
 func (c *endpointsRedeliverCmd) Run(ctx context.Context) error {
 	body := map[string]any{"entities": c.Entity}
-	if c.SinceSeq != 0 {
-		body["since_seq"] = c.SinceSeq
-	}
-	if c.Since != "" {
-		body["since"] = c.Since
-	}
-	if c.Limit != 0 {
-		body["limit"] = c.Limit
-	}
+	set(body, "since_seq", c.SinceSeq)
+	set(body, "since", c.Since)
+	set(body, "limit", c.Limit)
 	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/redeliver", body)
 }
 
@@ -221,12 +209,8 @@ type endpointsTestCmd struct {
 
 func (c *endpointsTestCmd) Run(ctx context.Context) error {
 	body := map[string]any{}
-	if c.Type != "" {
-		body["type"] = c.Type
-	}
-	if c.Entity != "" {
-		body["entity"] = c.Entity
-	}
+	set(body, "type", c.Type)
+	set(body, "entity", c.Entity)
 	if c.Data != "" {
 		body["data"] = json.RawMessage(c.Data)
 	}
@@ -275,9 +259,7 @@ type endpointsRotateCmd struct {
 
 func (c *endpointsRotateCmd) Run(ctx context.Context) error {
 	body := map[string]any{"grace": c.Grace.String()}
-	if c.Secret != "" {
-		body["secret"] = c.Secret
-	}
+	set(body, "secret", c.Secret)
 	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/secret/rotate", body)
 }
 
@@ -313,12 +295,8 @@ type deadLettersReplayCmd struct {
 
 func (c *deadLettersReplayCmd) Run(ctx context.Context) error {
 	body := map[string]any{"event_ids": c.EventIDs, "entities": c.Entity}
-	if c.Since != "" {
-		body["since"] = c.Since
-	}
-	if c.Until != "" {
-		body["until"] = c.Until
-	}
+	set(body, "since", c.Since)
+	set(body, "until", c.Until)
 	return c.print(ctx, "POST", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters/replay", body)
 }
 
@@ -369,9 +347,7 @@ func (c *endpointsAddCmd) Run(ctx context.Context) error {
 // body is the API's EndpointInput for the flags.
 func (c *endpointsAddCmd) body() (map[string]any, error) {
 	body := map[string]any{"url": c.URL, "event_types": c.Types, "enabled": !c.Disabled}
-	if c.Description != "" {
-		body["description"] = c.Description
-	}
+	set(body, "description", c.Description)
 	if len(c.Header) > 0 {
 		h, err := parseHeaders(c.Header)
 		if err != nil {
@@ -379,21 +355,13 @@ func (c *endpointsAddCmd) body() (map[string]any, error) {
 		}
 		body["headers"] = h
 	}
-	if c.Secret != "" {
-		body["secret"] = c.Secret
-	}
-	if c.Tenant != "" {
-		body["tenant"] = c.Tenant
-	}
+	set(body, "secret", c.Secret)
+	set(body, "tenant", c.Tenant)
 	if c.TenantEvt {
 		body["tenant_events"] = true
 	}
-	if c.ReplyFormat != "" {
-		body["reply_format"] = c.ReplyFormat
-	}
-	if c.Condition != "" {
-		body["condition"] = c.Condition
-	}
+	set(body, "reply_format", c.ReplyFormat)
+	set(body, "condition", c.Condition)
 	if c.Profile != "standard" || c.SigHeader != "" || c.HexCase != "" {
 		body["signing"] = map[string]string{"profile": c.Profile, "header_name": c.SigHeader, "hex_case": c.HexCase}
 	}
@@ -496,18 +464,12 @@ func (c *endpointsEditCmd) Run(ctx context.Context) error {
 // body is the API's EndpointPatch for the flags given.
 func (c *endpointsEditCmd) body() (map[string]any, error) {
 	body := map[string]any{}
-	if c.URL != nil {
-		body["url"] = *c.URL
-	}
-	if c.TenantEvt != nil {
-		body["tenant_events"] = *c.TenantEvt
-	}
+	setPtr(body, "url", c.URL)
+	setPtr(body, "tenant_events", c.TenantEvt)
 	if c.Types != nil {
 		body["event_types"] = c.Types
 	}
-	if c.Description != nil {
-		body["description"] = *c.Description
-	}
+	setPtr(body, "description", c.Description)
 	switch {
 	case c.ClearHeaders && len(c.Header) > 0:
 		return nil, fielderr.Flag("clear-headers", "cannot be used with --header")
@@ -523,12 +485,8 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 	if c.Profile != nil || c.SigHeader != nil || c.HexCase != nil {
 		body["signing"] = map[string]string{"profile": deref(c.Profile), "header_name": deref(c.SigHeader), "hex_case": deref(c.HexCase)}
 	}
-	if c.ReplyFormat != nil {
-		body["reply_format"] = *c.ReplyFormat
-	}
-	if c.Condition != nil {
-		body["condition"] = *c.Condition
-	}
+	setPtr(body, "reply_format", c.ReplyFormat)
+	setPtr(body, "condition", c.Condition)
 	if l := c.layout(); l != nil { // replaces the whole layout: the fields not given take the preset's values
 		body["layout"] = l
 	}
@@ -544,6 +502,23 @@ func (c *endpointsEditCmd) body() (map[string]any, error) {
 		body["enabled"] = c.Enable
 	}
 	return body, nil
+}
+
+// set puts a flag's value in a request body unless it is its type's zero value: a flag not given
+// leaves the field out, which the API reads as its default (or, in a PATCH, as no change).
+func set[T comparable](body map[string]any, key string, v T) {
+	var zero T
+	if v != zero {
+		body[key] = v
+	}
+}
+
+// setPtr puts a flag's value in a request body when the flag was given at all (a PATCH may set a
+// field to its zero value).
+func setPtr[T any](body map[string]any, key string, v *T) {
+	if v != nil {
+		body[key] = *v
+	}
 }
 
 func deref(s *string) string {
