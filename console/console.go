@@ -214,17 +214,12 @@ func (c *Console) signedIn(h handler) http.HandlerFunc {
 			h(w, r, p)
 			return
 		}
-		portalCk, portalErr := r.Cookie(portalCookie)
 		token, err := c.sessionToken(r)
-		if portalErr == nil && err != nil {
-			c.portalSession(w, r, h, portalCk)
-			return
-		}
 		if err == nil {
 			p.caller, err = c.svc.Authenticate(r.Context(), token)
 		}
-		if portalErr == nil {
-			if err != nil { // the operator's session is no more: the portal's stands
+		if portalCk, perr := r.Cookie(portalCookie); perr == nil {
+			if err != nil { // no valid operator session: the portal's stands
 				c.portalSession(w, r, h, portalCk)
 				return
 			}
