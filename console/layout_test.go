@@ -263,6 +263,14 @@ func TestEndpointFormFieldErrors(t *testing.T) {
 	if _, page := b.get("/ui/endpoints/" + octopi + "/edit"); !strings.Contains(page, `<option value="octopi" selected>`) {
 		t.Error("the refused edit changed the layout")
 	}
+
+	// No event type at all, on a create and on an edit: refused beside the toggles.
+	for _, path := range []string{"/ui/endpoints/new", "/ui/endpoints/" + octopi + "/edit"} {
+		status, _, page := b.post(path, form(b.csrf(path), target, map[string]string{"event_types": "\x00", "layout_preset": "octopi"}), base)
+		if got, _ := fieldErrorText(page, "event_types"); status != http.StatusBadRequest || got != "choose at least one event type" {
+			t.Errorf("%s without an event type: %d, %q beside the event types; want 400 asking for one", path, status, got)
+		}
+	}
 }
 
 // The endpoint's page lists the headers a receiver gets — checked against what a receiver got —
