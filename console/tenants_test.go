@@ -15,8 +15,7 @@ func TestTenantViews(t *testing.T) {
 	t.Parallel()
 	r := start(t, adminToken)
 	base := r.g.APIURL()
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 
 	csrf := b.csrf("/ui/tenants")
 	if status, loc, body := b.post("/ui/tenants", url.Values{"csrf": {csrf}, "id": {"maersk"}, "name": {"Maersk Line"}, "external_id": {"MAEU"}}, base); status != http.StatusSeeOther || !strings.Contains(loc, "done=tenant-added") {
