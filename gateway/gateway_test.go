@@ -24,6 +24,7 @@ import (
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/testlog"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
@@ -60,28 +61,10 @@ func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running 
 	return r
 }
 
-// logSink keeps every log line of a gateway.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // startGatewayLogged is startGateway with every log line, at every level, also kept in a sink.
-func startGatewayLogged(t *testing.T, cfg config.Config) (*running, *logSink) {
+func startGatewayLogged(t *testing.T, cfg config.Config) (*running, *testlog.Buffer) {
 	t.Helper()
-	sink := &logSink{}
+	sink := &testlog.Buffer{}
 	return startGatewayWriting(t, cfg, io.MultiWriter(zerolog.NewTestWriter(t), sink)), sink
 }
 
