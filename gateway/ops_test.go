@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
@@ -83,9 +84,7 @@ func TestOperatorEventsPerTenant(t *testing.T) {
 	g := startGateway(t, cfg)
 	ctx := context.Background()
 	for _, id := range []string{"maersk", "hlag"} {
-		if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": id, "name": id}, nil); err != nil {
-			t.Fatal(err)
-		}
+		gatewaytest.AddTenant(t, g.api, id, id)
 	}
 	all := watchOps(t, g, gateway.OpsPrefix+">")
 	maersk := watchOps(t, g, gateway.OpsPrefix+"tenant.maersk.>")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
@@ -54,9 +55,7 @@ func TestPortalLinkAPI(t *testing.T) {
 	ctx := context.Background()
 	admin := asToken(g, adminToken)
 	for _, id := range []string{"maersk", "hlag"} {
-		if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": id, "name": id}, nil); err != nil {
-			t.Fatal(err)
-		}
+		gatewaytest.AddTenant(t, admin, id, id)
 	}
 	token := func(tenant string, scopes ...string) *gateway.Client {
 		var out struct{ Token string }
@@ -144,9 +143,7 @@ func TestPortalLinkNeedsAccessControl(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
 	ctx := context.Background()
-	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, g.api, "maersk", "Maersk")
 	if got := status(g.api.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, nil)); got != http.StatusConflict {
 		t.Errorf("a link without --admin-token: %d, want 409", got)
 	}
@@ -166,9 +163,7 @@ func TestPortalLinkOnceAcrossGateways(t *testing.T) {
 	}
 	ctx := context.Background()
 	admin := asToken(gws[0], adminToken)
-	if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, admin, "maersk", "Maersk")
 	for round := range 3 {
 		var l portalLink
 		if err := admin.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, &l); err != nil {
@@ -208,9 +203,7 @@ func TestPortalCodeNotLoggedInAnyPath(t *testing.T) {
 	g, logs := startGatewayLogged(t, cfg)
 	ctx := context.Background()
 	admin := asToken(g, adminToken)
-	if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, admin, "maersk", "Maersk")
 	var l portalLink
 	if err := admin.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, &l); err != nil {
 		t.Fatal(err)
