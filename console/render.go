@@ -70,9 +70,11 @@ var funcs = template.FuncMap{
 	"title":   func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"jsonish": prettyJSON,
 	"field":   formField,
+	"copy":    copyField,
 }
 
-// inputField is one text input of a form, with its error.
+// inputField is one text input of a form, with its error; or, for copyfield, a read-only value
+// to copy.
 type inputField struct {
 	ID, Label, Value, Placeholder, Hint, Error string
 }
@@ -81,6 +83,12 @@ type inputField struct {
 // errField, and a hint when one is given.
 func formField(p *page, id, errField, label, value, placeholder string, hint ...string) inputField {
 	return inputField{ID: id, Label: label, Value: value, Placeholder: placeholder, Hint: strings.Join(hint, " "), Error: p.FieldError(errField)}
+}
+
+// copyField is a read-only value shown with a copy button (a secret shown this once), id its
+// input's id.
+func copyField(id, label, value string) inputField {
+	return inputField{ID: id, Label: label, Value: value}
 }
 
 // parsePages parses every page with the layout.
