@@ -297,6 +297,24 @@ func (r *running) publisherConn(t *testing.T, sources []string, replies bool) (*
 	return nats.Connect(r.NATSURL(), nats.Token(p.Credential))
 }
 
+// follow subscribes to subject as a publisher of every source that may follow replies and
+// quaycast.sys.>, and returns once the server holds the subscription: handle then gets each
+// message, on the subscription's goroutine.
+func (r *running) follow(t *testing.T, subject string, handle nats.MsgHandler) {
+	t.Helper()
+	nc, err := r.publisherConn(t, []string{"*"}, true)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := nc.Subscribe(subject, handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // publishNATS publishes events the way an upstream NATS client does, with the local publisher
 // credential.
 func publishNATS(t *testing.T, g natsConnector, events ...[]byte) {

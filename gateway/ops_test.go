@@ -26,13 +26,8 @@ type opsWatch struct {
 
 func watchOps(t *testing.T, g *running, filter string) *opsWatch {
 	t.Helper()
-	nc, err := g.publisherConn(t, []string{"*"}, true)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
 	w := &opsWatch{}
-	if _, err := nc.Subscribe(filter, func(m *nats.Msg) {
+	g.follow(t, filter, func(m *nats.Msg) {
 		var ev gateway.OpsEvent
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Errorf("operator event %q: %v", m.Data, err)
@@ -41,12 +36,7 @@ func watchOps(t *testing.T, g *running, filter string) *opsWatch {
 		w.events = append(w.events, ev)
 		w.subs = append(w.subs, m.Subject)
 		w.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return w
 }
 
