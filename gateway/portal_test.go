@@ -2,9 +2,7 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
@@ -153,14 +152,7 @@ func TestPortalLinkNeedsAccessControl(t *testing.T) {
 // times; exactly one opening starts a session.
 func TestPortalLinkOnceAcrossGateways(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Start(t)
-	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	var gws []*running
-	for i := range 2 {
-		cfg := clusterConfig(t, ns.ClientURL(), key, fmt.Sprintf("gw%d", i))
-		cfg.AdminToken = adminToken
-		gws = append(gws, startGateway(t, cfg))
-	}
+	gws := startCluster(t, natstest.Start(t).ClientURL(), 2, func(cfg *config.Config) { cfg.AdminToken = adminToken })
 	ctx := context.Background()
 	admin := asToken(gws[0], adminToken)
 	gatewaytest.AddTenant(t, admin, "maersk", "Maersk")
