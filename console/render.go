@@ -138,11 +138,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, name s
 		cf *service.ConflictError
 	)
 	switch {
-	case errors.As(err, &fe) && !fe.Flag && name != "":
-		if p.Errors == nil {
-			p.Errors = map[string]string{}
-		}
-		p.Errors[fe.Field] = fe.Reason
+	case name != "" && fieldErr(err, p):
 		p.Error = "Not saved: correct the fields marked below."
 		c.render(w, r, http.StatusBadRequest, name, p)
 	case errors.As(err, &fe) && !fe.Flag:
@@ -161,6 +157,21 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, name s
 		c.log.Error().Err(err).Str("method", r.Method).Str("path", portal.RedactPath(r.URL.Path)).Msg("console request")
 		c.message(w, r, p, http.StatusInternalServerError, "Internal error", "Something went wrong on the gateway; its log says what.")
 	}
+}
+
+// fieldErr puts a field error (not a flag's) beside its field in p, saying the form was not
+// created; false for any other error.
+func fieldErr(err error, p *page) bool {
+	var f *fielderr.Error
+	if !errors.As(err, &f) || f.Flag {
+		return false
+	}
+	if p.Errors == nil {
+		p.Errors = map[string]string{}
+	}
+	p.Errors[f.Field] = f.Reason
+	p.Error = "Not created: correct the fields marked below."
+	return true
 }
 
 func (c *Console) message(w http.ResponseWriter, r *http.Request, p *page, status int, title, msg string) {
