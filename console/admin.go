@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/quaycast/quaycast/internal/fielderr"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/service"
 	"github.com/quaycast/quaycast/tokens"
@@ -117,20 +116,6 @@ func (c *Console) revokePublisher(w http.ResponseWriter, r *http.Request, p *pag
 		return
 	}
 	redirect(w, r, "/ui/publishers?done=revoked")
-}
-
-// fieldErr puts a field error into p's errors; false for any other error.
-func fieldErr(err error, p *page) bool {
-	var f *fielderr.Error
-	if !errors.As(err, &f) || f.Flag {
-		return false
-	}
-	if p.Errors == nil {
-		p.Errors = map[string]string{}
-	}
-	p.Errors[f.Field] = f.Reason
-	p.Error = "Not created: correct the fields marked below."
-	return true
 }
 
 type clusterData struct {

@@ -50,14 +50,7 @@ func endpointCharts(mins []rollup.Minute) *charts {
 		delivered[i] = float64(m.Delivered) / 60
 		failed[i] = float64(m.Attempts()-m.Delivered) / 60
 		p50[i], p99[i] = m.Quantile(0.5), m.Quantile(0.99)
-		total.Delivered += m.Delivered
-		total.Retry += m.Retry
-		total.Permanent += m.Permanent
-		total.Gone += m.Gone
-		for k := range m.Latency {
-			total.Latency[k] += m.Latency[k]
-		}
-		total.MaxMS = max(total.MaxMS, m.MaxMS)
+		total.Merge(m)
 	}
 	start := time.Now()
 	if len(mins) > 0 {

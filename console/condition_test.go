@@ -18,8 +18,7 @@ func TestEndpointFormCondition(t *testing.T) {
 	r := start(t, adminToken)
 	base := r.g.APIURL()
 	ep := r.addEndpoint(t, map[string]any{"url": r.rcv.URL + "/hook", "event_types": []string{"cargo_loaded"}})
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 
 	edit := func(condition string) (int, string, string) {
 		form := url.Values{"csrf": {b.csrf("/ui/endpoints/" + ep.ID + "/edit")}, "url": {r.rcv.URL + "/hook"},
@@ -59,8 +58,7 @@ func TestDeadLettersReplayPick(t *testing.T) {
 	r.rcv.status.Store(400)
 	r.publish(t, "cargo_loaded", "MSCU1")
 	r.publish(t, "cargo_loaded", "MSCU2")
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 	page := "/ui/endpoints/" + ep.ID + "/dead-letters"
 	testwait.For(t, 30*time.Second, "two dead letters", func() bool {
 		_, body := b.get(page)

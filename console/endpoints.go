@@ -281,7 +281,7 @@ func formFor(cat *subjects.Catalogue, f endpointForm, selectors []string) endpoi
 // readForm reads the posted form into an input and the form to show again. current are the
 // endpoint's headers on an edit: a value left as the console showed it (redacted) keeps the
 // stored one. picked is how many of the input's event types came from the toggles, before the
-// typed selectors.
+// typed selectors. fe is the form's first error: a header that is not one, or no event type.
 func (c *Console) readForm(r *http.Request, current map[string]string) (in service.EndpointInput, f endpointForm, picked int, fe *fielderr.Error) {
 	f = endpointForm{
 		URL: strings.TrimSpace(r.PostFormValue("url")), Description: r.PostFormValue("description"),
@@ -319,6 +319,9 @@ func (c *Console) readForm(r *http.Request, current map[string]string) (in servi
 	readLayout(r, &f, &in)
 	if f.Profile == profilePreset {
 		in.Signing = nil // the layout preset brings its own
+	}
+	if fe == nil && len(types) == 0 {
+		fe = &fielderr.Error{Field: "event_types", Reason: "choose at least one event type"}
 	}
 	return in, f, picked, fe
 }
@@ -379,10 +382,6 @@ func (c *Console) createEndpoint(w http.ResponseWriter, r *http.Request, p *page
 	p.Data = f
 	if fe != nil {
 		c.fail(w, r, fe, "form", p)
-		return
-	}
-	if len(*in.EventTypes) == 0 {
-		c.fail(w, r, &fielderr.Error{Field: "event_types", Reason: "choose at least one event type"}, "form", p)
 		return
 	}
 	ep, err := c.svc.CreateEndpoint(r.Context(), p.caller, in)
@@ -489,10 +488,6 @@ func (c *Console) editEndpoint(w http.ResponseWriter, r *http.Request, p *page) 
 	p.Title, p.Nav, p.Data = "Edit endpoint "+id, "endpoints", f
 	if fe != nil {
 		c.fail(w, r, fe, "form", p)
-		return
-	}
-	if len(*in.EventTypes) == 0 {
-		c.fail(w, r, &fielderr.Error{Field: "event_types", Reason: "choose at least one event type"}, "form", p)
 		return
 	}
 	if _, err := c.svc.PatchEndpoint(r.Context(), p.caller, id, in); err != nil {

@@ -84,9 +84,19 @@ func TestEndpointFormLayoutRoundTrip(t *testing.T) {
 	t.Parallel()
 	r := start(t, adminToken)
 	base := r.g.APIURL()
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 	target := r.rcv.URL + "/hook"
+	// editFormShows fetches the endpoint's edit form and checks that it shows each of want.
+	editFormShows := func(t *testing.T, id string, want ...string) string {
+		t.Helper()
+		_, page := b.get("/ui/endpoints/" + id + "/edit")
+		for _, w := range want {
+			if !strings.Contains(page, w) {
+				t.Errorf("the edit form lacks %q", w)
+			}
+		}
+		return page
+	}
 
 	t.Run("octopi preset, its signing, a mirrored type field", func(t *testing.T) {
 		id := create(t, b, base, form(b.csrf("/ui/endpoints/new"), target, map[string]string{"layout_preset": "octopi", "body_type_field": "event_type"}))
@@ -95,13 +105,8 @@ func TestEndpointFormLayoutRoundTrip(t *testing.T) {
 			got.Signing.Profile != "hex" || got.Signing.HeaderName != "X-Octopi-Signature" || got.Body.TypeField != "event_type" || len(got.Body.Fields) != 0 {
 			t.Errorf("stored %+v", got)
 		}
-		_, page := b.get("/ui/endpoints/" + id + "/edit")
-		for _, want := range []string{`<option value="octopi" selected>`, `<option value="preset" selected>`, `id="body_type_field" name="body_type_field" type="text" value="event_type"`,
-			`<option value="" selected>as the preset says`} {
-			if !strings.Contains(page, want) {
-				t.Errorf("the edit form lacks %s", want)
-			}
-		}
+		editFormShows(t, id, `<option value="octopi" selected>`, `<option value="preset" selected>`, `id="body_type_field" name="body_type_field" type="text" value="event_type"`,
+			`<option value="" selected>as the preset says`)
 	})
 
 	t.Run("github preset with a signing profile of its own", func(t *testing.T) {
@@ -112,12 +117,7 @@ func TestEndpointFormLayoutRoundTrip(t *testing.T) {
 			got.Signing.Profile != "hex" || got.Signing.HeaderName != "X-Sig" || got.Signing.HexCase != "upper" {
 			t.Errorf("stored %+v", got)
 		}
-		_, page := b.get("/ui/endpoints/" + id + "/edit")
-		for _, want := range []string{`<option value="github" selected>`, `<option value="hex" selected>`, `value="X-Sig"`, `<option value="upper" selected>`, `<option value="title" selected>`} {
-			if !strings.Contains(page, want) {
-				t.Errorf("the edit form lacks %s", want)
-			}
-		}
+		editFormShows(t, id, `<option value="github" selected>`, `<option value="hex" selected>`, `value="X-Sig"`, `<option value="upper" selected>`, `<option value="title" selected>`)
 		// Saved again as shown, the preset's signing does not replace the one chosen.
 		status, _, body := b.post("/ui/endpoints/"+id+"/edit", form(b.csrf("/ui/endpoints/"+id+"/edit"), target, map[string]string{"layout_preset": "github",
 			"layout_event_name": "title", "signing_profile": "hex", "signing_header_name": "X-Sig", "signing_hex_case": "upper"}), base)
@@ -146,14 +146,9 @@ func TestEndpointFormLayoutRoundTrip(t *testing.T) {
 		if want := []string{"cargo_gated_in", "tos-rotterdam:cargo_loaded", "tos-rotterdam:group:gate"}; !slices.Equal(got.EventTypes, want) {
 			t.Errorf("stored event types %q, want %q", got.EventTypes, want)
 		}
-		_, page := b.get("/ui/endpoints/" + id + "/edit")
-		for _, want := range []string{`<option value="custom" selected>`, `value="X-Acme-Event"`, `value="X-Acme-Id"`, `<option value="uuid" selected>`,
+		page := editFormShows(t, id, `<option value="custom" selected>`, `value="X-Acme-Event"`, `value="X-Acme-Id"`, `<option value="uuid" selected>`,
 			`value="X-Acme-Time"`, `<option value="rfc3339" selected>`, `<option value="preset" selected>`, `value="cargo_gated_in" data-member="gate" checked>`,
-			">tos-rotterdam:cargo_loaded\ntos-rotterdam:group:gate</textarea>", ">/id\n/data/gate</textarea>"} {
-			if !strings.Contains(page, want) {
-				t.Errorf("the edit form lacks %q", want)
-			}
-		}
+			">tos-rotterdam:cargo_loaded\ntos-rotterdam:group:gate</textarea>", ">/id\n/data/gate</textarea>")
 		if strings.Contains(page, `id="layout_quaycast_headers" name="layout_quaycast_headers" value="true" aria-describedby="layout_quaycast_headers-hint" checked`) {
 			t.Error("the edit form ticks quaycast's own headers, stored as not sent")
 		}
@@ -185,8 +180,7 @@ func TestEndpointFormFieldErrors(t *testing.T) {
 	t.Parallel()
 	r := start(t, adminToken)
 	base := r.g.APIURL()
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 	target := r.rcv.URL + "/hook"
 	// A receiver's own secret that suits hex but not Standard Webhooks.
 	octopi := r.addEndpoint(t, map[string]any{"url": target, "event_types": []string{"cargo_loaded"}, "layout": map[string]any{"preset": "octopi"},
@@ -263,6 +257,14 @@ func TestEndpointFormFieldErrors(t *testing.T) {
 	if _, page := b.get("/ui/endpoints/" + octopi + "/edit"); !strings.Contains(page, `<option value="octopi" selected>`) {
 		t.Error("the refused edit changed the layout")
 	}
+
+	// No event type at all, on a create and on an edit: refused beside the toggles.
+	for _, path := range []string{"/ui/endpoints/new", "/ui/endpoints/" + octopi + "/edit"} {
+		status, _, page := b.post(path, form(b.csrf(path), target, map[string]string{"event_types": "\x00", "layout_preset": "octopi"}), base)
+		if got, _ := fieldErrorText(page, "event_types"); status != http.StatusBadRequest || got != "choose at least one event type" {
+			t.Errorf("%s without an event type: %d, %q beside the event types; want 400 asking for one", path, status, got)
+		}
+	}
 }
 
 // The endpoint's page lists the headers a receiver gets — checked against what a receiver got —
@@ -270,9 +272,7 @@ func TestEndpointFormFieldErrors(t *testing.T) {
 func TestEndpointPageShowsHeadersSent(t *testing.T) {
 	t.Parallel()
 	r := start(t, adminToken)
-	base := r.g.APIURL()
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 	codes := regexp.MustCompile(`<code>([^<]*)</code>`)
 	parent := t
 	for _, tc := range []struct {
@@ -340,8 +340,7 @@ func TestCatalogueCustomTypes(t *testing.T) {
 	t.Parallel()
 	r := start(t, adminToken)
 	base := r.g.APIURL()
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 	add := func(name, title, group string) (int, string, string) {
 		return b.post("/ui/catalogue", url.Values{"csrf": {b.csrf("/ui/catalogue")}, "name": {name}, "title": {title}, "group": {group}, "description": {"A reefer alarm."}}, base)
 	}

@@ -19,6 +19,14 @@ func signIn(t *testing.T, b *browser, base, token string) {
 	}
 }
 
+// signedIn is a browser signed in to r's console with its admin token.
+func (r *rig) signedIn(t *testing.T) *browser {
+	t.Helper()
+	b := newBrowser(t, r.g.APIURL())
+	signIn(t, b, r.g.APIURL(), r.api.Token)
+	return b
+}
+
 // Every page renders for the admin, and what a user typed is escaped wherever it is shown; a
 // read-only token sees no edit controls and the server refuses its edits; sign-out ends the
 // session.

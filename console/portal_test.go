@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 )
 
 // tenantsRig is a gateway with two tenants, maersk and hlag, an endpoint of each and one of the
@@ -23,9 +24,7 @@ func startTenants(t *testing.T, edit func(*config.Config)) *tenantsRig {
 	t.Helper()
 	r := &tenantsRig{rig: startWith(t, adminToken, edit), eps: map[string]string{}}
 	for _, id := range []string{"maersk", "hlag"} {
-		if err := r.api.Do(t.Context(), "POST", "/v1/tenants", map[string]any{"id": id, "name": strings.ToUpper(id)}, nil); err != nil {
-			t.Fatal(err)
-		}
+		gatewaytest.AddTenant(t, r.api, id, strings.ToUpper(id))
 	}
 	for _, tenant := range []string{"maersk", "hlag", ""} {
 		body := map[string]any{"url": r.rcv.URL + "/" + tenant, "event_types": []string{"*"}, "description": "of " + tenant}

@@ -20,8 +20,7 @@ func TestRedeliverPage(t *testing.T) {
 	r.publish(t, "cargo_loaded", "MSCU1")
 	r.publish(t, "cargo_loaded", "MSCU2")
 	testwait.For(t, 30*time.Second, "two deliveries", func() bool { return r.rcv.count() == 2 })
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 	page := "/ui/endpoints/" + ep.ID + "/redeliver"
 	send := func(form url.Values) (int, string) {
 		form.Set("csrf", b.csrf(page))

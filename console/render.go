@@ -70,9 +70,11 @@ var funcs = template.FuncMap{
 	"title":   func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"jsonish": prettyJSON,
 	"field":   formField,
+	"copy":    copyField,
 }
 
-// inputField is one text input of a form, with its error.
+// inputField is one text input of a form, with its error; or, for copyfield, a read-only value
+// to copy.
 type inputField struct {
 	ID, Label, Value, Placeholder, Hint, Error string
 }
@@ -81,6 +83,12 @@ type inputField struct {
 // errField, and a hint when one is given.
 func formField(p *page, id, errField, label, value, placeholder string, hint ...string) inputField {
 	return inputField{ID: id, Label: label, Value: value, Placeholder: placeholder, Hint: strings.Join(hint, " "), Error: p.FieldError(errField)}
+}
+
+// copyField is a read-only value shown with a copy button (a secret shown this once), id its
+// input's id.
+func copyField(id, label, value string) inputField {
+	return inputField{ID: id, Label: label, Value: value}
 }
 
 // parsePages parses every page with the layout.
@@ -130,11 +138,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, name s
 		cf *service.ConflictError
 	)
 	switch {
-	case errors.As(err, &fe) && !fe.Flag && name != "":
-		if p.Errors == nil {
-			p.Errors = map[string]string{}
-		}
-		p.Errors[fe.Field] = fe.Reason
+	case name != "" && fieldErr(err, p):
 		p.Error = "Not saved: correct the fields marked below."
 		c.render(w, r, http.StatusBadRequest, name, p)
 	case errors.As(err, &fe) && !fe.Flag:
@@ -153,6 +157,21 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, name s
 		c.log.Error().Err(err).Str("method", r.Method).Str("path", portal.RedactPath(r.URL.Path)).Msg("console request")
 		c.message(w, r, p, http.StatusInternalServerError, "Internal error", "Something went wrong on the gateway; its log says what.")
 	}
+}
+
+// fieldErr puts a field error (not a flag's) beside its field in p, saying the form was not
+// created; false for any other error.
+func fieldErr(err error, p *page) bool {
+	var f *fielderr.Error
+	if !errors.As(err, &f) || f.Flag {
+		return false
+	}
+	if p.Errors == nil {
+		p.Errors = map[string]string{}
+	}
+	p.Errors[f.Field] = f.Reason
+	p.Error = "Not created: correct the fields marked below."
+	return true
 }
 
 func (c *Console) message(w http.ResponseWriter, r *http.Request, p *page, status int, title, msg string) {

@@ -15,8 +15,7 @@ func TestTenantViews(t *testing.T) {
 	t.Parallel()
 	r := start(t, adminToken)
 	base := r.g.APIURL()
-	b := newBrowser(t, base)
-	signIn(t, b, base, adminToken)
+	b := r.signedIn(t)
 
 	csrf := b.csrf("/ui/tenants")
 	if status, loc, body := b.post("/ui/tenants", url.Values{"csrf": {csrf}, "id": {"maersk"}, "name": {"Maersk Line"}, "external_id": {"MAEU"}}, base); status != http.StatusSeeOther || !strings.Contains(loc, "done=tenant-added") {
@@ -95,5 +94,36 @@ func TestTenantViews(t *testing.T) {
 	}
 	if status, loc, _ := b.post("/ui/tenants/maersk/delete", url.Values{"csrf": {csrf}}, base); status != http.StatusSeeOther || !strings.Contains(loc, "done=tenant-deleted") {
 		t.Errorf("deleting an empty tenant: %d to %q", status, loc)
+	}
+}
+
+// A new API token or publisher credential is shown once, in a read-only field with its copy
+// button; a form refused shows the error beside the field, with what was typed kept.
+func TestCredentialShownOnce(t *testing.T) {
+	t.Parallel()
+	r := start(t, adminToken)
+	base := r.g.APIURL()
+	b := r.signedIn(t)
+	shown := regexp.MustCompile(`<label for="secret">([^<]*)</label>\s*<div class="copy"><input id="secret" type="text" readonly value="([^"]+)"[^>]*><button type="button" data-copy="secret" hidden>Copy</button>`)
+	for _, tc := range []struct {
+		page, prefix, label string
+		form                url.Values
+	}{
+		{"/ui/tokens", "qct_", "Token for reader — shown this once", url.Values{"name": {"reader"}, "scopes": {"endpoints:read"}}},
+		{"/ui/publishers", "qcp_", "NATS credential for tos — shown this once", url.Values{"name": {"tos"}, "sources": {"tos"}}},
+	} {
+		tc.form.Set("csrf", b.csrf(tc.page))
+		status, _, body := b.post(tc.page, tc.form, base)
+		m := shown.FindStringSubmatch(body)
+		if status != http.StatusCreated || m == nil || m[1] != tc.label || !strings.HasPrefix(m[2], tc.prefix) {
+			t.Errorf("create on %s: %d, want 201 with the new credential in its copy field labelled %q:\n%s", tc.page, status, tc.label, body)
+		}
+		// No name: refused beside the name, the sources or scopes typed kept.
+		tc.form.Set("name", "")
+		status, _, body = b.post(tc.page, tc.form, base)
+		if got, ok := fieldErrorText(body, "name"); status != http.StatusBadRequest || !ok || got == "" ||
+			!strings.Contains(body, `aria-describedby="name-error"`) || !strings.Contains(body, `aria-invalid="true"`) || strings.Contains(body, `id="secret"`) {
+			t.Errorf("no name on %s: %d, %q beside the name; want 400 with the error there and no credential", tc.page, status, got)
+		}
 	}
 }

@@ -58,17 +58,29 @@ func clusterConfig(t *testing.T, natsURL string, key string, name string) config
 	return cfg
 }
 
+// startCluster starts n gateways, gw0, gw1, …, on the NATS at natsURL with one secret key, each
+// with its config changed by edit (nil: not).
+func startCluster(t *testing.T, natsURL string, n int, edit func(*config.Config)) []*running {
+	t.Helper()
+	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	var gws []*running
+	for i := range n {
+		cfg := clusterConfig(t, natsURL, key, fmt.Sprintf("gw%d", i))
+		if edit != nil {
+			edit(&cfg)
+		}
+		gws = append(gws, startGateway(t, cfg))
+	}
+	return gws
+}
+
 // Three gateways on one NATS share the endpoints: each endpoint is delivered to by one of them,
 // spread evenly, every event once and in order per entity; when one leaves (SIGTERM, a rolling
 // deploy) its endpoints move to the others and nothing is lost, repeated or reordered.
 func TestClusterSharesEndpointsAndHandsThemOver(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Start(t)
-	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	var gws []*running
-	for i := range 3 {
-		gws = append(gws, startGateway(t, clusterConfig(t, ns.ClientURL(), key, fmt.Sprintf("gw%d", i))))
-	}
+	gws := startCluster(t, ns.ClientURL(), 3, nil)
 	for _, g := range gws {
 		g.waitReady(t)
 	}

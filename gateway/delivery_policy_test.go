@@ -113,13 +113,8 @@ type breakerWatch struct {
 
 func watchBreaker(t *testing.T, g *running, endpointID string) *breakerWatch {
 	t.Helper()
-	nc, err := g.publisherConn(t, []string{"*"}, true)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
 	bw := &breakerWatch{}
-	if _, err := nc.Subscribe(gateway.BreakerSubject+endpointID, func(m *nats.Msg) {
+	g.follow(t, gateway.BreakerSubject+endpointID, func(m *nats.Msg) {
 		var ev gateway.BreakerEvent
 		var raw map[string]any
 		if json.Unmarshal(m.Data, &ev) != nil || json.Unmarshal(m.Data, &raw) != nil {
@@ -129,12 +124,7 @@ func watchBreaker(t *testing.T, g *running, endpointID string) *breakerWatch {
 		bw.events = append(bw.events, ev)
 		bw.raw = append(bw.raw, raw)
 		bw.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return bw
 }
 

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,9 +19,8 @@ import (
 func TestCustomEventTypeAcrossGateways(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Start(t)
-	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	a := startGateway(t, clusterConfig(t, ns.ClientURL(), key, "gw-a"))
-	b := startGateway(t, clusterConfig(t, ns.ClientURL(), key, "gw-b"))
+	gws := startCluster(t, ns.ClientURL(), 2, nil)
+	a, b := gws[0], gws[1]
 	a.waitReady(t)
 	b.waitReady(t)
 

@@ -24,6 +24,7 @@ import (
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/testlog"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/seal"
@@ -60,28 +61,10 @@ func startGatewayWriting(t *testing.T, cfg config.Config, w io.Writer) *running 
 	return r
 }
 
-// logSink keeps every log line of a gateway.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // startGatewayLogged is startGateway with every log line, at every level, also kept in a sink.
-func startGatewayLogged(t *testing.T, cfg config.Config) (*running, *logSink) {
+func startGatewayLogged(t *testing.T, cfg config.Config) (*running, *testlog.Buffer) {
 	t.Helper()
-	sink := &logSink{}
+	sink := &testlog.Buffer{}
 	return startGatewayWriting(t, cfg, io.MultiWriter(zerolog.NewTestWriter(t), sink)), sink
 }
 
@@ -312,6 +295,24 @@ func (r *running) publisherConn(t *testing.T, sources []string, replies bool) (*
 		t.Fatalf("create publisher: %v", err)
 	}
 	return nats.Connect(r.NATSURL(), nats.Token(p.Credential))
+}
+
+// follow subscribes to subject as a publisher of every source that may follow replies and
+// quaycast.sys.>, and returns once the server holds the subscription: handle then gets each
+// message, on the subscription's goroutine.
+func (r *running) follow(t *testing.T, subject string, handle nats.MsgHandler) {
+	t.Helper()
+	nc, err := r.publisherConn(t, []string{"*"}, true)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := nc.Subscribe(subject, handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // publishNATS publishes events the way an upstream NATS client does, with the local publisher

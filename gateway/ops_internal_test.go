@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +13,9 @@ import (
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testlog"
 	"github.com/quaycast/quaycast/subjects"
 )
-
-// lockedLog is a log written from several goroutines and read by the test.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func counted(t *testing.T, c *prometheus.CounterVec, result string) float64 {
 	t.Helper()
@@ -71,7 +53,7 @@ func TestOpsStoreUnderWayOutlivesStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_test_total"}, []string{"result"})
-	var logs lockedLog
+	var logs testlog.Buffer
 	o := newOpsEvents(nc, js, zerolog.New(&logs), result)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := runOps(ctx, o)
@@ -98,7 +80,7 @@ func TestOpsDroppedAfterDrainSaidOnce(t *testing.T) {
 	t.Parallel()
 	nc, js := natstest.ConnectJetStream(t, natstest.Start(t)) // no stream: nothing can be stored
 	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_test_total"}, []string{"result"})
-	var logs lockedLog
+	var logs testlog.Buffer
 	o := newOpsEvents(nc, js, zerolog.New(&logs), result)
 	o.drain = 300 * time.Millisecond
 	for i := range 3 {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
@@ -25,13 +26,8 @@ type opsWatch struct {
 
 func watchOps(t *testing.T, g *running, filter string) *opsWatch {
 	t.Helper()
-	nc, err := g.publisherConn(t, []string{"*"}, true)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
 	w := &opsWatch{}
-	if _, err := nc.Subscribe(filter, func(m *nats.Msg) {
+	g.follow(t, filter, func(m *nats.Msg) {
 		var ev gateway.OpsEvent
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Errorf("operator event %q: %v", m.Data, err)
@@ -40,12 +36,7 @@ func watchOps(t *testing.T, g *running, filter string) *opsWatch {
 		w.events = append(w.events, ev)
 		w.subs = append(w.subs, m.Subject)
 		w.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return w
 }
 
@@ -83,9 +74,7 @@ func TestOperatorEventsPerTenant(t *testing.T) {
 	g := startGateway(t, cfg)
 	ctx := context.Background()
 	for _, id := range []string{"maersk", "hlag"} {
-		if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": id, "name": id}, nil); err != nil {
-			t.Fatal(err)
-		}
+		gatewaytest.AddTenant(t, g.api, id, id)
 	}
 	all := watchOps(t, g, gateway.OpsPrefix+">")
 	maersk := watchOps(t, g, gateway.OpsPrefix+"tenant.maersk.>")

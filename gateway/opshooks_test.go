@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/subjects"
@@ -91,9 +92,7 @@ func TestOperatorEventsAsWebhooks(t *testing.T) {
 	g := startGateway(t, testConfig(t))
 	ctx := context.Background()
 	for _, id := range []string{"maersk", "hlag"} {
-		if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": id, "name": id}, nil); err != nil {
-			t.Fatal(err)
-		}
+		gatewaytest.AddTenant(t, g.api, id, id)
 	}
 	everyone, operator, maersk, hlag := newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t)
 	allEp := g.addEndpoint(t, map[string]any{"url": everyone.URL, "event_types": []string{"quaycast:*"}, "tenant_events": true})
@@ -276,9 +275,7 @@ func TestOperatorEventsSurviveRestart(t *testing.T) {
 	cfg := testConfig(t)
 	g := startGateway(t, cfg)
 	ctx := context.Background()
-	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, g.api, "maersk", "Maersk")
 	rc := newReceiver(t)
 	rc.setStatus(http.StatusServiceUnavailable)
 	follower := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"quaycast:*"}, "tenant_events": true})
@@ -358,9 +355,7 @@ func TestForgedOperatorEventsNotReplayed(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
 	ctx := context.Background()
-	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "hlag", "name": "Hapag-Lloyd"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, g.api, "hlag", "Hapag-Lloyd")
 	// A follower of operator events whose receiver refuses them at first: its own creation is a
 	// dead letter.
 	opsRc := newReceiver(t)
@@ -470,9 +465,7 @@ func TestDeadLetterAfterDeleteStaysTheTenants(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
 	ctx := context.Background()
-	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, g.api, "maersk", "Maersk")
 	got, release := make(chan struct{}, 1), make(chan struct{})
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {

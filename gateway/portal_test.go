@@ -2,9 +2,7 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
@@ -54,9 +54,7 @@ func TestPortalLinkAPI(t *testing.T) {
 	ctx := context.Background()
 	admin := asToken(g, adminToken)
 	for _, id := range []string{"maersk", "hlag"} {
-		if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": id, "name": id}, nil); err != nil {
-			t.Fatal(err)
-		}
+		gatewaytest.AddTenant(t, admin, id, id)
 	}
 	token := func(tenant string, scopes ...string) *gateway.Client {
 		var out struct{ Token string }
@@ -144,9 +142,7 @@ func TestPortalLinkNeedsAccessControl(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, testConfig(t))
 	ctx := context.Background()
-	if err := g.api.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, g.api, "maersk", "Maersk")
 	if got := status(g.api.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, nil)); got != http.StatusConflict {
 		t.Errorf("a link without --admin-token: %d, want 409", got)
 	}
@@ -156,19 +152,10 @@ func TestPortalLinkNeedsAccessControl(t *testing.T) {
 // times; exactly one opening starts a session.
 func TestPortalLinkOnceAcrossGateways(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Start(t)
-	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	var gws []*running
-	for i := range 2 {
-		cfg := clusterConfig(t, ns.ClientURL(), key, fmt.Sprintf("gw%d", i))
-		cfg.AdminToken = adminToken
-		gws = append(gws, startGateway(t, cfg))
-	}
+	gws := startCluster(t, natstest.Start(t).ClientURL(), 2, func(cfg *config.Config) { cfg.AdminToken = adminToken })
 	ctx := context.Background()
 	admin := asToken(gws[0], adminToken)
-	if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, admin, "maersk", "Maersk")
 	for round := range 3 {
 		var l portalLink
 		if err := admin.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, &l); err != nil {
@@ -208,9 +195,7 @@ func TestPortalCodeNotLoggedInAnyPath(t *testing.T) {
 	g, logs := startGatewayLogged(t, cfg)
 	ctx := context.Background()
 	admin := asToken(g, adminToken)
-	if err := admin.Do(ctx, "POST", "/v1/tenants", map[string]any{"id": "maersk", "name": "Maersk"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.AddTenant(t, admin, "maersk", "Maersk")
 	var l portalLink
 	if err := admin.Do(ctx, "POST", "/v1/tenants/maersk/portal-link", nil, &l); err != nil {
 		t.Fatal(err)

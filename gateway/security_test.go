@@ -26,6 +26,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/tlstest"
+	"github.com/quaycast/quaycast/internal/testlog"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/natsauth"
 	"github.com/quaycast/quaycast/tokens"
@@ -378,7 +379,7 @@ func TestTLSListenersAndClearTextWarning(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.NATSTLSCert, cfg.NATSTLSKey = cert, key
 	cfg.TLSCert, cfg.TLSKey = cert, key
-	var logs logSink
+	var logs testlog.Buffer
 	g := startGatewayWriting(t, cfg, io.MultiWriter(&logs, zerolog.NewTestWriter(t)))
 	if !strings.HasPrefix(g.APIURL(), "https://") {
 		t.Fatalf("API URL %s, want https", g.APIURL())
@@ -419,7 +420,7 @@ func TestTLSListenersAndClearTextWarning(t *testing.T) {
 
 	clear := testConfig(t)
 	clear.NATSListen = "0.0.0.0:0" // beyond loopback; the test only connects over loopback
-	var clearLogs logSink
+	var clearLogs testlog.Buffer
 	startGatewayWriting(t, clear, &clearLogs)
 	if !strings.Contains(clearLogs.String(), "cross the network in clear") {
 		t.Errorf("no clear-text warning for --nats-listen 0.0.0.0 without TLS; logs:\n%s", clearLogs.String())
@@ -432,7 +433,7 @@ func TestDataDirAndLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.AdminToken = "admin-token-that-must-not-be-logged"
-	var logs logSink
+	var logs testlog.Buffer
 	g := startGatewayWriting(t, cfg, &logs)
 	g.api.Token = cfg.AdminToken
 	rc := newReceiver(t)

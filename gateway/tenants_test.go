@@ -19,6 +19,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/tenants"
 )
@@ -203,9 +204,7 @@ func TestTenantsEachEndpointGetsItsOwn(t *testing.T) {
 	cfg.LogLevel = "info"
 	g := startGateway(t, cfg)
 	for _, id := range []string{"maersk", "hlag"} {
-		if err := g.api.Do(context.Background(), "POST", "/v1/tenants", map[string]any{"id": id, "name": strings.ToUpper(id)}, nil); err != nil {
-			t.Fatalf("create tenant %s: %v", id, err)
-		}
+		gatewaytest.AddTenant(t, g.api, id, strings.ToUpper(id))
 	}
 	tr := &tenantRun{eps: []*tenantEndpoint{
 		{name: "operator", types: []string{"*"}},
@@ -305,9 +304,7 @@ func TestTenantRateDoesNotStarveOthers(t *testing.T) {
 	g := startGateway(t, cfg)
 	recvs := map[string]*receiver{}
 	for _, id := range []string{"flood", "calm"} {
-		if err := g.api.Do(context.Background(), "POST", "/v1/tenants", map[string]any{"id": id, "name": id}, nil); err != nil {
-			t.Fatal(err)
-		}
+		gatewaytest.AddTenant(t, g.api, id, id)
 		recvs[id] = newReceiver(t)
 		g.addEndpoint(t, map[string]any{"url": recvs[id].URL, "event_types": []string{"*"}, "tenant": id})
 	}

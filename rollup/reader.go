@@ -140,7 +140,7 @@ func Totals(recs []Minute) map[string]*Minute {
 			m = &Minute{EndpointID: recs[i].EndpointID, Start: recs[i].Start}
 			out[recs[i].EndpointID] = m
 		}
-		m.merge(&recs[i])
+		m.Merge(&recs[i])
 	}
 	return out
 }
@@ -160,7 +160,7 @@ func PerMinute(recs []Minute, endpointID string, now time.Time) []Minute {
 		}
 		k := int(recs[i].Start.Sub(first) / time.Minute)
 		if k >= 0 && k < len(out) {
-			out[k].merge(&recs[i])
+			out[k].Merge(&recs[i])
 		}
 	}
 	return out

@@ -59,8 +59,8 @@ func (m *Minute) add(outcome string, ms float64, at time.Time) {
 	m.MaxMS = max(m.MaxMS, ms)
 }
 
-// merge adds o's counts into m.
-func (m *Minute) merge(o *Minute) {
+// Merge adds o's counts into m.
+func (m *Minute) Merge(o *Minute) {
 	m.Delivered += o.Delivered
 	m.Retry += o.Retry
 	m.Permanent += o.Permanent

@@ -142,11 +142,7 @@ type tenantsRmCmd struct {
 }
 
 func (c *tenantsRmCmd) Run(ctx context.Context) error {
-	if err := c.client().Do(ctx, "DELETE", "/v1/tenants/"+url.PathEscape(c.ID), nil, nil); err != nil {
-		return err
-	}
-	fmt.Println("deleted", c.ID)
-	return nil
+	return c.remove(ctx, "/v1/tenants/"+url.PathEscape(c.ID), "deleted", c.ID)
 }
 
 type tokensListCmd struct{ apiFlags }
@@ -160,14 +156,17 @@ type tokensRevokeCmd struct {
 	ID string `arg:"" help:"Token id (tok_...)."`
 }
 
-func (c *tokensRevokeCmd) Run(ctx context.Context) error { return c.revoke(ctx, "/v1/tokens/", c.ID) }
+func (c *tokensRevokeCmd) Run(ctx context.Context) error {
+	return c.remove(ctx, "/v1/tokens/"+url.PathEscape(c.ID), "revoked", c.ID)
+}
 
-// revoke deletes the credential id under collection and says so.
-func (f apiFlags) revoke(ctx context.Context, collection, id string) error {
-	if err := f.client().Do(ctx, "DELETE", collection+url.PathEscape(id), nil, nil); err != nil {
+// remove sends DELETE path and, once the API has done it, prints what was done to whom
+// ("deleted ep_...").
+func (f apiFlags) remove(ctx context.Context, path, done, whom string) error {
+	if err := f.client().Do(ctx, "DELETE", path, nil, nil); err != nil {
 		return err
 	}
-	fmt.Println("revoked", id)
+	fmt.Println(done, whom)
 	return nil
 }
 
@@ -306,11 +305,7 @@ type deadLettersPurgeCmd struct {
 }
 
 func (c *deadLettersPurgeCmd) Run(ctx context.Context) error {
-	if err := c.client().Do(ctx, "DELETE", "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters", nil, nil); err != nil {
-		return err
-	}
-	fmt.Println("purged the dead letters of", c.ID)
-	return nil
+	return c.remove(ctx, "/v1/endpoints/"+url.PathEscape(c.ID)+"/dead-letters", "purged the dead letters of", c.ID)
 }
 
 // The endpoint commands have a flag for every field of the API's endpoint input (a test walks the
@@ -576,11 +571,7 @@ type endpointsRmCmd struct {
 }
 
 func (c *endpointsRmCmd) Run(ctx context.Context) error {
-	if err := c.client().Do(ctx, "DELETE", "/v1/endpoints/"+c.ID, nil, nil); err != nil {
-		return err
-	}
-	fmt.Println("deleted", c.ID)
-	return nil
+	return c.remove(ctx, "/v1/endpoints/"+c.ID, "deleted", c.ID)
 }
 
 type eventsCmd struct {
@@ -628,11 +619,7 @@ type eventsDeleteTypeCmd struct {
 }
 
 func (c *eventsDeleteTypeCmd) Run(ctx context.Context) error {
-	if err := c.client().Do(ctx, "DELETE", "/v1/event-types/"+url.PathEscape(c.Name), nil, nil); err != nil {
-		return err
-	}
-	fmt.Println("deleted", c.Name)
-	return nil
+	return c.remove(ctx, "/v1/event-types/"+url.PathEscape(c.Name), "deleted", c.Name)
 }
 
 type publishCmd struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -31,6 +30,7 @@ import (
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/signature"
+	"github.com/quaycast/quaycast/internal/testlog"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -473,21 +473,8 @@ func extRandomPassword(t *testing.T) string {
 
 // extNATSLog is nats-server's stderr, written by the process and read by the test.
 type extNATSLog struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	checked int // bytes checkNoGatewayViolations has read
-}
-
-func (l *extNATSLog) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *extNATSLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	testlog.Buffer
+	checked int // bytes checkNoGatewayViolations has read (the test's goroutine only)
 }
 
 // startConfiguredNATS runs nats-server -c conf with the two passwords in its environment and waits
@@ -602,11 +589,9 @@ func gatewayViolation(text string) string {
 // it is, must never be refused.
 func checkNoGatewayViolations(t *testing.T, log *extNATSLog, when string) {
 	t.Helper()
-	log.mu.Lock()
-	text := log.buf.String()[log.checked:]
+	text := log.String()[log.checked:]
 	text = text[:strings.LastIndex(text, "\n")+1] // whole lines only
 	log.checked += len(text)
-	log.mu.Unlock()
 	for _, line := range strings.Split(text, "\n") {
 		if gatewayViolation(line) != "" {
 			t.Errorf("%s, nats-server refused quaycast's user (a permission missing from natsauth.GatewayPermissions?): %s", when, line)

@@ -358,7 +358,8 @@ func TestVerifySavedRequest(t *testing.T) {
 	}
 }
 
-// With an admin token the API needs tokens; the CLI makes, uses and revokes them.
+// With an admin token the API needs tokens; the CLI makes, uses and revokes them, and says what it
+// removed (a token, a publisher, an endpoint, a tenant).
 func TestTokensCLI(t *testing.T) {
 	t.Parallel()
 	const admin = "admin-token-0123456789"
@@ -381,9 +382,36 @@ func TestTokensCLI(t *testing.T) {
 	if list := run(t, "tokens", "list", "--api", p.api, "--token", admin); !strings.Contains(list, tok.ID) || strings.Contains(list, tok.Token) {
 		t.Errorf("tokens list: %s", list)
 	}
-	run(t, "tokens", "revoke", "--api", p.api, "--token", admin, tok.ID)
+	if out := run(t, "tokens", "revoke", "--api", p.api, "--token", admin, tok.ID); out != "revoked "+tok.ID+"\n" {
+		t.Errorf("tokens revoke said %q", out)
+	}
 	out, err = exec.Command(binary, "endpoints", "list", "--api", p.api, "--token", tok.Token).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "401") {
 		t.Errorf("revoked token: %v %s, want a 401", err, out)
+	}
+
+	// What the CLI removes, it names once the API has removed it.
+	var pub, ep struct{ ID string }
+	if err := json.Unmarshal([]byte(run(t, "publishers", "add", "--api", p.api, "--token", admin, "--source", "tos")), &pub); err != nil || pub.ID == "" {
+		t.Fatalf("publishers add: %v %+v", err, pub)
+	}
+	if err := json.Unmarshal([]byte(run(t, "endpoints", "add", "--api", p.api, "--token", admin, "--url", "http://127.0.0.1:9/", "--types", "*")), &ep); err != nil || ep.ID == "" {
+		t.Fatalf("endpoints add: %v %+v", err, ep)
+	}
+	run(t, "tenants", "create", "--api", p.api, "--token", admin, "--id", "maersk", "--name", "Maersk Line")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"publishers", "revoke", pub.ID}, "revoked " + pub.ID},
+		{[]string{"endpoints", "rm", ep.ID}, "deleted " + ep.ID},
+		{[]string{"tenants", "rm", "maersk"}, "deleted maersk"},
+	} {
+		if out := run(t, append(tc.args, "--api", p.api, "--token", admin)...); out != tc.want+"\n" {
+			t.Errorf("%v said %q, want %q", tc.args, out, tc.want)
+		}
+	}
+	if list := run(t, "tenants", "list", "--api", p.api, "--token", admin); strings.Contains(list, "maersk") {
+		t.Errorf("tenants list after rm: %s", list)
 	}
 }

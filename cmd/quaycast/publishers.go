@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"strings"
 
@@ -47,7 +48,7 @@ type publishersRevokeCmd struct {
 }
 
 func (c *publishersRevokeCmd) Run(ctx context.Context) error {
-	return c.revoke(ctx, "/v1/publishers/", c.ID)
+	return c.remove(ctx, "/v1/publishers/"+url.PathEscape(c.ID), "revoked", c.ID)
 }
 
 // natsFlags are how a client command authenticates to NATS.

@@ -85,3 +85,12 @@ func AddEndpoint(t testing.TB, api *gateway.Client, body map[string]any) Endpoin
 	}
 	return ep
 }
+
+// AddTenant creates the tenant id, named name, through api (the admin's), failing t if the API
+// refuses it.
+func AddTenant(t testing.TB, api *gateway.Client, id, name string) {
+	t.Helper()
+	if err := api.Do(context.Background(), "POST", "/v1/tenants", map[string]any{"id": id, "name": name}, nil); err != nil {
+		t.Fatalf("create tenant %s: %v", id, err)
+	}
+}
