@@ -131,20 +131,19 @@ func (l *lanes) stop() { l.stopping = true }
 // is nothing left to deliver. Its lane was claimed.
 func (w *worker) runLane(ctx context.Context, entity string) {
 	defer w.lanes.wg.Done()
+	var done *item // delivered, still to be let go of: next does it under its lock
 	for {
-		it := w.next(ctx, entity)
+		it := w.next(ctx, entity, done)
 		if it == nil {
 			return // nothing left now, or shutting down
 		}
 		if !w.deliverItem(ctx, it) {
 			return // shutting down: this event and the rest stay unacknowledged (or parked)
 		}
-		if it.parkSeq != 0 {
-			continue // finish took it out of the park
+		done = nil
+		if it.parkSeq == 0 { // a parked one: finish took it out of the park
+			done = it
 		}
-		w.mu.Lock()
-		w.lanes.done(it)
-		w.mu.Unlock()
 	}
 }
 

@@ -249,10 +249,16 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // then the park, then the rest of the queue. Parked events already delivered (a crash before
 // their delete) are deleted on the way. nil when there is nothing to deliver now — the lane
 // ends, and route starts another when something comes — or the worker stops.
-func (w *worker) next(ctx context.Context, entity string) *item {
+//
+// done, if not nil, is the event the lane delivered last: it is let go of under the same lock.
+func (w *worker) next(ctx context.Context, entity string, done *item) *item {
 	retry := jsRetry()
 	for {
 		w.mu.Lock()
+		if done != nil {
+			w.lanes.done(done)
+			done = nil
+		}
 		head, s := w.lanes.head(entity), w.stuck[entity]
 		parked := s != nil && s.parked
 		if head != nil && (!parked || head.seq < s.first) {
@@ -345,9 +351,10 @@ func (w *worker) finish(ctx context.Context, it *item) {
 		s.blocked = false
 		w.forgetLocked(it.env.Entity)
 	}
+	msg := it.msg // the newest handle (see handle), read under the same lock
 	w.mu.Unlock()
 	if it.parkSeq == 0 {
-		w.ackMsg(ctx, w.handle(it), it.seq, it.env)
+		w.ackMsg(ctx, msg, it.seq, it.env)
 		return
 	}
 	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again

@@ -54,6 +54,7 @@ type worker struct {
 	mu          sync.Mutex
 	lanes       *lanes // lanes.go
 	pausedUntil time.Time
+	paused      atomic.Bool // pausedUntil was set and not cleared: resume has something to lift
 
 	// Parks (park.go), guarded by mu.
 	stuck          map[string]*stuck // entities blocked or parked
@@ -437,6 +438,7 @@ func (w *worker) pause(ctx context.Context, d time.Duration) {
 		return
 	}
 	w.pausedUntil = until
+	w.paused.Store(true)
 	w.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -448,9 +450,13 @@ func (w *worker) pause(ctx context.Context, d time.Duration) {
 // resume lifts a pause at once when the endpoint takes events again (its probe went through),
 // rather than when the pause would have ended.
 func (w *worker) resume(ctx context.Context) {
+	if !w.paused.Load() { // as good as the lock: a pause set meanwhile could as well come after it
+		return
+	}
 	w.mu.Lock()
 	paused := time.Now().Before(w.pausedUntil)
 	w.pausedUntil = time.Time{}
+	w.paused.Store(false)
 	w.mu.Unlock()
 	if !paused {
 		return

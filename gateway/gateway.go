@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -130,6 +131,9 @@ type opened struct {
 	embedded bool
 	natsURL  string // where publishers reach NATS
 	nc       *nats.Conn
+	// dial makes another connection like nc, named name: for work that would otherwise queue
+	// with the deliveries' acks for nc's lock.
+	dial     func(name string) (*nats.Conn, error)
 	js       jetstream.JetStream
 	events   jetstream.Stream
 	reg      *consumer.Registry
@@ -209,7 +213,15 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 			return nil, err
 		}
 	}
-	if o.attempts, err = attempts.New(ctx, o.nc); err != nil {
+	// The delivery log writes a record per POST: on a connection of its own, its publishes do not
+	// queue with the deliveries' acks for nc's lock (bench/PERFORMANCE.md, "The delivery log on a
+	// connection of its own").
+	logNC, err := o.dial("quaycast-delivery-log")
+	if err != nil {
+		return nil, err
+	}
+	closers.push(func() { g.drain(logNC) })
+	if o.attempts, err = attempts.New(ctx, logNC); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -218,7 +230,7 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 // connect starts the embedded NATS server, or takes the operator's, and connects quaycast to it;
 // the server stops and the connection drains when Run returns.
 func (g *Gateway) connect(o *opened, closers *undo) error {
-	opts := []nats.Option{nats.Name("quaycast"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
 	dial := g.cfg.NATSURL
 	if o.embedded {
 		internal, _, err := seal.ReadOrCreate(natsauth.Path(g.cfg.DataDir, natsauth.InternalFile), natsauth.NewInternalToken)
@@ -247,14 +259,21 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 	// credential being changed on the server) does not end quaycast's connection for good.
 	opts = append(opts, nats.IgnoreAuthErrorAbort())
 	opts = append(opts, natsClientOptions(g.log)...)
-	opts = append(opts, nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+	opts = append(opts, nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
 		if err != nil {
-			g.log.Warn().Err(err).Msg("NATS disconnected")
+			g.log.Warn().Err(err).Str("connection", c.Opts.Name).Msg("NATS disconnected")
 		}
 	}))
-	nc, err := nats.Connect(dial, opts...)
+	o.dial = func(name string) (*nats.Conn, error) {
+		nc, err := nats.Connect(dial, slices.Concat(opts, []nats.Option{nats.Name(name)})...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to NATS %s: %w", o.natsURL, err)
+		}
+		return nc, nil
+	}
+	nc, err := o.dial("quaycast")
 	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", o.natsURL, err)
+		return err
 	}
 	o.nc = nc
 	closers.push(func() { g.drain(o.nc) })

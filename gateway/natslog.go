@@ -39,10 +39,13 @@ func (l natsLogger) Fatalf(format string, v ...any) {
 // an error handler nats.go writes them to stderr as plain lines, which breaks --log-format json.
 func natsClientOptions(log zerolog.Logger) []nats.Option {
 	return []nats.Option{
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		nats.ErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
 			ev := log.Warn()
 			if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
 				ev = log.Error() // an operator must act: quaycast's NATS credential or permissions
+			}
+			if c != nil {
+				ev = ev.Str("connection", c.Opts.Name) // quaycast has two: see connect
 			}
 			if sub != nil {
 				ev = ev.Str("subject", sub.Subject)

@@ -1,0 +1,48 @@
+package gateway_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/quaycast/quaycast/consumer/natstest"
+	"github.com/quaycast/quaycast/internal/testwait"
+)
+
+// The gateway writes the delivery log on a connection of its own, beside the one it pulls and
+// acknowledges events on: under load (20,000 entities), thousands of acks waiting for their
+// confirmation queued behind the log's publishes on one connection's lock.
+func TestDeliveryLogHasItsOwnConnection(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t)
+	cfg := testConfig(t)
+	cfg.NATSURL = ns.ClientURL()
+	recv := newReceiver(t)
+	g := startGateway(t, cfg)
+	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"*"}})
+	g.waitReady(t)
+
+	want := map[string][]string{}
+	publishNATS(t, externalNATS(ns.ClientURL()), spread(want, "conn-%02d", 0, 10, 2)...)
+	recv.waitCount(t, 10)
+	waitDrained(t, externalNATS(ns.ClientURL()), ep.ID)
+
+	// The server counts what each connection sent (in_msgs, as the server sees it).
+	sent := func() map[string]int64 {
+		cz, err := ns.Connz(&server.ConnzOptions{})
+		if err != nil {
+			t.Fatalf("connz: %v", err)
+		}
+		by := map[string]int64{}
+		for _, c := range cz.Conns {
+			by[c.Name] += c.InMsgs
+		}
+		return by
+	}
+	// quaycast's connection sent a pull and an ack per event at least; the log's, a record each.
+	testwait.For(t, 10*time.Second, "log records on their own connection", func() bool {
+		by := sent()
+		return by["quaycast-delivery-log"] >= 10 && by["quaycast"] >= 20
+	})
+}
