@@ -6,7 +6,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
@@ -15,13 +14,7 @@ import (
 // confirmation queued behind the log's publishes on one connection's lock.
 func TestDeliveryLogHasItsOwnConnection(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Start(t)
-	cfg := testConfig(t)
-	cfg.NATSURL = ns.ClientURL()
-	recv := newReceiver(t)
-	g := startGateway(t, cfg)
-	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"*"}})
-	g.waitReady(t)
+	ns, _, _, recv, ep := startOnExternalNATS(t)
 
 	want := map[string][]string{}
 	publishNATS(t, externalNATS(ns.ClientURL()), spread(want, "conn-%02d", 0, 10, 2)...)

@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/gateway/signature"
@@ -179,6 +181,20 @@ func startWithEndpoint(t *testing.T, types ...string) (*running, *receiver, endp
 	ep := g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": types})
 	g.waitReady(t)
 	return g, rc, ep
+}
+
+// startOnExternalNATS is startWithEndpoint (every event) on a nats-server of the test's own: ns to
+// publish and look at, cfg to start another gateway on it.
+func startOnExternalNATS(t *testing.T) (ns *server.Server, cfg config.Config, g *running, rc *receiver, ep endpoint) {
+	t.Helper()
+	ns = natstest.Start(t)
+	cfg = testConfig(t)
+	cfg.NATSURL = ns.ClientURL()
+	rc = newReceiver(t)
+	g = startGateway(t, cfg)
+	ep = g.addEndpoint(t, map[string]any{"url": rc.URL, "event_types": []string{"*"}})
+	g.waitReady(t)
+	return ns, cfg, g, rc, ep
 }
 
 // waitCount waits until the receiver accepted at least n requests.

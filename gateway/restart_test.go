@@ -5,22 +5,13 @@ import (
 	"net/http"
 	"slices"
 	"testing"
-
-	"github.com/quaycast/quaycast/consumer/natstest"
 )
 
 // A gateway stopped while events keep arriving on (external) NATS resumes where it left off:
 // nothing published while it was down is missing, and each event arrives once.
 func TestRestartResumesWhereItLeftOff(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Start(t)
-	cfg := testConfig(t)
-	cfg.NATSURL = ns.ClientURL()
-	recv := newReceiver(t)
-
-	g := startGateway(t, cfg)
-	ep := g.addEndpoint(t, map[string]any{"url": recv.URL, "event_types": []string{"*"}})
-	g.waitReady(t)
+	ns, cfg, g, recv, ep := startOnExternalNATS(t)
 	want := map[string][]string{} // entity -> ids in publish order
 	publish := func(from, to int) {
 		publishNATS(t, externalNATS(ns.ClientURL()), spread(want, "ev-%03d", from, to, 3)...)
