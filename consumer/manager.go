@@ -80,7 +80,7 @@ type Manager struct {
 // runningWorker is an endpoint delivering on this gateway: its worker runs, or it sleeps
 // (sleep.go). Its fields are guarded by Manager.mu.
 type runningWorker struct {
-	w        *worker // the current worker; the last one while it sleeps
+	w        *worker // the current worker; a resting one (its definition only) while none runs
 	filters  []string
 	progress *progress
 	restart  chan struct{} // a worker restart is asked for
