@@ -8,6 +8,7 @@
 # creates' time), leaves them idle 10 s (RSS, CPU), publishes 200 events to them (first delivery
 # per endpoint), and stops the child with SIGTERM (the stop's time; killed after 30 s).
 #   scripts/idle10k-external.sh [RUNS] [-- extra bench flags]   (default 1 run; JSON in ${OUT:-/tmp/quaycast-idle10k})
+#   QUAYCAST_BIN=/path/to/quaycast scripts/idle10k-external.sh ...   (that binary instead of one built here)
 # Expected wall time on the 2-core reference machine: about 2–3 minutes a run (creates ~15 s,
 # waiting for 10,000 workers, idle 10 s, the events' delivery ~30–60 s, the stop).
 # Other processes' CPU during each run is reported (others_cpu_cores): the figures are noisy on a
@@ -19,7 +20,12 @@ shift || true
 [[ ${1:-} == -- ]] && shift
 out=${OUT:-/tmp/quaycast-idle10k}
 mkdir -p "$out"
-go build -o "$out/quaycast" ./cmd/quaycast
+# QUAYCAST_BIN: a quaycast binary built elsewhere (another commit, for a before/after pair).
+if [[ -n ${QUAYCAST_BIN:-} ]]; then
+  cp "$QUAYCAST_BIN" "$out/quaycast"
+else
+  go build -o "$out/quaycast" ./cmd/quaycast
+fi
 go build -o "$out/nats-server" github.com/nats-io/nats-server/v2
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
