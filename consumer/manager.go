@@ -80,7 +80,8 @@ type Manager struct {
 // runningWorker is an endpoint delivering on this gateway: its worker runs, or it sleeps
 // (sleep.go). Its fields are guarded by Manager.mu.
 type runningWorker struct {
-	w        *worker // the current worker; a resting one (its definition only) while none runs
+	w        *worker   // the current worker; nil while none runs (prepared, asleep: see rest)
+	ep       *Endpoint // the definition while w is nil
 	filters  []string
 	progress *progress
 	restart  chan struct{} // a worker restart is asked for
@@ -163,6 +164,10 @@ func (m *Manager) StuckCounts() map[string]Stuck {
 	m.mu.Unlock()
 	out := make(map[string]Stuck, len(workers))
 	for id, w := range workers {
+		if w == nil { // asleep: nothing stuck
+			out[id] = Stuck{}
+			continue
+		}
 		out[id] = w.stuckView(false)
 	}
 	return out
@@ -173,7 +178,7 @@ func (m *Manager) worker(id string) *worker {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if rw := m.running[id]; rw != nil {
-		return rw.w // replaced under m.mu when the worker restarts
+		return rw.w // replaced under m.mu when the worker restarts; nil while asleep
 	}
 	return nil
 }
@@ -423,7 +428,7 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	if rw != nil && ep.Enabled {
 		// Before the filters change, so that every event they let through goes out with the
 		// definition that subscribed to it.
-		rw.w.ep.Store(ep)
+		rw.setEndpoint(ep)
 	}
 	m.mu.Unlock()
 
