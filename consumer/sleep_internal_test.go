@@ -329,3 +329,75 @@ func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
 		t.Errorf("delivered %v, want [first second]", got)
 	}
 }
+
+// Endpoints woken while every opening slot is taken are not started until one frees: they wait
+// in the waker's queue without a worker or goroutine (a burst of events wakes thousands at once),
+// and once slots free each is started and delivers its event.
+func TestWakesWaitForAnOpeningSlot(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	_, js := natstest.ConnectJetStream(t, srv)
+	const n = 12
+	stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: n + 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry(kv, stream, RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range n {
+		ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ep.ID)
+	}
+	d := &idDeliverer{}
+	m := NewManager(js, stream, reg, d, zerolog.New(zerolog.NewTestWriter(t)), Options{PullExpiry: 100 * time.Millisecond, ShutdownTimeout: 2 * time.Second})
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("manager Run: %v", err)
+		}
+	})
+	testwait.For(t, 10*time.Second, "all asleep from the start", func() bool { return m.Ready() && m.Sleeping() == n })
+
+	for range cap(m.opening) { // every slot taken
+		m.opening <- struct{}{}
+	}
+	msg := nats.NewMsg("evt.tos.cargo_loaded")
+	msg.Data = []byte(`{"id":"burst","type":"cargo_loaded","source":"tos","entity":"A","occurred_at":"2026-11-23T10:00:00Z","data":{}}`)
+	msg.Header.Set(subjects.HeaderMsgID, "burst")
+	pctx, pcancel := context.WithTimeout(t.Context(), 5*time.Second)
+	_, err = js.PublishMsg(pctx, msg)
+	pcancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the watcher woke them", func() bool { return m.Sleeping() == 0 })
+	time.Sleep(300 * time.Millisecond) // the waker's turn
+	started := func() int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		k := 0
+		for _, id := range ids {
+			if rw := m.running[id]; rw != nil && rw.w != nil {
+				k++
+			}
+		}
+		return k
+	}
+	if k := started(); k != 0 {
+		t.Errorf("%d of %d woken endpoints started a worker while no opening slot was free, want 0", k, n)
+	}
+
+	for range cap(m.opening) {
+		<-m.opening
+	}
+	testwait.For(t, 20*time.Second, "every woken endpoint delivered", func() bool { return len(d.got()) == n })
+}
