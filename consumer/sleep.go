@@ -426,31 +426,9 @@ func (m *Manager) runWakes(ctx context.Context) {
 		m.wakeQ = nil
 		m.wakeMu.Unlock()
 		for _, id := range ids {
-			if !m.openingRoom(ctx) {
-				return
-			}
 			m.wake(ctx, id)
 		}
 	}
-}
-
-// openingRoom waits until a worker started now would find an opening slot free (maxOpening),
-// and reports false if ctx ended first. A woken endpoint's worker waits for one anyway; started
-// before, the 10,000 endpoints one burst of events wakes would each hold a worker and three
-// goroutines meanwhile (~76 KiB each, 750 MB at once: the gateway's GC then starved its own lease
-// renewal). The endpoints not started yet stay in the queue, asleep to everyone else: none is
-// dropped, and none needs the watcher again.
-func (m *Manager) openingRoom(ctx context.Context) bool {
-	for len(m.opening) >= cap(m.opening) {
-		t := time.NewTimer(time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-	}
-	return ctx.Err() == nil
 }
 
 // wake starts a sleeping endpoint's worker, or keeps a dozing one awake.
