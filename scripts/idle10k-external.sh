@@ -9,8 +9,9 @@
 # per endpoint), and stops the child with SIGTERM (the stop's time; killed after 30 s).
 #   scripts/idle10k-external.sh [RUNS] [-- extra bench flags]   (default 1 run; JSON in ${OUT:-/tmp/quaycast-idle10k})
 #   QUAYCAST_BIN=/path/to/quaycast scripts/idle10k-external.sh ...   (that binary instead of one built here)
-# Expected wall time on the 2-core reference machine: about 2–3 minutes a run (creates ~15 s,
-# waiting for 10,000 workers, idle 10 s, the events' delivery ~30–60 s, the stop).
+# Expected wall time on the 2-core reference machine: 3–6 minutes a run (building nats-server and
+# quaycast, creates 30–70 s, waiting until all 10,000 are owned, idle 10 s, the events' delivery
+# 100–210 s with the machine shared — the harness's 5-minute bound can end it first — the stop).
 # Other processes' CPU during each run is reported (others_cpu_cores): the figures are noisy on a
 # shared machine.
 set -euo pipefail
