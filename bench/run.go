@@ -26,12 +26,13 @@ import (
 )
 
 // Options configure a run. The gateway under test is, in this order: the one at APIURL and
-// NATSURL (both or neither; APIURL may list several gateways of one cluster, comma-separated,
-// NATSURL the cluster's nodes); with Scenario.Gateways, a cluster the harness starts: three NATS
-// nodes, each a child `Executable bench-nats-node ...`, and gateways on them, each a child
-// `Executable serve ...`; a child `Executable serve ...` on loopback with a temporary data dir,
-// whose CPU time and memory are measured; or, when Executable is empty, a gateway.New in this
-// process (for tests: no CPU or memory figures).
+// NATSURL (APIURL may list several gateways of one cluster, comma-separated, NATSURL the
+// cluster's nodes); with Scenario.Gateways, a cluster the harness starts: three NATS nodes, each
+// a child `Executable bench-nats-node ...`, and gateways on them, each a child `Executable serve
+// ...`; a child `Executable serve ...` on loopback with a temporary data dir, whose CPU time and
+// memory are measured — with NATSURL alone, on that external NATS (reached with the NATS
+// access), so that its figures are quaycast's own without the server's; or, when Executable is
+// empty, a gateway.New in this process (for tests: no CPU or memory figures).
 type Options struct {
 	Scenario Scenario
 	APIURL   string
@@ -78,11 +79,12 @@ func (o Options) validate() error {
 		return err
 	}
 	switch {
-	case (o.APIURL == "") != (o.NATSURL == ""):
-		if o.APIURL == "" {
-			return fielderr.Flag("api", "is needed with --nats-url (both name an existing gateway)")
-		}
+	case o.APIURL != "" && o.NATSURL == "":
 		return fielderr.Flag("nats-url", "is needed with --api (both name an existing gateway)")
+	case o.APIURL == "" && o.NATSURL != "" && o.Executable == "":
+		return fielderr.Flag("nats-url", "without --api starts a gateway child on that NATS: it needs the quaycast binary (Options.Executable)")
+	case o.APIURL == "" && o.NATSURL != "" && len(o.Scenario.Gateways) > 0:
+		return fielderr.Flag("gateways", "starts a cluster of the harness's own NATS nodes, not with --nats-url")
 	case o.Timeout < 0 || o.Timeout > 2*time.Hour:
 		return fielderr.Flag("timeout", "must be between 1s and 2h")
 	case o.APIURL != "" && len(o.Scenario.GatewayArgs) > 0:
@@ -96,6 +98,8 @@ func (o Options) validate() error {
 		if err := loopbackURL("api", o.APIURL); err != nil {
 			return err
 		}
+	}
+	if o.NATSURL != "" {
 		if err := loopbackURL("nats-url", o.NATSURL); err != nil {
 			return err
 		}

@@ -254,7 +254,9 @@ func TestOptionsErrorsNameTheFlag(t *testing.T) {
 		field string
 	}{
 		{"api without nats-url", Options{Scenario: sc, APIURL: "http://127.0.0.1:8080"}, "nats-url"},
-		{"nats-url without api", Options{Scenario: sc, NATSURL: "nats://127.0.0.1:4222"}, "api"},
+		{"nats-url without api or the binary to start a gateway on it", Options{Scenario: sc, NATSURL: "nats://127.0.0.1:4222"}, "nats-url"},
+		{"nats-url without api not on loopback", Options{Scenario: sc, NATSURL: "nats://example.com:4222", Executable: "quaycast"}, "nats-url"},
+		{"nats-url without api with a cluster of the harness's own", Options{Scenario: func() Scenario { s := sc; s.Gateways = []int{2}; return s }(), NATSURL: "nats://127.0.0.1:4222", Executable: "quaycast"}, "gateways"},
 		{"api not on loopback", Options{Scenario: sc, APIURL: "http://10.1.2.3:8080", NATSURL: "nats://127.0.0.1:4222"}, "api"},
 		{"nats not on loopback", Options{Scenario: sc, APIURL: "http://localhost:8080", NATSURL: "nats://127.0.0.1:4222,nats://example.com:4222"}, "nats-url"},
 		{"gateway args with an existing gateway", Options{Scenario: func() Scenario { s := sc; s.GatewayArgs = []string{"--max-in-flight=8"}; return s }(), APIURL: "http://127.0.0.1:8080", NATSURL: "nats://127.0.0.1:4222"}, "gateway-arg"},

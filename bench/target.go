@@ -3,6 +3,8 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -126,13 +128,19 @@ func (r *runner) startOwnGateway(ctx context.Context) (*target, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	var t *target
-	if r.o.Executable != "" {
+	switch {
+	case r.o.NATSURL != "": // a child on an external NATS, reached with the access given
+		t, err = r.startExternalNATSGateway(ctx, dir)
+	case r.o.Executable != "":
 		t, err = startGateway(ctx, childGateway{exe: r.o.Executable, name: "gateway", dataDir: dir, logLevel: r.o.GatewayLogLevel, extra: r.sc.GatewayArgs})
-	} else {
+		if err == nil {
+			err = t.localAccess(dir, r.o.NATS.CA)
+		}
+	default:
 		t, err = startInProcess(ctx, r.inProcessConfig(dir), r.o.Log)
-	}
-	if err == nil {
-		err = t.localAccess(dir, r.o.NATS.CA)
+		if err == nil {
+			err = t.localAccess(dir, r.o.NATS.CA)
+		}
 	}
 	if err != nil {
 		if t != nil {
@@ -147,6 +155,40 @@ func (r *runner) startOwnGateway(ctx context.Context) (*target, error) {
 		os.RemoveAll(dir)
 		return err
 	}
+	return t, nil
+}
+
+// startExternalNATSGateway starts a gateway child on the external NATS at Options.NATSURL, with
+// a fresh secret key (its endpoints' secrets are encrypted with it) and the NATS access given
+// (--nats-token, --nats-creds, --nats-ca), which the harness also publishes with.
+func (r *runner) startExternalNATSGateway(ctx context.Context, dir string) (*target, error) {
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, err
+	}
+	args := []string{"--nats-url", r.o.NATSURL}
+	env := []string{"QUAYCAST_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key[:])}
+	if r.o.NATS.Token != "" { // in its environment, not its command line, which any process can read
+		env = append(env, "QUAYCAST_NATS_TOKEN="+r.o.NATS.Token)
+	}
+	if r.o.NATS.Creds != "" {
+		args = append(args, "--nats-creds", r.o.NATS.Creds)
+	}
+	if r.o.NATS.CA != "" {
+		args = append(args, "--nats-ca", r.o.NATS.CA)
+	}
+	t, err := startGateway(ctx, childGateway{exe: r.o.Executable, name: "gateway", dataDir: dir, logLevel: r.o.GatewayLogLevel,
+		natsArgs: args, natsURL: r.o.NATSURL, extra: r.sc.GatewayArgs,
+		env: env})
+	if err != nil {
+		return nil, err
+	}
+	access, err := gateway.ClientOptions(r.o.NATS)
+	if err != nil {
+		_ = t.stop()
+		return nil, err
+	}
+	t.pub, t.sub = access, access
 	return t, nil
 }
 

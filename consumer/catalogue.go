@@ -55,7 +55,7 @@ func (m *Manager) reapply(ctx context.Context) {
 	m.mu.Lock()
 	eps := make([]*Endpoint, 0, len(m.running)+len(m.failed))
 	for _, rw := range m.running {
-		eps = append(eps, rw.w.ep.Load())
+		eps = append(eps, rw.endpoint())
 	}
 	for _, ep := range m.failed {
 		eps = append(eps, ep)

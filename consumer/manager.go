@@ -80,7 +80,8 @@ type Manager struct {
 // runningWorker is an endpoint delivering on this gateway: its worker runs, or it sleeps
 // (sleep.go). Its fields are guarded by Manager.mu.
 type runningWorker struct {
-	w        *worker // the current worker; the last one while it sleeps
+	w        *worker   // the current worker; nil while none runs (prepared, asleep: see rest)
+	ep       *Endpoint // the definition while w is nil
 	filters  []string
 	progress *progress
 	restart  chan struct{} // a worker restart is asked for
@@ -163,6 +164,10 @@ func (m *Manager) StuckCounts() map[string]Stuck {
 	m.mu.Unlock()
 	out := make(map[string]Stuck, len(workers))
 	for id, w := range workers {
+		if w == nil { // asleep: nothing stuck
+			out[id] = Stuck{}
+			continue
+		}
 		out[id] = w.stuckView(false)
 	}
 	return out
@@ -173,7 +178,7 @@ func (m *Manager) worker(id string) *worker {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if rw := m.running[id]; rw != nil {
-		return rw.w // replaced under m.mu when the worker restarts
+		return rw.w // replaced under m.mu when the worker restarts; nil while asleep
 	}
 	return nil
 }
@@ -330,6 +335,54 @@ func (m *Manager) retryFailed(ctx context.Context) {
 	}
 }
 
+// consumerLikelyExists says whether an endpoint that starts here most likely has its consumer
+// already, so that apply reads it before creating it: while the endpoints that existed at start
+// are applied (each has had one since it was created), and under supervision, where every
+// change of an endpoint creates or updates its consumer whoever owns it, and owning it comes
+// after. An endpoint created while this gateway runs alone has none yet: reading first would
+// only add a request.
+func (m *Manager) consumerLikelyExists() bool { return m.supervised || !m.ready.Load() }
+
+// existingConsumer reads ep's consumer and returns its info if it is as consumerConfig would
+// make it with filters (nothing to update); nil if it differs, is missing or cannot be read,
+// and then the caller creates or updates it. The info is read afresh from the consumer's leader,
+// as pendingInfo's is.
+func (m *Manager) existingConsumer(ctx context.Context, ep *Endpoint, filters []string) *jetstream.ConsumerInfo {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cons, err := m.stream.Consumer(cctx, ep.ConsumerName())
+	if err != nil {
+		return nil
+	}
+	info := cons.CachedInfo()
+	if info == nil || !sameConsumer(info.Config, m.consumerConfig(ep, filters)) {
+		return nil
+	}
+	return info
+}
+
+// sameConsumer reports whether a consumer configured as got needs no update to be want: the
+// fields consumerConfig sets that an update may change. (The start position cannot change; the
+// server adds metadata of its own.)
+func sameConsumer(got, want jetstream.ConsumerConfig) bool {
+	gotFilters := got.FilterSubjects
+	if len(gotFilters) == 0 && got.FilterSubject != "" { // the server keeps a single filter here
+		gotFilters = []string{got.FilterSubject}
+	}
+	wantFilters := want.FilterSubjects
+	if len(wantFilters) == 0 && want.FilterSubject != "" {
+		wantFilters = []string{want.FilterSubject}
+	}
+	for k, v := range want.Metadata {
+		if got.Metadata[k] != v {
+			return false
+		}
+	}
+	return got.Durable == want.Durable && slices.Equal(gotFilters, wantFilters) && got.Description == want.Description &&
+		got.AckPolicy == want.AckPolicy && got.AckWait == want.AckWait && got.MaxDeliver == want.MaxDeliver &&
+		got.MaxAckPending == want.MaxAckPending && got.DeliverPolicy == want.DeliverPolicy
+}
+
 // consumerConfig is the durable consumer of an endpoint.
 func (m *Manager) consumerConfig(ep *Endpoint, filters []string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
@@ -375,7 +428,7 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 	if rw != nil && ep.Enabled {
 		// Before the filters change, so that every event they let through goes out with the
 		// definition that subscribed to it.
-		rw.w.ep.Store(ep)
+		rw.setEndpoint(ep)
 	}
 	m.mu.Unlock()
 
@@ -385,6 +438,14 @@ func (m *Manager) apply(ctx context.Context, ep *Endpoint) error {
 		fresh = m.prepare(ep, filters)
 	}
 	var info *jetstream.ConsumerInfo
+	if changed && fresh != nil && m.consumerLikelyExists() {
+		// Read first: a consumer already as wanted needs no update, and its info read now
+		// (after prepare registered the endpoint with the watcher) is what launch decides on.
+		// One JetStream API request where the update and the read of pending are two.
+		if got := m.existingConsumer(ctx, ep, filters); got != nil {
+			changed, info = false, got
+		}
+	}
 	if changed {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		cons, err := m.stream.CreateOrUpdateConsumer(cctx, m.consumerConfig(ep, filters))

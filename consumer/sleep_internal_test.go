@@ -251,3 +251,81 @@ func TestWatcherSeenEventKeepsAwake(t *testing.T) {
 		t.Error("no info: nothing for it, want unknown (stay awake)")
 	}
 }
+
+// A sleeping endpoint keeps its definition and no worker (nor its lanes, channels or logger),
+// whether it started asleep or fell asleep after a delivery; woken, it delivers again.
+func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	_, js := natstest.ConnectJetStream(t, srv)
+	stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry(kv, stream, RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id string) {
+		msg := nats.NewMsg("evt.tos.cargo_loaded")
+		msg.Data = fmt.Appendf(nil, `{"id":%q,"type":"cargo_loaded","source":"tos","entity":"A","occurred_at":"2026-11-23T10:00:00Z","data":{}}`, id)
+		msg.Header.Set(subjects.HeaderMsgID, id)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatalf("publish %s: %v", id, err)
+		}
+	}
+	d := &idDeliverer{}
+	m := NewManager(js, stream, reg, d, zerolog.New(zerolog.NewTestWriter(t)), Options{PullExpiry: 100 * time.Millisecond, ShutdownTimeout: 2 * time.Second})
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("manager Run: %v", err)
+		}
+	})
+	asleepHere := func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		rw := m.running[ep.ID]
+		return rw != nil && rw.state == asleep
+	}
+	holdsNoWorker := func(when string) {
+		t.Helper()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		rw := m.running[ep.ID]
+		if rw == nil || rw.state != asleep {
+			t.Fatalf("%s: not asleep", when)
+		}
+		if rw.w != nil {
+			t.Errorf("%s: the sleeping endpoint holds a worker", when)
+		}
+		if got := rw.endpoint(); got == nil || got.ID != ep.ID {
+			t.Errorf("%s: the sleeping endpoint's definition is %v", when, got)
+		}
+	}
+	testwait.For(t, 10*time.Second, "asleep from the start", func() bool { return m.Ready() && asleepHere() })
+	holdsNoWorker("started asleep")
+
+	publish("first")
+	testwait.For(t, 10*time.Second, "first delivered", func() bool { return slices.Contains(d.got(), "first") })
+	testwait.For(t, 10*time.Second, "asleep again", asleepHere)
+	holdsNoWorker("fell asleep")
+	if s := m.Stuck(ep.ID); s.Blocked != 0 || s.Parked != 0 {
+		t.Errorf("Stuck of a sleeping endpoint = %+v, want nothing", s)
+	}
+
+	publish("second")
+	testwait.For(t, 10*time.Second, "second delivered", func() bool { return slices.Contains(d.got(), "second") })
+	if got := d.got(); !slices.Equal(got, []string{"first", "second"}) {
+		t.Errorf("delivered %v, want [first second]", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -305,5 +306,62 @@ func TestWokenWorkerResetsWhenAnotherPulledWhileAsleep(t *testing.T) {
 	}
 	if resets.Load() == 0 {
 		t.Error("the woken worker never reset its consumer")
+	}
+}
+
+// consumerCreates counts the create-or-update requests made for an endpoint's consumer.
+func (e *env) consumerCreates(t *testing.T, ep *consumer.Endpoint) *atomic.Int32 {
+	t.Helper()
+	var n atomic.Int32
+	sub, err := e.js.Conn().Subscribe("$JS.API.CONSUMER.CREATE.>", func(msg *nats.Msg) {
+		if strings.Contains(msg.Subject, "."+ep.ConsumerName()) {
+			n.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := e.js.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+// A restarted gateway reads an endpoint's consumer and, as it is already as wanted, does not
+// update it (one JetStream API request per endpoint instead of two); it still starts asleep and
+// delivers. A consumer that differs (another ack wait) is updated.
+func TestRestartUsesConsumerAsItIs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	rec := newRecorder(nil)
+	first := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "asleep from the start", func() bool { return e.asleep(t, first, ep.ID, 1) })
+	first.stop(t, 10*time.Second)
+
+	creates := e.consumerCreates(t, ep)
+	second := startManager(t, e, rec, sleepy)
+	testwait.For(t, 10*time.Second, "asleep after the restart", func() bool { return e.asleep(t, second, ep.ID, 1) })
+	if n := creates.Load(); n != 0 {
+		t.Errorf("%d create requests for a consumer already as wanted, want 0", n)
+	}
+	e.publishEvent(t, event{id: "after-restart", typ: "cargo_loaded", entity: "C1"})
+	testwait.For(t, 10*time.Second, "delivered after the restart", func() bool { return rec.hasDelivered(ep.ID, "after-restart") })
+	testwait.For(t, 10*time.Second, "asleep again", func() bool { return e.asleep(t, second, ep.ID, 1) && e.drained(t, ep.ID) })
+	second.stop(t, 10*time.Second)
+
+	o := sleepy
+	o.AckWait = 47 * time.Second
+	third := startManager(t, e, rec, o)
+	testwait.For(t, 10*time.Second, "asleep with the new ack wait", func() bool { return e.asleep(t, third, ep.ID, 1) })
+	if n := creates.Load(); n != 1 {
+		t.Errorf("%d create requests for a consumer with another ack wait, want 1", n)
+	}
+	if got := e.consumerInfo(t, ep.ID).Config.AckWait; got != 47*time.Second {
+		t.Errorf("ack wait %s after the restart, want 47s", got)
+	}
+	if got := rec.delivered(ep.ID); len(got) != 1 {
+		t.Errorf("delivered %v, want the one event once", got)
 	}
 }
