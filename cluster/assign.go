@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"cmp"
-	"hash/fnv"
 	"slices"
 )
 
@@ -48,7 +47,9 @@ func assign(members, endpoints []string, held map[string]string) map[string]stri
 			quota++
 		}
 		mine := live[m]
-		slices.SortFunc(mine, func(a, b string) int { return cmp.Or(cmp.Compare(score(m, b), score(m, a)), cmp.Compare(a, b)) })
+		if len(mine) > quota { // ranked only when some must go: a member within its quota keeps all
+			mine = byScore(m, mine)
+		}
 		keep := min(quota, len(mine))
 		for _, ep := range mine[:keep] {
 			out[ep] = m
@@ -81,13 +82,38 @@ func top(members []string, job string) string {
 	return best
 }
 
-// score ranks member m for endpoint ep: the same on every gateway, independent for each pair.
+// byScore is eps ranked for member m, highest first (ties by id), each score computed once.
+func byScore(m string, eps []string) []string {
+	type ranked struct {
+		ep    string
+		score uint64
+	}
+	rs := make([]ranked, len(eps))
+	for i, ep := range eps {
+		rs[i] = ranked{ep, score(m, ep)}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int { return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(a.ep, b.ep)) })
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ep
+	}
+	return out
+}
+
+// score ranks member m for endpoint ep: the same on every gateway, independent for each pair. It
+// is 64-bit FNV-1a of m, a zero byte and ep (as hash/fnv computes it: gateways of different
+// versions must agree), written out so that it allocates nothing.
 func score(m, ep string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(m))
-	h.Write([]byte{0})
-	h.Write([]byte(ep))
-	return mix(h.Sum64())
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(m); i++ {
+		h = (h ^ uint64(m[i])) * prime
+	}
+	h *= prime // the zero byte: h ^ 0 is h
+	for i := 0; i < len(ep); i++ {
+		h = (h ^ uint64(ep[i])) * prime
+	}
+	return mix(h)
 }
 
 // mix spreads FNV's weak low bits (splitmix64's finaliser), so that similar ids rank independently.

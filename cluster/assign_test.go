@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"testing"
@@ -141,4 +142,39 @@ func TestAssignNewAndDeletedEndpoints(t *testing.T) {
 	}
 	final := assign(members, shrunk, after)
 	spread(t, members, final)
+}
+
+// score is hash/fnv's 64-bit FNV-1a of member, a zero byte and endpoint, mixed: gateways of
+// different versions must rank alike.
+func TestScoreIsFNV1a(t *testing.T) {
+	for _, c := range [][2]string{{"gw-a", "ep_1"}, {"", ""}, {"member-with-a-longer-name", "ep_00000000000009999"}} {
+		h := fnv.New64a()
+		h.Write([]byte(c[0]))
+		h.Write([]byte{0})
+		h.Write([]byte(c[1]))
+		if got, want := score(c[0], c[1]), mix(h.Sum64()); got != want {
+			t.Errorf("score(%q, %q) = %x, want %x", c[0], c[1], got, want)
+		}
+	}
+}
+
+// BenchmarkAssign is one reconcile's decision at 10,000 endpoints: one gateway holding them all
+// (a single gateway, every 2 s), and three sharing them after a fourth joined.
+func BenchmarkAssign(b *testing.B) {
+	eps := make([]string, 10_000)
+	for i := range eps {
+		eps[i] = fmt.Sprintf("ep_%08d", i)
+	}
+	for _, members := range [][]string{{"gw-a"}, {"gw-a", "gw-b", "gw-c", "gw-d"}} {
+		held := make(map[string]string, len(eps))
+		for i, ep := range eps {
+			held[ep] = members[i%max(len(members)-1, 1)] // the last member is new: it holds nothing
+		}
+		b.Run(fmt.Sprintf("members=%d", len(members)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				assign(members, eps, held)
+			}
+		})
+	}
 }
