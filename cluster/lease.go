@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,10 +28,12 @@ func (s *Supervisor) renew(ctx context.Context) {
 			s.fence(ctx)
 			continue
 		}
-		// Wait for an answer no longer than the lease lasts: past it, fence.
+		// Wait for an answer at most one renewal period, and never past the lease: a request lost
+		// in a reconnect or a stream leader election is sent again rather than waited on until the
+		// lease ends (one NATS node of three killed under load fenced a gateway so).
 		wait := 3 * every
 		if rev != 0 {
-			wait = max(time.Duration(s.lease.Load())-now, every)
+			wait = min(every, max(time.Duration(s.lease.Load())-now, 100*time.Millisecond))
 		}
 		sent := time.Since(s.base)
 		b, _ := json.Marshal(self)
@@ -38,11 +41,19 @@ func (s *Supervisor) renew(ctx context.Context) {
 		var err error
 		var newRev uint64
 		if rev == 0 {
-			newRev, err = s.members.Create(pctx, self.ID, b)
+			newRev, err = s.leases.Create(pctx, self.ID, b)
 		} else {
-			newRev, err = s.members.Update(pctx, self.ID, b, rev)
+			newRev, err = s.leases.Update(pctx, self.ID, b, rev)
+		}
+		adopted := false
+		if rev != 0 && errors.Is(err, jetstream.ErrKeyExists) {
+			// Taken as lost unless the key holds this very session: then an earlier attempt
+			// landed and only its answer went missing.
+			newRev, err = s.ownRevision(pctx, self.ID, b, err)
+			adopted = err == nil
 		}
 		cancel()
+		pause := every
 		switch {
 		case err == nil:
 			s.mu.Lock()
@@ -51,7 +62,11 @@ func (s *Supervisor) renew(ctx context.Context) {
 				s.selfRev = newRev
 			}
 			s.mu.Unlock()
-			if renewed {
+			if renewed && adopted {
+				// When that write landed is not known, so it extends nothing: renew again at once
+				// on its revision.
+				pause = 0
+			} else if renewed {
 				s.lease.Store(int64(sent + s.o.RenewDeadline()))
 				if rev == 0 {
 					s.log.Info().Str("session", self.ID).Str("name", self.Name).Dur("lease_ttl", s.o.LeaseTTL).Msg("joined the cluster")
@@ -68,13 +83,24 @@ func (s *Supervisor) renew(ctx context.Context) {
 			continue
 		default:
 			s.log.Warn().Err(err).Str("session", self.ID).Msg("renew lease")
+			pause = every / 4 // it has waited its answer's time already
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(every):
+		case <-time.After(pause):
 		case <-s.renewSoon:
 		}
 	}
+}
+
+// ownRevision is the revision of this session's key when it holds exactly b, written by an earlier
+// renewal whose answer was lost; otherwise conflict, the error the update met.
+func (s *Supervisor) ownRevision(ctx context.Context, id string, b []byte, conflict error) (uint64, error) {
+	e, err := s.leases.Get(ctx, id)
+	if err != nil || !bytes.Equal(e.Value(), b) {
+		return 0, conflict
+	}
+	return e.Revision(), nil
 }
 
 // fence stops everything this session runs, cancelling POSTs in flight, and starts a new session

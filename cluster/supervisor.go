@@ -34,6 +34,10 @@ type Options struct {
 	API      string        // the gateway's API URL, shown in GET /v1/cluster
 	LeaseTTL time.Duration // 0 = DefaultLeaseTTL
 	Replicas int           // of the two buckets; 0 = 1
+	// Leases is the JetStream the lease is renewed through; nil: the one New is given. A
+	// connection of its own keeps the renewal from queueing behind a gateway's other traffic:
+	// waking 10,000 endpoints at once made it miss its deadline and fence.
+	Leases jetstream.JetStream
 }
 
 // RenewEvery is how often a member renews its lease.
@@ -96,6 +100,7 @@ type claim struct {
 // consumers it runs.
 type Supervisor struct {
 	members, owners jetstream.KeyValue
+	leases          jetstream.KeyValue // the members bucket as renew writes it (Options.Leases)
 	engine          Engine
 	log             zerolog.Logger
 	o               Options
@@ -130,7 +135,13 @@ func New(ctx context.Context, js jetstream.JetStream, engine Engine, log zerolog
 	if err != nil {
 		return nil, err
 	}
-	s := &Supervisor{members: members, owners: owners, engine: engine, log: log.With().Str("component", "cluster").Logger(), o: o,
+	leases := members
+	if o.Leases != nil {
+		if leases, err = o.Leases.KeyValue(ctx, MembersBucket); err != nil {
+			return nil, fmt.Errorf("open bucket %s for leases: %w", MembersBucket, err)
+		}
+	}
+	s := &Supervisor{members: members, owners: owners, leases: leases, engine: engine, log: log.With().Str("component", "cluster").Logger(), o: o,
 		base: time.Now(), view: make(map[string]Member), claims: make(map[string]claim),
 		running: make(map[string]bool), releasing: make(map[string]bool), kick: make(chan struct{}, 1), renewSoon: make(chan struct{}, 1)}
 	s.self = s.newSession()

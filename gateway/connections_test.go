@@ -9,10 +9,11 @@ import (
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
-// The gateway writes the delivery log on a connection of its own, beside the one it pulls and
-// acknowledges events on: under load (20,000 entities), thousands of acks waiting for their
-// confirmation queued behind the log's publishes on one connection's lock.
-func TestDeliveryLogHasItsOwnConnection(t *testing.T) {
+// The gateway writes the delivery log, and renews its cluster lease, each on a connection of its
+// own beside the one it pulls and acknowledges events on: under load (20,000 entities) thousands
+// of acks waiting for their confirmation queued behind the log's publishes on one connection's
+// lock, and waking 10,000 endpoints made the lease's renewal miss its deadline.
+func TestLogAndLeaseHaveTheirOwnConnections(t *testing.T) {
 	t.Parallel()
 	ns, _, _, recv, ep := startOnExternalNATS(t)
 
@@ -33,9 +34,10 @@ func TestDeliveryLogHasItsOwnConnection(t *testing.T) {
 		}
 		return by
 	}
-	// quaycast's connection sent a pull and an ack per event at least; the log's, a record each.
-	testwait.For(t, 10*time.Second, "log records on their own connection", func() bool {
+	// quaycast's connection sent a pull and an ack per event at least; the log's, a record each;
+	// the lease's, the join and a renewal (every TTL/10, 1.5 s by default) at least.
+	testwait.For(t, 10*time.Second, "log records and lease renewals on their own connections", func() bool {
 		by := sent()
-		return by["quaycast-delivery-log"] >= 10 && by["quaycast"] >= 20
+		return by["quaycast-delivery-log"] >= 10 && by["quaycast"] >= 20 && by["quaycast-cluster-lease"] >= 2
 	})
 }

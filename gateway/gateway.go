@@ -134,6 +134,7 @@ type opened struct {
 	// dial makes another connection like nc, named name: for work that would otherwise queue
 	// with the deliveries' acks for nc's lock.
 	dial     func(name string) (*nats.Conn, error)
+	leases   jetstream.JetStream // clustered: the lease's connection
 	js       jetstream.JetStream
 	events   jetstream.Stream
 	reg      *consumer.Registry
@@ -223,6 +224,16 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 	closers.push(func() { g.drain(logNC) })
 	if o.attempts, err = attempts.New(ctx, logNC); err != nil {
 		return nil, err
+	}
+	if g.clustered() { // the lease is renewed on a connection of its own (cluster.Options.Leases)
+		leaseNC, err := o.dial("quaycast-cluster-lease")
+		if err != nil {
+			return nil, err
+		}
+		closers.push(func() { g.drain(leaseNC) })
+		if o.leases, err = jetstream.New(leaseNC); err != nil {
+			return nil, fmt.Errorf("jetstream: %w", err)
+		}
 	}
 	return o, nil
 }
@@ -398,6 +409,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		}
 		sup, err = cluster.New(ctx, o.js, routedEngine{Manager: manager, router: router}, g.log, cluster.Options{
 			Name: g.memberName(o.ln), API: scheme + o.ln.Addr().String(), LeaseTTL: g.cfg.LeaseTTL, Replicas: g.cfg.Replicas,
+			Leases: o.leases,
 		})
 		if err != nil {
 			return nil, err
