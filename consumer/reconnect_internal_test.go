@@ -190,16 +190,7 @@ func TestWorkerRoutesAfterItsOwnReset(t *testing.T) {
 // nothing is delivered twice.
 func TestManagerRestartsWorkersWhenNATSComesBack(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	nc, js := natstest.ConnectJetStream(t, srv)
-	stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := NewRegistry(kv, stream, RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, nc, js, stream, reg := streamsAndRegistry(t)
 	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"*"}, Enabled: true, Secret: NewSecret("whsec_test")})
 	if err != nil {
 		t.Fatal(err)

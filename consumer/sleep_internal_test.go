@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -33,17 +34,8 @@ func TestEventStoredWhileFallingAsleepWakes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := natstest.Start(t)
-			_, js := natstest.ConnectJetStream(t, srv)
-			stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			reg, err := NewRegistry(kv, stream, RegistryOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
+			_, _, js, stream, reg := streamsAndRegistry(t)
+			_, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,16 +248,7 @@ func TestWatcherSeenEventKeepsAwake(t *testing.T) {
 // whether it started asleep or fell asleep after a delivery; woken, it delivers again.
 func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	_, js := natstest.ConnectJetStream(t, srv)
-	stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := NewRegistry(kv, stream, RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, js, stream, reg := streamsAndRegistry(t)
 	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
 	if err != nil {
 		t.Fatal(err)
@@ -328,4 +311,21 @@ func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
 	if got := d.got(); !slices.Equal(got, []string{"first", "second"}) {
 		t.Errorf("delivered %v, want [first second]", got)
 	}
+}
+
+// streamsAndRegistry is an embedded server with quaycast's streams and bucket, and a registry
+// over them, for the package's own tests of a manager.
+func streamsAndRegistry(t *testing.T) (*server.Server, *nats.Conn, jetstream.JetStream, jetstream.Stream, *Registry) {
+	t.Helper()
+	srv := natstest.Start(t)
+	nc, js := natstest.ConnectJetStream(t, srv)
+	stream, kv, err := Setup(t.Context(), js, StreamOptions{MaxAge: time.Hour, Duplicates: time.Minute, MaxConsumers: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry(kv, stream, RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, nc, js, stream, reg
 }

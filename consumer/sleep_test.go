@@ -226,8 +226,19 @@ func TestSleepingTenantEndpointWakesForItsCopies(t *testing.T) {
 // resets counts the ResetConsumer requests made for an endpoint's consumer.
 func (e *env) resets(t *testing.T, id string) *atomic.Int32 {
 	t.Helper()
+	return e.countRequests(t, "$JS.API.CONSUMER.RESET.*."+id, "")
+}
+
+// countRequests counts the requests on subject (a wildcard) whose subject contains part, as the
+// server sees them: from the time it returns until the test ends.
+func (e *env) countRequests(t *testing.T, subject, part string) *atomic.Int32 {
+	t.Helper()
 	var n atomic.Int32
-	sub, err := e.js.Conn().Subscribe("$JS.API.CONSUMER.RESET.*."+id, func(*nats.Msg) { n.Add(1) })
+	sub, err := e.js.Conn().Subscribe(subject, func(msg *nats.Msg) {
+		if strings.Contains(msg.Subject, part) {
+			n.Add(1)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,20 +323,7 @@ func TestWokenWorkerResetsWhenAnotherPulledWhileAsleep(t *testing.T) {
 // consumerCreates counts the create-or-update requests made for an endpoint's consumer.
 func (e *env) consumerCreates(t *testing.T, ep *consumer.Endpoint) *atomic.Int32 {
 	t.Helper()
-	var n atomic.Int32
-	sub, err := e.js.Conn().Subscribe("$JS.API.CONSUMER.CREATE.>", func(msg *nats.Msg) {
-		if strings.Contains(msg.Subject, "."+ep.ConsumerName()) {
-			n.Add(1)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := e.js.Conn().Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return &n
+	return e.countRequests(t, "$JS.API.CONSUMER.CREATE.>", "."+ep.ConsumerName())
 }
 
 // A restarted gateway reads an endpoint's consumer and, as it is already as wanted, does not
