@@ -198,15 +198,7 @@ func TestManagerRestartsWorkersWhenNATSComesBack(t *testing.T) {
 	d := &idDeliverer{}
 	m := NewManager(js, stream, reg, d, zerolog.New(zerolog.NewTestWriter(t)), Options{ShutdownTimeout: 2 * time.Second})
 	nc.SetReconnectHandler(func(*nats.Conn) { m.Reconnected() })
-	ctx, cancel := context.WithCancel(t.Context())
-	ran := make(chan error, 1)
-	go func() { ran <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("manager Run: %v", err)
-		}
-	})
+	runManager(t, m)
 	testwait.For(t, 10*time.Second, "the manager ready", m.Ready)
 
 	publish := func(id string) {

@@ -73,15 +73,7 @@ func TestEventStoredWhileFallingAsleepWakes(t *testing.T) {
 					t.Error("the watcher did not see the racer")
 				}
 			}
-			ctx, cancel := context.WithCancel(t.Context())
-			ran := make(chan error, 1)
-			go func() { ran <- m.Run(ctx) }()
-			t.Cleanup(func() {
-				cancel()
-				if err := <-ran; err != nil {
-					t.Errorf("manager Run: %v", err)
-				}
-			})
+			runManager(t, m)
 			testwait.For(t, 10*time.Second, "asleep from the start", func() bool { return m.Ready() && m.Sleeping() == 1 })
 
 			armed.Store(true)
@@ -265,15 +257,7 @@ func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
 	}
 	d := &idDeliverer{}
 	m := NewManager(js, stream, reg, d, zerolog.New(zerolog.NewTestWriter(t)), Options{PullExpiry: 100 * time.Millisecond, ShutdownTimeout: 2 * time.Second})
-	ctx, cancel := context.WithCancel(t.Context())
-	ran := make(chan error, 1)
-	go func() { ran <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("manager Run: %v", err)
-		}
-	})
+	runManager(t, m)
 	asleepHere := func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -328,4 +312,18 @@ func streamsAndRegistry(t *testing.T) (*server.Server, *nats.Conn, jetstream.Jet
 		t.Fatal(err)
 	}
 	return srv, nc, js, stream, reg
+}
+
+// runManager runs m until the test ends, and fails the test if Run returns an error.
+func runManager(t *testing.T, m *Manager) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("manager Run: %v", err)
+		}
+	})
 }
