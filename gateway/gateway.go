@@ -215,8 +215,8 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 		}
 	}
 	// The delivery log writes a record per POST: on a connection of its own, its publishes do not
-	// queue with the deliveries' acks for nc's lock (bench/PERFORMANCE.md, "The delivery log on a
-	// connection of its own").
+	// queue with the deliveries' acks for nc's lock (bench/PERFORMANCE.md, "December 1, fourth
+	// session: the delivery log on a connection of its own").
 	logNC, err := o.dial("quaycast-delivery-log")
 	if err != nil {
 		return nil, err
