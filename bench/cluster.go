@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"math"
 	"os"
@@ -32,9 +30,7 @@ func (r *runner) startCluster(ctx context.Context) (err error) {
 	if r.clusterDir, err = os.MkdirTemp("", "quaycast-bench-cluster-"); err != nil {
 		return fmt.Errorf("cluster dir: %w", err)
 	}
-	var key [32]byte
-	_, _ = rand.Read(key[:])
-	r.secretKey = base64.StdEncoding.EncodeToString(key[:])
+	r.secretKey = newSecretKey()
 	nodes := make([]NATSNode, clusterNodes)
 	var routes []string
 	for i := range nodes {

@@ -133,14 +133,11 @@ func (r *runner) startOwnGateway(ctx context.Context) (*target, error) {
 		t, err = r.startExternalNATSGateway(ctx, dir)
 	case r.o.Executable != "":
 		t, err = startGateway(ctx, childGateway{exe: r.o.Executable, name: "gateway", dataDir: dir, logLevel: r.o.GatewayLogLevel, extra: r.sc.GatewayArgs})
-		if err == nil {
-			err = t.localAccess(dir, r.o.NATS.CA)
-		}
 	default:
 		t, err = startInProcess(ctx, r.inProcessConfig(dir), r.o.Log)
-		if err == nil {
-			err = t.localAccess(dir, r.o.NATS.CA)
-		}
+	}
+	if err == nil && r.o.NATSURL == "" { // its embedded NATS: reached with the data dir's credentials
+		err = t.localAccess(dir, r.o.NATS.CA)
 	}
 	if err != nil {
 		if t != nil {
@@ -162,12 +159,8 @@ func (r *runner) startOwnGateway(ctx context.Context) (*target, error) {
 // a fresh secret key (its endpoints' secrets are encrypted with it) and the NATS access given
 // (--nats-token, --nats-creds, --nats-ca), which the harness also publishes with.
 func (r *runner) startExternalNATSGateway(ctx context.Context, dir string) (*target, error) {
-	var key [32]byte
-	if _, err := rand.Read(key[:]); err != nil {
-		return nil, err
-	}
 	args := []string{"--nats-url", r.o.NATSURL}
-	env := []string{"QUAYCAST_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key[:])}
+	env := []string{"QUAYCAST_SECRET_KEY=" + newSecretKey()}
 	if r.o.NATS.Token != "" { // in its environment, not its command line, which any process can read
 		env = append(env, "QUAYCAST_NATS_TOKEN="+r.o.NATS.Token)
 	}
@@ -190,6 +183,14 @@ func (r *runner) startExternalNATSGateway(ctx context.Context, dir string) (*tar
 	}
 	t.pub, t.sub = access, access
 	return t, nil
+}
+
+// newSecretKey is a fresh --secret-key for the gateways the harness starts: base64 of 32 random
+// bytes.
+func newSecretKey() string {
+	var key [32]byte
+	_, _ = rand.Read(key[:]) // crypto/rand.Read does not fail (it crashes the program instead)
+	return base64.StdEncoding.EncodeToString(key[:])
 }
 
 // inProcessConfig is the configuration of a gateway in this process: the defaults on loopback

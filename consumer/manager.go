@@ -365,22 +365,22 @@ func (m *Manager) existingConsumer(ctx context.Context, ep *Endpoint, filters []
 // fields consumerConfig sets that an update may change. (The start position cannot change; the
 // server adds metadata of its own.)
 func sameConsumer(got, want jetstream.ConsumerConfig) bool {
-	gotFilters := got.FilterSubjects
-	if len(gotFilters) == 0 && got.FilterSubject != "" { // the server keeps a single filter here
-		gotFilters = []string{got.FilterSubject}
-	}
-	wantFilters := want.FilterSubjects
-	if len(wantFilters) == 0 && want.FilterSubject != "" {
-		wantFilters = []string{want.FilterSubject}
-	}
 	for k, v := range want.Metadata {
 		if got.Metadata[k] != v {
 			return false
 		}
 	}
-	return got.Durable == want.Durable && slices.Equal(gotFilters, wantFilters) && got.Description == want.Description &&
+	return got.Durable == want.Durable && slices.Equal(filtersOf(got), filtersOf(want)) && got.Description == want.Description &&
 		got.AckPolicy == want.AckPolicy && got.AckWait == want.AckWait && got.MaxDeliver == want.MaxDeliver &&
 		got.MaxAckPending == want.MaxAckPending && got.DeliverPolicy == want.DeliverPolicy
+}
+
+// filtersOf is c's filter subjects, however set: the server keeps a single filter in FilterSubject.
+func filtersOf(c jetstream.ConsumerConfig) []string {
+	if len(c.FilterSubjects) == 0 && c.FilterSubject != "" {
+		return []string{c.FilterSubject}
+	}
+	return c.FilterSubjects
 }
 
 // consumerConfig is the durable consumer of an endpoint.
