@@ -2,7 +2,9 @@ package attempts_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +57,7 @@ func TestSetup(t *testing.T) {
 func TestListSelectsAndPages(t *testing.T) {
 	t.Parallel()
 	nc, _ := setup(t)
-	log, err := attempts.New(t.Context(), nc)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,13 +144,13 @@ func TestPublishReply(t *testing.T) {
 	}
 }
 
-// An endpoint's records share 256 subjects, whatever the number of events (the server indexes
-// every subject for as long as the log keeps it); a query for one event still gets its records
-// alone, though 600 events share the buckets.
-func TestRecordsShareBoundedSubjects(t *testing.T) {
+// An endpoint's records share 16 subjects, whatever the number of events (the server indexes
+// every subject for as long as the log keeps it), and are stored many to a message; a query for
+// one event still gets its records alone, though 600 events share the buckets.
+func TestRecordsAreBatchedOnBoundedSubjects(t *testing.T) {
 	t.Parallel()
-	nc, _ := setup(t)
-	log, err := attempts.New(t.Context(), nc)
+	nc, js := setup(t)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour}) // batches are published by List
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,25 +161,6 @@ func TestRecordsShareBoundedSubjects(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(t.Context(), attempts.LogStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testwait.For(t, 10*time.Second, "every record stored", func() bool {
-		info, err := stream.Info(t.Context())
-		return err == nil && info.State.Msgs == events
-	})
-	info, err := stream.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := info.State.NumSubjects; n > 256 {
-		t.Errorf("%d events made %d subjects, want at most 256", events, n)
-	}
 	for _, i := range []int{0, 1, 299, 599} {
 		ev := fmt.Sprintf("evt-%d", i)
 		recs, _, err := log.List(t.Context(), attempts.Query{EndpointID: "ep_a", EventID: ev, Limit: 10})
@@ -185,4 +168,215 @@ func TestRecordsShareBoundedSubjects(t *testing.T) {
 			t.Errorf("records of %s: %d (%v), want its one", ev, len(recs), err)
 		}
 	}
+	info := streamInfo(t, js)
+	if info.State.Msgs > 32 || info.State.NumSubjects > 16 {
+		t.Errorf("%d records made %d messages on %d subjects, want at most 32 on 16", events, info.State.Msgs, info.State.NumSubjects)
+	}
+	var got []string
+	for q := (attempts.Query{EndpointID: "ep_a", Limit: 7}); ; {
+		recs, next, err := log.List(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			got = append(got, string(r.Data))
+		}
+		if next == 0 {
+			break
+		}
+		q.After = next
+	}
+	if len(got) != events || len(unique(got)) != events {
+		t.Errorf("paged through %d records (%d distinct), want each of %d once", len(got), len(unique(got)), events)
+	}
+}
+
+func streamInfo(t *testing.T, js jetstream.JetStream) *jetstream.StreamInfo {
+	t.Helper()
+	st, err := js.Stream(t.Context(), attempts.LogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func unique(s []string) map[string]bool {
+	m := make(map[string]bool, len(s))
+	for _, v := range s {
+		m[v] = true
+	}
+	return m
+}
+
+// A cursor names one record inside a batch: pages of two through one message of five records
+// return each once and in order, and a record is found again by its position.
+func TestCursorInsideBatch(t *testing.T) {
+	t.Parallel()
+	nc, js := setup(t)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := log.Append("ep_a", "evt-1", []byte(fmt.Sprint("attempt ", i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	var positions []uint64
+	q := attempts.Query{EventID: "evt-1", Limit: 2}
+	for pages := 0; ; pages++ {
+		recs, next, err := log.List(t.Context(), q)
+		if err != nil || pages > 5 {
+			t.Fatalf("page %d: %v", pages, err)
+		}
+		for _, r := range recs {
+			got, positions = append(got, string(r.Data)), append(positions, r.Pos)
+		}
+		if next == 0 {
+			break
+		}
+		q.After = next
+	}
+	if want := "[attempt 1 attempt 2 attempt 3 attempt 4 attempt 5]"; fmt.Sprint(got) != want {
+		t.Fatalf("paged %q, want %s", got, want)
+	}
+	if n := streamInfo(t, js).State.Msgs; n != 1 {
+		t.Errorf("5 records of one event in %d messages, want 1", n)
+	}
+	recs, _, err := log.List(t.Context(), attempts.Query{EndpointID: "ep_a", After: positions[3] - 1, Limit: 1})
+	if err != nil || len(recs) != 1 || recs[0].Pos != positions[3] || string(recs[0].Data) != "attempt 4" {
+		t.Errorf("record at %d: %+v (%v), want attempt 4", positions[3], recs, err)
+	}
+}
+
+// Tail is the cursor before the newest records, across batches; with 0 it follows what comes
+// next.
+func TestTail(t *testing.T) {
+	t.Parallel()
+	nc, _ := setup(t)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := log.Tail(t.Context(), 5); err != nil || c != 0 {
+		t.Fatalf("empty log: tail %d (%v), want 0", c, err)
+	}
+	for i := range 6 { // two batches: what List publishes, then what comes later
+		if i == 3 {
+			if _, _, err := log.List(t.Context(), attempts.Query{Limit: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := log.Append("ep_a", "evt-1", []byte(fmt.Sprint("r", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n, want := range map[int]string{2: "[r4 r5]", 4: "[r2 r3 r4 r5]", 10: "[r0 r1 r2 r3 r4 r5]"} {
+		c, err := log.Tail(t.Context(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, _, err := log.List(t.Context(), attempts.Query{After: c, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, string(r.Data))
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("newest %d: %q, want %s", n, got, want)
+		}
+	}
+	c, err := log.Tail(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Append("ep_a", "evt-1", []byte("r6")); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _, err := log.List(t.Context(), attempts.Query{After: c, Limit: 10}); err != nil || len(recs) != 1 || string(recs[0].Data) != "r6" {
+		t.Errorf("after the tail: %d records (%v), want r6 alone", len(recs), err)
+	}
+}
+
+// A message of one record, as the log was written before batches, is read as a batch of one.
+func TestReadsRecordsOfOneMessageEach(t *testing.T) {
+	t.Parallel()
+	nc, js := setup(t)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("quaycast.attempts.ep_a.7c")
+	m.Data = []byte(`{"id":"att_1"}`)
+	m.Header.Set("Quaycast-Event-Id", "evt-old")
+	ack, err := js.PublishMsg(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := log.List(t.Context(), attempts.Query{EndpointID: "ep_a", Limit: 10})
+	if err != nil || len(recs) != 1 || string(recs[0].Data) != `{"id":"att_1"}` || recs[0].Pos != attempts.Position(ack.Sequence, 0) {
+		t.Errorf("records %+v (%v), want the one at line 0 of message %d", recs, err, ack.Sequence)
+	}
+}
+
+// Close publishes what is pending; a record that is not one line is refused, as a batch holds one
+// per line.
+func TestCloseAndRecordLines(t *testing.T) {
+	t.Parallel()
+	nc, js := setup(t)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "two\nlines"} {
+		if err := log.Append("ep_a", "evt-1", []byte(bad)); !errors.Is(err, attempts.ErrNotOneLine) {
+			t.Errorf("append %q: %v, want ErrNotOneLine", bad, err)
+		}
+	}
+	if err := log.Append("ep_a", "evt-1", []byte("r1")); err != nil {
+		t.Fatal(err)
+	}
+	log.Close(t.Context())
+	if n := streamInfo(t, js).State.Msgs; n != 1 {
+		t.Errorf("%d messages stored after Close, want the pending batch", n)
+	}
+	if err := log.Append("ep_a", "evt-2", []byte("r2")); err != nil { // published at once
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "a record appended after Close stored", func() bool { return streamInfo(t, js).State.Msgs == 2 })
+}
+
+// Records that cannot be published are told with their endpoint and count.
+func TestDroppedRecordsAreTold(t *testing.T) {
+	t.Parallel()
+	nc, _ := setup(t)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	dropped := map[string]int{}
+	log.OnDropped(func(ep string, n int, err error) {
+		mu.Lock()
+		dropped[ep] += n
+		mu.Unlock()
+	})
+	nc.Close()
+	for i := range 3 {
+		if err := log.Append("ep_a", fmt.Sprint("evt-", i), []byte("r")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, 10*time.Second, "3 records of ep_a told as dropped", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return dropped["ep_a"] == 3
+	})
 }

@@ -222,9 +222,15 @@ func (g *Gateway) open(ctx context.Context, closers *undo) (*opened, error) {
 		return nil, err
 	}
 	closers.push(func() { g.drain(logNC) })
-	if o.attempts, err = attempts.New(ctx, logNC); err != nil {
+	if o.attempts, err = attempts.New(ctx, logNC, attempts.Options{}); err != nil {
 		return nil, err
 	}
+	// Run before the drain above: what is pending in the log's batches is published first.
+	closers.push(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		o.attempts.Close(ctx)
+	})
 	if g.clustered() { // the lease is renewed on a connection of its own (cluster.Options.Leases)
 		leaseNC, err := o.dial("quaycast-cluster-lease")
 		if err != nil {
@@ -331,7 +337,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		Targets:          targets,
 		Log:              logTo,
 		LogFailuresOnly:  g.cfg.DeliveryLog == "failures",
-		OnLogDropped:     m.logDropped.Inc,
+		OnLogDropped:     func(n int) { m.logDropped.Add(float64(n)) },
 		MaxInFlight:      g.cfg.MaxInFlightTotal,
 		MaxResponseBytes: int64(g.cfg.MaxReplyBytes),
 		MaxReplyMemory:   int64(g.cfg.ReplyMemory),

@@ -43,7 +43,7 @@ type SenderOptions struct {
 	// clustered gateway's lease ran out) not one more byte leaves for a receiver.
 	Fence        func() bool
 	MaxInFlight  int    // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
-	OnLogDropped func() // called for each delivery-log record dropped; may be nil
+	OnLogDropped func(records int) // called with the delivery-log records dropped; may be nil
 	// Catalogue is the live event catalogue, for display names; nil: the built-in types.
 	Catalogue func() *subjects.Catalogue
 	// TracerProvider makes a span of each POST, a child of the event's trace context; nil: no
@@ -122,6 +122,9 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 		endpoints:  make(map[string]*endpointState),
 		inFlight:   make(chan struct{}, o.MaxInFlight),
 		bufs:       sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
+	}
+	if o.Log != nil {
+		o.Log.OnDropped(s.logDropped)
 	}
 	s.replyMem.max = o.MaxReplyMemory
 	if o.TracerProvider != nil {
@@ -401,17 +404,17 @@ func (s *Sender) record(a *Attempt) {
 		return
 	}
 	if err := s.o.Log.Append(a.EndpointID, a.EventID, a.appendJSON(make([]byte, 0, 1024))); err != nil {
-		s.logDropped(a, err)
+		s.logDropped(a.EndpointID, 1, err)
 	}
 }
 
-// logDropped counts a delivery-log record that could not be written, and says so at most once a
+// logDropped counts delivery-log records that could not be written, and says so at most once a
 // minute: under overload the log gives way to delivery, and one line per record would flood.
-func (s *Sender) logDropped(a *Attempt, err error) {
+func (s *Sender) logDropped(endpointID string, records int, err error) {
 	if s.o.OnLogDropped != nil {
-		s.o.OnLogDropped()
+		s.o.OnLogDropped(records)
 	}
-	s.droppedLog.Warn().Err(err).Str("endpoint_id", a.EndpointID).Msg("delivery log records dropped (more may follow; see quaycast_delivery_log_dropped_total)")
+	s.droppedLog.Warn().Err(err).Str("endpoint_id", endpointID).Msg("delivery log records dropped (more may follow; see quaycast_delivery_log_dropped_total)")
 }
 
 // classify decides what an attempt came to from the status code, the reply's headers and the

@@ -220,7 +220,7 @@ func (s *Service) deliveries(ctx context.Context, q attempts.Query, f DeliveryFi
 	}
 	out := &DeliveryPage{Deliveries: make([]json.RawMessage, len(recs)), Seqs: make([]uint64, len(recs)), NextCursor: cursor(next)}
 	for i, rec := range recs {
-		out.Deliveries[i], out.Seqs[i] = rec.Data, rec.Seq
+		out.Deliveries[i], out.Seqs[i] = rec.Data, rec.Pos
 	}
 	return out, nil
 }

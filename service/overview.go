@@ -128,7 +128,7 @@ func (s *Service) Delivery(ctx context.Context, c Caller, id string, seq uint64)
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 || recs[0].Seq != seq {
+	if len(recs) == 0 || recs[0].Pos != seq {
 		return nil, &NotFoundError{Kind: "delivery"}
 	}
 	out := &LoggedAttempt{Record: recs[0].Data}
@@ -158,11 +158,10 @@ func (s *Service) RecentDeliveries(ctx context.Context, c Caller, after uint64, 
 		return nil, 0, err
 	}
 	if after == 0 {
-		last, err := s.d.Attempts.Last(ctx)
-		if err != nil {
+		var err error
+		if after, err = s.d.Attempts.Tail(ctx, limit); err != nil {
 			return nil, 0, err
 		}
-		after = last - min(last, uint64(limit))
 	}
 	q := attempts.Query{After: after, Limit: limit}
 	if c.Tenant() != "" {
@@ -178,7 +177,7 @@ func (s *Service) RecentDeliveries(ctx context.Context, c Caller, after uint64, 
 	}
 	out := make([]json.RawMessage, len(recs))
 	for i, r := range recs {
-		out[i], after = r.Data, r.Seq
+		out[i], after = r.Data, r.Pos
 	}
 	return slices.Clip(out), after, nil
 }

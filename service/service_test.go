@@ -99,7 +99,7 @@ func newRig(t *testing.T, admin string, external bool) *rig {
 	if err := attempts.Setup(ctx, js, attempts.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	attemptLog, err := attempts.New(ctx, nc)
+	attemptLog, err := attempts.New(ctx, nc, attempts.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
