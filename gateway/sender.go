@@ -42,7 +42,7 @@ type SenderOptions struct {
 	// Fence, when set, is asked before every write to a receiver's connection: once it says no (a
 	// clustered gateway's lease ran out) not one more byte leaves for a receiver.
 	Fence        func() bool
-	MaxInFlight  int    // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
+	MaxInFlight  int               // POSTs in flight over all endpoints (--max-in-flight-total): defaults.MaxInFlightTotal
 	OnLogDropped func(records int) // called with the delivery-log records dropped; may be nil
 	// Catalogue is the live event catalogue, for display names; nil: the built-in types.
 	Catalogue func() *subjects.Catalogue
