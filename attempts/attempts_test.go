@@ -380,3 +380,41 @@ func TestDroppedRecordsAreTold(t *testing.T) {
 		return dropped["ep_a"] == 3
 	})
 }
+
+// A batch that reaches its bound is published at once, without waiting for the window; all
+// records are listed in order across the batches.
+func TestFullBatchesArePublishedAtOnce(t *testing.T) {
+	t.Parallel()
+	nc, js := setup(t)
+	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const records = 1100 // two full batches of 512 and 76 pending
+	for i := range records {
+		if err := log.Append("ep_a", "evt-1", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, 10*time.Second, "two full batches stored", func() bool { return streamInfo(t, js).State.Msgs == 2 })
+	var n int
+	for q := (attempts.Query{EventID: "evt-1", Limit: 1000}); ; {
+		recs, next, err := log.List(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if string(r.Data) != fmt.Sprint(n) {
+				t.Fatalf("record %d is %q", n, r.Data)
+			}
+			n++
+		}
+		if next == 0 {
+			break
+		}
+		q.After = next
+	}
+	if n != records {
+		t.Errorf("listed %d records, want %d", n, records)
+	}
+}

@@ -136,7 +136,7 @@ func (l *Log) Append(endpointID, eventID string, record []byte) error {
 	b := l.pending[subject]
 	if b == nil {
 		l.batches++
-		b = &batch{subject: subject, n: l.batches, endpointID: endpointID, data: make([]byte, 0, min(l.maxBytes, 16<<10))}
+		b = &batch{subject: subject, n: l.batches, endpointID: endpointID, data: make([]byte, 0, 4*len(record))} // most batches are small
 		l.pending[subject] = b
 	}
 	if len(b.events) > 0 {
