@@ -328,8 +328,8 @@ func (l *Log) List(ctx context.Context, q Query) ([]Record, uint64, error) {
 				continue
 			}
 			last = Position(m.Sequence, line)
-			if !(!q.Since.IsZero() && m.Time.Before(q.Since) || q.Match != nil && !q.Match(rec) ||
-				q.EventID != "" && (line >= len(events) || events[line] != q.EventID)) { // another event of its bucket
+			otherEvent := q.EventID != "" && (line >= len(events) || events[line] != q.EventID) // of its bucket
+			if !otherEvent && (q.Since.IsZero() || !m.Time.Before(q.Since)) && (q.Match == nil || q.Match(rec)) {
 				out = append(out, Record{Pos: last, Time: m.Time, Data: rec})
 			}
 			if scanned++; len(out) == q.Limit || scanned == maxScan {
