@@ -559,11 +559,13 @@ func TestManagerShutdownCancelsAfterTimeout(t *testing.T) {
 }
 
 // Attempts are ours: a retry counts one, an open breaker none; the wait between attempts
-// follows the schedule, or the receiver's Retry-After.
+// follows the schedule, or the receiver's Retry-After. The breaker is another endpoint's: its
+// recovery would end this one's scheduled waits (TestRecoveryEndsScheduledRetryWaits).
 func TestManagerAttemptsAndWaits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ep := e.createEndpoint(t, "*")
+	ep := e.createEndpoint(t, "cargo_loaded")
+	breakerEP := e.createEndpoint(t, "cargo_gated_in")
 	script := map[string][]consumer.Outcome{
 		"retry-twice": {retry, retry},
 		"retry-after": {{Result: consumer.Retry, Status: 429, RetryAfter: 400 * time.Millisecond}},
@@ -582,22 +584,26 @@ func TestManagerAttemptsAndWaits(t *testing.T) {
 	})
 	o := consumer.Options{RetrySchedule: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}}
 	startManager(t, e, rec, o)
-	for _, id := range []string{"retry-twice", "retry-after", "breaker"} {
+	for _, id := range []string{"retry-twice", "retry-after"} {
 		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: id})
 	}
-	testwait.For(t, 10*time.Second, "all delivered", func() bool { return rec.hasDelivered(ep.ID, "retry-twice", "retry-after", "breaker") })
+	e.publishEvent(t, event{id: "breaker", typ: "cargo_gated_in", entity: "breaker"})
+	testwait.For(t, 10*time.Second, "all delivered", func() bool {
+		return rec.hasDelivered(ep.ID, "retry-twice", "retry-after") && rec.hasDelivered(breakerEP.ID, "breaker")
+	})
 
 	tests := []struct {
+		ep       *consumer.Endpoint
 		id       string
 		attempts []int
 		minWaits []time.Duration // between the end of a call and the start of the next
 	}{
-		{"retry-twice", []int{1, 2, 3}, []time.Duration{80 * time.Millisecond, 160 * time.Millisecond}}, // schedule -20% jitter
-		{"retry-after", []int{1, 2}, []time.Duration{400 * time.Millisecond}},
-		{"breaker", []int{1, 1, 1}, []time.Duration{0, 0}},
+		{ep, "retry-twice", []int{1, 2, 3}, []time.Duration{80 * time.Millisecond, 160 * time.Millisecond}}, // schedule -20% jitter
+		{ep, "retry-after", []int{1, 2}, []time.Duration{400 * time.Millisecond}},
+		{breakerEP, "breaker", []int{1, 1, 1}, []time.Duration{0, 0}},
 	}
 	for _, tt := range tests {
-		cs := rec.callsFor(ep.ID, tt.id)
+		cs := rec.callsFor(tt.ep.ID, tt.id)
 		var attempts []int
 		for _, c := range cs {
 			attempts = append(attempts, c.attempt)

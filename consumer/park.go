@@ -136,13 +136,18 @@ func (w *worker) wakeLocked(entity string) {
 }
 
 // blockedWait waits out a failed head's retry wait and, meanwhile — if park (decide says from
-// which attempt) — parks every event queued behind it, now and as more come. It returns false
-// when the worker stops first.
-func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, park bool) bool {
+// which attempt) — parks every event queued behind it, now and as more come. With early, the wait
+// ends when the endpoint recovers from a breaker's pause (resume). It returns false when the
+// worker stops first.
+func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, park, early bool) bool {
 	w.mu.Lock()
 	s := w.stuckLocked(head.env.Entity)
 	s.blocked = true
 	wake := s.wake
+	var recovered <-chan struct{} // nil: never
+	if early {
+		recovered = w.recovered
+	}
 	w.mu.Unlock()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -152,6 +157,8 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 		}
 		select {
 		case <-timer.C:
+			return true
+		case <-recovered:
 			return true
 		case <-wake:
 		case <-w.stop:

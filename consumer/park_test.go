@@ -276,3 +276,65 @@ func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
 	rec.deliveredOnce(t, ep.ID, "A", as[1:])
 	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
 }
+
+// When an endpoint's breaker paused it and a probe then goes through, the lanes that failed
+// during the outage try again at once instead of waiting out their step of the retry schedule
+// (an hour here); a wait the receiver asked for with Retry-After is kept, and an entity that
+// fails alone while others are delivered keeps its step until an outage ends.
+func TestRecoveryEndsScheduledRetryWaits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	var up atomic.Bool
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		switch {
+		case d.Event.ID == "poison" && d.Attempt == 1 || d.Event.ID == "asked" && !up.Load():
+			return consumer.Outcome{Result: consumer.Retry, Status: 503, RetryAfter: retryAfter(d.Event.ID)}
+		case up.Load():
+			return delivered
+		case d.Event.ID == "probe":
+			return consumer.Outcome{Result: consumer.BreakerOpen, RetryAfter: 200 * time.Millisecond}
+		}
+		return consumer.Outcome{Result: consumer.Retry, Status: 503}
+	})
+	runManager(t, e, rec, consumer.Options{RetrySchedule: []time.Duration{time.Hour}})
+
+	// Before the outage: an entity that fails alone keeps its wait while another is delivered.
+	e.publishEvent(t, event{id: "poison", typ: "cargo_loaded", entity: "P"})
+	testwait.For(t, 10*time.Second, "poison tried", func() bool { return len(rec.callsFor(ep.ID, "poison")) == 1 })
+	up.Store(true)
+	e.publishEvent(t, event{id: "fine", typ: "cargo_loaded", entity: "F"})
+	e.publishEvent(t, event{id: "fine-2", typ: "cargo_loaded", entity: "F"})
+	testwait.For(t, 10*time.Second, "fine delivered", func() bool { return rec.hasDelivered(ep.ID, "fine", "fine-2") })
+	if n := len(rec.startedCalls()); n != 3 {
+		t.Errorf("%d attempts before the outage, want 3: poison, fine, fine-2 (poison keeps its wait)", n)
+	}
+	up.Store(false)
+
+	// The outage: one lane fails with a scheduled wait, one with the receiver's Retry-After, and
+	// the breaker opens on a third.
+	e.publishEvent(t, event{id: "failed", typ: "cargo_loaded", entity: "A"})
+	e.publishEvent(t, event{id: "asked", typ: "cargo_loaded", entity: "B"})
+	testwait.For(t, 10*time.Second, "both tried", func() bool {
+		return len(rec.callsFor(ep.ID, "failed")) == 1 && len(rec.callsFor(ep.ID, "asked")) == 1
+	})
+	e.publishEvent(t, event{id: "probe", typ: "cargo_loaded", entity: "C"})
+	testwait.For(t, 10*time.Second, "the breaker's pause", func() bool { return len(rec.callsFor(ep.ID, "probe")) >= 1 })
+	up.Store(true) // the next probe goes through
+
+	testwait.For(t, 30*time.Second, "the failed lane tried again on recovery, not in an hour", func() bool {
+		return rec.hasDelivered(ep.ID, "probe", "failed")
+	})
+	if n := len(rec.callsFor(ep.ID, "asked")); n != 1 {
+		t.Errorf("asked tried %d times, want once: the receiver's Retry-After is kept", n)
+	}
+	rec.checkNoOverlap(t)
+}
+
+// retryAfter is what the test's receiver asks for: an hour for "asked", nothing otherwise.
+func retryAfter(id string) time.Duration {
+	if id == "asked" {
+		return time.Hour
+	}
+	return 0
+}

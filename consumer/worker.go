@@ -55,6 +55,9 @@ type worker struct {
 	lanes       *lanes // lanes.go
 	pausedUntil time.Time
 	paused      atomic.Bool // pausedUntil was set and not cleared: resume has something to lift
+	// recovered is closed, and replaced, when the endpoint takes events again after its breaker
+	// paused it: the lanes waiting out a retry step then try at once (blockedWait).
+	recovered chan struct{}
 
 	// Parks (park.go), guarded by mu.
 	stuck          map[string]*stuck // entities blocked or parked
@@ -99,6 +102,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
 		lanes:     newLanes(),
 		stuck:     make(map[string]*stuck),
+		recovered: make(chan struct{}),
 		progress:  p,
 		sem:       make(chan struct{}, m.o.MaxInFlight),
 		stop:      make(chan struct{}),
@@ -412,7 +416,9 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			w.pause(ctx, dec.wait)
 		case actRetry:
 			log.Dur("retry_in", dec.wait).Msg("delivery failed")
-			if !w.blockedWait(ctx, it, w.capWait(it, dec.wait), dec.park) { // parks what queues behind it meanwhile
+			// It parks what queues behind it meanwhile. A wait the receiver asked for (Retry-After)
+			// is kept; a step of the schedule ends when the endpoint recovers from an outage.
+			if !w.blockedWait(ctx, it, w.capWait(it, dec.wait), dec.park, out.RetryAfter == 0) {
 				return false
 			}
 			continue
@@ -448,7 +454,9 @@ func (w *worker) pause(ctx context.Context, d time.Duration) {
 }
 
 // resume lifts a pause at once when the endpoint takes events again (its probe went through),
-// rather than when the pause would have ended.
+// rather than when the pause would have ended, and ends the retry waits of the lanes that failed
+// during the outage: without it their entities waited out a step of the schedule (5 s, 30 s, ...)
+// after the receiver was back, and the backlog drained at their pace.
 func (w *worker) resume(ctx context.Context) {
 	if !w.paused.Load() { // as good as the lock: a pause set meanwhile could as well come after it
 		return
@@ -457,6 +465,8 @@ func (w *worker) resume(ctx context.Context) {
 	paused := time.Now().Before(w.pausedUntil)
 	w.pausedUntil = time.Time{}
 	w.paused.Store(false)
+	close(w.recovered) // once per outage: an entity that fails alone is not retried faster
+	w.recovered = make(chan struct{})
 	w.mu.Unlock()
 	if !paused {
 		return
