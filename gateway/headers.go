@@ -58,32 +58,41 @@ func (o *ownHeaders) write(h http.Header) {
 	if l == nil {
 		l = &consumer.Layout{}
 	}
-	h["Content-Type"] = []string{"application/json"}
-	h["User-Agent"] = []string{userAgent}
+	// One array holds every value: a header's slice of one value each was an allocation apiece.
+	vals := make([]string, 0, ownHeaderCount)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add elsewhere copies
+	}
+	set("Content-Type", "application/json")
+	set("User-Agent", userAgent)
 	if !l.OmitQuaycast || o.standard {
-		h[signature.HeaderID] = []string{o.eventID}
-		h[signature.HeaderTimestamp] = []string{strconv.FormatInt(o.at.Unix(), 10)}
+		set(signature.HeaderID, o.eventID)
+		set(signature.HeaderTimestamp, strconv.FormatInt(o.at.Unix(), 10))
 	}
 	if !l.OmitQuaycast {
-		h[HeaderEventType] = []string{o.eventType}
-		h[HeaderEventSource] = []string{o.source}
-		h[HeaderAttempt] = []string{strconv.Itoa(o.attempt)}
-		h[HeaderPreviousEventID] = []string{o.previousID} // sent empty, so "first" differs from "not told"
+		set(HeaderEventType, o.eventType)
+		set(HeaderEventSource, o.source)
+		set(HeaderAttempt, strconv.Itoa(o.attempt))
+		set(HeaderPreviousEventID, o.previousID) // sent empty, so "first" differs from "not told"
 		if o.redelivery {
-			h[HeaderRedelivery] = []string{"true"}
+			set(HeaderRedelivery, "true")
 		}
 	}
 	if l.EventHeader != "" {
-		h[l.EventHeader] = []string{o.eventName}
+		set(l.EventHeader, o.eventName)
 	}
 	if l.DeliveryHeader != "" {
-		h[l.DeliveryHeader] = []string{o.deliveryID}
+		set(l.DeliveryHeader, o.deliveryID)
 	}
 	if l.TimestampHeader != "" {
-		h[l.TimestampHeader] = []string{formatTime(o.at, l.TimestampFormat)}
+		set(l.TimestampHeader, formatTime(o.at, l.TimestampFormat))
 	}
-	h[o.sigHeader] = []string{string(o.sig)}
+	set(o.sigHeader, string(o.sig))
 }
+
+// ownHeaderCount is how many headers write sets at most.
+const ownHeaderCount = 12
 
 // formatTime writes an attempt's time as a layout asks.
 func formatTime(t time.Time, format string) string {

@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/internal/race"
 )
 
 func TestCheckHeaders(t *testing.T) {
@@ -90,5 +92,22 @@ func TestCustomHeadersNeverOverrideOwn(t *testing.T) {
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("%s: %v, want one value %q", name, got, want)
 		}
+	}
+}
+
+// quaycast's own headers share one array of values: writing them allocates that array and the
+// strings it cannot borrow (the timestamp and the signature), not one slice per header.
+func TestOwnHeadersAllocateOnce(t *testing.T) {
+	if race.Enabled {
+		t.Skip("the race detector allocates")
+	}
+	own := ownHeaders{eventID: "evt-1", eventType: "cargo_loaded", source: "tos", previousID: "evt-0", at: time.Unix(1796147194, 0),
+		attempt: 2, sigHeader: "webhook-signature", sig: []byte("v1,abc"), standard: true}
+	h := make(http.Header, ownHeaderCount)
+	if n := testing.AllocsPerRun(100, func() { own.write(h) }); n > 3 {
+		t.Errorf("writing quaycast's headers allocates %v times, want 3 at most", n)
+	}
+	if got := h.Get("Quaycast-Attempt"); got != "2" || h["webhook-id"][0] != "evt-1" || cap(h["webhook-id"]) != 1 {
+		t.Errorf("headers %v: attempt %q, webhook-id %v (cap %d)", h, got, h["webhook-id"], cap(h["webhook-id"]))
 	}
 }

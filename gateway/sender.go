@@ -268,7 +268,8 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
 	}
 
-	h := req.Header
+	h := make(http.Header, len(st.custom)+ownHeaderCount+2) // sized: no growth, with room for trace headers
+	req.Header = h
 	for k, v := range st.custom { // read-only: shared by the requests to this endpoint
 		h[k] = v
 	}
