@@ -70,25 +70,7 @@ func TestListSelectsAndPages(t *testing.T) {
 			}
 		}
 	}
-	all := func(q attempts.Query) []string {
-		t.Helper()
-		var got []string
-		for range 10 {
-			recs, next, err := log.List(t.Context(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range recs {
-				got = append(got, string(r.Data))
-			}
-			if next == 0 {
-				return got
-			}
-			q.After = next
-		}
-		t.Fatal("more than 10 pages")
-		return nil
-	}
+	all := func(q attempts.Query) []string { return data(pageAll(t, log, q)) }
 	testwait.For(t, 10*time.Second, "six records stored", func() bool { return len(all(attempts.Query{Limit: 100})) == 6 })
 
 	tests := []struct {
@@ -172,23 +154,38 @@ func TestRecordsAreBatchedOnBoundedSubjects(t *testing.T) {
 	if info.State.Msgs > 32 || info.State.NumSubjects > 16 {
 		t.Errorf("%d records made %d messages on %d subjects, want at most 32 on 16", events, info.State.Msgs, info.State.NumSubjects)
 	}
-	var got []string
-	for q := (attempts.Query{EndpointID: "ep_a", Limit: 7}); ; {
+	got := data(pageAll(t, log, attempts.Query{EndpointID: "ep_a", Limit: 7}))
+	if len(got) != events || len(unique(got)) != events {
+		t.Errorf("paged through %d records (%d distinct), want each of %d once", len(got), len(unique(got)), events)
+	}
+}
+
+// pageAll lists every record q selects, following the cursor page by page.
+func pageAll(t *testing.T, log *attempts.Log, q attempts.Query) []attempts.Record {
+	t.Helper()
+	var all []attempts.Record
+	for range 1000 {
 		recs, next, err := log.List(t.Context(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range recs {
-			got = append(got, string(r.Data))
-		}
+		all = append(all, recs...)
 		if next == 0 {
-			break
+			return all
 		}
 		q.After = next
 	}
-	if len(got) != events || len(unique(got)) != events {
-		t.Errorf("paged through %d records (%d distinct), want each of %d once", len(got), len(unique(got)), events)
+	t.Fatal("more than 1000 pages")
+	return nil
+}
+
+// data is the records' contents, as strings.
+func data(recs []attempts.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, string(r.Data))
 	}
+	return out
 }
 
 func streamInfo(t *testing.T, js jetstream.JetStream) *jetstream.StreamInfo {
@@ -226,31 +223,17 @@ func TestCursorInsideBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []string
-	var positions []uint64
-	q := attempts.Query{EventID: "evt-1", Limit: 2}
-	for pages := 0; ; pages++ {
-		recs, next, err := log.List(t.Context(), q)
-		if err != nil || pages > 5 {
-			t.Fatalf("page %d: %v", pages, err)
-		}
-		for _, r := range recs {
-			got, positions = append(got, string(r.Data)), append(positions, r.Pos)
-		}
-		if next == 0 {
-			break
-		}
-		q.After = next
-	}
-	if want := "[attempt 1 attempt 2 attempt 3 attempt 4 attempt 5]"; fmt.Sprint(got) != want {
-		t.Fatalf("paged %q, want %s", got, want)
+	paged := pageAll(t, log, attempts.Query{EventID: "evt-1", Limit: 2})
+	if got, want := fmt.Sprint(data(paged)), "[attempt 1 attempt 2 attempt 3 attempt 4 attempt 5]"; got != want {
+		t.Fatalf("paged %s, want %s", got, want)
 	}
 	if n := streamInfo(t, js).State.Msgs; n != 1 {
 		t.Errorf("5 records of one event in %d messages, want 1", n)
 	}
-	recs, _, err := log.List(t.Context(), attempts.Query{EndpointID: "ep_a", After: positions[3] - 1, Limit: 1})
-	if err != nil || len(recs) != 1 || recs[0].Pos != positions[3] || string(recs[0].Data) != "attempt 4" {
-		t.Errorf("record at %d: %+v (%v), want attempt 4", positions[3], recs, err)
+	fourth := paged[3].Pos
+	recs, _, err := log.List(t.Context(), attempts.Query{EndpointID: "ep_a", After: fourth - 1, Limit: 1})
+	if err != nil || len(recs) != 1 || recs[0].Pos != fourth || string(recs[0].Data) != "attempt 4" {
+		t.Errorf("record at %d: %+v (%v), want attempt 4", fourth, recs, err)
 	}
 }
 
@@ -397,24 +380,13 @@ func TestFullBatchesArePublishedAtOnce(t *testing.T) {
 		}
 	}
 	testwait.For(t, 10*time.Second, "two full batches stored", func() bool { return streamInfo(t, js).State.Msgs == 2 })
-	var n int
-	for q := (attempts.Query{EventID: "evt-1", Limit: 1000}); ; {
-		recs, next, err := log.List(t.Context(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			if string(r.Data) != fmt.Sprint(n) {
-				t.Fatalf("record %d is %q", n, r.Data)
-			}
-			n++
-		}
-		if next == 0 {
-			break
-		}
-		q.After = next
+	got := data(pageAll(t, log, attempts.Query{EventID: "evt-1", Limit: 1000}))
+	if len(got) != records {
+		t.Fatalf("listed %d records, want %d", len(got), records)
 	}
-	if n != records {
-		t.Errorf("listed %d records, want %d", n, records)
+	for i, r := range got {
+		if r != fmt.Sprint(i) {
+			t.Fatalf("record %d is %q", i, r)
+		}
 	}
 }
