@@ -17,7 +17,9 @@ import (
 	"github.com/quaycast/quaycast/subjects"
 )
 
-func setup(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+func setup(t *testing.T) (*nats.Conn, jetstream.JetStream) { return setupTB(t) }
+
+func setupTB(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	if err := attempts.Setup(t.Context(), js, attempts.StreamOptions{}); err != nil {

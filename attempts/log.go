@@ -35,12 +35,19 @@ type Log struct {
 	publishing sync.Mutex
 	mu         sync.Mutex
 	pending    map[string]*batch // by subject
+	sizes      map[string]size   // of each subject's last batch: a new one is made that large
 	batches    uint64            // made so far: the order to publish them in
 	dropped    func(endpointID string, records int, err error)
 	closed     bool
 	stop       chan struct{}
 	done       chan struct{}
 }
+
+// size is a batch's length in bytes and records.
+type size struct{ bytes, records int }
+
+// maxSizes bounds the remembered sizes (a subject each): past it they are forgotten at once.
+const maxSizes = 1 << 16
 
 // batch is the records of one subject not yet published.
 type batch struct {
@@ -80,7 +87,7 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Log, error) {
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
 	}
-	l := &Log{js: js, stream: st, window: o.Window, maxBytes: batchBytes, pending: make(map[string]*batch),
+	l := &Log{js: js, stream: st, window: o.Window, maxBytes: batchBytes, pending: make(map[string]*batch), sizes: make(map[string]size),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if mp := int(nc.MaxPayload()) / 2; mp > 0 && mp < l.maxBytes { // room for the header
 		l.maxBytes = mp
@@ -136,7 +143,13 @@ func (l *Log) Append(endpointID, eventID string, record []byte) error {
 	b := l.pending[subject]
 	if b == nil {
 		l.batches++
-		b = &batch{subject: subject, n: l.batches, endpointID: endpointID, data: make([]byte, 0, 4*len(record))} // most batches are small
+		// As large as the subject's last batch and a quarter, up to a full one: a batch that
+		// grows from small copies itself over and over, twice its size in garbage (most of the
+		// log's allocation).
+		last := l.sizes[subject]
+		b = &batch{subject: subject, n: l.batches, endpointID: endpointID,
+			data:   make([]byte, 0, min(max(4*len(record), last.bytes+last.bytes/4), l.maxBytes+len(record))),
+			events: make([]string, 0, min(max(4, last.records+last.records/4), batchRecords))}
 		l.pending[subject] = b
 	}
 	if len(b.events) > 0 {
@@ -162,9 +175,19 @@ func (l *Log) publishFull(b *batch) {
 		return
 	}
 	delete(l.pending, b.subject)
+	l.remember(b)
 	dropped := l.dropped
 	l.mu.Unlock()
 	l.publish(b, dropped)
+}
+
+// remember keeps the size of a batch about to be published, for the next of its subject; l.mu
+// is held.
+func (l *Log) remember(b *batch) {
+	if len(l.sizes) >= maxSizes {
+		clear(l.sizes)
+	}
+	l.sizes[b.subject] = size{len(b.data), len(b.events)}
 }
 
 // publishEvery publishes the pending batches every window, until Close.
@@ -193,6 +216,9 @@ func (l *Log) publishPending() []jetstream.PubAckFuture {
 		return nil
 	}
 	l.pending = make(map[string]*batch, len(pending))
+	for _, b := range pending {
+		l.remember(b)
+	}
 	l.mu.Unlock()
 	// In the order they were begun: records of different subjects stay about in the order they
 	// were appended (within a window), and a record's attempts, one subject, exactly so.
