@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -52,12 +53,16 @@ type SenderOptions struct {
 }
 
 // Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
-// client, and turns the reply into an Outcome.
+// transport, and turns the reply into an Outcome.
 type Sender struct {
-	client *http.Client
-	log    zerolog.Logger
-	o      SenderOptions
-	tracer trace.Tracer // nil: no spans
+	// transport makes the POSTs without an http.Client: a redirect is an answer, not a new
+	// target (following it could send signed events somewhere the operator never registered),
+	// and the deadline is the request's context, so the client's per-request copy of the
+	// headers (kept for redirects) and its timer were only cost.
+	transport *http.Transport
+	log       zerolog.Logger
+	o         SenderOptions
+	tracer    trace.Tracer // nil: no spans
 
 	mu        sync.Mutex
 	endpoints map[string]*endpointState
@@ -109,13 +114,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	tr.IdleConnTimeout = 90 * time.Second
 	tr.ResponseHeaderTimeout = o.Timeout
 	s := &Sender{
-		client: &http.Client{
-			Transport: tr,
-			Timeout:   o.Timeout,
-			// A redirect is an answer, not a new target: following it could send signed events
-			// somewhere the operator never registered.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		transport:  tr,
 		log:        log,
 		droppedLog: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		o:          o,
@@ -261,7 +260,9 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 		s.bufs.Put(bp)
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("shape body: %w", err)}, nil, 0
 	}
-	// The client's Timeout bounds the whole attempt, reply body included.
+	// The deadline bounds the whole attempt, reply body included.
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
 		s.bufs.Put(bp)
@@ -284,10 +285,11 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	case <-ctx.Done():
 		return classify(0, nil, ctx.Err()), nil, 0
 	}
-	resp, err := s.client.Do(req)
+	resp, err := s.transport.RoundTrip(req)
 	defer func() { <-s.inFlight }()
 	if err != nil {
-		return classify(0, nil, err), nil, 0
+		// As http.Client says it: the method, the URL, then the cause.
+		return classify(0, nil, &url.Error{Op: "Post", URL: ep.URL, Err: err}), nil, 0
 	}
 	defer resp.Body.Close()
 	// Read a bounded part of the reply: for the log, for a two-way reply, and so that the

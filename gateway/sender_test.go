@@ -438,3 +438,63 @@ func TestBreakerEventNamesTenant(t *testing.T) {
 		t.Errorf("endpoint moved to tenant hlag: breaker %s of tenant %q, want a new one of hlag", st.breaker.status().State, st.breaker.tenant)
 	}
 }
+
+// A POST is one request to the endpoint's URL, bounded as a whole by the delivery timeout: a
+// redirect is answered, not followed; a receiver that never answers is a timeout that names
+// the method and URL; one that answers and then trickles its body is cut off at the deadline.
+func TestPostIsOneBoundedRequest(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	release := make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, other.URL+"/new", http.StatusFound)
+		case "/silent":
+			<-release
+		case "/trickle":
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("{"))
+			w.(http.Flusher).Flush()
+			select { // long past the deadline: a sender without one fails here instead of hanging
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}))
+	t.Cleanup(func() { close(release); rcv.Close() })
+	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8", "::1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 300 * time.Millisecond
+	s := NewSender(zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{Targets: targets, Timeout: timeout})
+	send := func(path string) *Attempt {
+		t.Helper()
+		ep := &consumer.Endpoint{ID: "ep_" + strings.Trim(path, "/"), URL: rcv.URL + path, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
+			Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
+		env := subjects.Envelope{ID: "evt-1", Type: "voyage_updated", Source: "tos", Entity: "V1", OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
+		a, err := s.Test(t.Context(), &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return a
+	}
+
+	if a := send("/moved"); a.Outcome != "retry" || a.Response == nil || a.Response.Status != http.StatusFound || elsewhere.Load() != 0 {
+		t.Errorf("redirect: outcome %q, response %+v, requests elsewhere %d; want retry, 302 and none", a.Outcome, a.Response, elsewhere.Load())
+	}
+	a := send("/silent")
+	if want := fmt.Sprintf("timeout: Post %q", rcv.URL+"/silent"); a.Outcome != "retry" || !strings.HasPrefix(a.Error, want) {
+		t.Errorf("silent receiver: outcome %q, error %q; want retry and an error starting %s", a.Outcome, a.Error, want)
+	}
+	if a.DurationMS > float64(20*timeout/time.Millisecond) {
+		t.Errorf("silent receiver: the attempt took %.0f ms, far past the %s timeout", a.DurationMS, timeout)
+	}
+	a = send("/trickle")
+	if a.Outcome != "delivered" || !strings.HasPrefix(a.ReplyError, "reply cut short") || a.DurationMS > float64(20*timeout/time.Millisecond) {
+		t.Errorf("trickled reply: outcome %q, reply error %q after %.0f ms; want delivered and the reply cut short at the %s timeout", a.Outcome, a.ReplyError, a.DurationMS, timeout)
+	}
+}
