@@ -473,9 +473,30 @@ func (w *worker) resume(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := w.stream.ResumeConsumer(rctx, w.ep.Load().ConsumerName()); err != nil {
+	if err := endPause(rctx, w.stream, w.ep.Load().ConsumerName()); err != nil {
 		w.log.Warn().Err(err).Msg("resume consumer")
 	}
+}
+
+// endPause ends a consumer's pause so that the pull request waiting on it is served at once.
+// ResumeConsumer does not do that: the server then leaves the request until something else wakes
+// the consumer's delivery loop (a new event, a new request), and a backlog with nothing new
+// published waited for the request's expiry — 6.3–6.6 s of nothing in every backlog run
+// (bench/PERFORMANCE.md; TestUpstreamResumeLeavesPullWaiting in bench/). A pause that runs
+// out does wake it, so the pause is moved to a moment from now. If the server reads the request
+// after that moment, it sets no timer (the response says not paused) and a later one is tried.
+func endPause(ctx context.Context, st jetstream.Stream, consumer string) error {
+	for wait := 20 * time.Millisecond; wait <= 2*time.Second; wait *= 4 {
+		resp, err := st.PauseConsumer(ctx, consumer, time.Now().Add(wait))
+		if err != nil {
+			return err
+		}
+		if resp.Paused {
+			return nil
+		}
+	}
+	_, err := st.ResumeConsumer(ctx, consumer) // the request's expiry renews it at worst
+	return err
 }
 
 // fenced reports whether this gateway's lease ran out: another gateway may own the endpoint now,
