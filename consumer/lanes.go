@@ -22,9 +22,18 @@ import (
 type lanes struct {
 	queues   map[string][]*item // entity -> events waiting, head first
 	held     map[uint64]*item   // stream seq -> event, while it is ours to ack
-	running  map[string]bool    // entities whose lane goroutine runs
+	running  map[string]bool    // entities whose lane runs: on a goroutine, or ready for one
 	stopping bool               // set once at shutdown: nothing is taken on, no lane started
 	wg       sync.WaitGroup     // the lane goroutines; no Add once stopping
+
+	// At most maxActive lane goroutines deliver at once; a lane claimed beyond that waits in
+	// ready, and a goroutine whose entity has nothing left takes the oldest ready lane. A
+	// goroutine per entity blocked on the worker's bound of POSTs was most of an event's
+	// dispatch, and their number rose and fell with latency. A lane waiting out a retry is not
+	// active: the others go on meanwhile.
+	active    int
+	maxActive int
+	ready     []string
 }
 
 // item is one event held by a lane.
@@ -41,8 +50,8 @@ type item struct {
 	noPark  bool   // it cannot be parked (guarded by worker.mu)
 }
 
-func newLanes() *lanes {
-	return &lanes{queues: make(map[string][]*item), held: make(map[uint64]*item), running: make(map[string]bool)}
+func newLanes(maxActive int) *lanes {
+	return &lanes{queues: make(map[string][]*item), held: make(map[uint64]*item), running: make(map[string]bool), maxActive: max(maxActive, 1)}
 }
 
 // hold takes it on: held by its sequence and queued behind its entity's events. start reports
@@ -57,20 +66,62 @@ func (l *lanes) hold(it *item) (ok, start bool) {
 	return true, l.claim(it.env.Entity)
 }
 
-// claim marks entity's lane as running and counts it in wg, and reports whether the caller must
-// start its goroutine: not when it runs already, nor once stopping.
+// claim marks entity's lane as running and reports whether the caller must start its goroutine
+// (counted in wg): not when it runs already, nor once stopping, nor when maxActive goroutines
+// deliver already — it is then ready, for the first of them that is free.
 func (l *lanes) claim(entity string) bool {
 	if l.running[entity] || l.stopping {
 		return false
 	}
 	l.running[entity] = true
+	if l.active >= l.maxActive {
+		l.ready = append(l.ready, entity)
+		return false
+	}
+	l.active++
 	l.wg.Add(1)
 	return true
 }
 
 // idle records that entity's lane ends: it found nothing to deliver. The next event claims it
-// again.
-func (l *lanes) idle(entity string) { delete(l.running, entity) }
+// again. Its goroutine goes on with the oldest ready lane (next), or ends (ok is false).
+func (l *lanes) idle(entity string) (next string, ok bool) {
+	delete(l.running, entity)
+	if next, ok = l.takeReady(); ok {
+		return next, true
+	}
+	l.active--
+	return "", false
+}
+
+// takeReady takes the oldest ready lane, unless stopping.
+func (l *lanes) takeReady() (string, bool) {
+	if len(l.ready) == 0 || l.stopping {
+		return "", false
+	}
+	next := l.ready[0]
+	l.ready[0] = ""
+	l.ready = l.ready[1:]
+	return next, true
+}
+
+// waiting notes that a lane's goroutine waits out a retry: it stops counting as active, and the
+// oldest ready lane, if any, is to start in its place (the caller starts its goroutine).
+func (l *lanes) waiting() (start string, ok bool) {
+	l.active--
+	if l.active >= l.maxActive {
+		return "", false
+	}
+	if start, ok = l.takeReady(); ok {
+		l.active++
+		l.wg.Add(1)
+	}
+	return start, ok
+}
+
+// resumed counts a lane's goroutine as active again after its wait; for a while there may be
+// more than maxActive (the worker's bound on POSTs holds regardless).
+func (l *lanes) resumed() { l.active++ }
 
 // head is entity's first queued event, nil if none.
 func (l *lanes) head(entity string) *item {
@@ -128,19 +179,24 @@ func (l *lanes) handles() []jetstream.Msg {
 func (l *lanes) stop() { l.stopping = true }
 
 // runLane delivers an entity's events one after the other, in the order next gives, until there
-// is nothing left to deliver. Its lane was claimed.
+// is nothing left to deliver; then the events of the oldest ready lane, and so on. Its lane was
+// claimed.
 func (w *worker) runLane(ctx context.Context, entity string) {
 	defer w.lanes.wg.Done()
 	var done *item // delivered, still to be let go of: next does it under its lock
 	for {
-		it := w.next(ctx, entity, done)
+		it, ready := w.next(ctx, entity, done)
+		done = nil
 		if it == nil {
-			return // nothing left now, or shutting down
+			if ready == "" {
+				return // nothing left now, or shutting down
+			}
+			entity = ready
+			continue
 		}
 		if !w.deliverItem(ctx, it) {
 			return // shutting down: this event and the rest stay unacknowledged (or parked)
 		}
-		done = nil
 		if it.parkSeq == 0 { // a parked one: finish took it out of the park
 			done = it
 		}

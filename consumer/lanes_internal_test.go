@@ -28,7 +28,7 @@ func seqs(l *lanes, entity string) []uint64 {
 // (its goroutine to be started) once while it runs, and again after it went idle.
 func TestLanesQueuePerEntity(t *testing.T) {
 	t.Parallel()
-	l := newLanes()
+	l := newLanes(64)
 	a1, b1, a2, a3 := laneItem("A", 1), laneItem("B", 2), laneItem("A", 3), laneItem("A", 4)
 	for _, step := range []struct {
 		it        *item
@@ -82,7 +82,7 @@ func TestLanesQueuePerEntity(t *testing.T) {
 // go of it and keeps the rest in order.
 func TestLanesDoneNotHead(t *testing.T) {
 	t.Parallel()
-	l := newLanes()
+	l := newLanes(64)
 	a1, a2, a3 := laneItem("A", 1), laneItem("A", 2), laneItem("A", 3)
 	for _, it := range []*item{a1, a2, a3} {
 		l.hold(it)
@@ -97,7 +97,7 @@ func TestLanesDoneNotHead(t *testing.T) {
 // Once stopping, nothing is taken on and no lane is claimed, so wg.Wait is never raced by an Add.
 func TestLanesStopping(t *testing.T) {
 	t.Parallel()
-	l := newLanes()
+	l := newLanes(64)
 	l.hold(laneItem("A", 1))
 	l.stop()
 	if ok, start := l.hold(laneItem("B", 2)); ok || start {
@@ -117,7 +117,7 @@ func TestLanesStopping(t *testing.T) {
 // handles are the newest handle of every event held: a redelivery replaces the handle.
 func TestLanesHandles(t *testing.T) {
 	t.Parallel()
-	l := newLanes()
+	l := newLanes(64)
 	a1, b1 := laneItem("A", 1), laneItem("B", 2)
 	l.hold(a1)
 	l.hold(b1)
@@ -139,5 +139,43 @@ func waitGroupDone(t *testing.T, l *lanes) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("lanes' wait group not back to zero")
+	}
+}
+
+// At most maxActive lanes have a goroutine; the others wait ready, oldest first, for a goroutine
+// whose entity has nothing left, and a lane that waits out a retry lets a ready one start.
+func TestLanesBoundTheirGoroutines(t *testing.T) {
+	t.Parallel()
+	l := newLanes(2)
+	for _, c := range []struct {
+		entity string
+		want   bool
+	}{{"A", true}, {"B", true}, {"C", false}, {"D", false}, {"A", false}} {
+		if got := l.claim(c.entity); got != c.want {
+			t.Fatalf("claim %s = %v, want %v", c.entity, got, c.want)
+		}
+	}
+	if next, ok := l.idle("A"); !ok || next != "C" {
+		t.Fatalf("A's goroutine, idle: %q, %v; want it to go on with C", next, ok)
+	}
+	if start, ok := l.waiting(); !ok || start != "D" {
+		t.Fatalf("B waits out a retry: start %q, %v; want D started in its place", start, ok)
+	}
+	l.resumed() // B again, beside C and D
+	if next, ok := l.idle("C"); ok {
+		t.Fatalf("C's goroutine, idle with nothing ready: %q; want it to end", next)
+	}
+	if l.claim("E") {
+		t.Fatal("E got a goroutine of its own beside B and D")
+	}
+	if next, ok := l.idle("D"); !ok || next != "E" {
+		t.Fatalf("D's goroutine, idle: %q, %v; want it to go on with E", next, ok)
+	}
+	if l.claim("A") { // idle before, claimed again
+		t.Fatal("A got a goroutine beside B and E")
+	}
+	l.stop()
+	if next, ok := l.idle("B"); ok {
+		t.Fatalf("B's goroutine, idle while stopping: went on with %q; want it to end", next)
 	}
 }

@@ -148,7 +148,16 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	if early {
 		recovered = w.recovered
 	}
+	start, ok := w.lanes.waiting() // another lane delivers meanwhile
 	w.mu.Unlock()
+	if ok {
+		go w.runLane(ctx, start)
+	}
+	defer func() {
+		w.mu.Lock()
+		w.lanes.resumed()
+		w.mu.Unlock()
+	}()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -258,7 +267,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // ends, and route starts another when something comes — or the worker stops.
 //
 // done, if not nil, is the event the lane delivered last: it is let go of under the same lock.
-func (w *worker) next(ctx context.Context, entity string, done *item) *item {
+func (w *worker) next(ctx context.Context, entity string, done *item) (it *item, ready string) {
 	retry := jsRetry()
 	for {
 		w.mu.Lock()
@@ -270,19 +279,19 @@ func (w *worker) next(ctx context.Context, entity string, done *item) *item {
 		parked := s != nil && s.parked
 		if head != nil && (!parked || head.seq < s.first) {
 			w.mu.Unlock()
-			return head
+			return head, ""
 		}
 		if !parked || s.gate > 0 {
-			w.lanes.idle(entity)
+			ready, _ := w.lanes.idle(entity)
 			w.mu.Unlock()
-			return nil
+			return nil, ready
 		}
 		from := s.next
 		w.mu.Unlock()
 
 		select {
 		case <-w.stop:
-			return nil
+			return nil, ""
 		default:
 		}
 		it, err := w.readParked(ctx, entity, from)
@@ -295,15 +304,15 @@ func (w *worker) next(ctx context.Context, entity string, done *item) *item {
 		case err != nil:
 			w.log.Error().Err(err).Str("entity", entity).Msg("read parked event: will retry")
 			if !backoff.Wait(w.stop, retry.Next()) {
-				return nil
+				return nil, ""
 			}
 		case it.seq == 0 || w.progress.covers(entity, it.seq):
 			// Delivered before a crash kept it from being deleted; or not a parked event.
 			if !w.unpark(ctx, it) {
-				return nil
+				return nil, ""
 			}
 		default:
-			return it
+			return it, ""
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -337,4 +338,33 @@ func retryAfter(id string) time.Duration {
 		return time.Hour
 	}
 	return 0
+}
+
+// Lanes that wait out a retry do not hold the endpoint's goroutines: with two POSTs in flight at
+// most and two entities failing for an hour, every other entity is still delivered.
+func TestRetryWaitsDoNotHoldUpOtherEntities(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		if strings.HasPrefix(d.Event.Entity, "FAILING") {
+			return consumer.Outcome{Result: consumer.Retry, Status: 503}
+		}
+		return delivered
+	})
+	runManager(t, e, rec, consumer.Options{MaxInFlight: 2, RetrySchedule: []time.Duration{time.Hour}})
+	for _, id := range []string{"failing-1", "failing-2"} {
+		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: strings.ToUpper(strings.ReplaceAll(id, "-", ""))})
+	}
+	testwait.For(t, 10*time.Second, "both failing entities tried", func() bool {
+		return len(rec.callsFor(ep.ID, "failing-1")) == 1 && len(rec.callsFor(ep.ID, "failing-2")) == 1
+	})
+	var ids []string
+	for i := range 20 {
+		id := fmt.Sprintf("fine-%d", i)
+		ids = append(ids, id)
+		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: fmt.Sprintf("FINE%d", i%10)})
+	}
+	testwait.For(t, 20*time.Second, "every other entity delivered", func() bool { return rec.hasDelivered(ep.ID, ids...) })
+	rec.checkNoOverlap(t)
 }
