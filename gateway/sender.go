@@ -260,18 +260,8 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 		s.bufs.Put(bp)
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("shape body: %w", err)}, nil, 0
 	}
-	// The deadline bounds the whole attempt, reply body included.
-	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
-	if err != nil {
-		s.bufs.Put(bp)
-		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
-	}
-
 	h := make(http.Header, len(st.custom)+ownHeaderCount+2) // sized: no growth, with room for trace headers
-	req.Header = h
-	for k, v := range st.custom { // read-only: shared by the requests to this endpoint
+	for k, v := range st.custom {                           // read-only: shared by the requests to this endpoint
 		h[k] = v
 	}
 	own.write(h)
@@ -285,8 +275,18 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	case <-ctx.Done():
 		return classify(0, nil, ctx.Err()), nil, 0
 	}
-	resp, err := s.transport.RoundTrip(req)
 	defer func() { <-s.inFlight }()
+	// The deadline bounds the whole attempt from here, reply body included; the wait for a slot
+	// is not part of it: under load a POST would leave with little time left and time out after
+	// the receiver took it, to be sent again.
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
+	}
+	req.Header = h
+	resp, err := s.transport.RoundTrip(req)
 	if err != nil {
 		// As http.Client says it: the method, the URL, then the cause.
 		return classify(0, nil, &url.Error{Op: "Post", URL: ep.URL, Err: err}), nil, 0

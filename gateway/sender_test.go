@@ -498,3 +498,37 @@ func TestPostIsOneBoundedRequest(t *testing.T) {
 		t.Errorf("trickled reply: outcome %q, reply error %q after %.0f ms; want delivered and the reply cut short at the %s timeout", a.Outcome, a.ReplyError, a.DurationMS, timeout)
 	}
 }
+
+// The delivery timeout starts when the POST leaves, not while it waits for one of the
+// --max-in-flight-total slots: the third of three POSTs through one slot waits longer than the
+// timeout and is still delivered, not failed (and sent again) for a wait the receiver never saw.
+func TestTimeoutExcludesTheWaitForASlot(t *testing.T) {
+	t.Parallel()
+	const timeout, answer = time.Second, 700 * time.Millisecond
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(answer)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8", "::1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSender(zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{Targets: targets, Timeout: timeout, MaxInFlight: 1})
+	ep := &consumer.Endpoint{ID: "ep_slot", URL: rcv.URL, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
+		Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
+	var wg sync.WaitGroup
+	outcomes := make([]consumer.Outcome, 3)
+	for i := range outcomes {
+		wg.Go(func() {
+			env := subjects.Envelope{ID: fmt.Sprintf("evt-%d", i), Type: "voyage_updated", Source: "tos", Entity: fmt.Sprintf("V%d", i), OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
+			outcomes[i] = s.Deliver(t.Context(), &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1})
+		})
+	}
+	wg.Wait()
+	for i, out := range outcomes {
+		if out.Result != consumer.Delivered {
+			t.Errorf("POST %d: %v (%v); want delivered: the wait for the slot is not the receiver's time", i, out.Result, out.Err)
+		}
+	}
+}
