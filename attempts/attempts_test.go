@@ -17,15 +17,23 @@ import (
 	"github.com/quaycast/quaycast/subjects"
 )
 
-func setup(t *testing.T) (*nats.Conn, jetstream.JetStream) { return setupTB(t) }
-
-func setupTB(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+func setup(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
 	if err := attempts.Setup(t.Context(), js, attempts.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return nc, js
+}
+
+// openLog opens the log on nc.
+func openLog(t testing.TB, nc *nats.Conn, o attempts.Options) *attempts.Log {
+	t.Helper()
+	log, err := attempts.New(t.Context(), nc, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
 }
 
 // The streams keep what they always kept, however often Setup runs: file storage, the log's max
@@ -59,10 +67,7 @@ func TestSetup(t *testing.T) {
 func TestListSelectsAndPages(t *testing.T) {
 	t.Parallel()
 	nc, _ := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{})
 	// Ids with characters a subject token cannot hold are encoded, not mixed up.
 	eps, evs := []string{"ep_a", "ep.b"}, []string{"evt 1", "evt-2", "evt-3"}
 	for _, ep := range eps {
@@ -134,10 +139,7 @@ func TestPublishReply(t *testing.T) {
 func TestRecordsAreBatchedOnBoundedSubjects(t *testing.T) {
 	t.Parallel()
 	nc, js := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour}) // batches are published by List
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{Window: time.Hour}) // batches are published by List
 	const events = 600
 	for i := range events {
 		ev := fmt.Sprintf("evt-%d", i)
@@ -216,10 +218,7 @@ func unique(s []string) map[string]bool {
 func TestCursorInsideBatch(t *testing.T) {
 	t.Parallel()
 	nc, js := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{Window: time.Hour})
 	for i := range 5 {
 		if err := log.Append("ep_a", "evt-1", []byte(fmt.Sprint("attempt ", i+1))); err != nil {
 			t.Fatal(err)
@@ -244,10 +243,7 @@ func TestCursorInsideBatch(t *testing.T) {
 func TestTail(t *testing.T) {
 	t.Parallel()
 	nc, _ := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{Window: time.Hour})
 	if c, err := log.Tail(t.Context(), 5); err != nil || c != 0 {
 		t.Fatalf("empty log: tail %d (%v), want 0", c, err)
 	}
@@ -294,10 +290,7 @@ func TestTail(t *testing.T) {
 func TestReadsRecordsOfOneMessageEach(t *testing.T) {
 	t.Parallel()
 	nc, js := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{})
 	m := nats.NewMsg("quaycast.attempts.ep_a.7c")
 	m.Data = []byte(`{"id":"att_1"}`)
 	m.Header.Set("Quaycast-Event-Id", "evt-old")
@@ -316,10 +309,7 @@ func TestReadsRecordsOfOneMessageEach(t *testing.T) {
 func TestCloseAndRecordLines(t *testing.T) {
 	t.Parallel()
 	nc, js := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{Window: time.Hour})
 	for _, bad := range []string{"", "two\nlines"} {
 		if err := log.Append("ep_a", "evt-1", []byte(bad)); !errors.Is(err, attempts.ErrNotOneLine) {
 			t.Errorf("append %q: %v, want ErrNotOneLine", bad, err)
@@ -342,10 +332,7 @@ func TestCloseAndRecordLines(t *testing.T) {
 func TestDroppedRecordsAreTold(t *testing.T) {
 	t.Parallel()
 	nc, _ := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{Window: 10 * time.Millisecond})
 	var mu sync.Mutex
 	dropped := map[string]int{}
 	log.OnDropped(func(ep string, n int, err error) {
@@ -371,10 +358,7 @@ func TestDroppedRecordsAreTold(t *testing.T) {
 func TestFullBatchesArePublishedAtOnce(t *testing.T) {
 	t.Parallel()
 	nc, js := setup(t)
-	log, err := attempts.New(t.Context(), nc, attempts.Options{Window: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openLog(t, nc, attempts.Options{Window: time.Hour})
 	const records = 1100 // two full batches of 512 and 76 pending
 	for i := range records {
 		if err := log.Append("ep_a", "evt-1", []byte(fmt.Sprint(i))); err != nil {

@@ -12,11 +12,8 @@ import (
 // many events, as the standard scenario does, and publishes them in the default window. B/op is
 // what one record costs the batch it joins.
 func BenchmarkAppend(b *testing.B) {
-	nc, _ := setupTB(b)
-	log, err := attempts.New(b.Context(), nc, attempts.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	nc, _ := setup(b)
+	log := openLog(b, nc, attempts.Options{})
 	record := bytes.Repeat([]byte("x"), 1200)
 	eps := make([]string, 10)
 	for i := range eps {

@@ -394,20 +394,14 @@ func TestDroppedLogRecordsAreCountedEachAndSaidOnce(t *testing.T) {
 	nc.Close() // every record appended from now on is dropped
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	t.Cleanup(rcv.Close)
-	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8", "::1"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logged bytes.Buffer
 	var dropped atomic.Int64
-	s := NewSender(zerolog.New(zerolog.SyncWriter(&logged)), SenderOptions{Log: attemptLog, Targets: targets, OnLogDropped: func(n int) { dropped.Add(int64(n)) }})
+	s := loopbackSender(t, zerolog.New(zerolog.SyncWriter(&logged)), SenderOptions{Log: attemptLog, OnLogDropped: func(n int) { dropped.Add(int64(n)) }})
 	// The sender's own sampler with an hour for its minute, so that a slow machine cannot make it two.
 	s.droppedLog = s.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Hour})
-	ep := &consumer.Endpoint{ID: "ep_dropped", URL: rcv.URL, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
-		Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
+	ep := testEndpoint("ep_dropped", rcv.URL)
 	for i := range 5 {
-		env := subjects.Envelope{ID: fmt.Sprintf("evt-%d", i), Type: "voyage_updated", Source: "tos", Entity: "V1", OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
-		a, err := s.Test(t.Context(), &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1})
+		a, err := s.Test(t.Context(), testDelivery(ep, fmt.Sprintf("evt-%d", i), "V1"))
 		if err != nil || a.Outcome != "delivered" {
 			t.Fatalf("send %d: outcome %v, %v", i, a, err)
 		}
@@ -465,18 +459,11 @@ func TestPostIsOneBoundedRequest(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release); rcv.Close() })
-	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8", "::1"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const timeout = 300 * time.Millisecond
-	s := NewSender(zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{Targets: targets, Timeout: timeout})
+	s := loopbackSender(t, zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{Timeout: timeout})
 	send := func(path string) *Attempt {
 		t.Helper()
-		ep := &consumer.Endpoint{ID: "ep_" + strings.Trim(path, "/"), URL: rcv.URL + path, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
-			Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
-		env := subjects.Envelope{ID: "evt-1", Type: "voyage_updated", Source: "tos", Entity: "V1", OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
-		a, err := s.Test(t.Context(), &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1})
+		a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_"+strings.Trim(path, "/"), rcv.URL+path), "evt-1", "V1"))
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
@@ -510,19 +497,13 @@ func TestTimeoutExcludesTheWaitForASlot(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(rcv.Close)
-	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8", "::1"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewSender(zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{Targets: targets, Timeout: timeout, MaxInFlight: 1})
-	ep := &consumer.Endpoint{ID: "ep_slot", URL: rcv.URL, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
-		Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
+	s := loopbackSender(t, zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{Timeout: timeout, MaxInFlight: 1})
+	ep := testEndpoint("ep_slot", rcv.URL)
 	var wg sync.WaitGroup
 	outcomes := make([]consumer.Outcome, 3)
 	for i := range outcomes {
 		wg.Go(func() {
-			env := subjects.Envelope{ID: fmt.Sprintf("evt-%d", i), Type: "voyage_updated", Source: "tos", Entity: fmt.Sprintf("V%d", i), OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
-			outcomes[i] = s.Deliver(t.Context(), &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1})
+			outcomes[i] = s.Deliver(t.Context(), testDelivery(ep, fmt.Sprintf("evt-%d", i), fmt.Sprintf("V%d", i)))
 		})
 	}
 	wg.Wait()
@@ -531,4 +512,27 @@ func TestTimeoutExcludesTheWaitForASlot(t *testing.T) {
 			t.Errorf("POST %d: %v (%v); want delivered: the wait for the slot is not the receiver's time", i, out.Result, out.Err)
 		}
 	}
+}
+
+// loopbackSender is a sender allowed to POST to the test's loopback receivers.
+func loopbackSender(t *testing.T, log zerolog.Logger, o SenderOptions) *Sender {
+	t.Helper()
+	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8", "::1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Targets = targets
+	return NewSender(log, o)
+}
+
+// testEndpoint is an enabled endpoint at url that takes every type.
+func testEndpoint(id, url string) *consumer.Endpoint {
+	return &consumer.Endpoint{ID: id, URL: url, EventTypes: []string{"*"}, Enabled: true, Revision: 1,
+		Secret: consumer.NewSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")}
+}
+
+// testDelivery is a first attempt of event id of entity to ep.
+func testDelivery(ep *consumer.Endpoint, id, entity string) *consumer.Delivery {
+	env := subjects.Envelope{ID: id, Type: "voyage_updated", Source: "tos", Entity: entity, OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
+	return &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1}
 }
