@@ -153,8 +153,10 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, in EndpointInput
 	if err != nil {
 		return nil, err
 	}
+	// Not waiting for the gateway to apply it: its consumer starts at StartSeq, the stream's next
+	// sequence when the record was written, so every event published after this answer is kept
+	// for it however long the consumer's create takes (the server makes them one at a time).
 	s.changed(EndpointCreated, created)
-	s.applied(ctx, created)
 	v := s.endpoint(created)
 	v.Secret, v.Warnings = secret, warnings
 	return &v, nil
