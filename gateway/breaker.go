@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -69,6 +70,9 @@ type BreakerEvent struct {
 	To         string    `json:"to"`
 	At         time.Time `json:"at"`
 	Failures   uint32    `json:"consecutive_failures"`
+	// Cause is what the last failed attempt met (an HTTP status, a timeout, a refused
+	// connection), told when it opens: what an operator reads first.
+	Cause string `json:"cause,omitempty"`
 }
 
 // BreakerStatus is a breaker's state as the API shows it: the service's, which reads it.
@@ -101,6 +105,7 @@ type breaker struct {
 	failed      int       // probes failed in a row since it opened
 	probing     bool      // half-open: the probe is out
 	consecutive uint32    // failed attempts in a row, for the transition events
+	cause       string    // the last failed attempt's, for the opening's event
 }
 
 func newBreaker(endpointID, tenant string, o BreakerOptions, onChange func(BreakerEvent)) *breaker {
@@ -169,6 +174,7 @@ func (b *breaker) run(attempt func() consumer.Outcome, cancelled func() bool) co
 		b.mu.Lock()
 		if out.Result == consumer.Retry {
 			b.consecutive++
+			b.cause = failureCause(out)
 		} else {
 			b.consecutive = 0
 		}
@@ -207,6 +213,7 @@ func (b *breaker) probe(attempt func() consumer.Outcome, cancelled func() bool) 
 	case aborted:
 	case failed:
 		b.consecutive++
+		b.cause = failureCause(out)
 		b.failed++
 		b.openLocked(now)
 	default:
@@ -237,8 +244,20 @@ func (b *breaker) setLocked(to gobreaker.State, now time.Time) {
 	from := b.state
 	b.state, b.since = to, now
 	if b.onChange != nil {
-		b.onChange(BreakerEvent{EndpointID: b.name, Tenant: b.tenant, From: from.String(), To: to.String(), At: now.UTC(), Failures: b.consecutive})
+		ev := BreakerEvent{EndpointID: b.name, Tenant: b.tenant, From: from.String(), To: to.String(), At: now.UTC(), Failures: b.consecutive}
+		if to == gobreaker.StateOpen {
+			ev.Cause = b.cause
+		}
+		b.onChange(ev)
 	}
+}
+
+// failureCause says what a failed attempt met: its error, or the status the receiver answered.
+func failureCause(out consumer.Outcome) string {
+	if out.Err != nil {
+		return out.Err.Error()
+	}
+	return fmt.Sprintf("HTTP %d", out.Status)
 }
 
 // untilProbe is how long an open breaker stays open.

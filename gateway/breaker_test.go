@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -163,5 +165,31 @@ func TestBreakerIgnoresARetiredCounter(t *testing.T) {
 	_, _ = old.Execute(func() (consumer.Outcome, error) { return consumer.Outcome{Result: consumer.Retry}, errAttemptFailed })
 	if st := b.status().State; st != "closed" {
 		t.Errorf("a retired counter's trip left the breaker %s, want closed", st)
+	}
+}
+
+// An opening says what the last failed attempt met — the trip's, then each failed probe's — and
+// other transitions say nothing of it.
+func TestBreakerOpeningTellsItsCause(t *testing.T) {
+	t.Parallel()
+	var log breakerLog
+	b := newBreaker("ep_test", "", BreakerOptions{ConsecutiveFailures: 2, FirstProbe: time.Millisecond, Cooldown: time.Millisecond}.withDefaults(), log.add)
+	failWith := func(err error) func() consumer.Outcome {
+		return func() consumer.Outcome { return consumer.Outcome{Result: consumer.Retry, Err: err} }
+	}
+	b.run(failWith(errors.New("receiver answered 503")), notCancelled)
+	b.run(failWith(errors.New("timeout: context deadline exceeded")), notCancelled)
+	testwait.For(t, 10*time.Second, "half-open", func() bool { return b.status().State == "half-open" })
+	b.run(func() consumer.Outcome { return consumer.Outcome{Result: consumer.Retry, Status: 500} }, notCancelled)
+	testwait.For(t, 10*time.Second, "half-open again", func() bool { return b.status().State == "half-open" })
+	b.run(outcome(consumer.Delivered), notCancelled)
+
+	var got []string
+	for _, ev := range log.snapshot() {
+		got = append(got, ev.To+":"+ev.Cause)
+	}
+	want := []string{"open:timeout: context deadline exceeded", "half-open:", "open:HTTP 500", "half-open:", "closed:"}
+	if !slices.Equal(got, want) {
+		t.Errorf("transitions with their cause %q, want %q", got, want)
 	}
 }

@@ -334,6 +334,11 @@ func TestBreakerOpensAndResumesWithoutLoss(t *testing.T) {
 	if last := evsSeen[len(evsSeen)-1]; last.To != "closed" {
 		t.Errorf("last transition %+v, want to closed", last)
 	}
+	for _, ev := range evsSeen { // why it opened, each time: the receiver's answer
+		if want := map[bool]string{true: "receiver answered 503"}[ev.To == "open"]; ev.Cause != want {
+			t.Errorf("transition %s to %s: cause %q, want %q", ev.From, ev.To, ev.Cause, want)
+		}
+	}
 	for _, r := range raw {
 		for _, k := range []string{"endpoint_id", "from", "to", "at"} {
 			if _, ok := r[k]; !ok {

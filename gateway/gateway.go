@@ -568,6 +568,9 @@ func (g *Gateway) breakerChanged(nc *nats.Conn, ops *opsEvents, ev BreakerEvent)
 	if ev.To == "open" {
 		log = g.log.Warn()
 	}
+	if ev.Cause != "" {
+		log = log.Str("cause", ev.Cause)
+	}
 	log.Str("endpoint_id", ev.EndpointID).Str("from", ev.From).Str("to", ev.To).Msg("circuit breaker")
 	b, _ := json.Marshal(ev)
 	if err := nc.Publish(BreakerSubject+ev.EndpointID, b); err != nil {
