@@ -74,6 +74,7 @@ type Manager struct {
 	wakeQ      []string        // endpoints the watcher woke, for runWakes
 	wakeSig    chan struct{}   // wakeQ has grown
 	opening    chan struct{}   // bounds the workers opening their consumer at once (worker.run)
+	removing   chan struct{}   // bounds the removals of deleted endpoints at once (remove)
 	onSleep    func(stage int) // tests only: called at each point of sleep; set before Run
 }
 
@@ -100,7 +101,7 @@ func NewManager(js jetstream.JetStream, stream jetstream.Stream, reg *Registry, 
 		stopping: make(map[string]chan struct{}), failed: make(map[string]*Endpoint), memory: make(map[string]*progress), conds: make(map[string]*conditionStats), sweepers: make(map[string]*sweeper), checked: newChecked(),
 		catalogue: o.Catalogue, catalogueChanged: make(chan struct{}, 1),
 		defs: make(map[string]*Endpoint), do: make(chan func(context.Context)), parked: make(map[string]bool), wakeSig: make(chan struct{}, 1),
-		opening: make(chan struct{}, maxOpening), limiters: make(map[string]*rate.Limiter)}
+		opening: make(chan struct{}, maxOpening), removing: make(chan struct{}, maxRemoving), limiters: make(map[string]*rate.Limiter)}
 	m.watch = newWatcher(m.wakeAsync, log)
 	return m
 }
@@ -665,22 +666,47 @@ func (m *Manager) remove(ctx context.Context, id string) {
 		if done != nil {
 			<-done
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := m.stream.DeleteConsumer(cctx, id); err != nil && !isNotFound(err) {
+		select {
+		case m.removing <- struct{}{}:
+			defer func() { <-m.removing }()
+		case <-ctx.Done(): // shutting down: the next start removes its consumer as an orphan
+			return
+		}
+		ctx := context.WithoutCancel(ctx)
+		if err := withTimeout(ctx, removeTimeout, func(ctx context.Context) error { return m.stream.DeleteConsumer(ctx, id) }); err != nil && !isNotFound(err) {
 			m.log.Error().Err(err).Str("endpoint_id", id).Msg("delete consumer")
 			return
 		}
-		if err := m.o.Marks.forget(cctx, id); err != nil { // it expires with the events otherwise
-			m.log.Warn().Err(err).Str("endpoint_id", id).Msg("delete delivery marks")
+		if err := withTimeout(ctx, removeTimeout, func(ctx context.Context) error { return m.o.Marks.forget(ctx, id) }); err != nil {
+			m.log.Warn().Err(err).Str("endpoint_id", id).Msg("delete delivery marks") // they expire with the events otherwise
 		}
-		if park, err := m.parkStream(cctx); err != nil {
-			m.log.Error().Err(err).Str("endpoint_id", id).Msg("purge parked events")
-		} else if err := park.Purge(cctx, jetstream.WithPurgeSubject(parkFilter(id))); err != nil {
+		if err := withTimeout(ctx, removeTimeout, func(ctx context.Context) error {
+			park, err := m.parkStream(ctx)
+			if err == nil {
+				err = park.Purge(ctx, jetstream.WithPurgeSubject(parkFilter(id)))
+			}
+			return err
+		}); err != nil {
 			m.log.Error().Err(err).Str("endpoint_id", id).Msg("purge parked events")
 		}
 		m.log.Info().Str("endpoint_id", id).Msg("endpoint removed")
 	})
+}
+
+// maxRemoving bounds the removals of deleted endpoints at once: deleting thousands (a tenant
+// leaving, a clean-up script) sent three JetStream API requests each all together, the server
+// answers them one at a time, and most timed out — with the acks of the endpoints still
+// delivering queued behind them.
+const maxRemoving = 8
+
+// removeTimeout bounds each of a removal's requests.
+const removeTimeout = 10 * time.Second
+
+// withTimeout runs f with ctx bounded by d.
+func withTimeout(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return f(ctx)
 }
 
 // removeOrphans deletes endpoint consumers whose endpoint was deleted while no gateway watched.

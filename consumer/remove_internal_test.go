@@ -1,0 +1,49 @@
+package consumer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/internal/testwait"
+)
+
+// Removals of deleted endpoints wait for one of maxRemoving slots: thousands deleted at once
+// must not send the server all their requests together.
+func TestRemovalsWaitForASlot(t *testing.T) {
+	t.Parallel()
+	_, _, js, stream, reg := streamsAndRegistry(t)
+	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(js, stream, reg, &idDeliverer{}, zerolog.New(zerolog.NewTestWriter(t)), Options{ShutdownTimeout: 2 * time.Second})
+	runManager(t, m)
+	hasConsumer := func() bool {
+		_, err := stream.Consumer(t.Context(), ep.ConsumerName())
+		return err == nil
+	}
+	testwait.For(t, 10*time.Second, "consumer made", hasConsumer)
+
+	for range cap(m.removing) { // every slot taken, as by other removals
+		m.removing <- struct{}{}
+	}
+	if err := reg.Delete(t.Context(), ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "deletion applied", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.running[ep.ID] == nil
+	})
+	time.Sleep(300 * time.Millisecond) // a removal that did not wait would be done by now
+	if !hasConsumer() {
+		t.Fatal("the consumer was deleted while every removal slot was taken")
+	}
+	<-m.removing
+	testwait.For(t, 10*time.Second, "consumer deleted once a slot is free", func() bool { return !hasConsumer() })
+	for range cap(m.removing) - 1 {
+		<-m.removing
+	}
+}
