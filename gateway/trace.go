@@ -39,6 +39,9 @@ const (
 // tracerName is the instrumentation scope of quaycast's spans.
 const tracerName = "github.com/quaycast/quaycast/gateway"
 
+// traceparentHeader is W3C Trace Context's header: without it a message carries no trace context.
+const traceparentHeader = "traceparent"
+
 // traceContext is the W3C Trace Context propagator (traceparent, tracestate). It is stateless.
 var traceContext propagation.TraceContext
 
@@ -103,10 +106,13 @@ func endAttempt(span trace.Span, a *Attempt, out consumer.Outcome) {
 // receiver's spans still join the publisher's trace. An event without one gets none.
 func (s *Sender) traceHeaders(ctx context.Context, d *consumer.Delivery, h http.Header) {
 	if s.tracer == nil {
-		if len(d.Header) == 0 {
+		// Only a publisher's trace context is passed on: none, nothing to write (and no walk of
+		// the context chain for a span that is not there).
+		carrier := natsCarrier(d.Header)
+		if carrier.Get(traceparentHeader) == "" {
 			return
 		}
-		ctx = traceContext.Extract(ctx, natsCarrier(d.Header)) // no allocation without a traceparent
+		ctx = traceContext.Extract(ctx, carrier)
 	}
 	traceContext.Inject(ctx, propagation.HeaderCarrier(h))
 }
