@@ -44,7 +44,7 @@ const maxByEndpoint = 100
 
 // figures fills in the delivery figures from the round's sink.
 func (rd *Round) figures(eps []*endpoint, s *sink, start, end, upAt time.Duration) {
-	var rates, p99s, gaps []float64
+	var rates, p99s, gaps, firsts []float64
 	var each []EndpointFigures
 	var last time.Duration
 	drain := &Drain{FirstDeliverySecond: -1}
@@ -73,6 +73,9 @@ func (rd *Round) figures(eps []*endpoint, s *sink, start, end, upAt time.Duratio
 			one.P99Ms, one.MaxGapMs = ms(st.hist.Quantile(0.99)), ms(st.maxGap)
 			p99s = append(p99s, one.P99Ms)
 			gaps = append(gaps, one.MaxGapMs)
+			if ep.behaviour != down {
+				firsts = append(firsts, (st.first - start).Seconds())
+			}
 		} else {
 			rates = append(rates, 0)
 		}
@@ -98,7 +101,7 @@ func (rd *Round) figures(eps []*endpoint, s *sink, start, end, upAt time.Duratio
 	rd.Latency = latency(&rd.hist)
 	rd.LatencyHistogram = rd.hist.Bins()
 	rd.ByEndpoint = everyKth(each, maxByEndpoint)
-	rd.PerEndpoint = Spread{DeliveriesPerSec: spread(rates), P99Ms: spread(p99s), MaxGapMs: spread(gaps)}
+	rd.PerEndpoint = Spread{DeliveriesPerSec: spread(rates), P99Ms: spread(p99s), MaxGapMs: spread(gaps), FirstDeliveryS: spread(firsts)}
 	if upAt > 0 {
 		drain.Seconds = (drainLast - upAt).Seconds()
 		if drain.Seconds > 0 {

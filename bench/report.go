@@ -102,6 +102,7 @@ var tableRows = []tableRow{
 	{label: "per endpoint deliveries/s min/med/max", cell: func(rd *Round) string { return minMedMax("%.0f", rd.PerEndpoint.DeliveriesPerSec) }},
 	{label: "per endpoint p99 ms min/med/max", cell: func(rd *Round) string { return minMedMax("%.1f", rd.PerEndpoint.P99Ms) }},
 	{label: "per endpoint longest gap ms min/med/max", cell: func(rd *Round) string { return minMedMax("%.0f", rd.PerEndpoint.MaxGapMs) }},
+	{label: "per endpoint first delivery s min/med/max", cell: func(rd *Round) string { return minMedMax("%.3f", rd.PerEndpoint.FirstDeliveryS) }},
 	{label: "requests (failed on purpose)", has: func(rd *Round) bool { return rd.FailedOnPurpose > 0 }, cell: func(rd *Round) string {
 		return fmt.Sprintf("%d (%d)", rd.Requests, rd.FailedOnPurpose)
 	}},

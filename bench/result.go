@@ -219,6 +219,10 @@ type Spread struct {
 	P99Ms            MinMedMax `json:"p99_ms"`
 	// MaxGapMs is each endpoint's longest time between two deliveries: a stall shows here.
 	MaxGapMs MinMedMax `json:"max_gap_ms"`
+	// FirstDeliveryS is the time from the round's first publish to each endpoint's first
+	// delivery (endpoints taken down are the drain's): how long the last one waits to hear
+	// anything, e.g. thousands of sleeping endpoints woken at once.
+	FirstDeliveryS MinMedMax `json:"first_delivery_s"`
 }
 
 // MinMedMax summarises one figure over endpoints.

@@ -84,6 +84,10 @@ func checkRound(t *testing.T, rd Round, wantDeliveries int) {
 	if !(s.Min > 0 && s.Min <= s.Median && s.Median <= s.Max) {
 		t.Errorf("%s: per-endpoint spread %+v", rd.Name, s)
 	}
+	// Each endpoint's first delivery comes after the first publish and by the round's last.
+	if f := rd.PerEndpoint.FirstDeliveryS; !(f.Min > 0 && f.Min <= f.Median && f.Median <= f.Max && f.Max <= rd.DeliverSeconds) {
+		t.Errorf("%s: first delivery per endpoint %+v s, the round delivered for %.3f s", rd.Name, f, rd.DeliverSeconds)
+	}
 }
 
 // checkPictures asserts the round kept what the HTML report draws: a timeline holding every

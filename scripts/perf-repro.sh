@@ -78,7 +78,10 @@ r = load("endpoints-10k")
 if r:
     g = gw(r)
     reg, idle = g.get("registration") or {}, g.get("idle") or {}
+    first = g["per_endpoint"].get("first_delivery_s") or {}
     print(f"endpoints-10k: creates {reg.get('seconds', 0):.1f} s, all delivering after "
           f"{reg.get('ready_seconds', 0):.1f} s; idle RSS {idle.get('rss_mib', 0):.0f} MiB, "
-          f"idle CPU {idle.get('cpu_percent', 0):.1f} % of a core; {g['deliveries_per_s']:.0f}/s, {verdict(g)}")
+          f"idle CPU {idle.get('cpu_percent', 0):.1f} % of a core; first event per endpoint "
+          f"median {first.get('median', 0):.1f} s, last {first.get('max', 0):.1f} s; "
+          f"{g['deliveries_per_s']:.0f}/s, {verdict(g)}; stop {r.get('gateway_stop_s') or 0:.1f} s")
 PY
