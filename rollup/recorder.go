@@ -63,7 +63,7 @@ func (r *Recorder) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			r.Flush(context.WithoutCancel(ctx))
+			r.Flush(ctx)
 			return
 		case <-t.C:
 		}
@@ -71,7 +71,14 @@ func (r *Recorder) Run(ctx context.Context) {
 	}
 }
 
-// Flush publishes the counts of the minute begun and starts the next minute.
+// flushTimeout bounds one flush's publishes together: a stopping gateway, or one whose NATS is
+// down, waits at most this long for the minute's figures.
+const flushTimeout = 10 * time.Second
+
+// Flush publishes the counts of the minute begun and starts the next minute. The counts are
+// taken out before they are published, so a flush is not cut short by ctx's cancellation (a
+// shutdown during the minute's flush lost the rest of it); flushTimeout bounds it instead. What
+// cannot be published is logged once per flush.
 func (r *Recorder) Flush(ctx context.Context) {
 	r.mu.Lock()
 	start := r.start
@@ -94,25 +101,33 @@ func (r *Recorder) Flush(ctx context.Context) {
 	r.flushes++
 	flush := r.flushes
 	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	failed := 0
+	var first error
 	for i := range out {
-		r.publish(ctx, &out[i], flush)
+		if err := r.publish(ctx, &out[i], flush); err != nil {
+			if failed++; first == nil {
+				first = err
+			}
+		}
+	}
+	if failed > 0 {
+		r.log.Warn().Err(first).Int("endpoints", failed).Int("of", len(out)).Time("minute", start).Msg("delivery figures not published")
 	}
 }
 
-func (r *Recorder) publish(ctx context.Context, m *Minute, flush uint64) {
+func (r *Recorder) publish(ctx context.Context, m *Minute, flush uint64) error {
 	b, err := json.Marshal(m)
 	if err != nil {
-		return
+		return err
 	}
 	msg := nats.NewMsg(subject(m.EndpointID))
 	msg.Data = b
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	// The id makes a publish retried by nats.go count once.
 	id := r.instance + "." + strconv.FormatUint(flush, 10) + "." + m.EndpointID
-	if _, err := r.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id)); err != nil {
-		r.log.Warn().Err(err).Str("endpoint_id", m.EndpointID).Msg("publish delivery figures")
-	}
+	_, err = r.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	return err
 }
 
 func subject(endpointID string) string { return subjectPrefix + subjects.EncodeToken(endpointID) }

@@ -1,7 +1,10 @@
 package rollup_test
 
 import (
+	"bytes"
+	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +100,41 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rec.Record("ep_a", rollup.OutcomeDelivered, 3.2, at)
+	}
+}
+
+// A flush asked to stop (the gateway stopping while the minute's figures go out) still publishes
+// them all; figures it cannot publish are told in one line, not one per endpoint.
+func TestFlushOutlivesCancel(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	nc, js := natstest.ConnectJetStream(t, srv)
+	if err := rollup.Setup(t.Context(), js, 1); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	rec := rollup.NewRecorder(js, "gw-a", zerolog.New(&logged))
+	at := time.Now().UTC()
+	for _, id := range []string{"ep_a", "ep_b", "ep_c"} {
+		rec.Record(id, rollup.OutcomeDelivered, 1, at)
+	}
+	stopped, cancel := context.WithCancel(t.Context())
+	cancel()
+	rec.Flush(stopped)
+	recs, err := rollup.NewReader(js).Hour(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Errorf("%d records after a flush with its context cancelled, want 3", len(recs))
+	}
+
+	for _, id := range []string{"ep_a", "ep_b", "ep_c"} {
+		rec.Record(id, rollup.OutcomeDelivered, 1, at)
+	}
+	nc.Close()
+	rec.Flush(t.Context())
+	if n := strings.Count(logged.String(), "\n"); n != 1 || !strings.Contains(logged.String(), `"endpoints":3`) {
+		t.Errorf("log after a flush that could publish nothing:\n%s\nwant one line naming 3 endpoints", logged.String())
 	}
 }
