@@ -69,7 +69,7 @@ var presets = map[string]struct {
 	"slow": {"receivers answer after 50 ms", func(s *Scenario) {
 		s.Events, s.Latency = 10_000, Duration(50*time.Millisecond)
 	}},
-	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; three pairs of rounds with and without it", func(s *Scenario) {
+	"hanging": {"one endpoint never answers beside 5 healthy ones, at 500 events/s; a warm-up round, then three pairs of rounds with and without it", func(s *Scenario) {
 		s.Events, s.Endpoints, s.Hanging, s.Rate, s.Repeat = 10_000, 5, 1, 500, 3
 	}},
 	"backlog": {"100,000 events published while the endpoint is down, then it comes back: the drain", func(s *Scenario) {
