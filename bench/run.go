@@ -308,8 +308,7 @@ const warmUp = withoutHanging + ", warm-up"
 // hangingRounds runs the gateway without the hanging endpoints, then with them; with Repeat,
 // a warm-up round, then that many pairs alternating with, without, with, …, so that warm-up does
 // not decide the comparison (Result.Hanging takes the median of the pairs). Without the warm-up
-// the first pair's "with" round was a fresh gateway's first: its p99 1.4–4.3× the round after,
-// in five runs of five, where the later pairs' median was 0.89.
+// the first pair's "with" round was a fresh gateway's first, its p99 raised by the start.
 func (r *runner) hangingRounds(ctx context.Context, add func(Round, error) error, healthy []*endpoint) error {
 	last := r.tgt.kind == TargetRemote // the endpoints of the last round stay for finish to delete
 	if r.sc.Repeat <= 1 {
