@@ -191,10 +191,7 @@ func TestWorkerRoutesAfterItsOwnReset(t *testing.T) {
 func TestManagerRestartsWorkersWhenNATSComesBack(t *testing.T) {
 	t.Parallel()
 	srv, nc, js, stream, reg := streamsAndRegistry(t)
-	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"*"}, Enabled: true, Secret: NewSecret("whsec_test")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := createEndpoint(t, reg, "*")
 	d := &idDeliverer{}
 	m := NewManager(js, stream, reg, d, zerolog.New(zerolog.NewTestWriter(t)), Options{ShutdownTimeout: 2 * time.Second})
 	nc.SetReconnectHandler(func(*nats.Conn) { m.Reconnected() })

@@ -14,10 +14,7 @@ import (
 func TestRemovalsWaitForASlot(t *testing.T) {
 	t.Parallel()
 	_, _, js, stream, reg := streamsAndRegistry(t)
-	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := createEndpoint(t, reg, "cargo_loaded")
 	m := NewManager(js, stream, reg, &idDeliverer{}, zerolog.New(zerolog.NewTestWriter(t)), Options{ShutdownTimeout: 2 * time.Second})
 	runManager(t, m)
 	hasConsumer := func() bool {

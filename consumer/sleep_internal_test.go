@@ -35,10 +35,7 @@ func TestEventStoredWhileFallingAsleepWakes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, _, js, stream, reg := streamsAndRegistry(t)
-			_, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
-			if err != nil {
-				t.Fatal(err)
-			}
+			createEndpoint(t, reg, "cargo_loaded")
 			publish := func(id string) uint64 {
 				msg := nats.NewMsg("evt.tos.cargo_loaded")
 				msg.Data = fmt.Appendf(nil, `{"id":%q,"type":"cargo_loaded","source":"tos","entity":"A","occurred_at":"2026-11-23T10:00:00Z","data":{}}`, id)
@@ -241,10 +238,7 @@ func TestWatcherSeenEventKeepsAwake(t *testing.T) {
 func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
 	t.Parallel()
 	_, _, js, stream, reg := streamsAndRegistry(t)
-	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"cargo_loaded"}, Enabled: true, Secret: NewSecret("whsec_test")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := createEndpoint(t, reg, "cargo_loaded")
 	publish := func(id string) {
 		msg := nats.NewMsg("evt.tos.cargo_loaded")
 		msg.Data = fmt.Appendf(nil, `{"id":%q,"type":"cargo_loaded","source":"tos","entity":"A","occurred_at":"2026-11-23T10:00:00Z","data":{}}`, id)
@@ -312,6 +306,16 @@ func streamsAndRegistry(t *testing.T) (*server.Server, *nats.Conn, jetstream.Jet
 		t.Fatal(err)
 	}
 	return srv, nc, js, stream, reg
+}
+
+// createEndpoint registers an enabled endpoint of types at a loopback URL nothing answers on.
+func createEndpoint(t *testing.T, reg *Registry, types ...string) *Endpoint {
+	t.Helper()
+	ep, err := reg.Create(t.Context(), Endpoint{URL: "http://127.0.0.1:9/hook", EventTypes: types, Enabled: true, Secret: NewSecret("whsec_test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
 }
 
 // runManager runs m until the test ends, and fails the test if Run returns an error.
