@@ -101,11 +101,11 @@ type breaker struct {
 	generation  uint64                                      // of counts: a retired one's trip is ignored
 	state       gobreaker.State
 	since       time.Time
-	probeAt     time.Time // open: when the next probe may go
-	failed      int       // probes failed in a row since it opened
-	probing     bool      // half-open: the probe is out
-	consecutive uint32    // failed attempts in a row, for the transition events
-	cause       string    // the last failed attempt's, for the opening's event
+	probeAt     time.Time        // open: when the next probe may go
+	failed      int              // probes failed in a row since it opened
+	probing     bool             // half-open: the probe is out
+	consecutive uint32           // failed attempts in a row, for the transition events
+	lastFailure consumer.Outcome // the last failed attempt's: its cause is told when it opens
 }
 
 func newBreaker(endpointID, tenant string, o BreakerOptions, onChange func(BreakerEvent)) *breaker {
@@ -174,7 +174,7 @@ func (b *breaker) run(attempt func() consumer.Outcome, cancelled func() bool) co
 		b.mu.Lock()
 		if out.Result == consumer.Retry {
 			b.consecutive++
-			b.cause = failureCause(out)
+			b.lastFailure = out
 		} else {
 			b.consecutive = 0
 		}
@@ -213,7 +213,7 @@ func (b *breaker) probe(attempt func() consumer.Outcome, cancelled func() bool) 
 	case aborted:
 	case failed:
 		b.consecutive++
-		b.cause = failureCause(out)
+		b.lastFailure = out
 		b.failed++
 		b.openLocked(now)
 	default:
@@ -246,7 +246,7 @@ func (b *breaker) setLocked(to gobreaker.State, now time.Time) {
 	if b.onChange != nil {
 		ev := BreakerEvent{EndpointID: b.name, Tenant: b.tenant, From: from.String(), To: to.String(), At: now.UTC(), Failures: b.consecutive}
 		if to == gobreaker.StateOpen {
-			ev.Cause = b.cause
+			ev.Cause = failureCause(b.lastFailure)
 		}
 		b.onChange(ev)
 	}
