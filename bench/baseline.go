@@ -80,7 +80,7 @@ type partition struct {
 
 func newBaseline(js jetstream.JetStream, stream jetstream.Stream, run string) *baseline {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 1024
+	tr.MaxIdleConns = 0 // as the gateway's sender: no cap over all receivers
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
 	return &baseline{

@@ -109,7 +109,10 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 			return fencedConn{Conn: c, held: fence}, nil
 		}
 	}
-	tr.MaxIdleConns = 1024
+	// No cap over all receivers: it evicts one receiver's idle connections to keep another's,
+	// and at 1,000 endpoints on 20 hosts a cap of 1,024 closed and dialled ~700 connections a
+	// second (bench/PERFORMANCE.md). Each receiver's own cap and the idle timeout bound the pool.
+	tr.MaxIdleConns = 0
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
 	tr.ResponseHeaderTimeout = o.Timeout
