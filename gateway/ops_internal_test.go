@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 	"github.com/quaycast/quaycast/subjects"
 )
 
-func counted(t *testing.T, c *prometheus.CounterVec, result string) float64 {
+func counted(t testing.TB, c *prometheus.CounterVec, result string) float64 {
 	t.Helper()
 	var m dto.Metric
 	if err := c.WithLabelValues(result).Write(&m); err != nil {
@@ -98,5 +100,77 @@ func TestOpsDroppedAfterDrainSaidOnce(t *testing.T) {
 	}
 	if got := counted(t, result, "dropped"); got != 3 {
 		t.Errorf("%v counted dropped, want 3 (failed %v)", got, counted(t, result, "failed"))
+	}
+}
+
+// A burst of operator events, as 3,000 endpoint creates make, is stored whole and in order: the
+// store publishes them in batches and awaits the acks after.
+func TestOpsBurstStoredInOrder(t *testing.T) {
+	t.Parallel()
+	const n = 3000 // under opsQueue: what is dropped is not what this checks
+	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
+	stream, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: consumer.EventsStream, Subjects: []string{subjects.OpsStreamSubjects}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_test_total"}, []string{"result"})
+	var logs testlog.Buffer
+	o := newOpsEvents(nc, js, zerolog.New(&logs), result)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := runOps(ctx, o)
+	for i := range n {
+		o.publish(OpsEvent{Kind: OpsEndpointCreated, EndpointID: fmt.Sprintf("ep_%05d", i)}, true)
+	}
+	cancel()
+	waitClosed(t, done, 30*time.Second, "Run returns once the burst is stored")
+	if got := counted(t, result, "stored"); got != n {
+		t.Fatalf("%v stored, want %d (dropped %v, failed %v):\n%s", got, n, counted(t, result, "dropped"), counted(t, result, "failed"), logs.String())
+	}
+	c, err := stream.OrderedConsumer(t.Context(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		var ev OpsEvent
+		env, err := subjects.ParseEnvelope(msg.Data())
+		if err == nil {
+			err = json.Unmarshal(env.Data, &ev)
+		}
+		if want := fmt.Sprintf("ep_%05d", i); err != nil || ev.EndpointID != want {
+			t.Fatalf("event %d in the stream: %q (%v), want %s", i, ev.EndpointID, err, want)
+		}
+	}
+}
+
+// BenchmarkOpsStore is the store's pace over a burst of operator events: the time from the first
+// publish until all are stored.
+func BenchmarkOpsStore(b *testing.B) {
+	nc, js := natstest.ConnectJetStream(b, natstest.Start(b))
+	if _, err := js.CreateStream(b.Context(), jetstream.StreamConfig{Name: consumer.EventsStream, Subjects: []string{subjects.OpsStreamSubjects}}); err != nil {
+		b.Fatal(err)
+	}
+	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_bench_total"}, []string{"result"})
+	o := newOpsEvents(nc, js, zerolog.Nop(), result)
+	ctx, cancel := context.WithCancel(b.Context())
+	done := runOps(ctx, o)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		o.publish(OpsEvent{Kind: OpsEndpointCreated, EndpointID: fmt.Sprintf("ep_%d", i)}, true)
+		if len(o.queue) == cap(o.queue) { // one event at a time beyond the queue: never drop here
+			for len(o.queue) > cap(o.queue)/2 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	cancel()
+	<-done
+	b.StopTimer()
+	if got := counted(b, result, "stored"); got != float64(b.N) {
+		b.Fatalf("%v stored of %d (dropped %v)", got, b.N, counted(b, result, "dropped"))
 	}
 }
