@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -210,7 +211,8 @@ func (o *opsEvents) storeBatch(ctx context.Context, batch []*nats.Msg) int {
 	}
 	futures := make([]jetstream.PubAckFuture, len(batch))
 	for i, m := range batch {
-		futures[i], _ = o.js.PublishMsgAsync(m, jetstream.WithExpectStream(consumer.EventsStream)) // nil: stored alone below
+		// A copy: nats.go may publish it again on its own (no responders) while m is stored alone.
+		futures[i], _ = o.js.PublishMsgAsync(copyMsg(m), jetstream.WithExpectStream(consumer.EventsStream)) // nil: stored alone below
 	}
 	actx, cancel := context.WithTimeout(ctx, opsAckTimeout)
 	defer cancel()
@@ -270,6 +272,15 @@ func (o *opsEvents) store(ctx context.Context, m *nats.Msg) bool {
 	o.result.WithLabelValues("failed").Inc()
 	o.log.Warn().Err(err).Str("subject", m.Subject).Str("event_id", m.Header.Get(subjects.HeaderMsgID)).Msg("store operator event")
 	return true
+}
+
+// copyMsg is m with headers of its own: each publish sets one.
+func copyMsg(m *nats.Msg) *nats.Msg {
+	h := make(nats.Header, len(m.Header))
+	for k, v := range m.Header {
+		h[k] = slices.Clone(v)
+	}
+	return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
 }
 
 // acked waits for f's ack until ctx ends, and counts it. Once ctx has ended it takes an ack

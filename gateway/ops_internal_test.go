@@ -121,8 +121,11 @@ func TestOpsBurstStoredInOrder(t *testing.T) {
 	for i := range n {
 		o.publish(OpsEvent{Kind: OpsEndpointCreated, EndpointID: fmt.Sprintf("ep_%05d", i)}, true)
 	}
+	for deadline := time.Now().Add(60 * time.Second); counted(t, result, "stored") < n && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel()
-	waitClosed(t, done, 30*time.Second, "Run returns once the burst is stored")
+	waitClosed(t, done, 10*time.Second, "Run returns")
 	if got := counted(t, result, "stored"); got != n {
 		t.Fatalf("%v stored, want %d (dropped %v, failed %v):\n%s", got, n, counted(t, result, "dropped"), counted(t, result, "failed"), logs.String())
 	}
@@ -130,18 +133,25 @@ func TestOpsBurstStoredInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+	for i := 0; i < n; {
+		batch, err := c.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			t.Fatalf("event %d: %v", i, err)
+			t.Fatal(err)
 		}
-		var ev OpsEvent
-		env, err := subjects.ParseEnvelope(msg.Data())
-		if err == nil {
-			err = json.Unmarshal(env.Data, &ev)
+		got := 0
+		for msg := range batch.Messages() {
+			var ev OpsEvent
+			env, err := subjects.ParseEnvelope(msg.Data())
+			if err == nil {
+				err = json.Unmarshal(env.Data, &ev)
+			}
+			if want := fmt.Sprintf("ep_%05d", i); err != nil || ev.EndpointID != want {
+				t.Fatalf("event %d in the stream: %q (%v), want %s", i, ev.EndpointID, err, want)
+			}
+			i, got = i+1, got+1
 		}
-		if want := fmt.Sprintf("ep_%05d", i); err != nil || ev.EndpointID != want {
-			t.Fatalf("event %d in the stream: %q (%v), want %s", i, ev.EndpointID, err, want)
+		if got == 0 {
+			t.Fatalf("the stream ends after %d events: %v", i, batch.Error())
 		}
 	}
 }
