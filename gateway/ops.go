@@ -198,10 +198,10 @@ const opsBatch = 256
 // opsAckTimeout bounds the wait for a store's ack: a batch's, or one try of an event alone.
 const opsAckTimeout = 5 * time.Second
 
-// storeBatch publishes the batch without waiting, in order, then awaits the acks; an event whose
-// ack does not come within opsAckTimeout is stored alone (store: the same id, so it is stored once),
-// after the rest of the batch — so it may come after later events of its endpoint. It returns how many it could not store because ctx ended: the
-// caller drops them with the rest.
+// storeBatch publishes the batch without waiting, in order, then awaits the acks. An event whose
+// ack does not come within opsAckTimeout is stored alone (store: the same id, so it is stored
+// once), after the rest of the batch, so it may come after later events of its endpoint. It
+// returns how many it could not store because ctx ended: the caller drops them with the rest.
 func (o *opsEvents) storeBatch(ctx context.Context, batch []*nats.Msg) int {
 	if len(batch) == 1 {
 		if !o.store(ctx, batch[0]) {
@@ -274,7 +274,7 @@ func (o *opsEvents) store(ctx context.Context, m *nats.Msg) bool {
 	return true
 }
 
-// copyMsg is m with headers of its own: each publish sets one.
+// copyMsg is m with headers of its own: each publish sets its expected-stream header.
 func copyMsg(m *nats.Msg) *nats.Msg {
 	h := make(nats.Header, len(m.Header))
 	for k, v := range m.Header {
