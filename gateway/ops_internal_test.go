@@ -44,26 +44,35 @@ func waitClosed(t *testing.T, ch <-chan struct{}, within time.Duration, what str
 	}
 }
 
+// opsRig is an opsEvents on an embedded server whose events stream takes streamSubjects (none:
+// no stream), with its results counted and its log kept.
+func opsRig(t testing.TB, streamSubjects ...string) (*opsEvents, jetstream.Stream, *prometheus.CounterVec, *testlog.Buffer) {
+	t.Helper()
+	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
+	var stream jetstream.Stream
+	if len(streamSubjects) > 0 {
+		var err error
+		if stream, err = js.CreateStream(t.Context(), jetstream.StreamConfig{Name: consumer.EventsStream, Subjects: streamSubjects}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_test_total"}, []string{"result"})
+	logs := &testlog.Buffer{}
+	return newOpsEvents(nc, js, zerolog.New(logs), result), stream, result, logs
+}
+
 // An operator event whose store is under way (retrying: the stream does not take its subject yet)
 // when the gateway stops is still stored within the drain window, once the stream takes it.
 func TestOpsStoreUnderWayOutlivesStop(t *testing.T) {
 	t.Parallel()
-	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
-	cfg := jetstream.StreamConfig{Name: consumer.EventsStream, Subjects: []string{"evt.>"}}
-	stream, err := js.CreateStream(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_test_total"}, []string{"result"})
-	var logs testlog.Buffer
-	o := newOpsEvents(nc, js, zerolog.New(&logs), result)
+	o, stream, result, logs := opsRig(t, "evt.>")
 	ctx, cancel := context.WithCancel(t.Context())
 	done := runOps(ctx, o)
 	o.publish(OpsEvent{Kind: OpsEndpointCreated, EndpointID: "ep_1"}, true)
 	time.Sleep(50 * time.Millisecond) // its first try fails (no stream): it waits to try again
 	cancel()
-	cfg.Subjects = append(cfg.Subjects, subjects.OpsStreamSubjects) // one quick update: within the retries
-	if _, err := js.UpdateStream(t.Context(), cfg); err != nil {
+	cfg := jetstream.StreamConfig{Name: consumer.EventsStream, Subjects: []string{"evt.>", subjects.OpsStreamSubjects}}
+	if _, err := o.js.UpdateStream(t.Context(), cfg); err != nil { // one quick update: within the retries
 		t.Fatal(err)
 	}
 	waitClosed(t, done, 10*time.Second, "Run returns")
@@ -80,10 +89,7 @@ func TestOpsStoreUnderWayOutlivesStop(t *testing.T) {
 // a warning per event.
 func TestOpsDroppedAfterDrainSaidOnce(t *testing.T) {
 	t.Parallel()
-	nc, js := natstest.ConnectJetStream(t, natstest.Start(t)) // no stream: nothing can be stored
-	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_test_total"}, []string{"result"})
-	var logs testlog.Buffer
-	o := newOpsEvents(nc, js, zerolog.New(&logs), result)
+	o, _, result, logs := opsRig(t) // no stream: nothing can be stored
 	o.drain = 300 * time.Millisecond
 	for i := range 3 {
 		o.publish(OpsEvent{Kind: OpsEndpointUpdated, EndpointID: "ep_" + string(rune('a'+i))}, true)
@@ -108,14 +114,7 @@ func TestOpsDroppedAfterDrainSaidOnce(t *testing.T) {
 func TestOpsBurstStoredInOrder(t *testing.T) {
 	t.Parallel()
 	const n = 3000 // under opsQueue: what is dropped is not what this checks
-	nc, js := natstest.ConnectJetStream(t, natstest.Start(t))
-	stream, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: consumer.EventsStream, Subjects: []string{subjects.OpsStreamSubjects}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_test_total"}, []string{"result"})
-	var logs testlog.Buffer
-	o := newOpsEvents(nc, js, zerolog.New(&logs), result)
+	o, stream, result, logs := opsRig(t, subjects.OpsStreamSubjects)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := runOps(ctx, o)
 	for i := range n {
@@ -159,12 +158,7 @@ func TestOpsBurstStoredInOrder(t *testing.T) {
 // BenchmarkOpsStore is the store's pace over a burst of operator events: the time from the first
 // publish until all are stored.
 func BenchmarkOpsStore(b *testing.B) {
-	nc, js := natstest.ConnectJetStream(b, natstest.Start(b))
-	if _, err := js.CreateStream(b.Context(), jetstream.StreamConfig{Name: consumer.EventsStream, Subjects: []string{subjects.OpsStreamSubjects}}); err != nil {
-		b.Fatal(err)
-	}
-	result := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ops_bench_total"}, []string{"result"})
-	o := newOpsEvents(nc, js, zerolog.Nop(), result)
+	o, _, result, _ := opsRig(b, subjects.OpsStreamSubjects)
 	ctx, cancel := context.WithCancel(b.Context())
 	done := runOps(ctx, o)
 	b.ReportAllocs()
