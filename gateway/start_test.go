@@ -5,12 +5,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/gateway/gatewaytest"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/internal/testwait"
 )
 
 // A gateway that cannot run says why at Start.
@@ -53,6 +55,10 @@ func TestStopSaysWhatTheEmbeddedServerTook(t *testing.T) {
 	r, logs := startGatewayLogged(t, gatewaytest.Config(t))
 	r.addEndpoint(t, map[string]any{"url": "http://127.0.0.1:9/hook", "event_types": []string{"cargo_loaded"}})
 	r.addEndpoint(t, map[string]any{"url": "http://127.0.0.1:9/hook", "event_types": []string{"cargo_gated_in"}})
+	// A create answers once stored; the consumer follows. Said once it is made (asleep or not).
+	testwait.For(t, 20*time.Second, "both endpoints' consumers", func() bool {
+		return strings.Count(logs.String(), `"message":"endpoint added`) >= 2
+	})
 	r.Stop(t)
 	var before, after struct {
 		Message   string  `json:"message"`
