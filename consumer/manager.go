@@ -710,21 +710,31 @@ func withTimeout(ctx context.Context, d time.Duration, f func(context.Context) e
 }
 
 // removeOrphans deletes endpoint consumers whose endpoint was deleted while no gateway watched.
+// known holds the endpoints of the registry's snapshot, but the consumers are listed later: one
+// created meanwhile (another gateway applying an endpoint made after the snapshot) is listed and
+// not known. So each candidate is looked up again, after the listing, and removed only if its
+// record is gone — a consumer is made only once its record is stored.
 func (m *Manager) removeOrphans(ctx context.Context, known map[string]bool) {
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	names := m.stream.ConsumerNames(lctx)
-	var orphans []string
+	var candidates []string
 	for name := range names.Name() {
 		if strings.HasPrefix(name, "ep_") && !known[name] {
-			orphans = append(orphans, name)
+			candidates = append(candidates, name)
 		}
 	}
 	if err := names.Err(); err != nil {
 		m.log.Warn().Err(err).Msg("list consumers")
 	}
-	for _, name := range orphans {
-		m.remove(ctx, name)
+	for _, name := range candidates {
+		_, err := m.reg.Get(lctx, name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			m.remove(ctx, name)
+		case err != nil: // unreadable, or not answered: kept, as a known endpoint's would be
+			m.log.Warn().Err(err).Str("endpoint_id", name).Msg("look up a consumer's endpoint: its consumer is kept")
+		}
 	}
 }
 

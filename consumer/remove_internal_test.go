@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/internal/testwait"
@@ -42,5 +43,34 @@ func TestRemovalsWaitForASlot(t *testing.T) {
 	testwait.For(t, 10*time.Second, "consumer deleted once a slot is free", func() bool { return !hasConsumer() })
 	for range cap(m.removing) - 1 {
 		<-m.removing
+	}
+}
+
+// An endpoint created after the registry's snapshot, whose consumer another gateway made before
+// the consumers were listed, is no orphan: removeOrphans looks each candidate up again. A CI run
+// lost a whole endpoint's events when a gateway starting beside two others deleted it.
+func TestOrphansLookedUpAfterTheListing(t *testing.T) {
+	t.Parallel()
+	_, _, js, stream, reg := streamsAndRegistry(t)
+	m := NewManager(js, stream, reg, &idDeliverer{}, zerolog.New(zerolog.NewTestWriter(t)), Options{})
+	late := createEndpoint(t, reg, "cargo_loaded") // not in the snapshot below
+	stray := NewID()                               // a consumer whose record never existed
+	for _, name := range []string{late.ConsumerName(), stray} {
+		if _, err := stream.CreateOrUpdateConsumer(t.Context(), jetstream.ConsumerConfig{Durable: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	m.removeOrphans(t.Context(), map[string]bool{})
+	m.bg.Wait()
+	exists := func(name string) bool {
+		_, err := stream.Consumer(t.Context(), name)
+		return err == nil
+	}
+	if !exists(late.ConsumerName()) {
+		t.Error("the consumer of an endpoint created after the snapshot was deleted as an orphan")
+	}
+	if exists(stray) {
+		t.Error("the consumer of no endpoint was kept")
 	}
 }
