@@ -589,6 +589,14 @@ func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, d
 			if backoff.Sleep(ctx, divertedWait) != nil {
 				return
 			}
+		case errors.Is(err, errConsumerGone):
+			if rerr := m.remake(ctx, id, rw); rerr != nil {
+				wait := retry.Next()
+				w.log.Error().Err(rerr).Dur("retry_in", wait).Msg("make the deleted consumer again")
+				if backoff.Sleep(ctx, wait) != nil {
+					return
+				}
+			}
 		case err != nil: // could not open or consume: wait, then try again
 			wait := retry.Next()
 			w.log.Error().Err(err).Dur("retry_in", wait).Msg("endpoint worker stopped")

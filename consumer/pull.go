@@ -62,6 +62,12 @@ func (w *worker) startPulling(ctx context.Context, stream, consumer string, hand
 				retry.Reset()
 				continue
 			}
+			if errors.Is(err, errNoConsumer) {
+				select { // the worker looks whether the consumer is gone (gone.go)
+				case w.noOne <- struct{}{}:
+				default:
+				}
+			}
 			if !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrConnectionDraining) {
 				w.log.Warn().Err(err).Msg("pull events")
 			}
@@ -170,6 +176,9 @@ func (p *puller) receive(msg *nats.Msg) {
 			}
 		}
 		p.end(nil)
+	case status == "503" || status == "409" && msg.Header.Get("Description") == "Consumer Deleted":
+		// No one answers for the consumer: deleted, or (in a cluster) between leaders.
+		p.end(fmt.Errorf("pull request ended: %s %s: %w", status, msg.Header.Get("Description"), errNoConsumer))
 	default: // 409 and the like: the request is over, and says why
 		p.end(fmt.Errorf("pull request ended: %s %s", status, msg.Header.Get("Description")))
 	}

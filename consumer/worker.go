@@ -79,6 +79,7 @@ type worker struct {
 	divert   chan struct{}
 	idle     chan struct{} // the puller saw idleExpiries empty pull expiries in a row (sleep.go)
 	awake    chan struct{} // the answer to idle when the worker stays awake: the puller asks again
+	noOne    chan struct{} // the puller's requests found no consumer to answer them (gone.go)
 	woken    *cleanSleep   // woken from a clean sleep: the consumer need not be reset (sleep.go)
 	// noPullLeft: the run ended with none of its pull requests left at the server.
 	noPullLeft bool
@@ -109,6 +110,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		divert:    make(chan struct{}),
 		idle:      make(chan struct{}, 1),
 		awake:     make(chan struct{}, 1),
+		noOne:     make(chan struct{}, 1),
 		opening:   m.opening,
 		abort:     m.abort,
 		lease:     m.lease,
@@ -178,6 +180,9 @@ func (w *worker) run(ctx context.Context) error {
 	if err == nil {
 		err = w.loadParks(ctx, start)
 	}
+	if isNotFound(err) {
+		err = fmt.Errorf("%w: %w", errConsumerGone, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open consumer %s: %w", name, err)
 	}
@@ -215,6 +220,11 @@ func (w *worker) run(ctx context.Context) error {
 				case w.awake <- struct{}{}:
 				default:
 				}
+			}
+		case <-w.noOne:
+			if w.consumerGone(ctx, name) {
+				end()
+				done, result = true, errConsumerGone
 			}
 		case <-tick.C:
 			w.keepAlive()

@@ -1,0 +1,60 @@
+package consumer_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/quaycast/quaycast/consumer"
+	"github.com/quaycast/quaycast/internal/testwait"
+)
+
+// A consumer deleted under its endpoint — by hand, or as the orphan race of 7f05036 did — is
+// made again, awake or asleep: everything published after the deletion is delivered, and what
+// was delivered before is not sent again (the marks skip it).
+func TestManagerMakesADeletedConsumerAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		o    consumer.Options
+	}{
+		{"awake", consumer.Options{ShutdownTimeout: 2 * time.Second}}, // its pull request waits 10 s
+		{"asleep", sleepy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ep := e.createEndpoint(t, "cargo_loaded")
+			rec := newRecorder(nil)
+			m := startManager(t, e, rec, tc.o)
+			var want []string
+			publish := func(from, n int) {
+				for i := from; i < from+n; i++ {
+					id := fmt.Sprintf("evt-%d", i)
+					e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: fmt.Sprintf("MSCU%d", i%4)})
+					want = append(want, id)
+				}
+				testwait.For(t, 20*time.Second, "every event delivered", func() bool { return rec.hasDelivered(ep.ID, want...) })
+			}
+			publish(0, 12)
+			if tc.name == "asleep" {
+				testwait.For(t, 10*time.Second, "asleep", func() bool { return e.asleep(t, m, ep.ID, 1) })
+			}
+
+			if err := e.stream.DeleteConsumer(t.Context(), ep.ConsumerName()); err != nil {
+				t.Fatal(err)
+			}
+			publish(12, 12)
+			if !e.hasConsumer(t, ep.ID) {
+				t.Error("the consumer was not made again")
+			}
+			got := rec.delivered(ep.ID)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("delivered %v, want each of %v once", got, want)
+			}
+		})
+	}
+}
