@@ -48,6 +48,8 @@ type item struct {
 
 	parkSeq uint64 // a parked event: its sequence in the park (seq stays the original's); 0 otherwise
 	noPark  bool   // it cannot be parked (guarded by worker.mu)
+
+	delivery Delivery // its attempts, made by its lane (deliverItem)
 }
 
 func newLanes(maxActive int) *lanes {

@@ -84,10 +84,10 @@ func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
 	if !r.covers("C1", 2599) || r.covers("C1", 2600) {
 		t.Errorf("C1's mark not read back at 2599")
 	}
-	if got := r.previous("C1", 2600); got != "busy-1599" {
+	if got := previousOf(r, "C1", 2600); got != "busy-1599" {
 		t.Errorf("previous id of C1 = %q, want busy-1599", got)
 	}
-	if got := r.previous("C42", 1000); got != "evt-42" {
+	if got := previousOf(r, "C42", 1000); got != "evt-42" {
 		t.Errorf("previous id of C42 = %q, want evt-42", got)
 	}
 	if a, f := r.retryState("C7", 900); a != 2 || !f.Equal(first) {
@@ -135,7 +135,7 @@ func TestMarksFlushPrunesExpiredMarks(t *testing.T) {
 	m.mu.Unlock()
 	m.flush(t.Context())
 
-	if d.covers("old", 5) || d.previous("old", 8) != "" {
+	if d.covers("old", 5) || previousOf(d, "old", 8) != "" {
 		t.Error("a mark older than the max age survived the flush")
 	}
 	if !d.covers("young", 6) || !d.covers("new", 7) || d.len() != 2 {
@@ -198,4 +198,10 @@ func BenchmarkMarksMemory(b *testing.B) {
 	held := float64(after.HeapAlloc - before.HeapAlloc)
 	b.ReportMetric(held/(1<<20), "MiB")
 	b.ReportMetric(held/(endpoints*entities), "B/mark")
+}
+
+// previousOf is the previous event id d gives a lane for seq of entity.
+func previousOf(d *progress, entity string, seq uint64) string {
+	previous, _, _ := d.headState(entity, seq)
+	return previous
 }

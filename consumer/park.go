@@ -370,7 +370,7 @@ func (w *worker) finish(ctx context.Context, it *item) {
 	msg := it.msg // the newest handle (see handle), read under the same lock
 	w.mu.Unlock()
 	if it.parkSeq == 0 {
-		w.ackMsg(ctx, msg, it.seq, it.env)
+		w.ackMsg(ctx, msg, it.seq, it.env.Entity, it.env.ID)
 		return
 	}
 	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again

@@ -140,23 +140,26 @@ func (d *progress) touch(entity string) {
 	}
 }
 
+// headState is what a lane needs to attempt seq, entity's head, under one lock: previous's id
+// and retryState's count.
+func (d *progress) headState(entity string, seq uint64) (previous string, attempts int, first time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m, ok := d.marks[entity]; ok && m.seq < seq {
+		previous = m.id
+	}
+	if h, ok := d.heads[entity]; ok && h.seq == seq {
+		attempts, first = h.attempts, h.first
+	}
+	return previous, attempts, first
+}
+
 // covers reports whether seq of entity was delivered already.
 func (d *progress) covers(entity string, seq uint64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m, ok := d.marks[entity]
 	return ok && seq <= m.seq
-}
-
-// previous is the id of the last event of entity done, for the event seq: empty when there is
-// none, or when the mark is not below seq (seq is being sent again).
-func (d *progress) previous(entity string, seq uint64) string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if m, ok := d.marks[entity]; ok && m.seq < seq {
-		return m.id
-	}
-	return ""
 }
 
 // entry is what the durable record stores for entity. Callers hold d.mu.

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/quaycast/quaycast/internal/backoff"
-	"github.com/quaycast/quaycast/subjects"
 )
 
 // worker delivers one endpoint's events: it consumes the endpoint's durable consumer and routes
@@ -331,7 +330,8 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		return
 	}
 	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
-		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, env) }) // not on the pulling goroutine: it waits for the server
+		entity, id := env.Entity, env.ID                          // not env: captured, it would go to the heap for every event
+		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, entity, id) }) // not on the pulling goroutine: it waits for the server
 		w.routedTo(ctx, seq)
 		return
 	}
@@ -360,10 +360,11 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none.
 func (w *worker) deliverItem(ctx context.Context, it *item) bool {
-	d := &Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Header: it.header, Published: it.published,
-		PreviousEventID: w.progress.previous(it.env.Entity, it.seq), Redelivery: isRedelivery(it.subject, it.header)}
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
-	attempts, first := w.progress.retryState(it.env.Entity, it.seq)
+	previous, attempts, first := w.progress.headState(it.env.Entity, it.seq)
+	d := &it.delivery // in the item: one allocation per event, not two
+	*d = Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Header: it.header, Published: it.published,
+		PreviousEventID: previous, Redelivery: isRedelivery(it.subject, it.header)}
 	var out Outcome
 	for {
 		if !w.tenantWait() {
@@ -539,8 +540,8 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
 // acked without being sent again — then acknowledges it and waits for the server's confirmation.
-func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, env subjects.Envelope) {
-	w.progress.add(env.Entity, seq, env.ID)
+func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, entity, id string) {
+	w.progress.add(entity, seq, id)
 	w.ack(ctx, msg, seq)
 }
 
