@@ -12,7 +12,7 @@ import (
 // or 409 Consumer Deleted, and without this it would pull in vain until someone edited the
 // endpoint. The worker ends its run, and the manager makes the consumer again from the
 // endpoint's start sequence: the marks (progress) skip every event already delivered, so nothing
-// is lost and only what was delivered within the last marks flush is sent twice.
+// is lost or sent twice.
 
 // errNoConsumer: a pull request found no consumer to answer it.
 var errNoConsumer = errors.New("no consumer answers")

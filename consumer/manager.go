@@ -590,12 +590,13 @@ func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, d
 				return
 			}
 		case errors.Is(err, errConsumerGone):
+			// Waits either way: a consumer deleted again at once must not make a busy loop.
+			wait := retry.Next()
 			if rerr := m.remake(ctx, id, rw); rerr != nil {
-				wait := retry.Next()
 				w.log.Error().Err(rerr).Dur("retry_in", wait).Msg("make the deleted consumer again")
-				if backoff.Sleep(ctx, wait) != nil {
-					return
-				}
+			}
+			if backoff.Sleep(ctx, wait) != nil {
+				return
 			}
 		case err != nil: // could not open or consume: wait, then try again
 			wait := retry.Next()

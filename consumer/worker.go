@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -179,7 +180,7 @@ func (w *worker) run(ctx context.Context) error {
 	if err == nil {
 		err = w.loadParks(ctx, start)
 	}
-	if isNotFound(err) {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		err = fmt.Errorf("%w: %w", errConsumerGone, err)
 	}
 	if err != nil {
