@@ -35,8 +35,14 @@ func (w *worker) consumerGone(ctx context.Context, name string) bool {
 func (m *Manager) remake(ctx context.Context, id string, rw *runningWorker) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := m.reg.Get(ctx, id); err != nil {
-		return fmt.Errorf("read endpoint: %w", err) // deleted: the watch removes the worker
+	_, err := m.reg.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		// Deleted: another gateway of a cluster may delete its consumer before this one's watch
+		// stops the worker, which it does soon. Nothing to make, nor to warn of.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read endpoint: %w", err)
 	}
 	m.mu.Lock()
 	running, ep, filters := m.running[id] == rw, rw.w.ep.Load(), rw.filters
