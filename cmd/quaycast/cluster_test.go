@@ -48,8 +48,9 @@ type natsCluster struct {
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
 	c := &natsCluster{}
+	ports := freePorts(t, 6)
 	for i := range 3 {
-		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprintf("n%d", i), port: freePort(t), routePort: freePort(t), dir: t.TempDir()})
+		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprintf("n%d", i), port: ports[2*i], routePort: ports[2*i+1], dir: t.TempDir()})
 	}
 	for _, n := range c.nodes {
 		c.start(t, n)

@@ -654,8 +654,9 @@ func TestComposeStackOnLoopback(t *testing.T) {
 	var nodes []*node
 	var routes []string
 	clientURL := map[string]string{} // by service name
-	for _, svc := range s.nats {
-		n := &node{svc: svc, client: freePort(t), route: freePort(t), health: freePort(t)}
+	ports := freePorts(t, 3*len(s.nats))
+	for i, svc := range s.nats {
+		n := &node{svc: svc, client: ports[3*i], route: ports[3*i+1], health: ports[3*i+2]}
 		nodes = append(nodes, n)
 		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(n.route))
 		clientURL[svc.Name] = "nats://127.0.0.1:" + strconv.Itoa(n.client)

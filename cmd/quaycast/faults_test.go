@@ -365,12 +365,24 @@ func TestFaultReceiverDownThenBack(t *testing.T) {
 // freePort returns a loopback port free at the time of the call.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct loopback ports free at the time of the call. Each is held until
+// all are picked: ports taken one call after another can repeat, and a CI run gave two nodes of
+// a NATS cluster the same route port.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // (c) The gateway killed with SIGKILL in mid-stream, then restarted on the same data dir.
