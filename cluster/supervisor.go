@@ -119,8 +119,11 @@ type Supervisor struct {
 	releasing map[string]bool   // stopping here: claim deleted once stopped
 	jobs      map[string]bool   // the engine's jobs (Jobs), as of the last reconcile
 	lost      bool              // our own key went away: fence at once
-	stopRec   context.CancelFunc
-	fences    int
+	// Both buckets read through since the watches started: until then a live member's claim
+	// looks like a dead session's, and reconcile would take or delete it.
+	membersRead, claimsRead bool
+	stopRec                 context.CancelFunc
+	fences                  int
 
 	kick      chan struct{}
 	renewSoon chan struct{} // a leave tells the others at once
@@ -230,6 +233,10 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.mu.Lock()
+	if !s.membersRead || !s.claimsRead {
+		s.mu.Unlock()
+		return // the watches kick once they have read the buckets through
+	}
 	s.stopRec = cancel
 	self := s.self
 	var active []string
@@ -306,9 +313,10 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 			s.log.Debug().Err(err).Str("endpoint_id", ep).Msg("claim endpoint")
 		}
 	}
-	// Claims of deleted endpoints, left by sessions that are gone.
+	// Claims of deleted endpoints, left by sessions that are gone. Not before the registry has
+	// been read: until then every endpoint looks deleted.
 	for ep, c := range claims {
-		if !known[ep] && !live[c.Member] {
+		if eps != nil && !known[ep] && !live[c.Member] {
 			dctx, cancel := context.WithTimeout(ctx, s.o.RenewEvery())
 			_ = s.owners.Delete(dctx, ep, jetstream.LastRevision(c.rev))
 			cancel()
@@ -318,19 +326,30 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 
 // take claims ep for this session and starts it.
 func (s *Supervisor) take(ctx context.Context, self Member, ep string, c claim, claimed bool) error {
-	b, _ := json.Marshal(claim{Member: self.ID, Name: self.Name, Since: time.Now().UTC()})
+	mine := claim{Member: self.ID, Name: self.Name, Since: time.Now().UTC()}
+	b, _ := json.Marshal(mine)
 	cctx, cancel := context.WithTimeout(ctx, 2*s.o.RenewEvery())
 	defer cancel()
+	// Written even when the claim seen is this session's own: it may have been deleted by a
+	// handover whose delete the watch has not brought yet, and then the write fails.
+	var rev uint64
 	var err error
-	switch {
-	case !claimed:
-		_, err = s.owners.Create(cctx, ep, b)
-	case c.Member != self.ID: // its session is gone: its key expired, so it has stopped
-		_, err = s.owners.Update(cctx, ep, b, c.rev)
+	if claimed { // this session's, or a gone session's: its key expired, so it has stopped
+		rev, err = s.owners.Update(cctx, ep, b, c.rev)
+	} else {
+		rev, err = s.owners.Create(cctx, ep, b)
 	}
 	if err != nil {
 		return err
 	}
+	// Known here before the watch brings it: a reconcile in between must not take this
+	// session's new claim for someone else's and release the endpoint.
+	s.mu.Lock()
+	if cur, ok := s.claims[ep]; !ok || cur.rev < rev {
+		mine.rev = rev
+		s.claims[ep] = mine
+	}
+	s.mu.Unlock()
 	// Between the claim and the start the lease may have run out: the fence waits for this
 	// reconcile (turn), and Own's worker checks Held before each POST.
 	if err := s.engine.Own(ctx, ep); err != nil {

@@ -24,20 +24,32 @@ func (s *Supervisor) watch(ctx context.Context) error {
 	s.watchers.Go(func() {
 		defer func() { _ = mw.Stop() }()
 		for e := range mw.Updates() {
-			if e != nil {
-				s.memberChanged(e)
+			if e == nil {
+				s.synced(&s.membersRead)
+				continue
 			}
+			s.memberChanged(e)
 		}
 	})
 	s.watchers.Go(func() {
 		defer func() { _ = ow.Stop() }()
 		for e := range ow.Updates() {
-			if e != nil {
-				s.claimChanged(e)
+			if e == nil {
+				s.synced(&s.claimsRead)
+				continue
 			}
+			s.claimChanged(e)
 		}
 	})
 	return nil
+}
+
+// synced marks one bucket as read through (its watch's end of initial values).
+func (s *Supervisor) synced(read *bool) {
+	s.mu.Lock()
+	*read = true
+	s.mu.Unlock()
+	s.Kick()
 }
 
 func (s *Supervisor) memberChanged(e jetstream.KeyValueEntry) {
@@ -64,6 +76,10 @@ func (s *Supervisor) memberChanged(e jetstream.KeyValueEntry) {
 
 func (s *Supervisor) claimChanged(e jetstream.KeyValueEntry) {
 	s.mu.Lock()
+	if c, ok := s.claims[e.Key()]; ok && c.rev > e.Revision() {
+		s.mu.Unlock()
+		return // older than a claim take wrote down before its watch brought it
+	}
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(s.claims, e.Key())
 	} else {
