@@ -138,32 +138,55 @@ func (r *Router) idle(ctx context.Context) error {
 	}
 }
 
-// load reads the position, creating it at the stream's end the first time: the events stored
-// before tenants existed name none.
-func (r *Router) load(ctx context.Context) (pos, rev uint64, err error) {
+// Begin makes the router's position at the stream's end unless it has one. Every gateway calls
+// it when it opens, before it serves the API, so a tenant is created after the position exists
+// and every event that can name it is after the position. Made by the router's first run
+// instead, it would skip the events stored since the tenants were created (the run can come
+// seconds later, after a handover).
+func (r *Router) Begin(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	entry, err := r.kv.Get(ctx, RouterID)
-	if err == nil {
+	if _, err := r.kv.Get(ctx, RouterID); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err != nil {
+			return fmt.Errorf("read router position: %w", err)
+		}
+		return nil
+	}
+	info, err := r.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read stream: %w", err)
+	}
+	_, err = r.kv.Create(ctx, RouterID, []byte(strconv.FormatUint(info.State.LastSeq, 10)))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) { // another gateway's Begin
+		return fmt.Errorf("store router position: %w", err)
+	}
+	return nil
+}
+
+// load reads the position; one that is missing (removed by hand since Begin) is made again at
+// the stream's end.
+func (r *Router) load(ctx context.Context) (pos, rev uint64, err error) {
+	for range 2 {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		entry, err := r.kv.Get(gctx, RouterID)
+		cancel()
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			r.log.Warn().Msg("router position missing: made again at the stream's end, so events stored before now are not routed")
+			if err := r.Begin(ctx); err != nil {
+				return 0, 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("read router position: %w", err)
+		}
 		pos, err = strconv.ParseUint(string(entry.Value()), 10, 64)
 		if err != nil {
 			return 0, 0, fmt.Errorf("router position %q: %w", entry.Value(), err)
 		}
 		return pos, entry.Revision(), nil
 	}
-	if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, 0, fmt.Errorf("read router position: %w", err)
-	}
-	info, err := r.stream.Info(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read stream: %w", err)
-	}
-	pos = info.State.LastSeq
-	rev, err = r.kv.Create(ctx, RouterID, []byte(strconv.FormatUint(pos, 10)))
-	if err != nil {
-		return 0, 0, fmt.Errorf("store router position: %w", err)
-	}
-	return pos, rev, nil
+	return 0, 0, errors.New("router position removed again as soon as it was made")
 }
 
 func (r *Router) runOnce(ctx context.Context) error {

@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -36,6 +37,14 @@ func runRouter(t *testing.T, e *env, ts *tenants.Store, seq uint64, unknown *ato
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("router did not stop")
+	}
+}
+
+// begin makes the router's position, as a gateway does when it opens.
+func begin(t *testing.T, e *env, ts *tenants.Store) {
+	t.Helper()
+	if err := consumer.NewRouter(e.js, e.stream, ts.KV(), ts, zerolog.Nop(), consumer.RouterOptions{}).Begin(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -74,14 +83,13 @@ func TestRouterCopiesInOrderOnceAcrossARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	begin(t, e, ts)
 	for _, id := range []string{"maersk", "hlag"} {
 		if _, err := ts.Create(t.Context(), tenants.Tenant{ID: id, Name: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var unknown atomic.Int64
-	// The first start writes its position at the stream's end: everything after it is routed.
-	runRouter(t, e, ts, 0, &unknown)
 	kinds := [][]string{nil, {"maersk"}, {"hlag"}, {"maersk", "hlag"}, {"zim"}}
 	want := map[string][]uint64{}
 	var last uint64
@@ -140,6 +148,7 @@ func TestRouterIdlesWithoutTenants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	begin(t, e, ts)
 	var unknown atomic.Int64
 	r := consumer.NewRouter(e.js, e.stream, ts.KV(), ts, zerolog.New(zerolog.NewTestWriter(t)), consumer.RouterOptions{OnUnknown: func() { unknown.Add(1) }})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -163,5 +172,35 @@ func TestRouterIdlesWithoutTenants(t *testing.T) {
 	testwait.For(t, 20*time.Second, "the event after the tenant copied", func() bool { return len(copiesOf(t, e, "maersk")) == 1 })
 	if got := copiesOf(t, e, "maersk"); got[0] != after {
 		t.Errorf("copied %v, want only the event stored after the tenant (%d)", got, after)
+	}
+}
+
+// The router's first run can come long after the tenants were created: the gateway's cluster
+// hands it over, or no gateway delivers for a while. The events stored meanwhile are routed all
+// the same, from the position made when the gateway opened (once its first run made it at the
+// stream's end, and a single gateway on a busy machine lost the copies of its first events).
+func TestRouterRoutesWhatCameBeforeItsFirstRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ts, err := tenants.Open(t.Context(), e.js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin(t, e, ts)
+	begin(t, e, ts) // a second gateway opening leaves the position as it is
+	if _, err := ts.Create(t.Context(), tenants.Tenant{ID: "maersk", Name: "Maersk"}); err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for i := range 5 {
+		id := "early-" + strconv.Itoa(i)
+		b, _ := json.Marshal(map[string]any{"id": id, "type": "cargo_loaded", "source": "tos", "entity": "C1",
+			"occurred_at": "2026-11-23T10:00:00Z", "data": map[string]any{}, "tenants": []string{"maersk"}})
+		want = append(want, e.publishRaw(t, "evt.tos.cargo_loaded", b, map[string]string{subjects.HeaderMsgID: id}))
+	}
+	var unknown atomic.Int64
+	runRouter(t, e, ts, want[len(want)-1], &unknown)
+	if got := copiesOf(t, e, "maersk"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("copies of %v, want every event stored before the router first ran: %v", got, want)
 	}
 }

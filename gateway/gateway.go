@@ -388,6 +388,9 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		OnCopy:    func(string) { m.copies.Inc() },
 		OnUnknown: m.unknown.Inc,
 	})}
+	if err := router.router.Begin(ctx); err != nil { // before the API serves: see Begin
+		return nil, err
+	}
 	o.types.OnChange(manager.CatalogueChanged)
 	manager.OnDeadLetter(func(dl consumer.DeadLetter) {
 		m.dead.WithLabelValues(dl.EndpointID).Inc()
