@@ -40,12 +40,33 @@ func runRouter(t *testing.T, e *env, ts *tenants.Store, seq uint64, unknown *ato
 	}
 }
 
-// begin makes the router's position, as a gateway does when it opens.
+// openTenants opens the tenants bucket and makes the router's position, as a gateway does when
+// it opens.
+func openTenants(t *testing.T, e *env) *tenants.Store {
+	t.Helper()
+	ts, err := tenants.Open(t.Context(), e.js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin(t, e, ts)
+	return ts
+}
+
+// begin makes the router's position unless it exists.
 func begin(t *testing.T, e *env, ts *tenants.Store) {
 	t.Helper()
 	if err := consumer.NewRouter(e.js, e.stream, ts.KV(), ts, zerolog.Nop(), consumer.RouterOptions{}).Begin(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// publishNaming publishes an event that names tenant in its envelope only, and returns its
+// sequence.
+func publishNaming(t *testing.T, e *env, id, tenant string) uint64 {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"id": id, "type": "cargo_loaded", "source": "tos", "entity": "C1",
+		"occurred_at": "2026-11-23T10:00:00Z", "data": map[string]any{}, "tenants": []string{tenant}})
+	return e.publishRaw(t, "evt.tos.cargo_loaded", b, map[string]string{subjects.HeaderMsgID: id})
 }
 
 // copiesOf reads tenant's copies in stream order: their source sequences.
@@ -79,11 +100,7 @@ func copiesOf(t *testing.T, e *env, tenant string) []uint64 {
 func TestRouterCopiesInOrderOnceAcrossARestart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ts, err := tenants.Open(t.Context(), e.js, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	begin(t, e, ts)
+	ts := openTenants(t, e)
 	for _, id := range []string{"maersk", "hlag"} {
 		if _, err := ts.Create(t.Context(), tenants.Tenant{ID: id, Name: id}); err != nil {
 			t.Fatal(err)
@@ -144,23 +161,14 @@ func TestRouterCopiesInOrderOnceAcrossARestart(t *testing.T) {
 func TestRouterIdlesWithoutTenants(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ts, err := tenants.Open(t.Context(), e.js, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	begin(t, e, ts)
+	ts := openTenants(t, e)
 	var unknown atomic.Int64
 	r := consumer.NewRouter(e.js, e.stream, ts.KV(), ts, zerolog.New(zerolog.NewTestWriter(t)), consumer.RouterOptions{OnUnknown: func() { unknown.Add(1) }})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	named := func(id string) uint64 {
-		b, _ := json.Marshal(map[string]any{"id": id, "type": "cargo_loaded", "source": "tos", "entity": "C1",
-			"occurred_at": "2026-11-23T10:00:00Z", "data": map[string]any{}, "tenants": []string{"maersk"}})
-		return e.publishRaw(t, "evt.tos.cargo_loaded", b, map[string]string{subjects.HeaderMsgID: id})
-	}
-	before := named("before")
+	before := publishNaming(t, e, "before", "maersk")
 	testwait.For(t, 20*time.Second, "the idle router's position at the stream's end", func() bool { return r.Position() >= before })
 	if n := unknown.Load(); n != 0 {
 		t.Errorf("an idle router read events: %d unknown tenants counted", n)
@@ -168,7 +176,7 @@ func TestRouterIdlesWithoutTenants(t *testing.T) {
 	if _, err := ts.Create(t.Context(), tenants.Tenant{ID: "maersk", Name: "Maersk"}); err != nil {
 		t.Fatal(err)
 	}
-	after := named("after")
+	after := publishNaming(t, e, "after", "maersk")
 	testwait.For(t, 20*time.Second, "the event after the tenant copied", func() bool { return len(copiesOf(t, e, "maersk")) == 1 })
 	if got := copiesOf(t, e, "maersk"); got[0] != after {
 		t.Errorf("copied %v, want only the event stored after the tenant (%d)", got, after)
@@ -182,21 +190,14 @@ func TestRouterIdlesWithoutTenants(t *testing.T) {
 func TestRouterRoutesWhatCameBeforeItsFirstRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ts, err := tenants.Open(t.Context(), e.js, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	begin(t, e, ts)
+	ts := openTenants(t, e)
 	begin(t, e, ts) // a second gateway opening leaves the position as it is
 	if _, err := ts.Create(t.Context(), tenants.Tenant{ID: "maersk", Name: "Maersk"}); err != nil {
 		t.Fatal(err)
 	}
 	var want []uint64
 	for i := range 5 {
-		id := "early-" + strconv.Itoa(i)
-		b, _ := json.Marshal(map[string]any{"id": id, "type": "cargo_loaded", "source": "tos", "entity": "C1",
-			"occurred_at": "2026-11-23T10:00:00Z", "data": map[string]any{}, "tenants": []string{"maersk"}})
-		want = append(want, e.publishRaw(t, "evt.tos.cargo_loaded", b, map[string]string{subjects.HeaderMsgID: id}))
+		want = append(want, publishNaming(t, e, "early-"+strconv.Itoa(i), "maersk"))
 	}
 	var unknown atomic.Int64
 	runRouter(t, e, ts, want[len(want)-1], &unknown)
