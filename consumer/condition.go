@@ -105,8 +105,8 @@ func (w *worker) takes(seq uint64, env subjects.Envelope, body []byte) bool {
 	return false
 }
 
-// skip acknowledges an event the condition did not take, off the pulling goroutine.
+// skip acknowledges an event the condition did not take.
 func (w *worker) skip(ctx context.Context, msg jetstream.Msg, seq uint64) {
-	w.acks.Go(func() { w.ack(ctx, msg, seq) })
+	w.ack(msg, seq)
 	w.routedTo(ctx, seq)
 }

@@ -28,7 +28,6 @@ func (m *benchMsg) Subject() string                           { return m.subject
 func (m *benchMsg) Reply() string                             { return "" }
 func (m *benchMsg) Ack() error                                { return nil }
 func (m *benchMsg) DoubleAck(context.Context) error           { return nil }
-func (m *benchMsg) ackSync(time.Duration) error               { return nil } // as pulledMsg acks
 func (m *benchMsg) Nak() error                                { return nil }
 func (m *benchMsg) NakWithDelay(time.Duration) error          { return nil }
 func (m *benchMsg) InProgress() error                         { return nil }

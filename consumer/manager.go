@@ -213,6 +213,33 @@ func (m *Manager) Degraded() []string {
 	return out
 }
 
+// ackTimeout is how long the server may take to answer the connection's ping (watchAcks).
+const ackTimeout = 5 * time.Second
+
+// watchAcks pings the server every second. Acks are sent without waiting for an answer
+// (worker.ack); the ping's answer says the server has read everything sent before it, the acks
+// included. One that takes longer than ackTimeout is logged, a line a minute: acks and pull
+// requests then wait behind a busy connection.
+func (m *Manager) watchAcks(ctx context.Context) {
+	log := m.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
+	nc := m.js.Conn()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !nc.IsConnected() {
+			continue // a reconnect is logged as such
+		}
+		if err := nc.FlushTimeout(ackTimeout); err != nil && ctx.Err() == nil && nc.IsConnected() {
+			log.Warn().Err(err).Dur("timeout", ackTimeout).Msg("acks not confirmed in time: the NATS server did not answer a ping (acks and pull requests wait behind a busy connection)")
+		}
+	}
+}
+
 // Run follows the registry until ctx ends, then stops every worker (each finishing its in-flight
 // deliveries within ShutdownTimeout) and returns. It reconciles level-based: an endpoint whose
 // consumer could not be created or updated (a timeout, the consumer limit) is tried again every
@@ -242,6 +269,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		var watching sync.WaitGroup
 		watching.Go(func() { m.watch.run(wctx, m.stream) })
 		watching.Go(func() { m.runWakes(wctx) })
+		watching.Go(func() { m.watchAcks(wctx) })
 		defer watching.Wait() // before stopAll: nothing is woken while it stops every worker
 		defer stopWatch()
 		select { // endpoints applied before it follows the stream start awake

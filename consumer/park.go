@@ -253,7 +253,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 	s.last = it.seq
 	s.events++
 	w.mu.Unlock()
-	w.ack(ctx, w.handle(it), it.seq)
+	w.ack(w.handle(it), it.seq)
 	w.mu.Lock()
 	w.lanes.remove(it)
 	w.mu.Unlock()
@@ -370,7 +370,7 @@ func (w *worker) finish(ctx context.Context, it *item) {
 	msg := it.msg // the newest handle (see handle), read under the same lock
 	w.mu.Unlock()
 	if it.parkSeq == 0 {
-		w.ackMsg(ctx, msg, it.seq, it.env.Entity, it.env.ID)
+		w.ackMsg(msg, it.seq, it.env.Entity, it.env.ID)
 		return
 	}
 	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again

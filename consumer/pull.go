@@ -226,16 +226,6 @@ func (p pulledMsg) DoubleAck(ctx context.Context) error {
 	return err
 }
 
-// ackSync is DoubleAck with a timeout instead of a context: nats.go then takes its timer from a
-// pool, where a context allocates one and its cancellation each time.
-func (p pulledMsg) ackSync(timeout time.Duration) error {
-	if p.m.Reply == "" {
-		return jetstream.ErrMsgNoReply
-	}
-	_, err := p.nc.Request(p.m.Reply, []byte("+ACK"), timeout)
-	return err
-}
-
 func (p pulledMsg) reply(body string) error {
 	if p.m.Reply == "" {
 		return jetstream.ErrMsgNoReply

@@ -95,7 +95,6 @@ func stopLanes(w *worker) {
 	w.mu.Unlock()
 	close(w.stop)
 	w.lanes.wg.Wait()
-	w.acks.Wait()
 }
 
 // taken reports whether w's lanes, stopped, took the event at seq on: it is still held (its lane

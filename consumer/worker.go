@@ -46,7 +46,7 @@ type worker struct {
 	cond        atomic.Pointer[compiledCondition]  // the endpoint's condition, compiled (condition.go)
 	condStats   *conditionStats
 	log         zerolog.Logger
-	ackLog      zerolog.Logger // log sampled to a line a minute: under overload every ack may fail
+	ackLog      zerolog.Logger // log sampled to a line a minute: with the connection down every ack fails
 	o           Options
 
 	progress *progress // what was delivered and acked: not to be sent again
@@ -91,8 +91,7 @@ type worker struct {
 	sem   chan struct{}   // bounds deliveries in flight across lanes
 	// limiter is the endpoint's tenant's share of POSTs (tenantrate.go); nil: none.
 	limiter *rate.Limiter
-	stop    chan struct{}  // closed at shutdown: lanes stop waiting and leave the rest unacked
-	acks    sync.WaitGroup // acks of copies, sent off the pulling goroutine
+	stop    chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
 }
 
 // newWorker makes a worker for ep; callers hold m.mu.
@@ -250,7 +249,6 @@ func (w *worker) run(ctx context.Context) error {
 		cancelDeliveries()
 		<-finished
 	}
-	w.acks.Wait() // no Add after this: the pulling goroutine has returned for good
 	return result
 }
 
@@ -326,13 +324,12 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	// The park first: a drain marks an event delivered before it moves the park's start past it,
 	// so one of the two checks catches a copy whatever the drain does in between.
 	if w.inPark(env.Entity, seq) { // parked already: a copy of the original
-		w.acks.Go(func() { w.ack(ctx, msg, seq) })
+		w.ack(msg, seq)
 		w.routedTo(ctx, seq)
 		return
 	}
 	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
-		entity, id := env.Entity, env.ID                          // not env: captured, it would go to the heap for every event
-		w.acks.Go(func() { w.ackMsg(ctx, msg, seq, entity, id) }) // not on the pulling goroutine: it waits for the server
+		w.ackMsg(msg, seq, env.Entity, env.ID)
 		w.routedTo(ctx, seq)
 		return
 	}
@@ -540,34 +537,22 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 }
 
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
-// acked without being sent again — then acknowledges it and waits for the server's confirmation.
-func (w *worker) ackMsg(ctx context.Context, msg jetstream.Msg, seq uint64, entity, id string) {
+// acked without being sent again — then acknowledges it.
+func (w *worker) ackMsg(msg jetstream.Msg, seq uint64, entity, id string) {
 	w.progress.add(entity, seq, id)
-	w.ack(ctx, msg, seq)
+	w.ack(msg, seq)
 }
 
-// ackTimeout bounds the wait for the server's confirmation of an ack.
-const ackTimeout = 5 * time.Second
-
-// syncAcker is a message that acks and waits for the confirmation without a context: the
-// worker's own pulled messages (pull.go). A context with a deadline per ack cost four of the six
-// allocations of an event's dispatch.
-type syncAcker interface {
-	ackSync(timeout time.Duration) error
-}
-
-// ack acknowledges an event and waits for the server's confirmation, at most ackTimeout.
-func (w *worker) ack(ctx context.Context, msg jetstream.Msg, seq uint64) {
-	var err error
-	if a, ok := msg.(syncAcker); ok {
-		err = a.ackSync(ackTimeout)
-	} else {
-		actx, cancel := context.WithTimeout(ctx, ackTimeout)
-		err = msg.DoubleAck(actx)
-		cancel()
-	}
-	if err != nil {
-		w.ackLog.Warn().Err(err).Uint64("seq", seq).Msg("acks not confirmed (the event is not sent again if it comes back; more may follow)")
+// ack acknowledges an event without waiting for the server's answer, so a lane goes on to its
+// entity's next event at once. The guarantees do not rest on that answer: what was delivered is
+// in the marks (or the park) before its ack is sent, and an event whose ack is lost comes back
+// and is acked again without a POST. Waiting for it put every lane behind its ack's reply, which
+// the server sends through the stream's one send queue, behind the events it sends to every
+// consumer (the fan-out's ack timeouts). The connection's answer to a ping tells that the server
+// reads the acks (Manager.watchAcks).
+func (w *worker) ack(msg jetstream.Msg, seq uint64) {
+	if err := msg.Ack(); err != nil {
+		w.ackLog.Warn().Err(err).Uint64("seq", seq).Msg("ack not sent (the event is not sent again if it comes back; more may follow)")
 	}
 }
 
