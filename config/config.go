@@ -77,6 +77,7 @@ type Config struct {
 	TenantBurst        int     `name:"tenant-burst" env:"QUAYCAST_TENANT_BURST" default:"${tenant_burst}" help:"POSTs above --tenant-rate one tenant may make at once after a quiet spell."`
 
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"QUAYCAST_SHUTDOWN_TIMEOUT" default:"${shutdown_timeout}" help:"On SIGINT/SIGTERM, how long in-flight deliveries may take to finish."`
+	NATSStopTimeout time.Duration `name:"nats-stop-timeout" env:"QUAYCAST_NATS_STOP_TIMEOUT" default:"${nats_stop_timeout}" help:"Once the gateway has stopped, how long the embedded NATS server may take to stop (about 10ms per endpoint) before the process exits without it, as after a crash: what it acknowledged is on disk, and it rebuilds its indexes at the next start (0 = wait until it has stopped)."`
 
 	AllowTargets []string `name:"allow-target" env:"QUAYCAST_ALLOW_TARGETS" help:"Addresses or prefixes deliveries may go to although they are loopback, private, link-local or metadata (e.g. 127.0.0.1, 10.20.0.0/16); repeatable." placeholder:"IP|CIDR"`
 	RequireHTTPS bool     `name:"require-https" env:"QUAYCAST_REQUIRE_HTTPS" help:"Refuse endpoint URLs that are not https."`
@@ -189,6 +190,7 @@ func Default() Config {
 		ConsoleFrameAncestors: defaults.ConsoleFrameAncestors,
 		PortalSessionTTL:      defaults.PortalSessionTTL,
 		ShutdownTimeout:       defaults.ShutdownTimeout,
+		NATSStopTimeout:       defaults.NATSStopTimeout,
 		LogLevel:              defaults.LogLevel,
 		LogFormat:             defaults.LogFormat,
 	}
@@ -371,6 +373,8 @@ func (c Config) Validate() error {
 		return fielderr.Flag("breaker-cooldown", "must be positive")
 	case c.ShutdownTimeout <= 0:
 		return fielderr.Flag("shutdown-timeout", "must be positive")
+	case c.NATSStopTimeout < 0:
+		return fielderr.Flag("nats-stop-timeout", "must not be negative (0 waits until the server has stopped)")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return fielderr.Flag("replicas", "must be from 1 to 5 (JetStream's limit)")
 	case c.Replicas > 1 && c.NATSURL == "":

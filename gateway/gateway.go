@@ -259,7 +259,7 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 		if err != nil {
 			return err
 		}
-		closers.push(func() { stop(); g.log.Info().Msg("embedded NATS stopped") })
+		closers.push(stop) // logs that it stopped, or that it was not waited for
 		o.natsURL = srv.ClientURL()
 		// In-process: no socket, so no TLS either (the server offers it, we need not).
 		dial = strings.Replace(o.natsURL, "tls://", "nats://", 1)

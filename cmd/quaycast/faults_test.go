@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -428,6 +429,41 @@ func TestFaultGatewayKilled(t *testing.T) {
 			t.Errorf("%s: %d duplicates after one kill, want at most %d in flight + %d delivered within the last flush", ep.name, dup, inFlight, recent)
 		}
 	}
+}
+
+// (c') The gateway stopped with SIGTERM in mid-stream, its embedded NATS server cut short
+// (--nats-stop-timeout, at scale ~10 ms an endpoint), then restarted on the same data dir: the
+// server rebuilds its indexes, and nothing is lost, reordered or sent twice.
+func TestFaultEmbeddedStopCutShort(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(http.ResponseWriter) bool { // slow enough that deliveries are in flight at the stop
+		time.Sleep(2 * time.Millisecond)
+		return true
+	})
+	dataDir, natsAddr := t.TempDir(), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	// The server takes ~10 ms a consumer to stop, and there are several: 1 ms always cuts it short.
+	args := append([]string{"--data-dir", dataDir, "--nats-listen", natsAddr, "--nats-stop-timeout", "1ms"}, faultArgs...)
+	p := serve(t, args...)
+	r.register(t, p.api)
+	restarted := make(chan *proc, 1)
+	r.publish(t, p.nats, func(n int) {
+		if n != faultEvents/2 {
+			return
+		}
+		for r.delivered() < r.expectedTotal()/3 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := p.signal(t, syscall.SIGTERM, 30*time.Second); err != nil {
+			t.Errorf("exit after SIGTERM: %v, want 0", err)
+		}
+		if logs := p.output(); !strings.Contains(logs, "embedded NATS server still stopping: not waited for") {
+			t.Errorf("the stop did not say it left the embedded server stopping:\n%s", logs)
+		}
+		t.Logf("the gateway stopped; %d of %d expected deliveries so far", r.delivered(), r.expectedTotal())
+		restarted <- serve(t, args...)
+	}, p.as(t, natsauth.PublisherFile))
+	p2 := <-restarted
+	assertPromise(t, r.wait(t, p2.nats, p2.as(t, natsauth.InternalFile)), 0)
 }
 
 // arrivedBetween counts the deliveries accepted in [from, to], copies included.

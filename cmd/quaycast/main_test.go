@@ -222,7 +222,7 @@ func TestServeCLIAndGracefulStop(t *testing.T) {
 	if err := p.signal(t, syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want 0", err)
 	}
-	if logs := p.output(); !strings.Contains(logs, "embedded NATS stopped") {
+	if logs := p.output(); !strings.Contains(logs, "embedded NATS server stopped") {
 		t.Errorf("shutdown did not stop the embedded server in order:\n%s", logs)
 	}
 

@@ -13,13 +13,15 @@ import (
 )
 
 // Config is the default configuration with the embedded NATS and the API on free loopback ports,
-// the data dir in t.TempDir(), and loopback receivers allowed (httptest's servers).
+// the data dir in t.TempDir(), loopback receivers allowed (httptest's servers), and a stop that
+// waits for the embedded server however long it takes.
 func Config(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.NATSListen = "127.0.0.1:0"
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowTargets = []string{"127.0.0.0/8", "::1"}
+	cfg.NATSStopTimeout = 0 // in-process, a test may start again on the data dir: the server must be gone
 	return cfg
 }
 

@@ -40,6 +40,7 @@ const (
 	MarksFlush       = time.Second      // how often the durable delivery record is written
 	MaxRetryAge      = 24 * time.Hour   // an event still failing this long after its first attempt is dead-lettered
 	ShutdownTimeout  = 15 * time.Second // how long in-flight deliveries may finish at shutdown
+	NATSStopTimeout  = 3 * time.Second  // how long the embedded NATS server may take to stop after the gateway
 )
 
 // Tenants: limits per tenant, so that one of the operator's customers cannot take the gateway
