@@ -53,6 +53,7 @@ type Manager struct {
 	// reconnects counts Reconnected calls: a worker that reset its consumer before the last one
 	// routes nothing more (reconnect.go).
 	reconnects atomic.Uint64
+	pulls      pulls // what the workers together ask the server for at once (pull.go)
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // per tenant (tenantrate.go)
@@ -589,6 +590,7 @@ func (m *Manager) stoppingLocked(id string, done chan struct{}) {
 // then it closes done. It waits for previous first: one worker per consumer at a time.
 func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, done chan struct{}, previous <-chan struct{}) {
 	defer close(done)
+	defer m.pulls.awake.Add(-1) // counted by runLocked
 	if previous != nil {
 		select {
 		case <-previous:

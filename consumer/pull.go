@@ -19,6 +19,32 @@ import (
 // (Options.PullExpiry): an endpoint awake costs one request per expiry, and no heartbeats.
 const pullExpiry = 10 * time.Second
 
+// pulls is what the workers together ask the server for at once. Every worker pulls on the
+// gateway's one connection, and a NATS server closes a connection that falls 64 MiB behind
+// (max_pending, "Slow Consumer Detected"): one event to 1,000 endpoints asked 1,000 requests of
+// 256 events at once, and the server dropped the connection in every such run. So each request
+// asks for one awake endpoint's share of pullBudget, in events of the size it got so far: 256
+// at 10 endpoints, about 27 at 1,000 — but never fewer than minBatch, since a request costs the
+// server about as much as the events it brings (requests of 1 to 4 events made the wake of
+// 10,000 endpoints half as slow again).
+type pulls struct {
+	awake atomic.Int64 // endpoints awake (runLocked to the end of runWorker), which share the budget
+}
+
+const (
+	pullBudget = 32 << 20 // bytes: half the server's max_pending
+	minBatch   = 8
+	// assumedEventSize is a worker's estimate of an event's size on the wire before it got any.
+	assumedEventSize = 1 << 10
+)
+
+// share is how many events one request asks for: an awake endpoint's share of pullBudget in
+// events of eventSize bytes, at least minBatch and at most maxBatch.
+func (p *pulls) share(eventSize int64, maxBatch int) int {
+	n := pullBudget / max(p.awake.Load(), 1) / max(eventSize, 1)
+	return int(min(max(n, minBatch), int64(maxBatch)))
+}
+
 // The worker makes its own pull requests, on one inbox per run, one request at a time: the next
 // is sent once the server has ended the last (its batch delivered, or its 408 at expiry).
 // nats.go offers two ways, and each failed here (notes §7):
@@ -40,7 +66,8 @@ const pullExpiry = 10 * time.Second
 func (w *worker) startPulling(ctx context.Context, stream, consumer string, handle func(jetstream.Msg)) (stop func() (noneLeft bool), err error) {
 	nc := w.js.Conn()
 	p := &puller{nc: nc, inbox: nc.NewInbox(), next: "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
-		batch: min(w.o.MaxAckPending, 256), expiry: w.o.PullExpiry, handle: handle, idle: w.idle, resume: w.awake, ended: make(chan error, 1)}
+		maxBatch: min(w.o.MaxAckPending, 256), pulls: w.pulls, expiry: w.o.PullExpiry, handle: handle, idle: w.idle, resume: w.awake, ended: make(chan error, 1)}
+	p.eventSize.Store(assumedEventSize)
 	// A callback subscription: its queue grows as needed (a SubscribeSync allocates 64k slots,
 	// 512 KiB per endpoint), and with no limit nothing is dropped — a drop would be a gap.
 	sub, err := nc.Subscribe(p.inbox, p.receive)
@@ -91,7 +118,10 @@ func (w *worker) startPulling(ctx context.Context, stream, consumer string, hand
 type puller struct {
 	nc          *nats.Conn
 	inbox, next string
-	batch       int
+	maxBatch    int          // the most one request asks for
+	pulls       *pulls       // the manager's, which this worker's requests share
+	batch       atomic.Int64 // what the request in flight asked for
+	eventSize   atomic.Int64 // a running mean of the size of the events got, on the wire
 	expiry      time.Duration
 	handle      func(jetstream.Msg)
 	idle        chan<- struct{} // told when idleExpiries requests in a row expired with nothing
@@ -110,10 +140,12 @@ type puller struct {
 // request sends one pull request and waits until the server has ended it, or for two expiries:
 // a request lost without a word (a server restart) is renewed then.
 func (p *puller) request(ctx context.Context) error {
+	batch := p.pulls.share(p.eventSize.Load(), p.maxBatch)
+	p.batch.Store(int64(batch))
 	req, _ := json.Marshal(struct {
 		Batch   int           `json:"batch"`
 		Expires time.Duration `json:"expires"`
-	}{p.batch, p.expiry})
+	}{batch, p.expiry})
 	p.outstanding.Store(true)
 	if err := p.nc.PublishRequest(p.next, p.inbox, req); err != nil {
 		return err
@@ -160,8 +192,10 @@ func (p *puller) receive(msg *nats.Msg) {
 	switch status := msg.Header.Get("Status"); {
 	case status == "" || len(msg.Data) > 0:
 		p.empty = 0
+		size := int64(msg.Size())
+		p.eventSize.Add((size - p.eventSize.Load()) / 8) // only this goroutine writes it
 		p.handle(pulledMsg{m: msg, nc: p.nc})
-		if p.got++; p.got >= p.batch {
+		if p.got++; int64(p.got) >= p.batch.Load() {
 			p.end(nil)
 		}
 	case status == "100": // a heartbeat: not asked for, harmless

@@ -459,6 +459,9 @@ func (m *Manager) runLocked(ctx context.Context, id string, rw *runningWorker) {
 	rw.w, rw.ep = newWorker(rw.endpoint(), m, rw.progress), nil
 	rw.w.noParks = m.parksKnown && !m.parked[id]
 	rw.w.woken = m.cleanWakeLocked(rw)
+	// Counted before it runs: a wake starts many at once, and the first to pull must see the
+	// others that will (pulls). runWorker takes it off.
+	m.pulls.awake.Add(1)
 	go m.runWorker(ctx, id, rw, rw.done, m.stopping[id])
 }
 

@@ -234,7 +234,8 @@ func TestWatcherSeenEventKeepsAwake(t *testing.T) {
 }
 
 // A sleeping endpoint keeps its definition and no worker (nor its lanes, channels or logger),
-// whether it started asleep or fell asleep after a delivery; woken, it delivers again.
+// whether it started asleep or fell asleep after a delivery, and is not counted awake; woken, it
+// delivers again.
 func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
 	t.Parallel()
 	_, _, js, stream, reg := streamsAndRegistry(t)
@@ -280,6 +281,8 @@ func TestSleepingEndpointHoldsNoWorker(t *testing.T) {
 	testwait.For(t, 10*time.Second, "first delivered", func() bool { return slices.Contains(d.got(), "first") })
 	testwait.For(t, 10*time.Second, "asleep again", asleepHere)
 	holdsNoWorker("fell asleep")
+	// Counted awake from its wake to its worker's end (the pull budget's share): none now.
+	testwait.For(t, 10*time.Second, "no endpoint counted awake", func() bool { return m.pulls.awake.Load() == 0 })
 	if s := m.Stuck(ep.ID); s.Blocked != 0 || s.Parked != 0 {
 		t.Errorf("Stuck of a sleeping endpoint = %+v, want nothing", s)
 	}

@@ -84,6 +84,7 @@ type worker struct {
 	// noPullLeft: the run ended with none of its pull requests left at the server.
 	noPullLeft bool
 	opening    chan struct{} // the manager's bound on workers opening their consumer at once
+	pulls      *pulls        // the manager's budget of pulled events, shared by the endpoints awake
 	noParks    bool          // the endpoint is known to have nothing parked: loadParks need not read
 
 	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
@@ -117,6 +118,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 	}
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.reconnects = &m.reconnects
+	w.pulls = &m.pulls
 	w.ep.Store(ep)
 	w.openPark = m.parkStream
 	return w
