@@ -24,15 +24,17 @@ const pullExpiry = 10 * time.Second
 // (max_pending, "Slow Consumer Detected"): one event to 1,000 endpoints asked 1,000 requests of
 // 256 events at once, and the server dropped the connection in every such run. So each request
 // asks for one awake endpoint's share of pullBudget, in events of the size it got so far: 256
-// at 10 endpoints, about 27 at 1,000 — but never fewer than minBatch, since a request costs the
+// at 10 endpoints, about 13 at 1,000 — but never fewer than minBatch, since a request costs the
 // server about as much as the events it brings (requests of 1 to 4 events made the wake of
-// 10,000 endpoints half as slow again).
+// 10,000 endpoints half as slow again). The budget is also what may wait at the server ahead of
+// the answer to the manager's ping (watchAcks): at 32 MiB that answer still took over 5 s once
+// a fan-out run, at 16 MiB it came in time.
 type pulls struct {
 	awake atomic.Int64 // endpoints awake (runLocked to the end of runWorker), which share the budget
 }
 
 const (
-	pullBudget = 32 << 20 // bytes: half the server's max_pending
+	pullBudget = 16 << 20 // bytes: a quarter of the server's max_pending
 	minBatch   = 8
 	// assumedEventSize is a worker's estimate of an event's size on the wire before it got any.
 	assumedEventSize = 1 << 10

@@ -27,11 +27,11 @@ func TestPullShareOfTheBudget(t *testing.T) {
 		want        int
 	}{
 		{awake: 0, size: 1 << 10, want: 256},     // none counted yet: as if alone, capped
-		{awake: 10, size: 1200, want: 256},       // 2,796 each: capped
-		{awake: 1000, size: 1 << 10, want: 32},   // 32 MiB over 1,000
-		{awake: 500, size: 1 << 10, want: 65},    // half as many, twice the share (65.5)
-		{awake: 128, size: 2 << 10, want: 128},   // 32 MiB / 128 / 2 KiB
-		{awake: 1000, size: 32 << 10, want: 8},   // the floor
+		{awake: 10, size: 1200, want: 256},       // 1,398 each: capped
+		{awake: 1000, size: 1 << 10, want: 16},   // 16 MiB over 1,000
+		{awake: 500, size: 1 << 10, want: 32},    // half as many, twice the share (32.8)
+		{awake: 128, size: 2 << 10, want: 64},    // 16 MiB / 128 / 2 KiB
+		{awake: 1000, size: 16 << 10, want: 8},   // the floor
 		{awake: 10_000, size: 700, want: 8},      // endpoints-10k's wake: the floor, not 4
 		{awake: 1 << 40, size: 1 << 40, want: 8}, // no overflow
 		{awake: 1000, size: 0, want: 256},        // no size: one byte, capped
@@ -46,13 +46,13 @@ func TestPullShareOfTheBudget(t *testing.T) {
 	}
 }
 
-// A worker's pull requests ask for its share: with 1,000 endpoints awake, 32 events each, and
+// A worker's pull requests ask for its share: with 500 endpoints awake, 32 events each, and
 // every event still comes.
 func TestPullRequestsAskForTheirShare(t *testing.T) {
 	t.Parallel()
 	b := newBareConsumer(t)
 	m, w := bareWorker(t, b, &idDeliverer{})
-	m.pulls.awake.Store(1000) // with the budget and 1 KiB assumed: 32 events a request
+	m.pulls.awake.Store(500) // with the budget and 1 KiB assumed: 32 events a request
 	var mu sync.Mutex
 	var asked []int
 	spy, err := b.nc.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(msg *nats.Msg) {
