@@ -276,7 +276,8 @@ func (r *runner) workersOf(ctx context.Context, t *target) int {
 
 // clusterFigures fills in the round's figures per NATS node and, unless the round is the
 // baseline's, per gateway: its deliveries (the increase of its delivered counter since the round
-// started, over the round's delivery time), what it owns at the end, its process.
+// started, over the round's delivery time), the delivery-log records it dropped (added up in the
+// round's), what it owns at the end, its process.
 func (r *runner) clusterFigures(ctx context.Context, rd *Round, m *meter, deliveries int) {
 	rc := &RoundCluster{}
 	rd.Cluster = rc
@@ -319,6 +320,8 @@ func (r *runner) clusterFigures(ctx context.Context, rd *Round, m *meter, delive
 		g := GatewayFigures{Name: t.member}
 		if end[i] != nil && m.counters[i] != nil {
 			g.Deliveries = max(0, int(end[i].delivered-m.counters[i].delivered))
+			g.DeliveryLogDropped = max(0, int(end[i].logDropped-m.counters[i].logDropped))
+			rd.DeliveryLogDropped += g.DeliveryLogDropped
 			g.Owned = int(end[i].owned)
 			if rd.DeliverSeconds > 0 {
 				g.DeliveriesPerSec = float64(g.Deliveries) / rd.DeliverSeconds

@@ -90,7 +90,7 @@ type htmlFigure struct {
 }
 
 // htmlFindings are the comparisons of the verdict's box: against the baseline, and with a
-// hanging endpoint.
+// hanging endpoint; and the rounds whose delivery log dropped records.
 func (res *Result) htmlFindings() []string {
 	var out []string
 	if r := res.VsBaseline; r != nil {
@@ -102,6 +102,11 @@ func (res *Result) htmlFindings() []string {
 			line += fmt.Sprintf(" The median of %d pairs of rounds, alternating with and without it: %.2f× to %.2f×.", len(h.Pairs), h.RatioMin, h.RatioMax)
 		}
 		out = append(out, line)
+	}
+	for _, rd := range res.Rounds {
+		if n := rd.logDroppedNote(); n != "" {
+			out = append(out, fmt.Sprintf("Round %q: %s.", rd.Name, n))
+		}
 	}
 	if len(res.Notes) > 0 || slices.ContainsFunc(res.Rounds, func(rd Round) bool { return len(rd.Notes) > 0 }) {
 		out = append(out, "The run left notes: see the text report at the end.")

@@ -187,7 +187,8 @@ func TestHTMLReportEscapesText(t *testing.T) {
 }
 
 // The verdict comes first: before any chart, the page says OK or FAILED and why, with each
-// round's lost, duplicated and out-of-order counts and the ratio to the baseline.
+// round's lost, duplicated and out-of-order counts, the ratio to the baseline, and the
+// delivery-log records a round dropped.
 func TestHTMLReportStartsWithTheVerdict(t *testing.T) {
 	t.Parallel()
 	samples := sampleResults()
@@ -195,7 +196,8 @@ func TestHTMLReportStartsWithTheVerdict(t *testing.T) {
 		name string
 		want []string
 	}{
-		{"failed", []string{"Verdict: FAILED", "gateway: timed out with 49950 of 50000 deliveries", "<td class=\"bad\">50</td>", "0.99 of the deliveries per second of round &#34;baseline&#34;", "healthy endpoints&#39; p99 beside a hanging one: 9.9 ms"}},
+		{"failed", []string{"Verdict: FAILED", "gateway: timed out with 49950 of 50000 deliveries", "<td class=\"bad\">50</td>", "0.99 of the deliveries per second of round &#34;baseline&#34;", "healthy endpoints&#39; p99 beside a hanging one: 9.9 ms",
+			"Round &#34;gateway&#34;: the delivery log dropped 1234 records (the gateway sheds them when NATS falls behind; deliveries are unaffected)."}},
 		{"clean", []string{"Verdict: OK", "Nothing lost, duplicated or out of order."}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 // gatewayMetrics are what the harness reads from a gateway's /metrics.
 type gatewayMetrics struct {
 	delivered  float64 // POSTs answered 2xx, over every endpoint: quaycast_delivery_attempts_total{outcome="delivered"}
+	logDropped float64 // delivery-log records shed: quaycast_delivery_log_dropped_total
 	owned      float64 // endpoints it delivers to: quaycast_cluster_endpoints_owned
 	goroutines float64 // go_goroutines
 }
@@ -44,6 +45,11 @@ func parseMetrics(text []byte) (gatewayMetrics, error) {
 			if label(s, "outcome") == "delivered" {
 				m.delivered += s.GetCounter().GetValue()
 			}
+		}
+	}
+	if f := fams["quaycast_delivery_log_dropped_total"]; f != nil {
+		for _, s := range f.GetMetric() { // one series today; added up should it gain labels
+			m.logDropped += s.GetCounter().GetValue()
 		}
 	}
 	if f := fams["go_goroutines"]; f != nil {

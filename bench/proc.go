@@ -188,14 +188,14 @@ func sumUsage(ps []*procMeter, deliveries int) *Usage {
 }
 
 // meter measures the gateways and NATS nodes (those that are processes of ours) and this process
-// over a round: CPU time, memory at the end, and the most open files seen. In a cluster it also
-// reads each gateway's delivery counter at the start.
+// over a round: CPU time, memory at the end, and the most open files seen. It also reads each
+// gateway's /metrics at the start, for its counters' rise over the round.
 type meter struct {
 	inProcess bool
 	gws       []*procMeter      // as r.gws at the start of the round
 	clients   []*gateway.Client // their APIs, for /metrics
 	nodes     []*procMeter
-	counters  []*gatewayMetrics // cluster only: per gateway at the start, nil if unreadable
+	counters  []*gatewayMetrics // per gateway at the start, nil if unreadable
 	self0     ProcStats
 	selfErr   error
 	selfFDs   int
@@ -211,13 +211,11 @@ func (r *runner) startMeter(ctx context.Context) *meter {
 	for _, t := range r.gws {
 		m.gws = append(m.gws, newProcMeter(t))
 		m.clients = append(m.clients, t.client)
-		if r.clustered() {
-			var c *gatewayMetrics
-			if gm, err := scrape(ctx, t.client); err == nil {
-				c = &gm
-			}
-			m.counters = append(m.counters, c)
+		var c *gatewayMetrics
+		if gm, err := scrape(ctx, t.client); err == nil {
+			c = &gm
 		}
+		m.counters = append(m.counters, c)
 	}
 	for _, t := range r.nodes {
 		m.nodes = append(m.nodes, newProcMeter(t))

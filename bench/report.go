@@ -146,6 +146,12 @@ var tableRows = []tableRow{
 	{label: "gateway peak open files", has: hasGateway, optional: true, cell: func(rd *Round) string {
 		return fmt.Sprintf("%d", rd.Gateway.PeakFDs)
 	}},
+	{label: "gateway delivery-log records dropped", has: func(rd *Round) bool { return rd.DeliveryLogDropped > 0 }, cell: func(rd *Round) string {
+		if rd.Pipeline != "gateway" {
+			return "-" // the baseline has no delivery log
+		}
+		return fmt.Sprintf("%d", rd.DeliveryLogDropped)
+	}},
 	{label: "harness CPU s (peak open files)", has: func(rd *Round) bool { return rd.Harness != nil }, optional: true, cell: func(rd *Round) string {
 		return fmt.Sprintf("%.2f (%d)", rd.Harness.CPUSeconds, rd.Harness.PeakFDs)
 	}},
@@ -314,11 +320,28 @@ func (res *Result) writeFindings(b *strings.Builder) {
 		for _, n := range rd.Notes {
 			fmt.Fprintf(b, "note (%s): %s\n", rd.Name, n)
 		}
+		if n := rd.logDroppedNote(); n != "" {
+			fmt.Fprintf(b, "note (%s): %s\n", rd.Name, n)
+		}
 		for _, name := range slices.Sorted(maps.Keys(rd.Verdict.Problems)) {
 			e := rd.Verdict.Problems[name]
 			fmt.Fprintf(b, "%s %s: expected %d, delivered %d, lost %d, duplicates %d, out of order %d %v\n", rd.Name, name, e.Expected, e.Delivered, e.Lost, e.Duplicates, e.OutOfOrder, e.Examples)
 		}
 	}
+}
+
+// logDroppedNote says that the round dropped delivery-log records and what that means; "" when
+// it dropped none. It is not a failure: the log gives way so that delivery does not.
+func (rd *Round) logDroppedNote() string {
+	n := rd.DeliveryLogDropped
+	if n == 0 {
+		return ""
+	}
+	records := "records"
+	if n == 1 {
+		records = "record"
+	}
+	return fmt.Sprintf("the delivery log dropped %d %s (the gateway sheds them when NATS falls behind; deliveries are unaffected)", n, records)
 }
 
 func (res *Result) writeVerdict(b *strings.Builder) {

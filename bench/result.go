@@ -90,6 +90,10 @@ type Round struct {
 	Verdict          Verdict `json:"verdict"`
 	Gateway          *Usage  `json:"gateway,omitempty"` // the gateway process (or processes, added up) during publish and delivery
 	Harness          *Usage  `json:"harness,omitempty"` // this process (publisher, receivers, baseline)
+	// DeliveryLogDropped is how much the gateways' quaycast_delivery_log_dropped_total rose over
+	// the round, added up: records the delivery log shed while NATS fell behind. Deliveries are
+	// unaffected; records dropped after the round's last delivery may be counted in no round.
+	DeliveryLogDropped int `json:"delivery_log_dropped"`
 	// OthersCPU is how many cores the machine's other processes kept busy during the round, on
 	// average: what the run's figures shared the machine with.
 	OthersCPU float64       `json:"others_cpu_cores,omitempty"`
@@ -149,9 +153,10 @@ type GatewayFigures struct {
 	Owned int    `json:"endpoints_owned"` // at the round's end
 	// Deliveries is how much its counter of POSTs answered 2xx rose over the round; per second
 	// over the round's delivery time (first publish to last delivery).
-	Deliveries       int     `json:"deliveries"`
-	DeliveriesPerSec float64 `json:"deliveries_per_s"`
-	Process          *Usage  `json:"process,omitempty"` // CPU per 1,000 of its own deliveries
+	Deliveries         int     `json:"deliveries"`
+	DeliveriesPerSec   float64 `json:"deliveries_per_s"`
+	DeliveryLogDropped int     `json:"delivery_log_dropped"` // how much its quaycast_delivery_log_dropped_total rose
+	Process            *Usage  `json:"process,omitempty"`    // CPU per 1,000 of its own deliveries
 }
 
 // NodeFigures are one NATS node's process over a round.

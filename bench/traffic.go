@@ -40,10 +40,25 @@ func (r *runner) traffic(ctx context.Context, rd *Round, letter string, eps []*e
 	m.sample(t.sink)
 	m.fill(rd, t.expected)
 	t.fill(verdict, end)
-	if r.clustered() {
+	switch {
+	case r.clustered():
 		r.clusterFigures(ctx, rd, m, t.expected)
+	case rd.Pipeline == "gateway":
+		gatewayFigures(ctx, rd, m)
 	}
 	return t.gone
+}
+
+// gatewayFigures fills in what a lone gateway's /metrics says of the round: the delivery-log
+// records it dropped. A round that timed out is read too: it is the one most likely to have
+// dropped some.
+func gatewayFigures(ctx context.Context, rd *Round, m *meter) {
+	end, err := scrape(context.WithoutCancel(ctx), m.clients[0])
+	if err != nil || m.counters[0] == nil {
+		rd.Notes = append(rd.Notes, "the gateway's /metrics could not be read: no count of the delivery-log records it dropped")
+		return
+	}
+	rd.DeliveryLogDropped = max(0, int(end.logDropped-m.counters[0].logDropped))
 }
 
 // newRoundTraffic works out which endpoints each event type reaches (hanging endpoints are
