@@ -141,6 +141,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, s
 		return nil, nil, err
 	}
 	var running *server.Server
+	var mark *runMark
 	shutdown := func() { // the lock is held until the server has stopped
 		if running == nil {
 			lock.Close()
@@ -162,6 +163,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, s
 		go func() {
 			running.Shutdown()
 			running.WaitForShutdown()
+			mark.stopped()
 			lock.Close()
 			close(stopped)
 		}()
@@ -173,6 +175,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, s
 		case <-stopped:
 			g.log.Info().Int("consumers", consumers).Dur("took", time.Since(start)).Msg("embedded NATS server stopped")
 		case <-limit:
+			mark.cutShort()
 			g.log.Warn().Int("consumers", consumers).Dur("nats_stop_timeout", g.cfg.NATSStopTimeout).
 				Msg("embedded NATS server still stopping: not waited for; what it acknowledged is on disk, and it rebuilds its indexes at the next start (raise --nats-stop-timeout, or 0, to wait)")
 		}
@@ -182,6 +185,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, s
 			shutdown()
 		}
 	}()
+	g.lastRun(dir)
 	opts := &server.Options{
 		ServerName:                 "quaycast",
 		Host:                       host,
@@ -211,6 +215,7 @@ func (g *Gateway) startEmbedded(authn *natsauth.Embedded) (srv *server.Server, s
 	if err := embeddedReady(running, fatal, net.JoinHostPort(host, portStr), 30*time.Second); err != nil {
 		return nil, nil, err
 	}
+	mark = g.markRun(dir)
 	if err := authn.Attach(running); err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,9 @@ package gateway_test
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +79,45 @@ func TestStopSaysWhatTheEmbeddedServerTook(t *testing.T) {
 	// Two endpoints' consumers, at least (the streams' own, such as the sleep watcher's, may add).
 	if before.Consumers < 2 || after.Consumers != before.Consumers || after.Took <= 0 {
 		t.Errorf("stop logged %+v before and %+v after, want the consumers (at least 2) and the time taken\n%s", before, after, logs)
+	}
+}
+
+// A start says how the last run left the embedded NATS server, before the server's own recovery
+// warnings: nothing after a clean stop, a warning after a kill or a crash, a note after a stop
+// cut short by --nats-stop-timeout. The data dir's mark says which.
+func TestStartSaysHowTheLastRunStopped(t *testing.T) {
+	t.Parallel()
+	cfg := gatewaytest.Config(t)
+	mark := filepath.Join(cfg.DataDir, "embedded-nats.running")
+	const killed, cut = "the last run did not stop (killed, or crashed)", "last stop was cut short (--nats-stop-timeout)"
+	for _, tc := range []struct {
+		name, left string // what the run before left in the mark; "" none
+		want       string // the line this start logs; "" neither
+	}{
+		{"first start", "", ""},
+		{"after a clean stop", "-", ""}, // the mark the start before removed
+		{"after a kill", "running\n", killed},
+		{"after a stop cut short", "stop cut short\n", cut},
+	} {
+		switch tc.left {
+		case "", "-":
+		default:
+			if err := os.WriteFile(mark, []byte(tc.left), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, logs := startGatewayLogged(t, cfg)
+		if b, err := os.ReadFile(mark); err != nil || string(b) != "running\n" {
+			t.Errorf("%s: the mark while running is %q, %v; want running", tc.name, b, err)
+		}
+		r.Stop(t)
+		for _, line := range []string{killed, cut} {
+			if got := strings.Contains(logs.String(), line); got != (line == tc.want) {
+				t.Errorf("%s: logged %q: %v, want %v\n%s", tc.name, line, got, line == tc.want, logs)
+			}
+		}
+		if _, err := os.Stat(mark); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the mark after a clean stop: %v, want it gone", tc.name, err)
+		}
 	}
 }

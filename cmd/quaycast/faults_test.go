@@ -415,6 +415,9 @@ func TestFaultGatewayKilled(t *testing.T) {
 		restarted <- serve(t, args...)
 	}, p.as(t, natsauth.PublisherFile))
 	p2 := <-restarted
+	if logs := p2.output(); !strings.Contains(logs, "the last run did not stop (killed, or crashed)") {
+		t.Errorf("the restart did not say the last run did not stop:\n%s", logs)
+	}
 	rep := r.wait(t, p2.nats, p2.as(t, natsauth.InternalFile))
 	assertPromise(t, rep, len(r.endpoints)*(1000+64))
 	// The durable delivery record bounds the duplicates per endpoint: what was in flight at the
@@ -463,6 +466,9 @@ func TestFaultEmbeddedStopCutShort(t *testing.T) {
 		restarted <- serve(t, args...)
 	}, p.as(t, natsauth.PublisherFile))
 	p2 := <-restarted
+	if logs := p2.output(); !strings.Contains(logs, "last stop was cut short (--nats-stop-timeout)") {
+		t.Errorf("the restart did not say the last stop was cut short:\n%s", logs)
+	}
 	assertPromise(t, r.wait(t, p2.nats, p2.as(t, natsauth.InternalFile)), 0)
 }
 
