@@ -28,9 +28,9 @@ const (
 func (g *Gateway) lastRun(dir string) {
 	switch b, err := os.ReadFile(filepath.Join(dir, runMarkFile)); {
 	case err == nil && string(b) == runMarkCut:
-		g.log.Info().Msg("the embedded NATS server's last stop was cut short (--nats-stop-timeout): it rebuilds its stream indexes now, which its Filestore warnings that follow report")
+		g.log.Info().Msg("the embedded NATS server's last stop was cut short (--nats-stop-timeout): it may rebuild stream indexes now, and warn of it (Filestore ... Recovering stream state)")
 	case err == nil:
-		g.log.Warn().Msg("the last run did not stop (killed, or crashed): the embedded NATS server recovers its streams now, which its Filestore warnings that follow report; what it acknowledged is on disk")
+		g.log.Warn().Msg("the last run did not stop (killed, or crashed): the embedded NATS server recovers its streams now, and may warn of it (Filestore ... Recovering stream state); what it acknowledged is on disk")
 	case !errors.Is(err, fs.ErrNotExist):
 		g.log.Warn().Err(err).Msg("read the run mark in the data dir")
 	}
