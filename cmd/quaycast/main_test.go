@@ -40,9 +40,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "quaycast")
-	// Without the race detector unless asked: built with it, these tests took ten minutes with both
-	// cores busy (go test's default limit for a package), three without. The code the binary runs
-	// is raced in process by the other packages' tests (gatewaytest, consumer, cluster).
+	// Without the race detector unless asked: with both cores busy these tests took ten minutes
+	// built with it (go test's default limit for a package), six and a half without. The code the
+	// binary runs is raced in process by the other packages' tests (gatewaytest, consumer, cluster).
 	flags := []string{"build", "-o", binary}
 	if os.Getenv("QUAYCAST_RACE_BINARY") == "1" {
 		flags = append(flags, "-race")
