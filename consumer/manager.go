@@ -620,13 +620,21 @@ func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, d
 				return
 			}
 		case errors.Is(err, errConsumerGone):
-			// Waits either way: a consumer deleted again at once must not make a busy loop.
-			wait := retry.Next()
-			if rerr := m.remake(ctx, id, rw); rerr != nil {
-				w.log.Error().Err(rerr).Dur("retry_in", wait).Msg("make the deleted consumer again")
-			}
-			if backoff.Sleep(ctx, wait) != nil {
-				return
+			// No worker starts before the consumer is made again: its reset would find no one to
+			// answer. Waits after success too: a consumer deleted again at once must not make a
+			// busy loop.
+			for {
+				wait := retry.Next()
+				rerr := m.remake(ctx, id, rw)
+				if rerr != nil {
+					w.log.Error().Err(rerr).Dur("retry_in", wait).Msg("make the deleted consumer again")
+				}
+				if backoff.Sleep(ctx, wait) != nil {
+					return
+				}
+				if rerr == nil {
+					break
+				}
 			}
 		case err != nil: // could not open or consume: wait, then try again
 			wait := retry.Next()

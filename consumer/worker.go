@@ -158,9 +158,13 @@ func (w *worker) run(ctx context.Context) error {
 		// new events first and the unacknowledged ones only when their AckWait runs out. A reset
 		// that fails (a timeout under load) fails the run: the manager tries again.
 		rr, rerr := w.stream.ResetConsumer(cctx, name)
-		if rerr != nil {
+		switch {
+		case rerr != nil && w.consumerGone(ctx, name):
+			// The reset is answered by the consumer itself: with none, it only times out.
+			err = fmt.Errorf("reset consumer %s: %w: %w", name, errConsumerGone, rerr)
+		case rerr != nil:
 			err = fmt.Errorf("reset consumer %s: %w", name, rerr)
-		} else {
+		default:
 			start = rr.ResetSeq
 			w.routedDelivery.Store(rr.Delivered.Consumer)
 			w.received = rr.Delivered.Consumer
