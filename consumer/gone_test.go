@@ -12,6 +12,19 @@ import (
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
+// publishNumbered publishes n cargo_loaded events evt-<from>... over four entities, and returns
+// their ids.
+func (e *env) publishNumbered(t *testing.T, from, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := from; i < from+n; i++ {
+		id := fmt.Sprintf("evt-%d", i)
+		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: fmt.Sprintf("MSCU%d", i%4)})
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // A consumer deleted under its endpoint — by hand, or as the orphan race of 7f05036 did — is
 // made again, awake or asleep: everything published after the deletion is delivered, and what
 // was delivered before is not sent again (the marks skip it).
@@ -32,11 +45,7 @@ func TestManagerMakesADeletedConsumerAgain(t *testing.T) {
 			m := startManager(t, e, rec, tc.o)
 			var want []string
 			publish := func(from, n int) {
-				for i := from; i < from+n; i++ {
-					id := fmt.Sprintf("evt-%d", i)
-					e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: fmt.Sprintf("MSCU%d", i%4)})
-					want = append(want, id)
-				}
+				want = append(want, e.publishNumbered(t, from, n)...)
 				testwait.For(t, 20*time.Second, "every event delivered", func() bool { return rec.hasDelivered(ep.ID, want...) })
 			}
 			publish(0, 12)
@@ -71,15 +80,7 @@ func TestManagerMakesADeletedConsumerOnceItCan(t *testing.T) {
 	ep := e.createEndpoint(t, "cargo_loaded")
 	rec := newRecorder(nil)
 	m := startManager(t, e, rec, sleepy)
-	var want []string
-	publish := func(from, n int) {
-		for i := from; i < from+n; i++ {
-			id := fmt.Sprintf("evt-%d", i)
-			e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: fmt.Sprintf("MSCU%d", i%4)})
-			want = append(want, id)
-		}
-	}
-	publish(0, 6)
+	want := e.publishNumbered(t, 0, 6)
 	testwait.For(t, 20*time.Second, "every event delivered", func() bool { return rec.hasDelivered(ep.ID, want...) })
 	testwait.For(t, 10*time.Second, "asleep", func() bool { return e.asleep(t, m, ep.ID, 1) })
 
@@ -98,7 +99,8 @@ func TestManagerMakesADeletedConsumerOnceItCan(t *testing.T) {
 	if err := os.WriteFile(block, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	publish(6, 6) // wakes the endpoint, which finds no consumer and cannot make one
+	// The endpoint wakes, finds no consumer, and cannot make one: its tries fail meanwhile.
+	want = append(want, e.publishNumbered(t, 6, 6)...)
 	time.Sleep(3 * time.Second)
 	if e.hasConsumer(t, ep.ID) {
 		t.Fatal("the consumer was made in spite of the file in its place: the test proves nothing")
