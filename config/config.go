@@ -289,12 +289,8 @@ func (c Config) Validate() error {
 		return err
 	}
 	if c.PprofListen != "" {
-		if err := validHostPort(c.PprofListen); err != nil {
-			return fielderr.Flag("pprof-listen", err.Error())
-		}
-		// Profiles show the process's memory, command line and code, and have no access control.
-		if !loopback(c.PprofListen) {
-			return fielderr.Flag("pprof-listen", fmt.Sprintf("%q is not a loopback address: profiles are served on 127.0.0.1, ::1 or localhost only", c.PprofListen))
+		if err := CheckPprofListen(c.PprofListen); err != nil {
+			return err
 		}
 	}
 	if c.OTLPEndpoint != "" {
@@ -479,6 +475,19 @@ func validOTLPEndpoint(s string) error {
 		return fmt.Errorf("%q: a collector URL has no query or fragment", s)
 	case u.User != nil:
 		return fmt.Errorf("%q: credentials go in OTEL_EXPORTER_OTLP_HEADERS, not the URL", u.Redacted())
+	}
+	return nil
+}
+
+// CheckPprofListen reports why addr cannot serve profiles (--pprof-listen, of the gateway or the
+// bench harness): it must be host:port on a loopback address. Profiles show the process's memory,
+// command line and code, and have no access control.
+func CheckPprofListen(addr string) error {
+	if err := validHostPort(addr); err != nil {
+		return fielderr.Flag("pprof-listen", err.Error())
+	}
+	if !loopback(addr) {
+		return fielderr.Flag("pprof-listen", fmt.Sprintf("%q is not a loopback address: profiles are served on 127.0.0.1, ::1 or localhost only", addr))
 	}
 	return nil
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/quaycast/quaycast/bench"
+	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/internal/profiling"
 )
 
 type benchCmd struct {
@@ -39,6 +41,8 @@ type benchCmd struct {
 	HTML       string        `name:"html" type:"path" placeholder:"FILE" help:"Also write the report as one self-contained HTML page (charts in inline SVG; opens offline) to FILE."`
 	FromJSON   string        `name:"from-json" type:"existingfile" placeholder:"FILE" help:"Run nothing: report the result a run saved with --json (the text, --json or --html from it)."`
 	NoProgress bool          `name:"no-progress" help:"No progress bar (there is none when stdout is not a terminal)."`
+	// The gateway's own profiles: --gateway-arg=--pprof-listen=ADDR.
+	PprofListen string `name:"pprof-listen" placeholder:"ADDR" help:"Serve the harness's own Go profiles (net/http/pprof: the baseline pipeline, the receivers, the publisher) on this loopback address while it runs, e.g. 127.0.0.1:6061; the URL is printed on stderr. The gateway's: --gateway-arg=--pprof-listen=ADDR."`
 }
 
 func (c *benchCmd) Run(ctx context.Context) error {
@@ -75,6 +79,17 @@ func (c *benchCmd) Run(ctx context.Context) error {
 		if o.Executable, err = os.Executable(); err != nil {
 			return fmt.Errorf("find the quaycast binary to start the gateway: %w", err)
 		}
+	}
+	if c.PprofListen != "" {
+		if err := config.CheckPprofListen(c.PprofListen); err != nil {
+			return err
+		}
+		p, err := profiling.Serve(c.PprofListen, func(err error) { fmt.Fprintf(os.Stderr, "bench: the profiles' listener: %v\n", err) })
+		if err != nil {
+			return fielderr.Flag("pprof-listen", err.Error())
+		}
+		defer p.Close()
+		fmt.Fprintf(os.Stderr, "bench: the harness's profiles: %s/debug/pprof/\n", p.URL())
 	}
 	if from, to, err := bench.RaiseOpenFileLimit(); err == nil && to > from {
 		o.Notes = append(o.Notes, fmt.Sprintf("open-file limit raised from %d to %d for the harness and the gateway it starts", from, to))
@@ -128,8 +143,8 @@ func writeHTML(path string, res *bench.Result) error {
 // report prints a result saved with --json, as a run would have: the flags of a run do not apply.
 func (c *benchCmd) report() error {
 	if c.Preset != "" || c.Scenario != "" || c.List || !reflect.ValueOf(c.Overrides).IsZero() || len(c.GatewayArg) > 0 ||
-		c.Baseline || c.API != "" || c.NATSURL != "" {
-		return fielderr.Flag("from-json", "reports a saved result: the flags of a run (--preset, --scenario, the scenario's values, --baseline, --api, --nats-url, --gateway-arg, --list-presets) do not apply")
+		c.Baseline || c.API != "" || c.NATSURL != "" || c.PprofListen != "" {
+		return fielderr.Flag("from-json", "reports a saved result: the flags of a run (--preset, --scenario, the scenario's values, --baseline, --api, --nats-url, --gateway-arg, --pprof-listen, --list-presets) do not apply")
 	}
 	b, err := os.ReadFile(c.FromJSON)
 	if err != nil {

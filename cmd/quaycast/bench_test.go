@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,6 +126,59 @@ func checkHTMLReport(t *testing.T, page string, result []byte) {
 	}
 }
 
+// --pprof-listen serves the harness's own profiles while it runs: its goroutines are the harness's
+// (the receivers', the publisher's), not the gateway's, and the listener closes with the run.
+func TestBenchServesItsOwnProfiles(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "bench", "--preset", "smoke", "--events", "3000", "--rate", "500",
+		"--pprof-listen", "127.0.0.1:0", "--no-progress", "--json")
+	cmd.Stdout = io.Discard
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var base string
+	lines := bufio.NewScanner(stderr)
+	for base == "" && lines.Scan() {
+		if m := regexp.MustCompile(`profiles: (http://127\.0\.0\.1:\d+/debug/pprof/)$`).FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	if base == "" {
+		_ = cmd.Wait()
+		t.Fatal("bench printed no URL of its profiles on stderr")
+	}
+	// The run lasts about 6 s (3,000 events at 500/s): asked at once, the harness is running.
+	code, body, err := getText(base + "goroutine?debug=2")
+	if err != nil || code != http.StatusOK || !strings.Contains(body, "quaycast/bench.") {
+		t.Errorf("GET %sgoroutine?debug=2 during the run: %d, %v, %.300q; want 200 with the harness's goroutines", base, code, err, body)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	if _, _, err := getText(base); err == nil {
+		t.Error("the harness's profiles are still served after the run")
+	}
+}
+
+// getText GETs url with a client of its own (no keep-alive to outlive the test): status and body.
+func getText(url string) (int, string, error) {
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
 func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 	t.Parallel()
 	notResult := filepath.Join(t.TempDir(), "not-a-result.json")
@@ -139,6 +195,8 @@ func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--api", "http://127.0.0.1:8080"}, "--nats-url"},
 		{[]string{"--api", "http://192.0.2.1:8080", "--nats-url", "nats://127.0.0.1:4222"}, "--api"},
 		{[]string{"--timeout", "10ms"}, "--timeout"},
+		{[]string{"--pprof-listen", "0.0.0.0:6061"}, "--pprof-listen"}, // profiles have no access control
+		{[]string{"--pprof-listen", "127.0.0.1"}, "--pprof-listen"},
 		{[]string{"--gateways", "0"}, "--gateways"},
 		{[]string{"--gateways", "2,1"}, "--gateways"},
 		{[]string{"--gateways", "2", "--api", "http://127.0.0.1:8080", "--nats-url", "nats://127.0.0.1:4222"}, "--gateways"},
