@@ -115,7 +115,9 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	tr.MaxIdleConns = 0
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
-	tr.ResponseHeaderTimeout = o.Timeout
+	// No ResponseHeaderTimeout: do's deadline (the same Timeout, begun before the request is
+	// written) bounds the wait for the headers already, and the transport's was a second timer
+	// per POST that could never fire first.
 	s := &Sender{
 		transport:  tr,
 		log:        log,
