@@ -400,6 +400,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		ops.publish(OpsEvent{Kind: OpsEndpointDisabled, EndpointID: ep.ID, Tenant: ep.Tenant, Reason: ep.DisabledReason}, true)
 	})
 	m.countDegraded(manager.Degraded)
+	m.countConnections(sender.OpenConnections)
 	m.countStuck(manager.StuckCounts)
 	manager.OnInvalid(func(string, string) { m.invalid.Inc() })
 	manager.OnCondition(func(id string, err error) {

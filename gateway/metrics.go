@@ -180,6 +180,14 @@ func (c *stuckCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// countConnections exports the connections to receivers open: net/http keeps two goroutines on
+// each, so it tells a pool that grew in a burst from goroutines that leak.
+func (m *metrics) countConnections(open func() int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quaycast_receiver_connections", Help: "Connections to receivers open, in use or idle in the pool (net/http keeps two goroutines on each; idle ones close after 90 s).",
+	}, func() float64 { return float64(open()) }))
+}
+
 // countDegraded exports how many endpoints' consumers could not be set up on this gateway.
 func (m *metrics) countDegraded(degraded func() []string) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

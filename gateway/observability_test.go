@@ -108,7 +108,11 @@ func TestReadinessAndDeliveryState(t *testing.T) {
 	if _, b := call(t, g, "GET", "/v1/endpoints/"+off.ID, ""); b["delivery_state"] != "stopped" {
 		t.Errorf("disabled endpoint: delivery_state %v, want stopped", b["delivery_state"])
 	}
-	if !strings.Contains(scrape(t, g), "quaycast_endpoints_degraded 0") {
+	text := scrape(t, g)
+	if !strings.Contains(text, "quaycast_endpoints_degraded 0") {
 		t.Error("no quaycast_endpoints_degraded metric")
+	}
+	if !strings.Contains(text, "\nquaycast_receiver_connections ") {
+		t.Error("no quaycast_receiver_connections metric")
 	}
 }

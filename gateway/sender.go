@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -69,6 +70,7 @@ type Sender struct {
 	bufs      sync.Pool     // *[]byte for signature header values
 	inFlight  chan struct{} // a slot per POST in flight
 	replyMem  replyMemory   // bytes of replies held
+	conns     *atomic.Int64 // connections to receivers open, in use or idle in the pool
 
 	droppedLog zerolog.Logger // log, sampled to a line a minute: for dropped delivery-log records
 }
@@ -99,15 +101,17 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	defaults.Fill(&o.MaxInFlight, defaults.MaxInFlightTotal)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: o.Targets.control}
-	tr.DialContext = dialer.DialContext
-	if fence := o.Fence; fence != nil {
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return fencedConn{Conn: c, held: fence}, nil
+	conns := new(atomic.Int64)
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
 		}
+		if fence := o.Fence; fence != nil {
+			c = fencedConn{Conn: c, held: fence}
+		}
+		conns.Add(1)
+		return &countedConn{Conn: c, open: conns}, nil
 	}
 	// No cap over all receivers: it evicts one receiver's idle connections to keep another's,
 	// and at 1,000 endpoints on 20 hosts a cap of 1,024 closed and dialled ~700 connections a
@@ -125,6 +129,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 		o:          o,
 		endpoints:  make(map[string]*endpointState),
 		inFlight:   make(chan struct{}, o.MaxInFlight),
+		conns:      conns,
 		bufs:       sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 	}
 	if o.Log != nil {
@@ -135,6 +140,24 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 		s.tracer = o.TracerProvider.Tracer(tracerName)
 	}
 	return s
+}
+
+// OpenConnections is how many connections to receivers are open, in use or idle in the pool: each
+// holds two of net/http's goroutines, so the process's goroutines rise and fall with it.
+func (s *Sender) OpenConnections() int64 { return s.conns.Load() }
+
+// countedConn counts itself among the open connections until its first Close.
+type countedConn struct {
+	net.Conn
+	open   *atomic.Int64
+	closed atomic.Bool
+}
+
+func (c *countedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.open.Add(-1)
+	}
+	return c.Conn.Close()
 }
 
 // state returns what the sender keeps for the endpoint, renewed when its definition changed.

@@ -536,3 +536,46 @@ func testDelivery(ep *consumer.Endpoint, id, entity string) *consumer.Delivery {
 	env := subjects.Envelope{ID: id, Type: "voyage_updated", Source: "tos", Entity: entity, OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
 	return &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1}
 }
+
+// The sender counts its connections to receivers — three POSTs at once open three — until the
+// receiver closes them; the next POST opens one again.
+func TestSenderCountsItsConnections(t *testing.T) {
+	t.Parallel()
+	var arrived sync.WaitGroup
+	arrived.Add(3)
+	release := make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Quaycast-Attempt") == "1" && r.URL.Path == "/held" {
+			arrived.Done()
+			<-release
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	s := loopbackSender(t, zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{})
+	if n := s.OpenConnections(); n != 0 {
+		t.Fatalf("before any POST: %d connections open", n)
+	}
+	var sent sync.WaitGroup
+	for i := range 3 {
+		sent.Go(func() {
+			if a, err := s.Test(t.Context(), testDelivery(testEndpoint(fmt.Sprintf("ep_%d", i), rcv.URL+"/held"), "evt-1", "V1")); err != nil || a.Outcome != "delivered" {
+				t.Errorf("POST %d: %v, %+v", i, err, a)
+			}
+		})
+	}
+	arrived.Wait()
+	if n := s.OpenConnections(); n != 3 {
+		t.Errorf("three POSTs in flight: %d connections open, want 3", n)
+	}
+	close(release)
+	sent.Wait()
+	rcv.CloseClientConnections()
+	testwait.For(t, 10*time.Second, "the closed connections uncounted", func() bool { return s.OpenConnections() == 0 })
+	if a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_again", rcv.URL), "evt-2", "V1")); err != nil || a.Outcome != "delivered" {
+		t.Fatalf("POST after the close: %v, %+v", err, a)
+	}
+	if n := s.OpenConnections(); n != 1 {
+		t.Errorf("after one more POST: %d connections open, want 1", n)
+	}
+}
