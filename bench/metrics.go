@@ -20,6 +20,10 @@ type gatewayMetrics struct {
 	logDropped float64 // delivery-log records shed: quaycast_delivery_log_dropped_total
 	owned      float64 // endpoints it delivers to: quaycast_cluster_endpoints_owned
 	goroutines float64 // go_goroutines
+	// connections to receivers open: quaycast_receiver_connections (hasConnections: the gateway
+	// exports it; older ones do not)
+	connections    float64
+	hasConnections bool
 }
 
 // scrape reads a gateway's /metrics.
@@ -55,6 +59,12 @@ func parseMetrics(text []byte) (gatewayMetrics, error) {
 	if f := fams["go_goroutines"]; f != nil {
 		for _, s := range f.GetMetric() {
 			m.goroutines += s.GetGauge().GetValue()
+		}
+	}
+	if f := fams["quaycast_receiver_connections"]; f != nil {
+		m.hasConnections = true
+		for _, s := range f.GetMetric() {
+			m.connections += s.GetGauge().GetValue()
 		}
 	}
 	if f := fams["quaycast_cluster_endpoints_owned"]; f != nil {

@@ -33,7 +33,9 @@ quaycast_cluster_endpoints_owned 4
 # HELP go_goroutines Number of goroutines that currently exist.
 # TYPE go_goroutines gauge
 go_goroutines 77
-`, gatewayMetrics{delivered: 1234.5, logDropped: 512, owned: 4, goroutines: 77}, false},
+# TYPE quaycast_receiver_connections gauge
+quaycast_receiver_connections 12
+`, gatewayMetrics{delivered: 1234.5, logDropped: 512, owned: 4, goroutines: 77, connections: 12, hasConnections: true}, false},
 		{"a gateway on its own: nothing delivered or dropped yet, no cluster gauge", "# TYPE quaycast_delivery_log_dropped_total counter\nquaycast_delivery_log_dropped_total 0\n# TYPE go_goroutines gauge\ngo_goroutines 7\n", gatewayMetrics{goroutines: 7}, false},
 		{"not the text format", "quaycast_delivery_attempts_total{endpoint=\"ep_a\" 3\n", gatewayMetrics{}, true},
 	}
@@ -55,8 +57,8 @@ func TestScrapeGateway(t *testing.T) {
 	g := gatewaytest.Start(t, gatewaytest.Config(t), zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	c := gateway.NewClient(g.APIURL())
 	gm, err := scrape(t.Context(), c)
-	if err != nil || gm.goroutines <= 0 || gm.logDropped != 0 {
-		t.Fatalf("scrape: %+v, %v", gm, err)
+	if err != nil || gm.goroutines <= 0 || gm.logDropped != 0 || !gm.hasConnections || gm.connections != 0 {
+		t.Fatalf("scrape: %+v, %v; want goroutines, nothing dropped and no connection yet (read)", gm, err)
 	}
 	var raw json.RawMessage
 	if err := c.Do(t.Context(), "GET", "/metrics", nil, &raw); err != nil {

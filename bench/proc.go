@@ -242,26 +242,35 @@ func (m *meter) sample(s *sink) {
 	m.recent.Reset()
 	s.takeRecent(&m.recent)
 	gw, gwOK := m.gateways()
-	m.tl.sample(time.Now(), &m.recent, gw, gwOK, self, err == nil && m.selfErr == nil, m.goroutines())
+	m.tl.sample(time.Now(), &m.recent, gw, gwOK, self, err == nil && m.selfErr == nil, m.counts())
 }
 
-// goroutines adds up the gateways' goroutines from their /metrics; 0 when one cannot be read (an
-// in-process gateway shares the harness's count, which says nothing).
-func (m *meter) goroutines() int {
+// gatewayCounts are the gateways' goroutines and connections to receivers, added up over
+// gateways; zero when unknown.
+type gatewayCounts struct {
+	goroutines, connections int
+	hasConnections          bool // every gateway exports its connections
+}
+
+// counts reads the gateways' counts from their /metrics; zero when one cannot be read (an
+// in-process gateway shares the harness's goroutines, which say nothing).
+func (m *meter) counts() gatewayCounts {
 	if m.inProcess {
-		return 0
+		return gatewayCounts{}
 	}
-	n := 0
-	for _, c := range m.clients {
+	c := gatewayCounts{hasConnections: len(m.clients) > 0}
+	for _, cl := range m.clients {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		gm, err := scrape(ctx, c)
+		gm, err := scrape(ctx, cl)
 		cancel()
 		if err != nil {
-			return 0
+			return gatewayCounts{}
 		}
-		n += int(gm.goroutines)
+		c.goroutines += int(gm.goroutines)
+		c.connections += int(gm.connections)
+		c.hasConnections = c.hasConnections && gm.hasConnections
 	}
-	return n
+	return c
 }
 
 // gateways adds up the gateways' last figures; ok is false when none is a process of ours.

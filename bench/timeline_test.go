@@ -23,7 +23,8 @@ func TestTimelinePointPerSample(t *testing.T) {
 	for s := 1; s <= 3; s++ {
 		gw := ProcStats{CPU: 10*time.Second + time.Duration(s)*1500*time.Millisecond, RSS: int64(s) << 20} // 1.5 cores
 		self := ProcStats{CPU: 3*time.Second + time.Duration(s)*250*time.Millisecond, RSS: 40 << 20}       // 0.25 cores
-		tl.sample(start.Add(time.Duration(s)*time.Second), latencies(100*s, time.Duration(s)*time.Millisecond), gw, true, self, true, 100+s)
+		counts := gatewayCounts{goroutines: 100 + s, connections: s, hasConnections: true}
+		tl.sample(start.Add(time.Duration(s)*time.Second), latencies(100*s, time.Duration(s)*time.Millisecond), gw, true, self, true, counts)
 	}
 	got := tl.result()
 	if got == nil || len(got.Points) != 3 || got.IntervalSeconds != 1 || !got.GatewayMeasured || !got.HarnessMeasured {
@@ -32,7 +33,8 @@ func TestTimelinePointPerSample(t *testing.T) {
 	for i, pt := range got.Points {
 		s := float64(i + 1)
 		want := TimePoint{Seconds: s, Deliveries: 100 * (i + 1), DeliveriesPerSec: 100 * s, P50Ms: s, P99Ms: s,
-			GatewayCPU: 1.5, GatewayRSSMiB: s, GatewayGoroutines: 101 + i, HarnessCPU: 0.25, HarnessRSSMiB: 40}
+			GatewayCPU: 1.5, GatewayRSSMiB: s, GatewayGoroutines: 101 + i, GatewayConnections: i + 1, GatewayGoroutinesBeside: 101 + i - 2*(i+1),
+			HarnessCPU: 0.25, HarnessRSSMiB: 40}
 		if pt != want {
 			t.Errorf("point %d: %+v, want %+v", i, pt, want)
 		}
@@ -47,7 +49,7 @@ func TestTimelineStaysBounded(t *testing.T) {
 	tl := newTimeline(start, ProcStats{}, ProcStats{})
 	const samples = 2*maxTimePoints + 100
 	for s := 1; s <= samples; s++ {
-		tl.sample(start.Add(time.Duration(s)*time.Second), latencies(10, time.Millisecond), ProcStats{CPU: time.Duration(s) * time.Second}, true, ProcStats{}, false, 0)
+		tl.sample(start.Add(time.Duration(s)*time.Second), latencies(10, time.Millisecond), ProcStats{CPU: time.Duration(s) * time.Second}, true, ProcStats{}, false, gatewayCounts{})
 	}
 	got := tl.result()
 	if n := len(got.Points); n > maxTimePoints || n < maxTimePoints/2 || got.IntervalSeconds != 4 {
@@ -74,9 +76,9 @@ func TestTimelineFoldsAShortLastSample(t *testing.T) {
 	t.Parallel()
 	start := time.Unix(1000, 0)
 	tl := newTimeline(start, ProcStats{}, ProcStats{})
-	tl.sample(start.Add(time.Second), latencies(100, time.Millisecond), ProcStats{}, false, ProcStats{}, false, 0)
-	tl.sample(start.Add(2*time.Second), latencies(100, time.Millisecond), ProcStats{}, false, ProcStats{}, false, 0)
-	tl.sample(start.Add(2*time.Second+10*time.Millisecond), latencies(3, time.Millisecond), ProcStats{}, false, ProcStats{}, false, 0)
+	tl.sample(start.Add(time.Second), latencies(100, time.Millisecond), ProcStats{}, false, ProcStats{}, false, gatewayCounts{})
+	tl.sample(start.Add(2*time.Second), latencies(100, time.Millisecond), ProcStats{}, false, ProcStats{}, false, gatewayCounts{})
+	tl.sample(start.Add(2*time.Second+10*time.Millisecond), latencies(3, time.Millisecond), ProcStats{}, false, ProcStats{}, false, gatewayCounts{})
 	got := tl.result()
 	if len(got.Points) != 2 || got.GatewayMeasured || got.HarnessMeasured {
 		t.Fatalf("timeline %+v", got)
