@@ -27,22 +27,21 @@ type benchCmd struct {
 	bench.Overrides
 	GatewayArg []string `name:"gateway-arg" sep:"none" help:"Extra flag for the gateway the harness starts, e.g. --gateway-arg=--max-in-flight=128 (repeatable)."`
 
-	Baseline   bool          `name:"baseline" help:"Also run the minimal pipeline (consume, sign, POST, ack) over the same events and receivers first, and report the gateway as a ratio of it."`
-	NATSURL    string        `name:"nats-url" help:"NATS of an existing gateway (with --api), comma-separated URLs for a cluster; without --api, an external NATS the gateway the harness starts connects to (its figures are then quaycast's own); by default the harness starts a gateway of its own with an embedded NATS."`
-	API        string        `name:"api" help:"API of an existing gateway (with --nats-url); comma-separated, several gateways of one cluster (endpoints are registered through the first)."`
-	NATSToken  string        `name:"nats-token" env:"QUAYCAST_NATS_TOKEN" help:"NATS credential for an existing gateway: a publisher credential, or with --baseline one with JetStream access (embedded NATS: <data-dir>/auth/internal.token)." placeholder:"TOKEN"`
-	NATSCreds  string        `name:"nats-creds" env:"QUAYCAST_NATS_CREDS" help:"A .creds file for an existing gateway's external NATS (as --nats-token)." placeholder:"FILE"`
-	NATSCA     string        `name:"nats-ca" env:"QUAYCAST_NATS_CA" help:"PEM CA of the NATS server's TLS certificate (an existing gateway's, or one started with --gateway-arg=--nats-tls-cert=...)." placeholder:"FILE"`
-	Token      string        `name:"token" env:"QUAYCAST_TOKEN" help:"API token of an existing gateway that has access control (it needs endpoints:write and endpoints:delete). Prefer the environment variable."`
-	GatewayLog string        `name:"gateway-log-level" default:"warn" enum:"debug,info,warn,error" help:"Log level of the gateway the harness starts (its warnings and errors are counted)."`
-	Timeout    time.Duration `name:"timeout" help:"The whole run ends by then, delivered or not (default 5m; a soak: 5m + twice --soak)."`
-	Verify     bool          `name:"verify-signatures" help:"Receivers verify every signature (costs the harness CPU)."`
-	JSON       bool          `name:"json" help:"Print the result as JSON."`
-	HTML       string        `name:"html" type:"path" placeholder:"FILE" help:"Also write the report as one self-contained HTML page (charts in inline SVG; opens offline) to FILE."`
-	FromJSON   string        `name:"from-json" type:"existingfile" placeholder:"FILE" help:"Run nothing: report the result a run saved with --json (the text, --json or --html from it)."`
-	NoProgress bool          `name:"no-progress" help:"No progress bar (there is none when stdout is not a terminal)."`
-	// The gateway's own profiles: --gateway-arg=--pprof-listen=ADDR.
-	PprofListen string `name:"pprof-listen" placeholder:"ADDR" help:"Serve the harness's own Go profiles (net/http/pprof: the baseline pipeline, the receivers, the publisher) on this loopback address while it runs, e.g. 127.0.0.1:6061; the URL is printed on stderr. The gateway's: --gateway-arg=--pprof-listen=ADDR."`
+	Baseline    bool          `name:"baseline" help:"Also run the minimal pipeline (consume, sign, POST, ack) over the same events and receivers first, and report the gateway as a ratio of it."`
+	NATSURL     string        `name:"nats-url" help:"NATS of an existing gateway (with --api), comma-separated URLs for a cluster; without --api, an external NATS the gateway the harness starts connects to (its figures are then quaycast's own); by default the harness starts a gateway of its own with an embedded NATS."`
+	API         string        `name:"api" help:"API of an existing gateway (with --nats-url); comma-separated, several gateways of one cluster (endpoints are registered through the first)."`
+	NATSToken   string        `name:"nats-token" env:"QUAYCAST_NATS_TOKEN" help:"NATS credential for an existing gateway: a publisher credential, or with --baseline one with JetStream access (embedded NATS: <data-dir>/auth/internal.token)." placeholder:"TOKEN"`
+	NATSCreds   string        `name:"nats-creds" env:"QUAYCAST_NATS_CREDS" help:"A .creds file for an existing gateway's external NATS (as --nats-token)." placeholder:"FILE"`
+	NATSCA      string        `name:"nats-ca" env:"QUAYCAST_NATS_CA" help:"PEM CA of the NATS server's TLS certificate (an existing gateway's, or one started with --gateway-arg=--nats-tls-cert=...)." placeholder:"FILE"`
+	Token       string        `name:"token" env:"QUAYCAST_TOKEN" help:"API token of an existing gateway that has access control (it needs endpoints:write and endpoints:delete). Prefer the environment variable."`
+	GatewayLog  string        `name:"gateway-log-level" default:"warn" enum:"debug,info,warn,error" help:"Log level of the gateway the harness starts (its warnings and errors are counted)."`
+	Timeout     time.Duration `name:"timeout" help:"The whole run ends by then, delivered or not (default 5m; a soak: 5m + twice --soak)."`
+	Verify      bool          `name:"verify-signatures" help:"Receivers verify every signature (costs the harness CPU)."`
+	JSON        bool          `name:"json" help:"Print the result as JSON."`
+	HTML        string        `name:"html" type:"path" placeholder:"FILE" help:"Also write the report as one self-contained HTML page (charts in inline SVG; opens offline) to FILE."`
+	FromJSON    string        `name:"from-json" type:"existingfile" placeholder:"FILE" help:"Run nothing: report the result a run saved with --json (the text, --json or --html from it)."`
+	NoProgress  bool          `name:"no-progress" help:"No progress bar (there is none when stdout is not a terminal)."`
+	PprofListen string        `name:"pprof-listen" placeholder:"ADDR" help:"Serve the harness's own Go profiles (net/http/pprof: the baseline pipeline, the receivers, the publisher) on this loopback address while it runs, e.g. 127.0.0.1:6061; the URL is printed on stderr. The gateway's: --gateway-arg=--pprof-listen=ADDR."`
 }
 
 func (c *benchCmd) Run(ctx context.Context) error {
