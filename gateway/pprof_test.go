@@ -1,28 +1,13 @@
 package gateway_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/quaycast/quaycast/config"
+	"github.com/quaycast/quaycast/internal/testhttp"
 )
-
-// get GETs url with a client of its own (no keep-alive to outlive the test) and returns the
-// status and body; err when no answer came.
-func get(t *testing.T, url string) (int, string, error) {
-	t.Helper()
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
 
 // --pprof-listen serves the profiles on a listener of its own: the index and the heap profile
 // answer there, the API's listener does not serve them, and the listener is closed once the
@@ -45,11 +30,11 @@ func TestPprofOnItsOwnListener(t *testing.T) {
 		{"/debug/pprof/heap?debug=1", "heap profile:"},
 		{"/debug/pprof/goroutine?debug=1", "goroutine profile:"},
 	} {
-		code, body, err := get(t, base+c.path)
+		code, body, err := testhttp.Get(base + c.path)
 		if err != nil || code != http.StatusOK || !strings.Contains(body, c.want) {
 			t.Errorf("GET %s on the pprof listener: %d, %v, body %.200q; want 200 with %q", c.path, code, err, body, c.want)
 		}
-		code, body, err = get(t, g.APIURL()+c.path)
+		code, body, err = testhttp.Get(g.APIURL() + c.path)
 		if err != nil {
 			t.Errorf("GET %s on the API: %v", c.path, err)
 		} else if code == http.StatusOK || strings.Contains(body, c.want) {
@@ -59,7 +44,7 @@ func TestPprofOnItsOwnListener(t *testing.T) {
 
 	addr := strings.TrimPrefix(base, "http://")
 	g.Stop(t)
-	if _, _, err := get(t, base+"/debug/pprof/"); err == nil {
+	if _, _, err := testhttp.Get(base + "/debug/pprof/"); err == nil {
 		t.Error("the pprof listener still answers after the gateway stopped")
 	}
 	wantPortFree(t, addr)
@@ -72,7 +57,7 @@ func TestPprofOffByDefault(t *testing.T) {
 	if u := g.PprofURL(); u != "" {
 		t.Errorf("PprofURL() = %q with --pprof-listen unset, want empty", u)
 	}
-	if code, _, err := get(t, g.APIURL()+"/debug/pprof/heap?debug=1"); err != nil || code == http.StatusOK {
+	if code, _, err := testhttp.Get(g.APIURL() + "/debug/pprof/heap?debug=1"); err != nil || code == http.StatusOK {
 		t.Errorf("GET /debug/pprof/heap on the API: %d, %v; want an answer that is not 200", code, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/internal/testhttp"
 	"github.com/quaycast/quaycast/internal/testwait"
 )
 
@@ -81,7 +82,7 @@ func TestStartFailingAfterListenFreesThePort(t *testing.T) {
 		return err == nil
 	})
 	testwait.For(t, 20*time.Second, "profiles served during the start", func() bool {
-		code, _, err := get(t, "http://"+cfg.PprofListen+"/debug/pprof/")
+		code, _, err := testhttp.Get("http://" + cfg.PprofListen + "/debug/pprof/")
 		return err == nil && code == 200
 	})
 	select {

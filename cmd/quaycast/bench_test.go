@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/quaycast/quaycast/gateway"
+	"github.com/quaycast/quaycast/internal/testhttp"
 )
 
 // `quaycast bench` with the real binary: it starts a gateway of its own as a child process,
@@ -155,28 +156,16 @@ func TestBenchServesItsOwnProfiles(t *testing.T) {
 		t.Fatal("bench printed no URL of its profiles on stderr")
 	}
 	// The run lasts about 6 s (3,000 events at 500/s): asked at once, the harness is running.
-	code, body, err := getText(base + "goroutine?debug=2")
+	code, body, err := testhttp.Get(base + "goroutine?debug=2")
 	if err != nil || code != http.StatusOK || !strings.Contains(body, "quaycast/bench.") {
 		t.Errorf("GET %sgoroutine?debug=2 during the run: %d, %v, %.300q; want 200 with the harness's goroutines", base, code, err, body)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("bench: %v", err)
 	}
-	if _, _, err := getText(base); err == nil {
+	if _, _, err := testhttp.Get(base); err == nil {
 		t.Error("the harness's profiles are still served after the run")
 	}
-}
-
-// getText GETs url with a client of its own (no keep-alive to outlive the test): status and body.
-func getText(url string) (int, string, error) {
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
 }
 
 func TestBenchFlagErrorsNameTheFlag(t *testing.T) {

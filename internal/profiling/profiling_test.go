@@ -1,13 +1,13 @@
 package profiling_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/quaycast/quaycast/internal/profiling"
+	"github.com/quaycast/quaycast/internal/testhttp"
 )
 
 // The profiles answer on their listener until Close; Close cuts short a CPU profile being taken
@@ -17,24 +17,14 @@ func TestServeUntilClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(s.URL() + "/debug/pprof/goroutine?debug=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
-		t.Fatalf("goroutine profile: %d, %.200q", resp.StatusCode, body)
+	code, body, err := testhttp.Get(s.URL() + "/debug/pprof/goroutine?debug=1")
+	if err != nil || code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		t.Fatalf("goroutine profile: %d, %.200q, %v", code, body, err)
 	}
 
 	profiling := make(chan error, 1)
 	go func() {
-		resp, err := c.Get(s.URL() + "/debug/pprof/profile?seconds=20")
-		if err == nil {
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-		}
+		_, _, err := testhttp.Get(s.URL() + "/debug/pprof/profile?seconds=20")
 		profiling <- err
 	}()
 	time.Sleep(200 * time.Millisecond) // the profile has begun (or Close refuses it: either way it ends)
@@ -46,7 +36,7 @@ func TestServeUntilClose(t *testing.T) {
 		t.Fatal("Close waited for the 20 s profile")
 	}
 	<-profiling
-	if _, err := c.Get(s.URL() + "/debug/pprof/"); err == nil {
+	if _, _, err := testhttp.Get(s.URL() + "/debug/pprof/"); err == nil {
 		t.Error("the profiles still answer after Close")
 	}
 }
