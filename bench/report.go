@@ -127,9 +127,6 @@ var tableRows = []tableRow{
 	{label: "soak: goroutines after warm-up (2nd half)", has: hasSoak, optional: true, cell: func(rd *Round) string {
 		return steadinessCell("%.0f", rd.Soak.Goroutines)
 	}},
-	{label: "soak: goroutines beside 2 per connection", has: func(rd *Round) bool { return rd.Soak != nil && rd.Soak.GoroutinesBeside != nil }, optional: true, cell: func(rd *Round) string {
-		return steadinessCell("%.0f", rd.Soak.GoroutinesBeside)
-	}},
 	{label: "soak: steady (±10 %)", has: hasSoak, optional: true, cell: func(rd *Round) string {
 		switch {
 		case !rd.Soak.Judged:

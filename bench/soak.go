@@ -25,11 +25,6 @@ type Soak struct {
 	WarmupSeconds      float64     `json:"warmup_s"`
 	RSSMiB             *Steadiness `json:"rss_mib,omitempty"`
 	Goroutines         *Steadiness `json:"goroutines,omitempty"`
-	// GoroutinesBeside is the goroutines beyond net/http's two per connection to a receiver: the
-	// connection pool grows in a burst and shrinks 90 s after, so goroutines follow it without a
-	// leak. Told beside the verdict, not part of it (nil when the gateway does not export its
-	// connections).
-	GoroutinesBeside *Steadiness `json:"goroutines_beside_connections,omitempty"`
 	// Judged is false when the figures could not be read (a gateway that is not a process of
 	// the harness's, a timeline too short); Stable then says nothing.
 	Judged bool   `json:"judged"`
@@ -122,7 +117,6 @@ func (s *Soak) judge(tl *Timeline, soak time.Duration) {
 	}
 	s.RSSMiB = steadiness(func(p TimePoint) float64 { return p.GatewayRSSMiB })
 	s.Goroutines = steadiness(func(p TimePoint) float64 { return float64(p.GatewayGoroutines) })
-	s.GoroutinesBeside = steadiness(func(p TimePoint) float64 { return float64(p.GatewayGoroutinesBeside) })
 	if s.RSSMiB == nil {
 		s.Reason = "the timeline has no points after warm-up or in the second half"
 		return
@@ -135,13 +129,6 @@ func (s *Soak) judge(tl *Timeline, soak time.Duration) {
 	if s.Goroutines != nil && !s.Goroutines.steady() {
 		s.Stable = false
 		s.Reason = join(s.Reason, fmt.Sprintf("goroutines in the second half %.0f–%.0f against %.0f after warm-up", s.Goroutines.Min, s.Goroutines.Max, s.Goroutines.AfterWarmup))
-		if b := s.GoroutinesBeside; b != nil {
-			verdict := "steady: the swing is the connection pool"
-			if !b.steady() {
-				verdict = "not steady either"
-			}
-			s.Reason += fmt.Sprintf(" (beside two per connection to a receiver %.0f–%.0f against %.0f: %s)", b.Min, b.Max, b.AfterWarmup, verdict)
-		}
 	}
 }
 

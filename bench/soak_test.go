@@ -50,9 +50,6 @@ func TestSoakJudge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Soak{}
 			s.judge(tc.tl, 100*time.Second)
-			if s.GoroutinesBeside != nil {
-				t.Errorf("goroutines beside the connections judged from a timeline without connections: %+v", s.GoroutinesBeside)
-			}
 			if s.Judged != tc.judged || s.Stable != tc.stable || !strings.Contains(s.Reason, tc.reason) {
 				t.Errorf("judged %v stable %v reason %q; want %v %v %q (rss %+v goroutines %+v)", s.Judged, s.Stable, s.Reason, tc.judged, tc.stable, tc.reason, s.RSSMiB, s.Goroutines)
 			}
@@ -72,44 +69,5 @@ func TestSoakVerdict(t *testing.T) {
 	res.judge()
 	if !res.OK {
 		t.Errorf("an unjudged soak failed the run: %q", res.problem())
-	}
-}
-
-// withPool gives every point of tl a connection pool of pool(s) connections, two goroutines each
-// on top of its goroutines.
-func withPool(tl *Timeline, pool func(s int) int) *Timeline {
-	for i := range tl.Points {
-		p := &tl.Points[i]
-		n := pool(int(p.Seconds))
-		p.GatewayConnections, p.GatewayGoroutinesBeside = n, p.GatewayGoroutines
-		p.GatewayGoroutines += 2 * n
-	}
-	return tl
-}
-
-// Goroutines that follow the connection pool fail the soak as the goal words it, and the reason
-// says that beside the pool they were steady; goroutines that grow beside it say not steady either.
-func TestSoakTellsThePoolFromALeak(t *testing.T) {
-	t.Parallel()
-	flat := func(int) float64 { return 100 }
-	burst := func(s int) int { // the pool grows in a burst in the second half and stays
-		if s > 60 {
-			return 400
-		}
-		return 100
-	}
-	s := &Soak{}
-	s.judge(withPool(soakTimeline(flat, func(int) int { return 500 }), burst), 100*time.Second)
-	if !s.Judged || s.Stable || !strings.Contains(s.Reason, "goroutines in the second half") || !strings.Contains(s.Reason, "steady: the swing is the connection pool") {
-		t.Errorf("a pool's swing: stable %v, reason %q", s.Stable, s.Reason)
-	}
-	if b := s.GoroutinesBeside; b == nil || b.AfterWarmup != 500 || b.Min != 500 || b.Max != 500 {
-		t.Errorf("goroutines beside the pool: %+v, want 500 throughout", b)
-	}
-
-	s = &Soak{}
-	s.judge(withPool(soakTimeline(flat, func(s int) int { return 500 + max(s-50, 0)*5 }), burst), 100*time.Second)
-	if s.Stable || !strings.Contains(s.Reason, "not steady either") {
-		t.Errorf("a leak beside the pool: stable %v, reason %q", s.Stable, s.Reason)
 	}
 }

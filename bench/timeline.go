@@ -34,14 +34,11 @@ type TimePoint struct {
 	// GatewayGoroutines is the highest count the gateways' /metrics gave in the interval (added
 	// up over gateways); 0 when it could not be read.
 	GatewayGoroutines int `json:"gateway_goroutines,omitempty"`
-	// GatewayConnections is the highest count of connections to receivers open in the interval,
-	// and GatewayGoroutinesBeside the highest count of goroutines beyond net/http's two per
-	// connection: what is left when the pool's growth and shrinking is taken out. 0 when the
-	// gateways do not export their connections.
-	GatewayConnections      int     `json:"gateway_receiver_connections,omitempty"`
-	GatewayGoroutinesBeside int     `json:"gateway_goroutines_beside_connections,omitempty"`
-	HarnessCPU              float64 `json:"harness_cpu_cores"`
-	HarnessRSSMiB           float64 `json:"harness_rss_mib"`
+	// GatewayConnections is the highest count of connections to receivers open in the interval;
+	// 0 when the gateways do not export it.
+	GatewayConnections int     `json:"gateway_receiver_connections,omitempty"`
+	HarnessCPU         float64 `json:"harness_cpu_cores"`
+	HarnessRSSMiB      float64 `json:"harness_rss_mib"`
 }
 
 // timeline collects a round's samples into spans; each span is one point.
@@ -64,7 +61,6 @@ type span struct {
 	gwRSS, selfRSS int64
 	goroutines     int
 	connections    int
-	beside         int // goroutines beyond two per connection
 }
 
 func newTimeline(start time.Time, gw, self ProcStats) *timeline {
@@ -76,9 +72,8 @@ func newTimeline(start time.Time, gw, self ProcStats) *timeline {
 func (tl *timeline) sample(now time.Time, lat *Histogram, gw ProcStats, gwOK bool, self ProcStats, selfOK bool, c gatewayCounts) {
 	p := &tl.pending
 	p.goroutines = max(p.goroutines, c.goroutines)
-	if c.hasConnections && c.goroutines > 0 {
+	if c.hasConnections {
 		p.connections = max(p.connections, c.connections)
-		p.beside = max(p.beside, c.goroutines-2*c.connections)
 	}
 	p.end, p.dur = now.Sub(tl.start), p.dur+now.Sub(tl.at)
 	p.samples++
@@ -127,7 +122,7 @@ func (s *span) add(o *span) {
 	s.gwCPU, s.selfCPU = s.gwCPU+o.gwCPU, s.selfCPU+o.selfCPU
 	s.gwRSS, s.selfRSS = max(s.gwRSS, o.gwRSS), max(s.selfRSS, o.selfRSS)
 	s.goroutines = max(s.goroutines, o.goroutines)
-	s.connections, s.beside = max(s.connections, o.connections), max(s.beside, o.beside)
+	s.connections = max(s.connections, o.connections)
 }
 
 // result is the timeline's points, the samples not yet making a span as one more. A last span
@@ -157,7 +152,7 @@ func (tl *timeline) result() *Timeline {
 			pt.P50Ms, pt.P99Ms = ms(s.hist.Quantile(0.50)), ms(s.hist.Quantile(0.99))
 		}
 		pt.GatewayRSSMiB, pt.HarnessRSSMiB = mib(s.gwRSS), mib(s.selfRSS)
-		pt.GatewayGoroutines, pt.GatewayConnections, pt.GatewayGoroutinesBeside = s.goroutines, s.connections, s.beside
+		pt.GatewayGoroutines, pt.GatewayConnections = s.goroutines, s.connections
 		out.Points = append(out.Points, pt)
 	}
 	return out

@@ -33,7 +33,7 @@ func TestTimelinePointPerSample(t *testing.T) {
 	for i, pt := range got.Points {
 		s := float64(i + 1)
 		want := TimePoint{Seconds: s, Deliveries: 100 * (i + 1), DeliveriesPerSec: 100 * s, P50Ms: s, P99Ms: s,
-			GatewayCPU: 1.5, GatewayRSSMiB: s, GatewayGoroutines: 101 + i, GatewayConnections: i + 1, GatewayGoroutinesBeside: 101 + i - 2*(i+1),
+			GatewayCPU: 1.5, GatewayRSSMiB: s, GatewayGoroutines: 101 + i, GatewayConnections: i + 1,
 			HarnessCPU: 0.25, HarnessRSSMiB: 40}
 		if pt != want {
 			t.Errorf("point %d: %+v, want %+v", i, pt, want)

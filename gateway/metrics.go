@@ -180,11 +180,10 @@ func (c *stuckCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// countConnections exports the connections to receivers open: net/http keeps two goroutines on
-// each, so it tells a pool that grew in a burst from goroutines that leak.
+// countConnections exports the connections to receivers open: the sockets, and the pool's size.
 func (m *metrics) countConnections(open func() int64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "quaycast_receiver_connections", Help: "Connections to receivers open, in use or idle in the pool (net/http keeps two goroutines on each; idle ones close after 90 s).",
+		Name: "quaycast_receiver_connections", Help: "Connections to receivers open, in use or idle in the pool (idle ones close after 90 s; one a receiver closed counts until it is next taken).",
 	}, func() float64 { return float64(open()) }))
 }
 

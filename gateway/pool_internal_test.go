@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -49,23 +50,16 @@ func TestConnectionsKeptForEveryReceiver(t *testing.T) {
 		t.Cleanup(srv.Close)
 		servers[i] = srv
 	}
-	targets, err := ParseTargetPolicy([]string{"127.0.0.0/8"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Transport: NewSender(zerolog.Nop(), SenderOptions{Targets: targets}).transport}
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{})
 	pass := func() {
-		for _, srv := range servers {
+		for i, srv := range servers {
+			ep := testEndpoint(fmt.Sprintf("ep_%d", i), srv.URL)
 			var wg sync.WaitGroup
-			for range perHost {
+			for j := range perHost {
 				wg.Go(func() {
-					resp, err := client.Post(srv.URL, "application/json", nil)
-					if err != nil {
-						t.Error(err)
-						return
+					if a, err := s.Test(t.Context(), testDelivery(ep, fmt.Sprintf("evt-%d", j), "V1")); err != nil || a.Outcome != "delivered" {
+						t.Errorf("POST to %s: %v %+v", srv.URL, err, a)
 					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
 				})
 			}
 			wg.Wait()

@@ -6,18 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/quaycast/quaycast/attempts"
@@ -53,24 +54,24 @@ type SenderOptions struct {
 	TracerProvider trace.TracerProvider
 }
 
-// Sender delivers events to endpoints: it signs them and POSTs them over one pooled keep-alive
-// transport, and turns the reply into an Outcome.
+// Sender delivers events to endpoints: it signs them and POSTs them over pooled keep-alive
+// connections (receivers.go), and turns the reply into an Outcome.
 type Sender struct {
-	// transport makes the POSTs without an http.Client: a redirect is an answer, not a new
-	// target (following it could send signed events somewhere the operator never registered),
-	// and the deadline is the request's context, so the client's per-request copy of the
-	// headers (kept for redirects) and its timer were only cost.
-	transport *http.Transport
-	log       zerolog.Logger
-	o         SenderOptions
-	tracer    trace.Tracer // nil: no spans
+	// direct makes the POSTs to receivers reached directly, proxied those a proxy from the
+	// environment applies to. Neither follows a redirect: it is an answer, not a new target
+	// (following it could send signed events somewhere the operator never registered).
+	direct  *fasthttp.Client
+	proxied *http.Transport
+	dialer  *receiverDialer
+	log     zerolog.Logger
+	o       SenderOptions
+	tracer  trace.Tracer // nil: no spans
 
 	mu        sync.Mutex
 	endpoints map[string]*endpointState
 	bufs      sync.Pool     // *[]byte for signature header values
 	inFlight  chan struct{} // a slot per POST in flight
 	replyMem  replyMemory   // bytes of replies held
-	conns     *atomic.Int64 // connections to receivers open, in use or idle in the pool
 
 	droppedLog zerolog.Logger // log, sampled to a line a minute: for dropped delivery-log records
 }
@@ -87,6 +88,7 @@ type endpointState struct {
 	layout     consumer.Layout
 	shaper     *payload.Shaper // nil: the body is sent as published
 	err        error
+	viaProxy   bool // a proxy from the environment applies to url
 	breaker    *breaker
 	validUntil time.Time // a previous secret's grace ends: sign without it from then on
 }
@@ -99,19 +101,10 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	o.MaxReplyMemory = max(o.MaxReplyMemory, o.MaxResponseBytes+1)
 	o.Breaker = o.Breaker.withDefaults()
 	defaults.Fill(&o.MaxInFlight, defaults.MaxInFlightTotal)
+	dialer := newReceiverDialer(o.Targets, o.Fence)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: o.Targets.control}
-	conns := new(atomic.Int64)
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if fence := o.Fence; fence != nil {
-			c = fencedConn{Conn: c, held: fence}
-		}
-		conns.Add(1)
-		return &countedConn{Conn: c, open: conns}, nil
+		return dialer.dial(ctx, network, addr, false)
 	}
 	// No cap over all receivers: it evicts one receiver's idle connections to keep another's,
 	// and at 1,000 endpoints on 20 hosts a cap of 1,024 closed and dialled ~700 connections a
@@ -120,16 +113,16 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
 	// No ResponseHeaderTimeout: do's deadline (the same Timeout, begun before the request is
-	// written) bounds the wait for the headers already, and the transport's was a second timer
-	// per POST that could never fire first.
+	// written) bounds the wait for the headers already.
 	s := &Sender{
-		transport:  tr,
+		direct:     dialer.directClient(o.MaxInFlight),
+		proxied:    tr,
+		dialer:     dialer,
 		log:        log,
 		droppedLog: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		o:          o,
 		endpoints:  make(map[string]*endpointState),
 		inFlight:   make(chan struct{}, o.MaxInFlight),
-		conns:      conns,
 		bufs:       sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 	}
 	if o.Log != nil {
@@ -142,22 +135,14 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	return s
 }
 
-// OpenConnections is how many connections to receivers are open, in use or idle in the pool: each
-// holds two of net/http's goroutines, so the process's goroutines rise and fall with it.
-func (s *Sender) OpenConnections() int64 { return s.conns.Load() }
+// OpenConnections is how many connections to receivers are open, in use or idle in a pool. One a
+// receiver closed while idle counts until it is next taken, or idles out (90 s).
+func (s *Sender) OpenConnections() int64 { return s.dialer.open.Load() }
 
-// countedConn counts itself among the open connections until its first Close.
-type countedConn struct {
-	net.Conn
-	open   *atomic.Int64
-	closed atomic.Bool
-}
-
-func (c *countedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.open.Add(-1)
-	}
-	return c.Conn.Close()
+// closeIdleConnections closes the connections idle in both pools.
+func (s *Sender) closeIdleConnections() {
+	s.direct.CloseIdleConnections()
+	s.proxied.CloseIdleConnections()
 }
 
 // state returns what the sender keeps for the endpoint, renewed when its definition changed.
@@ -169,7 +154,8 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	if st != nil && st.revision == ep.Revision && (st.validUntil.IsZero() || now.Before(st.validUntil)) {
 		return st
 	}
-	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout}
+	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout,
+		viaProxy: proxyApplies(s.proxied.Proxy, ep.URL)}
 	if !ep.Body.IsZero() {
 		next.shaper, next.err = payload.New(ep.Body)
 	}
@@ -301,32 +287,81 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	select { // bound POSTs in flight over all endpoints (sockets, memory)
 	case s.inFlight <- struct{}{}:
 	case <-ctx.Done():
-		return classify(0, nil, ctx.Err()), nil, 0
+		return classify(0, "", ctx.Err()), nil, 0
 	}
 	defer func() { <-s.inFlight }()
 	// The deadline bounds the whole attempt from here, reply body included; the wait for a slot
 	// is not part of it: under load a POST would leave with little time left and time out after
 	// the receiver took it, to be sent again.
-	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	deadline := time.Now().Add(s.o.Timeout)
+	if st.viaProxy {
+		return s.postProxied(ctx, deadline, ep.URL, body, h, a)
+	}
+	return s.postDirect(deadline, ep.URL, body, h, a)
+}
+
+// postDirect POSTs with fasthttp to a receiver reached directly. Its deadline is not ctx's: a
+// POST that has left is not called back (nor is one through net/http, once the receiver has it).
+func (s *Sender) postDirect(deadline time.Time, target string, body []byte, h http.Header, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(target)
+	req.Header.SetMethod(http.MethodPost)
+	req.Header.DisableNormalizing() // names as written, as net/http sends them: webhook-id stays so
+	for k, vs := range h {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	req.SetBodyRaw(body)
+	if err := s.direct.DoDeadline(req, resp, deadline); err != nil {
+		// As http.Client says it: the method, the URL, then the cause.
+		return classify(0, "", &url.Error{Op: "Post", URL: target, Err: err}), nil, 0
+	}
+	defer resp.CloseBodyStream()
+	headers := make(map[string]string, resp.Header.Len())
+	for k, v := range resp.Header.All() {
+		if prev, ok := headers[string(k)]; ok {
+			headers[string(k)] = prev + ", " + string(v)
+		} else {
+			headers[string(k)] = string(v)
+		}
+	}
+	var r io.Reader = http.NoBody
+	length := int64(0) // no stream: a reply without a body (204, 304)
+	if stream := resp.BodyStream(); stream != nil {
+		r, length = stream, int64(resp.Header.ContentLength()) // -1 chunked, -2 to the close
+	}
+	return s.answer(a, resp.StatusCode(), headers, string(resp.Header.Peek("Retry-After")), r, length)
+}
+
+// postProxied POSTs with net/http's transport, through the proxy the environment names.
+func (s *Sender) postProxied(ctx context.Context, deadline time.Time, target string, body []byte, h http.Header, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
 	}
 	req.Header = h
-	resp, err := s.transport.RoundTrip(req)
+	resp, err := s.proxied.RoundTrip(req)
 	if err != nil {
-		// As http.Client says it: the method, the URL, then the cause.
-		return classify(0, nil, &url.Error{Op: "Post", URL: ep.URL, Err: err}), nil, 0
+		return classify(0, "", &url.Error{Op: "Post", URL: target, Err: err}), nil, 0
 	}
 	defer resp.Body.Close()
-	// Read a bounded part of the reply: for the log, for a two-way reply, and so that the
-	// connection can be reused.
-	body, held, tooLong, starved, readErr := s.readReply(resp.Body, resp.ContentLength)
-	a.Response = &AttemptResponse{Status: resp.StatusCode, Headers: flatHeaders(resp.Header)}
+	return s.answer(a, resp.StatusCode, flatHeaders(resp.Header), resp.Header.Get("Retry-After"), resp.Body, resp.ContentLength)
+}
+
+// answer reads a receiver's answer into a: a bounded part of the reply (for the log, for a
+// two-way reply, and so that the connection can be reused), and the outcome; it returns the
+// body of a 2xx reply to pass on, with the reply memory it holds (to release).
+func (s *Sender) answer(a *Attempt, status int, headers map[string]string, retryAfter string, r io.Reader, contentLength int64) (out consumer.Outcome, reply []byte, held int64) {
+	body, held, tooLong, starved, readErr := s.readReply(r, max(contentLength, -1))
+	a.Response = &AttemptResponse{Status: status, Headers: headers}
 	a.Response.Body, a.Response.Truncated = excerpt(body)
 	a.Response.Truncated = a.Response.Truncated || tooLong || starved
-	out = classify(resp.StatusCode, resp.Header, nil)
+	out = classify(status, retryAfter, nil)
 	switch {
 	case out.Result != consumer.Delivered:
 	case starved:
@@ -448,9 +483,9 @@ func (s *Sender) logDropped(endpointID string, records int, err error) {
 	s.droppedLog.Warn().Err(err).Str("endpoint_id", endpointID).Msg("delivery log records dropped (more may follow; see quaycast_delivery_log_dropped_total)")
 }
 
-// classify decides what an attempt came to from the status code, the reply's headers and the
+// classify decides what an attempt came to from the status code, the reply's Retry-After and the
 // transport error. It is the one place that maps HTTP to delivery outcomes.
-func classify(status int, h http.Header, err error) consumer.Outcome {
+func classify(status int, retryAfterValue string, err error) consumer.Outcome {
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -465,7 +500,7 @@ func classify(status int, h http.Header, err error) consumer.Outcome {
 		return out
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 		out.Result = consumer.Retry
-		out.RetryAfter = retryAfter(h.Get("Retry-After"), time.Now())
+		out.RetryAfter = retryAfter(retryAfterValue, time.Now())
 	case status == http.StatusGone:
 		out.Result = consumer.Gone
 	case status == http.StatusRequestTimeout || status == http.StatusTooEarly || status >= 500:

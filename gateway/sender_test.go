@@ -91,7 +91,7 @@ func TestClassify(t *testing.T) {
 			if tc.dateAhead > 0 {
 				h = retryAfterHdr(time.Now().Add(tc.dateAhead).UTC().Format(http.TimeFormat))
 			}
-			got := classify(tc.status, h, tc.err)
+			got := classify(tc.status, h.Get("Retry-After"), tc.err)
 			if got.Result != tc.want {
 				t.Errorf("result %v, want %v", got.Result, tc.want)
 			}
@@ -115,7 +115,7 @@ func TestClassify(t *testing.T) {
 
 	t.Run("timeout is named", func(t *testing.T) {
 		t.Parallel()
-		got := classify(0, nil, &url.Error{Op: "Post", URL: "http://127.0.0.1:1/", Err: os.ErrDeadlineExceeded})
+		got := classify(0, "", &url.Error{Op: "Post", URL: "http://127.0.0.1:1/", Err: os.ErrDeadlineExceeded})
 		if got.Err == nil || !strings.Contains(got.Err.Error(), "timeout") {
 			t.Errorf("error %v: want it to say timeout", got.Err)
 		}
@@ -537,14 +537,17 @@ func testDelivery(ep *consumer.Endpoint, id, entity string) *consumer.Delivery {
 	return &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1}
 }
 
-// The sender counts its connections to receivers — three POSTs at once open three — until the
-// receiver closes them; the next POST opens one again.
+// The sender counts its connections to receivers — three POSTs at once open three, which stay
+// open, idle, for the next POSTs. A receiver that closes its idle connections costs no attempt:
+// the next POST finds them closed before it writes, drops them and dials one.
 func TestSenderCountsItsConnections(t *testing.T) {
 	t.Parallel()
 	var arrived sync.WaitGroup
 	arrived.Add(3)
 	release := make(chan struct{})
+	var got atomic.Int64
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
 		if r.Header.Get("Quaycast-Attempt") == "1" && r.URL.Path == "/held" {
 			arrived.Done()
 			<-release
@@ -570,12 +573,23 @@ func TestSenderCountsItsConnections(t *testing.T) {
 	}
 	close(release)
 	sent.Wait()
+	if n := s.OpenConnections(); n != 3 {
+		t.Errorf("three POSTs answered: %d connections open, want 3 kept alive", n)
+	}
+
 	rcv.CloseClientConnections()
-	testwait.For(t, 10*time.Second, "the closed connections uncounted", func() bool { return s.OpenConnections() == 0 })
+	before := got.Load()
 	if a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_again", rcv.URL), "evt-2", "V1")); err != nil || a.Outcome != "delivered" {
-		t.Fatalf("POST after the close: %v, %+v", err, a)
+		t.Fatalf("POST after the receiver closed its connections: %v, %+v", err, a)
+	}
+	if n := got.Load() - before; n != 1 {
+		t.Errorf("the receiver got %d requests for one POST, want 1", n)
 	}
 	if n := s.OpenConnections(); n != 1 {
-		t.Errorf("after one more POST: %d connections open, want 1", n)
+		t.Errorf("after one more POST: %d connections open, want 1 (the closed ones dropped)", n)
+	}
+	s.closeIdleConnections()
+	if n := s.OpenConnections(); n != 0 {
+		t.Errorf("idle connections closed: %d still counted", n)
 	}
 }

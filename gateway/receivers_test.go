@@ -1,0 +1,167 @@
+package gateway
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/quaycast/quaycast/consumer"
+)
+
+// A receiver a proxy from the environment applies to is reached through that proxy, with the
+// same signed request; one it does not apply to is reached directly. The proxy's own address is
+// dialled through the target policy like any receiver's.
+func TestProxyFromTheEnvironmentTakesItsReceivers(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var viaProxy []*http.Request
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		viaProxy = append(viaProxy, r)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(proxy.Close)
+	direct := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(direct.Close)
+	proxyURL, err := url.Parse(proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As HTTP_PROXY with NO_PROXY=127.0.0.1 would decide (the environment is the process's, and
+	// tests run in parallel): the registered name goes through the proxy, the loopback address not.
+	onlyExample := func(r *http.Request) (*url.URL, error) {
+		if r.URL.Hostname() == "hooks.example.com" {
+			return proxyURL, nil
+		}
+		return nil, nil
+	}
+	s := loopbackSender(t, zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{})
+	s.proxied.Proxy = onlyExample
+
+	a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_proxied", "http://hooks.example.com/in?x=1"), "evt-1", "V1"))
+	if err != nil || a.Outcome != "delivered" {
+		t.Fatalf("through the proxy: %v, %+v", err, a)
+	}
+	a, err = s.Test(t.Context(), testDelivery(testEndpoint("ep_direct", direct.URL), "evt-2", "V1"))
+	if err != nil || a.Outcome != "delivered" {
+		t.Fatalf("directly: %v, %+v", err, a)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(viaProxy) != 1 {
+		t.Fatalf("the proxy got %d requests, want 1 (the direct receiver's POST went around it)", len(viaProxy))
+	}
+	if r := viaProxy[0]; r.Method != http.MethodPost || r.RequestURI != "http://hooks.example.com/in?x=1" || r.Header.Get("Webhook-Signature") == "" {
+		t.Errorf("the proxy got %s %s with signature %q; want the signed POST to the registered URL", r.Method, r.RequestURI, r.Header.Get("Webhook-Signature"))
+	}
+
+	strict := NewSender(zerolog.Nop(), SenderOptions{}) // loopback not allowed: not even as a proxy
+	strict.proxied.Proxy = onlyExample
+	a, err = strict.Test(t.Context(), testDelivery(testEndpoint("ep_proxied", "http://hooks.example.com/in"), "evt-3", "V1"))
+	if err != nil || a.Outcome != "retry" || !strings.Contains(a.Error, ErrTargetNotAllowed.Error()) {
+		t.Errorf("through a proxy on a refused address: %v, %+v; want a retry for %q", err, a, ErrTargetNotAllowed)
+	}
+}
+
+// An https receiver is verified against the trusted roots and reached with TLS; one whose
+// certificate is not trusted gets nothing.
+func TestTLSReceiver(t *testing.T) {
+	t.Parallel()
+	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || r.Header.Get("Webhook-Signature") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	ep := testEndpoint("ep_tls", rcv.URL)
+
+	untrusting := loopbackSender(t, zerolog.Nop(), SenderOptions{})
+	a, err := untrusting.Test(t.Context(), testDelivery(ep, "evt-1", "V1"))
+	if err != nil || a.Outcome != "retry" || !strings.Contains(a.Error, "certificate") {
+		t.Errorf("receiver with an untrusted certificate: %v, %+v; want a retry naming the certificate", err, a)
+	}
+
+	roots := x509.NewCertPool()
+	roots.AddCert(rcv.Certificate())
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{})
+	s.direct.TLSConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	for i := range 2 { // the second on the kept-alive connection
+		a, err := s.Test(t.Context(), testDelivery(ep, "evt-"+strconv.Itoa(i), "V1"))
+		if err != nil || a.Outcome != "delivered" || a.Response.Status != http.StatusNoContent {
+			t.Fatalf("POST %d to a trusted receiver: %v, %+v", i, err, a)
+		}
+	}
+	if n := s.OpenConnections(); n != 1 {
+		t.Errorf("%d connections open after two POSTs one after the other, want 1", n)
+	}
+}
+
+// What goes over the wire, read raw: header names as quaycast writes them (webhook-id in lower
+// case, as Standard Webhooks' own libraries send it), and back: repeated reply headers joined, a
+// 503's Retry-After taken.
+func TestWireRequestAndReply(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	heads := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		var head strings.Builder
+		length := 0
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			head.WriteString(line)
+			if v, ok := strings.CutPrefix(strings.ToLower(line), "content-length: "); ok {
+				length, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.CopyN(io.Discard, br, int64(length))
+		heads <- head.String()
+		_, _ = io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nX-Shard: a\r\nX-Shard: b\r\nContent-Length: 4\r\n\r\nbusy")
+	}()
+	var got *Attempt
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{OnAttempt: func(a *Attempt) { got = a }})
+	out := s.Deliver(t.Context(), testDelivery(testEndpoint("ep_wire", "http://"+ln.Addr().String()+"/hook"), "evt-1", "V1"))
+	if out.Result != consumer.Retry || out.Status != http.StatusServiceUnavailable || out.RetryAfter != 7*time.Second {
+		t.Errorf("503 with Retry-After 7: %v %d after %s; want a retry after 7s", out.Result, out.Status, out.RetryAfter)
+	}
+	head := <-heads
+	for _, want := range []string{"POST /hook HTTP/1.1\r\n", "\r\nwebhook-id: evt-1\r\n", "\r\nwebhook-signature: v1,", "\r\nUser-Agent: quaycast/1\r\n", "\r\nContent-Type: application/json\r\n"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("request head lacks %q:\n%s", want, head)
+		}
+	}
+	if got == nil || got.Response == nil || got.Response.Headers["X-Shard"] != "a, b" || got.Response.Body != "busy" {
+		t.Errorf("recorded reply %+v; want X-Shard \"a, b\" and the body", got)
+	}
+}
