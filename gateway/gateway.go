@@ -300,6 +300,7 @@ func (g *Gateway) connect(o *opened, closers *undo) error {
 // wired is the delivery side and the API over what open brought up, not started yet.
 type wired struct {
 	ops     *opsEvents
+	sender  *Sender
 	manager *consumer.Manager
 	router  *routerRun          // the tenant router; run by the cluster's choice when clustered
 	cluster *cluster.Supervisor // nil unless clustered
@@ -454,6 +455,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 	srv.RegisterOnShutdown(ui.Close) // the console's live streams end with the server
 	return &wired{
 		ops:            ops,
+		sender:         sender,
 		manager:        manager,
 		router:         router,
 		cluster:        sup,
@@ -529,7 +531,11 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	}
 	<-w.router.stop()
 	stopManager()
+	// POSTs still out when --shutdown-timeout has passed end with it: the workers cancel their
+	// contexts then, which a POST through fasthttp does not heed (receivers.go).
+	abort := time.AfterFunc(g.cfg.ShutdownTimeout, w.sender.Abort)
 	<-managerDone
+	abort.Stop()
 	stopFigures()
 	<-figuresDone
 	watchers.Wait()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,15 +25,19 @@ import (
 //     (HTTPS_PROXY, HTTP_PROXY, NO_PROXY): fasthttp's proxy dialers would not go through the
 //     target policy.
 
-// receiverDialer opens connections to receivers.
+// receiverDialer opens connections to receivers, and keeps them until they close.
 type receiverDialer struct {
 	net   net.Dialer
 	fence func() bool // nil: no fence
 	open  atomic.Int64
+
+	mu    sync.Mutex
+	conns map[*receiverConn]struct{}
 }
 
 func newReceiverDialer(targets TargetPolicy, fence func() bool) *receiverDialer {
-	return &receiverDialer{net: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: targets.control}, fence: fence}
+	return &receiverDialer{net: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: targets.control}, fence: fence,
+		conns: make(map[*receiverConn]struct{})}
 }
 
 // dial opens a connection; checkStale marks it for the check before each reuse (fasthttp's: see
@@ -42,7 +47,7 @@ func (d *receiverDialer) dial(ctx context.Context, network, addr string, checkSt
 	if err != nil {
 		return nil, err
 	}
-	rc := &receiverConn{Conn: c, open: &d.open}
+	rc := &receiverConn{Conn: c, dialer: d}
 	if sc, ok := c.(syscall.Conn); ok && checkStale {
 		rc.raw, _ = sc.SyscallConn()
 	}
@@ -50,7 +55,25 @@ func (d *receiverDialer) dial(ctx context.Context, network, addr string, checkSt
 		rc.Conn = fencedConn{Conn: c, held: d.fence}
 	}
 	d.open.Add(1)
+	d.mu.Lock()
+	d.conns[rc] = struct{}{}
+	d.mu.Unlock()
 	return rc, nil
+}
+
+// closeAll closes every connection open, in use or idle: the POSTs on them fail at once. fasthttp
+// does not end a POST when its context does, so this is how a stop ends those that outlast
+// --shutdown-timeout.
+func (d *receiverDialer) closeAll() {
+	d.mu.Lock()
+	open := make([]*receiverConn, 0, len(d.conns))
+	for c := range d.conns {
+		open = append(open, c)
+	}
+	d.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close()
+	}
 }
 
 // directClient is the fasthttp client of receivers reached directly.
@@ -106,14 +129,17 @@ func proxyApplies(proxy func(*http.Request) (*url.URL, error), rawURL string) bo
 type receiverConn struct {
 	net.Conn
 	raw    syscall.RawConn // set: checked for a close before each reuse
-	open   *atomic.Int64
+	dialer *receiverDialer
 	closed atomic.Bool
 	used   bool // a request was written on it; only the client holding it reads or sets this
 }
 
 func (c *receiverConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
-		c.open.Add(-1)
+		c.dialer.open.Add(-1)
+		c.dialer.mu.Lock()
+		delete(c.dialer.conns, c)
+		c.dialer.mu.Unlock()
 	}
 	return c.Conn.Close()
 }

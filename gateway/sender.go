@@ -139,6 +139,10 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 // receiver closed while idle counts until it is next taken, or idles out (90 s).
 func (s *Sender) OpenConnections() int64 { return s.dialer.open.Load() }
 
+// Abort ends every POST in flight at once, closing the connections to receivers: for a stop whose
+// --shutdown-timeout has passed (a POST through fasthttp does not end with its context).
+func (s *Sender) Abort() { s.dialer.closeAll() }
+
 // closeIdleConnections closes the connections idle in both pools.
 func (s *Sender) closeIdleConnections() {
 	s.direct.CloseIdleConnections()

@@ -3,7 +3,10 @@ package gateway_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,5 +120,42 @@ func TestStartSaysHowTheLastRunStopped(t *testing.T) {
 		if _, err := os.Stat(mark); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: the mark after a clean stop: %v, want it gone", tc.name, err)
 		}
+	}
+}
+
+// A POST that outlasts --shutdown-timeout ends with it: the stop closes the connection under
+// it, rather than wait for --delivery-timeout (fasthttp does not end a POST when its context
+// does), and the receiver sees the connection go.
+func TestStopEndsPOSTsThatOutlastTheShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.DeliveryTimeout, cfg.AckWait, cfg.ShutdownTimeout = time.Minute, 2*time.Minute, 300*time.Millisecond
+	arrived, gone, testDone := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // read first: only then does the server notice a close
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			gone <- struct{}{}
+		case <-testDone:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(testDone) })
+	g := startGateway(t, cfg)
+	g.addEndpoint(t, map[string]any{"url": hang.URL, "event_types": []string{"*"}})
+	g.waitReady(t)
+	publishNATS(t, g, spread(map[string][]string{}, "stop-%d", 0, 1, 1)...)
+	<-arrived
+
+	began := time.Now()
+	g.Stop(t)
+	if took := time.Since(began); took > cfg.DeliveryTimeout/2 {
+		t.Errorf("the stop took %s with a POST out: it waited for the POST's deadline (%s), not --shutdown-timeout (%s)", took, cfg.DeliveryTimeout, cfg.ShutdownTimeout)
+	}
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Error("the receiver still holds the POST's connection after the stop")
 	}
 }
