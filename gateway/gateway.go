@@ -418,7 +418,7 @@ func (g *Gateway) wire(ctx context.Context, o *opened) (*wired, error) {
 		if o.tls != nil {
 			scheme = "https://"
 		}
-		sup, err = cluster.New(ctx, o.js, routedEngine{Manager: manager, router: router}, g.log, cluster.Options{
+		sup, err = cluster.New(ctx, o.js, routedEngine{Manager: manager, router: router, sender: sender}, g.log, cluster.Options{
 			Name: g.memberName(o.ln), API: scheme + o.ln.Addr().String(), LeaseTTL: g.cfg.LeaseTTL, Replicas: g.cfg.Replicas,
 			Leases: o.leases,
 		})

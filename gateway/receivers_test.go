@@ -165,3 +165,38 @@ func TestWireRequestAndReply(t *testing.T) {
 		t.Errorf("recorded reply %+v; want X-Shard \"a, b\" and the body", got)
 	}
 }
+
+// Abort ends a POST in flight at once — a lost lease, a stop past --shutdown-timeout — closing
+// its connection, long before its deadline.
+func TestAbortEndsAPOSTInFlight(t *testing.T) {
+	t.Parallel()
+	arrived, gone, testDone := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			gone <- struct{}{}
+		case <-testDone:
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	t.Cleanup(func() { close(testDone) })
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{Timeout: time.Minute})
+	outs := make(chan consumer.Outcome, 1)
+	go func() { outs <- s.Deliver(t.Context(), testDelivery(testEndpoint("ep_abort", rcv.URL), "evt-1", "V1")) }()
+	<-arrived
+	s.Abort()
+	select {
+	case out := <-outs:
+		if out.Result != consumer.Retry || out.Err == nil {
+			t.Errorf("aborted POST: %v %v, want a retry with the reason", out.Result, out.Err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the POST still runs after Abort")
+	}
+	<-gone
+	if n := s.OpenConnections(); n != 0 {
+		t.Errorf("%d connections open after Abort", n)
+	}
+}

@@ -62,6 +62,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 type routedEngine struct {
 	*consumer.Manager
 	router *routerRun
+	sender *Sender
 }
 
 var (
@@ -89,6 +90,7 @@ func (e routedEngine) Disown(id string) <-chan struct{} {
 
 func (e routedEngine) Fence() {
 	done := e.router.stop()
+	e.sender.Abort() // the POSTs out end now, as their contexts do in Fence
 	e.Manager.Fence()
 	<-done
 }
