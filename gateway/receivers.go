@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,19 +24,18 @@ import (
 //     (HTTPS_PROXY, HTTP_PROXY, NO_PROXY): fasthttp's proxy dialers would not go through the
 //     target policy.
 
-// receiverDialer opens connections to receivers, and keeps them until they close.
+// receiverDialer opens connections to receivers, and knows them until they close.
 type receiverDialer struct {
 	net   net.Dialer
 	fence func() bool // nil: no fence
-	open  atomic.Int64
 
-	mu    sync.Mutex
-	conns map[*receiverConn]struct{}
+	mu   sync.Mutex
+	open map[*receiverConn]struct{}
 }
 
 func newReceiverDialer(targets TargetPolicy, fence func() bool) *receiverDialer {
 	return &receiverDialer{net: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: targets.control}, fence: fence,
-		conns: make(map[*receiverConn]struct{})}
+		open: make(map[*receiverConn]struct{})}
 }
 
 // dial opens a connection; checkStale marks it for the check before each reuse (fasthttp's: see
@@ -54,11 +52,17 @@ func (d *receiverDialer) dial(ctx context.Context, network, addr string, checkSt
 	if d.fence != nil {
 		rc.Conn = fencedConn{Conn: c, held: d.fence}
 	}
-	d.open.Add(1)
 	d.mu.Lock()
-	d.conns[rc] = struct{}{}
+	d.open[rc] = struct{}{}
 	d.mu.Unlock()
 	return rc, nil
+}
+
+// count is how many connections are open, in use or idle.
+func (d *receiverDialer) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.open)
 }
 
 // closeAll closes every connection open, in use or idle: the POSTs on them fail at once. fasthttp
@@ -66,8 +70,8 @@ func (d *receiverDialer) dial(ctx context.Context, network, addr string, checkSt
 // --shutdown-timeout.
 func (d *receiverDialer) closeAll() {
 	d.mu.Lock()
-	open := make([]*receiverConn, 0, len(d.conns))
-	for c := range d.conns {
+	open := make([]*receiverConn, 0, len(d.open))
+	for c := range d.open {
 		open = append(open, c)
 	}
 	d.mu.Unlock()
@@ -84,21 +88,19 @@ func (d *receiverDialer) directClient(maxInFlight int) *fasthttp.Client {
 			defer cancel()
 			return d.dial(ctx, "tcp", addr, true)
 		},
-		NoDefaultUserAgentHeader:  true,             // the sender writes its own
-		DisablePathNormalizing:    true,             // the URL as registered, byte for byte
-		StreamResponseBody:        true,             // read by readReply, bounded and timed
-		MaxConnsPerHost:           maxInFlight,      // --max-in-flight-total bounds them all already
-		MaxIdleConnDuration:       90 * time.Second, // as net/http's IdleConnTimeout
-		ReadBufferSize:            32 << 10,         // the longest reply header taken
-		RetryIfErr:                retryStale,
-		MaxIdemponentCallAttempts: staleTries,
+		NoDefaultUserAgentHeader: true,             // the sender writes its own
+		DisablePathNormalizing:   true,             // the URL as registered, byte for byte
+		StreamResponseBody:       true,             // read by readReply, bounded and timed
+		MaxConnsPerHost:          maxInFlight,      // --max-in-flight-total bounds them all already
+		MaxIdleConnDuration:      90 * time.Second, // as net/http's IdleConnTimeout
+		ReadBufferSize:           32 << 10,         // the longest reply header taken
+		RetryIfErr:               retryStale,
+		// After a quiet spell all of a receiver's idle connections may have been closed by it
+		// (Node.js and Apache close theirs after 5 s): each found closed is dropped, so a POST
+		// tries each at most once, then dials.
+		MaxIdemponentCallAttempts: maxInFlight + 1,
 	}
 }
-
-// staleTries bounds the kept-alive connections one POST may find closed before it dials: after a
-// quiet spell, all of a receiver's idle connections may have been closed by it (Node.js and
-// Apache close idle ones after 5 s).
-const staleTries = 32
 
 // retryStale sends a POST again only when nothing of it was written: the connection it was
 // given had been closed by the receiver (errStaleConn). Any other failure is the attempt's
@@ -125,22 +127,18 @@ func proxyApplies(proxy func(*http.Request) (*url.URL, error), rawURL string) bo
 	return err != nil || p != nil
 }
 
-// receiverConn is a connection to a receiver, counted among the open ones until its first Close.
+// receiverConn is a connection to a receiver, known to its dialer until its first Close.
 type receiverConn struct {
 	net.Conn
 	raw    syscall.RawConn // set: checked for a close before each reuse
 	dialer *receiverDialer
-	closed atomic.Bool
 	used   bool // a request was written on it; only the client holding it reads or sets this
 }
 
 func (c *receiverConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.dialer.open.Add(-1)
-		c.dialer.mu.Lock()
-		delete(c.dialer.conns, c)
-		c.dialer.mu.Unlock()
-	}
+	c.dialer.mu.Lock()
+	delete(c.dialer.open, c)
+	c.dialer.mu.Unlock()
 	return c.Conn.Close()
 }
 

@@ -137,7 +137,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 
 // OpenConnections is how many connections to receivers are open, in use or idle in a pool. One a
 // receiver closed while idle counts until it is next taken, or idles out (90 s).
-func (s *Sender) OpenConnections() int64 { return s.dialer.open.Load() }
+func (s *Sender) OpenConnections() int64 { return int64(s.dialer.count()) }
 
 // Abort ends every POST in flight at once, closing the connections to receivers: for a stop whose
 // --shutdown-timeout has passed (a POST through fasthttp does not end with its context).
@@ -298,14 +298,18 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	// is not part of it: under load a POST would leave with little time left and time out after
 	// the receiver took it, to be sent again.
 	deadline := time.Now().Add(s.o.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	if st.viaProxy {
 		return s.postProxied(ctx, deadline, ep.URL, body, h, a)
 	}
 	return s.postDirect(deadline, ep.URL, body, h, a)
 }
 
-// postDirect POSTs with fasthttp to a receiver reached directly. Its deadline is not ctx's: a
-// POST that has left is not called back (nor is one through net/http, once the receiver has it).
+// postDirect POSTs with fasthttp to a receiver reached directly. fasthttp takes no context: the
+// deadline bounds the POST, and Abort ends it sooner (a stop past --shutdown-timeout, a lost
+// lease), where net/http would have seen its context cancelled.
 func (s *Sender) postDirect(deadline time.Time, target string, body []byte, h http.Header, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)

@@ -537,13 +537,14 @@ func testDelivery(ep *consumer.Endpoint, id, entity string) *consumer.Delivery {
 	return &consumer.Delivery{Endpoint: ep, Event: env, Body: []byte(`{}`), Attempt: 1}
 }
 
-// The sender counts its connections to receivers — three POSTs at once open three, which stay
-// open, idle, for the next POSTs. A receiver that closes its idle connections costs no attempt:
-// the next POST finds them closed before it writes, drops them and dials one.
+// The sender counts its connections to receivers — 40 POSTs at once open 40, which stay open,
+// idle, for the next POSTs. A receiver that closes its idle connections costs no attempt: the
+// next POST finds them closed before it writes, drops every one and dials.
 func TestSenderCountsItsConnections(t *testing.T) {
 	t.Parallel()
+	const conns = 40
 	var arrived sync.WaitGroup
-	arrived.Add(3)
+	arrived.Add(conns)
 	release := make(chan struct{})
 	var got atomic.Int64
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -560,7 +561,7 @@ func TestSenderCountsItsConnections(t *testing.T) {
 		t.Fatalf("before any POST: %d connections open", n)
 	}
 	var sent sync.WaitGroup
-	for i := range 3 {
+	for i := range conns {
 		sent.Go(func() {
 			if a, err := s.Test(t.Context(), testDelivery(testEndpoint(fmt.Sprintf("ep_%d", i), rcv.URL+"/held"), "evt-1", "V1")); err != nil || a.Outcome != "delivered" {
 				t.Errorf("POST %d: %v, %+v", i, err, a)
@@ -568,13 +569,13 @@ func TestSenderCountsItsConnections(t *testing.T) {
 		})
 	}
 	arrived.Wait()
-	if n := s.OpenConnections(); n != 3 {
-		t.Errorf("three POSTs in flight: %d connections open, want 3", n)
+	if n := s.OpenConnections(); n != conns {
+		t.Errorf("%d POSTs in flight: %d connections open, want as many", conns, n)
 	}
 	close(release)
 	sent.Wait()
-	if n := s.OpenConnections(); n != 3 {
-		t.Errorf("three POSTs answered: %d connections open, want 3 kept alive", n)
+	if n := s.OpenConnections(); n != conns {
+		t.Errorf("%d POSTs answered: %d connections open, want all kept alive", conns, n)
 	}
 
 	rcv.CloseClientConnections()
