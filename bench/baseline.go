@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fasthttp"
 
 	"github.com/quaycast/quaycast/gateway/signature"
 	"github.com/quaycast/quaycast/internal/defaults"
@@ -50,7 +51,8 @@ type baseline struct {
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	client  *http.Client
-	run     string // run id, in consumer names
+	fast    *fasthttp.Client // set: POST with it instead of client (--baseline-client fasthttp)
+	run     string           // run id, in consumer names
 	started time.Time
 
 	mu   sync.Mutex
@@ -79,15 +81,19 @@ type partition struct {
 	running bool
 }
 
-func newBaseline(js jetstream.JetStream, stream jetstream.Stream, run string) *baseline {
+func newBaseline(js jetstream.JetStream, stream jetstream.Stream, run, client string) *baseline {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 0 // as the gateway's sender: no cap over all receivers
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second
-	return &baseline{
+	b := &baseline{
 		js: js, stream: stream, run: run, stop: make(chan struct{}), started: time.Now(), sem: make(chan struct{}, baselineTotal),
 		client: &http.Client{Transport: tr, Timeout: baselineTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
+	if client == "fasthttp" {
+		b.fast = &fasthttp.Client{MaxConnsPerHost: baselineTotal, MaxIdleConnDuration: 90 * time.Second}
+	}
+	return b
 }
 
 // add creates ep's consumer, starting at startSeq, with a new signing secret.
@@ -232,6 +238,9 @@ func (be *baselineEndpoint) deliver(msg jetstream.Msg, buf *[]byte) bool {
 }
 
 func (be *baselineEndpoint) post(id string, body []byte, buf *[]byte) (time.Duration, bool) {
+	if be.b.fast != nil {
+		return be.postFast(id, body, buf)
+	}
 	ctx, cancel := context.WithTimeout(be.ctx, baselineTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, be.ep.url, bytes.NewReader(body))
@@ -255,6 +264,32 @@ func (be *baselineEndpoint) post(id string, body []byte, buf *[]byte) (time.Dura
 		return 0, true
 	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second, false
+	}
+	return 100 * time.Millisecond, false
+}
+
+// postFast is post with fasthttp's client.
+func (be *baselineEndpoint) postFast(id string, body []byte, buf *[]byte) (time.Duration, bool) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(be.ep.url)
+	req.Header.SetMethod(http.MethodPost)
+	req.Header.SetContentType("application/json")
+	ts := time.Now().Unix()
+	*buf = be.signer.AppendSignature((*buf)[:0], id, ts, body)
+	req.Header.Set(signature.HeaderID, id)
+	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.SetBytesV(signature.HeaderSignature, *buf)
+	req.SetBodyRaw(body)
+	if err := be.b.fast.DoTimeout(req, resp, baselineTimeout); err != nil {
+		return 100 * time.Millisecond, false
+	}
+	if c := resp.StatusCode(); c >= 200 && c < 300 {
+		return 0, true
+	}
+	if s, err := strconv.Atoi(string(resp.Header.Peek("Retry-After"))); err == nil && s > 0 {
 		return time.Duration(s) * time.Second, false
 	}
 	return 100 * time.Millisecond, false

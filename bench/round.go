@@ -157,7 +157,10 @@ func (r *runner) baselineRound(ctx context.Context, name, letter string, eps []*
 	if err != nil {
 		return rd, fmt.Errorf("events stream: %w", err)
 	}
-	b := newBaseline(r.subJS, r.stream, r.run)
+	b := newBaseline(r.subJS, r.stream, r.run, r.o.BaselineClient)
+	if b.fast != nil {
+		rd.Notes = append(rd.Notes, "the baseline POSTed with fasthttp's client (--baseline-client fasthttp)")
+	}
 	defer func() {
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()

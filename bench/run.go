@@ -41,12 +41,16 @@ type Options struct {
 	Executable      string
 	GatewayLogLevel string // of a child gateway: warn unless set
 
-	Baseline bool          // also run the minimal pipeline, before the gateway, for ratios
-	Timeout  time.Duration // of the whole run: 5m unless set (a soak: 5m + twice its length)
-	Verify   bool          // receivers verify every signature (costs the harness CPU)
-	Progress io.Writer     // where the progress bar goes; nil: none
-	Notes    []string      // added to the result's notes
-	APIToken string        // bearer token for the API of an existing gateway, if it asks for one
+	Baseline bool // also run the minimal pipeline, before the gateway, for ratios
+	// BaselineClient is the HTTP client the minimal pipeline POSTs with: net/http's ("" or
+	// "net/http": what the goals are measured against), or "fasthttp", the gateway's own for
+	// receivers reached directly, to compare the rest with the client alike.
+	BaselineClient string
+	Timeout        time.Duration // of the whole run: 5m unless set (a soak: 5m + twice its length)
+	Verify         bool          // receivers verify every signature (costs the harness CPU)
+	Progress       io.Writer     // where the progress bar goes; nil: none
+	Notes          []string      // added to the result's notes
+	APIToken       string        // bearer token for the API of an existing gateway, if it asks for one
 
 	// NATS is how to authenticate to the NATS of an existing gateway (with APIURL and NATSURL):
 	// the publisher's credential, also used by the baseline's consumers, which need JetStream

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,22 @@ func TestRunSmokeWithBaseline(t *testing.T) {
 	b, err := json.Marshal(res)
 	if err != nil || !strings.Contains(string(b), `"deliveries_per_s"`) || !strings.Contains(string(b), `"receiver_latency":"0s"`) {
 		t.Errorf("JSON %s: %v", b, err)
+	}
+}
+
+// The baseline POSTs with fasthttp's client when asked (--baseline-client fasthttp), the same
+// signed requests, every one verified, and says so in its round's notes.
+func TestRunBaselineWithFastHTTP(t *testing.T) {
+	t.Parallel()
+	sc := scenario(t, "smoke", Overrides{})
+	res := run(t, Options{Scenario: sc, Baseline: true, BaselineClient: "fasthttp", Verify: true})
+	rd := res.Rounds[0]
+	if rd.Pipeline != "baseline" {
+		t.Fatalf("first round %s, want the baseline", rd.Pipeline)
+	}
+	checkRound(t, rd, 900)
+	if rd.BadSignatures != 0 || rd.Requests != 900 || !slices.ContainsFunc(rd.Notes, func(n string) bool { return strings.Contains(n, "fasthttp") }) {
+		t.Errorf("baseline: %d bad signatures, %d requests, notes %q; want 0, 900 and a note naming fasthttp", rd.BadSignatures, rd.Requests, rd.Notes)
 	}
 }
 

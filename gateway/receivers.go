@@ -93,7 +93,7 @@ func (d *receiverDialer) directClient(maxInFlight int) *fasthttp.Client {
 		StreamResponseBody:       true,             // read by readReply, bounded and timed
 		MaxConnsPerHost:          maxInFlight,      // --max-in-flight-total bounds them all already
 		MaxIdleConnDuration:      90 * time.Second, // as net/http's IdleConnTimeout
-		ReadBufferSize:           32 << 10,         // the longest reply header taken
+		ReadBufferSize:           16 << 10,         // the reply's headers must fit: fasthttp's 4 KiB is too few for some
 		RetryIfErr:               retryStale,
 		// After a quiet spell all of a receiver's idle connections may have been closed by it
 		// (Node.js and Apache close theirs after 5 s): each found closed is dropped, so a POST

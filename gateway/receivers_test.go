@@ -200,3 +200,19 @@ func TestAbortEndsAPOSTInFlight(t *testing.T) {
 		t.Errorf("%d connections open after Abort", n)
 	}
 }
+
+// A reply whose headers are long (cookies, a content security policy: 12 KiB here) is read like
+// any other, not failed and sent again.
+func TestReplyWithLongHeaders(t *testing.T) {
+	t.Parallel()
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", strings.Repeat("a", 12<<10))
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(rcv.Close)
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{})
+	a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_long", rcv.URL), "evt-1", "V1"))
+	if err != nil || a.Outcome != "delivered" || len(a.Response.Headers["Content-Security-Policy"]) != 12<<10 {
+		t.Errorf("reply with 12 KiB of headers: %v, outcome %q, error %q", err, a.Outcome, a.Error)
+	}
+}

@@ -28,6 +28,7 @@ type benchCmd struct {
 	GatewayArg []string `name:"gateway-arg" sep:"none" help:"Extra flag for the gateway the harness starts, e.g. --gateway-arg=--max-in-flight=128 (repeatable)."`
 
 	Baseline    bool          `name:"baseline" help:"Also run the minimal pipeline (consume, sign, POST, ack) over the same events and receivers first, and report the gateway as a ratio of it."`
+	BaseClient  string        `name:"baseline-client" default:"net/http" enum:"net/http,fasthttp" help:"The HTTP client the minimal pipeline POSTs with: net/http's (what the goals are measured against), or fasthttp's, which the gateway uses for receivers reached directly (the client alike on both sides)."`
 	NATSURL     string        `name:"nats-url" help:"NATS of an existing gateway (with --api), comma-separated URLs for a cluster; without --api, an external NATS the gateway the harness starts connects to (its figures are then quaycast's own); by default the harness starts a gateway of its own with an embedded NATS."`
 	API         string        `name:"api" help:"API of an existing gateway (with --nats-url); comma-separated, several gateways of one cluster (endpoints are registered through the first)."`
 	NATSToken   string        `name:"nats-token" env:"QUAYCAST_NATS_TOKEN" help:"NATS credential for an existing gateway: a publisher credential, or with --baseline one with JetStream access (embedded NATS: <data-dir>/auth/internal.token)." placeholder:"TOKEN"`
@@ -71,7 +72,7 @@ func (c *benchCmd) Run(ctx context.Context) error {
 	}
 	o := bench.Options{
 		Scenario: sc, APIURL: c.API, NATSURL: c.NATSURL, GatewayLogLevel: c.GatewayLog,
-		Baseline: c.Baseline, Timeout: c.Timeout, Verify: c.Verify, APIToken: c.Token,
+		Baseline: c.Baseline, BaselineClient: c.BaseClient, Timeout: c.Timeout, Verify: c.Verify, APIToken: c.Token,
 		NATS: gateway.NATSAccess{Token: c.NATSToken, Creds: c.NATSCreds, CA: c.NATSCA},
 	}
 	if c.API == "" {
