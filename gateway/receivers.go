@@ -20,9 +20,12 @@ import (
 //   - fasthttp's, for a receiver reached directly (nearly all): it costs about 28 µs less CPU
 //     per POST than net/http's client, and keeps no goroutine on a kept-alive connection
 //     (BenchmarkHTTPClientPOST, bench/PERFORMANCE.md). It speaks HTTP/1.1 only.
-//   - net/http's transport, for a receiver a proxy from the environment applies to
-//     (HTTPS_PROXY, HTTP_PROXY, NO_PROXY): fasthttp's proxy dialers would not go through the
-//     target policy.
+//   - net/http's transport where fasthttp would not send what net/http does (netHTTPFor): a
+//     receiver a proxy from the environment applies to (HTTPS_PROXY, HTTP_PROXY, NO_PROXY;
+//     fasthttp's proxy dialers would not go through the target policy), one with a custom
+//     Cookie header (fasthttp parses and writes it again, dropping values it cannot quote), one
+//     whose host is not ASCII (net/http sends its punycode), and one whose replies' headers
+//     outgrew fasthttp's read buffer.
 
 // receiverDialer opens connections to receivers, and knows them until they close.
 type receiverDialer struct {
@@ -81,13 +84,17 @@ func (d *receiverDialer) closeAll() {
 }
 
 // directClient is the fasthttp client of receivers reached directly.
-func (d *receiverDialer) directClient(maxInFlight int) *fasthttp.Client {
+func (d *receiverDialer) directClient(maxInFlight int, timeout time.Duration) *fasthttp.Client {
 	return &fasthttp.Client{
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			return d.dial(ctx, "tcp", addr, true)
 		},
+		// Bounds the TLS handshake, which fasthttp makes at the first write: without it reading
+		// the server's hello had no deadline (a receiver that accepts and stays silent held the
+		// POST for ever). The write deadline stays the POST's, which is never later.
+		WriteTimeout:             timeout,
 		NoDefaultUserAgentHeader: true,             // the sender writes its own
 		DisablePathNormalizing:   true,             // the URL as registered, byte for byte
 		StreamResponseBody:       true,             // read by readReply, bounded and timed
@@ -112,19 +119,33 @@ func retryStale(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool
 // errStaleConn refuses a kept-alive connection the receiver closed while it was idle.
 var errStaleConn = errors.New("kept-alive connection closed by the receiver")
 
-// proxyApplies says whether a proxy from the environment takes POSTs to rawURL: they then go
-// through net/http's transport. An unreadable URL or proxy setting goes there too, to fail with
-// net/http's own error.
-func proxyApplies(proxy func(*http.Request) (*url.URL, error), rawURL string) bool {
-	if proxy == nil {
-		return false
-	}
+// netHTTPFor says whether POSTs to rawURL with the custom headers go through net/http's
+// transport (see the top of this file); target is the URL fasthttp is given otherwise: escaped
+// as net/http writes it (fasthttp sends the path's bytes as they are). An unreadable URL or proxy
+// setting goes to net/http too, to fail with its own error.
+func netHTTPFor(proxy func(*http.Request) (*url.URL, error), rawURL string, custom http.Header) (use bool, target string) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return true
+		return true, rawURL
 	}
-	p, err := proxy(&http.Request{URL: u})
-	return err != nil || p != nil
+	if _, ok := custom["Cookie"]; ok || !ascii(u.Host) {
+		return true, rawURL
+	}
+	if proxy != nil {
+		if p, err := proxy(&http.Request{URL: u}); err != nil || p != nil {
+			return true, rawURL
+		}
+	}
+	return false, u.String()
+}
+
+func ascii(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // receiverConn is a connection to a receiver, known to its dialer until its first Close.
@@ -147,8 +168,16 @@ func (c *receiverConn) Close() error {
 // before a byte is written, and the POST goes on a fresh one: net/http learns the same from the
 // reader goroutine it keeps on every idle connection.
 func (c *receiverConn) SetWriteDeadline(t time.Time) error {
-	if c.used && c.raw != nil && closedByPeer(c.raw) {
-		return errStaleConn
+	if c.raw == nil {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	if c.used {
+		// The last POST's read deadline is still set (fasthttp sets the next after the write):
+		// once past, the peek would be refused, and a healthy connection idle longer than
+		// --delivery-timeout taken for closed.
+		if err := c.Conn.SetReadDeadline(time.Time{}); err != nil || closedByPeer(c.raw) {
+			return errStaleConn
+		}
 	}
 	c.used = true
 	return c.Conn.SetWriteDeadline(t)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,6 +164,8 @@ func TestWireRequestAndReply(t *testing.T) {
 	}
 	if got == nil || got.Response == nil || got.Response.Headers["X-Shard"] != "a, b" || got.Response.Body != "busy" {
 		t.Errorf("recorded reply %+v; want X-Shard \"a, b\" and the body", got)
+	} else if ct, ok := got.Response.Headers["Content-Type"]; ok {
+		t.Errorf("recorded reply has Content-Type %q; the receiver sent none", ct)
 	}
 }
 
@@ -199,20 +202,131 @@ func TestAbortEndsAPOSTInFlight(t *testing.T) {
 	if n := s.OpenConnections(); n != 0 {
 		t.Errorf("%d connections open after Abort", n)
 	}
+	if st, _ := s.Breaker("ep_abort"); st.ConsecutiveFailures != 0 || st.Failures != 0 {
+		t.Errorf("breaker %+v after an aborted POST: it counted the abort as the receiver's failure", st)
+	}
 }
 
 // A reply whose headers are long (cookies, a content security policy: 12 KiB here) is read like
-// any other, not failed and sent again.
+// any other. One longer than fasthttp reads (40 KiB) fails once, and from then on the receiver's
+// POSTs go through net/http, which reads it.
 func TestReplyWithLongHeaders(t *testing.T) {
 	t.Parallel()
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", strings.Repeat("a", 12<<10))
+		n, _ := strconv.Atoi(r.URL.Query().Get("kib"))
+		w.Header().Set("Content-Security-Policy", strings.Repeat("a", n<<10))
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(rcv.Close)
 	s := loopbackSender(t, zerolog.Nop(), SenderOptions{})
-	a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_long", rcv.URL), "evt-1", "V1"))
-	if err != nil || a.Outcome != "delivered" || len(a.Response.Headers["Content-Security-Policy"]) != 12<<10 {
-		t.Errorf("reply with 12 KiB of headers: %v, outcome %q, error %q", err, a.Outcome, a.Error)
+	send := func(ep *consumer.Endpoint) *Attempt {
+		t.Helper()
+		a, err := s.Test(t.Context(), testDelivery(ep, "evt-1", "V1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if a := send(testEndpoint("ep_long", rcv.URL+"?kib=12")); a.Outcome != "delivered" || len(a.Response.Headers["Content-Security-Policy"]) != 12<<10 {
+		t.Errorf("reply with 12 KiB of headers: outcome %q, error %q", a.Outcome, a.Error)
+	}
+	longer := testEndpoint("ep_longer", rcv.URL+"?kib=40")
+	if a := send(longer); a.Outcome != "retry" {
+		t.Errorf("reply with 40 KiB of headers, first: outcome %q, want a retry", a.Outcome)
+	}
+	if a := send(longer); a.Outcome != "delivered" || len(a.Response.Headers["Content-Security-Policy"]) != 40<<10 {
+		t.Errorf("reply with 40 KiB of headers, again: outcome %q, error %q; want it delivered through net/http", a.Outcome, a.Error)
+	}
+}
+
+// A TLS receiver that takes the connection and never answers the handshake fails the POST at
+// its deadline; it does not hold it for ever.
+func TestSilentTLSReceiverTimesOut(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // held open, silent
+		}
+	}()
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{Timeout: 300 * time.Millisecond})
+	done := make(chan *Attempt, 1)
+	go func() {
+		a, _ := s.Test(t.Context(), testDelivery(testEndpoint("ep_silent", "https://"+ln.Addr().String()+"/hook"), "evt-1", "V1"))
+		done <- a
+	}()
+	select {
+	case a := <-done:
+		if a == nil || a.Outcome != "retry" || !strings.Contains(a.Error, "timed out") {
+			t.Errorf("silent TLS receiver: %+v, want a retry for the handshake timed out", a)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the POST to a silent TLS receiver still runs, far past its 300 ms deadline")
+	}
+}
+
+// A kept-alive connection idle for longer than the delivery timeout is used again: the last
+// POST's read deadline, long past, does not make it look closed.
+func TestConnectionIdleLongerThanTheTimeoutIsReused(t *testing.T) {
+	t.Parallel()
+	var dials atomic.Int64
+	rcv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	rcv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	rcv.Start()
+	t.Cleanup(rcv.Close)
+	const timeout = 200 * time.Millisecond
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{Timeout: timeout})
+	ep := testEndpoint("ep_idle", rcv.URL)
+	for i := range 2 {
+		if i == 1 {
+			time.Sleep(3 * timeout)
+		}
+		if a, err := s.Test(t.Context(), testDelivery(ep, "evt-"+strconv.Itoa(i), "V1")); err != nil || a.Outcome != "delivered" {
+			t.Fatalf("POST %d: %v %+v", i, err, a)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections dialled for two POSTs over one idle spell, want 1", n)
+	}
+}
+
+// What fasthttp would not send as net/http does goes through net/http: a custom Cookie header,
+// byte for byte (fasthttp parses it, and drops a value it cannot quote). A URL's path is sent
+// escaped, as net/http writes it.
+func TestSentAsWritten(t *testing.T) {
+	t.Parallel()
+	got := make(chan *http.Request, 2)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	s := loopbackSender(t, zerolog.Nop(), SenderOptions{})
+	cookie := `session="abc"; sig=a\b; flag`
+	ep := testEndpoint("ep_cookie", rcv.URL+"/in")
+	ep.Headers = map[string]string{"Cookie": cookie}
+	if a, err := s.Test(t.Context(), testDelivery(ep, "evt-1", "V1")); err != nil || a.Outcome != "delivered" {
+		t.Fatalf("POST with a cookie: %v %+v", err, a)
+	}
+	if r := <-got; r.Header.Get("Cookie") != cookie {
+		t.Errorf("Cookie arrived as %q, want %q", r.Header.Get("Cookie"), cookie)
+	}
+	if a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_path", rcv.URL+"/hooks/café/{id}?q=1"), "evt-2", "V1")); err != nil || a.Outcome != "delivered" {
+		t.Fatalf("POST to a path to escape: %v %+v", err, a)
+	}
+	if r := <-got; r.RequestURI != "/hooks/caf%C3%A9/%7Bid%7D?q=1" {
+		t.Errorf("request URI %q, want the path escaped as net/http sends it", r.RequestURI)
 	}
 }

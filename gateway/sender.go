@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,6 +73,7 @@ type Sender struct {
 	bufs      sync.Pool     // *[]byte for signature header values
 	inFlight  chan struct{} // a slot per POST in flight
 	replyMem  replyMemory   // bytes of replies held
+	aborts    atomic.Int64  // Abort calls so far
 
 	droppedLog zerolog.Logger // log, sampled to a line a minute: for dropped delivery-log records
 }
@@ -88,7 +90,8 @@ type endpointState struct {
 	layout     consumer.Layout
 	shaper     *payload.Shaper // nil: the body is sent as published
 	err        error
-	viaProxy   bool // a proxy from the environment applies to url
+	target     string      // url as fasthttp is given it (see netHTTPFor)
+	netHTTP    atomic.Bool // POST through net/http's transport (see netHTTPFor)
 	breaker    *breaker
 	validUntil time.Time // a previous secret's grace ends: sign without it from then on
 }
@@ -115,7 +118,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	// No ResponseHeaderTimeout: do's deadline (the same Timeout, begun before the request is
 	// written) bounds the wait for the headers already.
 	s := &Sender{
-		direct:     dialer.directClient(o.MaxInFlight),
+		direct:     dialer.directClient(o.MaxInFlight, o.Timeout),
 		proxied:    tr,
 		dialer:     dialer,
 		log:        log,
@@ -141,7 +144,10 @@ func (s *Sender) OpenConnections() int64 { return int64(s.dialer.count()) }
 
 // Abort ends every POST in flight at once, closing the connections to receivers: for a stop whose
 // --shutdown-timeout has passed (a POST through fasthttp does not end with its context).
-func (s *Sender) Abort() { s.dialer.closeAll() }
+func (s *Sender) Abort() {
+	s.aborts.Add(1) // first: a POST that fails for it is not the receiver's failure (Deliver)
+	s.dialer.closeAll()
+}
 
 // closeIdleConnections closes the connections idle in both pools.
 func (s *Sender) closeIdleConnections() {
@@ -158,8 +164,13 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 	if st != nil && st.revision == ep.Revision && (st.validUntil.IsZero() || now.Before(st.validUntil)) {
 		return st
 	}
-	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout,
-		viaProxy: proxyApplies(s.proxied.Proxy, ep.URL)}
+	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout}
+	useNetHTTP, target := netHTTPFor(s.proxied.Proxy, ep.URL, next.custom)
+	next.target = target
+	next.netHTTP.Store(useNetHTTP)
+	if st != nil && st.url == ep.URL && st.netHTTP.Load() {
+		next.netHTTP.Store(true) // its replies' headers outgrew fasthttp's buffer: still do
+	}
 	if !ep.Body.IsZero() {
 		next.shaper, next.err = payload.New(ep.Body)
 	}
@@ -223,10 +234,11 @@ func (s *Sender) Deliver(ctx context.Context, d *consumer.Delivery) consumer.Out
 	if st.err != nil {
 		return consumer.Outcome{Result: consumer.Retry, Err: fmt.Errorf("endpoint secret: %w", st.err)}
 	}
+	aborts := s.aborts.Load()
 	return st.breaker.run(func() consumer.Outcome {
 		out, _ := s.post(ctx, d, st, false)
 		return out
-	}, func() bool { return ctx.Err() != nil })
+	}, func() bool { return ctx.Err() != nil || s.aborts.Load() != aborts }) // neither is the receiver's failure
 }
 
 // Test delivers d now, outside the stream and the breaker, through the same signing and HTTP
@@ -301,10 +313,17 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if st.viaProxy {
+	if st.netHTTP.Load() {
 		return s.postProxied(ctx, deadline, ep.URL, body, h, a)
 	}
-	return s.postDirect(deadline, ep.URL, body, h, a)
+	out, reply, held = s.postDirect(deadline, st.target, body, h, a)
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(out.Err, &small) {
+		// The receiver answered with more header than fasthttp reads (net/http reads up to
+		// 1 MiB): from now on its POSTs go through net/http. This one is retried.
+		st.netHTTP.Store(true)
+	}
+	return out, reply, held
 }
 
 // postDirect POSTs with fasthttp to a receiver reached directly. fasthttp takes no context: the
@@ -323,6 +342,7 @@ func (s *Sender) postDirect(deadline time.Time, target string, body []byte, h ht
 		}
 	}
 	req.SetBodyRaw(body)
+	resp.Header.SetNoDefaultContentType(true) // record the reply's headers as they came
 	if err := s.direct.DoDeadline(req, resp, deadline); err != nil {
 		// As http.Client says it: the method, the URL, then the cause.
 		return classify(0, "", &url.Error{Op: "Post", URL: target, Err: err}), nil, 0
@@ -330,6 +350,9 @@ func (s *Sender) postDirect(deadline time.Time, target string, body []byte, h ht
 	defer resp.CloseBodyStream()
 	headers := make(map[string]string, resp.Header.Len())
 	for k, v := range resp.Header.All() {
+		if hopByHop(k) {
+			continue // as net/http leaves them out
+		}
 		if prev, ok := headers[string(k)]; ok {
 			headers[string(k)] = prev + ", " + string(v)
 		} else {
@@ -344,7 +367,12 @@ func (s *Sender) postDirect(deadline time.Time, target string, body []byte, h ht
 	return s.answer(a, resp.StatusCode(), headers, string(resp.Header.Peek("Retry-After")), r, length)
 }
 
-// postProxied POSTs with net/http's transport, through the proxy the environment names.
+// hopByHop reports the reply headers net/http keeps out of a response's Header.
+func hopByHop(name []byte) bool {
+	return bytes.EqualFold(name, []byte("Connection")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+}
+
+// postProxied POSTs with net/http's transport: through the proxy the environment names, if any.
 func (s *Sender) postProxied(ctx context.Context, deadline time.Time, target string, body []byte, h http.Header, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
