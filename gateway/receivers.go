@@ -96,7 +96,7 @@ func (d *receiverDialer) directClient(maxInFlight int, timeout time.Duration) *f
 		// POST for ever). The write deadline stays the POST's, which is never later.
 		WriteTimeout:             timeout,
 		NoDefaultUserAgentHeader: true,             // the sender writes its own
-		DisablePathNormalizing:   true,             // the URL as registered, byte for byte
+		DisablePathNormalizing:   true,             // the path as netHTTPFor escaped it, not rewritten
 		StreamResponseBody:       true,             // read by readReply, bounded and timed
 		MaxConnsPerHost:          maxInFlight,      // --max-in-flight-total bounds them all already
 		MaxIdleConnDuration:      90 * time.Second, // as net/http's IdleConnTimeout

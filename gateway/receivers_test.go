@@ -50,7 +50,7 @@ func TestProxyFromTheEnvironmentTakesItsReceivers(t *testing.T) {
 		return nil, nil
 	}
 	s := loopbackSender(t, zerolog.New(zerolog.NewTestWriter(t)), SenderOptions{})
-	s.proxied.Proxy = onlyExample
+	s.stdlib.Proxy = onlyExample
 
 	a, err := s.Test(t.Context(), testDelivery(testEndpoint("ep_proxied", "http://hooks.example.com/in?x=1"), "evt-1", "V1"))
 	if err != nil || a.Outcome != "delivered" {
@@ -70,7 +70,7 @@ func TestProxyFromTheEnvironmentTakesItsReceivers(t *testing.T) {
 	}
 
 	strict := NewSender(zerolog.Nop(), SenderOptions{}) // loopback not allowed: not even as a proxy
-	strict.proxied.Proxy = onlyExample
+	strict.stdlib.Proxy = onlyExample
 	a, err = strict.Test(t.Context(), testDelivery(testEndpoint("ep_proxied", "http://hooks.example.com/in"), "evt-3", "V1"))
 	if err != nil || a.Outcome != "retry" || !strings.Contains(a.Error, ErrTargetNotAllowed.Error()) {
 		t.Errorf("through a proxy on a refused address: %v, %+v; want a retry for %q", err, a, ErrTargetNotAllowed)

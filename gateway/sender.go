@@ -58,15 +58,15 @@ type SenderOptions struct {
 // Sender delivers events to endpoints: it signs them and POSTs them over pooled keep-alive
 // connections (receivers.go), and turns the reply into an Outcome.
 type Sender struct {
-	// direct makes the POSTs to receivers reached directly, proxied those a proxy from the
-	// environment applies to. Neither follows a redirect: it is an answer, not a new target
+	// direct makes the POSTs with fasthttp, stdlib with net/http those netHTTPFor sends there
+	// (receivers.go). Neither follows a redirect: it is an answer, not a new target
 	// (following it could send signed events somewhere the operator never registered).
-	direct  *fasthttp.Client
-	proxied *http.Transport
-	dialer  *receiverDialer
-	log     zerolog.Logger
-	o       SenderOptions
-	tracer  trace.Tracer // nil: no spans
+	direct *fasthttp.Client
+	stdlib *http.Transport
+	dialer *receiverDialer
+	log    zerolog.Logger
+	o      SenderOptions
+	tracer trace.Tracer // nil: no spans
 
 	mu        sync.Mutex
 	endpoints map[string]*endpointState
@@ -119,7 +119,7 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 	// written) bounds the wait for the headers already.
 	s := &Sender{
 		direct:     dialer.directClient(o.MaxInFlight, o.Timeout),
-		proxied:    tr,
+		stdlib:     tr,
 		dialer:     dialer,
 		log:        log,
 		droppedLog: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
@@ -152,7 +152,7 @@ func (s *Sender) Abort() {
 // closeIdleConnections closes the connections idle in both pools.
 func (s *Sender) closeIdleConnections() {
 	s.direct.CloseIdleConnections()
-	s.proxied.CloseIdleConnections()
+	s.stdlib.CloseIdleConnections()
 }
 
 // state returns what the sender keeps for the endpoint, renewed when its definition changed.
@@ -165,7 +165,7 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 		return st
 	}
 	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout}
-	useNetHTTP, target := netHTTPFor(s.proxied.Proxy, ep.URL, next.custom)
+	useNetHTTP, target := netHTTPFor(s.stdlib.Proxy, ep.URL, next.custom)
 	next.target = target
 	next.netHTTP.Store(useNetHTTP)
 	if st != nil && st.url == ep.URL && st.netHTTP.Load() {
@@ -314,7 +314,7 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 		deadline = d
 	}
 	if st.netHTTP.Load() {
-		return s.postProxied(ctx, deadline, ep.URL, body, h, a)
+		return s.postNetHTTP(ctx, deadline, ep.URL, body, h, a)
 	}
 	out, reply, held = s.postDirect(deadline, st.target, body, h, a)
 	var small *fasthttp.ErrSmallBuffer
@@ -345,7 +345,7 @@ func (s *Sender) postDirect(deadline time.Time, target string, body []byte, h ht
 	resp.Header.SetNoDefaultContentType(true) // record the reply's headers as they came
 	if err := s.direct.DoDeadline(req, resp, deadline); err != nil {
 		// As http.Client says it: the method, the URL, then the cause.
-		return classify(0, "", &url.Error{Op: "Post", URL: target, Err: err}), nil, 0
+		return classify(0, "", &url.Error{Op: "Post", URL: a.Request.URL, Err: err}), nil, 0
 	}
 	defer resp.CloseBodyStream()
 	headers := make(map[string]string, resp.Header.Len())
@@ -372,8 +372,8 @@ func hopByHop(name []byte) bool {
 	return bytes.EqualFold(name, []byte("Connection")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
 }
 
-// postProxied POSTs with net/http's transport: through the proxy the environment names, if any.
-func (s *Sender) postProxied(ctx context.Context, deadline time.Time, target string, body []byte, h http.Header, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
+// postNetHTTP POSTs with net/http's transport: through the proxy the environment names, if any.
+func (s *Sender) postNetHTTP(ctx context.Context, deadline time.Time, target string, body []byte, h http.Header, a *Attempt) (out consumer.Outcome, reply []byte, held int64) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
@@ -381,7 +381,7 @@ func (s *Sender) postProxied(ctx context.Context, deadline time.Time, target str
 		return consumer.Outcome{Result: consumer.Permanent, Err: fmt.Errorf("build request: %w", err)}, nil, 0
 	}
 	req.Header = h
-	resp, err := s.proxied.RoundTrip(req)
+	resp, err := s.stdlib.RoundTrip(req)
 	if err != nil {
 		return classify(0, "", &url.Error{Op: "Post", URL: target, Err: err}), nil, 0
 	}
