@@ -260,10 +260,15 @@ func (be *baselineEndpoint) post(id string, body []byte, buf *[]byte) (time.Dura
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	return answered(resp.StatusCode, resp.Header.Get("Retry-After"))
+}
+
+// answered is what a receiver's answer comes to: delivered, or the wait before the next try.
+func answered(status int, retryAfter string) (time.Duration, bool) {
+	if status >= 200 && status < 300 {
 		return 0, true
 	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+	if s, err := strconv.Atoi(retryAfter); err == nil && s > 0 {
 		return time.Duration(s) * time.Second, false
 	}
 	return 100 * time.Millisecond, false
@@ -286,13 +291,7 @@ func (be *baselineEndpoint) postFast(id string, body []byte, buf *[]byte) (time.
 	if err := be.b.fast.DoTimeout(req, resp, baselineTimeout); err != nil {
 		return 100 * time.Millisecond, false
 	}
-	if c := resp.StatusCode(); c >= 200 && c < 300 {
-		return 0, true
-	}
-	if s, err := strconv.Atoi(string(resp.Header.Peek("Retry-After"))); err == nil && s > 0 {
-		return time.Duration(s) * time.Second, false
-	}
-	return 100 * time.Millisecond, false
+	return answered(resp.StatusCode(), string(resp.Header.Peek("Retry-After")))
 }
 
 // close stops consuming, ends the deliveries and deletes the consumers.

@@ -49,7 +49,7 @@ func (d *receiverDialer) dial(ctx context.Context, network, addr string, checkSt
 		return nil, err
 	}
 	rc := &receiverConn{Conn: c, dialer: d}
-	if sc, ok := c.(syscall.Conn); ok && checkStale {
+	if sc, ok := c.(syscall.Conn); checkStale && ok {
 		rc.raw, _ = sc.SyscallConn()
 	}
 	if d.fence != nil {
@@ -68,9 +68,7 @@ func (d *receiverDialer) count() int {
 	return len(d.open)
 }
 
-// closeAll closes every connection open, in use or idle: the POSTs on them fail at once. fasthttp
-// does not end a POST when its context does, so this is how a stop ends those that outlast
-// --shutdown-timeout.
+// closeAll closes every connection open, in use or idle: the POSTs on them fail at once (Abort).
 func (d *receiverDialer) closeAll() {
 	d.mu.Lock()
 	open := make([]*receiverConn, 0, len(d.open))

@@ -91,7 +91,8 @@ type endpointState struct {
 	shaper     *payload.Shaper // nil: the body is sent as published
 	err        error
 	target     string      // url as fasthttp is given it (see netHTTPFor)
-	netHTTP    atomic.Bool // POST through net/http's transport (see netHTTPFor)
+	netHTTP    bool        // POST through net/http's transport (see netHTTPFor)
+	bigReplies atomic.Bool // its replies' headers outgrew fasthttp's buffer: net/http too, while url stays
 	breaker    *breaker
 	validUntil time.Time // a previous secret's grace ends: sign without it from then on
 }
@@ -143,7 +144,8 @@ func NewSender(log zerolog.Logger, o SenderOptions) *Sender {
 func (s *Sender) OpenConnections() int64 { return int64(s.dialer.count()) }
 
 // Abort ends every POST in flight at once, closing the connections to receivers: for a stop whose
-// --shutdown-timeout has passed (a POST through fasthttp does not end with its context).
+// --shutdown-timeout has passed, and a lost lease (a POST through fasthttp does not end with its
+// context).
 func (s *Sender) Abort() {
 	s.aborts.Add(1) // first: a POST that fails for it is not the receiver's failure (Deliver)
 	s.dialer.closeAll()
@@ -165,11 +167,9 @@ func (s *Sender) state(ep *consumer.Endpoint) *endpointState {
 		return st
 	}
 	next := &endpointState{revision: ep.Revision, url: ep.URL, custom: customHeaders(ep), layout: ep.Layout}
-	useNetHTTP, target := netHTTPFor(s.stdlib.Proxy, ep.URL, next.custom)
-	next.target = target
-	next.netHTTP.Store(useNetHTTP)
-	if st != nil && st.url == ep.URL && st.netHTTP.Load() {
-		next.netHTTP.Store(true) // its replies' headers outgrew fasthttp's buffer: still do
+	next.netHTTP, next.target = netHTTPFor(s.stdlib.Proxy, ep.URL, next.custom)
+	if st != nil && st.url == ep.URL {
+		next.bigReplies.Store(st.bigReplies.Load())
 	}
 	if !ep.Body.IsZero() {
 		next.shaper, next.err = payload.New(ep.Body)
@@ -313,7 +313,7 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if st.netHTTP.Load() {
+	if st.netHTTP || st.bigReplies.Load() {
 		return s.postNetHTTP(ctx, deadline, ep.URL, body, h, a)
 	}
 	out, reply, held = s.postDirect(deadline, st.target, body, h, a)
@@ -321,7 +321,7 @@ func (s *Sender) do(ctx context.Context, d *consumer.Delivery, st *endpointState
 	if errors.As(out.Err, &small) {
 		// The receiver answered with more header than fasthttp reads (net/http reads up to
 		// 1 MiB): from now on its POSTs go through net/http. This one is retried.
-		st.netHTTP.Store(true)
+		st.bigReplies.Store(true)
 	}
 	return out, reply, held
 }
