@@ -58,6 +58,14 @@ func benchWorker(m *Manager, ep *Endpoint, n int) *worker {
 	return newWorker(ep, m, newProgress(ep.ID, nil))
 }
 
+// stopParked ends w's lane goroutines, parked once their lanes are done, and waits for them.
+func stopParked(w *worker) {
+	w.mu.Lock()
+	w.lanes.stop()
+	w.mu.Unlock()
+	w.lanes.wg.Wait()
+}
+
 // BenchmarkLaneDispatch measures routing an event to its entity's lane, delivering it (a no-op
 // receiver) and acking, per event, over many entities — beside a baseline that hands the same
 // events to a fixed pool of goroutines over a channel with no ordering at all.
@@ -86,7 +94,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 					w.route(context.Background(), msg, seq, msg.meta.Timestamp)
 				}
 				<-m.deliver.(*countDeliverer).done
-				w.lanes.wg.Wait()
+				stopParked(w)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 		})
@@ -110,7 +118,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 					w.route(context.Background(), msg, uint64(i+1), msg.meta.Timestamp)
 				}
 				<-m.deliver.(*countDeliverer).done
-				w.lanes.wg.Wait()
+				stopParked(w)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 		})

@@ -34,7 +34,20 @@ type lanes struct {
 	active    int
 	maxActive int
 	ready     []string
+
+	// A goroutine whose lane ends waits for the next lane claimed (it is parked) rather than
+	// ending: one started and ended per lane made the endpoint's goroutines rise and fall with
+	// latency, and paid a start and a stack growth each time. At most maxActive wait; those no
+	// claim needed for laneLinger end (retire), and all end when the lanes stop.
+	parked  int         // goroutines waiting on handoff, less the lanes handed to them and not yet taken
+	fewest  int         // the fewest parked since the last retire: that many were not needed
+	retired time.Time   // the last retire
+	handoff chan string // a claimed entity for a parked goroutine, "" to end one; closed at stop
 }
+
+// laneLinger is how long a parked lane goroutine no claim needed waits before it ends: a
+// minute or two, so that their number follows the endpoint's busiest moment of the last minutes.
+const laneLinger = time.Minute
 
 // item is one event held by a lane.
 type item struct {
@@ -53,7 +66,9 @@ type item struct {
 }
 
 func newLanes(maxActive int) *lanes {
-	return &lanes{queues: make(map[string][]*item), held: make(map[uint64]*item), running: make(map[string]bool), maxActive: max(maxActive, 1)}
+	maxActive = max(maxActive, 1)
+	return &lanes{queues: make(map[string][]*item), held: make(map[uint64]*item), running: make(map[string]bool), maxActive: maxActive,
+		handoff: make(chan string, maxActive)}
 }
 
 // hold takes it on: held by its sequence and queued behind its entity's events. start reports
@@ -80,20 +95,51 @@ func (l *lanes) claim(entity string) bool {
 		l.ready = append(l.ready, entity)
 		return false
 	}
+	return l.activate(entity)
+}
+
+// activate counts entity's claimed lane as active and hands it to a parked goroutine, or reports
+// that the caller must start one (counted in wg).
+func (l *lanes) activate(entity string) (start bool) {
 	l.active++
+	if l.parked > 0 {
+		l.parked--
+		l.fewest = min(l.fewest, l.parked)
+		l.handoff <- entity // never blocks: fewer are pending than goroutines wait, at most cap
+		return false
+	}
 	l.wg.Add(1)
 	return true
 }
 
 // idle records that entity's lane ends: it found nothing to deliver. The next event claims it
-// again. Its goroutine goes on with the oldest ready lane (next), or ends (ok is false).
-func (l *lanes) idle(entity string) (next string, ok bool) {
+// again. Its goroutine goes on with the oldest ready lane (next), or parks to wait for a claim
+// (park), or ends (neither).
+func (l *lanes) idle(entity string) (next string, park bool) {
 	delete(l.running, entity)
-	if next, ok = l.takeReady(); ok {
-		return next, true
+	if next, ok := l.takeReady(); ok {
+		return next, false
 	}
 	l.active--
-	return "", false
+	if l.stopping || l.parked+len(l.handoff) >= cap(l.handoff) {
+		return "", false
+	}
+	l.parked++
+	return "", true
+}
+
+// retire ends the parked goroutines that no claim needed since the last retire, at most once a
+// laneLinger.
+func (l *lanes) retire(now time.Time) {
+	if l.stopping || now.Sub(l.retired) < laneLinger {
+		return
+	}
+	l.retired = now
+	for ; l.fewest > 0; l.fewest-- {
+		l.parked--
+		l.handoff <- ""
+	}
+	l.fewest = l.parked
 }
 
 // takeReady takes the oldest ready lane, unless stopping.
@@ -115,8 +161,7 @@ func (l *lanes) waiting() (start string, ok bool) {
 		return "", false
 	}
 	if start, ok = l.takeReady(); ok {
-		l.active++
-		l.wg.Add(1)
+		ok = l.activate(start)
 	}
 	return start, ok
 }
@@ -177,21 +222,30 @@ func (l *lanes) handles() []jetstream.Msg {
 	return msgs
 }
 
-// stop takes nothing more on and starts no lane; wg.Wait then waits for those running.
-func (l *lanes) stop() { l.stopping = true }
+// stop takes nothing more on, starts no lane and ends the parked goroutines; wg.Wait then waits
+// for those running.
+func (l *lanes) stop() {
+	if !l.stopping {
+		l.stopping = true
+		close(l.handoff) // every send is under the worker's lock, and none once stopping
+	}
+}
 
 // runLane delivers an entity's events one after the other, in the order next gives, until there
-// is nothing left to deliver; then the events of the oldest ready lane, and so on. Its lane was
-// claimed.
+// is nothing left to deliver; then the events of the oldest ready lane, or of the next lane
+// claimed, and so on. Its lane was claimed.
 func (w *worker) runLane(ctx context.Context, entity string) {
 	defer w.lanes.wg.Done()
 	var done *item // delivered, still to be let go of: next does it under its lock
 	for {
-		it, ready := w.next(ctx, entity, done)
+		it, ready, park := w.next(ctx, entity, done)
 		done = nil
 		if it == nil {
+			if park {
+				ready = <-w.lanes.handoff // "" once retired or stopped
+			}
 			if ready == "" {
-				return // nothing left now, or shutting down
+				return // nothing left, or shutting down
 			}
 			entity = ready
 			continue

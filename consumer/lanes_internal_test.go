@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -67,15 +68,30 @@ func TestLanesQueuePerEntity(t *testing.T) {
 	if l.claim("A") {
 		t.Error("A's lane claimed twice while it runs")
 	}
-	l.idle("A")
-	if ok, start := l.hold(laneItem("A", 5)); !ok || !start {
-		t.Errorf("an event for an idle entity: ok %v, start %v; want its lane claimed again", ok, start)
+	if _, park := l.idle("A"); !park {
+		t.Error("A's goroutine, idle with nothing ready, ends; want it parked")
+	}
+	if ok, start := l.hold(laneItem("A", 5)); !ok || start {
+		t.Errorf("an event for an idle entity: ok %v, start %v; want its lane claimed again, by the parked goroutine", ok, start)
+	}
+	if got := handedOff(l); got != "A" {
+		t.Errorf("handed to the parked goroutine: %q, want A", got)
 	}
 	if len(l.held) != 2 {
 		t.Errorf("held %d events, want 2 (B's and A's newest)", len(l.held))
 	}
-	l.wg.Add(-3) // the claims of A, B and A again: no goroutine ran them
+	l.wg.Add(-2) // the goroutines claimed for A and B: none ran
 	waitGroupDone(t, l)
+}
+
+// handedOff is the entity handed to a parked goroutine, "" if none is pending.
+func handedOff(l *lanes) string {
+	select {
+	case e := <-l.handoff:
+		return e
+	default:
+		return "\x00none"
+	}
 }
 
 // done of an event that is not its entity's head (none is: a lane delivers its head) still lets
@@ -106,7 +122,9 @@ func TestLanesStopping(t *testing.T) {
 	if _, held := l.lookup(2); held || l.head("B") != nil {
 		t.Error("an event offered while stopping was taken on")
 	}
-	l.idle("A")
+	if _, park := l.idle("A"); park {
+		t.Error("A's goroutine parked while stopping: want it to end")
+	}
 	if l.claim("A") {
 		t.Error("a lane claimed while stopping")
 	}
@@ -143,7 +161,9 @@ func waitGroupDone(t *testing.T, l *lanes) {
 }
 
 // At most maxActive lanes have a goroutine; the others wait ready, oldest first, for a goroutine
-// whose entity has nothing left, and a lane that waits out a retry lets a ready one start.
+// whose entity has nothing left, and a lane that waits out a retry lets a ready one start. A
+// goroutine with nothing left and nothing ready parks, and takes the next lane claimed; at most
+// maxActive park.
 func TestLanesBoundTheirGoroutines(t *testing.T) {
 	t.Parallel()
 	l := newLanes(2)
@@ -155,27 +175,157 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 			t.Fatalf("claim %s = %v, want %v", c.entity, got, c.want)
 		}
 	}
-	if next, ok := l.idle("A"); !ok || next != "C" {
-		t.Fatalf("A's goroutine, idle: %q, %v; want it to go on with C", next, ok)
+	if next, park := l.idle("A"); park || next != "C" {
+		t.Fatalf("A's goroutine, idle: %q, park %v; want it to go on with C", next, park)
 	}
 	if start, ok := l.waiting(); !ok || start != "D" {
 		t.Fatalf("B waits out a retry: start %q, %v; want D started in its place", start, ok)
 	}
 	l.resumed() // B again, beside C and D
-	if next, ok := l.idle("C"); ok {
-		t.Fatalf("C's goroutine, idle with nothing ready: %q; want it to end", next)
+	if next, park := l.idle("C"); next != "" || !park {
+		t.Fatalf("C's goroutine, idle with nothing ready: %q, park %v; want it parked", next, park)
 	}
 	if l.claim("E") {
 		t.Fatal("E got a goroutine of its own beside B and D")
 	}
-	if next, ok := l.idle("D"); !ok || next != "E" {
-		t.Fatalf("D's goroutine, idle: %q, %v; want it to go on with E", next, ok)
+	if next, park := l.idle("D"); park || next != "E" {
+		t.Fatalf("D's goroutine, idle: %q, park %v; want it to go on with E", next, park)
 	}
 	if l.claim("A") { // idle before, claimed again
 		t.Fatal("A got a goroutine beside B and E")
 	}
+	if next, _ := l.idle("B"); next != "A" {
+		t.Fatalf("B's goroutine, idle: %q; want it to go on with A", next)
+	}
+	if _, park := l.idle("E"); !park {
+		t.Fatal("E's goroutine, idle beside one parked: ends; want it parked, the second of two")
+	}
+	if next, park := l.idle("A"); next != "" || park {
+		t.Fatalf("A's goroutine, idle beside two parked: %q, park %v; want it to end (maxActive park at most)", next, park)
+	}
+	if l.claim("F") || handedOff(l) != "F" {
+		t.Fatal("F claimed with goroutines parked: want it handed to one, none started")
+	}
+	if _, park := l.idle("F"); !park {
+		t.Fatal("F's goroutine, idle beside one parked: ends; want it parked")
+	}
 	l.stop()
-	if next, ok := l.idle("B"); ok {
-		t.Fatalf("B's goroutine, idle while stopping: went on with %q; want it to end", next)
+	if e, open := <-l.handoff; e != "" || open {
+		t.Fatalf("after stop a parked goroutine receives %q (open %v); want the handoff closed", e, open)
+	}
+}
+
+// Parked goroutines that no claim needed for a whole laneLinger end; those a claim took in the
+// meantime stay parked for the next one.
+func TestLanesRetireGoroutinesNotNeeded(t *testing.T) {
+	t.Parallel()
+	l := newLanes(4)
+	for _, e := range []string{"A", "B", "C"} {
+		l.claim(e)
+	}
+	for _, e := range []string{"A", "B", "C"} {
+		if _, park := l.idle(e); !park {
+			t.Fatalf("%s's goroutine did not park", e)
+		}
+	}
+	start := time.Now()
+	l.retire(start) // the first: a window starts with three parked
+	if got := handedOff(l); got != "\x00none" {
+		t.Fatalf("retire at the start of the window handed %q", got)
+	}
+	if l.claim("D") || handedOff(l) != "D" {
+		t.Fatal("D was not handed to a parked goroutine")
+	}
+	l.retire(start.Add(laneLinger / 2)) // too soon: nothing ends
+	if got := handedOff(l); got != "\x00none" {
+		t.Fatalf("retire within laneLinger handed %q", got)
+	}
+	l.retire(start.Add(laneLinger)) // two of three were never needed
+	for i := range 2 {
+		if got := handedOff(l); got != "" {
+			t.Fatalf("retire %d: handed %q, want the end of a parked goroutine", i, got)
+		}
+	}
+	if got := handedOff(l); got != "\x00none" || l.parked != 0 {
+		t.Fatalf("after retiring two: %q pending, %d parked; want nothing more, none parked", got, l.parked)
+	}
+	if _, park := l.idle("D"); !park {
+		t.Fatal("D's goroutine did not park")
+	}
+	l.retire(start.Add(2 * laneLinger)) // D's goroutine parked after the window began: kept
+	if got := handedOff(l); got != "\x00none" {
+		t.Fatalf("retire ended a goroutine parked within the window: %q", got)
+	}
+	l.retire(start.Add(3 * laneLinger)) // and not needed for the whole next one: ended
+	if got := handedOff(l); got != "" {
+		t.Fatalf("a goroutine unneeded for a whole window: %q, want it ended", got)
+	}
+	l.wg.Add(-3)
+	waitGroupDone(t, l)
+}
+
+// entityDeliverer reports the entity of every event, and takes it once that was received.
+type entityDeliverer chan string
+
+func (d entityDeliverer) Deliver(_ context.Context, dl *Delivery) Outcome {
+	d <- dl.Event.Entity
+	return Outcome{Result: Delivered, Status: 204}
+}
+
+// A lane goroutine whose entity has nothing left parks, and the next lane claimed is handed to it
+// instead of a goroutine of its own; stopping the worker's lanes ends the parked goroutines.
+func TestLaneGoroutinesParkAndTakeTheNextLane(t *testing.T) {
+	t.Parallel()
+	b := newBareConsumer(t)
+	delivered := make(entityDeliverer) // a POST lasts until the test takes its event
+	_, w := bareWorker(t, b, delivered)
+	parked := func() int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.lanes.parked
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 10 s: %s", what)
+			}
+		}
+	}
+	receive := func(want string) {
+		t.Helper()
+		select {
+		case got := <-delivered:
+			if got != want {
+				t.Fatalf("delivered an event of %s, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s's event not delivered within 10 s", want)
+		}
+	}
+
+	for i, entity := range []string{"A", "B", "C"} {
+		w.route(t.Context(), b.next(t, "ev"+entity, entity), uint64(i+1), time.Now())
+	}
+	got := []string{<-delivered, <-delivered, <-delivered}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"A", "B", "C"}) {
+		t.Fatalf("delivered %v, want A, B and C", got)
+	}
+	waitFor("the three lane goroutines parked", func() bool { return parked() == 3 })
+
+	w.route(t.Context(), b.next(t, "evD", "D"), 4, time.Now())
+	if n := parked(); n != 2 {
+		t.Fatalf("D's lane claimed: %d goroutines parked, want 2 (one took D's lane, none was started)", n)
+	}
+	receive("D")
+	waitFor("D's goroutine parked again", func() bool { return parked() == 3 })
+
+	stopped := make(chan struct{})
+	go func() { stopLanes(w); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked lane goroutines did not end when the lanes stopped")
 	}
 }

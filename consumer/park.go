@@ -264,10 +264,11 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // next is what entity's lane delivers next, by the order rule: queued events below the park,
 // then the park, then the rest of the queue. Parked events already delivered (a crash before
 // their delete) are deleted on the way. nil when there is nothing to deliver now — the lane
-// ends, and route starts another when something comes — or the worker stops.
+// ends, and its goroutine takes the ready lane, parks (park) or ends; route claims the lane again
+// when something comes — or the worker stops.
 //
 // done, if not nil, is the event the lane delivered last: it is let go of under the same lock.
-func (w *worker) next(ctx context.Context, entity string, done *item) (it *item, ready string) {
+func (w *worker) next(ctx context.Context, entity string, done *item) (it *item, ready string, park bool) {
 	retry := jsRetry()
 	for {
 		w.mu.Lock()
@@ -279,19 +280,19 @@ func (w *worker) next(ctx context.Context, entity string, done *item) (it *item,
 		parked := s != nil && s.parked
 		if head != nil && (!parked || head.seq < s.first) {
 			w.mu.Unlock()
-			return head, ""
+			return head, "", false
 		}
 		if !parked || s.gate > 0 {
-			ready, _ := w.lanes.idle(entity)
+			ready, park := w.lanes.idle(entity)
 			w.mu.Unlock()
-			return nil, ready
+			return nil, ready, park
 		}
 		from := s.next
 		w.mu.Unlock()
 
 		select {
 		case <-w.stop:
-			return nil, ""
+			return nil, "", false
 		default:
 		}
 		it, err := w.readParked(ctx, entity, from)
@@ -304,15 +305,15 @@ func (w *worker) next(ctx context.Context, entity string, done *item) (it *item,
 		case err != nil:
 			w.log.Error().Err(err).Str("entity", entity).Msg("read parked event: will retry")
 			if !backoff.Wait(w.stop, retry.Next()) {
-				return nil, ""
+				return nil, "", false
 			}
 		case it.seq == 0 || w.progress.covers(entity, it.seq):
 			// Delivered before a crash kept it from being deleted; or not a parked event.
 			if !w.unpark(ctx, it) {
-				return nil, ""
+				return nil, "", false
 			}
 		default:
-			return it, ""
+			return it, "", false
 		}
 	}
 }

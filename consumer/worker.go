@@ -231,8 +231,11 @@ func (w *worker) run(ctx context.Context) error {
 				end()
 				done, result = true, errConsumerGone
 			}
-		case <-tick.C:
+		case now := <-tick.C:
 			w.keepAlive()
+			w.mu.Lock()
+			w.lanes.retire(now)
+			w.mu.Unlock()
 			w.openGatesIfIdle(ctx, dctx, name)
 		}
 	}
