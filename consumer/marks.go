@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,9 @@ type Marks struct {
 	mu      sync.Mutex
 	sources map[*progress]*logSize // every endpoint's marks, whose changes flush writes
 	dirty   map[*progress]struct{} // those changed since the last flush: all a flush walks
-	pruned  time.Time              // when marks whose events left the stream were last forgotten
+	// releases are handovers waiting for the writer: the next to write takes them all.
+	releases []*markWrite
+	pruned   time.Time // when marks whose events left the stream were last forgotten
 }
 
 // pruneEvery is how often a flush also forgets, over every endpoint, the marks whose events
@@ -351,19 +354,20 @@ func (m *Marks) flush(ctx context.Context) {
 		d.prune(cutoff)
 	}
 	m.mu.Lock()
-	sources := make(map[*progress]int, len(m.dirty))
+	ws := make([]*markWrite, 0, len(m.dirty))
 	for d := range m.dirty {
 		if n := m.sources[d]; n != nil {
-			sources[d] = n.entries
+			ws = append(ws, &markWrite{d: d, logged: n.entries})
 		}
 	}
 	clear(m.dirty)
 	m.mu.Unlock()
+	m.writeAll(ctx, ws)
 	failed := 0
-	for d, logged := range sources {
-		if err := m.flushOne(ctx, d, logged); err != nil {
+	for _, w := range ws {
+		if w.err != nil {
 			failed++
-			m.log.Debug().Err(err).Str("endpoint_id", d.endpointID).Msg("write delivery marks")
+			m.log.Debug().Err(w.err).Str("endpoint_id", w.d.endpointID).Msg("write delivery marks")
 		}
 	}
 	if failed > 0 {
@@ -371,69 +375,131 @@ func (m *Marks) flush(ctx context.Context) {
 	}
 }
 
-// flushOne writes what changed in d's marks; logged is how many entries its log holds.
-func (m *Marks) flushOne(ctx context.Context, d *progress, logged int) error {
-	entries := d.takeDirty()
-	if len(entries) == 0 {
-		return nil
-	}
-	snapshot := logged+len(entries) > 2*d.len()+1000
-	if snapshot {
-		entries = d.snapshot()
-	}
-	if err := m.write(ctx, d.endpointID, entries, snapshot); err != nil {
-		d.redirty(entries)
-		return err
-	}
-	m.mu.Lock()
-	if n := m.sources[d]; n != nil {
-		if snapshot {
-			n.entries = 0
-		}
-		n.entries += len(entries)
-	}
-	m.mu.Unlock()
-	return nil
-}
-
 // release writes what changed in d's marks, then stops writing them: the endpoint is handed to
-// another gateway, which reads them back.
+// another gateway, which reads them back. Releases that come together are written together (a
+// gateway that stops releases all its endpoints at once): the first to write takes all those
+// waiting.
 func (m *Marks) release(ctx context.Context, d *progress) error {
 	if m == nil || d == nil {
 		return nil
 	}
-	m.flushing.Lock()
-	defer m.flushing.Unlock()
+	mine := &markWrite{d: d, released: make(chan struct{})}
 	m.mu.Lock()
-	n := m.sources[d]
-	logged := 0
-	if n != nil {
-		logged = n.entries
-	}
-	m.mu.Unlock()
-	if n == nil {
+	if m.sources[d] == nil {
+		m.mu.Unlock()
 		return nil
 	}
-	d.prune(time.Now().Add(-m.maxAge).Unix())
-	err := m.flushOne(ctx, d, logged)
-	m.unregister(d)
-	return err
+	m.releases = append(m.releases, mine)
+	m.mu.Unlock()
+
+	m.flushing.Lock()
+	m.mu.Lock()
+	batch := m.releases
+	m.releases = nil
+	ws := make([]*markWrite, 0, len(batch))
+	for _, w := range batch {
+		if n := m.sources[w.d]; n != nil { // not unregistered meanwhile (its endpoint deleted)
+			w.logged = n.entries
+			ws = append(ws, w)
+		}
+	}
+	m.mu.Unlock()
+	cutoff := time.Now().Add(-m.maxAge).Unix()
+	for _, w := range ws {
+		w.d.prune(cutoff)
+	}
+	m.writeAll(ctx, ws)
+	for _, w := range batch {
+		m.unregister(w.d)
+		close(w.released)
+	}
+	m.flushing.Unlock()
+	<-mine.released // by this call or by one before it, which took it in its batch
+	return mine.err
 }
 
-// write appends entries to an endpoint's log in messages of at most maxMarksChunk; a snapshot
-// then purges what came before its first message.
+// markWrite is one endpoint's changes on their way to its log.
+type markWrite struct {
+	d        *progress
+	logged   int // entries its log holds
+	entries  []markEntry
+	snapshot bool
+	acks     []jetstream.PubAckFuture
+	err      error
+	released chan struct{} // a release's: closed once written, or not
+}
+
+// marksWindow is how many endpoints' changes are published before their acks are awaited: one
+// round trip per window, not per endpoint (a flush after a burst to 10,000 endpoints, or their
+// handover at a stop, took seconds awaiting each in turn).
+const marksWindow = 256
+
+// writeAll writes the changes of each of ws's endpoints: what changed since the last write or,
+// when its log has grown to twice its marks, a snapshot of them all that replaces the log. What
+// fails is kept for the next flush (w.err says why).
+func (m *Marks) writeAll(ctx context.Context, ws []*markWrite) {
+	for window := range slices.Chunk(ws, marksWindow) {
+		for _, w := range window {
+			w.entries = w.d.takeDirty()
+			if len(w.entries) == 0 {
+				continue
+			}
+			if w.snapshot = w.logged+len(w.entries) > 2*w.d.len()+1000; w.snapshot {
+				w.entries = w.d.snapshot()
+			}
+			w.acks, w.err = m.publish(w.d.endpointID, w.entries)
+		}
+		for _, w := range window {
+			if len(w.entries) == 0 {
+				continue
+			}
+			if w.err == nil {
+				w.err = m.confirm(ctx, w.d.endpointID, w.acks, w.snapshot)
+			}
+			if w.err != nil {
+				w.d.redirty(w.entries)
+				continue
+			}
+			m.mu.Lock()
+			if n := m.sources[w.d]; n != nil {
+				if w.snapshot {
+					n.entries = 0
+				}
+				n.entries += len(w.entries)
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// write appends entries to an endpoint's log and waits until it holds them.
 func (m *Marks) write(ctx context.Context, endpointID string, entries []markEntry, snapshot bool) error {
+	acks, err := m.publish(endpointID, entries)
+	if err != nil {
+		return err
+	}
+	return m.confirm(ctx, endpointID, acks, snapshot)
+}
+
+// publish appends entries to an endpoint's log in messages of at most maxMarksChunk, without
+// waiting for their acks.
+func (m *Marks) publish(endpointID string, entries []markEntry) ([]jetstream.PubAckFuture, error) {
 	subject := marksSubject(endpointID)
-	var futures []jetstream.PubAckFuture
+	var acks []jetstream.PubAckFuture
 	for chunk := range chunks(entries) {
 		f, err := m.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: chunk})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		futures = append(futures, f)
+		acks = append(acks, f)
 	}
+	return acks, nil
+}
+
+// confirm waits for a write's acks; a snapshot then purges what came before its first message.
+func (m *Marks) confirm(ctx context.Context, endpointID string, acks []jetstream.PubAckFuture, snapshot bool) error {
 	var first uint64
-	for _, f := range futures {
+	for _, f := range acks {
 		select {
 		case ack := <-f.Ok():
 			if first == 0 {
@@ -448,7 +514,7 @@ func (m *Marks) write(ctx context.Context, endpointID string, entries []markEntr
 	if snapshot && first > 0 {
 		// Entries replace earlier ones, so a crash before this purge leaves a longer log, not a
 		// wrong one.
-		return m.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(first))
+		return m.stream.Purge(ctx, jetstream.WithPurgeSubject(marksSubject(endpointID)), jetstream.WithPurgeSequence(first))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,45 @@ func BenchmarkMarksFlush(b *testing.B) {
 		b.StopTimer()
 		for _, p := range ps {
 			marks.unregister(p)
+		}
+	})
+	// Every endpoint changed: a burst of traffic to all of them, or a gateway handing them over.
+	b.Run("all-changed", func(b *testing.B) {
+		ps := fill(10_000, 10)
+		seq := uint64(1 << 20)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			for _, p := range ps {
+				seq++
+				p.add("ENT00000", seq, "ev")
+			}
+			marks.flush(b.Context())
+		}
+		b.StopTimer()
+		for _, p := range ps {
+			marks.unregister(p)
+		}
+	})
+	// A gateway that stops hands its endpoints over: each one's marks written, all at once.
+	b.Run("release-10k", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			ps := fill(10_000, 10)
+			for _, p := range ps {
+				p.add("ENT00000", 1<<20, "ev")
+			}
+			b.StartTimer()
+			var wg sync.WaitGroup
+			for _, p := range ps {
+				wg.Go(func() {
+					if err := marks.release(b.Context(), p); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
 		}
 	})
 	b.Run("many-entities", func(b *testing.B) {

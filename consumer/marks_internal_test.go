@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,4 +205,50 @@ func BenchmarkMarksMemory(b *testing.B) {
 func previousOf(d *progress, entity string, seq uint64) string {
 	previous, _, _ := d.headState(entity, seq)
 	return previous
+}
+
+// Endpoints released together — a gateway that stops hands all of them over — each have their
+// last changes written (more of them than a window of writes), and are written no more after;
+// an endpoint unregistered before its release (deleted) gets nothing written.
+func TestMarksReleaseManyAtOnce(t *testing.T) {
+	t.Parallel()
+	js, m := marksEnv(t)
+	const endpoints = marksWindow + 44
+	ps := make([]*progress, endpoints)
+	for i := range ps {
+		ps[i] = newProgress(fmt.Sprintf("ep%03d", i), m)
+		ps[i].add("C1", 1, "evt-1")
+	}
+	m.flush(t.Context())
+	for i, p := range ps {
+		p.add("C1", uint64(2+i), fmt.Sprintf("last-%d", i))
+	}
+	deleted := newProgress("gone", m)
+	deleted.add("C1", 1, "evt-1")
+	m.unregister(deleted)
+
+	var wg sync.WaitGroup
+	for _, p := range append(ps, deleted) {
+		wg.Go(func() {
+			if err := m.release(t.Context(), p); err != nil {
+				t.Errorf("release %s: %v", p.endpointID, err)
+			}
+		})
+	}
+	wg.Wait()
+	m.mu.Lock()
+	left := len(m.sources)
+	m.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d endpoints still written by the flush after their release", left)
+	}
+	for i, p := range ps {
+		r := reload(t, js, p.endpointID)
+		if got := previousOf(r, "C1", uint64(3+i)); got != fmt.Sprintf("last-%d", i) {
+			t.Fatalf("%s read back with C1's last id %q, want last-%d", p.endpointID, got, i)
+		}
+	}
+	if n := subjectMsgs(t, m, "gone"); n != 0 {
+		t.Errorf("a deleted endpoint's release wrote %d messages, want none", n)
+	}
 }
