@@ -3,6 +3,7 @@ package rollup_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -136,5 +137,36 @@ func TestFlushOutlivesCancel(t *testing.T) {
 	rec.Flush(t.Context())
 	if n := strings.Count(logged.String(), "\n"); n != 1 || !strings.Contains(logged.String(), `"endpoints":3`) {
 		t.Errorf("log after a flush that could publish nothing:\n%s\nwant one line naming 3 endpoints", logged.String())
+	}
+}
+
+// A flush of more endpoints than one window of publishes (a gateway with thousands of endpoints
+// busy in the minute) publishes every endpoint's figures once.
+func TestFlushManyEndpoints(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	_, js := natstest.ConnectJetStream(t, srv)
+	if err := rollup.Setup(t.Context(), js, 1); err != nil {
+		t.Fatal(err)
+	}
+	rec := rollup.NewRecorder(js, "gw-a", zerolog.New(zerolog.NewTestWriter(t)))
+	at := time.Now().UTC()
+	const endpoints = 600
+	for i := range endpoints {
+		rec.Record(fmt.Sprintf("ep_%03d", i), rollup.OutcomeDelivered, 1, at)
+	}
+	rec.Flush(t.Context())
+	recs, err := rollup.NewReader(js).Hour(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rollup.Totals(recs)
+	if len(recs) != endpoints || len(tot) != endpoints {
+		t.Fatalf("%d records for %d endpoints, want one for each of %d", len(recs), len(tot), endpoints)
+	}
+	for id, m := range tot {
+		if m.Delivered != 1 {
+			t.Fatalf("%s: %d delivered, want 1", id, m.Delivered)
+		}
 	}
 }
