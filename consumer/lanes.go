@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,12 +38,41 @@ type lanes struct {
 
 	// A goroutine whose lane ends waits for the next lane claimed (it is parked) rather than
 	// ending: one started and ended per lane made the endpoint's goroutines rise and fall with
-	// latency, and paid a start and a stack growth each time. At most maxActive wait; those no
-	// claim needed for laneLinger end (retire), and all end when the lanes stop.
+	// latency, and paid a start and a stack growth each time. At most maxActive wait, within the
+	// manager's budget; those no claim needed for laneLinger end (retire), and all end when the
+	// lanes stop.
 	parked  int         // goroutines waiting on handoff, less the lanes handed to them and not yet taken
 	fewest  int         // the fewest parked since the last retire: that many were not needed
 	retired time.Time   // the last retire
 	handoff chan string // a claimed entity for a parked goroutine, "" to end one; closed at stop
+	budget  *laneBudget // shared by the manager's workers; nil: no bound beyond maxActive
+}
+
+// laneBudget bounds the lane goroutines parked across all endpoints: thousands of endpoints
+// woken at once would otherwise each keep a few (55,000 goroutines at 10,000 endpoints).
+type laneBudget struct{ parked atomic.Int64 }
+
+// maxParkedLanes is the manager's budget: a few busy endpoints' worth at the default MaxInFlight,
+// about 32 MiB of stacks at most.
+const maxParkedLanes = 4096
+
+// take counts one more goroutine parked, if the budget allows.
+func (b *laneBudget) take() bool {
+	if b == nil {
+		return true
+	}
+	if b.parked.Add(1) > maxParkedLanes {
+		b.parked.Add(-1)
+		return false
+	}
+	return true
+}
+
+// give counts n parked goroutines fewer.
+func (b *laneBudget) give(n int) {
+	if b != nil {
+		b.parked.Add(-int64(n))
+	}
 }
 
 // laneLinger is how long a parked lane goroutine no claim needed waits before it ends: a
@@ -65,10 +95,10 @@ type item struct {
 	delivery Delivery // its attempts, made by its lane (deliverItem)
 }
 
-func newLanes(maxActive int) *lanes {
+func newLanes(maxActive int, budget *laneBudget) *lanes {
 	maxActive = max(maxActive, 1)
 	return &lanes{queues: make(map[string][]*item), held: make(map[uint64]*item), running: make(map[string]bool), maxActive: maxActive,
-		handoff: make(chan string, maxActive)}
+		handoff: make(chan string, maxActive), budget: budget}
 }
 
 // hold takes it on: held by its sequence and queued behind its entity's events. start reports
@@ -104,6 +134,7 @@ func (l *lanes) activate(entity string) (start bool) {
 	l.active++
 	if l.parked > 0 {
 		l.parked--
+		l.budget.give(1)
 		l.fewest = min(l.fewest, l.parked)
 		l.handoff <- entity // never blocks: fewer are pending than goroutines wait, at most cap
 		return false
@@ -121,7 +152,7 @@ func (l *lanes) idle(entity string) (next string, park bool) {
 		return next, false
 	}
 	l.active--
-	if l.stopping || l.parked+len(l.handoff) >= cap(l.handoff) {
+	if l.stopping || l.parked+len(l.handoff) >= cap(l.handoff) || !l.budget.take() {
 		return "", false
 	}
 	l.parked++
@@ -135,6 +166,7 @@ func (l *lanes) retire(now time.Time) {
 		return
 	}
 	l.retired = now
+	l.budget.give(l.fewest)
 	for ; l.fewest > 0; l.fewest-- {
 		l.parked--
 		l.handoff <- ""
@@ -228,6 +260,8 @@ func (l *lanes) stop() {
 	if !l.stopping {
 		l.stopping = true
 		close(l.handoff) // every send is under the worker's lock, and none once stopping
+		l.budget.give(l.parked)
+		l.parked = 0
 	}
 }
 

@@ -29,7 +29,7 @@ func seqs(l *lanes, entity string) []uint64 {
 // (its goroutine to be started) once while it runs, and again after it went idle.
 func TestLanesQueuePerEntity(t *testing.T) {
 	t.Parallel()
-	l := newLanes(64)
+	l := newLanes(64, nil)
 	a1, b1, a2, a3 := laneItem("A", 1), laneItem("B", 2), laneItem("A", 3), laneItem("A", 4)
 	for _, step := range []struct {
 		it        *item
@@ -98,7 +98,7 @@ func handedOff(l *lanes) string {
 // go of it and keeps the rest in order.
 func TestLanesDoneNotHead(t *testing.T) {
 	t.Parallel()
-	l := newLanes(64)
+	l := newLanes(64, nil)
 	a1, a2, a3 := laneItem("A", 1), laneItem("A", 2), laneItem("A", 3)
 	for _, it := range []*item{a1, a2, a3} {
 		l.hold(it)
@@ -113,7 +113,7 @@ func TestLanesDoneNotHead(t *testing.T) {
 // Once stopping, nothing is taken on and no lane is claimed, so wg.Wait is never raced by an Add.
 func TestLanesStopping(t *testing.T) {
 	t.Parallel()
-	l := newLanes(64)
+	l := newLanes(64, nil)
 	l.hold(laneItem("A", 1))
 	l.stop()
 	if ok, start := l.hold(laneItem("B", 2)); ok || start {
@@ -135,7 +135,7 @@ func TestLanesStopping(t *testing.T) {
 // handles are the newest handle of every event held: a redelivery replaces the handle.
 func TestLanesHandles(t *testing.T) {
 	t.Parallel()
-	l := newLanes(64)
+	l := newLanes(64, nil)
 	a1, b1 := laneItem("A", 1), laneItem("B", 2)
 	l.hold(a1)
 	l.hold(b1)
@@ -166,7 +166,7 @@ func waitGroupDone(t *testing.T, l *lanes) {
 // maxActive park.
 func TestLanesBoundTheirGoroutines(t *testing.T) {
 	t.Parallel()
-	l := newLanes(2)
+	l := newLanes(2, nil)
 	for _, c := range []struct {
 		entity string
 		want   bool
@@ -219,7 +219,7 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 // meantime stay parked for the next one.
 func TestLanesRetireGoroutinesNotNeeded(t *testing.T) {
 	t.Parallel()
-	l := newLanes(4)
+	l := newLanes(4, nil)
 	for _, e := range []string{"A", "B", "C"} {
 		l.claim(e)
 	}
@@ -328,4 +328,40 @@ func TestLaneGoroutinesParkAndTakeTheNextLane(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the parked lane goroutines did not end when the lanes stopped")
 	}
+}
+
+// The lane goroutines parked across a manager's workers stay within its budget: one that would
+// park beyond it ends instead; a claim that takes a parked goroutine, and a stop, give the
+// places back.
+func TestLanesParkWithinTheBudget(t *testing.T) {
+	t.Parallel()
+	var budget laneBudget
+	budget.parked.Store(maxParkedLanes - 1) // other endpoints' parked goroutines
+	a, b := newLanes(4, &budget), newLanes(4, &budget)
+	a.claim("A")
+	b.claim("B")
+	if _, park := a.idle("A"); !park {
+		t.Fatal("A's goroutine, with one place left in the budget: ends; want it parked")
+	}
+	if _, park := b.idle("B"); park {
+		t.Fatal("B's goroutine parked beyond the budget: want it to end")
+	}
+	if a.claim("C") || handedOff(a) != "C" {
+		t.Fatal("C was not handed to the parked goroutine")
+	}
+	if n := budget.parked.Load(); n != maxParkedLanes-1 {
+		t.Fatalf("budget after the parked goroutine took C: %d, want %d", n, maxParkedLanes-1)
+	}
+	b.claim("D")
+	if _, park := b.idle("D"); !park {
+		t.Fatal("D's goroutine, with the place given back: ends; want it parked")
+	}
+	b.stop()
+	if n := budget.parked.Load(); n != maxParkedLanes-1 {
+		t.Fatalf("budget after the lanes stopped: %d, want %d", n, maxParkedLanes-1)
+	}
+	a.wg.Add(-1)
+	b.wg.Add(-2)
+	waitGroupDone(t, a)
+	waitGroupDone(t, b)
 }

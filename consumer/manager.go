@@ -52,8 +52,9 @@ type Manager struct {
 	park     jetstream.Stream
 	// reconnects counts Reconnected calls: a worker that reset its consumer before the last one
 	// routes nothing more (reconnect.go).
-	reconnects atomic.Uint64
-	pulls      pulls // what the workers together ask the server for at once (pull.go)
+	reconnects  atomic.Uint64
+	pulls       pulls      // what the workers together ask the server for at once (pull.go)
+	parkedLanes laneBudget // lane goroutines parked across the workers (lanes.go)
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // per tenant (tenantrate.go)

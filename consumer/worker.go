@@ -101,7 +101,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		stream: m.stream, js: m.js, deliver: m.deliver, reg: m.reg, checked: m.checked, onDead: m.onDead, onDisabled: m.onDisabled, onInvalid: m.onInvalid, onCondition: m.onCondition, o: m.o,
 		condStats: m.conditionStatsLocked(ep.ID),
 		log:       m.log.With().Str("endpoint_id", ep.ID).Logger(),
-		lanes:     newLanes(m.o.MaxInFlight),
+		lanes:     newLanes(m.o.MaxInFlight, &m.parkedLanes),
 		stuck:     make(map[string]*stuck),
 		recovered: make(chan struct{}),
 		progress:  p,

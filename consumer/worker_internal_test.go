@@ -24,7 +24,7 @@ func TestRouteStartsNoLaneOnceStopping(t *testing.T) {
 	t.Parallel()
 	msg := newBareConsumer(t).next(t, "e1", "C1")
 
-	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), lanes: newLanes(64), log: zerolog.Nop()}
+	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), lanes: newLanes(64, nil), log: zerolog.Nop()}
 	w.lanes.stop()
 	w.ep.Store(&Endpoint{ID: "ep_test"})
 	w.route(t.Context(), msg, 1, time.Now())
