@@ -109,7 +109,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return g.serve(ctx, o, w)
+	err = g.serve(ctx, o, w)
+	closing := time.Now()
+	closers.run()
+	closers = nil
+	g.log.Info().Dur("took_ms", time.Since(closing)).Msg("stop: NATS drained and closed")
+	return err
 }
 
 // undo closes what Run opened, last opened first.
@@ -525,9 +530,14 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 		clusterDone <- err
 		runErr = fmt.Errorf("cluster membership: %w", err)
 	}
+	// Each step of the stop is logged with its time since the stop began, so that a slow stop
+	// says where it waited.
+	stopping := time.Now()
+	stopped := func(step string) { g.log.Info().Dur("after_ms", time.Since(stopping)).Msg(step) }
 	if w.cluster != nil {
 		stopCluster()
 		<-clusterDone
+		stopped("stop: endpoints handed over")
 	}
 	<-w.router.stop()
 	stopManager()
@@ -536,12 +546,15 @@ func (g *Gateway) serve(ctx context.Context, o *opened, w *wired) error {
 	abort := time.AfterFunc(g.cfg.ShutdownTimeout, w.sender.Abort)
 	<-managerDone
 	abort.Stop()
+	stopped("stop: delivery stopped")
 	stopFigures()
 	<-figuresDone
 	watchers.Wait()
+	stopped("stop: figures published")
 	g.stop(ctx, w, serveErr)
 	stopOps()
 	<-opsDone
+	stopped("stop: API and operator events stopped")
 	return runErr
 }
 
