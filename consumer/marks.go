@@ -408,7 +408,11 @@ func (m *Marks) release(ctx context.Context, d *progress) error {
 	for _, w := range ws {
 		w.d.prune(cutoff)
 	}
-	m.writeAll(ctx, ws)
+	// The batch is every waiting caller's, not only this one's: its own deadline, not this
+	// caller's, which may have run down while it waited for the writer.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	m.writeAll(bctx, ws)
+	cancel()
 	for _, w := range batch {
 		m.unregister(w.d)
 		close(w.released)
@@ -418,6 +422,9 @@ func (m *Marks) release(ctx context.Context, d *progress) error {
 	return mine.err
 }
 
+// releaseTimeout bounds the writing of one batch of handovers (10,000 endpoints: about a second).
+const releaseTimeout = 10 * time.Second
+
 // markWrite is one endpoint's changes on their way to its log.
 type markWrite struct {
 	d        *progress
@@ -425,6 +432,7 @@ type markWrite struct {
 	entries  []markEntry
 	snapshot bool
 	acks     []jetstream.PubAckFuture
+	dropped  bool // no longer registered when its window came: not written
 	err      error
 	released chan struct{} // a release's: closed once written, or not
 }
@@ -439,7 +447,17 @@ const marksWindow = 256
 // fails is kept for the next flush (w.err says why).
 func (m *Marks) writeAll(ctx context.Context, ws []*markWrite) {
 	for window := range slices.Chunk(ws, marksWindow) {
+		m.mu.Lock()
 		for _, w := range window {
+			// Unregistered while earlier windows were written (its endpoint deleted, or the
+			// gateway fenced): its marks are no longer this gateway's to write.
+			w.dropped = m.sources[w.d] == nil
+		}
+		m.mu.Unlock()
+		for _, w := range window {
+			if w.dropped {
+				continue
+			}
 			w.entries = w.d.takeDirty()
 			if len(w.entries) == 0 {
 				continue

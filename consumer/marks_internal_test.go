@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"runtime"
@@ -250,5 +251,56 @@ func TestMarksReleaseManyAtOnce(t *testing.T) {
 	}
 	if n := subjectMsgs(t, m, "gone"); n != 0 {
 		t.Errorf("a deleted endpoint's release wrote %d messages, want none", n)
+	}
+}
+
+// A fence (or a delete) while a long batch is written: the endpoints unregistered before their
+// window comes are not written, so no stale mark lands over the next owner's.
+func TestMarksWriteSkipsWhatWasUnregistered(t *testing.T) {
+	t.Parallel()
+	_, m := marksEnv(t)
+	ws := make([]*markWrite, 2*marksWindow)
+	for i := range ws {
+		p := newProgress(fmt.Sprintf("ep%03d", i), m)
+		p.add("C1", 1, "evt-1")
+		ws[i] = &markWrite{d: p}
+	}
+	for _, w := range ws[marksWindow+1:] { // fenced after the batch was taken
+		m.unregister(w.d)
+	}
+	m.writeAll(t.Context(), ws)
+	info, err := m.stream.Info(t.Context(), jetstream.WithSubjectFilter(marksSubjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range ws {
+		n := info.State.Subjects[marksSubject(w.d.endpointID)]
+		if registered := i <= marksWindow; registered && n == 0 {
+			t.Fatalf("%s, still registered, wrote nothing", w.d.endpointID)
+		} else if !registered && n != 0 {
+			t.Fatalf("%s, unregistered before its window, wrote %d messages, want none", w.d.endpointID, n)
+		}
+	}
+}
+
+// A release that waited for the writer past its caller's deadline is still written: the batch
+// has a deadline of its own.
+func TestMarksReleaseOutlastsAWaitForTheWriter(t *testing.T) {
+	t.Parallel()
+	js, m := marksEnv(t)
+	p := newProgress("ep", m)
+	p.add("C1", 1, "evt-1")
+	m.flushing.Lock() // a flush under way
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.release(ctx, p) }()
+	<-ctx.Done()
+	m.flushing.Unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("release after its caller's deadline passed in the wait: %v", err)
+	}
+	if got := previousOf(reload(t, js, "ep"), "C1", 2); got != "evt-1" {
+		t.Fatalf("read back C1's last id %q, want evt-1", got)
 	}
 }
