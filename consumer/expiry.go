@@ -176,10 +176,10 @@ func (w *worker) sweepOnce(ctx context.Context, s *sweepState) (full bool) {
 	if maxAge == 0 || w.fenced() {
 		return false
 	}
-	// The stream's oldest event as last read (the gateway reads the stream's info every 15 s): the
-	// oldest now can only be younger. While it is not past its horizon, no event is, and the pass
-	// asks the server nothing — 10,000 endpoints awake asked for their consumer's info each minute.
-	if first := w.stream.CachedInfo().State.FirstTime; !first.IsZero() && time.Now().Before(first.Add(maxAge-margin)) {
+	// While no event the consumer has not sent can be past its horizon, the pass asks the server
+	// nothing: 10,000 endpoints woken together each read their consumer's info every minute, and
+	// timed out under the wake's load. The events a lane holds expire by themselves.
+	if since := w.youngestUnsent(); !since.IsZero() && time.Now().Before(since.Add(maxAge-margin)) {
 		return false
 	}
 	name := w.ep.Load().ConsumerName()
@@ -252,6 +252,24 @@ func (w *worker) sweepOnce(ctx context.Context, s *sweepState) (full bool) {
 			Msg("events about to expire from the events stream undelivered: dead-lettered")
 	}
 	return full
+}
+
+// youngestUnsent is a time every event the consumer has not sent yet was stored after, or zero
+// if none is known: the later of the stream's oldest event as last read (the gateway reads the
+// stream's info every 15 s or more; the oldest now can only be younger), and the store time of
+// the last event routed when the server had nothing more for the consumer then — under the
+// endpoint's current definition, since new filters may match older events.
+func (w *worker) youngestUnsent() time.Time {
+	var at time.Time
+	if info := w.stream.CachedInfo(); info != nil {
+		at = info.State.FirstTime
+	}
+	if ns := w.caughtUp.Load(); ns != 0 && w.caughtUpEp.Load() == w.ep.Load() {
+		if t := time.Unix(0, ns); t.After(at) {
+			at = t
+		}
+	}
+	return at
 }
 
 // sweepPass is one pass of the sweeper.

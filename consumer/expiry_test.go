@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/quaycast/quaycast/consumer"
 	"github.com/quaycast/quaycast/consumer/natstest"
 	"github.com/quaycast/quaycast/internal/testwait"
@@ -276,5 +278,39 @@ func TestExpiryDeadLettersEventsOfDisabledEndpoint(t *testing.T) {
 	testwait.For(t, 10*time.Second, "the next event delivered", func() bool { return rec.hasDelivered(ep.ID, "on") })
 	if got := rec.delivered(ep.ID); !slices.Equal(got, []string{"on"}) {
 		t.Errorf("delivered %v after the endpoint was enabled, want only [on]", got)
+	}
+}
+
+// A worker caught up asks the server nothing at its sweeps, although the stream holds an event
+// past its horizon (of another endpoint's type): nothing its consumer has not sent is older than
+// the last event it was sent, when the server had nothing more for it. 10,000 endpoints woken
+// together on a stream older than the horizon each read their consumer's info every sweep.
+func TestExpirySweepAsksNothingOfACaughtUpConsumer(t *testing.T) {
+	t.Parallel()
+	const maxAge, margin = 10 * time.Second, 4 * time.Second // a sweep every 2 s
+	e := expiringEnv(t, maxAge)
+	ep := e.createEndpoint(t, "cargo_loaded")
+	rec := newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return delivered })
+	runManager(t, e, rec, consumer.Options{ExpiryMargin: margin, PullExpiry: time.Minute})
+
+	e.publishEvent(t, event{id: "old", typ: "cargo_gated_in", entity: "A"}) // not the endpoint's
+	time.Sleep(maxAge - margin + 500*time.Millisecond)
+	if _, err := e.stream.Info(t.Context()); err != nil { // as the gateway's metrics read it
+		t.Fatal(err)
+	}
+	e.publishEvent(t, event{id: "new", typ: "cargo_loaded", entity: "A"})
+	testwait.For(t, 10*time.Second, "new delivered", func() bool { return rec.hasDelivered(ep.ID, "new") })
+
+	var infos atomic.Int64
+	nc := natstest.Connect(t, e.srv)
+	if _, err := nc.Subscribe("$JS.API.CONSUMER.INFO."+consumer.EventsStream+"."+ep.ConsumerName(), func(*nats.Msg) { infos.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2*margin/2 + 500*time.Millisecond) // two sweeps
+	if n := infos.Load(); n != 0 {
+		t.Errorf("%d consumer info requests in two sweeps of a caught-up worker, want none", n)
 	}
 }

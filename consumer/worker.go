@@ -65,6 +65,11 @@ type worker struct {
 	gated          int               // parks whose gate is not open yet
 	lowestGate     uint64            // the lowest of those gates
 	routedDelivery atomic.Uint64     // the consumer's delivery sequence of the last message routed (not under mu)
+	// caughtUp is the store time (unix ns) of the last message routed if the server had nothing
+	// more for the consumer when it sent it (0 if it had), and caughtUpEp the definition it was
+	// routed under: every event the consumer has not sent yet is younger (expiry.go).
+	caughtUp   atomic.Int64
+	caughtUpEp atomic.Pointer[Endpoint]
 
 	// The connection as run found it before resetting the consumer (reconnect.go): set before
 	// consuming, then read and written by onMessage only.
@@ -319,6 +324,12 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 	}
 	w.route(ctx, msg, seq, meta.Timestamp)
 	w.routedDelivery.Store(meta.Sequence.Consumer)
+	if meta.NumPending == 0 {
+		w.caughtUpEp.Store(w.ep.Load())
+		w.caughtUp.Store(meta.Timestamp.UnixNano())
+	} else {
+		w.caughtUp.Store(0)
+	}
 }
 
 // route checks a new message and queues it on its entity's lane, starting the lane if it was
