@@ -18,6 +18,7 @@ import (
 	"github.com/quaycast/quaycast/config"
 	"github.com/quaycast/quaycast/gateway"
 	"github.com/quaycast/quaycast/internal/fielderr"
+	"github.com/quaycast/quaycast/internal/memtrim"
 )
 
 type cli struct {
@@ -49,6 +50,10 @@ func (s *serveCmd) Run(ctx context.Context) error {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		spanLog.Warn().Err(err).Msg("export spans (more may follow)")
 	}))
+	// The heap a burst grew (10,000 endpoints woken) is given back once the process is quiet.
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	go memtrim.Run(trimCtx, 10*time.Second, log)
 	if err := gateway.New(s.Config, log).Run(ctx); err != nil {
 		// In the log, so that with --log-format json every line on stderr is JSON (a container's
 		// log shows why it stopped); main maps it to the exit code without printing it again.
