@@ -39,7 +39,7 @@ func TestResolve(t *testing.T) {
 			}
 		}},
 		{name: "preset endpoints-10k spreads one type per endpoint", preset: "endpoints-10k", check: func(t *testing.T, s Scenario) {
-			if s.Endpoints != 10_000 || s.Subscribe != SubscribeSpread || len(s.Types) < 30 || s.Idle != Duration(10*time.Second) {
+			if s.Endpoints != 10_000 || s.Subscribe != SubscribeSpread || len(s.Types) < 30 || s.Idle != Duration(time.Minute) {
 				t.Errorf("%+v", s)
 			}
 			if sel := s.selectors(31); len(sel) != 1 || sel[0] != s.Types[31%len(s.Types)] {

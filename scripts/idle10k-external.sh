@@ -5,13 +5,13 @@
 # starts it with JetStream on a free loopback port and a temporary store, then runs
 #   quaycast bench --preset endpoints-10k --nats-url <that server>
 # which starts `quaycast serve --nats-url ...` as its child, registers 10,000 endpoints (the
-# creates' time), leaves them idle 10 s (RSS, CPU), publishes 200 events to them (first delivery
+# creates' time), leaves them idle a minute (RSS at its end, CPU over it), publishes 200 events to them (first delivery
 # per endpoint), and stops the child with SIGTERM (the stop's time; killed after 30 s).
 #   scripts/idle10k-external.sh [RUNS] [-- extra bench flags]   (default 1 run; JSON in ${OUT:-/tmp/quaycast-idle10k})
 #   QUAYCAST_BIN=/path/to/quaycast scripts/idle10k-external.sh ...   (that binary instead of one built here)
-# Expected wall time on the 2-core reference machine: 3–6 minutes a run (building nats-server and
-# quaycast, creates 30–70 s, waiting until all 10,000 are owned, idle 10 s, the events' delivery
-# 100–210 s with the machine shared — the harness's 5-minute bound can end it first — the stop).
+# Expected wall time on the 2-core reference machine: about 2.5 minutes a run (building nats-server
+# and quaycast the first time, creates 7-8 s, waiting until all 10,000 deliver, idle 60 s, the
+# events' delivery 20-40 s, the stop); up to the harness's 5-minute bound with the machine busy.
 # Other processes' CPU during each run is reported (others_cpu_cores): the figures are noisy on a
 # shared machine.
 set -euo pipefail

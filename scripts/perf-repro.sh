@@ -7,7 +7,8 @@
 #   3. endpoints-10k once: creates, idle RSS and CPU of 10,000 endpoints that receive nothing.
 #   scripts/perf-repro.sh [RUNS]      (default 5; JSON results in ${OUT:-/tmp/quaycast-perf})
 # Expected wall time on the 2-core reference machine: about 10 minutes with 5 runs (standard
-# ~1 min each, fanout ~2 min, endpoints-10k ~2 min; 9 min 22 s measured). Figures on a shared machine are noisy: read
+# ~1 min each, fanout ~2 min, endpoints-10k ~2.5 min with its minute idle; 9 min 22 s measured
+# with a 10 s idle). Figures on a shared machine are noisy: read
 # the ratios, which compare with a baseline measured in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
