@@ -106,6 +106,7 @@ func (w *worker) stuckLocked(entity string) *stuck {
 	if s == nil {
 		s = &stuck{since: time.Now(), wake: make(chan struct{}, 1)}
 		w.stuck[entity] = s
+		w.stuckN.Store(int32(len(w.stuck)))
 	}
 	return s
 }
@@ -114,11 +115,17 @@ func (w *worker) stuckLocked(entity string) *stuck {
 func (w *worker) forgetLocked(entity string) {
 	if s := w.stuck[entity]; s != nil && !s.blocked && !s.parked {
 		delete(w.stuck, entity)
+		w.stuckN.Store(int32(len(w.stuck)))
 	}
 }
 
 // inPark reports whether seq of entity is within its park's range: a copy of a parked event.
+// With nothing stuck (most of the time) it takes no lock: a park is entered in stuck before its
+// first event leaves the lane (under mu), and a copy finds that event held until then (onMessage).
 func (w *worker) inPark(entity string, seq uint64) bool {
+	if w.stuckN.Load() == 0 {
+		return false
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.stuck[entity]
@@ -267,28 +274,35 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // ends, and its goroutine takes the ready lane, parks (park) or ends; route claims the lane again
 // when something comes — or the worker stops.
 //
-// done, if not nil, is the event the lane delivered last: it is let go of under the same lock.
+// done, if not nil, is the main event the lane finished last: it is let go of under the same
+// lock, and acked.
 func (w *worker) next(ctx context.Context, entity string, done *item) (it *item, ready string, park bool) {
 	retry := jsRetry()
 	for {
 		w.mu.Lock()
+		var ack jetstream.Msg
 		if done != nil {
-			w.lanes.done(done)
-			done = nil
+			ack = w.letGoLocked(done)
 		}
 		head, s := w.lanes.head(entity), w.stuck[entity]
 		parked := s != nil && s.parked
-		if head != nil && (!parked || head.seq < s.first) {
-			w.mu.Unlock()
-			return head, "", false
+		drain, from := false, uint64(0)
+		switch {
+		case head != nil && (!parked || head.seq < s.first):
+			it = head
+		case !parked || s.gate > 0:
+			ready, park = w.lanes.idle(entity)
+		default:
+			drain, from = true, s.next
 		}
-		if !parked || s.gate > 0 {
-			ready, park := w.lanes.idle(entity)
-			w.mu.Unlock()
-			return nil, ready, park
-		}
-		from := s.next
 		w.mu.Unlock()
+		if ack != nil {
+			w.ack(ack, done.seq)
+			done = nil
+		}
+		if !drain {
+			return it, ready, park
+		}
 
 		select {
 		case <-w.stop:
@@ -360,22 +374,35 @@ func parkedItem(ctx context.Context, cat Catalogue, raw *jetstream.RawStreamMsg)
 	return &item{seq: seq, parkSeq: raw.Sequence, subject: raw.Header.Get(hdrSubject), body: raw.Data, header: raw.Header, env: env, published: published}, nil
 }
 
-// finish ends a delivered or dead-lettered event: a main event is acked, a parked one deleted
-// from the park. Either way its entity's head is no longer waiting.
+// finish ends a delivered or dead-lettered event, remembered as done first: a main event is then
+// let go of and acked by its lane's next step (letGoLocked, under the lock that step takes
+// anyway: one lock per event fewer), a parked one deleted from the park. Either way its entity's
+// head is no longer waiting.
 func (w *worker) finish(ctx context.Context, it *item) {
-	w.mu.Lock()
-	if s := w.stuck[it.env.Entity]; s != nil {
-		s.blocked = false
-		w.forgetLocked(it.env.Entity)
-	}
-	msg := it.msg // the newest handle (see handle), read under the same lock
-	w.mu.Unlock()
+	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the ack or the delete: a copy or a crash between must not send it again
 	if it.parkSeq == 0 {
-		w.ackMsg(msg, it.seq, it.env.Entity, it.env.ID)
 		return
 	}
-	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the delete: a crash between must not send it again
+	w.mu.Lock()
+	w.unblockLocked(it.env.Entity)
+	w.mu.Unlock()
 	w.unpark(ctx, it)
+}
+
+// unblockLocked notes that entity's head is no longer waiting.
+func (w *worker) unblockLocked(entity string) {
+	if s := w.stuck[entity]; s != nil {
+		s.blocked = false
+		w.forgetLocked(entity)
+	}
+}
+
+// letGoLocked lets go of a main event finish has marked done, and returns its newest handle
+// (see handle) to ack once the lock is released. A copy that comes after this finds it covered.
+func (w *worker) letGoLocked(it *item) jetstream.Msg {
+	w.unblockLocked(it.env.Entity)
+	w.lanes.done(it)
+	return it.msg
 }
 
 // unpark deletes a parked event, retrying until it is gone or the worker stops (false).
@@ -464,6 +491,7 @@ func (w *worker) loadParks(ctx context.Context, start uint64) error {
 			w.lowestGate = min(cmp.Or(w.lowestGate, s.gate), s.gate)
 		}
 	}
+	w.stuckN.Store(int32(len(w.stuck)))
 	gated := w.gated
 	w.mu.Unlock()
 	if len(loaded) > 0 {

@@ -61,6 +61,7 @@ type worker struct {
 
 	// Parks (park.go), guarded by mu.
 	stuck          map[string]*stuck // entities blocked or parked
+	stuckN         atomic.Int32      // len(stuck), set under mu: route reads it without the lock
 	routed         uint64            // the highest stream sequence route has seen, or where the reset restarted
 	gated          int               // parks whose gate is not open yet
 	lowestGate     uint64            // the lowest of those gates

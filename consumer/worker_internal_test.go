@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/quaycast/quaycast/internal/testwait"
+	"github.com/quaycast/quaycast/subjects"
 )
 
 // A message that arrives while the worker stops starts no lane: the lanes' WaitGroup is never
@@ -156,4 +157,37 @@ func TestPullingHandsEveryEventInOrder(t *testing.T) {
 		t.Errorf("handled stream sequences %v, want 1 to 250 once each, in order", seqs)
 	}
 	mu.Unlock()
+}
+
+// ackedMsg is a bench message that counts its acks.
+type ackedMsg struct {
+	benchMsg
+	acks atomic.Int32
+}
+
+func (m *ackedMsg) Ack() error { m.acks.Add(1); return nil }
+
+// A copy of a parked event (JetStream sends it again after the original left the lane for the
+// park) is acked, not queued: route looks at the parks without the worker's lock only while none
+// is set up, so the count it reads must follow every park.
+func TestRouteAcksACopyOfAParkedEvent(t *testing.T) {
+	t.Parallel()
+	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), lanes: newLanes(64, nil), stuck: make(map[string]*stuck), log: zerolog.Nop()}
+	w.ep.Store(&Endpoint{ID: "ep_test"})
+	env := subjects.Envelope{ID: "ev-7", Type: "cargo_loaded", Source: "tos", Entity: "MSCU0000001"}
+	w.checked.put(7, verdict{env: env})
+
+	w.mu.Lock()
+	s := w.stuckLocked(env.Entity) // as park does for the first event it parks
+	s.parked, s.first, s.last = true, 5, 9
+	w.mu.Unlock()
+
+	copyOf := &ackedMsg{benchMsg: benchMsg{subject: "evt.tos.cargo_loaded", hdr: nats.Header{}}}
+	w.route(t.Context(), copyOf, 7, time.Now())
+	if n := copyOf.acks.Load(); n != 1 {
+		t.Errorf("the copy was acked %d times, want 1", n)
+	}
+	if _, held := w.lanes.lookup(7); held {
+		t.Error("the copy of a parked event was queued: it would be delivered twice")
+	}
 }
