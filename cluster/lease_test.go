@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -52,24 +53,35 @@ func TestRenewalAfterALostAnswerKeepsTheLease(t *testing.T) {
 	t.Parallel()
 	s, members := joined(t)
 	id := s.Self().ID
-	e, err := members.Get(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := members.Update(t.Context(), id, e.Value(), e.Revision()); err != nil { // the lost answer's write
-		t.Fatal(err)
-	}
+	rewrite(t, members, id, nil)      // the lost answer's write
 	time.Sleep(10 * s.o.RenewEvery()) // ten renewals
 	if n := s.Fences(); n != 0 || !s.Held() || s.Self().ID != id {
 		t.Fatalf("after a renewal's lost answer: %d fences, lease held %v, session %s (was %s); want the lease kept", n, s.Held(), s.Self().ID, id)
 	}
 
-	e, err = members.Get(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := members.Update(t.Context(), id, []byte(`{"id":"someone else"}`), e.Revision()); err != nil {
-		t.Fatal(err)
-	}
+	rewrite(t, members, id, []byte(`{"id":"someone else"}`))
 	testwait.For(t, 10*time.Second, "the lease lost to another writer", func() bool { return s.Fences() == 1 })
+}
+
+// rewrite writes value (nil: the value it holds) over key as the next revision. A renewal of the
+// lease may land between the read and the write (a busy machine): it is read again then.
+func rewrite(t *testing.T, kv jetstream.KeyValue, key string, value []byte) {
+	t.Helper()
+	for try := 0; ; try++ {
+		e, err := kv.Get(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := value
+		if v == nil {
+			v = e.Value()
+		}
+		_, err = kv.Update(t.Context(), key, v, e.Revision())
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || try == 10 {
+			t.Fatal(err)
+		}
+	}
 }
