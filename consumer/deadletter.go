@@ -161,7 +161,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, attempts int, first t
 	if w.onDead != nil {
 		w.onDead(dl)
 	}
-	w.finish(ctx, it)
+	w.finish(ctx, it, time.Now())
 	return true
 }
 

@@ -60,9 +60,9 @@ func (w *worker) horizon(published time.Time) (at time.Time, ok bool) {
 }
 
 // expiring reports whether it is past its horizon.
-func (w *worker) expiring(it *item) bool {
+func (w *worker) expiring(it *item, now time.Time) bool {
 	at, ok := w.horizon(it.published)
-	return ok && !time.Now().Before(at)
+	return ok && !now.Before(at)
 }
 
 // capWait shortens a wait between attempts so that it ends at its horizon at the latest: a
@@ -79,7 +79,7 @@ func (w *worker) capWait(it *item, wait time.Duration) time.Duration {
 // only acknowledged.
 func (w *worker) expire(ctx context.Context, it *item, attempts int, first time.Time, last Outcome) bool {
 	if w.progress.covers(it.env.Entity, it.seq) {
-		w.finish(ctx, it)
+		w.finish(ctx, it, time.Now())
 		return true
 	}
 	maxAge, _ := w.expiry()
@@ -319,7 +319,7 @@ func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 	case p.blocked[env.Entity]:
 		p.skip()
 		return nil
-	case w.holds(seq):
+	case w.holds(env.Entity, seq):
 		p.blocked[env.Entity] = true
 		p.skip()
 		return nil
@@ -336,7 +336,7 @@ func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 		if err != nil {
 			return fmt.Errorf("record dead letter: %w", err)
 		}
-		w.progress.add(env.Entity, seq, env.ID)
+		w.progress.add(env.Entity, seq, env.ID, time.Now())
 		if !ack.Duplicate { // a lane recorded it already (JetStream sent it meanwhile)
 			p.dead++
 			if w.onDead != nil {
@@ -353,9 +353,7 @@ func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 func (p *sweepPass) skip() { p.advancing = false }
 
 // holds reports whether a lane holds the event.
-func (w *worker) holds(seq uint64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, ok := w.lanes.lookup(seq)
+func (w *worker) holds(entity string, seq uint64) bool {
+	_, ok := w.lanes.lookup(entity, seq)
 	return ok
 }

@@ -71,7 +71,7 @@ func stopParked(w *worker) {
 func waitLetGo(w *worker) {
 	for {
 		w.mu.Lock()
-		idle := len(w.lanes.held) == 0 && w.lanes.active == 0
+		idle := !w.lanes.busy() && w.lanes.active == 0
 		w.mu.Unlock()
 		if idle {
 			return

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,16 +18,19 @@ import (
 // events held by stream sequence, and which entities have their lane goroutine running — at most
 // one each, so that an entity's events go out one after the other while entities go in parallel.
 //
-// Its fields and methods are guarded by the worker's mu, not a lock of their own: what a lane
-// delivers next is decided from its queue and its entity's park together (worker.next), and an
-// event is queued in the same step that wakes a blocked head (route). wg is the exception.
+// The queues are split into shards by entity, each under a lock of its own: route queues an event
+// and a lane takes its next under its entity's shard only, so that neither waits on the other
+// lanes (one lock for all was most of an event's dispatch at 64 entities on two cores). Which
+// goroutines deliver — active, ready, parked — is the worker's to decide, under its mu, when a
+// lane starts or ends, not for every event. Lock order: the worker's mu, then a shard's.
 type lanes struct {
-	queues   map[string][]*item // entity -> events waiting, head first
-	held     map[uint64]*item   // stream seq -> event, while it is ours to ack
-	running  map[string]bool    // entities whose lane runs: on a goroutine, or ready for one
-	stopping bool               // set once at shutdown: nothing is taken on, no lane started
-	wg       sync.WaitGroup     // the lane goroutines; no Add once stopping
+	shards   [laneShards]laneShard
+	seed     maphash.Seed
+	stopping atomic.Bool    // set once at shutdown, under the worker's mu: nothing is taken on, no lane started
+	wg       sync.WaitGroup // the lane goroutines; no Add once stopping
 
+	// The rest is guarded by the worker's mu.
+	//
 	// At most maxActive lane goroutines deliver at once; a lane claimed beyond that waits in
 	// ready, and a goroutine whose entity has nothing left takes the oldest ready lane. A
 	// goroutine per entity blocked on the worker's bound of POSTs was most of an event's
@@ -46,6 +50,20 @@ type lanes struct {
 	retired time.Time   // the last retire
 	handoff chan string // a claimed entity for a parked goroutine, "" to end one; closed at stop
 	budget  *laneBudget // shared by the manager's workers; nil: no bound beyond maxActive
+}
+
+// laneShards is how many shards the lanes are split into: enough that the lanes running at once
+// on a few cores seldom share one.
+const laneShards = 16
+
+// laneShard holds the lanes of the entities that hash to it. Its maps are made on first use: a
+// worker of an endpoint with few entities touches few shards.
+type laneShard struct {
+	mu      sync.Mutex
+	queues  map[string][]*item // entity -> events waiting, head first
+	held    map[uint64]*item   // stream seq -> event, while it is ours to ack
+	running map[string]bool    // entities whose lane runs: on a goroutine, or ready for one
+	_       [32]byte           // a cache line each: shards taken on two cores do not share one
 }
 
 // laneBudget bounds the lane goroutines parked across all endpoints: thousands of endpoints
@@ -82,7 +100,7 @@ const laneLinger = time.Minute
 // item is one event held by a lane.
 type item struct {
 	seq       uint64
-	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by worker.mu)
+	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by its shard's mu)
 	subject   string
 	body      []byte
 	header    nats.Header // as published: the trace context rides here
@@ -97,30 +115,98 @@ type item struct {
 
 func newLanes(maxActive int, budget *laneBudget) *lanes {
 	maxActive = max(maxActive, 1)
-	return &lanes{queues: make(map[string][]*item), held: make(map[uint64]*item), running: make(map[string]bool), maxActive: maxActive,
-		handoff: make(chan string, maxActive), budget: budget}
+	return &lanes{seed: maphash.MakeSeed(), maxActive: maxActive, handoff: make(chan string, maxActive), budget: budget}
 }
 
-// hold takes it on: held by its sequence and queued behind its entity's events. start reports
-// that the entity's lane was idle and is now claimed: the caller starts it. Once stopping nothing
-// is taken on (ok is false): the event stays unacknowledged for the next run.
-func (l *lanes) hold(it *item) (ok, start bool) {
-	if l.stopping {
-		return false, false
+// shard is where entity's lane is kept.
+func (l *lanes) shard(entity string) *laneShard {
+	return &l.shards[maphash.String(l.seed, entity)%laneShards]
+}
+
+// hold takes it on: held by its sequence and queued behind its entity's events. It reports
+// whether the entity's lane was idle and is now marked running: the caller then schedules it
+// (lanes.schedule). The caller holds sh.mu.
+func (sh *laneShard) hold(it *item) (claimed bool) {
+	if sh.held == nil {
+		sh.queues, sh.held, sh.running = make(map[string][]*item), make(map[uint64]*item), make(map[string]bool)
 	}
-	l.held[it.seq] = it
-	l.queues[it.env.Entity] = append(l.queues[it.env.Entity], it)
-	return true, l.claim(it.env.Entity)
+	sh.held[it.seq] = it
+	sh.queues[it.env.Entity] = append(sh.queues[it.env.Entity], it)
+	return sh.claim(it.env.Entity)
+}
+
+// claim marks entity's lane as running, unless it runs already. The caller holds sh.mu.
+func (sh *laneShard) claim(entity string) bool {
+	if sh.running[entity] {
+		return false
+	}
+	if sh.running == nil {
+		sh.running = make(map[string]bool)
+	}
+	sh.running[entity] = true
+	return true
+}
+
+// head is entity's first queued event, nil if none. The caller holds sh.mu.
+func (sh *laneShard) head(entity string) *item {
+	if q := sh.queues[entity]; len(q) > 0 {
+		return q[0]
+	}
+	return nil
+}
+
+// queued is entity's queue, head first; the caller holds sh.mu and does not change it.
+func (sh *laneShard) queued(entity string) []*item { return sh.queues[entity] }
+
+// done lets go of it, its entity's head, once it was delivered or dead-lettered. The caller
+// holds sh.mu.
+func (sh *laneShard) done(it *item) {
+	delete(sh.held, it.seq)
+	q := sh.queues[it.env.Entity]
+	if len(q) == 0 || q[0] != it {
+		sh.remove(it)
+		return
+	}
+	if q = q[1:]; len(q) > 0 {
+		sh.queues[it.env.Entity] = q
+	} else {
+		delete(sh.queues, it.env.Entity)
+	}
+}
+
+// remove lets go of it wherever it stands in its queue (it was parked). The caller holds sh.mu.
+func (sh *laneShard) remove(it *item) {
+	delete(sh.held, it.seq)
+	q := slices.DeleteFunc(sh.queues[it.env.Entity], func(x *item) bool { return x == it })
+	if len(q) > 0 {
+		sh.queues[it.env.Entity] = q
+	} else {
+		delete(sh.queues, it.env.Entity)
+	}
 }
 
 // claim marks entity's lane as running and reports whether the caller must start its goroutine
 // (counted in wg): not when it runs already, nor once stopping, nor when maxActive goroutines
-// deliver already — it is then ready, for the first of them that is free.
+// deliver already — it is then ready, for the first of them that is free. The caller holds the
+// worker's mu.
 func (l *lanes) claim(entity string) bool {
-	if l.running[entity] || l.stopping {
+	if l.stopping.Load() {
 		return false
 	}
-	l.running[entity] = true
+	sh := l.shard(entity)
+	sh.mu.Lock()
+	claimed := sh.claim(entity)
+	sh.mu.Unlock()
+	return claimed && l.schedule(entity)
+}
+
+// schedule has entity's lane, just marked running, delivered: by a goroutine started for it (the
+// caller starts it: true), handed to a parked one, or, with maxActive delivering, ready for the
+// first that is free. Once stopping it does nothing. The caller holds the worker's mu.
+func (l *lanes) schedule(entity string) bool {
+	if l.stopping.Load() {
+		return false
+	}
 	if l.active >= l.maxActive {
 		l.ready = append(l.ready, entity)
 		return false
@@ -143,16 +229,15 @@ func (l *lanes) activate(entity string) (start bool) {
 	return true
 }
 
-// idle records that entity's lane ends: it found nothing to deliver. The next event claims it
-// again. Its goroutine goes on with the oldest ready lane (next), or parks to wait for a claim
-// (park), or ends (neither).
-func (l *lanes) idle(entity string) (next string, park bool) {
-	delete(l.running, entity)
+// idle records that a lane ended — it found nothing to deliver and is no longer marked running in
+// its shard; the next event claims it again. Its goroutine goes on with the oldest ready lane
+// (next), or parks to wait for a claim (park), or ends (neither). The caller holds the worker's mu.
+func (l *lanes) idle() (next string, park bool) {
 	if next, ok := l.takeReady(); ok {
 		return next, false
 	}
 	l.active--
-	if l.stopping || l.parked+len(l.handoff) >= cap(l.handoff) || !l.budget.take() {
+	if l.stopping.Load() || l.parked+len(l.handoff) >= cap(l.handoff) || !l.budget.take() {
 		return "", false
 	}
 	l.parked++
@@ -162,7 +247,7 @@ func (l *lanes) idle(entity string) (next string, park bool) {
 // retire ends the parked goroutines that no claim needed since the last retire, at most once a
 // laneLinger.
 func (l *lanes) retire(now time.Time) {
-	if l.stopping || now.Sub(l.retired) < laneLinger {
+	if l.stopping.Load() || now.Sub(l.retired) < laneLinger {
 		return
 	}
 	l.retired = now
@@ -176,7 +261,7 @@ func (l *lanes) retire(now time.Time) {
 
 // takeReady takes the oldest ready lane, unless stopping.
 func (l *lanes) takeReady() (string, bool) {
-	if len(l.ready) == 0 || l.stopping {
+	if len(l.ready) == 0 || l.stopping.Load() {
 		return "", false
 	}
 	next := l.ready[0]
@@ -202,63 +287,48 @@ func (l *lanes) waiting() (start string, ok bool) {
 // more than maxActive (the worker's bound on POSTs holds regardless).
 func (l *lanes) resumed() { l.active++ }
 
-// head is entity's first queued event, nil if none.
-func (l *lanes) head(entity string) *item {
-	if q := l.queues[entity]; len(q) > 0 {
-		return q[0]
-	}
-	return nil
-}
-
-// queued is entity's queue, head first; the caller does not change it.
-func (l *lanes) queued(entity string) []*item { return l.queues[entity] }
-
-// done lets go of it, its entity's head, once it was delivered or dead-lettered.
-func (l *lanes) done(it *item) {
-	delete(l.held, it.seq)
-	q := l.queues[it.env.Entity]
-	if len(q) == 0 || q[0] != it {
-		l.remove(it)
-		return
-	}
-	if q = q[1:]; len(q) > 0 {
-		l.queues[it.env.Entity] = q
-	} else {
-		delete(l.queues, it.env.Entity)
-	}
-}
-
-// remove lets go of it wherever it stands in its queue (it was parked).
-func (l *lanes) remove(it *item) {
-	delete(l.held, it.seq)
-	q := slices.DeleteFunc(l.queues[it.env.Entity], func(x *item) bool { return x == it })
-	if len(q) > 0 {
-		l.queues[it.env.Entity] = q
-	} else {
-		delete(l.queues, it.env.Entity)
-	}
-}
-
-// lookup is the event held at seq.
-func (l *lanes) lookup(seq uint64) (*item, bool) {
-	it, ok := l.held[seq]
+// lookup is the event of entity held at seq.
+func (l *lanes) lookup(entity string, seq uint64) (*item, bool) {
+	sh := l.shard(entity)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	it, ok := sh.held[seq]
 	return it, ok
 }
 
 // handles are the newest message handles of every event held.
 func (l *lanes) handles() []jetstream.Msg {
-	msgs := make([]jetstream.Msg, 0, len(l.held))
-	for _, it := range l.held {
-		msgs = append(msgs, it.msg)
+	var msgs []jetstream.Msg
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		for _, it := range sh.held {
+			msgs = append(msgs, it.msg)
+		}
+		sh.mu.Unlock()
 	}
 	return msgs
 }
 
+// busy reports whether any event is held or any lane runs.
+func (l *lanes) busy() bool {
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		n := len(sh.held) + len(sh.running)
+		sh.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // stop takes nothing more on, starts no lane and ends the parked goroutines; wg.Wait then waits
-// for those running.
+// for those running. The caller holds the worker's mu.
 func (l *lanes) stop() {
-	if !l.stopping {
-		l.stopping = true
+	if !l.stopping.Load() {
+		l.stopping.Store(true)
 		close(l.handoff) // every send is under the worker's lock, and none once stopping
 		l.budget.give(l.parked)
 		l.parked = 0
@@ -302,7 +372,8 @@ func (w *worker) startLanes(ctx context.Context, entities []string) {
 
 // handle is the newest message handle of it (a redelivery replaces it).
 func (w *worker) handle(it *item) jetstream.Msg {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	sh := w.lanes.shard(it.env.Entity)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	return it.msg
 }

@@ -18,11 +18,64 @@ func laneItem(entity string, seq uint64) *item {
 
 // seqs are the sequences of entity's queue, head first.
 func seqs(l *lanes, entity string) []uint64 {
+	sh := l.shard(entity)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	var out []uint64
-	for _, it := range l.queued(entity) {
+	for _, it := range sh.queued(entity) {
 		out = append(out, it.seq)
 	}
 	return out
+}
+
+// hold is route's part: it is queued in its entity's shard, and its lane scheduled if it was
+// idle (start: the caller would start its goroutine).
+func hold(l *lanes, it *item) (start bool) {
+	sh := l.shard(it.env.Entity)
+	sh.mu.Lock()
+	claimed := sh.hold(it)
+	sh.mu.Unlock()
+	return claimed && l.schedule(it.env.Entity)
+}
+
+// idle is next's part when entity's lane has nothing left.
+func idle(l *lanes, entity string) (next string, park bool) {
+	sh := l.shard(entity)
+	sh.mu.Lock()
+	delete(sh.running, entity)
+	sh.mu.Unlock()
+	return l.idle()
+}
+
+// headOf is entity's head, done and remove let go of it, as next and parkOne do.
+func headOf(l *lanes, entity string) *item {
+	sh := l.shard(entity)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.head(entity)
+}
+
+func done(l *lanes, it *item) {
+	sh := l.shard(it.env.Entity)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.done(it)
+}
+
+func remove(l *lanes, it *item) {
+	sh := l.shard(it.env.Entity)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.remove(it)
+}
+
+// heldN counts the events l holds, across its shards.
+func heldN(l *lanes) int {
+	n := 0
+	for i := range l.shards {
+		n += len(l.shards[i].held)
+	}
+	return n
 }
 
 // Each entity's events queue in arrival order behind its head, entities apart; a lane is claimed
@@ -35,50 +88,49 @@ func TestLanesQueuePerEntity(t *testing.T) {
 		it        *item
 		wantStart bool
 	}{{a1, true}, {b1, true}, {a2, false}, {a3, false}} {
-		ok, start := l.hold(step.it)
-		if !ok || start != step.wantStart {
-			t.Fatalf("hold %s/%d = ok %v, start %v; want ok, start %v", step.it.env.Entity, step.it.seq, ok, start, step.wantStart)
+		if start := hold(l, step.it); start != step.wantStart {
+			t.Fatalf("hold %s/%d = start %v; want start %v", step.it.env.Entity, step.it.seq, start, step.wantStart)
 		}
 	}
 	if got := seqs(l, "A"); !slices.Equal(got, []uint64{1, 3, 4}) {
 		t.Errorf("queue A = %v, want [1 3 4]", got)
 	}
-	if l.head("B") != b1 || l.head("C") != nil {
-		t.Errorf("heads: B %v, C %v; want B's event, none for C", l.head("B"), l.head("C"))
+	if headOf(l, "B") != b1 || headOf(l, "C") != nil {
+		t.Errorf("heads: B %v, C %v; want B's event, none for C", headOf(l, "B"), headOf(l, "C"))
 	}
-	if it, ok := l.lookup(3); !ok || it != a2 {
+	if it, ok := l.lookup("A", 3); !ok || it != a2 {
 		t.Errorf("lookup(3) = %v, %v; want A's second event", it, ok)
 	}
 
-	l.done(a1)
-	if l.head("A") != a2 {
-		t.Errorf("after the head is done, head A = seq %d, want 3", l.head("A").seq)
+	done(l, a1)
+	if headOf(l, "A") != a2 {
+		t.Errorf("after the head is done, head A = seq %d, want 3", headOf(l, "A").seq)
 	}
-	if _, ok := l.lookup(1); ok {
+	if _, ok := l.lookup("A", 1); ok {
 		t.Error("an event done is still held")
 	}
-	l.remove(a3) // parked from behind the head
+	remove(l, a3) // parked from behind the head
 	if got := seqs(l, "A"); !slices.Equal(got, []uint64{3}) {
 		t.Errorf("after removing 4, queue A = %v, want [3]", got)
 	}
-	l.done(a2)
-	if _, ok := l.queues["A"]; ok || l.head("A") != nil {
+	done(l, a2)
+	if _, ok := l.shard("A").queues["A"]; ok || headOf(l, "A") != nil {
 		t.Errorf("entity A still has a queue after its last event: %v", seqs(l, "A"))
 	}
 	if l.claim("A") {
 		t.Error("A's lane claimed twice while it runs")
 	}
-	if _, park := l.idle("A"); !park {
+	if _, park := idle(l, "A"); !park {
 		t.Error("A's goroutine, idle with nothing ready, ends; want it parked")
 	}
-	if ok, start := l.hold(laneItem("A", 5)); !ok || start {
-		t.Errorf("an event for an idle entity: ok %v, start %v; want its lane claimed again, by the parked goroutine", ok, start)
+	if start := hold(l, laneItem("A", 5)); start {
+		t.Error("an event for an idle entity started a goroutine; want its lane claimed again, by the parked goroutine")
 	}
 	if got := handedOff(l); got != "A" {
 		t.Errorf("handed to the parked goroutine: %q, want A", got)
 	}
-	if len(l.held) != 2 {
-		t.Errorf("held %d events, want 2 (B's and A's newest)", len(l.held))
+	if n := heldN(l); n != 2 {
+		t.Errorf("held %d events, want 2 (B's and A's newest)", n)
 	}
 	l.wg.Add(-2) // the goroutines claimed for A and B: none ran
 	waitGroupDone(t, l)
@@ -101,28 +153,26 @@ func TestLanesDoneNotHead(t *testing.T) {
 	l := newLanes(64, nil)
 	a1, a2, a3 := laneItem("A", 1), laneItem("A", 2), laneItem("A", 3)
 	for _, it := range []*item{a1, a2, a3} {
-		l.hold(it)
+		hold(l, it)
 	}
-	l.done(a2)
+	done(l, a2)
 	if got := seqs(l, "A"); !slices.Equal(got, []uint64{1, 3}) {
 		t.Errorf("queue A = %v, want [1 3]", got)
 	}
 	l.wg.Done()
 }
 
-// Once stopping, nothing is taken on and no lane is claimed, so wg.Wait is never raced by an Add.
+// Once stopping, no lane is claimed or scheduled, so wg.Wait is never raced by an Add (route
+// takes nothing on: TestRouteStartsNoLaneOnceStopping).
 func TestLanesStopping(t *testing.T) {
 	t.Parallel()
 	l := newLanes(64, nil)
-	l.hold(laneItem("A", 1))
+	hold(l, laneItem("A", 1))
 	l.stop()
-	if ok, start := l.hold(laneItem("B", 2)); ok || start {
-		t.Errorf("hold while stopping = ok %v, start %v; want neither", ok, start)
+	if start := hold(l, laneItem("B", 2)); start {
+		t.Error("a lane was scheduled while stopping")
 	}
-	if _, held := l.lookup(2); held || l.head("B") != nil {
-		t.Error("an event offered while stopping was taken on")
-	}
-	if _, park := l.idle("A"); park {
+	if _, park := idle(l, "A"); park {
 		t.Error("A's goroutine parked while stopping: want it to end")
 	}
 	if l.claim("A") {
@@ -137,8 +187,8 @@ func TestLanesHandles(t *testing.T) {
 	t.Parallel()
 	l := newLanes(64, nil)
 	a1, b1 := laneItem("A", 1), laneItem("B", 2)
-	l.hold(a1)
-	l.hold(b1)
+	hold(l, a1)
+	hold(l, b1)
 	newer := &benchMsg{subject: "redelivered"}
 	a1.msg = newer
 	got := l.handles()
@@ -175,38 +225,38 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 			t.Fatalf("claim %s = %v, want %v", c.entity, got, c.want)
 		}
 	}
-	if next, park := l.idle("A"); park || next != "C" {
+	if next, park := idle(l, "A"); park || next != "C" {
 		t.Fatalf("A's goroutine, idle: %q, park %v; want it to go on with C", next, park)
 	}
 	if start, ok := l.waiting(); !ok || start != "D" {
 		t.Fatalf("B waits out a retry: start %q, %v; want D started in its place", start, ok)
 	}
 	l.resumed() // B again, beside C and D
-	if next, park := l.idle("C"); next != "" || !park {
+	if next, park := idle(l, "C"); next != "" || !park {
 		t.Fatalf("C's goroutine, idle with nothing ready: %q, park %v; want it parked", next, park)
 	}
 	if l.claim("E") {
 		t.Fatal("E got a goroutine of its own beside B and D")
 	}
-	if next, park := l.idle("D"); park || next != "E" {
+	if next, park := idle(l, "D"); park || next != "E" {
 		t.Fatalf("D's goroutine, idle: %q, park %v; want it to go on with E", next, park)
 	}
 	if l.claim("A") { // idle before, claimed again
 		t.Fatal("A got a goroutine beside B and E")
 	}
-	if next, _ := l.idle("B"); next != "A" {
+	if next, _ := idle(l, "B"); next != "A" {
 		t.Fatalf("B's goroutine, idle: %q; want it to go on with A", next)
 	}
-	if _, park := l.idle("E"); !park {
+	if _, park := idle(l, "E"); !park {
 		t.Fatal("E's goroutine, idle beside one parked: ends; want it parked, the second of two")
 	}
-	if next, park := l.idle("A"); next != "" || park {
+	if next, park := idle(l, "A"); next != "" || park {
 		t.Fatalf("A's goroutine, idle beside two parked: %q, park %v; want it to end (maxActive park at most)", next, park)
 	}
 	if l.claim("F") || handedOff(l) != "F" {
 		t.Fatal("F claimed with goroutines parked: want it handed to one, none started")
 	}
-	if _, park := l.idle("F"); !park {
+	if _, park := idle(l, "F"); !park {
 		t.Fatal("F's goroutine, idle beside one parked: ends; want it parked")
 	}
 	l.stop()
@@ -224,7 +274,7 @@ func TestLanesRetireGoroutinesNotNeeded(t *testing.T) {
 		l.claim(e)
 	}
 	for _, e := range []string{"A", "B", "C"} {
-		if _, park := l.idle(e); !park {
+		if _, park := idle(l, e); !park {
 			t.Fatalf("%s's goroutine did not park", e)
 		}
 	}
@@ -249,7 +299,7 @@ func TestLanesRetireGoroutinesNotNeeded(t *testing.T) {
 	if got := handedOff(l); got != "\x00none" || l.parked != 0 {
 		t.Fatalf("after retiring two: %q pending, %d parked; want nothing more, none parked", got, l.parked)
 	}
-	if _, park := l.idle("D"); !park {
+	if _, park := idle(l, "D"); !park {
 		t.Fatal("D's goroutine did not park")
 	}
 	l.retire(start.Add(2 * laneLinger)) // D's goroutine parked after the window began: kept
@@ -340,10 +390,10 @@ func TestLanesParkWithinTheBudget(t *testing.T) {
 	a, b := newLanes(4, &budget), newLanes(4, &budget)
 	a.claim("A")
 	b.claim("B")
-	if _, park := a.idle("A"); !park {
+	if _, park := idle(a, "A"); !park {
 		t.Fatal("A's goroutine, with one place left in the budget: ends; want it parked")
 	}
-	if _, park := b.idle("B"); park {
+	if _, park := idle(b, "B"); park {
 		t.Fatal("B's goroutine parked beyond the budget: want it to end")
 	}
 	if a.claim("C") || handedOff(a) != "C" {
@@ -353,7 +403,7 @@ func TestLanesParkWithinTheBudget(t *testing.T) {
 		t.Fatalf("budget after the parked goroutine took C: %d, want %d", n, maxParkedLanes-1)
 	}
 	b.claim("D")
-	if _, park := b.idle("D"); !park {
+	if _, park := idle(b, "D"); !park {
 		t.Fatal("D's goroutine, with the place given back: ends; want it parked")
 	}
 	b.stop()

@@ -27,7 +27,7 @@ func BenchmarkMarksFlush(b *testing.B) {
 		for i := range ps {
 			ps[i] = newProgress(fmt.Sprintf("ep_%05d", i), marks)
 			for e := range entities {
-				ps[i].add(fmt.Sprintf("ENT%05d", e), uint64(e+1), "ev")
+				ps[i].add(fmt.Sprintf("ENT%05d", e), uint64(e+1), "ev", time.Now())
 			}
 		}
 		marks.flush(b.Context())
@@ -54,7 +54,7 @@ func BenchmarkMarksFlush(b *testing.B) {
 		for b.Loop() {
 			for _, p := range ps {
 				seq++
-				p.add("ENT00000", seq, "ev")
+				p.add("ENT00000", seq, "ev", time.Now())
 			}
 			marks.flush(b.Context())
 		}
@@ -70,7 +70,7 @@ func BenchmarkMarksFlush(b *testing.B) {
 			b.StopTimer()
 			ps := fill(10_000, 10)
 			for _, p := range ps {
-				p.add("ENT00000", 1<<20, "ev")
+				p.add("ENT00000", 1<<20, "ev", time.Now())
 			}
 			b.StartTimer()
 			var wg sync.WaitGroup
@@ -93,7 +93,7 @@ func BenchmarkMarksFlush(b *testing.B) {
 			for _, p := range ps {
 				for e := range 10 {
 					seq++
-					p.add(fmt.Sprintf("ENT%05d", e), seq, "ev")
+					p.add(fmt.Sprintf("ENT%05d", e), seq, "ev", time.Now())
 				}
 			}
 			marks.flush(b.Context())

@@ -61,7 +61,7 @@ func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
 	d := newProgress("ep1", m)
 	first := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	for i := range 500 {
-		d.add(fmt.Sprintf("C%d", i), uint64(i+1), fmt.Sprintf("evt-%d", i))
+		d.add(fmt.Sprintf("C%d", i), uint64(i+1), fmt.Sprintf("evt-%d", i), time.Now())
 	}
 	d.attempted("C7", 900, first)
 	d.attempted("C7", 900, first)
@@ -72,7 +72,7 @@ func TestMarksLogFlushSnapshotAndReload(t *testing.T) {
 	// Many flushes of one busy entity: the log would grow by one message each; a snapshot
 	// replaces it once it holds more than twice the marks (+1000).
 	for i := range 1600 {
-		d.add("C1", uint64(1000+i), fmt.Sprintf("busy-%d", i))
+		d.add("C1", uint64(1000+i), fmt.Sprintf("busy-%d", i), time.Now())
 		m.flush(t.Context())
 	}
 	if n := subjectMsgs(t, m, "ep1"); n > 1100 {
@@ -103,8 +103,8 @@ func TestMarksRewind(t *testing.T) {
 	t.Parallel()
 	js, m := marksEnv(t)
 	d := newProgress("ep1", m)
-	d.add("A", 10, "a10")
-	d.add("B", 20, "b20")
+	d.add("A", 10, "a10", time.Now())
+	d.add("B", 20, "b20", time.Now())
 	m.flush(t.Context())
 	d.rewind(15)
 	if !d.covers("A", 10) || d.covers("B", 16) {
@@ -127,7 +127,7 @@ func TestMarksFlushPrunesExpiredMarks(t *testing.T) {
 	now := time.Now()
 	d.set("old", markEntry{Entity: "old", Seq: 5, ID: "e5", At: now.Add(-2 * time.Hour).Unix()})
 	d.set("young", markEntry{Entity: "young", Seq: 6, ID: "e6", At: now.Add(-50 * time.Minute).Unix()})
-	d.add("new", 7, "e7")
+	d.add("new", 7, "e7", time.Now())
 	m.flush(t.Context())
 	if !d.covers("old", 5) {
 		t.Fatal("pruned within pruneEvery of the record's opening")
@@ -189,7 +189,7 @@ func BenchmarkMarksMemory(b *testing.B) {
 		for e := range all {
 			d := newProgress(fmt.Sprintf("ep%02d", e), nil)
 			for i := range entities {
-				d.add(fmt.Sprintf("MSCU%07d", i), uint64(i+1), fmt.Sprintf("evt-%016x", i))
+				d.add(fmt.Sprintf("MSCU%07d", i), uint64(i+1), fmt.Sprintf("evt-%016x", i), time.Now())
 			}
 			all[e] = d
 		}
@@ -218,14 +218,14 @@ func TestMarksReleaseManyAtOnce(t *testing.T) {
 	ps := make([]*progress, endpoints)
 	for i := range ps {
 		ps[i] = newProgress(fmt.Sprintf("ep%03d", i), m)
-		ps[i].add("C1", 1, "evt-1")
+		ps[i].add("C1", 1, "evt-1", time.Now())
 	}
 	m.flush(t.Context())
 	for i, p := range ps {
-		p.add("C1", uint64(2+i), fmt.Sprintf("last-%d", i))
+		p.add("C1", uint64(2+i), fmt.Sprintf("last-%d", i), time.Now())
 	}
 	deleted := newProgress("gone", m)
-	deleted.add("C1", 1, "evt-1")
+	deleted.add("C1", 1, "evt-1", time.Now())
 	m.unregister(deleted)
 
 	var wg sync.WaitGroup
@@ -262,7 +262,7 @@ func TestMarksWriteSkipsWhatWasUnregistered(t *testing.T) {
 	ws := make([]*markWrite, 2*marksWindow)
 	for i := range ws {
 		p := newProgress(fmt.Sprintf("ep%03d", i), m)
-		p.add("C1", 1, "evt-1")
+		p.add("C1", 1, "evt-1", time.Now())
 		ws[i] = &markWrite{d: p}
 	}
 	for _, w := range ws[marksWindow+1:] { // fenced after the batch was taken
@@ -289,7 +289,7 @@ func TestMarksReleaseOutlastsAWaitForTheWriter(t *testing.T) {
 	t.Parallel()
 	js, m := marksEnv(t)
 	p := newProgress("ep", m)
-	p.add("C1", 1, "evt-1")
+	p.add("C1", 1, "evt-1", time.Now())
 	m.flushing.Lock() // a flush under way
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()

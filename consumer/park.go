@@ -188,6 +188,7 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 // the park never skips an event. It returns false when the worker stops first.
 func (w *worker) parkQueued(ctx context.Context, head *item) bool {
 	entity := head.env.Entity
+	sh := w.lanes.shard(entity)
 	for {
 		w.mu.Lock()
 		if time.Now().Before(w.pausedUntil) { // an open breaker: the whole endpoint waits, nothing is fetched
@@ -195,12 +196,14 @@ func (w *worker) parkQueued(ctx context.Context, head *item) bool {
 			return true
 		}
 		var next *item
-		for _, it := range w.lanes.queued(entity) {
+		sh.mu.Lock()
+		for _, it := range sh.queued(entity) {
 			if it != head {
 				next = it
 				break
 			}
 		}
+		sh.mu.Unlock()
 		if s := w.stuck[entity]; next != nil && (next.noPark || s.parked && next.seq <= s.last) {
 			next = nil // the park only grows at its end
 		}
@@ -261,9 +264,10 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 	s.events++
 	w.mu.Unlock()
 	w.ack(w.handle(it), it.seq)
-	w.mu.Lock()
-	w.lanes.remove(it)
-	w.mu.Unlock()
+	sh := w.lanes.shard(it.env.Entity)
+	sh.mu.Lock()
+	sh.remove(it)
+	sh.mu.Unlock()
 	w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Uint64("seq", it.seq).Msg("parked")
 	return true
 }
@@ -275,27 +279,51 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // when something comes — or the worker stops.
 //
 // done, if not nil, is the main event the lane finished last: it is let go of under the same
-// lock, and acked.
+// lock, and acked. With nothing stuck, only the entity's shard is locked: only an entity's own
+// lane makes it stuck, so the count read here cannot miss this entity's.
 func (w *worker) next(ctx context.Context, entity string, done *item) (it *item, ready string, park bool) {
+	sh := w.lanes.shard(entity)
 	retry := jsRetry()
 	for {
-		w.mu.Lock()
-		var ack jetstream.Msg
-		if done != nil {
-			ack = w.letGoLocked(done)
+		locked := w.stuckN.Load() > 0
+		if locked {
+			w.mu.Lock()
 		}
-		head, s := w.lanes.head(entity), w.stuck[entity]
-		parked := s != nil && s.parked
-		drain, from := false, uint64(0)
+		var ack jetstream.Msg
+		sh.mu.Lock()
+		if done != nil {
+			ack = done.msg
+			sh.done(done)
+			if locked {
+				w.unblockLocked(entity)
+			}
+		}
+		var s *stuck
+		if locked {
+			s = w.stuck[entity]
+		}
+		head, parked := sh.head(entity), s != nil && s.parked
+		drain, from, idle := false, uint64(0), false
 		switch {
 		case head != nil && (!parked || head.seq < s.first):
 			it = head
 		case !parked || s.gate > 0:
-			ready, park = w.lanes.idle(entity)
+			delete(sh.running, entity)
+			idle = true
 		default:
 			drain, from = true, s.next
 		}
-		w.mu.Unlock()
+		sh.mu.Unlock()
+		if idle {
+			if !locked {
+				w.mu.Lock()
+			}
+			ready, park = w.lanes.idle()
+			locked = true
+		}
+		if locked {
+			w.mu.Unlock()
+		}
 		if ack != nil {
 			w.ack(ack, done.seq)
 			done = nil
@@ -377,9 +405,9 @@ func parkedItem(ctx context.Context, cat Catalogue, raw *jetstream.RawStreamMsg)
 // finish ends a delivered or dead-lettered event, remembered as done first: a main event is then
 // let go of and acked by its lane's next step (letGoLocked, under the lock that step takes
 // anyway: one lock per event fewer), a parked one deleted from the park. Either way its entity's
-// head is no longer waiting.
-func (w *worker) finish(ctx context.Context, it *item) {
-	w.progress.add(it.env.Entity, it.seq, it.env.ID) // before the ack or the delete: a copy or a crash between must not send it again
+// head is no longer waiting. at is now, as the caller read it last.
+func (w *worker) finish(ctx context.Context, it *item, at time.Time) {
+	w.progress.add(it.env.Entity, it.seq, it.env.ID, at) // before the ack or the delete: a copy or a crash between must not send it again
 	if it.parkSeq == 0 {
 		return
 	}
@@ -395,14 +423,6 @@ func (w *worker) unblockLocked(entity string) {
 		s.blocked = false
 		w.forgetLocked(entity)
 	}
-}
-
-// letGoLocked lets go of a main event finish has marked done, and returns its newest handle
-// (see handle) to ack once the lock is released. A copy that comes after this finds it covered.
-func (w *worker) letGoLocked(it *item) jetstream.Msg {
-	w.unblockLocked(it.env.Entity)
-	w.lanes.done(it)
-	return it.msg
 }
 
 // unpark deletes a parked event, retrying until it is gone or the worker stops (false).
@@ -441,9 +461,7 @@ func (w *worker) unpark(ctx context.Context, it *item) bool {
 // was routed, so that an unacked head comes first.
 func (w *worker) loadParks(ctx context.Context, start uint64) error {
 	if w.noParks { // woken from sleep, or started with none read at start: nothing to read
-		w.mu.Lock()
-		w.routed = start - 1
-		w.mu.Unlock()
+		w.routed.Store(start - 1)
 		return nil
 	}
 	id := w.ep.Load().ID
@@ -483,19 +501,19 @@ func (w *worker) loadParks(ctx context.Context, start uint64) error {
 		loaded[entity] = s
 	}
 	w.mu.Lock()
-	w.routed = start - 1
+	w.routed.Store(start - 1)
 	for entity, s := range loaded {
 		w.stuck[entity] = s
 		if s.gate > 0 {
-			w.gated++
+			w.gated.Add(1)
 			w.lowestGate = min(cmp.Or(w.lowestGate, s.gate), s.gate)
 		}
 	}
 	w.stuckN.Store(int32(len(w.stuck)))
-	gated := w.gated
+	gated := w.gated.Load()
 	w.mu.Unlock()
 	if len(loaded) > 0 {
-		w.log.Info().Int("entities", len(loaded)).Int("waiting_for_head", gated).Msg("parked events to drain")
+		w.log.Info().Int("entities", len(loaded)).Int32("waiting_for_head", gated).Msg("parked events to drain")
 	}
 	return nil
 }
@@ -514,26 +532,27 @@ func (w *worker) startParked(ctx context.Context) {
 	w.startLanes(ctx, starts)
 }
 
-// routedTo notes that route has seen seq (one it did not queue).
+// routedTo notes that route has seen seq: every main event below it came before (JetStream
+// sends in stream order after the reset). It starts the lanes of the parks that may drain now.
+// Only route calls it, from the one goroutine that receives the consumer's messages.
 func (w *worker) routedTo(ctx context.Context, seq uint64) {
+	if seq > w.routed.Load() {
+		w.routed.Store(seq)
+	}
+	if w.gated.Load() == 0 { // gates are set before route runs, and only opened after
+		return
+	}
 	w.mu.Lock()
-	starts := w.routedLocked(seq)
+	starts := w.openGatesLocked(false)
 	w.mu.Unlock()
 	w.startLanes(ctx, starts)
-}
-
-// routedLocked notes that route has seen seq: every main event below it came before (JetStream
-// sends in stream order after the reset). It returns the entities whose park may drain now and
-// whose lane is to start.
-func (w *worker) routedLocked(seq uint64) []string {
-	w.routed = max(w.routed, seq)
-	return w.openGatesLocked(false)
 }
 
 // openGatesLocked opens the gates route has passed (all of them with all), returning the
 // entities whose lane is to start.
 func (w *worker) openGatesLocked(all bool) []string {
-	if w.gated == 0 || !all && w.routed+1 < w.lowestGate {
+	routed := w.routed.Load()
+	if w.gated.Load() == 0 || !all && routed+1 < w.lowestGate {
 		return nil
 	}
 	var starts []string
@@ -542,12 +561,12 @@ func (w *worker) openGatesLocked(all bool) []string {
 		if s.gate == 0 {
 			continue
 		}
-		if !all && w.routed+1 < s.gate {
+		if !all && routed+1 < s.gate {
 			w.lowestGate = min(cmp.Or(w.lowestGate, s.gate), s.gate)
 			continue
 		}
 		s.gate = 0
-		w.gated--
+		w.gated.Add(-1)
 		if w.lanes.claim(entity) {
 			starts = append(starts, entity)
 		}
@@ -561,10 +580,7 @@ func (w *worker) openGatesLocked(all bool) []string {
 // consumer's delivery sequence: its stream position moves past events that do not match without
 // delivering them.
 func (w *worker) openGatesIfIdle(ctx, dctx context.Context, name string) {
-	w.mu.Lock()
-	gated := w.gated
-	w.mu.Unlock()
-	if gated == 0 {
+	if w.gated.Load() == 0 {
 		return
 	}
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)

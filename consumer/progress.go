@@ -1,8 +1,10 @@
 package consumer
 
 import (
+	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,10 +24,29 @@ type progress struct {
 	endpointID string
 	durable    *Marks // where changes are also written, in batches; nil: memory only
 
+	// top is at least every mark's sequence, so that covers answers a new event (above it: most
+	// of them) without a lock.
+	top atomic.Uint64
+
+	// The entities are split into shards by name, each under a lock of its own: every lane takes
+	// one for each event it attempts and each it finishes, and one lock for all was where the
+	// lanes of a busy endpoint waited on each other.
+	seed   maphash.Seed
+	shards [progressShards]progressShard
+}
+
+// progressShards is how many shards an endpoint's progress is split into: enough that the lanes
+// running at once on a few cores seldom share one, few enough that an endpoint's share stays
+// small (the progress of every endpoint is kept, awake or not).
+const progressShards = 8
+
+// progressShard holds the state of the entities that hash to it. Its maps are made on first use.
+type progressShard struct {
 	mu    sync.Mutex
 	marks map[string]mark
 	heads map[string]head     // entities whose head is being retried
 	dirty map[string]struct{} // entities changed since the last flush (with durable)
+	_     [32]byte            // a cache line each
 }
 
 // mark is the last event done for an entity. Kept small: there is one per endpoint and entity.
@@ -44,49 +65,70 @@ type head struct {
 }
 
 // maxDelivered bounds the entities remembered per endpoint; past it the least recently touched
-// quarter is forgotten (a reset may then resend some of their events, and their next event
-// carries no previous id: duplicates and a missing hint, never loss).
+// quarter of a shard is forgotten (a reset may then resend some of their events, and their next
+// event carries no previous id: duplicates and a missing hint, never loss).
 const maxDelivered = 100_000
 
 func newProgress(endpointID string, durable *Marks) *progress {
-	d := &progress{endpointID: endpointID, durable: durable,
-		marks: make(map[string]mark), heads: make(map[string]head), dirty: make(map[string]struct{})}
+	d := &progress{endpointID: endpointID, durable: durable, seed: maphash.MakeSeed()}
 	durable.register(d)
 	return d
 }
 
-// add records that seq (id) of entity was delivered or dead-lettered, ending its head's retry
-// state.
-func (d *progress) add(entity string, seq uint64, id string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if m, ok := d.marks[entity]; ok && seq <= m.seq {
+// lock is the shard where entity's state is kept, locked; the caller unlocks it.
+func (d *progress) lock(entity string) *progressShard {
+	sh := &d.shards[maphash.String(d.seed, entity)%progressShards]
+	sh.mu.Lock()
+	if sh.marks == nil {
+		sh.marks, sh.heads, sh.dirty = make(map[string]mark), make(map[string]head), make(map[string]struct{})
+	}
+	return sh
+}
+
+// each calls f on every shard, locked.
+func (d *progress) each(f func(sh *progressShard)) {
+	for i := range d.shards {
+		sh := &d.shards[i]
+		sh.mu.Lock()
+		f(sh)
+		sh.mu.Unlock()
+	}
+}
+
+// add records that seq (id) of entity was delivered or dead-lettered at at, ending its head's
+// retry state. at is the caller's: a clock read costs as much as the rest of add.
+func (d *progress) add(entity string, seq uint64, id string, at time.Time) {
+	sh := d.lock(entity)
+	defer sh.mu.Unlock()
+	if m, ok := sh.marks[entity]; ok && seq <= m.seq {
 		return
 	}
-	d.marks[entity] = mark{seq: seq, id: id, at: time.Now().Unix()}
-	if h, ok := d.heads[entity]; ok && h.seq <= seq {
-		delete(d.heads, entity)
+	sh.marks[entity] = mark{seq: seq, id: id, at: at.Unix()}
+	d.raise(seq)
+	if h, ok := sh.heads[entity]; ok && h.seq <= seq {
+		delete(sh.heads, entity)
 	}
-	d.touch(entity)
-	if len(d.marks) > maxDelivered {
-		d.forgetOldest(len(d.marks) / 4)
+	d.touch(sh, entity)
+	if len(sh.marks) > maxDelivered/progressShards {
+		sh.forgetOldest(len(sh.marks) / 4)
 	}
 }
 
 // set puts an entity's stored state back as the durable record has it (at start, or a rewind):
 // the mark replaced, not only raised.
 func (d *progress) set(entity string, e markEntry) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	sh := d.lock(entity)
+	defer sh.mu.Unlock()
 	if e.Seq == 0 {
-		delete(d.marks, entity)
+		delete(sh.marks, entity)
 	} else {
-		d.marks[entity] = mark{seq: e.Seq, id: e.ID, at: e.At}
+		sh.marks[entity] = mark{seq: e.Seq, id: e.ID, at: e.At}
+		d.raise(e.Seq)
 	}
 	if e.Head > e.Seq {
-		d.heads[entity] = head{seq: e.Head, attempts: e.Attempts, first: e.First}
+		sh.heads[entity] = head{seq: e.Head, attempts: e.Attempts, first: e.First}
 	} else {
-		delete(d.heads, entity)
+		delete(sh.heads, entity)
 	}
 }
 
@@ -94,12 +136,23 @@ func (d *progress) set(entity string, e markEntry) {
 // again when JetStream sends them (a "redeliver from here"). The previous id is kept only where
 // the mark stays.
 func (d *progress) rewind(seq uint64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for e, m := range d.marks {
-		if m.seq >= seq {
-			delete(d.marks, e)
-			d.touch(e)
+	d.each(func(sh *progressShard) {
+		for e, m := range sh.marks {
+			if m.seq >= seq {
+				delete(sh.marks, e)
+				d.touch(sh, e)
+			}
+		}
+	})
+	d.top.Store(min(d.top.Load(), seq-1)) // every mark left is below seq; one set meanwhile raises it again
+}
+
+// raise keeps top at or above seq. Callers hold a shard's lock.
+func (d *progress) raise(seq uint64) {
+	for {
+		top := d.top.Load()
+		if seq <= top || d.top.CompareAndSwap(top, seq) {
+			return
 		}
 	}
 }
@@ -108,47 +161,47 @@ func (d *progress) rewind(seq uint64) {
 // the first was: counted across worker restarts (and, through the durable record, gateway
 // restarts).
 func (d *progress) attempted(entity string, seq uint64, at time.Time) (attempts int, first time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	h := d.heads[entity]
+	sh := d.lock(entity)
+	defer sh.mu.Unlock()
+	h := sh.heads[entity]
 	if h.seq != seq {
 		h = head{seq: seq, first: at}
 	}
 	h.attempts++
-	d.heads[entity] = h
-	d.touch(entity)
+	sh.heads[entity] = h
+	d.touch(sh, entity)
 	return h.attempts, h.first
 }
 
 // retryState is what attempted has counted for seq so far.
 func (d *progress) retryState(entity string, seq uint64) (attempts int, first time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if h, ok := d.heads[entity]; ok && h.seq == seq {
+	sh := d.lock(entity)
+	defer sh.mu.Unlock()
+	if h, ok := sh.heads[entity]; ok && h.seq == seq {
 		return h.attempts, h.first
 	}
 	return 0, time.Time{}
 }
 
-// touch marks entity to be written to the durable record. Callers hold d.mu.
-func (d *progress) touch(entity string) {
+// touch marks entity to be written to the durable record. Callers hold sh.mu.
+func (d *progress) touch(sh *progressShard, entity string) {
 	if d.durable != nil {
-		if len(d.dirty) == 0 {
+		if len(sh.dirty) == 0 {
 			d.durable.changed(d)
 		}
-		d.dirty[entity] = struct{}{}
+		sh.dirty[entity] = struct{}{}
 	}
 }
 
 // headState is what a lane needs to attempt seq, entity's head, under one lock: previous's id
 // and retryState's count.
 func (d *progress) headState(entity string, seq uint64) (previous string, attempts int, first time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if m, ok := d.marks[entity]; ok && m.seq < seq {
+	sh := d.lock(entity)
+	defer sh.mu.Unlock()
+	if m, ok := sh.marks[entity]; ok && m.seq < seq {
 		previous = m.id
 	}
-	if h, ok := d.heads[entity]; ok && h.seq == seq {
+	if h, ok := sh.heads[entity]; ok && h.seq == seq {
 		attempts, first = h.attempts, h.first
 	}
 	return previous, attempts, first
@@ -156,17 +209,20 @@ func (d *progress) headState(entity string, seq uint64) (previous string, attemp
 
 // covers reports whether seq of entity was delivered already.
 func (d *progress) covers(entity string, seq uint64) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m, ok := d.marks[entity]
+	if seq > d.top.Load() { // above every mark: a mark set meanwhile is for an event routed before
+		return false
+	}
+	sh := d.lock(entity)
+	defer sh.mu.Unlock()
+	m, ok := sh.marks[entity]
 	return ok && seq <= m.seq
 }
 
-// entry is what the durable record stores for entity. Callers hold d.mu.
-func (d *progress) entry(entity string) markEntry {
-	m := d.marks[entity]
+// entry is what the durable record stores for entity. Callers hold sh.mu.
+func (sh *progressShard) entry(entity string) markEntry {
+	m := sh.marks[entity]
 	e := markEntry{Entity: entity, Seq: m.seq, ID: m.id, At: m.at}
-	if h, ok := d.heads[entity]; ok && h.seq > m.seq {
+	if h, ok := sh.heads[entity]; ok && h.seq > m.seq {
 		e.Head, e.Attempts, e.First = h.seq, h.attempts, h.first
 	}
 	return e
@@ -174,70 +230,70 @@ func (d *progress) entry(entity string) markEntry {
 
 // takeDirty returns the entries changed since the last call.
 func (d *progress) takeDirty() []markEntry {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]markEntry, 0, len(d.dirty))
-	for e := range d.dirty {
-		out = append(out, d.entry(e))
-	}
-	clear(d.dirty)
+	var out []markEntry
+	d.each(func(sh *progressShard) {
+		for e := range sh.dirty {
+			out = append(out, sh.entry(e))
+		}
+		clear(sh.dirty)
+	})
 	return out
 }
 
 // snapshot returns every entry, and clears the changes it includes.
 func (d *progress) snapshot() []markEntry {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]markEntry, 0, len(d.marks)+len(d.heads))
-	for e := range d.marks {
-		out = append(out, d.entry(e))
-	}
-	for e := range d.heads {
-		if _, ok := d.marks[e]; !ok {
-			out = append(out, d.entry(e))
+	out := make([]markEntry, 0, d.len())
+	d.each(func(sh *progressShard) {
+		for e := range sh.marks {
+			out = append(out, sh.entry(e))
 		}
-	}
-	clear(d.dirty)
+		for e := range sh.heads {
+			if _, ok := sh.marks[e]; !ok {
+				out = append(out, sh.entry(e))
+			}
+		}
+		clear(sh.dirty)
+	})
 	return out
 }
 
 // redirty has entities written again (their write failed).
 func (d *progress) redirty(entries []markEntry) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, e := range entries {
-		d.touch(e.Entity)
+		sh := d.lock(e.Entity)
+		d.touch(sh, e.Entity)
+		sh.mu.Unlock()
 	}
 }
 
 // prune forgets the marks set before cutoff (Unix seconds): their events have left the stream.
 func (d *progress) prune(cutoff int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for e, m := range d.marks {
-		if m.at < cutoff {
-			delete(d.marks, e)
+	d.each(func(sh *progressShard) {
+		for e, m := range sh.marks {
+			if m.at < cutoff {
+				delete(sh.marks, e)
+			}
 		}
-	}
+	})
 }
 
-func (d *progress) forgetOldest(n int) {
+func (sh *progressShard) forgetOldest(n int) {
 	type aged struct {
 		entity string
 		at     int64
 	}
-	all := make([]aged, 0, len(d.marks))
-	for e, m := range d.marks {
+	all := make([]aged, 0, len(sh.marks))
+	for e, m := range sh.marks {
 		all = append(all, aged{e, m.at})
 	}
 	slices.SortFunc(all, func(a, b aged) int { return int(a.at - b.at) })
 	for _, a := range all[:n] {
-		delete(d.marks, a.entity)
+		delete(sh.marks, a.entity)
 	}
 }
 
 func (d *progress) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.marks)
+	n := 0
+	d.each(func(sh *progressShard) { n += len(sh.marks) })
+	return n
 }

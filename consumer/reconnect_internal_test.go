@@ -99,10 +99,8 @@ func stopLanes(w *worker) {
 
 // taken reports whether w's lanes, stopped, took the event at seq on: it is still held (its lane
 // was stopped before it) or was delivered.
-func taken(w *worker, d *idDeliverer, seq uint64, id string) bool {
-	w.mu.Lock()
-	_, held := w.lanes.lookup(seq)
-	w.mu.Unlock()
+func taken(w *worker, d *idDeliverer, entity string, seq uint64, id string) bool {
+	_, held := w.lanes.lookup(entity, seq)
 	return held || slices.Contains(d.got(), id)
 }
 
@@ -131,7 +129,7 @@ func TestWorkerRoutesNothingAfterReconnected(t *testing.T) {
 	e2 := b.next(t, "e2", "B")
 	w.onMessage(t.Context(), e2)
 	stopLanes(w)
-	if taken(w, d, streamSeq(t, e2), "e2") {
+	if taken(w, d, "B", streamSeq(t, e2), "e2") {
 		t.Errorf("e2 was routed after Reconnected (delivered %v): the epoch did not move", d.got())
 	}
 }
@@ -158,7 +156,7 @@ func TestWorkerRoutesNothingOfANewConnection(t *testing.T) {
 	e3 := b.next(t, "e3", "C") // and one more: the break is remembered
 	w.onMessage(t.Context(), e3)
 	stopLanes(w)
-	if taken(w, d, streamSeq(t, e2), "e2") || taken(w, d, streamSeq(t, e3), "e3") {
+	if taken(w, d, "B", streamSeq(t, e2), "e2") || taken(w, d, "C", streamSeq(t, e3), "e3") {
 		t.Errorf("fetched over the new connection, e2 or e3 was routed before Reconnected (delivered %v)", d.got())
 	}
 }

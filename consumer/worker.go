@@ -62,8 +62,8 @@ type worker struct {
 	// Parks (park.go), guarded by mu.
 	stuck          map[string]*stuck // entities blocked or parked
 	stuckN         atomic.Int32      // len(stuck), set under mu: route reads it without the lock
-	routed         uint64            // the highest stream sequence route has seen, or where the reset restarted
-	gated          int               // parks whose gate is not open yet
+	routed         atomic.Uint64     // the highest stream sequence route has seen, or where the reset restarted (set by route, or before it runs)
+	gated          atomic.Int32      // parks whose gate is not open yet: set under mu, read without it by route
 	lowestGate     uint64            // the lowest of those gates
 	routedDelivery atomic.Uint64     // the consumer's delivery sequence of the last message routed (not under mu)
 	// caughtUp is the store time (unix ns) of the last message routed if the server had nothing
@@ -272,8 +272,7 @@ func (w *worker) run(ctx context.Context) error {
 func (w *worker) quiet() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.lanes.held) == 0 && len(w.lanes.running) == 0 && len(w.stuck) == 0 && w.gated == 0 &&
-		!time.Now().Before(w.pausedUntil)
+	return !w.lanes.busy() && len(w.stuck) == 0 && w.gated.Load() == 0 && !time.Now().Before(w.pausedUntil)
 }
 
 // canReset reports whether the server has ResetConsumer (nats-server 2.14). Older servers do
@@ -308,23 +307,14 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 		return // left unacknowledged: the restart sends it again, in order
 	}
 
-	w.mu.Lock()
-	if it, ok := w.lanes.lookup(seq); ok { // a redelivery of what a lane holds: keep one copy, the newest handle
-		it.msg = msg
-		w.mu.Unlock()
-		w.routedDelivery.Store(meta.Sequence.Consumer)
-		return
-	}
-	stopping := w.lanes.stopping
-	w.mu.Unlock()
-	if stopping {
-		return // left unacknowledged: redelivered to the next run
-	}
 	if !w.sameConnection() {
 		return // messages may have been lost since the reset: nothing more until the restart
 	}
-	w.route(ctx, msg, seq, meta.Timestamp)
+	renewed := w.route(ctx, msg, seq, meta.Timestamp)
 	w.routedDelivery.Store(meta.Sequence.Consumer)
+	if renewed {
+		return
+	}
 	if meta.NumPending == 0 {
 		w.caughtUpEp.Store(w.ep.Load())
 		w.caughtUp.Store(meta.Timestamp.UnixNano())
@@ -334,45 +324,64 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 }
 
 // route checks a new message and queues it on its entity's lane, starting the lane if it was
-// idle; an invalid message is set aside.
-func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, published time.Time) {
+// idle; an invalid message is set aside. A redelivery of an event a lane holds only renews its
+// handle (renewed): one copy is kept, acked through the newest handle.
+func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, published time.Time) (renewed bool) {
 	env, reason := w.screen(ctx, msg, seq)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		w.routedTo(ctx, seq)
-		return
+		return false
 	}
+	sh := w.lanes.shard(env.Entity)
+	sh.mu.Lock()
+	if it, ok := sh.held[seq]; ok {
+		it.msg = msg
+		sh.mu.Unlock()
+		return true
+	}
+	sh.mu.Unlock()
 	// The park first: a drain marks an event delivered before it moves the park's start past it,
 	// so one of the two checks catches a copy whatever the drain does in between.
 	if w.inPark(env.Entity, seq) { // parked already: a copy of the original
 		w.ack(msg, seq)
 		w.routedTo(ctx, seq)
-		return
+		return false
 	}
 	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
 		w.ackMsg(msg, seq, env.Entity, env.ID)
 		w.routedTo(ctx, seq)
-		return
+		return false
 	}
 	if !forTenant(w.ep.Load(), msg, env) || !w.takes(seq, env, msg.Data()) {
 		w.skip(ctx, msg, seq)
-		return
+		return false
+	}
+	if w.lanes.stopping.Load() {
+		return false // left unacknowledged: redelivered to the next run
 	}
 	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), header: msg.Headers(), env: env, published: published}
 
-	w.mu.Lock()
-	ok, start := w.lanes.hold(it) // under the lock that stop is set with: no lane starts after wg.Wait
-	if !ok {
+	sh.mu.Lock()
+	claimed := sh.hold(it)
+	sh.mu.Unlock()
+	// The worker's lock only to schedule a lane that was idle, or with something stuck: a
+	// blocked head is told that an event queued behind it (only its own lane makes an entity
+	// stuck, and it looks at its queue after the count is raised).
+	start := false
+	if claimed || w.stuckN.Load() > 0 {
+		w.mu.Lock()
+		if claimed {
+			start = w.lanes.schedule(env.Entity) // under the lock stop is set with: no lane starts after wg.Wait
+		}
+		w.wakeLocked(env.Entity)
 		w.mu.Unlock()
-		return // stopping: left unacknowledged, redelivered to the next run
 	}
-	w.wakeLocked(env.Entity)
-	gates := w.routedLocked(seq) // after it is queued: a park whose gate this opens comes after it
-	w.mu.Unlock()
 	if start {
 		go w.runLane(ctx, env.Entity)
 	}
-	w.startLanes(ctx, gates)
+	w.routedTo(ctx, seq) // after it is queued: a park whose gate this opens comes after it
+	return false
 }
 
 // deliverItem attempts it until the receiver takes it (ack) or it is dead-lettered (record, then
@@ -405,12 +414,12 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 			<-w.stop
 			return false
 		}
-		if w.expiring(it) { // before it leaves the stream undelivered: see expiry.go
+		start := time.Now()
+		if w.expiring(it, start) { // before it leaves the stream undelivered: see expiry.go
 			<-w.sem
 			return w.expire(ctx, it, attempts, first, out)
 		}
 		d.Endpoint, d.Attempt = w.ep.Load(), attempts+1
-		start := time.Now()
 		out = w.deliver.Deliver(ctx, d)
 		<-w.sem
 		switch out.Result {
@@ -428,7 +437,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		switch dec.act {
 		case actAck:
 			log.Msg("delivered")
-			w.finish(ctx, it)
+			w.finish(ctx, it, now)
 			w.resume(ctx)
 			return true
 		case actDeadLetter:
@@ -560,7 +569,7 @@ func (w *worker) disable(ctx context.Context, reason string) bool {
 // ackMsg remembers the event as delivered — if it comes again (a copy, a reset, a lost ack) it is
 // acked without being sent again — then acknowledges it.
 func (w *worker) ackMsg(msg jetstream.Msg, seq uint64, entity, id string) {
-	w.progress.add(entity, seq, id)
+	w.progress.add(entity, seq, id, time.Now())
 	w.ack(msg, seq)
 }
 

@@ -36,8 +36,8 @@ func TestRouteStartsNoLaneOnceStopping(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a lane was started after the worker began stopping")
 	}
-	if len(w.lanes.held) != 0 || len(w.lanes.queues) != 0 {
-		t.Errorf("held %d, queued %d after stopping: want nothing taken on", len(w.lanes.held), len(w.lanes.queues))
+	if w.lanes.busy() {
+		t.Error("an event was taken on after stopping")
 	}
 }
 
@@ -69,10 +69,15 @@ func TestKeepAliveReachesEveryHeldEvent(t *testing.T) {
 	}
 	live := &spiedMsg{Msg: b.next(t, "e1", "B")}
 	stale := &spiedMsg{Msg: live.Msg}
-	w.mu.Lock()
-	w.lanes.held[streamSeq(t, acked)] = &item{seq: streamSeq(t, acked), msg: acked}
-	w.lanes.held[streamSeq(t, live)] = &item{seq: streamSeq(t, live), msg: stale}
-	w.mu.Unlock()
+	for _, it := range []*item{
+		{seq: streamSeq(t, acked), msg: acked, env: subjects.Envelope{Entity: "A"}},
+		{seq: streamSeq(t, live), msg: stale, env: subjects.Envelope{Entity: "B"}},
+	} {
+		sh := w.lanes.shard(it.env.Entity)
+		sh.mu.Lock()
+		sh.hold(it) // as route does, without starting its lane
+		sh.mu.Unlock()
+	}
 	meta, err := live.Metadata()
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +192,7 @@ func TestRouteAcksACopyOfAParkedEvent(t *testing.T) {
 	if n := copyOf.acks.Load(); n != 1 {
 		t.Errorf("the copy was acked %d times, want 1", n)
 	}
-	if _, held := w.lanes.lookup(7); held {
+	if _, held := w.lanes.lookup(env.Entity, 7); held {
 		t.Error("the copy of a parked event was queued: it would be delivered twice")
 	}
 }
