@@ -132,7 +132,8 @@ func BenchmarkLaneDispatch(b *testing.B) {
 			for b.Loop() {
 				d := &countDeliverer{target: batch, done: make(chan struct{})}
 				w.deliver = d
-				w.progress.rewind(1) // the same events again, as new: the marks must not cover them
+				w.progress.rewind(1) // the same events again, as new: the marks must not cover them,
+				w.routed.Store(0)    // nor route have seen them
 				for i, msg := range msgs {
 					w.route(context.Background(), msg, uint64(i+1), msg.meta.Timestamp)
 				}

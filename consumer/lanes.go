@@ -24,12 +24,14 @@ import (
 // goroutines deliver — active, ready, parked — is the worker's to decide, under its mu, when a
 // lane starts or ends, not for every event. Lock order: the worker's mu, then a shard's.
 type lanes struct {
-	shards   [laneShards]laneShard
 	seed     maphash.Seed
-	stopping atomic.Bool    // set once at shutdown, under the worker's mu: nothing is taken on, no lane started
-	wg       sync.WaitGroup // the lane goroutines; no Add once stopping
+	stopping atomic.Bool // set once at shutdown, under the worker's mu: nothing is taken on, no lane started
+	shards   [laneShards]laneShard
 
-	// The rest is guarded by the worker's mu.
+	// The rest is written when a lane starts or ends, past the shards' cache lines.
+	wg sync.WaitGroup // the lane goroutines; no Add once stopping
+
+	// Guarded by the worker's mu.
 	//
 	// At most maxActive lane goroutines deliver at once; a lane claimed beyond that waits in
 	// ready, and a goroutine whose entity has nothing left takes the oldest ready lane. A
@@ -56,15 +58,30 @@ type lanes struct {
 // on a few cores seldom share one.
 const laneShards = 16
 
-// laneShard holds the lanes of the entities that hash to it. Its maps are made on first use: a
+// laneShard holds the lanes of the entities that hash to it. Its map is made on first use: a
 // worker of an endpoint with few entities touches few shards.
 type laneShard struct {
-	mu      sync.Mutex
-	queues  map[string][]*item // entity -> events waiting, head first
-	held    map[uint64]*item   // stream seq -> event, while it is ours to ack
-	running map[string]bool    // entities whose lane runs: on a goroutine, or ready for one
-	_       [32]byte           // a cache line each: shards taken on two cores do not share one
+	mu    sync.Mutex
+	lanes map[string]*lane // entities with events queued, or whose lane runs
+	held  int              // events queued in all of them
+	spare []*lane          // lanes ended, kept to be used again with their queue's array
+	_     [24]byte         // a cache line each: shards taken on two cores do not share one
 }
+
+// lane is one entity's: the events it has waiting, and whether its goroutine runs. One map entry
+// per entity, and a queue that keeps its array while it is emptied and filled again: a lookup
+// per event, and an allocation per lane started rather than per event.
+type lane struct {
+	q       []*item // q[first:] are waiting, head first, in stream order
+	first   int
+	running bool // on a goroutine, or ready for one
+}
+
+// maxSpare bounds the lanes a shard keeps for reuse, and maxSpareQueue the array of each.
+const (
+	maxSpare      = 16
+	maxSpareQueue = 64
+)
 
 // laneBudget bounds the lane goroutines parked across all endpoints: thousands of endpoints
 // woken at once would otherwise each keep a few (55,000 goroutines at 10,000 endpoints).
@@ -123,66 +140,126 @@ func (l *lanes) shard(entity string) *laneShard {
 	return &l.shards[maphash.String(l.seed, entity)%laneShards]
 }
 
-// hold takes it on: held by its sequence and queued behind its entity's events. It reports
-// whether the entity's lane was idle and is now marked running: the caller then schedules it
-// (lanes.schedule). The caller holds sh.mu.
+// hold takes it on: queued behind its entity's events. It reports whether the entity's lane was
+// idle and is now marked running: the caller then schedules it (lanes.schedule). The caller holds
+// sh.mu.
 func (sh *laneShard) hold(it *item) (claimed bool) {
-	if sh.held == nil {
-		sh.queues, sh.held, sh.running = make(map[string][]*item), make(map[uint64]*item), make(map[string]bool)
+	ln := sh.lane(it.env.Entity)
+	ln.q = append(ln.q, it)
+	sh.held++
+	claimed = !ln.running
+	ln.running = true
+	return claimed
+}
+
+// lane is entity's lane, made (or reused) if it has none. The caller holds sh.mu.
+func (sh *laneShard) lane(entity string) *lane {
+	if ln := sh.lanes[entity]; ln != nil {
+		return ln
 	}
-	sh.held[it.seq] = it
-	sh.queues[it.env.Entity] = append(sh.queues[it.env.Entity], it)
-	return sh.claim(it.env.Entity)
+	if sh.lanes == nil {
+		sh.lanes = make(map[string]*lane)
+	}
+	var ln *lane
+	if n := len(sh.spare); n > 0 {
+		ln, sh.spare[n-1] = sh.spare[n-1], nil
+		sh.spare = sh.spare[:n-1]
+	} else {
+		ln = &lane{}
+	}
+	sh.lanes[entity] = ln
+	return ln
 }
 
 // claim marks entity's lane as running, unless it runs already. The caller holds sh.mu.
 func (sh *laneShard) claim(entity string) bool {
-	if sh.running[entity] {
+	ln := sh.lane(entity)
+	if ln.running {
 		return false
 	}
-	if sh.running == nil {
-		sh.running = make(map[string]bool)
-	}
-	sh.running[entity] = true
+	ln.running = true
 	return true
+}
+
+// idle marks entity's lane as not running (it found nothing to deliver): the next event claims
+// it again. The caller holds sh.mu.
+func (sh *laneShard) idle(entity string) {
+	if ln := sh.lanes[entity]; ln != nil {
+		ln.running = false
+		sh.drop(entity, ln)
+	}
+}
+
+// drop forgets entity's lane once it has nothing queued and does not run, keeping it for reuse.
+func (sh *laneShard) drop(entity string, ln *lane) {
+	if ln.running || ln.first < len(ln.q) {
+		return
+	}
+	delete(sh.lanes, entity)
+	if len(sh.spare) < maxSpare && cap(ln.q) <= maxSpareQueue {
+		ln.q, ln.first = ln.q[:0], 0
+		sh.spare = append(sh.spare, ln)
+	}
 }
 
 // head is entity's first queued event, nil if none. The caller holds sh.mu.
 func (sh *laneShard) head(entity string) *item {
-	if q := sh.queues[entity]; len(q) > 0 {
-		return q[0]
+	if ln := sh.lanes[entity]; ln != nil && ln.first < len(ln.q) {
+		return ln.q[ln.first]
 	}
 	return nil
 }
 
 // queued is entity's queue, head first; the caller holds sh.mu and does not change it.
-func (sh *laneShard) queued(entity string) []*item { return sh.queues[entity] }
+func (sh *laneShard) queued(entity string) []*item {
+	if ln := sh.lanes[entity]; ln != nil {
+		return ln.q[ln.first:]
+	}
+	return nil
+}
+
+// lookup is the event of entity queued at seq. The queue is in stream order, and a copy of an
+// event comes seldom (keepAlive holds it): a scan from the newest end.
+func (sh *laneShard) lookup(entity string, seq uint64) (*item, bool) {
+	ln := sh.lanes[entity]
+	if ln == nil {
+		return nil, false
+	}
+	for i := len(ln.q) - 1; i >= ln.first; i-- {
+		if ln.q[i].seq == seq {
+			return ln.q[i], true
+		}
+	}
+	return nil, false
+}
 
 // done lets go of it, its entity's head, once it was delivered or dead-lettered. The caller
 // holds sh.mu.
 func (sh *laneShard) done(it *item) {
-	delete(sh.held, it.seq)
-	q := sh.queues[it.env.Entity]
-	if len(q) == 0 || q[0] != it {
+	ln := sh.lanes[it.env.Entity]
+	if ln == nil || ln.first == len(ln.q) || ln.q[ln.first] != it {
 		sh.remove(it)
 		return
 	}
-	if q = q[1:]; len(q) > 0 {
-		sh.queues[it.env.Entity] = q
-	} else {
-		delete(sh.queues, it.env.Entity)
+	ln.q[ln.first] = nil
+	ln.first++
+	sh.held--
+	if ln.first == len(ln.q) {
+		ln.q, ln.first = ln.q[:0], 0
 	}
+	sh.drop(it.env.Entity, ln)
 }
 
 // remove lets go of it wherever it stands in its queue (it was parked). The caller holds sh.mu.
 func (sh *laneShard) remove(it *item) {
-	delete(sh.held, it.seq)
-	q := slices.DeleteFunc(sh.queues[it.env.Entity], func(x *item) bool { return x == it })
-	if len(q) > 0 {
-		sh.queues[it.env.Entity] = q
-	} else {
-		delete(sh.queues, it.env.Entity)
+	ln := sh.lanes[it.env.Entity]
+	if ln == nil {
+		return
 	}
+	n := len(ln.q)
+	ln.q = append(ln.q[:ln.first], slices.DeleteFunc(ln.q[ln.first:], func(x *item) bool { return x == it })...)
+	sh.held -= n - len(ln.q)
+	sh.drop(it.env.Entity, ln)
 }
 
 // claim marks entity's lane as running and reports whether the caller must start its goroutine
@@ -292,8 +369,7 @@ func (l *lanes) lookup(entity string, seq uint64) (*item, bool) {
 	sh := l.shard(entity)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	it, ok := sh.held[seq]
-	return it, ok
+	return sh.lookup(entity, seq)
 }
 
 // handles are the newest message handles of every event held.
@@ -302,8 +378,10 @@ func (l *lanes) handles() []jetstream.Msg {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		for _, it := range sh.held {
-			msgs = append(msgs, it.msg)
+		for _, ln := range sh.lanes {
+			for _, it := range ln.q[ln.first:] {
+				msgs = append(msgs, it.msg)
+			}
 		}
 		sh.mu.Unlock()
 	}
@@ -315,7 +393,7 @@ func (l *lanes) busy() bool {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		n := len(sh.held) + len(sh.running)
+		n := len(sh.lanes)
 		sh.mu.Unlock()
 		if n > 0 {
 			return true

@@ -42,7 +42,7 @@ func hold(l *lanes, it *item) (start bool) {
 func idle(l *lanes, entity string) (next string, park bool) {
 	sh := l.shard(entity)
 	sh.mu.Lock()
-	delete(sh.running, entity)
+	sh.idle(entity)
 	sh.mu.Unlock()
 	return l.idle()
 }
@@ -73,7 +73,7 @@ func remove(l *lanes, it *item) {
 func heldN(l *lanes) int {
 	n := 0
 	for i := range l.shards {
-		n += len(l.shards[i].held)
+		n += l.shards[i].held
 	}
 	return n
 }
@@ -114,7 +114,7 @@ func TestLanesQueuePerEntity(t *testing.T) {
 		t.Errorf("after removing 4, queue A = %v, want [3]", got)
 	}
 	done(l, a2)
-	if _, ok := l.shard("A").queues["A"]; ok || headOf(l, "A") != nil {
+	if len(seqs(l, "A")) > 0 || headOf(l, "A") != nil {
 		t.Errorf("entity A still has a queue after its last event: %v", seqs(l, "A"))
 	}
 	if l.claim("A") {
@@ -131,6 +131,12 @@ func TestLanesQueuePerEntity(t *testing.T) {
 	}
 	if n := heldN(l); n != 2 {
 		t.Errorf("held %d events, want 2 (B's and A's newest)", n)
+	}
+	if got := seqs(l, "A"); !slices.Equal(got, []uint64{5}) { // A's lane, ended, is used again: empty
+		t.Errorf("queue A = %v after its lane ended and was claimed again, want [5]", got)
+	}
+	if _, ok := l.lookup("A", 3); ok {
+		t.Error("an event done is found in A's lane used again")
 	}
 	l.wg.Add(-2) // the goroutines claimed for A and B: none ran
 	waitGroupDone(t, l)

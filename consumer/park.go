@@ -308,7 +308,7 @@ func (w *worker) next(ctx context.Context, entity string, done *item) (it *item,
 		case head != nil && (!parked || head.seq < s.first):
 			it = head
 		case !parked || s.gate > 0:
-			delete(sh.running, entity)
+			sh.idle(entity)
 			idle = true
 		default:
 			drain, from = true, s.next

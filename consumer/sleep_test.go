@@ -353,6 +353,9 @@ func TestRestartUsesConsumerAsItIs(t *testing.T) {
 	o.AckWait = 47 * time.Second
 	third := startManager(t, e, rec, o)
 	testwait.For(t, 10*time.Second, "asleep with the new ack wait", func() bool { return e.asleep(t, third, ep.ID, 1) })
+	// The count's subscription hears of the request on a connection of its own, maybe after the
+	// manager has its answer.
+	testwait.For(t, 10*time.Second, "the consumer updated", func() bool { return creates.Load() > 0 })
 	if n := creates.Load(); n != 1 {
 		t.Errorf("%d create requests for a consumer with another ack wait, want 1", n)
 	}

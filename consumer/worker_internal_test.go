@@ -77,6 +77,7 @@ func TestKeepAliveReachesEveryHeldEvent(t *testing.T) {
 		sh.mu.Lock()
 		sh.hold(it) // as route does, without starting its lane
 		sh.mu.Unlock()
+		w.routedTo(t.Context(), it.seq)
 	}
 	meta, err := live.Metadata()
 	if err != nil {
