@@ -60,10 +60,10 @@ type worker struct {
 	recovered chan struct{}
 
 	// Parks (park.go), guarded by mu.
-	stuck          map[string]*stuck // entities blocked or parked
-	stuckN         atomic.Int32      // len(stuck), set under mu: route reads it without the lock
-	gated          atomic.Int32      // parks whose gate is not open yet: set under mu, read without it by route
-	lowestGate     uint64            // the lowest of those gates
+	stuck      map[string]*stuck // entities blocked or parked
+	stuckN     atomic.Int32      // len(stuck), set under mu: route reads it without the lock
+	gated      atomic.Int32      // parks whose gate is not open yet: set under mu, read without it by route
+	lowestGate uint64            // the lowest of those gates
 
 	// The connection as run found it before resetting the consumer (reconnect.go): set before
 	// consuming, then read and written by onMessage only.
