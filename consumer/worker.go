@@ -84,9 +84,9 @@ type worker struct {
 	pulls      *pulls        // the manager's budget of pulled events, shared by the endpoints awake
 	noParks    bool          // the endpoint is known to have nothing parked: loadParks need not read
 
-	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
-	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
-	sem   chan struct{}   // bounds deliveries in flight across lanes
+	abort    <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
+	lease    Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
+	inFlight *inFlight       // bounds deliveries in flight across lanes
 	// limiter is the endpoint's tenant's share of POSTs (tenantrate.go); nil: none.
 	limiter *rate.Limiter
 	stop    chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
@@ -120,7 +120,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		stuck:     make(map[string]*stuck),
 		recovered: make(chan struct{}),
 		progress:  p,
-		sem:       make(chan struct{}, m.o.MaxInFlight),
+		inFlight:  newInFlight(m.o.MaxInFlight),
 		stop:      make(chan struct{}),
 		divert:    make(chan struct{}),
 		idle:      make(chan struct{}, 1),
@@ -409,30 +409,28 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		if !w.tenantWait() {
 			return false
 		}
-		select {
-		case w.sem <- struct{}{}:
-		case <-w.stop:
+		if !w.inFlight.take(w.stop) {
 			return false
 		}
-		select { // select picks at random when both are ready: a stopping worker starts nothing new
+		select { // a slot taken as the worker stops: a stopping worker starts nothing new
 		case <-w.stop:
-			<-w.sem
+			w.inFlight.give()
 			return false
 		default:
 		}
 		if w.fenced() { // the manager stops this worker soon: another gateway owns the endpoint now
-			<-w.sem
+			w.inFlight.give()
 			<-w.stop
 			return false
 		}
 		start := time.Now()
 		if w.expiring(it, start) { // before it leaves the stream undelivered: see expiry.go
-			<-w.sem
+			w.inFlight.give()
 			return w.expire(ctx, it, attempts, first, out)
 		}
 		d.Endpoint, d.Attempt = w.ep.Load(), attempts+1
 		out = w.deliver.Deliver(ctx, d)
-		<-w.sem
+		w.inFlight.give()
 		switch out.Result {
 		case BreakerOpen: // no POST: no attempt spent
 		case Delivered: // done: the mark that follows replaces any retry state
@@ -440,9 +438,13 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		default:
 			attempts, first = w.progress.attempted(it.env.Entity, it.seq, start)
 		}
-		now := time.Now()
+		log := w.log.Debug()
+		now := start // delivered and not logged: its mark needs only the second it was sent (a clock read is 5 % of a dispatch)
+		if out.Result != Delivered || log.Enabled() {
+			now = time.Now()
+		}
 		dec := decide(attempt{out: out, attempts: attempts, first: first, start: start, now: now, jitter: rand.Float64()}, w.o)
-		log := w.log.Debug().Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
+		log = log.Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
 			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", now.Sub(start))
 
 		switch dec.act {
