@@ -403,7 +403,7 @@ func parkedItem(ctx context.Context, cat Catalogue, raw *jetstream.RawStreamMsg)
 }
 
 // finish ends a delivered or dead-lettered event, remembered as done first: a main event is then
-// let go of and acked by its lane's next step (letGoLocked, under the lock that step takes
+// let go of and acked by its lane's next step (next, under the shard lock that step takes
 // anyway: one lock per event fewer), a parked one deleted from the park. Either way its entity's
 // head is no longer waiting. at is now, as the caller read it last.
 func (w *worker) finish(ctx context.Context, it *item, at time.Time) {
