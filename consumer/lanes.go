@@ -14,9 +14,8 @@ import (
 	"github.com/quaycast/quaycast/subjects"
 )
 
-// lanes are one worker's per-entity FIFOs: the events each entity has waiting, head first, the
-// events held by stream sequence, and which entities have their lane goroutine running — at most
-// one each, so that an entity's events go out one after the other while entities go in parallel.
+// lanes are one worker's per-entity FIFOs: the events each entity has waiting, head first, in
+// stream order, and which entities have their lane goroutine running — at most one each, so that an entity's events go out one after the other while entities go in parallel.
 //
 // The queues are split into shards by entity, each under a lock of its own: route queues an event
 // and a lane takes its next under its entity's shard only, so that neither waits on the other
@@ -63,7 +62,6 @@ const laneShards = 16
 type laneShard struct {
 	mu    sync.Mutex
 	lanes map[string]*lane // entities with events queued, or whose lane runs
-	held  int              // events queued in all of them
 	spare []*lane          // lanes ended, kept to be used again with their queue's array
 	_     [24]byte         // a cache line each: shards taken on two cores do not share one
 }
@@ -146,7 +144,6 @@ func (l *lanes) shard(entity string) *laneShard {
 func (sh *laneShard) hold(it *item) (claimed bool) {
 	ln := sh.lane(it.env.Entity)
 	ln.q = append(ln.q, it)
-	sh.held++
 	claimed = !ln.running
 	ln.running = true
 	return claimed
@@ -243,7 +240,6 @@ func (sh *laneShard) done(it *item) {
 	}
 	ln.q[ln.first] = nil
 	ln.first++
-	sh.held--
 	if ln.first == len(ln.q) {
 		ln.q, ln.first = ln.q[:0], 0
 	}
@@ -256,9 +252,7 @@ func (sh *laneShard) remove(it *item) {
 	if ln == nil {
 		return
 	}
-	n := len(ln.q)
 	ln.q = append(ln.q[:ln.first], slices.DeleteFunc(ln.q[ln.first:], func(x *item) bool { return x == it })...)
-	sh.held -= n - len(ln.q)
 	sh.drop(it.env.Entity, ln)
 }
 

@@ -73,7 +73,9 @@ func remove(l *lanes, it *item) {
 func heldN(l *lanes) int {
 	n := 0
 	for i := range l.shards {
-		n += l.shards[i].held
+		for _, ln := range l.shards[i].lanes {
+			n += len(ln.q) - ln.first
+		}
 	}
 	return n
 }
