@@ -114,6 +114,35 @@ func TestParkKeepsOtherEntitiesFlowing(t *testing.T) {
 	rec.checkNoOverlap(t)
 }
 
+// A lane takes the events queued behind its head in one run; when one of them fails and the
+// rest are parked meanwhile, the lane does not go on with the run it took: they come from the
+// park, each once. A-00's slow POST lets A's other seven queue, so that A-01 heads a run of seven.
+func TestRunStopsWhereItsRestIsParked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	as, _ := e.publishInterleaved(t, 0, 8, 0)
+	var healthy atomic.Bool
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		switch {
+		case d.Event.ID == "A-00":
+			time.Sleep(300 * time.Millisecond) // the rest are queued meanwhile
+		case d.Event.ID == "A-01" && !healthy.Load():
+			return retry
+		}
+		return delivered
+	})
+	startManager(t, e, rec, consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second})
+
+	testwait.For(t, 30*time.Second, "A-02 to A-07 parked behind A-01", func() bool { return e.parked(t, ep.ID) == 6 })
+	healthy.Store(true)
+	testwait.For(t, 30*time.Second, "A's events delivered", func() bool { return rec.hasDelivered(ep.ID, as...) })
+	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	rec.deliveredOnce(t, ep.ID, "A", as)
+	rec.checkNoOverlap(t)
+}
+
 func equalStuck(a, b consumer.Stuck) bool {
 	return a.Blocked == b.Blocked && a.Parked == b.Parked && a.ParkedEvents == b.ParkedEvents && slices.Equal(a.Entities, b.Entities)
 }

@@ -371,7 +371,8 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	if w.lanes.stopping.Load() {
 		return false // left unacknowledged: redelivered to the next run
 	}
-	it := &item{seq: seq, msg: msg, subject: msg.Subject(), body: msg.Data(), header: msg.Headers(), env: env, published: published}
+	it := newItem()
+	it.seq, it.msg, it.subject, it.body, it.header, it.env, it.published = seq, msg, msg.Subject(), msg.Data(), msg.Headers(), env, published
 
 	sh.mu.Lock()
 	claimed := sh.hold(it)
