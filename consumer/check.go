@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,11 +23,17 @@ import (
 // checked remembers the verdict on recent events by stream sequence. An event that fans out to
 // many endpoints reaches each endpoint's consumer as its own copy; parsing and validating the
 // envelope once instead of once per endpoint takes that cost off the fan-out.
+//
+// A slot per sequence modulo checkedSize, read without a lock: every endpoint's worker reads it
+// for every event, and a lock shared by them all was written by each read (a cache line sent
+// from core to core per event). An entry, once stored, is not changed: event stores a new one.
 type checked struct {
-	mu      sync.Mutex
-	entries map[uint64]verdict
-	order   []uint64 // ring of sequences in insertion order
-	next    int
+	slots [checkedSize]atomic.Pointer[checkedEntry]
+}
+
+type checkedEntry struct {
+	seq uint64
+	v   verdict
 }
 
 type verdict struct {
@@ -36,46 +42,50 @@ type verdict struct {
 	event  *conditions.Event // what conditions see of it, made by the first that asks
 }
 
+// checkedSize is how many recent sequences checked keeps: an endpoint further behind than that
+// parses the envelope again.
 const checkedSize = 8192
 
-func newChecked() *checked {
-	return &checked{entries: make(map[uint64]verdict, checkedSize), order: make([]uint64, checkedSize)}
-}
+func newChecked() *checked { return &checked{} }
+
+func (c *checked) slot(seq uint64) *atomic.Pointer[checkedEntry] { return &c.slots[seq%checkedSize] }
 
 func (c *checked) get(seq uint64) (verdict, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.entries[seq]
-	return v, ok
+	if e := c.slot(seq).Load(); e != nil && e.seq == seq {
+		return e.v, true
+	}
+	return verdict{}, false
 }
 
+// put stores the verdict on seq, unless one is stored already (two workers checked it at once:
+// the same verdict).
 func (c *checked) put(seq uint64, v verdict) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[seq]; ok {
-		return
+	s := c.slot(seq)
+	for {
+		old := s.Load()
+		if old != nil && old.seq >= seq || s.CompareAndSwap(old, &checkedEntry{seq: seq, v: v}) {
+			return // an older one is replaced; a newer one (this worker is far behind) stays
+		}
 	}
-	if old := c.order[c.next]; old != 0 {
-		delete(c.entries, old)
-	}
-	c.order[c.next] = seq
-	c.next = (c.next + 1) % len(c.order)
-	c.entries[seq] = v
 }
 
 // event is what endpoints' conditions see of the event at seq: one for all of them, so that its
 // data is parsed once however many endpoints have a condition.
 func (c *checked) event(seq uint64, env subjects.Envelope, body []byte) *conditions.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.entries[seq]
-	if ok && v.event != nil {
-		return v.event
+	s := c.slot(seq)
+	old := s.Load()
+	if old != nil && old.seq == seq && old.v.event != nil {
+		return old.v.event
 	}
 	ev := conditions.NewEvent(env.ID, env.Type, env.Source, env.Entity, env.OccurredAt, body)
-	if ok {
+	if old != nil && old.seq == seq {
+		v := old.v
 		v.event = ev
-		c.entries[seq] = v
+		if !s.CompareAndSwap(old, &checkedEntry{seq: seq, v: v}) { // another made it meanwhile
+			if cur := s.Load(); cur != nil && cur.seq == seq && cur.v.event != nil {
+				return cur.v.event
+			}
+		}
 	}
 	return ev
 }

@@ -39,7 +39,7 @@ type lanes struct {
 	// active: the others go on meanwhile.
 	active    int
 	maxActive int
-	ready     []string
+	ready     []*lane
 
 	// A goroutine whose lane ends waits for the next lane claimed (it is parked) rather than
 	// ending: one started and ended per lane made the endpoint's goroutines rise and fall with
@@ -49,7 +49,7 @@ type lanes struct {
 	parked  int         // goroutines waiting on handoff, less the lanes handed to them and not yet taken
 	fewest  int         // the fewest parked since the last retire: that many were not needed
 	retired time.Time   // the last retire
-	handoff chan string // a claimed entity for a parked goroutine, "" to end one; closed at stop
+	handoff chan *lane  // a claimed lane for a parked goroutine, nil to end one; closed at stop
 	budget  *laneBudget // shared by the manager's workers; nil: no bound beyond maxActive
 }
 
@@ -68,8 +68,10 @@ type laneShard struct {
 
 // lane is one entity's: the events it has waiting, and whether its goroutine runs. One map entry
 // per entity, and a queue that keeps its array while it is emptied and filled again: a lookup
-// per event, and an allocation per lane started rather than per event.
+// per event, and an allocation per lane started rather than per event. A running lane is handed
+// to its goroutine as it is, which needs no lookup then: it is not dropped while it runs.
 type lane struct {
+	entity  string
 	q       []*item // q[first:] are waiting, head first, in stream order
 	first   int
 	running bool // on a goroutine, or ready for one
@@ -145,7 +147,7 @@ func (it *item) release() {
 
 func newLanes(maxActive int, budget *laneBudget) *lanes {
 	maxActive = max(maxActive, 1)
-	return &lanes{seed: maphash.MakeSeed(), maxActive: maxActive, handoff: make(chan string, maxActive), budget: budget}
+	return &lanes{seed: maphash.MakeSeed(), maxActive: maxActive, handoff: make(chan *lane, maxActive), budget: budget}
 }
 
 // shard is where entity's lane is kept.
@@ -153,15 +155,17 @@ func (l *lanes) shard(entity string) *laneShard {
 	return &l.shards[maphash.String(l.seed, entity)%laneShards]
 }
 
-// hold takes it on: queued behind its entity's events. It reports whether the entity's lane was
+// hold takes it on: queued behind its entity's events. It returns the entity's lane if that was
 // idle and is now marked running: the caller then schedules it (lanes.schedule). The caller holds
 // sh.mu.
-func (sh *laneShard) hold(it *item) (claimed bool) {
+func (sh *laneShard) hold(it *item) (claimed *lane) {
 	ln := sh.lane(it.env.Entity)
 	ln.q = append(ln.q, it)
-	claimed = !ln.running
+	if ln.running {
+		return nil
+	}
 	ln.running = true
-	return claimed
+	return ln
 }
 
 // lane is entity's lane, made (or reused) if it has none. The caller holds sh.mu.
@@ -179,52 +183,52 @@ func (sh *laneShard) lane(entity string) *lane {
 	} else {
 		ln = &lane{}
 	}
+	ln.entity = entity
 	sh.lanes[entity] = ln
 	return ln
 }
 
-// claim marks entity's lane as running, unless it runs already. The caller holds sh.mu.
-func (sh *laneShard) claim(entity string) bool {
+// claim marks entity's lane as running and returns it, unless it runs already. The caller holds
+// sh.mu.
+func (sh *laneShard) claim(entity string) *lane {
 	ln := sh.lane(entity)
 	if ln.running {
-		return false
+		return nil
 	}
 	ln.running = true
-	return true
+	return ln
 }
 
-// idle marks entity's lane as not running (it found nothing to deliver): the next event claims
+// idle marks ln, running, as not running (it found nothing to deliver): the next event claims
 // it again. The caller holds sh.mu.
-func (sh *laneShard) idle(entity string) {
-	if ln := sh.lanes[entity]; ln != nil {
-		ln.running = false
-		sh.drop(entity, ln)
-	}
+func (sh *laneShard) idle(ln *lane) {
+	ln.running = false
+	sh.drop(ln)
 }
 
-// drop forgets entity's lane once it has nothing queued and does not run, keeping it for reuse.
-func (sh *laneShard) drop(entity string, ln *lane) {
+// drop forgets a lane once it has nothing queued and does not run, keeping it for reuse.
+func (sh *laneShard) drop(ln *lane) {
 	if ln.running || ln.first < len(ln.q) {
 		return
 	}
-	delete(sh.lanes, entity)
+	delete(sh.lanes, ln.entity)
 	if len(sh.spare) < maxSpare && cap(ln.q) <= maxSpareQueue {
-		ln.q, ln.first = ln.q[:0], 0
+		ln.q, ln.first, ln.entity = ln.q[:0], 0, ""
 		sh.spare = append(sh.spare, ln)
 	}
 }
 
-// head is entity's first queued event, nil if none. The caller holds sh.mu.
-func (sh *laneShard) head(entity string) *item {
-	if ln := sh.lanes[entity]; ln != nil && ln.first < len(ln.q) {
+// head is ln's first queued event, nil if none. The caller holds sh.mu.
+func (ln *lane) head() *item {
+	if ln.first < len(ln.q) {
 		return ln.q[ln.first]
 	}
 	return nil
 }
 
-// run appends entity's first events queued, up to maxRun, to run. The caller holds sh.mu.
-func (sh *laneShard) run(entity string, run []*item) []*item {
-	q := sh.queued(entity)
+// run appends ln's first events queued, up to maxRun, to run. The caller holds sh.mu.
+func (ln *lane) run(run []*item) []*item {
+	q := ln.q[ln.first:]
 	return append(run, q[:min(len(q), maxRun)]...)
 }
 
@@ -255,11 +259,10 @@ func (sh *laneShard) lookup(entity string, seq uint64) (*item, bool) {
 	return nil, false
 }
 
-// done lets go of it, its entity's head, once it was delivered or dead-lettered. The caller
-// holds sh.mu.
-func (sh *laneShard) done(it *item) {
-	ln := sh.lanes[it.env.Entity]
-	if ln == nil || ln.first == len(ln.q) || ln.q[ln.first] != it {
+// done lets go of it, the head of ln (its entity's), once it was delivered or dead-lettered.
+// The caller holds sh.mu.
+func (sh *laneShard) done(ln *lane, it *item) {
+	if ln.first == len(ln.q) || ln.q[ln.first] != it {
 		sh.remove(it)
 		return
 	}
@@ -268,7 +271,7 @@ func (sh *laneShard) done(it *item) {
 	if ln.first == len(ln.q) {
 		ln.q, ln.first = ln.q[:0], 0
 	}
-	sh.drop(it.env.Entity, ln)
+	sh.drop(ln)
 }
 
 // remove lets go of it wherever it stands in its queue (it was parked). The caller holds sh.mu.
@@ -278,47 +281,50 @@ func (sh *laneShard) remove(it *item) {
 		return
 	}
 	ln.q = append(ln.q[:ln.first], slices.DeleteFunc(ln.q[ln.first:], func(x *item) bool { return x == it })...)
-	sh.drop(it.env.Entity, ln)
+	sh.drop(ln)
 }
 
-// claim marks entity's lane as running and reports whether the caller must start its goroutine
+// claim marks entity's lane as running and returns it if the caller must start its goroutine
 // (counted in wg): not when it runs already, nor once stopping, nor when maxActive goroutines
 // deliver already — it is then ready, for the first of them that is free. The caller holds the
 // worker's mu.
-func (l *lanes) claim(entity string) bool {
+func (l *lanes) claim(entity string) *lane {
 	if l.stopping.Load() {
-		return false
+		return nil
 	}
 	sh := l.shard(entity)
 	sh.mu.Lock()
 	claimed := sh.claim(entity)
 	sh.mu.Unlock()
-	return claimed && l.schedule(entity)
+	if claimed != nil && l.schedule(claimed) {
+		return claimed
+	}
+	return nil
 }
 
-// schedule has entity's lane, just marked running, delivered: by a goroutine started for it (the
-// caller starts it: true), handed to a parked one, or, with maxActive delivering, ready for the
-// first that is free. Once stopping it does nothing. The caller holds the worker's mu.
-func (l *lanes) schedule(entity string) bool {
+// schedule has ln, just marked running, delivered: by a goroutine started for it (the caller
+// starts it: true), handed to a parked one, or, with maxActive delivering, ready for the first
+// that is free. Once stopping it does nothing. The caller holds the worker's mu.
+func (l *lanes) schedule(ln *lane) bool {
 	if l.stopping.Load() {
 		return false
 	}
 	if l.active >= l.maxActive {
-		l.ready = append(l.ready, entity)
+		l.ready = append(l.ready, ln)
 		return false
 	}
-	return l.activate(entity)
+	return l.activate(ln)
 }
 
-// activate counts entity's claimed lane as active and hands it to a parked goroutine, or reports
-// that the caller must start one (counted in wg).
-func (l *lanes) activate(entity string) (start bool) {
+// activate counts ln, claimed, as active and hands it to a parked goroutine, or reports that the
+// caller must start one (counted in wg).
+func (l *lanes) activate(ln *lane) (start bool) {
 	l.active++
 	if l.parked > 0 {
 		l.parked--
 		l.budget.give(1)
 		l.fewest = min(l.fewest, l.parked)
-		l.handoff <- entity // never blocks: fewer are pending than goroutines wait, at most cap
+		l.handoff <- ln // never blocks: fewer are pending than goroutines wait, at most cap
 		return false
 	}
 	l.wg.Add(1)
@@ -328,16 +334,16 @@ func (l *lanes) activate(entity string) (start bool) {
 // idle records that a lane ended — it found nothing to deliver and is no longer marked running in
 // its shard; the next event claims it again. Its goroutine goes on with the oldest ready lane
 // (next), or parks to wait for a claim (park), or ends (neither). The caller holds the worker's mu.
-func (l *lanes) idle() (next string, park bool) {
-	if next, ok := l.takeReady(); ok {
+func (l *lanes) idle() (next *lane, park bool) {
+	if next := l.takeReady(); next != nil {
 		return next, false
 	}
 	l.active--
 	if l.stopping.Load() || l.parked+len(l.handoff) >= cap(l.handoff) || !l.budget.take() {
-		return "", false
+		return nil, false
 	}
 	l.parked++
-	return "", true
+	return nil, true
 }
 
 // retire ends the parked goroutines that no claim needed since the last retire, at most once a
@@ -350,33 +356,33 @@ func (l *lanes) retire(now time.Time) {
 	l.budget.give(l.fewest)
 	for ; l.fewest > 0; l.fewest-- {
 		l.parked--
-		l.handoff <- ""
+		l.handoff <- nil
 	}
 	l.fewest = l.parked
 }
 
-// takeReady takes the oldest ready lane, unless stopping.
-func (l *lanes) takeReady() (string, bool) {
+// takeReady takes the oldest ready lane, unless stopping: nil if none.
+func (l *lanes) takeReady() *lane {
 	if len(l.ready) == 0 || l.stopping.Load() {
-		return "", false
+		return nil
 	}
 	next := l.ready[0]
-	l.ready[0] = ""
+	l.ready[0] = nil
 	l.ready = l.ready[1:]
-	return next, true
+	return next
 }
 
 // waiting notes that a lane's goroutine waits out a retry: it stops counting as active, and the
 // oldest ready lane, if any, is to start in its place (the caller starts its goroutine).
-func (l *lanes) waiting() (start string, ok bool) {
+func (l *lanes) waiting() (start *lane) {
 	l.active--
 	if l.active >= l.maxActive {
-		return "", false
+		return nil
 	}
-	if start, ok = l.takeReady(); ok {
-		ok = l.activate(start)
+	if start = l.takeReady(); start != nil && l.activate(start) {
+		return start
 	}
-	return start, ok
+	return nil
 }
 
 // resumed counts a lane's goroutine as active again after its wait; for a while there may be
@@ -434,28 +440,28 @@ func (l *lanes) stop() {
 
 // runLane delivers an entity's events one after the other, in the order next gives, until there
 // is nothing left to deliver; then the events of the oldest ready lane, or of the next lane
-// claimed, and so on. Its lane was claimed.
-func (w *worker) runLane(ctx context.Context, entity string) {
+// claimed, and so on. ln was claimed.
+func (w *worker) runLane(ctx context.Context, ln *lane) {
 	defer w.lanes.wg.Done()
 	var run, done []*item // done: delivered, still to be let go of (next does it under its lock)
 	for {
-		var ready string
+		var ready *lane
 		var park bool
-		run, ready, park = w.next(ctx, entity, done, run[:0])
+		run, ready, park = w.next(ctx, ln, done, run[:0])
 		done = done[:0]
 		if len(run) == 0 {
 			if park {
-				ready = <-w.lanes.handoff // "" once retired or stopped
+				ready = <-w.lanes.handoff // nil once retired or stopped
 			}
-			if ready == "" {
+			if ready == nil {
 				return // nothing left, or shutting down
 			}
-			entity = ready
+			ln = ready
 			continue
 		}
 		for _, it := range run {
 			if !w.deliverItem(ctx, it) {
-				w.letGo(entity, done)
+				w.letGo(ln, done)
 				return // shutting down: this event and the rest stay unacknowledged (or parked)
 			}
 			if it.parkSeq == 0 { // a parked one: finish took it out of the park
@@ -469,13 +475,13 @@ func (w *worker) runLane(ctx context.Context, entity string) {
 	}
 }
 
-// letGo lets go of done, the events a lane delivered at the head of entity's queue, and acks
-// them, as next does when the lane goes on.
-func (w *worker) letGo(entity string, done []*item) {
-	sh := w.lanes.shard(entity)
+// letGo lets go of done, the events a lane delivered at the head of ln's queue, and acks them,
+// as next does when the lane goes on.
+func (w *worker) letGo(ln *lane, done []*item) {
+	sh := w.lanes.shard(ln.entity)
 	sh.mu.Lock()
 	for _, it := range done {
-		sh.done(it)
+		sh.done(ln, it)
 	}
 	sh.mu.Unlock()
 	for _, it := range done { // out of the queue: no copy renews its handle now
@@ -485,9 +491,9 @@ func (w *worker) letGo(entity string, done []*item) {
 }
 
 // startLanes starts the goroutines of lanes claimed.
-func (w *worker) startLanes(ctx context.Context, entities []string) {
-	for _, entity := range entities {
-		go w.runLane(ctx, entity)
+func (w *worker) startLanes(ctx context.Context, lanes []*lane) {
+	for _, ln := range lanes {
+		go w.runLane(ctx, ln)
 	}
 }
 

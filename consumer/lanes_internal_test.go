@@ -35,16 +35,25 @@ func hold(l *lanes, it *item) (start bool) {
 	sh.mu.Lock()
 	claimed := sh.hold(it)
 	sh.mu.Unlock()
-	return claimed && l.schedule(it.env.Entity)
+	return claimed != nil && l.schedule(claimed)
 }
 
 // idle is next's part when entity's lane has nothing left.
 func idle(l *lanes, entity string) (next string, park bool) {
 	sh := l.shard(entity)
 	sh.mu.Lock()
-	sh.idle(entity)
+	sh.idle(sh.lanes[entity])
 	sh.mu.Unlock()
-	return l.idle()
+	ln, park := l.idle()
+	return laneEntity(ln), park
+}
+
+// laneEntity is ln's entity, "" for none.
+func laneEntity(ln *lane) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.entity
 }
 
 // headOf is entity's head, done and remove let go of it, as next and parkOne do.
@@ -52,14 +61,17 @@ func headOf(l *lanes, entity string) *item {
 	sh := l.shard(entity)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.head(entity)
+	if ln := sh.lanes[entity]; ln != nil {
+		return ln.head()
+	}
+	return nil
 }
 
 func done(l *lanes, it *item) {
 	sh := l.shard(it.env.Entity)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.done(it)
+	sh.done(sh.lanes[it.env.Entity], it)
 }
 
 func remove(l *lanes, it *item) {
@@ -119,7 +131,7 @@ func TestLanesQueuePerEntity(t *testing.T) {
 	if len(seqs(l, "A")) > 0 || headOf(l, "A") != nil {
 		t.Errorf("entity A still has a queue after its last event: %v", seqs(l, "A"))
 	}
-	if l.claim("A") {
+	if l.claim("A") != nil {
 		t.Error("A's lane claimed twice while it runs")
 	}
 	if _, park := idle(l, "A"); !park {
@@ -147,8 +159,8 @@ func TestLanesQueuePerEntity(t *testing.T) {
 // handedOff is the entity handed to a parked goroutine, "" if none is pending.
 func handedOff(l *lanes) string {
 	select {
-	case e := <-l.handoff:
-		return e
+	case ln := <-l.handoff:
+		return laneEntity(ln)
 	default:
 		return "\x00none"
 	}
@@ -183,7 +195,7 @@ func TestLanesStopping(t *testing.T) {
 	if _, park := idle(l, "A"); park {
 		t.Error("A's goroutine parked while stopping: want it to end")
 	}
-	if l.claim("A") {
+	if l.claim("A") != nil {
 		t.Error("a lane claimed while stopping")
 	}
 	l.wg.Done() // A's first claim
@@ -229,27 +241,27 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 		entity string
 		want   bool
 	}{{"A", true}, {"B", true}, {"C", false}, {"D", false}, {"A", false}} {
-		if got := l.claim(c.entity); got != c.want {
+		if got := l.claim(c.entity) != nil; got != c.want {
 			t.Fatalf("claim %s = %v, want %v", c.entity, got, c.want)
 		}
 	}
 	if next, park := idle(l, "A"); park || next != "C" {
 		t.Fatalf("A's goroutine, idle: %q, park %v; want it to go on with C", next, park)
 	}
-	if start, ok := l.waiting(); !ok || start != "D" {
-		t.Fatalf("B waits out a retry: start %q, %v; want D started in its place", start, ok)
+	if start := l.waiting(); laneEntity(start) != "D" {
+		t.Fatalf("B waits out a retry: start %q; want D started in its place", laneEntity(start))
 	}
 	l.resumed() // B again, beside C and D
 	if next, park := idle(l, "C"); next != "" || !park {
 		t.Fatalf("C's goroutine, idle with nothing ready: %q, park %v; want it parked", next, park)
 	}
-	if l.claim("E") {
+	if l.claim("E") != nil {
 		t.Fatal("E got a goroutine of its own beside B and D")
 	}
 	if next, park := idle(l, "D"); park || next != "E" {
 		t.Fatalf("D's goroutine, idle: %q, park %v; want it to go on with E", next, park)
 	}
-	if l.claim("A") { // idle before, claimed again
+	if l.claim("A") != nil { // idle before, claimed again
 		t.Fatal("A got a goroutine beside B and E")
 	}
 	if next, _ := idle(l, "B"); next != "A" {
@@ -261,15 +273,15 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 	if next, park := idle(l, "A"); next != "" || park {
 		t.Fatalf("A's goroutine, idle beside two parked: %q, park %v; want it to end (maxActive park at most)", next, park)
 	}
-	if l.claim("F") || handedOff(l) != "F" {
+	if (l.claim("F") != nil) || handedOff(l) != "F" {
 		t.Fatal("F claimed with goroutines parked: want it handed to one, none started")
 	}
 	if _, park := idle(l, "F"); !park {
 		t.Fatal("F's goroutine, idle beside one parked: ends; want it parked")
 	}
 	l.stop()
-	if e, open := <-l.handoff; e != "" || open {
-		t.Fatalf("after stop a parked goroutine receives %q (open %v); want the handoff closed", e, open)
+	if ln, open := <-l.handoff; ln != nil || open {
+		t.Fatalf("after stop a parked goroutine receives %q (open %v); want the handoff closed", laneEntity(ln), open)
 	}
 }
 
@@ -291,7 +303,7 @@ func TestLanesRetireGoroutinesNotNeeded(t *testing.T) {
 	if got := handedOff(l); got != "\x00none" {
 		t.Fatalf("retire at the start of the window handed %q", got)
 	}
-	if l.claim("D") || handedOff(l) != "D" {
+	if (l.claim("D") != nil) || handedOff(l) != "D" {
 		t.Fatal("D was not handed to a parked goroutine")
 	}
 	l.retire(start.Add(laneLinger / 2)) // too soon: nothing ends
@@ -404,7 +416,7 @@ func TestLanesParkWithinTheBudget(t *testing.T) {
 	if _, park := idle(b, "B"); park {
 		t.Fatal("B's goroutine parked beyond the budget: want it to end")
 	}
-	if a.claim("C") || handedOff(a) != "C" {
+	if (a.claim("C") != nil) || handedOff(a) != "C" {
 		t.Fatal("C was not handed to the parked goroutine")
 	}
 	if n := budget.parked.Load(); n != maxParkedLanes-1 {

@@ -155,9 +155,9 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	if early {
 		recovered = w.recovered
 	}
-	start, ok := w.lanes.waiting() // another lane delivers meanwhile
+	start := w.lanes.waiting() // another lane delivers meanwhile
 	w.mu.Unlock()
-	if ok {
+	if start != nil {
 		go w.runLane(ctx, start)
 	}
 	defer func() {
@@ -287,7 +287,8 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // let go of under the same lock, and acked. With nothing stuck, only the entity's shard is
 // locked: only an entity's own lane makes it stuck, so the count read here cannot miss this
 // entity's.
-func (w *worker) next(ctx context.Context, entity string, done, run []*item) (_ []*item, ready string, park bool) {
+func (w *worker) next(ctx context.Context, ln *lane, done, run []*item) (_ []*item, ready *lane, park bool) {
+	entity := ln.entity
 	sh := w.lanes.shard(entity)
 	retry := jsRetry()
 	for {
@@ -297,7 +298,7 @@ func (w *worker) next(ctx context.Context, entity string, done, run []*item) (_ 
 		}
 		sh.mu.Lock()
 		for _, it := range done {
-			sh.done(it)
+			sh.done(ln, it)
 		}
 		if len(done) > 0 && locked {
 			w.unblockLocked(entity)
@@ -306,15 +307,15 @@ func (w *worker) next(ctx context.Context, entity string, done, run []*item) (_ 
 		if locked {
 			s = w.stuck[entity]
 		}
-		head, parked := sh.head(entity), s != nil && s.parked
+		head, parked := ln.head(), s != nil && s.parked
 		drain, from, idle := false, uint64(0), false
 		switch {
 		case head != nil && !locked:
-			run = sh.run(entity, run)
+			run = ln.run(run)
 		case head != nil && (!parked || head.seq < s.first):
 			run = append(run, head)
 		case !parked || s.gate > 0:
-			sh.idle(entity)
+			sh.idle(ln)
 			idle = true
 		default:
 			drain, from = true, s.next
@@ -341,7 +342,7 @@ func (w *worker) next(ctx context.Context, entity string, done, run []*item) (_ 
 
 		select {
 		case <-w.stop:
-			return nil, "", false
+			return nil, nil, false
 		default:
 		}
 		it, err := w.readParked(ctx, entity, from)
@@ -354,15 +355,15 @@ func (w *worker) next(ctx context.Context, entity string, done, run []*item) (_ 
 		case err != nil:
 			w.log.Error().Err(err).Str("entity", entity).Msg("read parked event: will retry")
 			if !backoff.Wait(w.stop, retry.Next()) {
-				return nil, "", false
+				return nil, nil, false
 			}
 		case it.seq == 0 || w.progress.covers(entity, it.seq):
 			// Delivered before a crash kept it from being deleted; or not a parked event.
 			if !w.unpark(ctx, it) {
-				return nil, "", false
+				return nil, nil, false
 			}
 		default:
-			return append(run, it), "", false
+			return append(run, it), nil, false
 		}
 	}
 }
@@ -529,10 +530,13 @@ func (w *worker) loadParks(ctx context.Context, start uint64) error {
 // before must leave no lane behind).
 func (w *worker) startParked(ctx context.Context) {
 	w.mu.Lock()
-	var starts []string
+	var starts []*lane
 	for entity, s := range w.stuck {
-		if s.parked && s.gate == 0 && w.lanes.claim(entity) {
-			starts = append(starts, entity)
+		if !s.parked || s.gate > 0 {
+			continue
+		}
+		if ln := w.lanes.claim(entity); ln != nil {
+			starts = append(starts, ln)
 		}
 	}
 	w.mu.Unlock()
@@ -556,13 +560,13 @@ func (w *worker) routedTo(ctx context.Context, seq uint64) {
 }
 
 // openGatesLocked opens the gates route has passed (all of them with all), returning the
-// entities whose lane is to start.
-func (w *worker) openGatesLocked(all bool) []string {
+// lanes to start.
+func (w *worker) openGatesLocked(all bool) []*lane {
 	routed := w.routed.Load()
 	if w.gated.Load() == 0 || !all && routed+1 < w.lowestGate {
 		return nil
 	}
-	var starts []string
+	var starts []*lane
 	w.lowestGate = 0
 	for entity, s := range w.stuck {
 		if s.gate == 0 {
@@ -574,8 +578,8 @@ func (w *worker) openGatesLocked(all bool) []string {
 		}
 		s.gate = 0
 		w.gated.Add(-1)
-		if w.lanes.claim(entity) {
-			starts = append(starts, entity)
+		if ln := w.lanes.claim(entity); ln != nil {
+			starts = append(starts, ln)
 		}
 	}
 	return starts

@@ -381,16 +381,16 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	// blocked head is told that an event queued behind it (only its own lane makes an entity
 	// stuck, and it looks at its queue after the count is raised).
 	start := false
-	if claimed || w.stuckN.Load() > 0 {
+	if claimed != nil || w.stuckN.Load() > 0 {
 		w.mu.Lock()
-		if claimed {
-			start = w.lanes.schedule(env.Entity) // under the lock stop is set with: no lane starts after wg.Wait
+		if claimed != nil {
+			start = w.lanes.schedule(claimed) // under the lock stop is set with: no lane starts after wg.Wait
 		}
 		w.wakeLocked(env.Entity)
 		w.mu.Unlock()
 	}
 	if start {
-		go w.runLane(ctx, env.Entity)
+		go w.runLane(ctx, claimed)
 	}
 	w.routedTo(ctx, seq) // after it is queued: a park whose gate this opens comes after it
 	return false
