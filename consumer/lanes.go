@@ -24,6 +24,7 @@ import (
 // lane starts or ends, not for every event. Lock order: the worker's mu, then a shard's.
 type lanes struct {
 	seed     maphash.Seed
+	maxRun   int         // the events a lane takes at most in one run (runLength)
 	stopping atomic.Bool // set once at shutdown, under the worker's mu: nothing is taken on, no lane started
 	shards   [laneShards]laneShard
 
@@ -147,7 +148,7 @@ func (it *item) release() {
 
 func newLanes(maxActive int, budget *laneBudget) *lanes {
 	maxActive = max(maxActive, 1)
-	return &lanes{seed: maphash.MakeSeed(), maxActive: maxActive, handoff: make(chan *lane, maxActive), budget: budget}
+	return &lanes{seed: maphash.MakeSeed(), maxRun: 1, maxActive: maxActive, handoff: make(chan *lane, maxActive), budget: budget}
 }
 
 // shard is where entity's lane is kept.
@@ -226,15 +227,16 @@ func (ln *lane) head() *item {
 	return nil
 }
 
-// run appends ln's first events queued, up to maxRun, to run. The caller holds sh.mu.
-func (ln *lane) run(run []*item) []*item {
+// run appends ln's first events queued, up to n, to run. The caller holds sh.mu.
+func (ln *lane) run(run []*item, n int) []*item {
 	q := ln.q[ln.first:]
-	return append(run, q[:min(len(q), maxRun)]...)
+	return append(run, q[:min(len(q), max(n, 1))]...)
 }
 
-// maxRun bounds the events a lane takes in one run: its events delivered are let go of, and
-// acked, when the run ends.
-const maxRun = 16
+// runLength bounds the events a lane takes in one run: those it delivered are let go of, and
+// acked, when the run ends, so a run holds places of the endpoint's MaxAckPending that acks would
+// have freed one by one — an eighth of them at most, lest JetStream stop sending meanwhile.
+func runLength(maxAckPending int) int { return min(max(maxAckPending/8, 1), 16) }
 
 // queued is entity's queue, head first; the caller holds sh.mu and does not change it.
 func (sh *laneShard) queued(entity string) []*item {

@@ -435,3 +435,14 @@ func TestLanesParkWithinTheBudget(t *testing.T) {
 	waitGroupDone(t, a)
 	waitGroupDone(t, b)
 }
+
+// A run holds at most an eighth of the endpoint's MaxAckPending, and at most 16: its acks wait
+// for its end.
+func TestRunLength(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ maxAckPending, want int }{{1, 1}, {8, 1}, {64, 8}, {1000, 16}} {
+		if got := runLength(c.maxAckPending); got != c.want {
+			t.Errorf("runLength(%d) = %d, want %d", c.maxAckPending, got, c.want)
+		}
+	}
+}

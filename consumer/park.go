@@ -278,7 +278,7 @@ func (w *worker) parkOne(ctx context.Context, it *item) bool {
 // ends, and its goroutine takes the ready lane, parks (park) or ends; route claims the lane again
 // when something comes — or the worker stops.
 //
-// With nothing stuck, it is a run: the head and up to maxRun-1 events queued behind it, appended
+// With nothing stuck, it is a run: the head and events queued behind it (runLength), appended
 // to run, which the lane delivers one after the other without coming back (they stay queued
 // until then, the head first). One lock per run rather than per event: the lock route takes for
 // every event it queues was otherwise taken on both cores in turn. Otherwise it is one event.
@@ -311,7 +311,7 @@ func (w *worker) next(ctx context.Context, ln *lane, done, run []*item) (_ []*it
 		drain, from, idle := false, uint64(0), false
 		switch {
 		case head != nil && !locked:
-			run = ln.run(run)
+			run = ln.run(run, w.lanes.maxRun)
 		case head != nil && (!parked || head.seq < s.first):
 			run = append(run, head)
 		case !parked || s.gate > 0:

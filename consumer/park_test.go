@@ -132,7 +132,8 @@ func TestRunStopsWhereItsRestIsParked(t *testing.T) {
 		}
 		return delivered
 	})
-	startManager(t, e, rec, consumer.Options{MaxAckPending: 8, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second})
+	// MaxAckPending 64: runs of up to 8 (runLength).
+	startManager(t, e, rec, consumer.Options{MaxAckPending: 64, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second})
 
 	testwait.For(t, 30*time.Second, "A-02 to A-07 parked behind A-01", func() bool { return e.parked(t, ep.ID) == 6 })
 	healthy.Store(true)

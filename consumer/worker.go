@@ -131,6 +131,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		lease:     m.lease,
 		limiter:   m.tenantLimiter(ep.Tenant),
 	}
+	w.lanes.maxRun = runLength(m.o.MaxAckPending)
 	w.ackLog = w.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	w.reconnects = &m.reconnects
 	w.pulls = &m.pulls
