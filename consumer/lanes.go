@@ -60,11 +60,16 @@ const laneShards = 16
 
 // laneShard holds the lanes of the entities that hash to it. Its map is made on first use: a
 // worker of an endpoint with few entities touches few shards.
+//
+// A lane that ends stays in the map, idle, for its entity's next event: a delete and an insert
+// for every event whose entity had nothing else queued were a tenth of its dispatch. Past
+// maxIdle idle lanes in a shard they all go (sweep), some kept for reuse.
 type laneShard struct {
 	mu    sync.Mutex
-	lanes map[string]*lane // entities with events queued, or whose lane runs
-	spare []*lane          // lanes ended, kept to be used again with their queue's array
-	_     [24]byte         // a cache line each: shards taken on two cores do not share one
+	lanes map[string]*lane // entities with events queued, or whose lane runs, or idle
+	idleN int              // lanes in the map that neither run nor hold anything
+	spare []*lane          // lanes swept, kept to be used again with their queue's array
+	_     [16]byte         // a cache line each: shards taken on two cores do not share one
 }
 
 // lane is one entity's: the events it has waiting, and whether its goroutine runs. One map entry
@@ -76,10 +81,13 @@ type lane struct {
 	q       []*item // q[first:] are waiting, head first, in stream order
 	first   int
 	running bool // on a goroutine, or ready for one
+	idle    bool // neither running nor holding anything: counted in its shard's idleN
 }
 
-// maxSpare bounds the lanes a shard keeps for reuse, and maxSpareQueue the array of each.
+// maxIdle bounds the idle lanes a shard keeps (512 a worker, ~64 KiB); maxSpare the lanes it keeps for
+// reuse once swept, and maxSpareQueue the array an idle or spare lane keeps.
 const (
+	maxIdle       = 32
 	maxSpare      = 16
 	maxSpareQueue = 64
 )
@@ -172,6 +180,10 @@ func (sh *laneShard) hold(it *item) (claimed *lane) {
 // lane is entity's lane, made (or reused) if it has none. The caller holds sh.mu.
 func (sh *laneShard) lane(entity string) *lane {
 	if ln := sh.lanes[entity]; ln != nil {
+		if ln.idle {
+			ln.idle = false
+			sh.idleN--
+		}
 		return ln
 	}
 	if sh.lanes == nil {
@@ -207,16 +219,35 @@ func (sh *laneShard) idle(ln *lane) {
 	sh.drop(ln)
 }
 
-// drop forgets a lane once it has nothing queued and does not run, keeping it for reuse.
+// drop notes that a lane is idle once it has nothing queued and does not run; past maxIdle in
+// the shard, the idle lanes go.
 func (sh *laneShard) drop(ln *lane) {
-	if ln.running || ln.first < len(ln.q) {
+	if ln.running || ln.first < len(ln.q) || ln.idle {
 		return
 	}
-	delete(sh.lanes, ln.entity)
-	if len(sh.spare) < maxSpare && cap(ln.q) <= maxSpareQueue {
-		ln.q, ln.first, ln.entity = ln.q[:0], 0, ""
-		sh.spare = append(sh.spare, ln)
+	ln.idle = true
+	ln.q, ln.first = ln.q[:0], 0 // a queue parks left may end past its first
+	if cap(ln.q) > maxSpareQueue {
+		ln.q = nil
 	}
+	if sh.idleN++; sh.idleN > maxIdle {
+		sh.sweep()
+	}
+}
+
+// sweep forgets the idle lanes, keeping a few for reuse.
+func (sh *laneShard) sweep() {
+	for entity, ln := range sh.lanes {
+		if !ln.idle {
+			continue
+		}
+		delete(sh.lanes, entity)
+		if len(sh.spare) < maxSpare {
+			*ln = lane{q: ln.q[:0]}
+			sh.spare = append(sh.spare, ln)
+		}
+	}
+	sh.idleN = 0
 }
 
 // head is ln's first queued event, nil if none. The caller holds sh.mu.
@@ -420,7 +451,7 @@ func (l *lanes) busy() bool {
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		n := len(sh.lanes)
+		n := len(sh.lanes) - sh.idleN
 		sh.mu.Unlock()
 		if n > 0 {
 			return true

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -444,5 +445,45 @@ func TestRunLength(t *testing.T) {
 		if got := runLength(c.maxAckPending); got != c.want {
 			t.Errorf("runLength(%d) = %d, want %d", c.maxAckPending, got, c.want)
 		}
+	}
+}
+
+// A lane that ends stays in its shard, idle, and its entity's next event takes it up again; past
+// maxIdle idle lanes in a shard they all go, a running one stays, and busy counts none of them.
+func TestLanesIdleStayUntilSwept(t *testing.T) {
+	t.Parallel()
+	var sh laneShard
+	a := sh.claim("A")
+	sh.idle(a)
+	if !a.idle || sh.idleN != 1 || sh.lanes["A"] != a {
+		t.Fatalf("A's lane, ended: idle %v, %d idle in the shard, kept %v; want it kept, idle", a.idle, sh.idleN, sh.lanes["A"] == a)
+	}
+	if again := sh.claim("A"); again != a || a.idle || sh.idleN != 0 {
+		t.Fatalf("A claimed again: the same lane %v, idle %v, %d idle; want the same, no longer idle", again == a, a.idle, sh.idleN)
+	}
+	sh.idle(a)
+	running := sh.claim("R")
+	for i := range maxIdle {
+		sh.idle(sh.claim(fmt.Sprintf("E%d", i)))
+	}
+	if len(sh.lanes) != 1 || sh.lanes["R"] != running || sh.idleN != 0 {
+		t.Fatalf("after %d idle lanes: %d lanes, %d idle; want only R's, running", maxIdle+1, len(sh.lanes), sh.idleN)
+	}
+	if len(sh.spare) != min(maxSpare, maxIdle+1) {
+		t.Fatalf("%d lanes kept for reuse, want %d", len(sh.spare), min(maxSpare, maxIdle+1))
+	}
+	if reused := sh.lane("B"); reused.entity != "B" || len(reused.q) != 0 || reused.idle {
+		t.Fatalf("a lane reused for B: %+v; want B's, empty, not idle", reused)
+	}
+
+	l := newLanes(4, nil)
+	l.claim("A")
+	idle(l, "A")
+	if l.busy() {
+		t.Fatal("lanes with only an idle lane are busy")
+	}
+	hold(l, laneItem("A", 1))
+	if !l.busy() {
+		t.Fatal("lanes holding an event are not busy")
 	}
 }
