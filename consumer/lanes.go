@@ -84,8 +84,8 @@ type lane struct {
 	idle    bool // neither running nor holding anything: counted in its shard's idleN
 }
 
-// maxIdle bounds the idle lanes a shard keeps (512 a worker, ~64 KiB); maxSpare the lanes it keeps for
-// reuse once swept, and maxSpareQueue the array an idle or spare lane keeps.
+// maxIdle bounds the idle lanes a shard keeps (512 a worker, ~64 KiB); maxSpare the lanes it
+// keeps for reuse once swept, and maxSpareQueue the array an idle or spare lane keeps.
 const (
 	maxIdle       = 32
 	maxSpare      = 16
