@@ -88,7 +88,7 @@ type lane struct {
 // keeps for reuse once swept, and maxSpareQueue the array an idle or spare lane keeps.
 const (
 	maxIdle       = 32
-	maxSpare      = 16
+	maxSpare      = 32
 	maxSpareQueue = 64
 )
 
