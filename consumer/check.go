@@ -27,12 +27,15 @@ import (
 // A slot per sequence modulo checkedSize, read without a lock: every endpoint's worker reads it
 // for every event, and a lock shared by them all was written by each read (a cache line sent
 // from core to core per event). An entry, once stored, is not changed: event stores a new one.
+// An entry is the event's at its sequence and store time: a stream made again numbers its events
+// from 1 again.
 type checked struct {
 	slots [checkedSize]atomic.Pointer[checkedEntry]
 }
 
 type checkedEntry struct {
 	seq uint64
+	at  int64 // the event's store time in the stream, Unix ns
 	v   verdict
 }
 
@@ -50,21 +53,24 @@ func newChecked() *checked { return &checked{} }
 
 func (c *checked) slot(seq uint64) *atomic.Pointer[checkedEntry] { return &c.slots[seq%checkedSize] }
 
-func (c *checked) get(seq uint64) (verdict, bool) {
-	if e := c.slot(seq).Load(); e != nil && e.seq == seq {
+// get is the verdict on the event stored at seq at time at (Unix ns).
+func (c *checked) get(seq uint64, at int64) (verdict, bool) {
+	if e := c.slot(seq).Load(); e != nil && e.seq == seq && e.at == at {
 		return e.v, true
 	}
 	return verdict{}, false
 }
 
-// put stores the verdict on seq, unless one is stored already (two workers checked it at once:
-// the same verdict).
-func (c *checked) put(seq uint64, v verdict) {
+// put stores the verdict on the event stored at seq at time at, in place of any other event's —
+// a newer one too, if this worker is far behind: the others then parse it again — unless it is
+// stored already (two workers checked it at once: the same verdict).
+func (c *checked) put(seq uint64, at int64, v verdict) {
 	s := c.slot(seq)
+	e := &checkedEntry{seq: seq, at: at, v: v}
 	for {
 		old := s.Load()
-		if old != nil && old.seq >= seq || s.CompareAndSwap(old, &checkedEntry{seq: seq, v: v}) {
-			return // an older one is replaced; a newer one (this worker is far behind) stays
+		if old != nil && old.seq == seq && old.at == at || s.CompareAndSwap(old, e) {
+			return
 		}
 	}
 }
@@ -73,16 +79,17 @@ func (c *checked) put(seq uint64, v verdict) {
 // data is parsed once however many endpoints have a condition.
 func (c *checked) event(seq uint64, env subjects.Envelope, body []byte) *conditions.Event {
 	s := c.slot(seq)
+	same := func(e *checkedEntry) bool { return e != nil && e.seq == seq && e.v.env.ID == env.ID }
 	old := s.Load()
-	if old != nil && old.seq == seq && old.v.event != nil {
+	if same(old) && old.v.event != nil {
 		return old.v.event
 	}
 	ev := conditions.NewEvent(env.ID, env.Type, env.Source, env.Entity, env.OccurredAt, body)
-	if old != nil && old.seq == seq {
+	if same(old) {
 		v := old.v
 		v.event = ev
-		if !s.CompareAndSwap(old, &checkedEntry{seq: seq, v: v}) { // another made it meanwhile
-			if cur := s.Load(); cur != nil && cur.seq == seq && cur.v.event != nil {
+		if !s.CompareAndSwap(old, &checkedEntry{seq: seq, at: old.at, v: v}) { // another made it meanwhile
+			if cur := s.Load(); same(cur) && cur.v.event != nil {
 				return cur.v.event
 			}
 		}
@@ -93,17 +100,18 @@ func (c *checked) event(seq uint64, env subjects.Envelope, body []byte) *conditi
 // screen decides whether a message may go to this endpoint: a replay only to its own, and an event
 // only if checkEvent passes it (once per event, however many endpoints get it). reason is empty
 // when it can be delivered.
-func (w *worker) screen(ctx context.Context, msg eventMsg, seq uint64) (subjects.Envelope, string) {
+func (w *worker) screen(ctx context.Context, msg eventMsg, seq uint64, stored time.Time) (subjects.Envelope, string) {
 	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
 	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
 		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
 	}
-	if v, ok := w.checked.get(seq); ok {
+	at := stored.UnixNano()
+	if v, ok := w.checked.get(seq, at); ok {
 		return v.env, v.reason
 	}
 	env, reason := checkEvent(ctx, w.o.Catalogue, msg)
 	env.Data = nil // the body travels as Delivery.Body
-	w.checked.put(seq, verdict{env: env, reason: reason})
+	w.checked.put(seq, at, verdict{env: env, reason: reason})
 	return env, reason
 }
 

@@ -7,36 +7,44 @@ import (
 	"github.com/quaycast/quaycast/subjects"
 )
 
-// checked keeps the first verdict on a sequence, gives way to a newer sequence in the same slot
-// and not to an older one, and gives every endpoint's condition the same event.
+// checked keeps the first verdict on an event; gives its slot to another event, newer or older;
+// knows an event by its sequence and store time both (a stream made again numbers from 1 again);
+// and gives every endpoint's condition the same event.
 func TestCheckedKeepsRecentVerdicts(t *testing.T) {
 	t.Parallel()
 	c := newChecked()
-	c.put(7, verdict{env: subjects.Envelope{ID: "ev-7"}})
-	c.put(7, verdict{reason: "a second verdict"})
-	if v, ok := c.get(7); !ok || v.env.ID != "ev-7" || v.reason != "" {
+	c.put(7, 100, verdict{env: subjects.Envelope{ID: "ev-7"}})
+	c.put(7, 100, verdict{reason: "a second verdict"})
+	if v, ok := c.get(7, 100); !ok || v.env.ID != "ev-7" || v.reason != "" {
 		t.Fatalf("get(7) = %+v, %v; want the first verdict", v, ok)
 	}
-	if _, ok := c.get(7 + checkedSize); ok {
+	if _, ok := c.get(7, 200); ok {
+		t.Fatal("another event at sequence 7 (a stream made again) has 7's verdict")
+	}
+	if _, ok := c.get(7+checkedSize, 100); ok {
 		t.Fatal("a sequence never put, in 7's slot, has a verdict")
 	}
-	c.put(7+checkedSize, verdict{env: subjects.Envelope{ID: "ev-newer"}})
-	if _, ok := c.get(7); ok {
+	c.put(7+checkedSize, 300, verdict{env: subjects.Envelope{ID: "ev-newer"}})
+	if _, ok := c.get(7, 100); ok {
 		t.Fatal("7 still has a verdict after a newer sequence took its slot")
 	}
-	c.put(7, verdict{env: subjects.Envelope{ID: "ev-7"}}) // an endpoint far behind
-	if v, ok := c.get(7 + checkedSize); !ok || v.env.ID != "ev-newer" {
-		t.Fatalf("the newer verdict = %+v, %v; want it kept over the older sequence's", v, ok)
+	c.put(7, 200, verdict{env: subjects.Envelope{ID: "ev-7-again"}}) // a stream made again, or an endpoint far behind
+	if v, ok := c.get(7, 200); !ok || v.env.ID != "ev-7-again" {
+		t.Fatalf("get(7) after the stream was made again = %+v, %v; want its own verdict", v, ok)
 	}
 
 	env := subjects.Envelope{ID: "ev-9", Type: "cargo_loaded", Entity: "A"}
-	c.put(9, verdict{env: env})
+	c.put(9, 100, verdict{env: env})
 	first, second := c.event(9, env, []byte(`{"data":{}}`)), c.event(9, env, []byte(`{"data":{}}`))
 	if first == nil || first != second {
 		t.Fatal("two conditions on event 9 got events of their own; want one, parsed once")
 	}
-	if v, _ := c.get(9); v.env.ID != "ev-9" || v.event != first {
+	if v, _ := c.get(9, 100); v.env.ID != "ev-9" || v.event != first {
 		t.Fatalf("event 9's verdict after its event was made: %+v", v)
+	}
+	other := subjects.Envelope{ID: "ev-9-other", Type: "cargo_loaded", Entity: "B"}
+	if ev := c.event(9, other, nil); ev == first {
+		t.Fatal("another event at sequence 9 got event 9's condition event")
 	}
 }
 
@@ -51,19 +59,19 @@ func TestCheckedConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for seq := uint64(1); seq <= 2000; seq++ {
-				id := subjects.Envelope{ID: "ev"}
-				if v, ok := c.get(seq); ok && v.env.ID != "ev" {
+				env := subjects.Envelope{ID: "ev"}
+				if v, ok := c.get(seq, 1); ok && v.env.ID != "ev" {
 					t.Errorf("worker %d: get(%d) = %q", g, seq, v.env.ID)
 					return
 				}
-				c.put(seq, verdict{env: id})
-				c.event(seq, id, nil)
+				c.put(seq, 1, verdict{env: env})
+				c.event(seq, env, nil)
 			}
 		}()
 	}
 	wg.Wait()
 	for seq := uint64(1); seq <= 2000; seq++ {
-		if v, ok := c.get(seq); !ok || v.event == nil {
+		if v, ok := c.get(seq, 1); !ok || v.event == nil {
 			t.Fatalf("get(%d) = %+v, %v after all workers; want its verdict and event", seq, v, ok)
 		}
 	}

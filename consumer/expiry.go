@@ -310,7 +310,7 @@ func (p *sweepPass) pastHorizon(m *jetstream.RawStreamMsg) bool {
 // handle dead-letters one event past its horizon, unless it is done, held, or behind one held.
 func (p *sweepPass) handle(m *jetstream.RawStreamMsg) error {
 	w, seq := p.w, m.Sequence
-	env, reason := w.screen(p.ctx, storedMsg{m}, seq)
+	env, reason := w.screen(p.ctx, storedMsg{m}, seq, m.Time)
 	switch {
 	case reason != "": // as route does; its Term comes when JetStream sends it
 		if !w.recordInvalid(p.ctx, storedMsg{m}, seq, "invalid-"+strconv.FormatUint(seq, 10), reason) {

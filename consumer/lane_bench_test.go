@@ -122,7 +122,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 					b.Fatal(reason)
 				}
 				env.Data = nil
-				m.checked.put(uint64(i+1), verdict{env: env})
+				m.checked.put(uint64(i+1), msg.meta.Timestamp.UnixNano(), verdict{env: env})
 			}
 			w := benchWorker(m, ep, batch)
 			defer stopParked(w)

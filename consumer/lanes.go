@@ -265,8 +265,9 @@ func (ln *lane) run(run []*item, n int) []*item {
 }
 
 // runLength bounds the events a lane takes in one run: those it delivered are let go of, and
-// acked, when the run ends, so a run holds places of the endpoint's MaxAckPending that acks would
-// have freed one by one — an eighth of them at most, lest JetStream stop sending meanwhile.
+// acked, when the run ends (or before the lane waits: settle), so a run holds places of the
+// endpoint's MaxAckPending that acks would have freed one by one — an eighth of them at most per
+// lane, lest a few busy entities keep JetStream from sending meanwhile.
 func runLength(maxAckPending int) int { return min(max(maxAckPending/8, 1), 16) }
 
 // queued is entity's queue, head first; the caller holds sh.mu and does not change it.
@@ -476,12 +477,13 @@ func (l *lanes) stop() {
 // claimed, and so on. ln was claimed.
 func (w *worker) runLane(ctx context.Context, ln *lane) {
 	defer w.lanes.wg.Done()
-	var run, done []*item // done: delivered, still to be let go of (next does it under its lock)
+	var run []*item
+	var held delivered // let go of by next, under the lock it takes anyway, or by settle
 	for {
 		var ready *lane
 		var park bool
-		run, ready, park = w.next(ctx, ln, done, run[:0])
-		done = done[:0]
+		run, ready, park = w.next(ctx, ln, held.done, run[:0])
+		held.done = held.done[:0]
 		if len(run) == 0 {
 			if park {
 				ready = <-w.lanes.handoff // nil once retired or stopped
@@ -492,13 +494,14 @@ func (w *worker) runLane(ctx context.Context, ln *lane) {
 			ln = ready
 			continue
 		}
+		held.ln = ln
 		for _, it := range run {
-			if !w.deliverItem(ctx, it) {
-				w.letGo(ln, done)
+			if !w.deliverItem(ctx, it, &held) {
+				w.settle(&held)
 				return // shutting down: this event and the rest stay unacknowledged (or parked)
 			}
 			if it.parkSeq == 0 { // a parked one: finish took it out of the park
-				done = append(done, it)
+				held.done = append(held.done, it)
 			}
 			if w.stuckN.Load() > 0 { // the rest of the run may have been parked: next looks again
 				break
@@ -508,19 +511,32 @@ func (w *worker) runLane(ctx context.Context, ln *lane) {
 	}
 }
 
-// letGo lets go of done, the events a lane delivered at the head of ln's queue, and acks them,
-// as next does when the lane goes on.
-func (w *worker) letGo(ln *lane, done []*item) {
-	sh := w.lanes.shard(ln.entity)
+// delivered are the events of a lane's run it delivered and has not let go of yet: at the head
+// of ln's queue, in order.
+type delivered struct {
+	ln   *lane
+	done []*item
+}
+
+// settle lets go of the events held delivered, and acks them, now, as next does when the lane
+// goes on: before a lane waits (a retry, a pause, the stop), so that they do not hold places of
+// the endpoint's MaxAckPending meanwhile.
+func (w *worker) settle(held *delivered) {
+	if held == nil || len(held.done) == 0 {
+		return
+	}
+	sh := w.lanes.shard(held.ln.entity)
 	sh.mu.Lock()
-	for _, it := range done {
-		sh.done(ln, it)
+	for _, it := range held.done {
+		sh.done(held.ln, it)
 	}
 	sh.mu.Unlock()
-	for _, it := range done { // out of the queue: no copy renews its handle now
+	for _, it := range held.done { // out of the queue: no copy renews its handle now
 		w.ack(it.msg, it.seq)
 		it.release()
 	}
+	clear(held.done)
+	held.done = held.done[:0]
 }
 
 // startLanes starts the goroutines of lanes claimed.

@@ -197,8 +197,8 @@ func (w *worker) parkQueued(ctx context.Context, head *item) bool {
 		}
 		var next *item
 		sh.mu.Lock()
-		// Behind head: events its lane's run delivered before it may still be queued ahead of it;
-		// a head from the park is ahead of the whole queue (Index -1).
+		// The first behind head: what its lane's run delivered ahead of it was let go of before it
+		// waits (settle), and a head from the park is ahead of the whole queue (Index -1).
 		q := sh.queued(entity)
 		if i := slices.Index(q, head); i+1 < len(q) {
 			next = q[i+1]

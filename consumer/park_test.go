@@ -114,9 +114,11 @@ func TestParkKeepsOtherEntitiesFlowing(t *testing.T) {
 	rec.checkNoOverlap(t)
 }
 
-// A lane takes the events queued behind its head in one run; when one of them fails and the
-// rest are parked meanwhile, the lane does not go on with the run it took: they come from the
-// park, each once. A-00's slow POST lets A's other seven queue, so that A-01 heads a run of seven.
+// A lane takes the events queued behind its head in one run. When one of them fails, those the
+// run delivered before it are acked before it waits (they hold no place of MaxAckPending while it
+// retries), the events behind it are parked — not those ahead of it — and the lane does not go on
+// with the run it took: they come from the park, each once. A-00's slow POST lets A's other
+// seven queue; whichever run A-02 is in, A-01 was delivered in the same run ahead of it.
 func TestRunStopsWhereItsRestIsParked(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -127,7 +129,7 @@ func TestRunStopsWhereItsRestIsParked(t *testing.T) {
 		switch {
 		case d.Event.ID == "A-00":
 			time.Sleep(300 * time.Millisecond) // the rest are queued meanwhile
-		case d.Event.ID == "A-01" && !healthy.Load():
+		case d.Event.ID == "A-02" && !healthy.Load():
 			return retry
 		}
 		return delivered
@@ -135,7 +137,10 @@ func TestRunStopsWhereItsRestIsParked(t *testing.T) {
 	// MaxAckPending 64: runs of up to 8 (runLength).
 	startManager(t, e, rec, consumer.Options{MaxAckPending: 64, RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second})
 
-	testwait.For(t, 30*time.Second, "A-02 to A-07 parked behind A-01", func() bool { return e.parked(t, ep.ID) == 6 })
+	testwait.For(t, 30*time.Second, "A-03 to A-07 parked behind A-02", func() bool { return e.parked(t, ep.ID) == 5 })
+	testwait.For(t, 10*time.Second, "only A-02 unacknowledged while it retries", func() bool {
+		return e.consumerInfo(t, ep.ID).NumAckPending == 1
+	})
 	healthy.Store(true)
 	testwait.For(t, 30*time.Second, "A's events delivered", func() bool { return rec.hasDelivered(ep.ID, as...) })
 	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })

@@ -27,7 +27,7 @@ func (m *Manager) tenantLimiter(tenant string) *rate.Limiter {
 }
 
 // tenantWait waits for a token of the endpoint's tenant; false when the worker stops first.
-func (w *worker) tenantWait() bool {
+func (w *worker) tenantWait(held *delivered) bool {
 	if w.limiter == nil {
 		return true
 	}
@@ -36,6 +36,7 @@ func (w *worker) tenantWait() bool {
 	if d == 0 {
 		return true
 	}
+	w.settle(held) // the lane waits: what its run delivered is acked first
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -337,7 +337,7 @@ func (w *worker) onMessage(ctx context.Context, msg jetstream.Msg) {
 // idle; an invalid message is set aside. A redelivery of an event a lane holds only renews its
 // handle (renewed): one copy is kept, acked through the newest handle.
 func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, published time.Time) (renewed bool) {
-	env, reason := w.screen(ctx, msg, seq)
+	env, reason := w.screen(ctx, msg, seq, published)
 	if reason != "" {
 		w.setAside(ctx, msg, seq, reason)
 		w.routedTo(ctx, seq)
@@ -399,8 +399,9 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 
 // deliverItem attempts it until the receiver takes it (ack) or it is dead-lettered (record, then
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
-// Attempts are POSTs made: waits for an open breaker spend none.
-func (w *worker) deliverItem(ctx context.Context, it *item) bool {
+// Attempts are POSTs made: waits for an open breaker spend none. held are the events its lane's
+// run delivered before it: settled when it is not delivered at once.
+func (w *worker) deliverItem(ctx context.Context, it *item, held *delivered) bool {
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
 	previous, attempts, first := w.progress.headState(it.env.Entity, it.seq)
 	d := &it.delivery // in the item: one allocation per event, not two
@@ -408,7 +409,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		PreviousEventID: previous, Redelivery: isRedelivery(it.subject, it.header)}
 	var out Outcome
 	for {
-		if !w.tenantWait() {
+		if !w.tenantWait(held) {
 			return false
 		}
 		if !w.inFlight.take(w.stop) {
@@ -433,6 +434,9 @@ func (w *worker) deliverItem(ctx context.Context, it *item) bool {
 		d.Endpoint, d.Attempt = w.ep.Load(), attempts+1
 		out = w.deliver.Deliver(ctx, d)
 		w.inFlight.give()
+		if out.Result != Delivered {
+			w.settle(held) // this one waits, or is dead-lettered: those before it are done
+		}
 		switch out.Result {
 		case BreakerOpen: // no POST: no attempt spent
 		case Delivered: // done: the mark that follows replaces any retry state

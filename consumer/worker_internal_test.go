@@ -181,7 +181,8 @@ func TestRouteAcksACopyOfAParkedEvent(t *testing.T) {
 	w := &worker{progress: newProgress("ep_test", nil), checked: newChecked(), lanes: newLanes(64, nil), stuck: make(map[string]*stuck), log: zerolog.Nop()}
 	w.ep.Store(&Endpoint{ID: "ep_test"})
 	env := subjects.Envelope{ID: "ev-7", Type: "cargo_loaded", Source: "tos", Entity: "MSCU0000001"}
-	w.checked.put(7, verdict{env: env})
+	stored := time.Now()
+	w.checked.put(7, stored.UnixNano(), verdict{env: env})
 
 	w.mu.Lock()
 	s := w.stuckLocked(env.Entity) // as park does for the first event it parks
@@ -189,7 +190,7 @@ func TestRouteAcksACopyOfAParkedEvent(t *testing.T) {
 	w.mu.Unlock()
 
 	copyOf := &ackedMsg{benchMsg: benchMsg{subject: "evt.tos.cargo_loaded", hdr: nats.Header{}}}
-	w.route(t.Context(), copyOf, 7, time.Now())
+	w.route(t.Context(), copyOf, 7, stored)
 	if n := copyOf.acks.Load(); n != 1 {
 		t.Errorf("the copy was acked %d times, want 1", n)
 	}
