@@ -140,8 +140,8 @@ type item struct {
 }
 
 // items are used again once let go of: an event's one allocation was a fifth of its dispatch,
-// with the collections it brought. Only an item let go of is put back (letGo): one parked or
-// read from the park is left to the collector.
+// with the collections it brought. Only an item let go of is put back (next, settle): one
+// parked or read from the park is left to the collector.
 var items = sync.Pool{New: func() any { return new(item) }}
 
 // newItem is an empty item.

@@ -331,7 +331,7 @@ func (w *worker) next(ctx context.Context, ln *lane, done, run []*item) (_ []*it
 		if locked {
 			w.mu.Unlock()
 		}
-		for _, it := range done { // out of the queue (letGo): no copy renews its handle now
+		for _, it := range done { // out of the queue: no copy renews its handle now (as in settle)
 			w.ack(it.msg, it.seq)
 			it.release()
 		}
