@@ -11,7 +11,7 @@ type inFlight struct {
 	waiting atomic.Int64
 	max     int64
 	freed   chan struct{} // a token per slot given back while some wait (spare tokens only wake a retry)
-	_       [32]byte      // a cache line of its own (64 bytes, allocated aligned): what was allocated beside it is not written back and forth with it
+	_       [32]byte      // 64 bytes, allocated aligned: a cache line of its own, shared with nothing else
 }
 
 func newInFlight(max int) *inFlight {

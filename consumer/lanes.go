@@ -527,16 +527,27 @@ func (w *worker) settle(held *delivered) {
 	}
 	sh := w.lanes.shard(held.ln.entity)
 	sh.mu.Lock()
-	for _, it := range held.done {
-		sh.done(held.ln, it)
-	}
+	sh.letGo(held.ln, held.done)
 	sh.mu.Unlock()
-	for _, it := range held.done { // out of the queue: no copy renews its handle now
+	w.ackDone(held.done)
+	clear(held.done)
+	held.done = held.done[:0]
+}
+
+// letGo lets go of done, delivered at the head of ln's queue, in order. The caller holds sh.mu.
+func (sh *laneShard) letGo(ln *lane, done []*item) {
+	for _, it := range done {
+		sh.done(ln, it)
+	}
+}
+
+// ackDone acks events let go of and puts their items back: out of the queue, no copy renews
+// their handle now.
+func (w *worker) ackDone(done []*item) {
+	for _, it := range done {
 		w.ack(it.msg, it.seq)
 		it.release()
 	}
-	clear(held.done)
-	held.done = held.done[:0]
 }
 
 // startLanes starts the goroutines of lanes claimed.

@@ -297,9 +297,7 @@ func (w *worker) next(ctx context.Context, ln *lane, done, run []*item) (_ []*it
 			w.mu.Lock()
 		}
 		sh.mu.Lock()
-		for _, it := range done {
-			sh.done(ln, it)
-		}
+		sh.letGo(ln, done)
 		if len(done) > 0 && locked {
 			w.unblockLocked(entity)
 		}
@@ -331,10 +329,7 @@ func (w *worker) next(ctx context.Context, ln *lane, done, run []*item) (_ []*it
 		if locked {
 			w.mu.Unlock()
 		}
-		for _, it := range done { // out of the queue: no copy renews its handle now (as in settle)
-			w.ack(it.msg, it.seq)
-			it.release()
-		}
+		w.ackDone(done)
 		done = nil
 		if !drain {
 			return run, ready, park
