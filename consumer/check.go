@@ -53,31 +53,36 @@ func newChecked() *checked { return &checked{} }
 
 func (c *checked) slot(seq uint64) *atomic.Pointer[checkedEntry] { return &c.slots[seq%checkedSize] }
 
-// get is the verdict on the event stored at seq at time at (Unix ns).
-func (c *checked) get(seq uint64, at int64) (verdict, bool) {
+// get is the verdict on the event stored at seq at time at (Unix ns), nil if none. It is not
+// changed, ever: lanes hold its envelope rather than a copy.
+func (c *checked) get(seq uint64, at int64) *verdict {
 	if e := c.slot(seq).Load(); e != nil && e.seq == seq && e.at == at {
-		return e.v, true
+		return &e.v
 	}
-	return verdict{}, false
+	return nil
 }
 
 // put stores the verdict on the event stored at seq at time at, in place of any other event's —
 // a newer one too, if this worker is far behind: the others then parse it again — unless it is
-// stored already (two workers checked it at once: the same verdict).
-func (c *checked) put(seq uint64, at int64, v verdict) {
+// stored already (two workers checked it at once: the same verdict). It returns the verdict
+// stored.
+func (c *checked) put(seq uint64, at int64, v verdict) *verdict {
 	s := c.slot(seq)
 	e := &checkedEntry{seq: seq, at: at, v: v}
 	for {
 		old := s.Load()
-		if old != nil && old.seq == seq && old.at == at || s.CompareAndSwap(old, e) {
-			return
+		if old != nil && old.seq == seq && old.at == at {
+			return &old.v
+		}
+		if s.CompareAndSwap(old, e) {
+			return &e.v
 		}
 	}
 }
 
 // event is what endpoints' conditions see of the event at seq: one for all of them, so that its
 // data is parsed once however many endpoints have a condition.
-func (c *checked) event(seq uint64, env subjects.Envelope, body []byte) *conditions.Event {
+func (c *checked) event(seq uint64, env *subjects.Envelope, body []byte) *conditions.Event {
 	s := c.slot(seq)
 	same := func(e *checkedEntry) bool { return e != nil && e.seq == seq && e.v.env.ID == env.ID }
 	old := s.Load()
@@ -100,19 +105,19 @@ func (c *checked) event(seq uint64, env subjects.Envelope, body []byte) *conditi
 // screen decides whether a message may go to this endpoint: a replay only to its own, and an event
 // only if checkEvent passes it (once per event, however many endpoints get it). reason is empty
 // when it can be delivered.
-func (w *worker) screen(ctx context.Context, msg eventMsg, seq uint64, stored time.Time) (subjects.Envelope, string) {
+func (w *worker) screen(ctx context.Context, msg eventMsg, seq uint64, stored time.Time) (*subjects.Envelope, string) {
 	replayFor, _, _, _ := subjects.ParseAny(msg.Subject())
 	if id := w.ep.Load().ID; replayFor != "" && replayFor != id {
-		return subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
+		return &subjects.Envelope{}, fmt.Sprintf("replay for endpoint %q reached endpoint %q", replayFor, id)
 	}
 	at := stored.UnixNano()
-	if v, ok := w.checked.get(seq, at); ok {
-		return v.env, v.reason
+	v := w.checked.get(seq, at)
+	if v == nil {
+		env, reason := checkEvent(ctx, w.o.Catalogue, msg)
+		env.Data = nil // the body travels as Delivery.Body
+		v = w.checked.put(seq, at, verdict{env: env, reason: reason})
 	}
-	env, reason := checkEvent(ctx, w.o.Catalogue, msg)
-	env.Data = nil // the body travels as Delivery.Body
-	w.checked.put(seq, at, verdict{env: env, reason: reason})
-	return env, reason
+	return &v.env, v.reason
 }
 
 // checkEvent parses and cross-checks a message; reason is empty when it can be delivered. A type
@@ -171,7 +176,7 @@ func opsTenants(tenant string) []string {
 // events that name no tenant, and those that do when it opted in (TenantEvents). Operator events
 // go the same way, by the tenant their subject names. A replay is the endpoint's own dead letter
 // or redelivery (screen checked it); one of an operator event goes by its original's tenant too.
-func forTenant(ep *Endpoint, msg eventMsg, env subjects.Envelope) bool {
+func forTenant(ep *Endpoint, msg eventMsg, env *subjects.Envelope) bool {
 	subject := msg.Subject()
 	if strings.HasPrefix(subject, subjects.ReplayPrefix+".") {
 		if t, ok := subjects.OpsTenantOf(msg.Headers().Get(subjects.HeaderOrigin)); ok {

@@ -73,7 +73,7 @@ func (m *Manager) conditionStatsLocked(id string) *conditionStats {
 
 // takes reports whether the endpoint's condition takes the event at seq; with no condition it
 // takes everything.
-func (w *worker) takes(seq uint64, env subjects.Envelope, body []byte) bool {
+func (w *worker) takes(seq uint64, env *subjects.Envelope, body []byte) bool {
 	ep := w.ep.Load()
 	if ep.Condition == "" {
 		return true

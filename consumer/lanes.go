@@ -26,6 +26,7 @@ type lanes struct {
 	seed     maphash.Seed
 	maxRun   int         // the events a lane takes at most in one run (runLength)
 	stopping atomic.Bool // set once at shutdown, under the worker's mu: nothing is taken on, no lane started
+	_        [40]byte    // the shards start a cache line: each on its own (TestLanesLayout)
 	shards   [laneShards]laneShard
 
 	// The rest is written when a lane starts or ends, past the shards' cache lines.
@@ -47,11 +48,12 @@ type lanes struct {
 	// latency, and paid a start and a stack growth each time. At most maxActive wait, within the
 	// manager's budget; those no claim needed for laneLinger end (retire), and all end when the
 	// lanes stop.
-	parked  int         // goroutines waiting on handoff, less the lanes handed to them and not yet taken
-	fewest  int         // the fewest parked since the last retire: that many were not needed
-	retired time.Time   // the last retire
-	handoff chan *lane  // a claimed lane for a parked goroutine, nil to end one; closed at stop
-	budget  *laneBudget // shared by the manager's workers; nil: no bound beyond maxActive
+	parked  int          // goroutines waiting on handoff, less the lanes handed to them and not yet taken
+	fewest  int          // the fewest parked since the last retire: that many were not needed
+	retired time.Time    // the last retire
+	handoff chan *lane   // a claimed lane for a parked goroutine, nil to end one (retire, stop)
+	sending atomic.Int32 // lanes handed to parked goroutines, not yet sent on handoff (launch)
+	budget  *laneBudget  // shared by the manager's workers; nil: no bound beyond maxActive
 }
 
 // laneShards is how many shards the lanes are split into: enough that the lanes running at once
@@ -129,14 +131,12 @@ type item struct {
 	msg       jetstream.Msg // latest handle; a redelivery replaces it (guarded by its shard's mu)
 	subject   string
 	body      []byte
-	header    nats.Header // as published: the trace context rides here
-	env       subjects.Envelope
+	header    nats.Header        // as published: the trace context rides here
+	env       *subjects.Envelope // the checked verdict's, never changed: an item fits two cache lines
 	published time.Time
 
 	parkSeq uint64 // a parked event: its sequence in the park (seq stays the original's); 0 otherwise
 	noPark  bool   // it cannot be parked (guarded by worker.mu)
-
-	delivery Delivery // its attempts, made by its lane (deliverItem)
 }
 
 // items are used again once let go of: an event's one allocation was a fifth of its dispatch,
@@ -318,51 +318,59 @@ func (sh *laneShard) remove(it *item) {
 	sh.drop(ln)
 }
 
-// claim marks entity's lane as running and returns it if the caller must start its goroutine
-// (counted in wg): not when it runs already, nor once stopping, nor when maxActive goroutines
-// deliver already — it is then ready, for the first of them that is free. The caller holds the
-// worker's mu.
-func (l *lanes) claim(entity string) *lane {
+// claim marks entity's lane as running and says how it gets a goroutine (launch): none when it
+// runs already, once stopping, or when maxActive goroutines deliver already — it is then ready,
+// for the first of them that is free. The caller holds the worker's mu, and launches it after.
+func (l *lanes) claim(entity string) launch {
 	if l.stopping.Load() {
-		return nil
+		return launch{}
 	}
 	sh := l.shard(entity)
 	sh.mu.Lock()
 	claimed := sh.claim(entity)
 	sh.mu.Unlock()
-	if claimed != nil && l.schedule(claimed) {
-		return claimed
+	if claimed == nil {
+		return launch{}
 	}
-	return nil
+	return l.schedule(claimed)
 }
 
-// schedule has ln, just marked running, delivered: by a goroutine started for it (the caller
-// starts it: true), handed to a parked one, or, with maxActive delivering, ready for the first
-// that is free. Once stopping it does nothing. The caller holds the worker's mu.
-func (l *lanes) schedule(ln *lane) bool {
+// schedule has ln, just marked running, delivered: by a goroutine parked or started for it, or,
+// with maxActive delivering, ready for the first that is free. Once stopping it does nothing.
+// The caller holds the worker's mu, and launches it after.
+func (l *lanes) schedule(ln *lane) launch {
 	if l.stopping.Load() {
-		return false
+		return launch{}
 	}
 	if l.active >= l.maxActive {
 		l.ready = append(l.ready, ln)
-		return false
+		return launch{}
 	}
 	return l.activate(ln)
 }
 
-// activate counts ln, claimed, as active and hands it to a parked goroutine, or reports that the
-// caller must start one (counted in wg).
-func (l *lanes) activate(ln *lane) (start bool) {
+// launch is a lane given a goroutine under the worker's mu, and which: one parked, set aside
+// for it (it is sent on handoff), or one to start (counted in wg). The worker launches it once it
+// let go of its mu (worker.launch): the send, which wakes the goroutine, was most of the time the
+// lock was held, with every lane that ended waiting on it.
+type launch struct {
+	ln     *lane
+	parked bool
+}
+
+// activate counts ln, claimed, as active and gives it a goroutine: one parked if any, else a new
+// one.
+func (l *lanes) activate(ln *lane) launch {
 	l.active++
 	if l.parked > 0 {
 		l.parked--
 		l.budget.give(1)
 		l.fewest = min(l.fewest, l.parked)
-		l.handoff <- ln // never blocks: fewer are pending than goroutines wait, at most cap
-		return false
+		l.sending.Add(1)
+		return launch{ln: ln, parked: true}
 	}
 	l.wg.Add(1)
-	return true
+	return launch{ln: ln}
 }
 
 // idle records that a lane ended — it found nothing to deliver and is no longer marked running in
@@ -373,7 +381,8 @@ func (l *lanes) idle() (next *lane, park bool) {
 		return next, false
 	}
 	l.active--
-	if l.stopping.Load() || l.parked+len(l.handoff) >= cap(l.handoff) || !l.budget.take() {
+	// A place on handoff for every goroutine parked and every lane handed: sends never block.
+	if l.stopping.Load() || l.parked+len(l.handoff)+int(l.sending.Load()) >= cap(l.handoff) || !l.budget.take() {
 		return nil, false
 	}
 	l.parked++
@@ -407,16 +416,16 @@ func (l *lanes) takeReady() *lane {
 }
 
 // waiting notes that a lane's goroutine waits out a retry: it stops counting as active, and the
-// oldest ready lane, if any, is to start in its place (the caller starts its goroutine).
-func (l *lanes) waiting() (start *lane) {
+// oldest ready lane, if any, is to start in its place (the caller launches it).
+func (l *lanes) waiting() launch {
 	l.active--
 	if l.active >= l.maxActive {
-		return nil
+		return launch{}
 	}
-	if start = l.takeReady(); start != nil && l.activate(start) {
-		return start
+	if start := l.takeReady(); start != nil {
+		return l.activate(start)
 	}
-	return nil
+	return launch{}
 }
 
 // resumed counts a lane's goroutine as active again after its wait; for a while there may be
@@ -462,13 +471,15 @@ func (l *lanes) busy() bool {
 }
 
 // stop takes nothing more on, starts no lane and ends the parked goroutines; wg.Wait then waits
-// for those running. The caller holds the worker's mu.
+// for those running. handoff stays open: lanes handed before may still be on their way to it.
+// The caller holds the worker's mu.
 func (l *lanes) stop() {
 	if !l.stopping.Load() {
 		l.stopping.Store(true)
-		close(l.handoff) // every send is under the worker's lock, and none once stopping
 		l.budget.give(l.parked)
-		l.parked = 0
+		for ; l.parked > 0; l.parked-- {
+			l.handoff <- nil // never blocks: a place for every goroutine parked (idle)
+		}
 	}
 }
 
@@ -479,6 +490,7 @@ func (w *worker) runLane(ctx context.Context, ln *lane) {
 	defer w.lanes.wg.Done()
 	var run []*item
 	var held delivered // let go of by next, under the lock it takes anyway, or by settle
+	d := new(Delivery) // each attempt's, filled anew: the receiver's side keeps none
 	for {
 		var ready *lane
 		var park bool
@@ -496,7 +508,7 @@ func (w *worker) runLane(ctx context.Context, ln *lane) {
 		}
 		held.ln = ln
 		for _, it := range run {
-			if !w.deliverItem(ctx, it, &held) {
+			if !w.deliverItem(ctx, it, d, &held) {
 				w.settle(&held)
 				return // shutting down: this event and the rest stay unacknowledged (or parked)
 			}
@@ -550,10 +562,22 @@ func (w *worker) ackDone(done []*item) {
 	}
 }
 
-// startLanes starts the goroutines of lanes claimed.
-func (w *worker) startLanes(ctx context.Context, lanes []*lane) {
-	for _, ln := range lanes {
-		go w.runLane(ctx, ln)
+// launch gives ln its goroutine as the lanes decided (lanes.activate).
+func (w *worker) launch(ctx context.Context, l launch) {
+	switch {
+	case l.ln == nil:
+	case l.parked:
+		w.lanes.handoff <- l.ln
+		w.lanes.sending.Add(-1)
+	default:
+		go w.runLane(ctx, l.ln)
+	}
+}
+
+// launchAll launches the lanes claimed.
+func (w *worker) launchAll(ctx context.Context, ls []launch) {
+	for _, l := range ls {
+		w.launch(ctx, l)
 	}
 }
 

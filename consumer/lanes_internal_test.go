@@ -14,7 +14,7 @@ import (
 
 // laneItem is an event of entity at seq, with a message handle of its own.
 func laneItem(entity string, seq uint64) *item {
-	return &item{seq: seq, msg: &benchMsg{}, env: subjects.Envelope{Entity: entity}}
+	return &item{seq: seq, msg: &benchMsg{}, env: &subjects.Envelope{Entity: entity}}
 }
 
 // seqs are the sequences of entity's queue, head first.
@@ -36,8 +36,24 @@ func hold(l *lanes, it *item) (start bool) {
 	sh.mu.Lock()
 	claimed := sh.hold(it)
 	sh.mu.Unlock()
-	return claimed != nil && l.schedule(claimed)
+	if claimed == nil {
+		return false
+	}
+	return give(l, l.schedule(claimed))
 }
+
+// give is worker.launch without goroutines: a lane handed to a parked goroutine is sent on
+// handoff; start says the caller would have started one.
+func give(l *lanes, lc launch) (start bool) {
+	if lc.ln != nil && lc.parked {
+		l.handoff <- lc.ln
+		l.sending.Add(-1)
+	}
+	return lc.ln != nil && !lc.parked
+}
+
+// claim is lanes.claim, launched (give).
+func claim(l *lanes, entity string) (start bool) { return give(l, l.claim(entity)) }
 
 // idle is next's part when entity's lane has nothing left.
 func idle(l *lanes, entity string) (next string, park bool) {
@@ -132,7 +148,7 @@ func TestLanesQueuePerEntity(t *testing.T) {
 	if len(seqs(l, "A")) > 0 || headOf(l, "A") != nil {
 		t.Errorf("entity A still has a queue after its last event: %v", seqs(l, "A"))
 	}
-	if l.claim("A") != nil {
+	if claim(l, "A") {
 		t.Error("A's lane claimed twice while it runs")
 	}
 	if _, park := idle(l, "A"); !park {
@@ -196,7 +212,7 @@ func TestLanesStopping(t *testing.T) {
 	if _, park := idle(l, "A"); park {
 		t.Error("A's goroutine parked while stopping: want it to end")
 	}
-	if l.claim("A") != nil {
+	if claim(l, "A") {
 		t.Error("a lane claimed while stopping")
 	}
 	l.wg.Done() // A's first claim
@@ -242,27 +258,27 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 		entity string
 		want   bool
 	}{{"A", true}, {"B", true}, {"C", false}, {"D", false}, {"A", false}} {
-		if got := l.claim(c.entity) != nil; got != c.want {
+		if got := claim(l, c.entity); got != c.want {
 			t.Fatalf("claim %s = %v, want %v", c.entity, got, c.want)
 		}
 	}
 	if next, park := idle(l, "A"); park || next != "C" {
 		t.Fatalf("A's goroutine, idle: %q, park %v; want it to go on with C", next, park)
 	}
-	if start := l.waiting(); laneEntity(start) != "D" {
-		t.Fatalf("B waits out a retry: start %q; want D started in its place", laneEntity(start))
+	if start := l.waiting(); laneEntity(start.ln) != "D" || !give(l, start) {
+		t.Fatalf("B waits out a retry: start %q; want D started in its place", laneEntity(start.ln))
 	}
 	l.resumed() // B again, beside C and D
 	if next, park := idle(l, "C"); next != "" || !park {
 		t.Fatalf("C's goroutine, idle with nothing ready: %q, park %v; want it parked", next, park)
 	}
-	if l.claim("E") != nil {
+	if claim(l, "E") {
 		t.Fatal("E got a goroutine of its own beside B and D")
 	}
 	if next, park := idle(l, "D"); park || next != "E" {
 		t.Fatalf("D's goroutine, idle: %q, park %v; want it to go on with E", next, park)
 	}
-	if l.claim("A") != nil { // idle before, claimed again
+	if claim(l, "A") { // idle before, claimed again
 		t.Fatal("A got a goroutine beside B and E")
 	}
 	if next, _ := idle(l, "B"); next != "A" {
@@ -274,15 +290,20 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 	if next, park := idle(l, "A"); next != "" || park {
 		t.Fatalf("A's goroutine, idle beside two parked: %q, park %v; want it to end (maxActive park at most)", next, park)
 	}
-	if (l.claim("F") != nil) || handedOff(l) != "F" {
+	if claim(l, "F") || handedOff(l) != "F" {
 		t.Fatal("F claimed with goroutines parked: want it handed to one, none started")
 	}
 	if _, park := idle(l, "F"); !park {
 		t.Fatal("F's goroutine, idle beside one parked: ends; want it parked")
 	}
 	l.stop()
-	if ln, open := <-l.handoff; ln != nil || open {
-		t.Fatalf("after stop a parked goroutine receives %q (open %v); want the handoff closed", laneEntity(ln), open)
+	for i := range 2 { // E's and F's
+		if got := handedOff(l); got != "" {
+			t.Fatalf("after stop parked goroutine %d receives %q; want nil, to end", i, got)
+		}
+	}
+	if got := handedOff(l); got != "\x00none" || l.parked != 0 {
+		t.Fatalf("after stop a third goroutine receives %q; want nothing: two were parked", got)
 	}
 }
 
@@ -292,7 +313,7 @@ func TestLanesRetireGoroutinesNotNeeded(t *testing.T) {
 	t.Parallel()
 	l := newLanes(4, nil)
 	for _, e := range []string{"A", "B", "C"} {
-		l.claim(e)
+		claim(l, e)
 	}
 	for _, e := range []string{"A", "B", "C"} {
 		if _, park := idle(l, e); !park {
@@ -304,7 +325,7 @@ func TestLanesRetireGoroutinesNotNeeded(t *testing.T) {
 	if got := handedOff(l); got != "\x00none" {
 		t.Fatalf("retire at the start of the window handed %q", got)
 	}
-	if (l.claim("D") != nil) || handedOff(l) != "D" {
+	if claim(l, "D") || handedOff(l) != "D" {
 		t.Fatal("D was not handed to a parked goroutine")
 	}
 	l.retire(start.Add(laneLinger / 2)) // too soon: nothing ends
@@ -409,21 +430,21 @@ func TestLanesParkWithinTheBudget(t *testing.T) {
 	var budget laneBudget
 	budget.parked.Store(maxParkedLanes - 1) // other endpoints' parked goroutines
 	a, b := newLanes(4, &budget), newLanes(4, &budget)
-	a.claim("A")
-	b.claim("B")
+	claim(a, "A")
+	claim(b, "B")
 	if _, park := idle(a, "A"); !park {
 		t.Fatal("A's goroutine, with one place left in the budget: ends; want it parked")
 	}
 	if _, park := idle(b, "B"); park {
 		t.Fatal("B's goroutine parked beyond the budget: want it to end")
 	}
-	if (a.claim("C") != nil) || handedOff(a) != "C" {
+	if claim(a, "C") || handedOff(a) != "C" {
 		t.Fatal("C was not handed to the parked goroutine")
 	}
 	if n := budget.parked.Load(); n != maxParkedLanes-1 {
 		t.Fatalf("budget after the parked goroutine took C: %d, want %d", n, maxParkedLanes-1)
 	}
-	b.claim("D")
+	claim(b, "D")
 	if _, park := idle(b, "D"); !park {
 		t.Fatal("D's goroutine, with the place given back: ends; want it parked")
 	}
@@ -477,7 +498,7 @@ func TestLanesIdleStayUntilSwept(t *testing.T) {
 	}
 
 	l := newLanes(4, nil)
-	l.claim("A")
+	claim(l, "A")
 	idle(l, "A")
 	if l.busy() {
 		t.Fatal("lanes with only an idle lane are busy")

@@ -157,9 +157,7 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	}
 	start := w.lanes.waiting() // another lane delivers meanwhile
 	w.mu.Unlock()
-	if start != nil {
-		go w.runLane(ctx, start)
-	}
+	w.launch(ctx, start)
 	defer func() {
 		w.mu.Lock()
 		w.lanes.resumed()
@@ -382,7 +380,7 @@ func (w *worker) readParked(ctx context.Context, entity string, from uint64) (*i
 		if !w.recordInvalid(gctx, storedMsg{raw}, raw.Sequence, "invalid-park-"+w.ep.Load().ID+"-"+strconv.FormatUint(raw.Sequence, 10), reason) {
 			return nil, errors.New("record a parked message that is not an event")
 		}
-		return &item{parkSeq: raw.Sequence, env: subjects.Envelope{Entity: entity}}, nil
+		return &item{parkSeq: raw.Sequence, env: &subjects.Envelope{Entity: entity}}, nil
 	}
 	return it, nil
 }
@@ -402,7 +400,7 @@ func parkedItem(ctx context.Context, cat Catalogue, raw *jetstream.RawStreamMsg)
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
 	env.Data = nil // the body travels as Delivery.Body
-	return &item{seq: seq, parkSeq: raw.Sequence, subject: raw.Header.Get(hdrSubject), body: raw.Data, header: raw.Header, env: env, published: published}, nil
+	return &item{seq: seq, parkSeq: raw.Sequence, subject: raw.Header.Get(hdrSubject), body: raw.Data, header: raw.Header, env: &env, published: published}, nil
 }
 
 // finish ends a delivered or dead-lettered event, remembered as done first: a main event is then
@@ -525,17 +523,17 @@ func (w *worker) loadParks(ctx context.Context, start uint64) error {
 // before must leave no lane behind).
 func (w *worker) startParked(ctx context.Context) {
 	w.mu.Lock()
-	var starts []*lane
+	var starts []launch
 	for entity, s := range w.stuck {
 		if !s.parked || s.gate > 0 {
 			continue
 		}
-		if ln := w.lanes.claim(entity); ln != nil {
-			starts = append(starts, ln)
+		if l := w.lanes.claim(entity); l.ln != nil {
+			starts = append(starts, l)
 		}
 	}
 	w.mu.Unlock()
-	w.startLanes(ctx, starts)
+	w.launchAll(ctx, starts)
 }
 
 // routedTo notes that route has seen seq: every main event below it came before (JetStream
@@ -551,17 +549,17 @@ func (w *worker) routedTo(ctx context.Context, seq uint64) {
 	w.mu.Lock()
 	starts := w.openGatesLocked(false)
 	w.mu.Unlock()
-	w.startLanes(ctx, starts)
+	w.launchAll(ctx, starts)
 }
 
 // openGatesLocked opens the gates route has passed (all of them with all), returning the
 // lanes to start.
-func (w *worker) openGatesLocked(all bool) []*lane {
+func (w *worker) openGatesLocked(all bool) []launch {
 	routed := w.routed.Load()
 	if w.gated.Load() == 0 || !all && routed+1 < w.lowestGate {
 		return nil
 	}
-	var starts []*lane
+	var starts []launch
 	w.lowestGate = 0
 	for entity, s := range w.stuck {
 		if s.gate == 0 {
@@ -573,8 +571,8 @@ func (w *worker) openGatesLocked(all bool) []*lane {
 		}
 		s.gate = 0
 		w.gated.Add(-1)
-		if ln := w.lanes.claim(entity); ln != nil {
-			starts = append(starts, ln)
+		if l := w.lanes.claim(entity); l.ln != nil {
+			starts = append(starts, l)
 		}
 	}
 	return starts
@@ -601,5 +599,5 @@ func (w *worker) openGatesIfIdle(ctx, dctx context.Context, name string) {
 	w.mu.Lock()
 	starts := w.openGatesLocked(true)
 	w.mu.Unlock()
-	w.startLanes(dctx, starts)
+	w.launchAll(dctx, starts)
 }

@@ -28,6 +28,7 @@ type progress struct {
 	// one for each event it attempts and each it finishes, and one lock for all was where the
 	// lanes of a busy endpoint waited on each other.
 	seed   maphash.Seed
+	_      [32]byte // the shards start a cache line: each on its own (TestLanesLayout)
 	shards [progressShards]progressShard
 
 	// top is at least every mark's sequence, so that covers answers a new event (above it: most

@@ -71,7 +71,7 @@ func TestForTenant(t *testing.T) {
 		{"operator: replay of a tenant's operator event", operator, opsReplayOf("maersk"), named, false},
 		{"operator: replay of its operator event", operator, opsReplayOf(""), none, true},
 	} {
-		if got := forTenant(tc.ep, tc.msg, tc.env); got != tc.want {
+		if got := forTenant(tc.ep, tc.msg, &tc.env); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -49,12 +49,16 @@ type worker struct {
 	ackLog      zerolog.Logger // log sampled to a line a minute: with the connection down every ack fails
 	o           Options
 
-	progress *progress // what was delivered and acked: not to be sent again
+	progress *progress   // what was delivered and acked: not to be sent again
+	lanes    *lanes      // lanes.go
+	paused   atomic.Bool // pausedUntil was set and not cleared: resume has something to lift
 
+	// mu is taken by route and the lanes whenever a lane starts or ends: on a cache line of its
+	// own, so that the fields above and below, read for every event, stay with each core.
+	_           [56]byte
 	mu          sync.Mutex
-	lanes       *lanes // lanes.go
+	_           [56]byte
 	pausedUntil time.Time
-	paused      atomic.Bool // pausedUntil was set and not cleared: resume has something to lift
 	// recovered is closed, and replaced, when the endpoint takes events again after its breaker
 	// paused it: the lanes waiting out a retry step then try at once (blockedWait).
 	recovered chan struct{}
@@ -381,18 +385,16 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	// The worker's lock only to schedule a lane that was idle, or with something stuck: a
 	// blocked head is told that an event queued behind it (only its own lane makes an entity
 	// stuck, and it looks at its queue after the count is raised).
-	start := false
+	var l launch
 	if claimed != nil || w.stuckN.Load() > 0 {
 		w.mu.Lock()
 		if claimed != nil {
-			start = w.lanes.schedule(claimed) // under the lock stop is set with: no lane starts after wg.Wait
+			l = w.lanes.schedule(claimed) // under the lock stop is set with: no lane starts after wg.Wait
 		}
 		w.wakeLocked(env.Entity)
 		w.mu.Unlock()
 	}
-	if start {
-		go w.runLane(ctx, claimed)
-	}
+	w.launch(ctx, l)
 	w.routedTo(ctx, seq) // after it is queued: a park whose gate this opens comes after it
 	return false
 }
@@ -401,11 +403,10 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none. held are the events its lane's
 // run delivered before it: settled when it is not delivered at once.
-func (w *worker) deliverItem(ctx context.Context, it *item, held *delivered) bool {
+func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *delivered) bool {
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
 	previous, attempts, first := w.progress.headState(it.env.Entity, it.seq)
-	d := &it.delivery // in the item: one allocation per event, not two
-	*d = Delivery{Seq: it.seq, Subject: it.subject, Event: it.env, Body: it.body, Header: it.header, Published: it.published,
+	*d = Delivery{Seq: it.seq, Subject: it.subject, Event: *it.env, Body: it.body, Header: it.header, Published: it.published,
 		PreviousEventID: previous, Redelivery: isRedelivery(it.subject, it.header)}
 	var out Outcome
 	for {

@@ -70,8 +70,8 @@ func TestKeepAliveReachesEveryHeldEvent(t *testing.T) {
 	live := &spiedMsg{Msg: b.next(t, "e1", "B")}
 	stale := &spiedMsg{Msg: live.Msg}
 	for _, it := range []*item{
-		{seq: streamSeq(t, acked), msg: acked, env: subjects.Envelope{Entity: "A"}},
-		{seq: streamSeq(t, live), msg: stale, env: subjects.Envelope{Entity: "B"}},
+		{seq: streamSeq(t, acked), msg: acked, env: &subjects.Envelope{Entity: "A"}},
+		{seq: streamSeq(t, live), msg: stale, env: &subjects.Envelope{Entity: "B"}},
 	} {
 		sh := w.lanes.shard(it.env.Entity)
 		sh.mu.Lock()
