@@ -59,19 +59,14 @@ func benchWorker(m *Manager, ep *Endpoint, n int) *worker {
 
 // stopParked ends w's lane goroutines, parked once their lanes are done, and waits for them.
 func stopParked(w *worker) {
-	w.mu.Lock()
 	w.lanes.stop()
-	w.mu.Unlock()
 	w.lanes.wg.Wait()
 }
 
 // waitLetGo waits until w's lanes have let go of every event and gone idle.
 func waitLetGo(w *worker) {
 	for {
-		w.mu.Lock()
-		idle := !w.lanes.busy() && w.lanes.active == 0
-		w.mu.Unlock()
-		if idle {
+		if !w.lanes.busy() && w.lanes.activeN() == 0 {
 			return
 		}
 		runtime.Gosched()

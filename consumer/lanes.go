@@ -20,40 +20,43 @@ import (
 // The queues are split into shards by entity, each under a lock of its own: route queues an event
 // and a lane takes its next under its entity's shard only, so that neither waits on the other
 // lanes (one lock for all was most of an event's dispatch at 64 entities on two cores). Which
-// goroutines deliver — active, ready, parked — is the worker's to decide, under its mu, when a
-// lane starts or ends, not for every event. Lock order: the worker's mu, then a shard's.
+// goroutines deliver — active, ready, parked — is decided under mu, when a lane starts or ends,
+// not for every event. Lock order: the worker's mu, then a shard's, then mu.
+//
+// Route and the lanes run on different cores: what both write is on cache lines apart from what
+// they only read (TestLanesLayout).
 type lanes struct {
 	seed     maphash.Seed
 	maxRun   int         // the events a lane takes at most in one run (runLength)
-	stopping atomic.Bool // set once at shutdown, under the worker's mu: nothing is taken on, no lane started
-	_        [40]byte    // the shards start a cache line: each on its own (TestLanesLayout)
+	stopping atomic.Bool // set once at shutdown, under mu: nothing is taken on, no lane started
+	handoff  chan *lane  // a claimed lane for a parked goroutine, nil to end one (retire, stop)
+	budget   *laneBudget // shared by the manager's workers; nil: no bound beyond maxActive
+	_        [24]byte    // the shards start a cache line
 	shards   [laneShards]laneShard
 
-	// The rest is written when a lane starts or ends, past the shards' cache lines.
-	wg sync.WaitGroup // the lane goroutines; no Add once stopping
-
-	// Guarded by the worker's mu.
+	// Guarded by mu, on the line of its own that a lane's start and end take.
 	//
 	// At most maxActive lane goroutines deliver at once; a lane claimed beyond that waits in
 	// ready, and a goroutine whose entity has nothing left takes the oldest ready lane. A
 	// goroutine per entity blocked on the worker's bound of POSTs was most of an event's
 	// dispatch, and their number rose and fell with latency. A lane waiting out a retry is not
 	// active: the others go on meanwhile.
-	active    int
-	maxActive int
-	ready     []*lane
-
+	//
 	// A goroutine whose lane ends waits for the next lane claimed (it is parked) rather than
 	// ending: one started and ended per lane made the endpoint's goroutines rise and fall with
 	// latency, and paid a start and a stack growth each time. At most maxActive wait, within the
 	// manager's budget; those no claim needed for laneLinger end (retire), and all end when the
 	// lanes stop.
-	parked  int          // goroutines waiting on handoff, less the lanes handed to them and not yet taken
-	fewest  int          // the fewest parked since the last retire: that many were not needed
-	retired time.Time    // the last retire
-	handoff chan *lane   // a claimed lane for a parked goroutine, nil to end one (retire, stop)
-	sending atomic.Int32 // lanes handed to parked goroutines, not yet sent on handoff (launch)
-	budget  *laneBudget  // shared by the manager's workers; nil: no bound beyond maxActive
+	mu        sync.Mutex
+	active    int
+	maxActive int
+	ready     []*lane
+	parked    int // goroutines waiting on handoff, less the lanes handed to them and not yet taken
+	fewest    int // the fewest parked since the last retire: that many were not needed
+
+	retired time.Time      // the last retire; guarded by mu
+	sending atomic.Int32   // lanes handed to parked goroutines, not yet sent on handoff (launch)
+	wg      sync.WaitGroup // the lane goroutines; no Add once stopping
 }
 
 // laneShards is how many shards the lanes are split into: enough that the lanes running at once
@@ -84,6 +87,9 @@ type lane struct {
 	first   int
 	running bool // on a goroutine, or ready for one
 	idle    bool // neither running nor holding anything: counted in its shard's idleN
+	// handed is the event that claimed the lane when its queue had nothing else: set by hold, and
+	// taken by the lane's goroutine as it starts, without the shard's lock (handed).
+	handed *item
 }
 
 // maxIdle bounds the idle lanes a shard keeps (512 a worker, ~64 KiB); maxSpare the lanes it
@@ -174,6 +180,9 @@ func (sh *laneShard) hold(it *item) (claimed *lane) {
 		return nil
 	}
 	ln.running = true
+	if len(ln.q)-ln.first == 1 {
+		ln.handed = it
+	}
 	return ln
 }
 
@@ -320,7 +329,7 @@ func (sh *laneShard) remove(it *item) {
 
 // claim marks entity's lane as running and says how it gets a goroutine (launch): none when it
 // runs already, once stopping, or when maxActive goroutines deliver already — it is then ready,
-// for the first of them that is free. The caller holds the worker's mu, and launches it after.
+// for the first of them that is free. The caller launches it.
 func (l *lanes) claim(entity string) launch {
 	if l.stopping.Load() {
 		return launch{}
@@ -337,8 +346,10 @@ func (l *lanes) claim(entity string) launch {
 
 // schedule has ln, just marked running, delivered: by a goroutine parked or started for it, or,
 // with maxActive delivering, ready for the first that is free. Once stopping it does nothing.
-// The caller holds the worker's mu, and launches it after.
+// The caller launches it.
 func (l *lanes) schedule(ln *lane) launch {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.stopping.Load() {
 		return launch{}
 	}
@@ -349,17 +360,17 @@ func (l *lanes) schedule(ln *lane) launch {
 	return l.activate(ln)
 }
 
-// launch is a lane given a goroutine under the worker's mu, and which: one parked, set aside
-// for it (it is sent on handoff), or one to start (counted in wg). The worker launches it once it
-// let go of its mu (worker.launch): the send, which wakes the goroutine, was most of the time the
-// lock was held, with every lane that ended waiting on it.
+// launch is a lane given a goroutine under mu, and which: one parked, set aside for it (it is
+// sent on handoff), or one to start (counted in wg). The worker launches it once the locks are
+// let go of (worker.launch): the send, which wakes the goroutine, was most of the time the lock
+// was held, with every lane that ended waiting on it.
 type launch struct {
 	ln     *lane
 	parked bool
 }
 
 // activate counts ln, claimed, as active and gives it a goroutine: one parked if any, else a new
-// one.
+// one. The caller holds mu.
 func (l *lanes) activate(ln *lane) launch {
 	l.active++
 	if l.parked > 0 {
@@ -375,8 +386,10 @@ func (l *lanes) activate(ln *lane) launch {
 
 // idle records that a lane ended — it found nothing to deliver and is no longer marked running in
 // its shard; the next event claims it again. Its goroutine goes on with the oldest ready lane
-// (next), or parks to wait for a claim (park), or ends (neither). The caller holds the worker's mu.
+// (next), or parks to wait for a claim (park), or ends (neither).
 func (l *lanes) idle() (next *lane, park bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if next := l.takeReady(); next != nil {
 		return next, false
 	}
@@ -392,6 +405,8 @@ func (l *lanes) idle() (next *lane, park bool) {
 // retire ends the parked goroutines that no claim needed since the last retire, at most once a
 // laneLinger.
 func (l *lanes) retire(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.stopping.Load() || now.Sub(l.retired) < laneLinger {
 		return
 	}
@@ -404,7 +419,7 @@ func (l *lanes) retire(now time.Time) {
 	l.fewest = l.parked
 }
 
-// takeReady takes the oldest ready lane, unless stopping: nil if none.
+// takeReady takes the oldest ready lane, unless stopping: nil if none. The caller holds mu.
 func (l *lanes) takeReady() *lane {
 	if len(l.ready) == 0 || l.stopping.Load() {
 		return nil
@@ -418,6 +433,8 @@ func (l *lanes) takeReady() *lane {
 // waiting notes that a lane's goroutine waits out a retry: it stops counting as active, and the
 // oldest ready lane, if any, is to start in its place (the caller launches it).
 func (l *lanes) waiting() launch {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.active--
 	if l.active >= l.maxActive {
 		return launch{}
@@ -430,7 +447,18 @@ func (l *lanes) waiting() launch {
 
 // resumed counts a lane's goroutine as active again after its wait; for a while there may be
 // more than maxActive (the worker's bound on POSTs holds regardless).
-func (l *lanes) resumed() { l.active++ }
+func (l *lanes) resumed() {
+	l.mu.Lock()
+	l.active++
+	l.mu.Unlock()
+}
+
+// activeN is how many lane goroutines deliver.
+func (l *lanes) activeN() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active
+}
 
 // lookup is the event of entity held at seq.
 func (l *lanes) lookup(entity string, seq uint64) (*item, bool) {
@@ -472,8 +500,9 @@ func (l *lanes) busy() bool {
 
 // stop takes nothing more on, starts no lane and ends the parked goroutines; wg.Wait then waits
 // for those running. handoff stays open: lanes handed before may still be on their way to it.
-// The caller holds the worker's mu.
 func (l *lanes) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !l.stopping.Load() {
 		l.stopping.Store(true)
 		l.budget.give(l.parked)
@@ -494,8 +523,12 @@ func (w *worker) runLane(ctx context.Context, ln *lane) {
 	for {
 		var ready *lane
 		var park bool
-		run, ready, park = w.next(ctx, ln, held.done, run[:0])
-		held.done = held.done[:0]
+		if it := w.handed(ln); it != nil {
+			run = append(run[:0], it)
+		} else {
+			run, ready, park = w.next(ctx, ln, held.done, run[:0])
+			held.done = held.done[:0]
+		}
 		if len(run) == 0 {
 			if park {
 				ready = <-w.lanes.handoff // nil once retired or stopped
@@ -521,6 +554,22 @@ func (w *worker) runLane(ctx context.Context, ln *lane) {
 		}
 		clear(run) // no item kept alive by the buffer
 	}
+}
+
+// handed takes the event that claimed ln, just handed to this goroutine, if it may go at once:
+// with nothing stuck it is the head (only the lane's own goroutine takes events off its queue),
+// and next would give it as well, for the price of the shard's lock. nil otherwise, or if none
+// was handed: next decides.
+func (w *worker) handed(ln *lane) *item {
+	it := ln.handed
+	if it == nil {
+		return nil
+	}
+	ln.handed = nil // the lane runs: hold does not write it until the lane is idle again
+	if w.stuckN.Load() > 0 {
+		return nil
+	}
+	return it
 }
 
 // delivered are the events of a lane's run it delivered and has not let go of yet: at the head

@@ -372,8 +372,8 @@ func TestLaneGoroutinesParkAndTakeTheNextLane(t *testing.T) {
 	delivered := make(entityDeliverer) // a POST lasts until the test takes its event
 	_, w := bareWorker(t, b, delivered)
 	parked := func() int {
-		w.mu.Lock()
-		defer w.mu.Unlock()
+		w.lanes.mu.Lock()
+		defer w.lanes.mu.Unlock()
 		return w.lanes.parked
 	}
 	waitFor := func(what string, ok func() bool) {

@@ -10,7 +10,8 @@ import (
 const cacheLine = 64
 
 // The hot structures keep their cache lines apart: each lane and progress shard on a line of its
-// own from the start of the line, the worker's mu with nothing beside it, and an item in two.
+// own from the start of the line, the lanes' mu on one line with what it guards, the worker's mu
+// with nothing beside it, and an item in two.
 func TestLanesLayout(t *testing.T) {
 	t.Parallel()
 	var l lanes
@@ -23,7 +24,8 @@ func TestLanesLayout(t *testing.T) {
 	}{
 		{"lanes.shards offset", unsafe.Offsetof(l.shards), unsafe.Offsetof(l.shards)%cacheLine == 0},
 		{"laneShard size", unsafe.Sizeof(laneShard{}), unsafe.Sizeof(laneShard{}) == cacheLine},
-		{"lanes.wg after the shards", unsafe.Offsetof(l.wg), unsafe.Offsetof(l.wg) >= unsafe.Offsetof(l.shards)+unsafe.Sizeof(l.shards)},
+		{"lanes.mu offset", unsafe.Offsetof(l.mu), unsafe.Offsetof(l.mu)%cacheLine == 0},
+		{"lanes.fewest on mu's line", unsafe.Offsetof(l.fewest), unsafe.Offsetof(l.fewest)+unsafe.Sizeof(l.fewest) <= unsafe.Offsetof(l.mu)+cacheLine},
 		{"progress.shards offset", unsafe.Offsetof(p.shards), unsafe.Offsetof(p.shards)%cacheLine == 0},
 		{"progressShard size", unsafe.Sizeof(progressShard{}), unsafe.Sizeof(progressShard{}) == cacheLine},
 		{"worker.mu after paused", unsafe.Offsetof(w.mu), unsafe.Offsetof(w.mu)-(unsafe.Offsetof(w.paused)+unsafe.Sizeof(w.paused)) >= cacheLine-unsafe.Sizeof(w.mu)},

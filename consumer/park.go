@@ -158,11 +158,7 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	start := w.lanes.waiting() // another lane delivers meanwhile
 	w.mu.Unlock()
 	w.launch(ctx, start)
-	defer func() {
-		w.mu.Lock()
-		w.lanes.resumed()
-		w.mu.Unlock()
-	}()
+	defer w.lanes.resumed()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -318,11 +314,7 @@ func (w *worker) next(ctx context.Context, ln *lane, done, run []*item) (_ []*it
 		}
 		sh.mu.Unlock()
 		if idle {
-			if !locked {
-				w.mu.Lock()
-			}
 			ready, park = w.lanes.idle()
-			locked = true
 		}
 		if locked {
 			w.mu.Unlock()

@@ -90,9 +90,7 @@ func bareWorker(t *testing.T, b *bareConsumer, d Deliverer) (*Manager, *worker) 
 
 // stopLanes stops w's lanes as run does, and waits for them.
 func stopLanes(w *worker) {
-	w.mu.Lock()
 	w.lanes.stop()
-	w.mu.Unlock()
 	close(w.stop)
 	w.lanes.wg.Wait()
 }

@@ -253,17 +253,13 @@ func (w *worker) run(ctx context.Context) error {
 			}
 		case now := <-tick.C:
 			w.keepAlive()
-			w.mu.Lock()
 			w.lanes.retire(now)
-			w.mu.Unlock()
 			w.openGatesIfIdle(ctx, dctx, name)
 		}
 	}
 
 	w.noPullLeft = stopPulling()
-	w.mu.Lock()
 	w.lanes.stop()
-	w.mu.Unlock()
 	close(w.stop)
 
 	finished := make(chan struct{})
@@ -382,19 +378,17 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 	sh.mu.Lock()
 	claimed := sh.hold(it)
 	sh.mu.Unlock()
-	// The worker's lock only to schedule a lane that was idle, or with something stuck: a
-	// blocked head is told that an event queued behind it (only its own lane makes an entity
-	// stuck, and it looks at its queue after the count is raised).
-	var l launch
-	if claimed != nil || w.stuckN.Load() > 0 {
+	if claimed != nil {
+		w.launch(ctx, w.lanes.schedule(claimed)) // none once stopping: no lane starts after wg.Wait
+	}
+	// The worker's lock only with something stuck: a blocked head is told that an event queued
+	// behind it (only its own lane makes an entity stuck, and it looks at its queue after the
+	// count is raised).
+	if w.stuckN.Load() > 0 {
 		w.mu.Lock()
-		if claimed != nil {
-			l = w.lanes.schedule(claimed) // under the lock stop is set with: no lane starts after wg.Wait
-		}
 		w.wakeLocked(env.Entity)
 		w.mu.Unlock()
 	}
-	w.launch(ctx, l)
 	w.routedTo(ctx, seq) // after it is queued: a park whose gate this opens comes after it
 	return false
 }
