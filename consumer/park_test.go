@@ -313,6 +313,37 @@ func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
 	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
 }
 
+// A newer event of a parked entity, the first of it route sees after a restart, waits for the
+// park: its lane, claimed by it, finds the park's gate not open yet and the park then drains
+// ahead of it, rather than the event going at once as the only one queued (lanes.go, handed).
+func TestParkDrainsBeforeANewerEventOfItsEntity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "cargo_loaded", "cargo_gated_in")
+	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 3 * time.Second, ShutdownTimeout: time.Second}
+	m1 := startManager(t, e, newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry }), o)
+	as, _ := e.publishInterleaved(t, 0, 5, 0) // cargo_loaded
+	testwait.For(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
+	m1.stop(t, 10*time.Second)
+	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error {
+		ep.EventTypes = []string{"cargo_gated_in"} // A-00 never comes again: A-05 is A's first
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.publishEvent(t, event{id: "A-05", typ: "cargo_gated_in", entity: "A"})
+
+	rec := newRecorder(nil)
+	startManager(t, e, rec, o)
+	want := append(as[1:], "A-05")
+	testwait.For(t, 15*time.Second, "the parked events and A-05 delivered", func() bool { return rec.hasDelivered(ep.ID, want...) })
+	rec.deliveredOnce(t, ep.ID, "A", want)
+	if got := rec.startedFor("A"); !slices.Equal(got, want) {
+		t.Errorf("A attempted after the restart\n%v\nwant the park first\n%v", got, want)
+	}
+	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
+}
+
 // When an endpoint's breaker paused it and a probe then goes through, the lanes that failed
 // during the outage try again at once instead of waiting out their step of the retry schedule
 // (an hour here); a wait the receiver asked for with Retry-After is kept, and an entity that
