@@ -48,7 +48,7 @@ const parkFrom = 2
 
 // decide is the one place that turns an attempt's outcome into what the lane does next, under the
 // retry policy in o (RetrySchedule, MaxAttempts, MaxRetryAge). It only chooses; the worker acts.
-func decide(a attempt, o Options) decision {
+func decide(a attempt, o *Options) decision {
 	switch a.out.Result {
 	case Delivered:
 		return decision{act: actAck}

@@ -57,7 +57,7 @@ func TestDecide(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := decide(tc.a, tc.o); got != tc.want {
+			if got := decide(tc.a, &tc.o); got != tc.want {
 				t.Errorf("decide = %+v, want %+v", got, tc.want)
 			}
 		})

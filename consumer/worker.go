@@ -444,7 +444,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 		if out.Result != Delivered || log.Enabled() {
 			now = time.Now()
 		}
-		dec := decide(attempt{out: out, attempts: attempts, first: first, start: start, now: now, jitter: rand.Float64()}, w.o)
+		dec := decide(attempt{out: out, attempts: attempts, first: first, start: start, now: now, jitter: rand.Float64()}, &w.o)
 		log = log.Str("event_id", it.env.ID).Str("entity", it.env.Entity).Int("attempt", attempts).
 			Int("status", out.Status).AnErr("err", out.Err).Dur("duration_ms", now.Sub(start))
 
