@@ -575,9 +575,15 @@ func (w *worker) handed(ln *lane) *item {
 // delivered are the events of a lane's run it delivered and has not let go of yet: at the head
 // of ln's queue, in order.
 type delivered struct {
-	ln   *lane
-	done []*item
+	ln    *lane
+	done  []*item
+	since time.Time // when the first of done was attempted
 }
+
+// runHold is how long a run holds the events it delivered before it lets go of them, and acks
+// them, ahead of its next attempt (deliverItem): runs save locks when POSTs are quick; with a
+// slow receiver a run of 16 would otherwise keep its acks for 16 POSTs.
+const runHold = 5 * time.Millisecond
 
 // settle lets go of the events held delivered, and acks them, now, as next does when the lane
 // goes on: before a lane waits (a retry, a pause, the stop), so that they do not hold places of

@@ -149,6 +149,44 @@ func TestRunStopsWhereItsRestIsParked(t *testing.T) {
 	rec.checkNoOverlap(t)
 }
 
+// A run with a slow receiver acks as it goes: the events it delivered are acked before its next
+// POST once they were held for a few milliseconds (runHold), rather than when the run ends —
+// they would keep places of MaxAckPending meanwhile. A-00's slow POST lets A's other seven queue
+// (a run of up to 8), each of them takes 20 ms, and while A-07's POST hangs only A-07 is
+// unacknowledged.
+func TestRunAcksAsItGoesWhenPOSTsAreSlow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	as, _ := e.publishInterleaved(t, 0, 8, 0)
+	release := make(chan struct{})
+	rec := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
+		switch d.Event.ID {
+		case "A-00":
+			time.Sleep(300 * time.Millisecond)
+		case "A-07":
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return retry
+			}
+		default:
+			time.Sleep(20 * time.Millisecond)
+		}
+		return delivered
+	})
+	startManager(t, e, rec, consumer.Options{MaxAckPending: 64, AckWait: 30 * time.Second})
+
+	testwait.For(t, 30*time.Second, "A-07 attempted", func() bool { return slices.Contains(rec.startedFor("A"), "A-07") })
+	testwait.For(t, 10*time.Second, "only A-07 unacknowledged while its POST hangs", func() bool {
+		return e.consumerInfo(t, ep.ID).NumAckPending == 1
+	})
+	close(release)
+	testwait.For(t, 10*time.Second, "A's events delivered", func() bool { return rec.hasDelivered(ep.ID, as...) })
+	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
+	rec.deliveredOnce(t, ep.ID, "A", as)
+}
+
 func equalStuck(a, b consumer.Stuck) bool {
 	return a.Blocked == b.Blocked && a.Parked == b.Parked && a.ParkedEvents == b.ParkedEvents && slices.Equal(a.Entities, b.Entities)
 }

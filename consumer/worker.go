@@ -396,7 +396,8 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 // deliverItem attempts it until the receiver takes it (ack) or it is dead-lettered (record, then
 // ack), and returns true; it returns false when the worker stops first, leaving it unacknowledged.
 // Attempts are POSTs made: waits for an open breaker spend none. held are the events its lane's
-// run delivered before it: settled when it is not delivered at once.
+// run delivered before it: settled when it is not delivered at once, or when they were held for
+// runHold.
 func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *delivered) bool {
 	// The budget spent before a worker restart, a reconnect or a gateway restart counts.
 	previous, attempts, first := w.progress.headState(it.env.Entity, it.seq)
@@ -422,6 +423,12 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 			return false
 		}
 		start := time.Now()
+		if len(held.done) == 0 {
+			held.since = start
+		} else if start.Sub(held.since) >= runHold {
+			w.settle(held)
+			held.since = start
+		}
 		if w.expiring(it, start) { // before it leaves the stream undelivered: see expiry.go
 			w.inFlight.give()
 			return w.expire(ctx, it, attempts, first, out)
