@@ -111,17 +111,27 @@ func (r *Router) idle(ctx context.Context) error {
 			return err
 		}
 		r.pos.Store(pos)
+		// Each step says what it waited for: under a fan-out's load the server may answer its
+		// API after the 10 s, and the retry that follows is all it takes.
 		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		info, err := r.stream.Info(ictx)
+		if err != nil {
+			err = fmt.Errorf("read the stream's end: %w", err)
+		}
 		var some bool
 		if err == nil {
-			some, err = r.tenants.Any(ictx)
+			if some, err = r.tenants.Any(ictx); err != nil {
+				err = fmt.Errorf("look for tenants: %w", err)
+			}
 		}
 		if err == nil && !some && info.State.LastSeq > pos {
-			if _, err = r.kv.Update(ictx, RouterID, []byte(strconv.FormatUint(info.State.LastSeq, 10)), rev); errors.Is(err, jetstream.ErrKeyExists) {
+			_, err = r.kv.Update(ictx, RouterID, []byte(strconv.FormatUint(info.State.LastSeq, 10)), rev)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyExists):
 				err = errRouterMoved
-			}
-			if err == nil {
+			case err != nil:
+				err = fmt.Errorf("move the position to the stream's end: %w", err)
+			default:
 				r.pos.Store(info.State.LastSeq)
 			}
 		}
