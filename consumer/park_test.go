@@ -326,15 +326,15 @@ func TestParkPurgedWithEndpoint(t *testing.T) {
 	testwait.For(t, 10*time.Second, "consumer and park gone", func() bool { return !e.hasConsumer(t, ep.ID) && e.parked(t, ep.ID) == 0 })
 }
 
-// A park whose head never comes again after a restart — the endpoint no longer takes its type —
-// is drained once the consumer has nothing more to send, not held for ever.
-func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+// parkedHeadGone leaves what a stopped gateway left: A-01..A-04 (cargo_loaded) parked behind
+// A-00, which failed, and the endpoint no longer taking cargo_loaded, so that A-00 never comes
+// again. It returns the endpoint, A's ids and the options the next gateway runs with.
+func parkedHeadGone(t *testing.T, e *env) (*consumer.Endpoint, []string, consumer.Options) {
+	t.Helper()
 	ep := e.createEndpoint(t, "cargo_loaded", "cargo_gated_in")
 	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 3 * time.Second, ShutdownTimeout: time.Second}
 	m1 := startManager(t, e, newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry }), o)
-	as, _ := e.publishInterleaved(t, 0, 5, 0) // cargo_loaded
+	as, _ := e.publishInterleaved(t, 0, 5, 0)
 	testwait.For(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
 	m1.stop(t, 10*time.Second)
 	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error {
@@ -343,6 +343,15 @@ func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return ep, as, o
+}
+
+// A park whose head never comes again after a restart — the endpoint no longer takes its type —
+// is drained once the consumer has nothing more to send, not held for ever.
+func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep, as, o := parkedHeadGone(t, e)
 
 	rec := newRecorder(nil)
 	startManager(t, e, rec, o)
@@ -357,18 +366,7 @@ func TestParkDrainsWhenItsHeadNeverComes(t *testing.T) {
 func TestParkDrainsBeforeANewerEventOfItsEntity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ep := e.createEndpoint(t, "cargo_loaded", "cargo_gated_in")
-	o := consumer.Options{RetrySchedule: []time.Duration{50 * time.Millisecond}, AckWait: 3 * time.Second, ShutdownTimeout: time.Second}
-	m1 := startManager(t, e, newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome { return retry }), o)
-	as, _ := e.publishInterleaved(t, 0, 5, 0) // cargo_loaded
-	testwait.For(t, 10*time.Second, "A-01..A-04 parked", func() bool { return e.parked(t, ep.ID) == 4 })
-	m1.stop(t, 10*time.Second)
-	if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error {
-		ep.EventTypes = []string{"cargo_gated_in"} // A-00 never comes again: A-05 is A's first
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ep, as, o := parkedHeadGone(t, e) // A-00 never comes again: A-05 is A's first
 	e.publishEvent(t, event{id: "A-05", typ: "cargo_gated_in", entity: "A"})
 
 	rec := newRecorder(nil)
