@@ -67,8 +67,9 @@ const laneShards = 16
 // worker of an endpoint with few entities touches few shards.
 //
 // A lane that ends stays in the map, idle, for its entity's next event: a delete and an insert
-// for every event whose entity had nothing else queued were a tenth of its dispatch. Past
-// maxIdle idle lanes in a shard they all go (sweep), some kept for reuse.
+// for every event whose entity had nothing else queued were a tenth of its dispatch. When a new
+// entity comes with more than maxIdle idle lanes in the shard, they all go (sweep), some kept for
+// reuse: only route, which inserts, writes the map, so that its cache lines stay on its core.
 type laneShard struct {
 	mu    sync.Mutex
 	lanes map[string]*lane // entities with events queued, or whose lane runs, or idle
@@ -92,8 +93,9 @@ type lane struct {
 	handed *item
 }
 
-// maxIdle bounds the idle lanes a shard keeps (512 a worker, ~64 KiB); maxSpare the lanes it
-// keeps for reuse once swept, and maxSpareQueue the array an idle or spare lane keeps.
+// maxIdle bounds the idle lanes a shard keeps once a new entity comes (512 a worker, ~64 KiB);
+// until then those that ended stay, as many as ran. maxSpare is the lanes it keeps for reuse once
+// swept, and maxSpareQueue the array an idle or spare lane keeps.
 const (
 	maxIdle       = 32
 	maxSpare      = 32
@@ -198,6 +200,9 @@ func (sh *laneShard) lane(entity string) *lane {
 	if sh.lanes == nil {
 		sh.lanes = make(map[string]*lane)
 	}
+	if sh.idleN > maxIdle {
+		sh.sweep()
+	}
 	var ln *lane
 	if n := len(sh.spare); n > 0 {
 		ln, sh.spare[n-1] = sh.spare[n-1], nil
@@ -228,8 +233,8 @@ func (sh *laneShard) idle(ln *lane) {
 	sh.drop(ln)
 }
 
-// drop notes that a lane is idle once it has nothing queued and does not run; past maxIdle in
-// the shard, the idle lanes go.
+// drop notes that a lane is idle once it has nothing queued and does not run: the next new
+// entity in the shard sweeps it away if more than maxIdle are (lane).
 func (sh *laneShard) drop(ln *lane) {
 	if ln.running || ln.first < len(ln.q) || ln.idle {
 		return
@@ -239,9 +244,7 @@ func (sh *laneShard) drop(ln *lane) {
 	if cap(ln.q) > maxSpareQueue {
 		ln.q = nil
 	}
-	if sh.idleN++; sh.idleN > maxIdle {
-		sh.sweep()
-	}
+	sh.idleN++
 }
 
 // sweep forgets the idle lanes, keeping a few for reuse.
@@ -531,6 +534,7 @@ func (w *worker) runLane(ctx context.Context, ln *lane) {
 		}
 		if len(run) == 0 {
 			if park {
+				*d = Delivery{}           // what the last event held is not kept alive while parked
 				ready = <-w.lanes.handoff // nil once retired or stopped
 			}
 			if ready == nil {

@@ -469,8 +469,9 @@ func TestRunLength(t *testing.T) {
 	}
 }
 
-// A lane that ends stays in its shard, idle, and its entity's next event takes it up again; past
-// maxIdle idle lanes in a shard they all go, a running one stays, and busy counts none of them.
+// A lane that ends stays in its shard, idle, and its entity's next event takes it up again; when
+// a new entity comes with more than maxIdle idle lanes in the shard they all go, a running one
+// stays, and busy counts none of them.
 func TestLanesIdleStayUntilSwept(t *testing.T) {
 	t.Parallel()
 	var sh laneShard
@@ -487,13 +488,21 @@ func TestLanesIdleStayUntilSwept(t *testing.T) {
 	for i := range maxIdle {
 		sh.idle(sh.claim(fmt.Sprintf("E%d", i)))
 	}
-	if len(sh.lanes) != 1 || sh.lanes["R"] != running || sh.idleN != 0 {
-		t.Fatalf("after %d idle lanes: %d lanes, %d idle; want only R's, running", maxIdle+1, len(sh.lanes), sh.idleN)
+	if len(sh.lanes) != maxIdle+2 || sh.idleN != maxIdle+1 {
+		t.Fatalf("after %d lanes ended: %d lanes, %d idle; want them kept until a new entity comes", maxIdle+1, len(sh.lanes), sh.idleN)
 	}
-	if len(sh.spare) != min(maxSpare, maxIdle+1) {
-		t.Fatalf("%d lanes kept for reuse, want %d", len(sh.spare), min(maxSpare, maxIdle+1))
+	if again := sh.claim("E0"); again == nil || sh.idleN != maxIdle {
+		t.Fatalf("E0 claimed again: %v, %d idle; want its lane, without a sweep", again, sh.idleN)
 	}
-	if reused := sh.lane("B"); reused.entity != "B" || len(reused.q) != 0 || reused.idle {
+	sh.idle(sh.lanes["E0"])
+	reused := sh.lane("B") // a new entity: the idle lanes go first
+	if len(sh.lanes) != 2 || sh.lanes["R"] != running || sh.lanes["B"] != reused || sh.idleN != 0 {
+		t.Fatalf("after B came: %d lanes, %d idle; want R's, running, and B's", len(sh.lanes), sh.idleN)
+	}
+	if want := min(maxSpare, maxIdle+1) - 1; len(sh.spare) != want {
+		t.Fatalf("%d lanes kept for reuse, want %d (one of them B's now)", len(sh.spare), want)
+	}
+	if reused.entity != "B" || len(reused.q) != 0 || reused.idle {
 		t.Fatalf("a lane reused for B: %+v; want B's, empty, not idle", reused)
 	}
 
