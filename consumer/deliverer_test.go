@@ -24,6 +24,7 @@ type recorder struct {
 	started  []call // in the order Deliver was entered
 	calls    []call // in the order Deliver returned, with the outcome
 	inFlight map[string]int
+	peak     int // the most deliveries in flight at once, over all entities
 	overlaps []string
 }
 
@@ -73,6 +74,7 @@ func (r *recorder) Deliver(ctx context.Context, d *consumer.Delivery) consumer.O
 	r.mu.Lock()
 	r.started = append(r.started, c)
 	r.inFlight[key]++
+	r.peak = max(r.peak, r.runningLocked())
 	if n := r.inFlight[key]; n > 1 {
 		r.overlaps = append(r.overlaps, fmt.Sprintf("%s: %d deliveries of entity %q in flight at once (entering %s)", d.Endpoint.ID, n, d.Event.Entity, d.Event.ID))
 	}
@@ -109,6 +111,17 @@ func (r *recorder) startedCalls() []call {
 func (r *recorder) running() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.runningLocked()
+}
+
+// peakRunning is the most deliveries that were in flight at once.
+func (r *recorder) peakRunning() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peak
+}
+
+func (r *recorder) runningLocked() int {
 	n := 0
 	for _, v := range r.inFlight {
 		n += v

@@ -380,6 +380,41 @@ func TestParkDrainsBeforeANewerEventOfItsEntity(t *testing.T) {
 	testwait.For(t, 10*time.Second, "park empty", func() bool { return e.parked(t, ep.ID) == 0 })
 }
 
+// Lanes back from a retry wait keep the endpoint's bound on POSTs in flight: eight entities
+// fail their first attempt at once — each lane's wait lets the next ready lane start, so all
+// eight wait together — and come back within a few milliseconds of each other to POSTs that
+// take 50 ms; no more than MaxInFlight (2) are ever in flight.
+func TestResumedLanesKeepTheBoundOnPOSTs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	var ids []string
+	for i := range 8 {
+		id := fmt.Sprintf("E%d-00", i)
+		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: fmt.Sprintf("E%d", i)})
+		ids = append(ids, id)
+	}
+	rec := newRecorder(func(context.Context, *consumer.Delivery) consumer.Outcome {
+		time.Sleep(50 * time.Millisecond)
+		return delivered
+	})
+	failFirst := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Attempt == 1 {
+			return retry
+		}
+		return rec.Deliver(ctx, d)
+	})
+	runManager(t, e, failFirst, consumer.Options{MaxInFlight: 2, RetrySchedule: []time.Duration{300 * time.Millisecond}})
+
+	testwait.For(t, 30*time.Second, "every entity delivered on its second attempt", func() bool { return rec.hasDelivered(ep.ID, ids...) })
+	if n := failFirst.peakRunning(); n > 2 {
+		t.Errorf("%d POSTs in flight at once, want at most MaxInFlight 2", n)
+	}
+	if n := len(failFirst.startedCalls()); n != 16 {
+		t.Errorf("%d attempts, want 16: each entity's failed first and its delivery", n)
+	}
+}
+
 // When an endpoint's breaker paused it and a probe then goes through, the lanes that failed
 // during the outage try again at once instead of waiting out their step of the retry schedule
 // (an hour here); a wait the receiver asked for with Retry-After is kept, and an entity that
