@@ -36,12 +36,11 @@ type lanes struct {
 
 	// Guarded by mu, on the line of its own that a lane's start and end take.
 	//
-	// At most maxActive lane goroutines deliver at once — the endpoint's bound on POSTs in
-	// flight (MaxInFlight); a lane claimed beyond that waits in ready, and a goroutine whose
-	// entity has nothing left takes the oldest ready lane. A goroutine per entity blocked on the
-	// bound was most of an event's dispatch, and their number rose and fell with latency. A lane
-	// waiting out a retry is not active: the others go on meanwhile; back from its wait, it takes
-	// the first place given up (resumed), ahead of the ready lanes.
+	// At most maxActive lane goroutines deliver at once; a lane claimed beyond that waits in
+	// ready, and a goroutine whose entity has nothing left takes the oldest ready lane. A
+	// goroutine per entity blocked on the worker's bound of POSTs was most of an event's
+	// dispatch, and their number rose and fell with latency. A lane waiting out a retry is not
+	// active: the others go on meanwhile.
 	//
 	// A goroutine whose lane ends waits for the next lane claimed (it is parked) rather than
 	// ending: one started and ended per lane made the endpoint's goroutines rise and fall with
@@ -54,10 +53,6 @@ type lanes struct {
 	ready     []*lane
 	parked    int // goroutines waiting on handoff, less the lanes handed to them and not yet taken
 	fewest    int // the fewest parked since the last retire: that many were not needed
-
-	waiters int       // goroutines back from a retry wait, waiting for a place (resumed); guarded by mu
-	granted int       // places given to them and not yet taken; guarded by mu
-	turn    sync.Cond // signalled when a place is granted, or the lanes stop; L is &mu
 
 	retired time.Time      // the last retire; guarded by mu
 	sending atomic.Int32   // lanes handed to parked goroutines, not yet sent on handoff (launch)
@@ -169,9 +164,7 @@ func (it *item) release() {
 
 func newLanes(maxActive int, budget *laneBudget) *lanes {
 	maxActive = max(maxActive, 1)
-	l := &lanes{seed: maphash.MakeSeed(), maxRun: 1, maxActive: maxActive, handoff: make(chan *lane, maxActive), budget: budget}
-	l.turn.L = &l.mu
-	return l
+	return &lanes{seed: maphash.MakeSeed(), maxRun: 1, maxActive: maxActive, handoff: make(chan *lane, maxActive), budget: budget}
 }
 
 // shard is where entity's lane is kept.
@@ -400,12 +393,10 @@ func (l *lanes) activate(ln *lane) launch {
 func (l *lanes) idle() (next *lane, park bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.grant() {
-		if next := l.takeReady(); next != nil {
-			return next, false
-		}
-		l.active--
+	if next := l.takeReady(); next != nil {
+		return next, false
 	}
+	l.active--
 	// A place on handoff for every goroutine parked and every lane handed: sends never block.
 	if l.stopping.Load() || l.parked+len(l.handoff)+int(l.sending.Load()) >= cap(l.handoff) || !l.budget.take() {
 		return nil, false
@@ -447,9 +438,6 @@ func (l *lanes) takeReady() *lane {
 func (l *lanes) waiting() launch {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.grant() {
-		return launch{}
-	}
 	l.active--
 	if l.active >= l.maxActive {
 		return launch{}
@@ -460,37 +448,12 @@ func (l *lanes) waiting() launch {
 	return launch{}
 }
 
-// resumed counts a lane's goroutine as active again after its wait: at once if a place is free,
-// else once a goroutine gives one up (grant). false once stopping, without a place.
-func (l *lanes) resumed() bool {
+// resumed counts a lane's goroutine as active again after its wait; for a while there may be
+// more than maxActive (the worker's bound on POSTs holds regardless).
+func (l *lanes) resumed() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.active < l.maxActive { // none ready then: they would have had the place
-		l.active++
-		return true
-	}
-	l.waiters++
-	for l.granted == 0 && !l.stopping.Load() {
-		l.turn.Wait()
-	}
-	if l.granted == 0 {
-		l.waiters--
-		return false
-	}
-	l.granted--
-	return true
-}
-
-// grant gives the place of a goroutine that stops delivering to one back from a retry wait, if
-// one waits: it stays counted in active. The caller holds mu.
-func (l *lanes) grant() bool {
-	if l.waiters == 0 {
-		return false
-	}
-	l.waiters--
-	l.granted++
-	l.turn.Signal()
-	return true
+	l.active++
+	l.mu.Unlock()
 }
 
 // activeN is how many lane goroutines deliver.
@@ -545,7 +508,6 @@ func (l *lanes) stop() {
 	defer l.mu.Unlock()
 	if !l.stopping.Load() {
 		l.stopping.Store(true)
-		l.turn.Broadcast() // goroutines waiting for a place end
 		l.budget.give(l.parked)
 		for ; l.parked > 0; l.parked-- {
 			l.handoff <- nil // never blocks: a place for every goroutine parked (idle)

@@ -146,7 +146,7 @@ func (w *worker) wakeLocked(entity string) {
 // which attempt) — parks every event queued behind it, now and as more come. With early, the wait
 // ends when the endpoint recovers from a breaker's pause (resume). It returns false when the
 // worker stops first.
-func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, park, early bool) (ok bool) {
+func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, park, early bool) bool {
 	w.mu.Lock()
 	s := w.stuckLocked(head.env.Entity)
 	s.blocked = true
@@ -158,11 +158,7 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	start := w.lanes.waiting() // another lane delivers meanwhile
 	w.mu.Unlock()
 	w.launch(ctx, start)
-	defer func() { // a place among the active again, once one is free: the bound on POSTs
-		if !w.lanes.resumed() {
-			ok = false
-		}
-	}()
+	defer w.lanes.resumed()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
