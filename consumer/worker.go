@@ -53,8 +53,9 @@ type worker struct {
 	lanes    *lanes      // lanes.go
 	paused   atomic.Bool // pausedUntil was set and not cleared: resume has something to lift
 
-	// mu is taken by route and the lanes whenever a lane starts or ends: on a cache line of its
-	// own, so that the fields above and below, read for every event, stay with each core.
+	// mu is taken by route and the lanes around parks, pauses and stops: on a cache line of its
+	// own, so that its writes do not take the fields above and below, read for every event on
+	// both cores, from either.
 	_           [56]byte
 	mu          sync.Mutex
 	_           [56]byte
