@@ -415,6 +415,46 @@ func TestResumedLanesKeepTheBoundOnPOSTs(t *testing.T) {
 	}
 }
 
+// A lane back from its retry wait gets a POST through while another entity's backlog keeps every
+// other place busy: with MaxInFlight 1, F fails once and H has 150 events of 20 ms each; F's
+// second attempt comes before H's backlog is done (3 s), not after it.
+func TestRetryNotHeldBehindABusyEntity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	e.publishEvent(t, event{id: "F-00", typ: "cargo_loaded", entity: "F"})
+	var hs []string
+	for i := range 150 {
+		id := fmt.Sprintf("H-%03d", i)
+		e.publishEvent(t, event{id: id, typ: "cargo_loaded", entity: "H"})
+		hs = append(hs, id)
+	}
+	rec := newRecorder(func(_ context.Context, d *consumer.Delivery) consumer.Outcome {
+		switch {
+		case d.Event.Entity == "F" && d.Attempt == 1:
+			return retry
+		case d.Event.Entity == "H":
+			time.Sleep(20 * time.Millisecond)
+		}
+		return delivered
+	})
+	runManager(t, e, rec, consumer.Options{MaxInFlight: 1, RetrySchedule: []time.Duration{100 * time.Millisecond}})
+
+	testwait.For(t, 60*time.Second, "every event delivered", func() bool { return rec.hasDelivered(ep.ID, append(hs, "F-00")...) })
+	var retried, lastH time.Time
+	for _, c := range rec.snapshot() {
+		switch {
+		case c.id == "F-00" && c.attempt == 2:
+			retried = c.start
+		case c.id == hs[len(hs)-1]:
+			lastH = c.start
+		}
+	}
+	if !retried.Before(lastH) {
+		t.Errorf("F's retry started %v after H's last event: it waited out H's backlog", retried.Sub(lastH))
+	}
+}
+
 // When an endpoint's breaker paused it and a probe then goes through, the lanes that failed
 // during the outage try again at once instead of waiting out their step of the retry schedule
 // (an hour here); a wait the receiver asked for with Retry-After is kept, and an entity that
