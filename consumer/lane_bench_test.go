@@ -66,7 +66,10 @@ func stopParked(w *worker) {
 // waitLetGo waits until w's lanes have let go of every event and gone idle.
 func waitLetGo(w *worker) {
 	for {
-		if !w.lanes.busy() && w.lanes.activeN() == 0 {
+		w.lanes.mu.Lock()
+		active := w.lanes.active
+		w.lanes.mu.Unlock()
+		if !w.lanes.busy() && active == 0 {
 			return
 		}
 		runtime.Gosched()

@@ -456,13 +456,6 @@ func (l *lanes) resumed() {
 	l.mu.Unlock()
 }
 
-// activeN is how many lane goroutines deliver.
-func (l *lanes) activeN() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.active
-}
-
 // lookup is the event of entity held at seq.
 func (l *lanes) lookup(entity string, seq uint64) (*item, bool) {
 	sh := l.shard(entity)
@@ -593,7 +586,7 @@ const runHold = 5 * time.Millisecond
 // goes on: before a lane waits (a retry, a pause, the stop), so that they do not hold places of
 // the endpoint's MaxAckPending meanwhile.
 func (w *worker) settle(held *delivered) {
-	if held == nil || len(held.done) == 0 {
+	if len(held.done) == 0 {
 		return
 	}
 	sh := w.lanes.shard(held.ln.entity)
