@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +20,7 @@ type benchMsg struct {
 	subject string
 	data    []byte
 	hdr     nats.Header
+	acked   *countAcks // counted, if set
 }
 
 func (m *benchMsg) Metadata() (*jetstream.MsgMetadata, error) { return &m.meta, nil }
@@ -28,7 +28,7 @@ func (m *benchMsg) Data() []byte                              { return m.data }
 func (m *benchMsg) Headers() nats.Header                      { return m.hdr }
 func (m *benchMsg) Subject() string                           { return m.subject }
 func (m *benchMsg) Reply() string                             { return "" }
-func (m *benchMsg) Ack() error                                { return nil }
+func (m *benchMsg) Ack() error                                { m.acked.add(); return nil }
 func (m *benchMsg) DoubleAck(context.Context) error           { return nil }
 func (m *benchMsg) Nak() error                                { return nil }
 func (m *benchMsg) NakWithDelay(time.Duration) error          { return nil }
@@ -51,6 +51,20 @@ func (d *countDeliverer) Deliver(context.Context, *Delivery) Outcome {
 	return Outcome{Result: Delivered, Status: 204}
 }
 
+// countAcks counts acks and signals when a target is reached: the last event of a batch let go
+// of, its mark set before.
+type countAcks struct {
+	n      atomic.Int64
+	target int64
+	done   chan struct{}
+}
+
+func (a *countAcks) add() {
+	if a != nil && a.n.Add(1) == a.target {
+		close(a.done)
+	}
+}
+
 // benchWorker is a fresh worker of m that delivers to a countDeliverer expecting n events.
 func benchWorker(m *Manager, ep *Endpoint, n int) *worker {
 	m.deliver = &countDeliverer{target: int64(n), done: make(chan struct{})}
@@ -61,19 +75,6 @@ func benchWorker(m *Manager, ep *Endpoint, n int) *worker {
 func stopParked(w *worker) {
 	w.lanes.stop()
 	w.lanes.wg.Wait()
-}
-
-// waitLetGo waits until w's lanes have let go of every event and gone idle.
-func waitLetGo(w *worker) {
-	for {
-		w.lanes.mu.Lock()
-		active := w.lanes.active
-		w.lanes.mu.Unlock()
-		if !w.lanes.busy() && active == 0 {
-			return
-		}
-		runtime.Gosched()
-	}
 }
 
 // BenchmarkLaneDispatch measures routing an event to its entity's lane, delivering it (a no-op
@@ -126,15 +127,17 @@ func BenchmarkLaneDispatch(b *testing.B) {
 			defer stopParked(w)
 			b.ReportAllocs()
 			for b.Loop() {
-				d := &countDeliverer{target: batch, done: make(chan struct{})}
-				w.deliver = d
+				acks := &countAcks{target: batch, done: make(chan struct{})}
 				w.progress.rewind(1) // the same events again, as new: the marks must not cover them,
 				w.routed.Store(0)    // nor route have seen them
 				for i, msg := range msgs {
+					msg.acked = acks
 					w.route(context.Background(), msg, uint64(i+1), msg.meta.Timestamp)
 				}
-				<-d.done
-				waitLetGo(w) // the last marks are set before the rewind of the next batch
+				<-acks.done // the last event let go of: its mark is set before the rewind of the next batch
+			}
+			for _, msg := range msgs {
+				msg.acked = nil
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 		})
