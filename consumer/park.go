@@ -400,10 +400,12 @@ func parkedItem(ctx context.Context, cat Catalogue, raw *jetstream.RawStreamMsg)
 // anyway: one lock per event fewer), a parked one deleted from the park. Either way its entity's
 // head is no longer waiting. at is now, as the caller read it last.
 func (w *worker) finish(ctx context.Context, it *item, at time.Time) {
-	w.progress.add(it.env.Entity, it.seq, it.env.ID, at) // before the ack or the delete: a copy or a crash between must not send it again
+	// Before the ack or the delete: a copy or a crash between must not send it again.
 	if it.parkSeq == 0 {
+		w.progress.addRouted(it.env.Entity, it.seq, it.env.ID, at)
 		return
 	}
+	w.progress.add(it.env.Entity, it.seq, it.env.ID, at)
 	w.mu.Lock()
 	w.unblockLocked(it.env.Entity)
 	w.mu.Unlock()

@@ -31,8 +31,11 @@ type progress struct {
 	_      [32]byte // the shards start a cache line: each on its own (TestLanesLayout)
 	shards [progressShards]progressShard
 
-	// top is at least every mark's sequence, so that covers answers a new event (above it: most
-	// of them) without a lock. Written for nearly every event: on a cache line of its own.
+	// top is at least every mark's sequence but those a running worker's lanes set for events its
+	// route passed them (addRouted): route knows those are below what it has routed, and answers a
+	// new event (above both: most of them) without a lock (worker.route). A worker raises it to
+	// what it routed when it ends. Raised for every event, it was a line both cores wrote in turn
+	// and route read between: on a cache line of its own.
 	top atomic.Uint64
 	_   [56]byte
 }
@@ -100,13 +103,25 @@ func (d *progress) each(f func(sh *progressShard)) {
 // add records that seq (id) of entity was delivered or dead-lettered at at, ending its head's
 // retry state. at is the caller's: a clock read costs as much as the rest of add.
 func (d *progress) add(entity string, seq uint64, id string, at time.Time) {
+	d.addRaising(entity, seq, id, at, true)
+}
+
+// addRouted is add for an event the route of a running worker queued on a lane: top is not
+// raised, the worker's route knows it (see top).
+func (d *progress) addRouted(entity string, seq uint64, id string, at time.Time) {
+	d.addRaising(entity, seq, id, at, false)
+}
+
+func (d *progress) addRaising(entity string, seq uint64, id string, at time.Time, raise bool) {
 	sh := d.lock(entity)
 	defer sh.mu.Unlock()
 	if m, ok := sh.marks[entity]; ok && seq <= m.seq {
 		return
 	}
 	sh.marks[entity] = mark{seq: seq, id: id, at: at.Unix()}
-	d.raise(seq)
+	if raise {
+		d.raise(seq)
+	}
 	if h, ok := sh.heads[entity]; ok && h.seq <= seq {
 		delete(sh.heads, entity)
 	}
@@ -159,7 +174,8 @@ func (d *progress) rewind(seq uint64) {
 	}
 }
 
-// raise keeps top at or above seq. Callers hold seq's entity's shard lock (rewind holds them all).
+// raise keeps top at or above seq. Callers hold seq's entity's shard lock (rewind holds them
+// all), or raise what their worker routed once its lanes have ended.
 func (d *progress) raise(seq uint64) {
 	for {
 		top := d.top.Load()
@@ -219,11 +235,12 @@ func (d *progress) headState(entity string, seq uint64) (previous string, attemp
 	return previous, attempts, first
 }
 
+// above reports whether seq is above every mark but those the caller's worker's lanes set for
+// events its route queued (see top).
+func (d *progress) above(seq uint64) bool { return seq > d.top.Load() }
+
 // covers reports whether seq of entity was delivered already.
 func (d *progress) covers(entity string, seq uint64) bool {
-	if seq > d.top.Load() { // above every mark: a mark set meanwhile is for an event routed before
-		return false
-	}
 	sh := d.lock(entity)
 	defer sh.mu.Unlock()
 	m, ok := sh.marks[entity]

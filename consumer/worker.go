@@ -150,6 +150,7 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 func (w *worker) run(ctx context.Context) error {
 	ctx, end := context.WithCancel(ctx) // a diverted delivery ends the run as a shutdown does
 	defer end()
+	defer w.ended() // once the lanes have ended (below)
 	name := w.ep.Load().ConsumerName()
 	defer w.watchConnection()() // before the reset: see reconnect.go
 	// A bounded number of workers open at once: a gateway that wakes thousands of endpoints
@@ -278,6 +279,11 @@ func (w *worker) run(ctx context.Context) error {
 	return result
 }
 
+// ended notes that the worker's lanes have all ended: the marks they set for events route
+// queued did not raise the progress's top (addRouted), and the next worker's route starts from the
+// ack floor, below some of them.
+func (w *worker) ended() { w.progress.raise(w.routed.Load()) }
+
 // quiet reports whether the worker holds nothing: no event queued, in flight or retrying, no
 // park, gate or pause. With its pull requests expiring empty, it may sleep (sleep.go).
 func (w *worker) quiet() bool {
@@ -345,7 +351,8 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		return false
 	}
 	sh := w.lanes.shard(env.Entity)
-	if seq <= w.routed.Load() { // above it, route has not seen it: no lane holds it (most events)
+	fresh := seq > w.routed.Load() // route has not seen it: no lane holds it or marked it (most events)
+	if !fresh {
 		sh.mu.Lock()
 		if it, ok := sh.lookup(env.Entity, seq); ok {
 			it.msg = msg
@@ -361,7 +368,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		w.routedTo(ctx, seq)
 		return false
 	}
-	if w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
+	if !(fresh && w.progress.above(seq)) && w.progress.covers(env.Entity, seq) { // sent before: only JetStream does not know (a copy, a reset, a lost ack)
 		w.ackMsg(msg, seq, env.Entity, env.ID)
 		w.routedTo(ctx, seq)
 		return false

@@ -198,3 +198,38 @@ func TestRouteAcksACopyOfAParkedEvent(t *testing.T) {
 		t.Error("the copy of a parked event was queued: it would be delivered twice")
 	}
 }
+
+// The marks a worker's lanes set for the events route passed them leave the progress's top
+// alone; the worker raises it when it ends. The next worker's route starts from the ack floor: a
+// copy of an event the last one delivered (its ack lost) is acked, not sent again.
+func TestNextWorkerAcksACopyOfWhatTheLastDelivered(t *testing.T) {
+	t.Parallel()
+	m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.Nop()}
+	ep := &Endpoint{ID: "ep_test"}
+	env := subjects.Envelope{ID: "ev-7", Type: "cargo_loaded", Source: "tos", Entity: "MSCU0000001"}
+	stored := time.Now()
+	m.checked.put(7, stored.UnixNano(), verdict{env: env})
+	received := &countDeliverer{target: 1, done: make(chan struct{})}
+	m.deliver = received
+	progress := newProgress(ep.ID, nil)
+
+	last := newWorker(ep, m, progress)
+	last.routed.Store(6) // its reset restarted at 7
+	original := &ackedMsg{benchMsg: benchMsg{subject: "evt.tos.cargo_loaded", hdr: nats.Header{}}}
+	last.route(t.Context(), original, 7, stored)
+	testwait.For(t, 10*time.Second, "the original acked", func() bool { return original.acks.Load() == 1 })
+	stopParked(last)
+	last.ended()
+
+	next := newWorker(ep, m, progress)
+	next.routed.Store(6) // the ack of 7 did not reach the server: the reset restarts at 7 again
+	copyOf := &ackedMsg{benchMsg: benchMsg{subject: "evt.tos.cargo_loaded", hdr: nats.Header{}}}
+	next.route(t.Context(), copyOf, 7, stored)
+	stopParked(next) // waits for a lane that would deliver the copy
+	if n := received.n.Load(); n != 1 {
+		t.Errorf("the receiver got the event %d times, want 1", n)
+	}
+	if n := copyOf.acks.Load(); n != 1 {
+		t.Errorf("the copy was acked %d times, want 1", n)
+	}
+}
