@@ -111,30 +111,41 @@ func BenchmarkLaneDispatch(b *testing.B) {
 		})
 		// The dispatch alone: the envelopes were parsed by another endpoint's worker (checked),
 		// as for all but one endpoint an event fans out to; one worker for the whole run, as an
-		// endpoint's lives for many batches (its lane goroutines parked between them).
+		// endpoint's lives for many batches (its lane goroutines parked between them), and each
+		// batch new events of the same entities, whose marks replace the last batch's.
 		b.Run(fmt.Sprintf("dispatch/entities=%d", entities), func(b *testing.B) {
 			m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.Nop()}
 			ep := &Endpoint{ID: "ep_bench"}
-			for i, msg := range msgs {
+			// The cache's entries, one per slot, each batch set to its events' sequences: the
+			// batch before is let go of by then.
+			entries := make([]checkedEntry, checkedSize)
+			for i := range entries {
+				msg := msgs[i%batch]
 				env, reason := checkEvent(context.Background(), builtinCatalogue{}, msg)
 				if reason != "" {
 					b.Fatal(reason)
 				}
 				env.Data = nil
-				m.checked.put(uint64(i+1), msg.meta.Timestamp.UnixNano(), verdict{env: env})
+				entries[i] = checkedEntry{at: msg.meta.Timestamp.UnixNano(), v: verdict{env: env}}
 			}
 			w := benchWorker(m, ep, batch)
 			defer stopParked(w)
+			seq := uint64(0)
 			b.ReportAllocs()
 			for b.Loop() {
 				acks := &countAcks{target: batch, done: make(chan struct{})}
-				w.progress.rewind(1) // the same events again, as new: the marks must not cover them,
-				w.routed.Store(0)    // nor route have seen them
 				for i, msg := range msgs {
+					s := seq + uint64(i) + 1
+					e := &entries[s%checkedSize]
+					e.seq = s
+					m.checked.slot(s).Store(e)
 					msg.acked = acks
-					w.route(context.Background(), msg, uint64(i+1), msg.meta.Timestamp)
 				}
-				<-acks.done // the last event let go of: its mark is set before the rewind of the next batch
+				for _, msg := range msgs {
+					seq++
+					w.route(context.Background(), msg, seq, msg.meta.Timestamp)
+				}
+				<-acks.done // the batch's last event let go of
 			}
 			for _, msg := range msgs {
 				msg.acked = nil
