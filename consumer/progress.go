@@ -48,7 +48,7 @@ const progressShards = 8
 // progressShard holds the state of the entities that hash to it. Its maps are made on first use.
 type progressShard struct {
 	mu    sync.Mutex
-	marks map[string]mark
+	marks map[string]*mark    // a mark replaced is written in place: the map's own lines stay as they are
 	heads map[string]head     // entities whose head is being retried
 	dirty map[string]struct{} // entities changed since the last flush (with durable)
 	_     [32]byte            // a cache line each
@@ -85,7 +85,7 @@ func (d *progress) lock(entity string) *progressShard {
 	sh := &d.shards[maphash.String(d.seed, entity)%progressShards]
 	sh.mu.Lock()
 	if sh.marks == nil {
-		sh.marks, sh.heads, sh.dirty = make(map[string]mark), make(map[string]head), make(map[string]struct{})
+		sh.marks, sh.heads, sh.dirty = make(map[string]*mark), make(map[string]head), make(map[string]struct{})
 	}
 	return sh
 }
@@ -115,15 +115,22 @@ func (d *progress) addRouted(entity string, seq uint64, id string, at time.Time)
 func (d *progress) addRaising(entity string, seq uint64, id string, at time.Time, raise bool) {
 	sh := d.lock(entity)
 	defer sh.mu.Unlock()
-	if m, ok := sh.marks[entity]; ok && seq <= m.seq {
+	m := sh.marks[entity]
+	switch {
+	case m == nil:
+		sh.marks[entity] = &mark{seq: seq, id: id, at: at.Unix()}
+	case seq <= m.seq:
 		return
+	default:
+		*m = mark{seq: seq, id: id, at: at.Unix()}
 	}
-	sh.marks[entity] = mark{seq: seq, id: id, at: at.Unix()}
 	if raise {
 		d.raise(seq)
 	}
-	if h, ok := sh.heads[entity]; ok && h.seq <= seq {
-		delete(sh.heads, entity)
+	if len(sh.heads) > 0 {
+		if h, ok := sh.heads[entity]; ok && h.seq <= seq {
+			delete(sh.heads, entity)
+		}
 	}
 	d.touch(sh, entity)
 	if len(sh.marks) > maxDelivered/progressShards {
@@ -139,7 +146,7 @@ func (d *progress) set(entity string, e markEntry) {
 	if e.Seq == 0 {
 		delete(sh.marks, entity)
 	} else {
-		sh.marks[entity] = mark{seq: e.Seq, id: e.ID, at: e.At}
+		sh.marks[entity] = &mark{seq: e.Seq, id: e.ID, at: e.At}
 		d.raise(e.Seq)
 	}
 	if e.Head > e.Seq {
@@ -226,11 +233,13 @@ func (d *progress) touch(sh *progressShard, entity string) {
 func (d *progress) headState(entity string, seq uint64) (previous string, attempts int, first time.Time) {
 	sh := d.lock(entity)
 	defer sh.mu.Unlock()
-	if m, ok := sh.marks[entity]; ok && m.seq < seq {
+	if m := sh.marks[entity]; m != nil && m.seq < seq {
 		previous = m.id
 	}
-	if h, ok := sh.heads[entity]; ok && h.seq == seq {
-		attempts, first = h.attempts, h.first
+	if len(sh.heads) > 0 {
+		if h, ok := sh.heads[entity]; ok && h.seq == seq {
+			attempts, first = h.attempts, h.first
+		}
 	}
 	return previous, attempts, first
 }
@@ -243,15 +252,17 @@ func (d *progress) above(seq uint64) bool { return seq > d.top.Load() }
 func (d *progress) covers(entity string, seq uint64) bool {
 	sh := d.lock(entity)
 	defer sh.mu.Unlock()
-	m, ok := sh.marks[entity]
-	return ok && seq <= m.seq
+	m := sh.marks[entity]
+	return m != nil && seq <= m.seq
 }
 
 // entry is what the durable record stores for entity. Callers hold sh.mu.
 func (sh *progressShard) entry(entity string) markEntry {
-	m := sh.marks[entity]
-	e := markEntry{Entity: entity, Seq: m.seq, ID: m.id, At: m.at}
-	if h, ok := sh.heads[entity]; ok && h.seq > m.seq {
+	e := markEntry{Entity: entity}
+	if m := sh.marks[entity]; m != nil {
+		e.Seq, e.ID, e.At = m.seq, m.id, m.at
+	}
+	if h, ok := sh.heads[entity]; ok && h.seq > e.Seq {
 		e.Head, e.Attempts, e.First = h.seq, h.attempts, h.first
 	}
 	return e
