@@ -31,16 +31,22 @@ type lanes struct {
 	stopping atomic.Bool // set once at shutdown, under mu: nothing is taken on, no lane started
 	handoff  chan *lane  // a claimed lane for a parked goroutine, nil to end one (retire, stop)
 	budget   *laneBudget // shared by the manager's workers; nil: no bound beyond maxActive
-	_        [24]byte    // the shards start a cache line
-	shards   [laneShards]laneShard
+	// waiters is len(turns), read before every POST without the lock; on a line written seldom.
+	waiters atomic.Int32
+	_       [20]byte // the shards start a cache line
+	shards  [laneShards]laneShard
 
 	// Guarded by mu, on the line of its own that a lane's start and end take.
 	//
-	// At most maxActive lane goroutines deliver at once; a lane claimed beyond that waits in
-	// ready, and a goroutine whose entity has nothing left takes the oldest ready lane. A
-	// goroutine per entity blocked on the worker's bound of POSTs was most of an event's
-	// dispatch, and their number rose and fell with latency. A lane waiting out a retry is not
-	// active: the others go on meanwhile.
+	// At most maxActive lane goroutines deliver at once — the endpoint's bound on POSTs in
+	// flight (MaxInFlight); a lane claimed beyond that waits in ready, and a goroutine whose
+	// entity has nothing left takes the oldest ready lane. A goroutine per entity blocked on the
+	// bound was most of an event's dispatch, and their number rose and fell with latency; a slot
+	// taken and given for every POST was a line both cores wrote twice an event. A lane waiting
+	// out a retry is not active: the others go on meanwhile. Back from its wait it waits its turn
+	// for a place (turns, first come first served, ahead of the ready lanes: pass), and while a turn
+	// waits, a goroutine between two POSTs gives its place to it and waits behind (yield): a
+	// backlog does not keep its places for as long as it lasts.
 	//
 	// A goroutine whose lane ends waits for the next lane claimed (it is parked) rather than
 	// ending: one started and ended per lane made the endpoint's goroutines rise and fall with
@@ -51,8 +57,9 @@ type lanes struct {
 	active    int
 	maxActive int
 	ready     []*lane
-	parked    int // goroutines waiting on handoff, less the lanes handed to them and not yet taken
-	fewest    int // the fewest parked since the last retire: that many were not needed
+	parked    int             // goroutines waiting on handoff, less the lanes handed to them and not yet taken
+	fewest    int             // the fewest parked since the last retire: that many were not needed
+	turns     []chan struct{} // goroutines waiting for a place, oldest first; closed to give it
 
 	retired time.Time      // the last retire; guarded by mu
 	sending atomic.Int32   // lanes handed to parked goroutines, not yet sent on handoff (launch)
@@ -393,10 +400,12 @@ func (l *lanes) activate(ln *lane) launch {
 func (l *lanes) idle() (next *lane, park bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if next := l.takeReady(); next != nil {
-		return next, false
+	if !l.pass() {
+		if next := l.takeReady(); next != nil {
+			return next, false
+		}
+		l.active--
 	}
-	l.active--
 	// A place on handoff for every goroutine parked and every lane handed: sends never block.
 	if l.stopping.Load() || l.parked+len(l.handoff)+int(l.sending.Load()) >= cap(l.handoff) || !l.budget.take() {
 		return nil, false
@@ -433,27 +442,87 @@ func (l *lanes) takeReady() *lane {
 	return next
 }
 
-// waiting notes that a lane's goroutine waits out a retry: it stops counting as active, and the
-// oldest ready lane, if any, is to start in its place (the caller launches it).
+// waiting notes that a lane's goroutine waits out a retry: its place goes to the goroutine whose
+// turn waits longest, or the oldest ready lane is to start in it (the caller launches it).
 func (l *lanes) waiting() launch {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.active--
-	if l.active >= l.maxActive {
+	if l.pass() {
 		return launch{}
 	}
+	l.active--
 	if start := l.takeReady(); start != nil {
 		return l.activate(start)
 	}
 	return launch{}
 }
 
-// resumed counts a lane's goroutine as active again after its wait; for a while there may be
-// more than maxActive (the worker's bound on POSTs holds regardless).
-func (l *lanes) resumed() {
+// resumed counts a lane's goroutine as active again after its wait: at once if a place is free
+// and no turn waits, else once a place is given to its turn. false if stop comes first.
+func (l *lanes) resumed(stop <-chan struct{}) bool {
 	l.mu.Lock()
-	l.active++
+	if l.active < l.maxActive && len(l.turns) == 0 {
+		l.active++
+		l.mu.Unlock()
+		return true
+	}
+	turn := l.queue()
 	l.mu.Unlock()
+	return l.await(turn, stop)
+}
+
+// yield gives the caller's place to the turn that waits longest, if any, and waits for its own
+// behind it: false if stop comes first. The caller made a POST since it last had its place, so
+// that two goroutines do not hand a place back and forth without one.
+func (l *lanes) yield(stop <-chan struct{}) bool {
+	l.mu.Lock()
+	if !l.pass() {
+		l.mu.Unlock()
+		return true
+	}
+	turn := l.queue()
+	l.mu.Unlock()
+	return l.await(turn, stop)
+}
+
+// pass hands a place given up to the turn that waits longest, if any: it stays counted in
+// active. The caller holds mu.
+func (l *lanes) pass() bool {
+	if len(l.turns) == 0 {
+		return false
+	}
+	close(l.turns[0])
+	l.turns[0] = nil
+	l.turns = l.turns[1:]
+	l.waiters.Store(int32(len(l.turns)))
+	return true
+}
+
+// queue is a new turn, behind the others. The caller holds mu.
+func (l *lanes) queue() chan struct{} {
+	turn := make(chan struct{})
+	l.turns = append(l.turns, turn)
+	l.waiters.Store(int32(len(l.turns)))
+	return turn
+}
+
+// await waits for a place given to turn; false if stop comes first. A place given as stop came
+// is handed on.
+func (l *lanes) await(turn chan struct{}, stop <-chan struct{}) bool {
+	select {
+	case <-turn:
+		return true
+	case <-stop:
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := slices.Index(l.turns, turn); i >= 0 {
+		l.turns = slices.Delete(l.turns, i, i+1)
+		l.waiters.Store(int32(len(l.turns)))
+	} else if !l.pass() {
+		l.active--
+	}
+	return false
 }
 
 // lookup is the event of entity held at seq.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/quaycast/quaycast/internal/testwait"
 	"github.com/quaycast/quaycast/subjects"
 )
 
@@ -248,9 +249,9 @@ func waitGroupDone(t *testing.T, l *lanes) {
 }
 
 // At most maxActive lanes have a goroutine; the others wait ready, oldest first, for a goroutine
-// whose entity has nothing left, and a lane that waits out a retry lets a ready one start. A
-// goroutine with nothing left and nothing ready parks, and takes the next lane claimed; at most
-// maxActive park.
+// whose entity has nothing left, and a lane that waits out a retry lets a ready one start, and
+// back from its wait takes the next place given up. A goroutine with nothing left and nothing
+// ready parks, and takes the next lane claimed; at most maxActive park.
 func TestLanesBoundTheirGoroutines(t *testing.T) {
 	t.Parallel()
 	l := newLanes(2, nil)
@@ -268,9 +269,19 @@ func TestLanesBoundTheirGoroutines(t *testing.T) {
 	if start := l.waiting(); laneEntity(start.ln) != "D" || !give(l, start) {
 		t.Fatalf("B waits out a retry: start %q; want D started in its place", laneEntity(start.ln))
 	}
-	l.resumed() // B again, beside C and D
+	resumedB := make(chan bool, 1) // B back from its wait: C and D deliver, it waits its turn
+	go func() { resumedB <- l.resumed(nil) }()
+	testwait.For(t, 5*time.Second, "B's turn queued", func() bool { return l.waiters.Load() == 1 })
+	select {
+	case <-resumedB:
+		t.Fatal("B got a place beside C and D")
+	case <-time.After(20 * time.Millisecond):
+	}
 	if next, park := idle(l, "C"); next != "" || !park {
-		t.Fatalf("C's goroutine, idle with nothing ready: %q, park %v; want it parked", next, park)
+		t.Fatalf("C's goroutine, idle with B's turn waiting: %q, park %v; want its place given to B and it parked", next, park)
+	}
+	if !<-resumedB {
+		t.Fatal("B's turn ended without a place")
 	}
 	if claim(l, "E") {
 		t.Fatal("E got a goroutine of its own beside B and D")
@@ -515,5 +526,74 @@ func TestLanesIdleStayUntilSwept(t *testing.T) {
 	hold(l, laneItem("A", 1))
 	if !l.busy() {
 		t.Fatal("lanes holding an event are not busy")
+	}
+}
+
+// Goroutines waiting for a place get one in the order they came, ahead of the ready lanes, and
+// the lanes that deliver never number more than maxActive: one back from a retry wait takes the
+// place of a goroutine that yields it between two POSTs, which then waits behind the others.
+// A stop ends a wait without a place.
+func TestLanesGivePlacesInTurn(t *testing.T) {
+	t.Parallel()
+	l := newLanes(1, nil)
+	if !claim(l, "A") || claim(l, "B") {
+		t.Fatal("want A started and B ready, with one place")
+	}
+	got := make(chan string, 3)
+	wait := func(name string, f func() bool) {
+		go func() {
+			if f() {
+				got <- name
+			}
+		}()
+	}
+	wait("R1", func() bool { return l.resumed(nil) })
+	testwait.For(t, 5*time.Second, "R1's turn queued", func() bool { return l.waiters.Load() == 1 })
+	wait("R2", func() bool { return l.resumed(nil) })
+	testwait.For(t, 5*time.Second, "R2's turn queued", func() bool { return l.waiters.Load() == 2 })
+	wait("A", func() bool { return l.yield(nil) }) // A's goroutine between two POSTs: R1's turn, A's queued
+	placed := func(want string) {
+		t.Helper()
+		select {
+		case name := <-got:
+			if name != want {
+				t.Fatalf("%s got the place, want %s", name, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no place given; want %s's", want)
+		}
+		l.mu.Lock()
+		active := l.active
+		l.mu.Unlock()
+		if active != 1 {
+			t.Fatalf("%d lanes deliver, want 1", active)
+		}
+	}
+	placed("R1")
+	if n := l.waiters.Load(); n != 2 {
+		t.Fatalf("%d turns waiting once A yielded, want 2: R2's and A's", n)
+	}
+	if next, park := l.idle(); next != nil || !park { // R1's lane has nothing left
+		t.Fatalf("R1's goroutine, idle with turns waiting: %q, park %v; want its place passed on", laneEntity(next), park)
+	}
+	placed("R2")
+	if start := l.waiting(); start.ln != nil { // R2 fails again
+		t.Fatalf("R2 waits out a retry: %q started; want its place passed to A's turn", laneEntity(start.ln))
+	}
+	placed("A")
+	if next, _ := l.idle(); laneEntity(next) != "B" {
+		t.Fatalf("A's goroutine, idle: %q; want it to go on with B, ready", laneEntity(next))
+	}
+
+	stop := make(chan struct{})
+	ended := make(chan bool)
+	go func() { ended <- l.resumed(stop) }()
+	testwait.For(t, 5*time.Second, "a turn queued", func() bool { return l.waiters.Load() == 1 })
+	close(stop)
+	if <-ended {
+		t.Fatal("a turn ended by stop reports a place")
+	}
+	if n := l.waiters.Load(); n != 0 {
+		t.Errorf("%d turns left waiting after stop, want 0", n)
 	}
 }

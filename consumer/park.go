@@ -144,8 +144,8 @@ func (w *worker) wakeLocked(entity string) {
 
 // blockedWait waits out a failed head's retry wait and, meanwhile — if park (decide says from
 // which attempt) — parks every event queued behind it, now and as more come. With early, the wait
-// ends when the endpoint recovers from a breaker's pause (resume). It returns false when the
-// worker stops first.
+// ends when the endpoint recovers from a breaker's pause (resume); then it waits for a place
+// among the lanes that deliver (lanes.resumed). It returns false when the worker stops first.
 func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration, park, early bool) bool {
 	w.mu.Lock()
 	s := w.stuckLocked(head.env.Entity)
@@ -158,7 +158,6 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 	start := w.lanes.waiting() // another lane delivers meanwhile
 	w.mu.Unlock()
 	w.launch(ctx, start)
-	defer w.lanes.resumed()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -167,9 +166,9 @@ func (w *worker) blockedWait(ctx context.Context, head *item, wait time.Duration
 		}
 		select {
 		case <-timer.C:
-			return true
+			return w.lanes.resumed(w.stop)
 		case <-recovered:
-			return true
+			return w.lanes.resumed(w.stop)
 		case <-wake:
 		case <-w.stop:
 			return false

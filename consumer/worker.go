@@ -89,9 +89,8 @@ type worker struct {
 	pulls      *pulls        // the manager's budget of pulled events, shared by the endpoints awake
 	noParks    bool          // the endpoint is known to have nothing parked: loadParks need not read
 
-	abort    <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
-	lease    Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
-	inFlight *inFlight       // bounds deliveries in flight across lanes
+	abort <-chan struct{} // closed when the gateway lost its lease: stop without waiting for POSTs (nil: never)
+	lease Lease           // supervised: this gateway's right to act on the endpoint (nil: always)
 	// limiter is the endpoint's tenant's share of POSTs (tenantrate.go); nil: none.
 	limiter *rate.Limiter
 	stop    chan struct{} // closed at shutdown: lanes stop waiting and leave the rest unacked
@@ -125,7 +124,6 @@ func newWorker(ep *Endpoint, m *Manager, p *progress) *worker {
 		stuck:     make(map[string]*stuck),
 		recovered: make(chan struct{}),
 		progress:  p,
-		inFlight:  newInFlight(m.o.MaxInFlight),
 		stop:      make(chan struct{}),
 		divert:    make(chan struct{}),
 		idle:      make(chan struct{}, 1),
@@ -412,21 +410,24 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 	*d = Delivery{Seq: it.seq, Subject: it.subject, Event: *it.env, Body: it.body, Header: it.header, Published: it.published,
 		PreviousEventID: previous, Redelivery: isRedelivery(it.subject, it.header)}
 	var out Outcome
+	resumed := false // its place given back after a retry wait: it POSTs before it yields it
 	for {
 		if !w.tenantWait(held) {
 			return false
 		}
-		if !w.inFlight.take(w.stop) {
-			return false
+		if !resumed && w.lanes.waiters.Load() > 0 { // a lane back from a retry wait waits for a place
+			w.settle(held)
+			if !w.lanes.yield(w.stop) {
+				return false
+			}
 		}
-		select { // a slot taken as the worker stops: a stopping worker starts nothing new
+		resumed = false
+		select { // a place taken as the worker stops: a stopping worker starts nothing new
 		case <-w.stop:
-			w.inFlight.give()
 			return false
 		default:
 		}
 		if w.fenced() { // the manager stops this worker soon: another gateway owns the endpoint now
-			w.inFlight.give()
 			<-w.stop
 			return false
 		}
@@ -438,12 +439,10 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 			held.since = start
 		}
 		if w.expiring(it, start) { // before it leaves the stream undelivered: see expiry.go
-			w.inFlight.give()
 			return w.expire(ctx, it, attempts, first, out)
 		}
 		d.Endpoint, d.Attempt = w.ep.Load(), attempts+1
 		out = w.deliver.Deliver(ctx, d)
-		w.inFlight.give()
 		if out.Result != Delivered {
 			w.settle(held) // this one waits, or is dead-lettered: those before it are done
 		}
@@ -489,6 +488,7 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 			if !w.blockedWait(ctx, it, w.capWait(it, dec.wait), dec.park, out.RetryAfter == 0) {
 				return false
 			}
+			resumed = true
 			continue
 		}
 		if !backoff.Wait(w.stop, w.capWait(it, dec.wait)) {
