@@ -553,6 +553,7 @@ func (m *Manager) sweepDisabled(ctx context.Context, ep *Endpoint) {
 			select {
 			case <-previous:
 			case <-ctx.Done():
+				<-previous // what starts next waits for sw.done: it must not start beside the worker
 				return
 			}
 		}
@@ -560,7 +561,8 @@ func (m *Manager) sweepDisabled(ctx context.Context, ep *Endpoint) {
 	}()
 }
 
-// stopSweep ends a disabled endpoint's sweep; a worker started next waits for it (m.stopping).
+// stopSweep ends a disabled endpoint's sweep; a worker started next waits for it (m.stopping),
+// and so for the worker the sweep waited for.
 func (m *Manager) stopSweep(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -588,7 +590,8 @@ func (m *Manager) stoppingLocked(id string, done chan struct{}) {
 }
 
 // runWorker runs an endpoint's worker, a new one after each end, until ctx ends or it sleeps;
-// then it closes done. It waits for previous first: one worker per consumer at a time.
+// then it closes done. It waits for previous first: one worker per consumer at a time — also
+// when it is stopped before it started, since what starts next waits only for done.
 func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, done chan struct{}, previous <-chan struct{}) {
 	defer close(done)
 	defer m.pulls.awake.Add(-1) // counted by runLocked
@@ -596,6 +599,7 @@ func (m *Manager) runWorker(ctx context.Context, id string, rw *runningWorker, d
 		select {
 		case <-previous:
 		case <-ctx.Done():
+			<-previous
 			return
 		}
 	}

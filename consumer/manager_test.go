@@ -765,3 +765,43 @@ func TestManagerDeliveriesTakenByAnotherSubscriber(t *testing.T) {
 	testwait.For(t, 10*time.Second, "consumer drained", func() bool { return e.drained(t, ep.ID) })
 	rec.checkNoOverlap(t)
 }
+
+// An endpoint disabled and enabled again while its worker still waits for a POST gets its next
+// worker only once that one has ended: two at once would each send what the other holds or has
+// just delivered (JetStream sends the unacknowledged events to the new one after its reset).
+func TestReenabledEndpointWaitsForItsLastWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "*")
+	release, open := gate(t)
+	var b1Calls atomic.Int32
+	rec := newRecorder(func(ctx context.Context, d *consumer.Delivery) consumer.Outcome {
+		if d.Event.ID == "b1" && b1Calls.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return delivered
+	})
+	startManager(t, e, rec, consumer.Options{ShutdownTimeout: time.Minute})
+
+	e.publishEvent(t, event{id: "b1", typ: "cargo_loaded", entity: "B"})
+	e.publishEvent(t, event{id: "a1", typ: "cargo_loaded", entity: "A"})
+	testwait.For(t, 10*time.Second, "a1 delivered while b1's POST hangs", func() bool { return rec.hasDelivered(ep.ID, "a1") && b1Calls.Load() == 1 })
+	for _, enabled := range []bool{false, true} {
+		if _, err := e.reg.Update(t.Context(), ep.ID, func(ep *consumer.Endpoint) error { ep.Enabled = enabled; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		e.barrier(t)
+	}
+	e.publishEvent(t, event{id: "c1", typ: "cargo_loaded", entity: "C"})
+	time.Sleep(2 * time.Second) // a worker started beside the hanging one would have sent b1 and a1 again by now
+	open()
+	testwait.For(t, 30*time.Second, "c1 delivered by the next worker", func() bool { return rec.hasDelivered(ep.ID, "c1") })
+	for _, id := range []string{"a1", "b1", "c1"} {
+		if n := len(rec.callsFor(ep.ID, id)); n != 1 {
+			t.Errorf("%s POSTed %d times, want 1", id, n)
+		}
+	}
+}
