@@ -136,7 +136,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 				acks := &countAcks{target: batch, done: make(chan struct{})}
 				for i, msg := range msgs {
 					s := seq + uint64(i) + 1
-					e := &entries[s%checkedSize]
+					e := &entries[(s-1)%checkedSize] // msgs[i]'s: s-1 is i plus a multiple of batch
 					e.seq = s
 					m.checked.slot(s).Store(e)
 					msg.acked = acks
