@@ -20,8 +20,9 @@ import (
 // The queues are split into shards by entity, each under a lock of its own: route queues an event
 // and a lane takes its next under its entity's shard only, so that neither waits on the other
 // lanes (one lock for all was most of an event's dispatch at 64 entities on two cores). Which
-// goroutines deliver — active, ready, parked — is decided under mu, when a lane starts or ends,
-// not for every event. Lock order: the worker's mu, then a shard's, then mu.
+// goroutines deliver — active, ready, parked — is decided under mu, when a lane starts or ends or
+// waits (and before each POST while a goroutine waits for a place), not for every event. Lock
+// order: the worker's mu, then a shard's, then mu.
 //
 // Route and the lanes run on different cores: what both write is on cache lines apart from what
 // they only read (TestLanesLayout).
@@ -31,10 +32,13 @@ type lanes struct {
 	stopping atomic.Bool // set once at shutdown, under mu: nothing is taken on, no lane started
 	handoff  chan *lane  // a claimed lane for a parked goroutine, nil to end one (retire, stop)
 	budget   *laneBudget // shared by the manager's workers; nil: no bound beyond maxActive
-	// waiters is len(turns), read before every POST without the lock; on a line written seldom.
+	_        [24]byte    // the shards start a cache line
+	shards   [laneShards]laneShard
+
+	// waiters is len(turns), read before every POST without the lock: on a line of its own,
+	// written only as turns come and go.
 	waiters atomic.Int32
-	_       [20]byte // the shards start a cache line
-	shards  [laneShards]laneShard
+	_       [60]byte
 
 	// Guarded by mu, on the line of its own that a lane's start and end take.
 	//
@@ -472,8 +476,8 @@ func (l *lanes) resumed(stop <-chan struct{}) bool {
 }
 
 // yield gives the caller's place to the turn that waits longest, if any, and waits for its own
-// behind it: false if stop comes first. The caller made a POST since it last had its place, so
-// that two goroutines do not hand a place back and forth without one.
+// behind it: false if stop comes first. A goroutine given its place back POSTs before it yields
+// again, so that two goroutines do not hand a place back and forth without one.
 func (l *lanes) yield(stop <-chan struct{}) bool {
 	l.mu.Lock()
 	if !l.pass() {

@@ -34,8 +34,9 @@ type progress struct {
 	// top is at least every mark's sequence but those a running worker's lanes set for events its
 	// route passed them (addRouted): route knows those are below what it has routed, and answers a
 	// new event (above both: most of them) without a lock (worker.route). A worker raises it to
-	// what it routed when it ends. Raised for every event, it was a line both cores wrote in turn
-	// and route read between: on a cache line of its own.
+	// what it routed when it ends; the manager starts the next only then (runWorker). Raised for
+	// every event, it was a line both cores wrote in turn and route read between: on a cache line
+	// of its own.
 	top atomic.Uint64
 	_   [56]byte
 }

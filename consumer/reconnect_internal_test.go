@@ -58,15 +58,23 @@ func newBareConsumer(t *testing.T) *bareConsumer {
 	return &bareConsumer{nc: nc, js: js, cons: cons}
 }
 
-// next publishes an event of entity and fetches it (the oldest unfetched) through the consumer.
-func (b *bareConsumer) next(t *testing.T, id, entity string) jetstream.Msg {
+// publish publishes an event of entity and returns its stream sequence.
+func (b *bareConsumer) publish(t *testing.T, id, entity string) uint64 {
 	t.Helper()
 	m := nats.NewMsg("evt.tos.cargo_loaded")
 	m.Data = fmt.Appendf(nil, `{"id":%q,"type":"cargo_loaded","source":"tos","entity":%q,"occurred_at":"2026-11-23T10:00:00Z","data":{}}`, id, entity)
 	m.Header.Set(subjects.HeaderEntity, entity)
-	if _, err := b.js.PublishMsg(t.Context(), m); err != nil {
+	ack, err := b.js.PublishMsg(t.Context(), m)
+	if err != nil {
 		t.Fatalf("publish %s: %v", id, err)
 	}
+	return ack.Sequence
+}
+
+// next publishes an event of entity and fetches it (the oldest unfetched) through the consumer.
+func (b *bareConsumer) next(t *testing.T, id, entity string) jetstream.Msg {
+	t.Helper()
+	b.publish(t, id, entity)
 	batch, err := b.cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)

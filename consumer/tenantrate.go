@@ -7,8 +7,9 @@ import (
 )
 
 // Each tenant's endpoints share one token bucket per gateway (Options.TenantRate): a tenant whose
-// events flood in waits for its own tokens, and the others' lanes go on. The wait is taken before
-// a POST and outside the endpoint's in-flight bound, so it holds only the lane that waits.
+// events flood in waits for its own tokens, and the others' lanes go on. The wait is taken just
+// before a POST, in one of the endpoint's MaxInFlight places: its other lanes would wait for the
+// same tenant's tokens.
 
 // tenantLimiter is tenant's bucket, made on first use; nil for the operator's endpoints or
 // without a limit.

@@ -349,7 +349,7 @@ func (w *worker) route(ctx context.Context, msg jetstream.Msg, seq uint64, publi
 		return false
 	}
 	sh := w.lanes.shard(env.Entity)
-	fresh := seq > w.routed.Load() // route has not seen it: no lane holds it or marked it (most events)
+	fresh := seq > w.routed.Load() // route has not seen it: no lane holds it (most events), and only top bounds its marks
 	if !fresh {
 		sh.mu.Lock()
 		if it, ok := sh.lookup(env.Entity, seq); ok {
@@ -410,18 +410,18 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 	*d = Delivery{Seq: it.seq, Subject: it.subject, Event: *it.env, Body: it.body, Header: it.header, Published: it.published,
 		PreviousEventID: previous, Redelivery: isRedelivery(it.subject, it.header)}
 	var out Outcome
-	resumed := false // its place given back after a retry wait: it POSTs before it yields it
+	resumed := false // its place given back after a wait: it POSTs before it yields it
 	for {
-		if !w.tenantWait(held) {
-			return false
-		}
-		if !resumed && w.lanes.waiters.Load() > 0 { // a lane back from a retry wait waits for a place
+		if !resumed && w.lanes.waiters.Load() > 0 { // a lane back from a wait waits for a place
 			w.settle(held)
 			if !w.lanes.yield(w.stop) {
 				return false
 			}
 		}
 		resumed = false
+		if !w.tenantWait(held) {
+			return false
+		}
 		select { // a place taken as the worker stops: a stopping worker starts nothing new
 		case <-w.stop:
 			return false
@@ -491,10 +491,19 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 			resumed = true
 			continue
 		}
-		if !backoff.Wait(w.stop, w.capWait(it, dec.wait)) {
+		if !w.waitAside(ctx, w.capWait(it, dec.wait)) {
 			return false
 		}
+		resumed = true
 	}
+}
+
+// waitAside waits d without a place among the lanes that deliver, as a retry wait does (the
+// breaker open, a disable that failed): the others, and lanes back from their waits, POST
+// meanwhile. false when the worker stops first.
+func (w *worker) waitAside(ctx context.Context, d time.Duration) bool {
+	w.launch(ctx, w.lanes.waiting())
+	return backoff.Wait(w.stop, d) && w.lanes.resumed(w.stop)
 }
 
 // jsRetry is the wait between tries of a JetStream read or write that keeps failing (a dead
