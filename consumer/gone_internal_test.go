@@ -18,13 +18,7 @@ import (
 // times out, which alone says nothing.
 func TestWorkerWithoutConsumerEndsAsGone(t *testing.T) {
 	t.Parallel()
-	b := newBareConsumer(t)
-	stream, err := b.js.Stream(t.Context(), "S")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &Manager{js: b.js, stream: stream, opening: make(chan struct{}, 1), deliver: &idDeliverer{}, o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.New(zerolog.NewTestWriter(t))}
-	w := newWorker(&Endpoint{ID: "ep_missing"}, m, newProgress("ep_missing", nil))
+	w, _ := runnableWorker(t, newBareConsumer(t), "ep_missing", &idDeliverer{})
 	if err := w.run(t.Context()); !errors.Is(err, errConsumerGone) {
 		t.Errorf("run = %v, want %v", err, errConsumerGone)
 	}
@@ -36,10 +30,8 @@ func TestWorkerWithoutConsumerEndsAsGone(t *testing.T) {
 func TestWorkerRunRaisesTheTopAsItEnds(t *testing.T) {
 	t.Parallel()
 	b := newBareConsumer(t)
-	stream, err := b.js.Stream(t.Context(), "S")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := &idDeliverer{}
+	w, stream := runnableWorker(t, b, "ep_run", d)
 	if _, err := stream.CreateConsumer(t.Context(), jetstream.ConsumerConfig{Durable: "ep_run", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +39,6 @@ func TestWorkerRunRaisesTheTopAsItEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &idDeliverer{}
-	m := &Manager{js: b.js, stream: stream, opening: make(chan struct{}, 1), deliver: d, o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.New(zerolog.NewTestWriter(t))}
-	w := newWorker(&Endpoint{ID: "ep_run"}, m, newProgress("ep_run", nil))
 	w.openPark = func(context.Context) (jetstream.Stream, error) { return park, nil }
 	seq := b.publish(t, "e1", "A")
 
@@ -64,4 +53,16 @@ func TestWorkerRunRaisesTheTopAsItEnds(t *testing.T) {
 	if w.progress.above(seq) {
 		t.Errorf("the top is %d after the run, below e1's %d: a copy of e1 would be sent again", w.progress.top.Load(), seq)
 	}
+}
+
+// runnableWorker is a worker of endpoint id on b's stream whose run can be called, delivering to
+// d, with the manager's settings left as they default.
+func runnableWorker(t *testing.T, b *bareConsumer, id string, d Deliverer) (*worker, jetstream.Stream) {
+	t.Helper()
+	stream, err := b.js.Stream(t.Context(), "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{js: b.js, stream: stream, opening: make(chan struct{}, 1), deliver: d, o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.New(zerolog.NewTestWriter(t))}
+	return newWorker(&Endpoint{ID: id}, m, newProgress(id, nil)), stream
 }
