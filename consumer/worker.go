@@ -61,7 +61,8 @@ type worker struct {
 	_           [56]byte
 	pausedUntil time.Time
 	// recovered is closed, and replaced, when the endpoint takes events again after its breaker
-	// paused it: the lanes waiting out a retry step then try at once (blockedWait).
+	// paused it: the lanes waiting out a retry step or the pause then try at once (blockedWait,
+	// pauseWait).
 	recovered chan struct{}
 
 	// Parks (park.go), guarded by mu.
@@ -491,19 +492,30 @@ func (w *worker) deliverItem(ctx context.Context, it *item, d *Delivery, held *d
 			resumed = true
 			continue
 		}
-		if !w.waitAside(ctx, w.capWait(it, dec.wait)) {
+		if !w.pauseWait(w.capWait(it, dec.wait)) {
 			return false
 		}
-		resumed = true
 	}
 }
 
-// waitAside waits d without a place among the lanes that deliver, as a retry wait does (the
-// breaker open, a disable that failed): the others, and lanes back from their waits, POST
-// meanwhile. false when the worker stops first.
-func (w *worker) waitAside(ctx context.Context, d time.Duration) bool {
-	w.launch(ctx, w.lanes.waiting())
-	return backoff.Wait(w.stop, d) && w.lanes.resumed(w.stop)
+// pauseWait waits d — the breaker open, or a disable that failed — or until the endpoint
+// recovers (resume), in its place among the lanes that deliver: nothing is POSTed meanwhile but
+// the breaker's probe, and giving the place up would start a lane for every entity with events
+// held, each to wait the same. The lanes back from a retry wait at the recovery get a place as
+// this one yields it before its next POST. false when the worker stops first.
+func (w *worker) pauseWait(d time.Duration) bool {
+	w.mu.Lock()
+	recovered := w.recovered
+	w.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-recovered:
+	case <-w.stop:
+		return false
+	}
+	return true
 }
 
 // jsRetry is the wait between tries of a JetStream read or write that keeps failing (a dead

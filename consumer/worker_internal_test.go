@@ -233,3 +233,38 @@ func TestNextWorkerAcksACopyOfWhatTheLastDelivered(t *testing.T) {
 		t.Errorf("the copy was acked %d times, want 1", n)
 	}
 }
+
+// A lane waiting out the breaker's pause tries again as soon as the endpoint recovers (its probe
+// went through), not when its wait would have ended; a stop ends the wait too.
+func TestPauseWaitEndsWhenTheEndpointRecovers(t *testing.T) {
+	t.Parallel()
+	m := &Manager{o: Options{}.withDefaults(), checked: newChecked(), conds: map[string]*conditionStats{}, log: zerolog.Nop()}
+	w := newWorker(&Endpoint{ID: "ep_test"}, m, newProgress("ep_test", nil))
+	ended := make(chan bool, 1)
+	go func() { ended <- w.pauseWait(time.Hour) }()
+	deadline := time.After(10 * time.Second)
+	for recovered := false; !recovered; {
+		w.paused.Store(true) // as pause set it; the pause's end is in the past: resume asks the server nothing
+		w.resume(t.Context())
+		select {
+		case ok := <-ended:
+			if !ok {
+				t.Fatal("the wait ended as if the worker stopped")
+			}
+			recovered = true
+		case <-time.After(10 * time.Millisecond): // the wait may not have begun: the next recovery ends it
+		case <-deadline:
+			t.Fatal("the pause's wait went on after the endpoint recovered")
+		}
+	}
+	go func() { ended <- w.pauseWait(time.Hour) }()
+	close(w.stop)
+	select {
+	case ok := <-ended:
+		if ok {
+			t.Error("a wait ended by the stop reports the pause over")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stop did not end the pause's wait")
+	}
+}
