@@ -20,7 +20,7 @@ type benchMsg struct {
 	subject string
 	data    []byte
 	hdr     nats.Header
-	acked   *countAcks // counted, if set
+	acked   *countdown // counted, if set: the last event of a batch let go of, its mark set before
 }
 
 func (m *benchMsg) Metadata() (*jetstream.MsgMetadata, error) { return &m.meta, nil }
@@ -36,38 +36,37 @@ func (m *benchMsg) InProgress() error                         { return nil }
 func (m *benchMsg) Term() error                               { return nil }
 func (m *benchMsg) TermWithReason(string) error               { return nil }
 
+// countdown counts and closes done when it reaches its target.
+type countdown struct {
+	n      atomic.Int64
+	target int64
+	done   chan struct{}
+}
+
+func newCountdown(target int) *countdown {
+	return &countdown{target: int64(target), done: make(chan struct{})}
+}
+
+func (c *countdown) add() {
+	if c != nil && c.n.Add(1) == c.target {
+		close(c.done)
+	}
+}
+
 // countDeliverer counts deliveries and signals when a target is reached: a receiver that costs
 // next to nothing, so that the benchmark measures the dispatch.
-type countDeliverer struct {
-	n      atomic.Int64
-	target int64
-	done   chan struct{}
-}
+type countDeliverer struct{ *countdown }
+
+func newCountDeliverer(target int) *countDeliverer { return &countDeliverer{newCountdown(target)} }
 
 func (d *countDeliverer) Deliver(context.Context, *Delivery) Outcome {
-	if d.n.Add(1) == d.target {
-		close(d.done)
-	}
+	d.add()
 	return Outcome{Result: Delivered, Status: 204}
-}
-
-// countAcks counts acks and signals when a target is reached: the last event of a batch let go
-// of, its mark set before.
-type countAcks struct {
-	n      atomic.Int64
-	target int64
-	done   chan struct{}
-}
-
-func (a *countAcks) add() {
-	if a != nil && a.n.Add(1) == a.target {
-		close(a.done)
-	}
 }
 
 // benchWorker is a fresh worker of m that delivers to a countDeliverer expecting n events.
 func benchWorker(m *Manager, ep *Endpoint, n int) *worker {
-	m.deliver = &countDeliverer{target: int64(n), done: make(chan struct{})}
+	m.deliver = newCountDeliverer(n)
 	return newWorker(ep, m, newProgress(ep.ID, nil))
 }
 
@@ -133,7 +132,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 			seq := uint64(0)
 			b.ReportAllocs()
 			for b.Loop() {
-				acks := &countAcks{target: batch, done: make(chan struct{})}
+				acks := newCountdown(batch)
 				for i, msg := range msgs {
 					s := seq + uint64(i) + 1
 					e := &entries[(s-1)%checkedSize] // msgs[i]'s: s-1 is i plus a multiple of batch
@@ -155,7 +154,7 @@ func BenchmarkLaneDispatch(b *testing.B) {
 		b.Run(fmt.Sprintf("baseline-pool/entities=%d", entities), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				d := &countDeliverer{target: batch, done: make(chan struct{})}
+				d := newCountDeliverer(batch)
 				ch := make(chan *benchMsg, 64)
 				var wg sync.WaitGroup
 				for range 64 {

@@ -470,9 +470,7 @@ func (l *lanes) resumed(stop <-chan struct{}) bool {
 		l.mu.Unlock()
 		return true
 	}
-	turn := l.queue()
-	l.mu.Unlock()
-	return l.await(turn, stop)
+	return l.await(stop)
 }
 
 // yield gives the caller's place to the turn that waits longest, if any, and waits for its own
@@ -484,9 +482,7 @@ func (l *lanes) yield(stop <-chan struct{}) bool {
 		l.mu.Unlock()
 		return true
 	}
-	turn := l.queue()
-	l.mu.Unlock()
-	return l.await(turn, stop)
+	return l.await(stop)
 }
 
 // pass hands a place given up to the turn that waits longest, if any: it stays counted in
@@ -502,17 +498,13 @@ func (l *lanes) pass() bool {
 	return true
 }
 
-// queue is a new turn, behind the others. The caller holds mu.
-func (l *lanes) queue() chan struct{} {
+// await queues a turn behind the others and waits for a place given to it; false if stop comes
+// first (a place given as stop came is handed on). The caller holds mu, which await lets go of.
+func (l *lanes) await(stop <-chan struct{}) bool {
 	turn := make(chan struct{})
 	l.turns = append(l.turns, turn)
 	l.waiters.Store(int32(len(l.turns)))
-	return turn
-}
-
-// await waits for a place given to turn; false if stop comes first. A place given as stop came
-// is handed on.
-func (l *lanes) await(turn chan struct{}, stop <-chan struct{}) bool {
+	l.mu.Unlock()
 	select {
 	case <-turn:
 		return true

@@ -209,7 +209,7 @@ func TestNextWorkerAcksACopyOfWhatTheLastDelivered(t *testing.T) {
 	env := subjects.Envelope{ID: "ev-7", Type: "cargo_loaded", Source: "tos", Entity: "MSCU0000001"}
 	stored := time.Now()
 	m.checked.put(7, stored.UnixNano(), verdict{env: env})
-	received := &countDeliverer{target: 1, done: make(chan struct{})}
+	received := newCountDeliverer(1)
 	m.deliver = received
 	progress := newProgress(ep.ID, nil)
 
